@@ -1,0 +1,126 @@
+#include "common/fs.h"
+#include "common/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+gboolean
+ferry_mkdir_p (const char *path, int mode, GError **error)
+{
+  if (g_mkdir_with_parents (path, mode) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating directory %s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ferry_write_file_atomic (const char *path, const char *data, gssize len, int mode, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (!g_file_set_contents_full (path, data, len, G_FILE_SET_CONTENTS_CONSISTENT, mode, &local))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing %s: %s", path, local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+remove_entry (const char *fpath, const struct stat *sb, int typeflag, struct FTW *ftwbuf)
+{
+  (void) sb;
+  (void) ftwbuf;
+  if (typeflag == FTW_DP || typeflag == FTW_D)
+    {
+      if (rmdir (fpath) < 0 && errno != ENOENT)
+        return errno == EBUSY ? 0 : -1; /* a mount point: leave it, report at the top */
+      return 0;
+    }
+  if (unlink (fpath) < 0 && errno != ENOENT)
+    return -1;
+  return 0;
+}
+
+gboolean
+ferry_rm_rf (const char *path, GError **error)
+{
+  struct stat st;
+
+  if (lstat (path, &st) < 0)
+    {
+      if (errno == ENOENT)
+        return TRUE;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing %s: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      if (unlink (path) < 0 && errno != ENOENT)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing %s: %s", path, g_strerror (errno));
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (nftw (path, remove_entry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing %s: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  if (lstat (path, &st) == 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                   "Removing %s: something inside is still mounted (see /proc/self/mountinfo)", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+ferry_read_small_file (const char *path)
+{
+  char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, NULL))
+    return NULL;
+  while (len > 0 && (contents[len - 1] == '\n' || contents[len - 1] == ' '))
+    contents[--len] = '\0';
+  return contents;
+}
+
+guint64
+ferry_proc_starttime (pid_t pid)
+{
+  char path[64];
+  g_autofree char *stat = NULL;
+
+  if (pid <= 0)
+    return 0;
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  stat = ferry_read_small_file (path);
+  if (stat == NULL)
+    return 0;
+  /* The command name (field 2) may contain spaces and ')' : skip to the last ')'. */
+  const char *p = strrchr (stat, ')');
+  if (p == NULL)
+    return 0;
+  p++;
+  /* Fields from 3 on are space separated; starttime is field 22. */
+  for (int field = 2; field < 22 && p != NULL; field++)
+    {
+      p = strchr (p + 1, ' ');
+    }
+  if (p == NULL)
+    return 0;
+  return g_ascii_strtoull (p + 1, NULL, 10);
+}

@@ -1,0 +1,26 @@
+/* Small file-system helpers shared by the daemon, the client and the tools. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+/* mkdir -p with the given mode for the directories it creates. */
+gboolean ferry_mkdir_p (const char *path, int mode, GError **error);
+
+/* Writes the whole file through a temporary file and rename(), so readers
+ * never see half of it. */
+gboolean ferry_write_file_atomic (const char *path, const char *data, gssize len, int mode, GError **error);
+
+/* rm -rf that never follows symbolic links and never descends into another
+ * mount (a forgotten bind mount inside a rootfs must not take the host's
+ * files with it). A missing path is success. */
+gboolean ferry_rm_rf (const char *path, GError **error);
+
+/* Reads a small text file (proc, sysfs, cgroupfs) and strips the trailing
+ * newline; NULL with errno set on failure. */
+char *ferry_read_small_file (const char *path);
+
+/* Starting time of a process in clock ticks since boot (field 22 of
+ * /proc/PID/stat), 0 if it does not exist. Used with the PID to identify a
+ * process across daemon restarts without being fooled by PID reuse. */
+guint64 ferry_proc_starttime (pid_t pid);

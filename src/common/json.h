@@ -1,0 +1,28 @@
+/* Strict JSON reading for requests from untrusted clients: every accessor
+ * checks the member's type and says which member was wrong. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+/* Parses a request body that must be a JSON object (an empty body gives an
+ * empty object when allow_empty). */
+JsonObject *ferry_json_parse_object (const char *data, gsize len, gboolean allow_empty, GError **error);
+
+/* Each getter returns TRUE and leaves *out untouched (the default) when the
+ * member is absent or null, fails with FERRY_ERROR_INVALID on a wrong type. */
+gboolean ferry_json_get_string (JsonObject *obj, const char *member, const char **out, GError **error);
+gboolean ferry_json_get_bool (JsonObject *obj, const char *member, gboolean *out, GError **error);
+gboolean ferry_json_get_int (JsonObject *obj, const char *member, gint64 *out, GError **error);
+gboolean ferry_json_get_object (JsonObject *obj, const char *member, JsonObject **out, GError **error);
+gboolean ferry_json_get_array (JsonObject *obj, const char *member, JsonArray **out, GError **error);
+
+/* A JSON object whose values must all be strings (LXD's "config" maps).
+ * Returns a new string->string hash table, or NULL with an error. */
+GHashTable *ferry_json_string_map (JsonObject *obj, const char *what, GError **error);
+
+/* Serialises a node to a string (compact). */
+char *ferry_json_to_string (JsonNode *node, gboolean pretty);
+
+/* Builds a JSON object from a string->string hash table, keys sorted. */
+JsonNode *ferry_json_from_string_map (GHashTable *map);
