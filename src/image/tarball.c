@@ -1,0 +1,294 @@
+#include "image/tarball.h"
+#include "common/error.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct archive ArchiveReader;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArchiveReader, archive_read_free)
+
+enum kind
+{
+  KIND_DIR = 1,
+  KIND_OTHER = 2, /* a file, symlink or hard link: nothing may live beneath it */
+};
+
+typedef struct
+{
+  GHashTable *kinds; /* normalised path -> enum kind */
+  char *metadata;
+  gsize metadata_len;
+  gboolean have_metadata;
+} WalkState;
+
+static gboolean
+invalid (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+invalid (GError **error, const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *msg = NULL;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID, msg);
+  return FALSE;
+}
+
+/* Entry names are bytes from an untrusted file: escape them for messages. */
+static char *
+printable (const char *raw)
+{
+  return g_strescape (raw, NULL);
+}
+
+/* "./rootfs//bin/./sh" -> "rootfs/bin/sh"; "." -> "". Refuses absolute
+ * paths and ".." anywhere. */
+static char *
+normalise_path (const char *raw, const char *what, GError **error)
+{
+  g_auto (GStrv) parts = NULL;
+  g_autoptr (GPtrArray) kept = g_ptr_array_new ();
+  g_autofree char *shown = NULL;
+
+  if (raw == NULL || *raw == '\0')
+    {
+      invalid (error, "Image tarball has an %s with an empty or unreadable name", what);
+      return NULL;
+    }
+  shown = printable (raw);
+  if (raw[0] == '/')
+    {
+      invalid (error, "Image tarball %s \"%s\" is an absolute path", what, shown);
+      return NULL;
+    }
+  parts = g_strsplit (raw, "/", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      if (strcmp (parts[i], "..") == 0)
+        {
+          invalid (error, "Image tarball %s \"%s\" contains a \"..\" component", what, shown);
+          return NULL;
+        }
+      if (*parts[i] != '\0' && strcmp (parts[i], ".") != 0)
+        g_ptr_array_add (kept, parts[i]);
+    }
+  g_ptr_array_add (kept, NULL);
+  return g_strjoinv ("/", (char **) kept->pdata);
+}
+
+static gboolean
+in_tree (const char *path, const char *top)
+{
+  gsize n = strlen (top);
+  return strncmp (path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Records path with its kind; refuses entries beneath a non-directory (the
+ * "symlink evil -> /tmp, then evil/file" trick) and a directory replacing a
+ * file or the reverse. */
+static gboolean
+record_kind (WalkState *st, const char *path, enum kind kind, GError **error)
+{
+  g_autofree char *shown = printable (path);
+  enum kind old;
+
+  for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/'))
+    {
+      g_autofree char *ancestor = g_strndup (path, (gsize) (slash - path));
+      old = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, ancestor));
+      if (old == KIND_OTHER)
+        {
+          g_autofree char *shown_anc = printable (ancestor);
+          return invalid (error, "Image tarball entry \"%s\" lies beneath \"%s\", which is not a directory",
+                          shown, shown_anc);
+        }
+      if (old == 0)
+        g_hash_table_insert (st->kinds, g_steal_pointer (&ancestor), GINT_TO_POINTER (KIND_DIR));
+    }
+  old = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, path));
+  if (old != 0 && old != kind)
+    return invalid (error, "Image tarball entry \"%s\" appears twice, once as a directory and once not", shown);
+  if (old == 0)
+    g_hash_table_insert (st->kinds, g_strdup (path), GINT_TO_POINTER (kind));
+  return TRUE;
+}
+
+static gboolean
+read_metadata (WalkState *st, struct archive *a, struct archive_entry *e, GError **error)
+{
+  la_int64_t size = archive_entry_size (e);
+  la_ssize_t got;
+
+  if (st->have_metadata)
+    return invalid (error, "Image tarball has metadata.yaml twice");
+  if (archive_entry_filetype (e) != AE_IFREG || archive_entry_hardlink (e) != NULL)
+    return invalid (error, "Image tarball entry \"metadata.yaml\" is not a regular file");
+  if (size < 0 || size > FERRY_IMAGE_METADATA_MAX)
+    return invalid (error, "Image tarball entry \"metadata.yaml\" is larger than %d bytes",
+                    FERRY_IMAGE_METADATA_MAX);
+  st->metadata = g_malloc ((gsize) size + 1);
+  got = archive_read_data (a, st->metadata, (size_t) size);
+  if (got != size)
+    return invalid (error, "Image tarball entry \"metadata.yaml\" cannot be read: %s",
+                    got < 0 ? archive_error_string (a) : "truncated");
+  st->metadata[size] = '\0';
+  st->metadata_len = (gsize) size;
+  st->have_metadata = TRUE;
+  return TRUE;
+}
+
+static gboolean
+check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTarEntryFunc func,
+             gpointer user_data, GError **error)
+{
+  g_autofree char *path = normalise_path (archive_entry_pathname (e), "entry", error);
+  g_autofree char *target = NULL;
+  g_autofree char *shown = NULL;
+  const char *raw_link = archive_entry_hardlink (e);
+  unsigned type = archive_entry_filetype (e);
+  enum kind kind;
+
+  if (path == NULL)
+    return FALSE;
+  shown = printable (path);
+  if (*path == '\0')
+    {
+      if (type != AE_IFDIR)
+        return invalid (error, "Image tarball entry \".\" is not a directory");
+      return TRUE;
+    }
+  if (strcmp (path, "metadata.yaml") == 0)
+    return read_metadata (st, a, e, error);
+  if (!in_tree (path, "rootfs") && !in_tree (path, "templates"))
+    return invalid (error, "Image tarball entry \"%s\" is outside metadata.yaml, rootfs/ and templates/", shown);
+
+  if (raw_link != NULL)
+    {
+      enum kind target_kind;
+
+      target = normalise_path (raw_link, "hard link target", error);
+      if (target == NULL)
+        return FALSE;
+      if (!in_tree (path, "rootfs") || !in_tree (target, "rootfs") || strcmp (target, "rootfs") == 0)
+        {
+          g_autofree char *shown_target = printable (target);
+          return invalid (error, "Image tarball hard link \"%s\" -> \"%s\" points outside rootfs/", shown,
+                          shown_target);
+        }
+      target_kind = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, target));
+      if (target_kind != KIND_OTHER)
+        {
+          g_autofree char *shown_target = printable (target);
+          return invalid (error, "Image tarball hard link \"%s\" -> \"%s\" does not point to an earlier file",
+                          shown, shown_target);
+        }
+      kind = KIND_OTHER;
+    }
+  else
+    {
+      switch (type)
+        {
+        case AE_IFREG:
+        case AE_IFLNK:
+          kind = KIND_OTHER;
+          break;
+        case AE_IFDIR:
+          kind = KIND_DIR;
+          break;
+        case AE_IFCHR:
+        case AE_IFBLK:
+          return invalid (error, "Image tarball entry \"%s\" is a device node; images may not contain any", shown);
+        case AE_IFIFO:
+          return invalid (error, "Image tarball entry \"%s\" is a fifo; images may not contain any", shown);
+        case AE_IFSOCK:
+          return invalid (error, "Image tarball entry \"%s\" is a socket; images may not contain any", shown);
+        default:
+          return invalid (error, "Image tarball entry \"%s\" has an unknown file type", shown);
+        }
+      if (type == AE_IFLNK)
+        {
+          const char *link = archive_entry_symlink (e);
+          if (link == NULL || *link == '\0')
+            return invalid (error, "Image tarball symlink \"%s\" has an empty target", shown);
+        }
+    }
+  if (strcmp (path, "rootfs") == 0 && kind != KIND_DIR)
+    return invalid (error, "Image tarball entry \"rootfs\" is not a directory");
+  if (strcmp (path, "templates") == 0 && kind != KIND_DIR)
+    return invalid (error, "Image tarball entry \"templates\" is not a directory");
+  if (!record_kind (st, path, kind, error))
+    return FALSE;
+
+  if (func != NULL && in_tree (path, "rootfs"))
+    {
+      FerryTarEntry fe = { .path = path, .hardlink = target, .archive = a, .entry = e };
+      return func (&fe, user_data, error);
+    }
+  return TRUE;
+}
+
+FerryImageMetadata *
+ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, GError **error)
+{
+  g_autoptr (ArchiveReader) a = archive_read_new ();
+  g_autoptr (GHashTable) kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  WalkState st = { .kinds = kinds };
+  g_autofree char *metadata = NULL;
+  struct archive_entry *e;
+  int r;
+
+  /* Only in-process decompressors: no filter that execs an external program. */
+  archive_read_support_filter_gzip (a);
+  archive_read_support_filter_xz (a);
+  archive_read_support_filter_lzma (a);
+  archive_read_support_filter_zstd (a);
+  archive_read_support_filter_bzip2 (a);
+  archive_read_support_filter_lz4 (a);
+  archive_read_support_format_tar (a);
+  if (lseek (fd, 0, SEEK_SET) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Seeking in image tarball: %s", g_strerror (errno));
+      return NULL;
+    }
+  if (archive_read_open_fd (a, fd, 128 * 1024) != ARCHIVE_OK)
+    {
+      invalid (error, "Image file is not a (compressed) tarball: %s", archive_error_string (a));
+      return NULL;
+    }
+  for (;;)
+    {
+      gboolean ok;
+
+      r = archive_read_next_header (a, &e);
+      if (r == ARCHIVE_EOF)
+        break;
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        {
+          invalid (error, "Image file is not a valid tarball: %s", archive_error_string (a));
+          g_free (st.metadata);
+          return NULL;
+        }
+      ok = check_entry (&st, a, e, func, user_data, error);
+      if (!ok)
+        {
+          g_free (st.metadata);
+          return NULL;
+        }
+    }
+  metadata = g_steal_pointer (&st.metadata);
+  if (!st.have_metadata)
+    {
+      invalid (error, "Image tarball has no metadata.yaml at its top level");
+      return NULL;
+    }
+  if (GPOINTER_TO_INT (g_hash_table_lookup (kinds, "rootfs")) != KIND_DIR)
+    {
+      invalid (error, "Image tarball has no rootfs/ directory");
+      return NULL;
+    }
+  return ferry_image_metadata_parse (metadata, st.metadata_len, error);
+}
