@@ -1,0 +1,527 @@
+#include "daemon/api-exec.h"
+#include "common/error.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <pty.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* Clients must open their websockets this soon after the POST. */
+#define EXEC_CONNECT_TIMEOUT_SECONDS 30
+
+enum
+{
+  CH_STDIN,
+  CH_STDOUT,
+  CH_STDERR,
+  CH_CONTROL,
+  N_CHANNELS
+};
+
+static const char *const channel_names[N_CHANNELS] = { "0", "1", "2", "control" };
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  FerryOperation *op;
+  gboolean interactive;
+  GPtrArray *argv; /* full ferry-monitor exec command line */
+  struct winsize size;
+
+  SoupWebsocketConnection *ws[N_CHANNELS];
+  int expected;
+  int connected;
+  guint connect_timeout;
+
+  GSubprocess *proc;
+  int stdin_fd;   /* our end of the command's stdin (pty master when interactive) */
+  int out_fd[2];  /* our ends of stdout and stderr; out_fd[0] = pty master when interactive */
+  guint out_watch[2];
+  GByteArray *pending_in;
+  guint in_watch;
+  gboolean stdin_eof;
+  gboolean finished;
+} ExecSession;
+
+static void
+session_free (ExecSession *s)
+{
+  for (int i = 0; i < N_CHANNELS; i++)
+    if (s->ws[i] != NULL)
+      {
+        g_signal_handlers_disconnect_by_data (s->ws[i], s);
+        g_object_unref (s->ws[i]);
+      }
+  for (int i = 0; i < 2; i++)
+    {
+      if (s->out_watch[i])
+        g_source_remove (s->out_watch[i]);
+      if (s->out_fd[i] >= 0 && !(s->interactive && i == 1))
+        close (s->out_fd[i]);
+    }
+  if (s->in_watch)
+    g_source_remove (s->in_watch);
+  if (s->stdin_fd >= 0 && !s->interactive)
+    close (s->stdin_fd);
+  if (s->connect_timeout)
+    g_source_remove (s->connect_timeout);
+  g_clear_object (&s->proc);
+  g_byte_array_unref (s->pending_in);
+  g_ptr_array_unref (s->argv);
+  ferry_operation_unref (s->op);
+  g_free (s);
+}
+
+static SoupWebsocketConnection *
+output_socket (ExecSession *s, int which)
+{
+  return s->interactive ? s->ws[CH_STDIN] : s->ws[which == 0 ? CH_STDOUT : CH_STDERR];
+}
+
+static gboolean
+socket_open (SoupWebsocketConnection *ws)
+{
+  return ws != NULL && soup_websocket_connection_get_state (ws) == SOUP_WEBSOCKET_STATE_OPEN;
+}
+
+/* Reads what is available; FALSE at end of stream. */
+static gboolean
+pump_output (ExecSession *s, int which)
+{
+  char buf[65536];
+
+  for (;;)
+    {
+      ssize_t n = read (s->out_fd[which], buf, sizeof buf);
+      if (n > 0)
+        {
+          SoupWebsocketConnection *ws = output_socket (s, which);
+          if (socket_open (ws))
+            soup_websocket_connection_send_binary (ws, buf, (gsize) n);
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return TRUE;
+      return FALSE; /* EOF, or EIO on a pty whose other side is gone */
+    }
+}
+
+static void maybe_finish (ExecSession *s);
+
+static gboolean
+output_ready (int fd, GIOCondition cond, gpointer user_data)
+{
+  ExecSession *s = user_data;
+  int which = fd == s->out_fd[0] ? 0 : 1;
+
+  if (pump_output (s, which))
+    return G_SOURCE_CONTINUE;
+  s->out_watch[which] = 0;
+  maybe_finish (s);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+end_output_socket (SoupWebsocketConnection *ws)
+{
+  if (!socket_open (ws))
+    return;
+  /* A text message ends the stream for LXD clients; then close. */
+  soup_websocket_connection_send_text (ws, "");
+  soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+}
+
+static void
+maybe_finish (ExecSession *s)
+{
+  int code;
+
+  if (s->finished || s->proc == NULL || !g_object_get_data (G_OBJECT (s->proc), "ferry-exited"))
+    return;
+  /* The command has exited: whatever it wrote is in the pipes now. */
+  for (int i = 0; i < (s->interactive ? 1 : 2); i++)
+    {
+      if (s->out_watch[i])
+        {
+          g_source_remove (s->out_watch[i]);
+          s->out_watch[i] = 0;
+        }
+      if (s->out_fd[i] >= 0)
+        pump_output (s, i);
+    }
+  s->finished = TRUE;
+  if (g_subprocess_get_if_signaled (s->proc))
+    code = 128 + g_subprocess_get_term_sig (s->proc);
+  else
+    code = g_subprocess_get_exit_status (s->proc);
+  if (s->interactive)
+    end_output_socket (s->ws[CH_STDIN]);
+  else
+    {
+      end_output_socket (s->ws[CH_STDOUT]);
+      end_output_socket (s->ws[CH_STDERR]);
+    }
+  ferry_operation_set_metadata_int (s->op, "return", code);
+  ferry_operation_finish (s->op, NULL);
+  session_free (s);
+}
+
+static void
+process_exited (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ExecSession *s = user_data;
+
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  g_object_set_data (source, "ferry-exited", GINT_TO_POINTER (1));
+  maybe_finish (s);
+}
+
+static void
+flush_stdin (ExecSession *s)
+{
+  while (s->pending_in->len > 0 && s->stdin_fd >= 0)
+    {
+      ssize_t n = write (s->stdin_fd, s->pending_in->data, s->pending_in->len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return;
+      if (n < 0)
+        {
+          g_byte_array_set_size (s->pending_in, 0);
+          break;
+        }
+      g_byte_array_remove_range (s->pending_in, 0, (guint) n);
+    }
+  if (s->pending_in->len == 0 && s->stdin_eof && !s->interactive && s->stdin_fd >= 0)
+    {
+      close (s->stdin_fd);
+      s->stdin_fd = -1;
+    }
+}
+
+static gboolean
+stdin_writable (int fd, GIOCondition cond, gpointer user_data)
+{
+  ExecSession *s = user_data;
+
+  flush_stdin (s);
+  if (s->pending_in->len > 0 && s->stdin_fd >= 0)
+    return G_SOURCE_CONTINUE;
+  s->in_watch = 0;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+stdin_message (SoupWebsocketConnection *ws, int type, GBytes *message, gpointer user_data)
+{
+  ExecSession *s = user_data;
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (message, &len);
+
+  if (s->stdin_fd < 0)
+    return;
+  if (type == SOUP_WEBSOCKET_DATA_TEXT)
+    {
+      s->stdin_eof = TRUE; /* LXD clients send one empty text message at EOF */
+      flush_stdin (s);
+      return;
+    }
+  g_byte_array_append (s->pending_in, data, (guint) len);
+  flush_stdin (s);
+  if (s->pending_in->len > 0 && s->in_watch == 0)
+    s->in_watch = g_unix_fd_add (s->stdin_fd, G_IO_OUT, stdin_writable, s);
+}
+
+static void
+control_message (SoupWebsocketConnection *ws, int type, GBytes *message, gpointer user_data)
+{
+  ExecSession *s = user_data;
+  gsize len = 0;
+  const char *data = g_bytes_get_data (message, &len);
+  g_autoptr (JsonObject) obj = ferry_json_parse_object (data, len, FALSE, NULL);
+  const char *command = NULL;
+  gint64 sig = 0;
+  JsonObject *args = NULL;
+
+  if (obj == NULL || !ferry_json_get_string (obj, "command", &command, NULL) || command == NULL)
+    return;
+  if (strcmp (command, "signal") == 0 && ferry_json_get_int (obj, "signal", &sig, NULL))
+    {
+      if (s->proc != NULL && sig > 0 && sig < 65)
+        g_subprocess_send_signal (s->proc, (int) sig);
+    }
+  else if (strcmp (command, "window-resize") == 0 && s->interactive && ferry_json_get_object (obj, "args", &args, NULL)
+           && args != NULL)
+    {
+      const char *w = NULL, *h = NULL;
+      ferry_json_get_string (args, "width", &w, NULL);
+      ferry_json_get_string (args, "height", &h, NULL);
+      if (w && h)
+        {
+          struct winsize size = { .ws_row = (unsigned short) g_ascii_strtoull (h, NULL, 10),
+                                  .ws_col = (unsigned short) g_ascii_strtoull (w, NULL, 10) };
+          ioctl (s->stdin_fd, TIOCSWINSZ, &size);
+        }
+    }
+}
+
+static void
+socket_closed (SoupWebsocketConnection *ws, gpointer user_data)
+{
+  ExecSession *s = user_data;
+
+  /* The client went away while the command runs: hang it up, as a
+   * terminal would. */
+  if (ws == s->ws[CH_CONTROL] && s->proc != NULL && !s->finished)
+    g_subprocess_send_signal (s->proc, SIGHUP);
+}
+
+static gboolean
+spawn_command (ExecSession *s, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+
+  if (s->interactive)
+    {
+      int master, slave;
+      if (openpty (&master, &slave, NULL, NULL, s->size.ws_col ? &s->size : NULL) < 0)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Allocating a pty: %s", g_strerror (errno));
+          return FALSE;
+        }
+      fcntl (master, F_SETFD, FD_CLOEXEC);
+      g_unix_set_fd_nonblocking (master, TRUE, NULL);
+      g_subprocess_launcher_take_stdin_fd (launcher, slave);
+      g_subprocess_launcher_take_stdout_fd (launcher, dup (slave));
+      g_subprocess_launcher_take_stderr_fd (launcher, dup (slave));
+      s->stdin_fd = master;
+      s->out_fd[0] = master;
+    }
+  else
+    {
+      if (!g_unix_open_pipe (in_pipe, FD_CLOEXEC, error) || !g_unix_open_pipe (out_pipe, FD_CLOEXEC, error)
+          || !g_unix_open_pipe (err_pipe, FD_CLOEXEC, error))
+        {
+          for (int i = 0; i < 2; i++)
+            {
+              if (in_pipe[i] >= 0)
+                close (in_pipe[i]);
+              if (out_pipe[i] >= 0)
+                close (out_pipe[i]);
+              if (err_pipe[i] >= 0)
+                close (err_pipe[i]);
+            }
+          return FALSE;
+        }
+      g_subprocess_launcher_take_stdin_fd (launcher, in_pipe[0]);
+      g_subprocess_launcher_take_stdout_fd (launcher, out_pipe[1]);
+      g_subprocess_launcher_take_stderr_fd (launcher, err_pipe[1]);
+      s->stdin_fd = in_pipe[1];
+      s->out_fd[0] = out_pipe[0];
+      s->out_fd[1] = err_pipe[0];
+      for (int i = 0; i < 2; i++)
+        g_unix_set_fd_nonblocking (s->out_fd[i], TRUE, NULL);
+      g_unix_set_fd_nonblocking (s->stdin_fd, TRUE, NULL);
+    }
+  s->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) s->argv->pdata, error);
+  if (s->proc == NULL)
+    return FALSE;
+  for (int i = 0; i < (s->interactive ? 1 : 2); i++)
+    s->out_watch[i] = g_unix_fd_add (s->out_fd[i], G_IO_IN | G_IO_HUP | G_IO_ERR, output_ready, s);
+  g_subprocess_wait_async (s->proc, NULL, process_exited, s);
+  flush_stdin (s);
+  return TRUE;
+}
+
+static gboolean
+connect_timed_out (gpointer user_data)
+{
+  ExecSession *s = user_data;
+  g_autoptr (GError) error = g_error_new (FERRY_ERROR, FERRY_ERROR_FAILED,
+                                          "Timed out waiting for the exec websockets to connect");
+
+  s->connect_timeout = 0;
+  ferry_operation_finish (s->op, error);
+  session_free (s);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+channel_connected (FerryOperation *op, const char *channel, SoupWebsocketConnection *conn, gpointer user_data)
+{
+  ExecSession *s = user_data;
+  int ch = -1;
+
+  for (int i = 0; i < N_CHANNELS; i++)
+    if (strcmp (channel, channel_names[i]) == 0)
+      ch = i;
+  if (ch < 0 || s->ws[ch] != NULL)
+    return;
+  s->ws[ch] = g_object_ref (conn);
+  if (ch == CH_STDIN)
+    g_signal_connect (conn, "message", G_CALLBACK (stdin_message), s);
+  else if (ch == CH_CONTROL)
+    g_signal_connect (conn, "message", G_CALLBACK (control_message), s);
+  g_signal_connect (conn, "closed", G_CALLBACK (socket_closed), s);
+  if (++s->connected < s->expected)
+    return;
+
+  g_source_remove (s->connect_timeout);
+  s->connect_timeout = 0;
+  g_autoptr (GError) error = NULL;
+  if (!spawn_command (s, &error))
+    {
+      g_prefix_error (&error, "Running the command: ");
+      ferry_operation_finish (s->op, error);
+      session_free (s);
+    }
+}
+
+void
+ferry_api_exec (FerryRequest *req, FerryInstance *inst)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  JsonArray *command = NULL;
+  JsonObject *env_obj = NULL;
+  gboolean interactive = FALSE, wait_ws = TRUE;
+  gint64 width = 0, height = 0, uid = 0, gid = 0;
+  const char *cwd = NULL;
+  g_autoptr (GHashTable) env = NULL;
+  g_autoptr (GHashTable) config = NULL;
+  ExecSession *s;
+  GHashTableIter iter;
+  gpointer k, v;
+  JsonObject *fds;
+  JsonNode *fds_node;
+
+  if (body == NULL || !ferry_json_get_array (body, "command", &command, &error)
+      || !ferry_json_get_object (body, "environment", &env_obj, &error)
+      || !ferry_json_get_bool (body, "interactive", &interactive, &error)
+      || !ferry_json_get_bool (body, "wait-for-websocket", &wait_ws, &error)
+      || !ferry_json_get_int (body, "width", &width, &error) || !ferry_json_get_int (body, "height", &height, &error)
+      || !ferry_json_get_int (body, "user", &uid, &error) || !ferry_json_get_int (body, "group", &gid, &error)
+      || !ferry_json_get_string (body, "cwd", &cwd, &error))
+    goto fail;
+  if (command == NULL || json_array_get_length (command) == 0)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"command\" must be a non-empty list");
+      goto fail;
+    }
+  if (!wait_ws)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Only \"wait-for-websocket\": true is supported");
+      goto fail;
+    }
+  if (uid < 0 || gid < 0 || uid > G_MAXUINT32 || gid > G_MAXUINT32 || width < 0 || height < 0 || width > 65535
+      || height > 65535)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid user, group or terminal size");
+      goto fail;
+    }
+  env = ferry_json_string_map (env_obj, "Environment", &error);
+  if (env == NULL)
+    goto fail;
+  if (!ferry_instance_is_running (d, inst))
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance is not running");
+      goto fail;
+    }
+
+  s = g_new0 (ExecSession, 1);
+  s->daemon = d;
+  s->interactive = interactive;
+  s->size.ws_col = (unsigned short) width;
+  s->size.ws_row = (unsigned short) height;
+  s->stdin_fd = s->out_fd[0] = s->out_fd[1] = -1;
+  s->pending_in = g_byte_array_new ();
+  s->argv = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (s->argv, g_strdup (d->monitor_path));
+  g_ptr_array_add (s->argv, g_strdup ("exec"));
+  g_ptr_array_add (s->argv, g_strdup ("--run-dir"));
+  g_ptr_array_add (s->argv, ferry_daemon_instance_run_dir (d, inst->row->name));
+  if (interactive)
+    g_ptr_array_add (s->argv, g_strdup ("--tty"));
+  if (cwd != NULL && *cwd != '\0')
+    {
+      g_ptr_array_add (s->argv, g_strdup ("--cwd"));
+      g_ptr_array_add (s->argv, g_strdup (cwd));
+    }
+  g_ptr_array_add (s->argv, g_strdup ("--uid"));
+  g_ptr_array_add (s->argv, g_strdup_printf ("%" G_GINT64_FORMAT, uid));
+  g_ptr_array_add (s->argv, g_strdup ("--gid"));
+  g_ptr_array_add (s->argv, g_strdup_printf ("%" G_GINT64_FORMAT, gid));
+  config = ferry_instance_expanded_config (d, inst);
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    if (g_str_has_prefix (k, "environment.") && !g_hash_table_contains (env, (const char *) k + 12))
+      {
+        g_ptr_array_add (s->argv, g_strdup ("--env"));
+        g_ptr_array_add (s->argv, g_strdup_printf ("%s=%s", (const char *) k + 12, (const char *) v));
+      }
+  g_hash_table_iter_init (&iter, env);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    {
+      if (strchr (k, '=') != NULL || *(const char *) k == '\0')
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid environment variable name \"%s\"",
+                       (const char *) k);
+          g_ptr_array_unref (s->argv);
+          g_byte_array_unref (s->pending_in);
+          g_free (s);
+          goto fail;
+        }
+      g_ptr_array_add (s->argv, g_strdup ("--env"));
+      g_ptr_array_add (s->argv, g_strdup_printf ("%s=%s", (const char *) k, (const char *) v));
+    }
+  g_ptr_array_add (s->argv, g_strdup ("--"));
+  for (guint i = 0; i < json_array_get_length (command); i++)
+    {
+      JsonNode *n = json_array_get_element (command, i);
+      if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Every element of \"command\" must be a string");
+          g_ptr_array_unref (s->argv);
+          g_byte_array_unref (s->pending_in);
+          g_free (s);
+          goto fail;
+        }
+      g_ptr_array_add (s->argv, g_strdup (json_node_get_string (n)));
+    }
+  g_ptr_array_add (s->argv, NULL);
+
+  s->op = ferry_operation_new (d, FERRY_OP_CLASS_WEBSOCKET, "Executing command");
+  {
+    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+    ferry_operation_add_resource (s->op, "instances", url);
+  }
+  fds = json_object_new ();
+  for (int i = 0; i < N_CHANNELS; i++)
+    {
+      if (interactive && (i == CH_STDOUT || i == CH_STDERR))
+        continue;
+      json_object_set_string_member (fds, channel_names[i], ferry_operation_add_secret (s->op, channel_names[i]));
+      s->expected++;
+    }
+  fds_node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (fds_node, fds);
+  ferry_operation_set_metadata_node (s->op, "fds", fds_node);
+  ferry_operation_set_connect_handler (s->op, channel_connected, s);
+  s->connect_timeout = g_timeout_add_seconds (EXEC_CONNECT_TIMEOUT_SECONDS, connect_timed_out, s);
+  ferry_operation_register (s->op);
+  ferry_respond_async (req->msg, s->op);
+  return;
+
+fail:
+  ferry_respond_error (req->msg, error);
+}

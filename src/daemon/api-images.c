@@ -1,0 +1,599 @@
+/* /1.0/images and /1.0/images/aliases. */
+#include "daemon/http.h"
+#include "daemon/images.h"
+#include "daemon/operations.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/names.h"
+#include "common/timeutil.h"
+#include "image/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUILTIN_ALIAS "busybox"
+
+static FerryDbImage *
+find_image (GPtrArray *images, const char *fingerprint)
+{
+  for (guint i = 0; images && i < images->len; i++)
+    {
+      FerryDbImage *img = g_ptr_array_index (images, i);
+      if (strcmp (img->fingerprint, fingerprint) == 0)
+        return img;
+    }
+  return NULL;
+}
+
+static char *
+properties_json (GHashTable *properties)
+{
+  g_autoptr (JsonNode) node = ferry_json_from_string_map (properties);
+  return ferry_json_to_string (node, FALSE);
+}
+
+static gboolean
+record_image (FerryDaemon *d, FerryImageInfo *info, gboolean public_, GError **error)
+{
+  FerryDbImage row = { 0 };
+  g_autofree char *props = properties_json (info->properties);
+
+  row.fingerprint = info->fingerprint;
+  row.filename = info->filename;
+  row.size = info->size;
+  row.architecture = info->architecture;
+  row.public_ = public_;
+  row.created_at = info->created_at;
+  row.uploaded_at = ferry_time_now ();
+  row.properties_json = props;
+  return ferry_db_image_insert (d->db, &row, error);
+}
+
+gboolean
+ferry_images_bootstrap (FerryDaemon *d, GError **error)
+{
+  g_autoptr (FerryImageInfo) info = ferry_image_build_busybox (d->images_dir, error);
+  g_autoptr (GPtrArray) images = NULL;
+  g_autoptr (GPtrArray) aliases = NULL;
+  gboolean have_alias = FALSE;
+
+  if (info == NULL)
+    {
+      g_prefix_error (error, "Building the built-in busybox image: ");
+      return FALSE;
+    }
+  images = ferry_db_image_list (d->db, error);
+  if (images == NULL)
+    return FALSE;
+  if (find_image (images, info->fingerprint) == NULL && !record_image (d, info, FALSE, error))
+    return FALSE;
+  aliases = ferry_db_alias_list (d->db, error);
+  if (aliases == NULL)
+    return FALSE;
+  for (guint i = 0; i < aliases->len; i++)
+    have_alias = have_alias || strcmp (((FerryDbAlias *) g_ptr_array_index (aliases, i))->name, BUILTIN_ALIAS) == 0;
+  if (!have_alias)
+    {
+      FerryDbAlias alias = { .name = (char *) BUILTIN_ALIAS,
+                             .fingerprint = info->fingerprint,
+                             .description = (char *) "Built-in busybox image" };
+      if (!ferry_db_alias_insert (d->db, &alias, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+ferry_images_resolve (FerryDaemon *d, const char *ref, GError **error)
+{
+  g_autoptr (GPtrArray) aliases = NULL;
+  g_autoptr (GPtrArray) images = NULL;
+  const char *match = NULL;
+
+  if (ref == NULL || *ref == '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "No image fingerprint or alias given");
+      return NULL;
+    }
+  aliases = ferry_db_alias_list (d->db, error);
+  if (aliases == NULL)
+    return NULL;
+  for (guint i = 0; i < aliases->len; i++)
+    {
+      FerryDbAlias *a = g_ptr_array_index (aliases, i);
+      if (strcmp (a->name, ref) == 0)
+        return g_strdup (a->fingerprint);
+    }
+  images = ferry_db_image_list (d->db, error);
+  if (images == NULL)
+    return NULL;
+  for (guint i = 0; i < images->len; i++)
+    {
+      FerryDbImage *img = g_ptr_array_index (images, i);
+      if (g_str_has_prefix (img->fingerprint, ref))
+        {
+          if (match != NULL)
+            {
+              g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Image prefix \"%s\" matches several images", ref);
+              return NULL;
+            }
+          match = img->fingerprint;
+        }
+    }
+  if (match == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Image \"%s\" not found", ref);
+      return NULL;
+    }
+  return g_strdup (match);
+}
+
+void
+ferry_images_mark_used (FerryDaemon *d, const char *fingerprint)
+{
+  g_autoptr (GPtrArray) images = ferry_db_image_list (d->db, NULL);
+  FerryDbImage *img = find_image (images, fingerprint);
+
+  if (img != NULL)
+    {
+      img->last_used_at = ferry_time_now ();
+      ferry_db_image_update (d->db, img, NULL);
+    }
+}
+
+static JsonNode *
+image_json (FerryDbImage *img, GPtrArray *aliases)
+{
+  JsonObject *o = json_object_new ();
+  JsonArray *alias_arr = json_array_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonObject) props = ferry_json_parse_object (img->properties_json, strlen (img->properties_json), TRUE,
+                                                          NULL);
+  g_autofree char *created = ferry_time_rfc3339 (img->created_at);
+  g_autofree char *uploaded = ferry_time_rfc3339 (img->uploaded_at);
+  g_autofree char *used = ferry_time_rfc3339 (img->last_used_at);
+
+  for (guint i = 0; aliases && i < aliases->len; i++)
+    {
+      FerryDbAlias *a = g_ptr_array_index (aliases, i);
+      if (strcmp (a->fingerprint, img->fingerprint) != 0)
+        continue;
+      JsonObject *ao = json_object_new ();
+      json_object_set_string_member (ao, "name", a->name);
+      json_object_set_string_member (ao, "description", a->description);
+      json_array_add_object_element (alias_arr, ao);
+    }
+  json_object_set_array_member (o, "aliases", alias_arr);
+  json_object_set_string_member (o, "architecture", img->architecture);
+  json_object_set_boolean_member (o, "auto_update", FALSE);
+  json_object_set_boolean_member (o, "cached", FALSE);
+  json_object_set_string_member (o, "fingerprint", img->fingerprint);
+  json_object_set_string_member (o, "filename", img->filename);
+  json_object_set_object_member (o, "properties", props ? json_object_ref (props) : json_object_new ());
+  json_object_set_boolean_member (o, "public", img->public_);
+  json_object_set_int_member (o, "size", img->size);
+  json_object_set_string_member (o, "type", "container");
+  json_object_set_string_member (o, "created_at", created);
+  json_object_set_string_member (o, "uploaded_at", uploaded);
+  json_object_set_string_member (o, "last_used_at", used);
+  json_object_set_string_member (o, "expires_at", "0001-01-01T00:00:00Z");
+  {
+    const char *profiles[] = { "default", NULL };
+    json_object_set_member (o, "profiles", ferry_json_string_list (profiles));
+  }
+  json_node_take_object (node, o);
+  return node;
+}
+
+static JsonNode *
+alias_json (FerryDbAlias *a)
+{
+  JsonObject *o = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_string_member (o, "name", a->name);
+  json_object_set_string_member (o, "target", a->fingerprint);
+  json_object_set_string_member (o, "description", a->description);
+  json_object_set_string_member (o, "type", "container");
+  json_node_take_object (node, o);
+  return node;
+}
+
+/* POST /1.0/images with the tarball as the body. */
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *upload;
+  char *filename;
+  gboolean public_;
+  FerryImageInfo *info;
+} ImportData;
+
+static void
+import_data_free (ImportData *data)
+{
+  if (data->upload)
+    unlink (data->upload);
+  g_free (data->upload);
+  g_free (data->filename);
+  if (data->info)
+    ferry_image_info_free (data->info);
+  g_free (data);
+}
+
+static gboolean
+import_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  ImportData *data = user_data;
+
+  data->info = ferry_image_import (data->daemon->images_dir, data->upload, error);
+  return data->info != NULL;
+}
+
+static void
+import_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  ImportData *data = user_data;
+
+  if (*error != NULL)
+    return;
+  if (data->filename != NULL && *data->filename != '\0')
+    {
+      g_free (data->info->filename);
+      data->info->filename = g_path_get_basename (data->filename);
+    }
+  if (!record_image (data->daemon, data->info, data->public_, error))
+    {
+      ferry_image_delete (data->daemon->images_dir, data->info->fingerprint, NULL);
+      return;
+    }
+  ferry_operation_set_metadata_string (op, "fingerprint", data->info->fingerprint);
+  ferry_operation_set_metadata_int (op, "size", data->info->size);
+  {
+    g_autofree char *url = g_strdup_printf ("/1.0/images/%s", data->info->fingerprint);
+    ferry_events_lifecycle (data->daemon, "image-created", url, NULL);
+  }
+}
+
+static void
+import_image (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (req->msg);
+  const char *content_type = soup_message_headers_get_content_type (headers, NULL);
+  const char *filename = soup_message_headers_get_one (headers, "X-LXD-filename");
+  const char *public_ = soup_message_headers_get_one (headers, "X-LXD-public");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *upload = NULL;
+  gsize len = 0;
+  const char *data_ptr = req->body ? g_bytes_get_data (req->body, &len) : NULL;
+  ImportData *data;
+  FerryOperation *op;
+  int fd;
+
+  if (content_type != NULL && strcmp (content_type, "application/json") == 0)
+    {
+      ferry_respond_error_literal (req->msg, 400,
+                                   "Only image uploads are supported (no network image sources): "
+                                   "use `ferry image import FILE`");
+      return;
+    }
+  if (content_type != NULL && g_str_has_prefix (content_type, "multipart/"))
+    {
+      ferry_respond_error_literal (req->msg, 400, "Split images (metadata + rootfs) aren't supported yet; "
+                                                  "import a unified tarball");
+      return;
+    }
+  if (len == 0)
+    {
+      ferry_respond_error_literal (req->msg, 400, "The upload is empty");
+      return;
+    }
+  upload = g_build_filename (d->images_dir, "upload-XXXXXX", NULL);
+  fd = g_mkstemp_full (upload, O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Saving upload: %s", g_strerror (errno));
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  for (gsize off = 0; off < len;)
+    {
+      ssize_t n = write (fd, data_ptr + off, len - off);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Saving upload: %s", g_strerror (errno));
+          close (fd);
+          unlink (upload);
+          ferry_respond_error (req->msg, error);
+          return;
+        }
+      off += (gsize) n;
+    }
+  close (fd);
+
+  data = g_new0 (ImportData, 1);
+  data->daemon = d;
+  data->upload = g_steal_pointer (&upload);
+  data->filename = g_strdup (filename);
+  data->public_ = g_strcmp0 (public_, "true") == 0 || g_strcmp0 (public_, "1") == 0;
+  op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Importing image");
+  ferry_operation_run (op, import_work, import_done, data, (GDestroyNotify) import_data_free);
+  ferry_respond_async (req->msg, op);
+  ferry_operation_unref (op);
+}
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *fingerprint;
+} DeleteData;
+
+static void
+delete_data_free (DeleteData *data)
+{
+  g_free (data->fingerprint);
+  g_free (data);
+}
+
+static gboolean
+delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  DeleteData *data = user_data;
+  return ferry_image_delete (data->daemon->images_dir, data->fingerprint, error);
+}
+
+static void
+delete_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  DeleteData *data = user_data;
+  g_autofree char *url = g_strdup_printf ("/1.0/images/%s", data->fingerprint);
+
+  if (*error == NULL && ferry_db_image_delete (data->daemon->db, data->fingerprint, error))
+    ferry_events_lifecycle (data->daemon, "image-deleted", url, NULL);
+}
+
+static gboolean
+is_method (FerryRequest *req, const char *method)
+{
+  return strcmp (req->method, method) == 0;
+}
+
+static void
+handle_aliases (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) aliases = ferry_db_alias_list (d->db, &error);
+  FerryDbAlias *alias = NULL;
+
+  if (aliases == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (req->n_parts == 2)
+    {
+      if (is_method (req, "GET"))
+        {
+          JsonArray *arr = json_array_new ();
+          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+          for (guint i = 0; i < aliases->len; i++)
+            {
+              FerryDbAlias *a = g_ptr_array_index (aliases, i);
+              if (ferry_request_recursion (req) >= 1)
+                json_array_add_element (arr, alias_json (a));
+              else
+                {
+                  g_autofree char *escaped = g_uri_escape_string (a->name, NULL, FALSE);
+                  g_autofree char *url = g_strdup_printf ("/1.0/images/aliases/%s", escaped);
+                  json_array_add_string_element (arr, url);
+                }
+            }
+          json_node_take_array (node, arr);
+          ferry_respond_sync (req->msg, node);
+        }
+      else if (is_method (req, "POST"))
+        {
+          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+          const char *name = NULL, *target = NULL, *description = "";
+          g_autofree char *fp = NULL;
+          if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+              || !ferry_json_get_string (body, "target", &target, &error)
+              || !ferry_json_get_string (body, "description", &description, &error)
+              || !ferry_name_validate_object ("Alias", name, &error)
+              || (fp = ferry_images_resolve (d, target, &error)) == NULL)
+            {
+              ferry_respond_error (req->msg, error);
+              return;
+            }
+          FerryDbAlias row = { .name = (char *) name, .fingerprint = fp, .description = (char *) description };
+          if (!ferry_db_alias_insert (d->db, &row, &error))
+            {
+              if (g_error_matches (error, FERRY_ERROR, FERRY_ERROR_CONFLICT))
+                ferry_respond_error_literal (req->msg, 409, "Alias already exists");
+              else
+                ferry_respond_error (req->msg, error);
+              return;
+            }
+          ferry_respond_sync (req->msg, NULL);
+        }
+      else
+        ferry_respond_not_allowed (req->msg);
+      return;
+    }
+  for (guint i = 0; i < aliases->len; i++)
+    if (strcmp (((FerryDbAlias *) g_ptr_array_index (aliases, i))->name, req->parts[2]) == 0)
+      alias = g_ptr_array_index (aliases, i);
+  if (alias == NULL || req->n_parts > 3)
+    {
+      ferry_respond_error_literal (req->msg, 404, "Alias not found");
+      return;
+    }
+  if (is_method (req, "GET"))
+    ferry_respond_sync (req->msg, alias_json (alias));
+  else if (is_method (req, "DELETE"))
+    {
+      if (ferry_db_alias_delete (d->db, alias->name, &error))
+        ferry_respond_sync (req->msg, NULL);
+      else
+        ferry_respond_error (req->msg, error);
+    }
+  else if (is_method (req, "PUT") || is_method (req, "PATCH") || is_method (req, "POST"))
+    {
+      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+      const char *name = alias->name, *target = alias->fingerprint, *description = alias->description;
+      g_autofree char *fp = NULL;
+      if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+          || !ferry_json_get_string (body, "target", &target, &error)
+          || !ferry_json_get_string (body, "description", &description, &error)
+          || !ferry_name_validate_object ("Alias", name, &error)
+          || (fp = ferry_images_resolve (d, target, &error)) == NULL)
+        {
+          ferry_respond_error (req->msg, error);
+          return;
+        }
+      if (!is_method (req, "POST"))
+        name = alias->name; /* POST renames; PUT/PATCH change target/description */
+      FerryDbAlias row = { .name = (char *) name, .fingerprint = fp, .description = (char *) description };
+      if (ferry_db_alias_update (d->db, alias->name, &row, &error))
+        ferry_respond_sync (req->msg, NULL);
+      else
+        ferry_respond_error (req->msg, error);
+    }
+  else
+    ferry_respond_not_allowed (req->msg);
+}
+
+gboolean
+ferry_api_images (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) images = NULL;
+  g_autoptr (GPtrArray) aliases = NULL;
+  g_autofree char *fp = NULL;
+  FerryDbImage *img;
+
+  if (req->n_parts < 1 || strcmp (req->parts[0], "images") != 0)
+    return FALSE;
+  if (req->n_parts >= 2 && strcmp (req->parts[1], "aliases") == 0)
+    {
+      handle_aliases (req);
+      return TRUE;
+    }
+  images = ferry_db_image_list (d->db, &error);
+  aliases = images ? ferry_db_alias_list (d->db, &error) : NULL;
+  if (aliases == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return TRUE;
+    }
+  if (req->n_parts == 1)
+    {
+      if (is_method (req, "GET"))
+        {
+          JsonArray *arr = json_array_new ();
+          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+          for (guint i = 0; i < images->len; i++)
+            {
+              FerryDbImage *im = g_ptr_array_index (images, i);
+              if (ferry_request_recursion (req) >= 1)
+                json_array_add_element (arr, image_json (im, aliases));
+              else
+                {
+                  g_autofree char *url = g_strdup_printf ("/1.0/images/%s", im->fingerprint);
+                  json_array_add_string_element (arr, url);
+                }
+            }
+          json_node_take_array (node, arr);
+          ferry_respond_sync (req->msg, node);
+        }
+      else if (is_method (req, "POST"))
+        import_image (req);
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  /* Only full fingerprints or unique prefixes address an image here. */
+  {
+    const char *ref = req->parts[1];
+    for (const char *c = ref; *c; c++)
+      if (!g_ascii_isxdigit (*c))
+        {
+          ferry_respond_error_literal (req->msg, 404, "Image not found");
+          return TRUE;
+        }
+    for (guint i = 0; i < images->len; i++)
+      {
+        FerryDbImage *im = g_ptr_array_index (images, i);
+        if (g_str_has_prefix (im->fingerprint, ref))
+          {
+            if (fp != NULL)
+              {
+                ferry_respond_error_literal (req->msg, 400, "Image prefix matches several images");
+                return TRUE;
+              }
+            fp = g_strdup (im->fingerprint);
+          }
+      }
+  }
+  img = fp ? find_image (images, fp) : NULL;
+  if (img == NULL || req->n_parts > 2)
+    {
+      ferry_respond_error_literal (req->msg, 404, "Image not found");
+      return TRUE;
+    }
+  if (is_method (req, "GET"))
+    ferry_respond_sync (req->msg, image_json (img, aliases));
+  else if (is_method (req, "DELETE"))
+    {
+      DeleteData *data = g_new0 (DeleteData, 1);
+      FerryOperation *op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Deleting image");
+      data->daemon = d;
+      data->fingerprint = g_strdup (img->fingerprint);
+      {
+        g_autofree char *url = g_strdup_printf ("/1.0/images/%s", img->fingerprint);
+        ferry_operation_add_resource (op, "images", url);
+      }
+      ferry_operation_run (op, delete_work, delete_done, data, (GDestroyNotify) delete_data_free);
+      ferry_respond_async (req->msg, op);
+      ferry_operation_unref (op);
+    }
+  else if (is_method (req, "PUT") || is_method (req, "PATCH"))
+    {
+      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+      gboolean public_ = img->public_;
+      JsonObject *props = NULL;
+      if (body == NULL || !ferry_json_get_bool (body, "public", &public_, &error)
+          || !ferry_json_get_object (body, "properties", &props, &error))
+        {
+          ferry_respond_error (req->msg, error);
+          return TRUE;
+        }
+      if (props != NULL)
+        {
+          g_autoptr (GHashTable) map = ferry_json_string_map (props, "Property", &error);
+          if (map == NULL)
+            {
+              ferry_respond_error (req->msg, error);
+              return TRUE;
+            }
+          g_free (img->properties_json);
+          img->properties_json = properties_json (map);
+        }
+      img->public_ = public_;
+      if (ferry_db_image_update (d->db, img, &error))
+        ferry_respond_sync (req->msg, NULL);
+      else
+        ferry_respond_error (req->msg, error);
+    }
+  else
+    ferry_respond_not_allowed (req->msg);
+  return TRUE;
+}

@@ -1,0 +1,725 @@
+/* /1.0/instances (and /1.0/containers): list, create, get, update, delete,
+ * rename, state changes, logs. Exec lives in api-exec.c. */
+#include "daemon/api-exec.h"
+#include "daemon/http.h"
+#include "daemon/images.h"
+#include "daemon/instance.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/names.h"
+#include "common/timeutil.h"
+#include "image/image.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+
+static const char *const adjectives[] = { "amber", "brave", "calm", "deft", "eager", "fair", "glad", "keen",
+                                          "lucid", "merry", "noble", "proud", "quick", "sunny", "tidy", "witty" };
+static const char *const nouns[] = { "otter", "heron", "lynx", "finch", "marten", "badger", "wren", "ibex",
+                                     "gecko", "koala", "raven", "bison", "crane", "dingo", "egret", "falcon" };
+
+static char *
+pick_free_name (FerryDaemon *d)
+{
+  for (int tries = 0; tries < 1000; tries++)
+    {
+      char *name = g_strdup_printf ("%s-%s", adjectives[g_random_int_range (0, G_N_ELEMENTS (adjectives))],
+                                    nouns[g_random_int_range (0, G_N_ELEMENTS (nouns))]);
+      if (!g_hash_table_contains (d->instances, name))
+        return name;
+      g_free (name);
+    }
+  return g_strdup_printf ("c%u", g_random_int ());
+}
+
+/* "status eq running and name eq c1": the subset of LXD's filter syntax the
+ * stock client sends for key=value filters on top-level fields. */
+static gboolean
+filter_matches (JsonObject *obj, const char *filter, GError **error)
+{
+  g_auto (GStrv) terms = NULL;
+
+  if (filter == NULL || *filter == '\0')
+    return TRUE;
+  terms = g_strsplit (filter, " and ", -1);
+  for (guint i = 0; terms[i] != NULL; i++)
+    {
+      g_auto (GStrv) words = g_strsplit (g_strstrip (terms[i]), " ", 3);
+      const char *actual;
+      gboolean equal;
+
+      if (g_strv_length (words) != 3 || (strcmp (words[1], "eq") != 0 && strcmp (words[1], "ne") != 0))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter \"%s\"", terms[i]);
+          return FALSE;
+        }
+      actual = json_object_get_string_member_with_default (obj, words[0], NULL);
+      if (actual == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter field \"%s\"", words[0]);
+          return FALSE;
+        }
+      equal = g_ascii_strcasecmp (actual, words[2]) == 0;
+      if (equal != (strcmp (words[1], "eq") == 0))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+list_instances (FerryRequest *req, const char *collection)
+{
+  FerryDaemon *d = req->daemon;
+  int recursion = ferry_request_recursion (req);
+  const char *filter = ferry_request_query (req, "filter");
+  g_autoptr (GList) names = g_list_sort (g_hash_table_get_keys (d->instances), (GCompareFunc) strcmp);
+  JsonArray *arr = json_array_new ();
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  g_autoptr (GError) error = NULL;
+
+  json_node_take_array (node, arr);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
+      g_autoptr (JsonNode) obj = NULL;
+
+      if (inst->creating && inst->row->id == 0 && g_strcmp0 (inst->busy_what, "rename") == 0)
+        continue; /* a name reserved by a rename in progress */
+      obj = ferry_instance_to_json (d, inst, recursion >= 2);
+      if (!filter_matches (json_node_get_object (obj), filter, &error))
+        {
+          if (error != NULL)
+            {
+              json_node_unref (node);
+              ferry_respond_error (req->msg, error);
+              return;
+            }
+          continue;
+        }
+      if (recursion == 0)
+        {
+          g_autofree char *escaped = g_uri_escape_string (l->data, NULL, FALSE);
+          g_autofree char *url = g_strdup_printf ("/1.0/%s/%s", collection, escaped);
+          json_array_add_string_element (arr, url);
+        }
+      else
+        json_array_add_element (arr, g_steal_pointer (&obj));
+    }
+  ferry_respond_sync (req->msg, node);
+}
+
+/* ---- create ---- */
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *name;
+  char *fingerprint; /* NULL for source type "none" */
+  char *instance_dir;
+  char *rootfs;
+} CreateData;
+
+static void
+create_data_free (CreateData *data)
+{
+  g_free (data->name);
+  g_free (data->fingerprint);
+  g_free (data->instance_dir);
+  g_free (data->rootfs);
+  g_free (data);
+}
+
+static gboolean
+create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  CreateData *data = user_data;
+
+  if (!ferry_mkdir_p (data->instance_dir, 0711, error))
+    return FALSE;
+  if (data->fingerprint == NULL)
+    return ferry_mkdir_p (data->rootfs, 0755, error);
+  if (!ferry_image_unpack (data->daemon->images_dir, data->fingerprint, data->rootfs, error))
+    {
+      g_prefix_error (error, "Unpacking image %.12s: ", data->fingerprint);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+create_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  CreateData *data = user_data;
+  FerryDaemon *d = data->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
+
+  if (inst == NULL)
+    return;
+  ferry_instance_release (inst);
+  if (*error == NULL)
+    {
+      inst->row->created_at = ferry_time_now ();
+      if (ferry_db_instance_insert (d->db, inst->row, error))
+        {
+          inst->creating = FALSE;
+          ferry_events_lifecycle (d, "instance-created", source, NULL);
+          if (data->fingerprint != NULL)
+            ferry_images_mark_used (d, data->fingerprint);
+          return;
+        }
+    }
+  /* Failed: nothing of it may remain. */
+  g_autoptr (GError) cleanup_error = NULL;
+  if (!ferry_rm_rf (data->instance_dir, &cleanup_error))
+    g_warning ("Cleaning up failed creation of %s: %s", data->name, cleanup_error->message);
+  g_hash_table_remove (d->instances, data->name);
+}
+
+static char *
+profiles_to_json (JsonArray *profiles, FerryDaemon *d, GError **error)
+{
+  g_autoptr (GPtrArray) known = ferry_db_profile_list (d->db, error);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  if (known == NULL)
+    return NULL;
+  json_builder_begin_array (b);
+  if (profiles == NULL)
+    json_builder_add_string_value (b, "default");
+  for (guint i = 0; profiles != NULL && i < json_array_get_length (profiles); i++)
+    {
+      JsonNode *n = json_array_get_element (profiles, i);
+      const char *name = JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+                           ? json_node_get_string (n)
+                           : NULL;
+      gboolean found = FALSE;
+
+      if (name == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Profile names must be strings");
+          return NULL;
+        }
+      for (guint j = 0; j < known->len; j++)
+        found = found || strcmp (((FerryDbProfile *) g_ptr_array_index (known, j))->name, name) == 0;
+      if (!found)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Profile \"%s\" doesn't exist", name);
+          return NULL;
+        }
+      json_builder_add_string_value (b, name);
+    }
+  json_builder_end_array (b);
+  root = json_builder_get_root (b);
+  return ferry_json_to_string (root, FALSE);
+}
+
+/* Parses and checks config, devices and profiles of a create/PUT body into
+ * JSON texts ready for the database. */
+static gboolean
+parse_writable (FerryDaemon *d, JsonObject *body, GHashTable **config_out, char **devices_json, char **profiles_json,
+                GError **error)
+{
+  JsonObject *config_obj = NULL, *devices_obj = NULL;
+  JsonArray *profiles = NULL;
+  g_autoptr (GHashTable) config = NULL;
+
+  if (!ferry_json_get_object (body, "config", &config_obj, error)
+      || !ferry_json_get_object (body, "devices", &devices_obj, error)
+      || !ferry_json_get_array (body, "profiles", &profiles, error))
+    return FALSE;
+  config = ferry_json_string_map (config_obj, "Config", error);
+  if (config == NULL || !ferry_config_validate (config, FALSE, error) || !ferry_devices_validate (devices_obj, error))
+    return FALSE;
+  if (profiles_json != NULL)
+    {
+      *profiles_json = profiles_to_json (profiles, d, error);
+      if (*profiles_json == NULL)
+        return FALSE;
+    }
+  if (devices_json != NULL)
+    {
+      JsonNode *n = json_node_new (JSON_NODE_OBJECT);
+      json_node_set_object (n, devices_obj ? devices_obj : json_object_new ());
+      if (devices_obj == NULL)
+        json_object_unref (json_node_get_object (n));
+      *devices_json = ferry_json_to_string (n, FALSE);
+      json_node_unref (n);
+    }
+  *config_out = g_steal_pointer (&config);
+  return TRUE;
+}
+
+static void
+create_instance (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  const char *name = NULL, *type = NULL, *description = "", *source_type = NULL, *fp = NULL, *alias = NULL;
+  const char *server = NULL;
+  gboolean ephemeral = FALSE;
+  JsonObject *source = NULL;
+  g_autoptr (GHashTable) config = NULL;
+  g_autofree char *devices_json = NULL, *profiles_json = NULL, *chosen_name = NULL, *fingerprint = NULL;
+  g_autoptr (FerryImageInfo) image = NULL;
+  FerryInstance *inst;
+  FerryOperation *op;
+  CreateData *data;
+  struct utsname uts;
+
+  if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+      || !ferry_json_get_string (body, "type", &type, &error)
+      || !ferry_json_get_string (body, "description", &description, &error)
+      || !ferry_json_get_bool (body, "ephemeral", &ephemeral, &error)
+      || !ferry_json_get_object (body, "source", &source, &error)
+      || !parse_writable (d, body, &config, &devices_json, &profiles_json, &error))
+    goto fail;
+  if (type != NULL && *type != '\0' && strcmp (type, "container") != 0)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance type \"%s\" isn't supported: Ferry runs containers",
+                   type);
+      goto fail;
+    }
+  if (name == NULL || *name == '\0')
+    name = chosen_name = pick_free_name (d);
+  if (!ferry_name_validate_instance (name, &error))
+    goto fail;
+  if (g_hash_table_contains (d->instances, name))
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Instance \"%s\" already exists", name);
+      goto fail;
+    }
+  if (source == NULL || !ferry_json_get_string (source, "type", &source_type, &error)
+      || !ferry_json_get_string (source, "fingerprint", &fp, &error)
+      || !ferry_json_get_string (source, "alias", &alias, &error)
+      || !ferry_json_get_string (source, "server", &server, &error))
+    {
+      if (error == NULL)
+        g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"source\" is required");
+      goto fail;
+    }
+  if (g_strcmp0 (source_type, "image") == 0)
+    {
+      if (server != NULL && *server != '\0')
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                       "Images from remote servers (%s) aren't supported; import the image with `ferry image import`",
+                       server);
+          goto fail;
+        }
+      fingerprint = ferry_images_resolve (d, fp && *fp ? fp : alias, &error);
+      if (fingerprint == NULL)
+        goto fail;
+      image = ferry_image_load (d->images_dir, fingerprint, &error);
+      if (image == NULL)
+        goto fail;
+    }
+  else if (g_strcmp0 (source_type, "none") != 0)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Source type \"%s\" isn't supported yet",
+                   source_type ? source_type : "");
+      goto fail;
+    }
+
+  /* Keys the server owns. */
+  if (image != NULL)
+    {
+      GHashTableIter iter;
+      gpointer k, v;
+      g_hash_table_insert (config, g_strdup ("volatile.base_image"), g_strdup (fingerprint));
+      g_hash_table_iter_init (&iter, image->properties);
+      while (g_hash_table_iter_next (&iter, &k, &v))
+        if (!g_hash_table_contains (config, k))
+          g_hash_table_insert (config, g_strdup_printf ("image.%s", (const char *) k), g_strdup (v));
+    }
+  g_hash_table_insert (config, g_strdup ("volatile.uuid"), g_uuid_string_random ());
+
+  inst = g_new0 (FerryInstance, 1);
+  inst->monitor_pidfd = -1;
+  inst->creating = TRUE;
+  inst->row = g_new0 (FerryDbInstance, 1);
+  inst->row->name = g_strdup (name);
+  inst->row->description = g_strdup (description ? description : "");
+  uname (&uts);
+  inst->row->architecture = g_strdup (image ? image->architecture : uts.machine);
+  inst->row->ephemeral = ephemeral;
+  {
+    g_autoptr (JsonNode) cn = ferry_json_from_string_map (config);
+    inst->row->config_json = ferry_json_to_string (cn, FALSE);
+  }
+  inst->row->devices_json = g_steal_pointer (&devices_json);
+  inst->row->profiles_json = g_steal_pointer (&profiles_json);
+  g_hash_table_insert (d->instances, inst->row->name, inst);
+
+  op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Creating instance");
+  {
+    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
+    ferry_operation_add_resource (op, "instances", url);
+  }
+  ferry_instance_claim (inst, op, "create", NULL);
+  data = g_new0 (CreateData, 1);
+  data->daemon = d;
+  data->name = g_strdup (name);
+  data->fingerprint = g_steal_pointer (&fingerprint);
+  data->instance_dir = ferry_daemon_instance_dir (d, name);
+  data->rootfs = ferry_daemon_instance_rootfs (d, name);
+  ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) create_data_free);
+  ferry_respond_async (req->msg, op);
+  ferry_operation_unref (op);
+  return;
+
+fail:
+  ferry_respond_error (req->msg, error);
+}
+
+/* ---- update ---- */
+
+static void
+update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  const char *restore = NULL, *description = NULL;
+  gboolean ephemeral = inst->row->ephemeral;
+  g_autoptr (GHashTable) config = NULL;
+  g_autofree char *devices_json = NULL, *profiles_json = NULL;
+  JsonObject *config_obj = NULL, *devices_obj = NULL;
+  JsonArray *profiles_arr = NULL;
+
+  if (body == NULL || !ferry_json_get_string (body, "restore", &restore, &error))
+    goto fail;
+  if (restore != NULL && *restore != '\0')
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Snapshot \"%s\" not found", restore);
+      goto fail;
+    }
+  if (inst->busy != NULL)
+    {
+      ferry_instance_claim (inst, NULL, NULL, &error);
+      goto fail;
+    }
+  if (!ferry_json_get_string (body, "description", &description, &error)
+      || !ferry_json_get_bool (body, "ephemeral", &ephemeral, &error)
+      || !ferry_json_get_object (body, "config", &config_obj, &error)
+      || !ferry_json_get_object (body, "devices", &devices_obj, &error)
+      || !ferry_json_get_array (body, "profiles", &profiles_arr, &error))
+    goto fail;
+  if (!parse_writable (d, body, &config, &devices_json, NULL, &error))
+    goto fail;
+  if (profiles_arr != NULL || !patch)
+    {
+      profiles_json = profiles_to_json (profiles_arr, d, &error);
+      if (profiles_json == NULL)
+        goto fail;
+      if (profiles_arr == NULL)
+        { g_free (profiles_json); profiles_json = g_strdup (inst->row->profiles_json); }
+    }
+
+  {
+    g_autoptr (JsonObject) old_config = ferry_json_parse_object (inst->row->config_json,
+                                                                 strlen (inst->row->config_json), TRUE, NULL);
+    g_autoptr (GHashTable) merged = ferry_json_string_map (old_config, "Config", NULL);
+    GHashTableIter iter;
+    gpointer k, v;
+
+    if (!patch)
+      {
+        /* PUT replaces the user's keys; volatile keys are the server's. */
+        g_hash_table_iter_init (&iter, merged);
+        while (g_hash_table_iter_next (&iter, &k, &v))
+          if (!g_str_has_prefix (k, "volatile."))
+            g_hash_table_iter_remove (&iter);
+      }
+    g_hash_table_iter_init (&iter, config);
+    while (g_hash_table_iter_next (&iter, &k, &v))
+      if (!g_str_has_prefix (k, "volatile."))
+        g_hash_table_insert (merged, g_strdup (k), g_strdup (v));
+    g_autoptr (JsonNode) cn = ferry_json_from_string_map (merged);
+    g_free (inst->row->config_json);
+    inst->row->config_json = ferry_json_to_string (cn, FALSE);
+  }
+  if (devices_obj != NULL || !patch)
+    {
+      if (patch)
+        {
+          g_autoptr (JsonObject) old = ferry_json_parse_object (inst->row->devices_json,
+                                                                strlen (inst->row->devices_json), TRUE, NULL);
+          JsonObjectIter iter;
+          const char *k;
+          JsonNode *v;
+          json_object_iter_init (&iter, devices_obj);
+          while (json_object_iter_next (&iter, &k, &v))
+            json_object_set_member (old, k, json_node_copy (v));
+          JsonNode *n = json_node_new (JSON_NODE_OBJECT);
+          json_node_set_object (n, old);
+          g_free (devices_json);
+          devices_json = ferry_json_to_string (n, FALSE);
+          json_node_unref (n);
+        }
+      g_free (inst->row->devices_json);
+      inst->row->devices_json = g_steal_pointer (&devices_json);
+    }
+  if (profiles_json != NULL)
+    {
+      g_free (inst->row->profiles_json);
+      inst->row->profiles_json = g_steal_pointer (&profiles_json);
+    }
+  if (description != NULL)
+    { g_free (inst->row->description); inst->row->description = g_strdup (description); }
+  inst->row->ephemeral = ephemeral;
+  if (!ferry_instance_save (d, inst, &error))
+    goto fail;
+  {
+    g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+    ferry_events_lifecycle (d, "instance-updated", source, NULL);
+  }
+  ferry_respond_sync (req->msg, NULL);
+  return;
+
+fail:
+  ferry_respond_error (req->msg, error);
+}
+
+/* ---- state ---- */
+
+static void
+change_state (FerryRequest *req, FerryInstance *inst)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  const char *action = NULL;
+  gint64 timeout = -1;
+  gboolean force = FALSE, stateful = FALSE;
+  g_autoptr (FerryOperation) op = NULL;
+
+  if (body == NULL || !ferry_json_get_string (body, "action", &action, &error)
+      || !ferry_json_get_int (body, "timeout", &timeout, &error)
+      || !ferry_json_get_bool (body, "force", &force, &error)
+      || !ferry_json_get_bool (body, "stateful", &stateful, &error))
+    goto fail;
+  if (action == NULL)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"action\" is required");
+      goto fail;
+    }
+  if (stateful)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "Stateful %s isn't available yet in this ferryd (checkpoint/restore comes with CRIU support)",
+                   action);
+      goto fail;
+    }
+  if (strcmp (action, "start") == 0)
+    op = ferry_instance_start (d, inst, &error);
+  else if (strcmp (action, "stop") == 0)
+    op = ferry_instance_stop (d, inst, timeout, force, &error);
+  else if (strcmp (action, "restart") == 0)
+    op = ferry_instance_restart (d, inst, timeout, force, &error);
+  else if (strcmp (action, "freeze") == 0)
+    op = ferry_instance_freeze (d, inst, TRUE, &error);
+  else if (strcmp (action, "unfreeze") == 0)
+    op = ferry_instance_freeze (d, inst, FALSE, &error);
+  else
+    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unknown action \"%s\"", action);
+  if (op == NULL)
+    goto fail;
+  ferry_respond_async (req->msg, op);
+  return;
+
+fail:
+  ferry_respond_error (req->msg, error);
+}
+
+/* ---- logs ---- */
+
+static void
+serve_log (FerryRequest *req, FerryInstance *inst, const char *file)
+{
+  g_autofree char *dir = ferry_daemon_instance_log_dir (req->daemon, inst->row->name);
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  const char *real;
+
+  /* lxc.log is what `lxc info --show-log` asks for: our monitor's log. */
+  if (strcmp (file, "lxc.log") == 0 || strcmp (file, "monitor.log") == 0)
+    real = "monitor.log";
+  else if (strcmp (file, "console.log") == 0)
+    real = "console.log";
+  else
+    {
+      ferry_respond_error_literal (req->msg, 404, "Log file not found");
+      return;
+    }
+  path = g_build_filename (dir, real, NULL);
+  if (strcmp (req->method, "DELETE") == 0)
+    {
+      if (truncate (path, 0) < 0 && errno != ENOENT)
+        ferry_respond_error_literal (req->msg, 500, g_strerror (errno));
+      else
+        ferry_respond_sync (req->msg, NULL);
+      return;
+    }
+  if (!g_file_get_contents (path, &contents, &len, NULL))
+    {
+      contents = g_strdup ("");
+      len = 0;
+    }
+  g_autoptr (GBytes) bytes = g_bytes_new_take (g_steal_pointer (&contents), len);
+  ferry_respond_raw (req->msg, "application/octet-stream", bytes);
+}
+
+static void
+list_logs (FerryRequest *req, FerryInstance *inst)
+{
+  const char *files[] = { "console.log", "lxc.log", NULL };
+  g_autoptr (GPtrArray) names = g_ptr_array_new ();
+  g_autofree char *prefix = g_strdup_printf ("/1.0/instances/%s/logs/", inst->row->name);
+
+  for (int i = 0; files[i]; i++)
+    g_ptr_array_add (names, (gpointer) files[i]);
+  ferry_respond_sync (req->msg, ferry_json_url_list (prefix, names));
+}
+
+/* ---- dispatch ---- */
+
+static gboolean
+is_method (FerryRequest *req, const char *method)
+{
+  return strcmp (req->method, method) == 0;
+}
+
+gboolean
+ferry_api_instances (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  const char *collection;
+  FerryInstance *inst;
+  g_autoptr (GError) error = NULL;
+
+  if (req->n_parts < 1 || (strcmp (req->parts[0], "instances") != 0 && strcmp (req->parts[0], "containers") != 0))
+    return FALSE;
+  collection = req->parts[0];
+  if (req->n_parts == 1)
+    {
+      if (is_method (req, "GET"))
+        list_instances (req, collection);
+      else if (is_method (req, "POST"))
+        create_instance (req);
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  inst = ferry_instance_lookup (d, req->parts[1], &error);
+  if (inst == NULL || (inst->creating && inst->row->id == 0 && g_strcmp0 (inst->busy_what, "rename") == 0))
+    {
+      ferry_respond_error_literal (req->msg, 404, "Instance not found");
+      return TRUE;
+    }
+  if (req->n_parts == 2)
+    {
+      if (is_method (req, "GET"))
+        {
+          g_autofree char *etag = g_compute_checksum_for_string (G_CHECKSUM_SHA256, inst->row->config_json, -1);
+          ferry_respond_sync_etag (req->msg, ferry_instance_to_json (d, inst, ferry_request_recursion (req) >= 1),
+                                   etag);
+        }
+      else if (is_method (req, "PUT") || is_method (req, "PATCH"))
+        update_instance (req, inst, is_method (req, "PATCH"));
+      else if (is_method (req, "DELETE"))
+        {
+          g_autoptr (FerryOperation) op = ferry_instance_delete (d, inst, &error);
+          if (op == NULL)
+            ferry_respond_error (req->msg, error);
+          else
+            ferry_respond_async (req->msg, op);
+        }
+      else if (is_method (req, "POST"))
+        {
+          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+          const char *new_name = NULL;
+          gboolean migration = FALSE;
+          g_autoptr (FerryOperation) op = NULL;
+
+          if (body != NULL && ferry_json_get_string (body, "name", &new_name, &error)
+              && ferry_json_get_bool (body, "migration", &migration, &error))
+            {
+              if (migration)
+                g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Migration isn't supported yet");
+              else
+                op = ferry_instance_rename (d, inst, new_name, &error);
+            }
+          if (op == NULL)
+            ferry_respond_error (req->msg, error);
+          else
+            ferry_respond_async (req->msg, op);
+        }
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  if (strcmp (req->parts[2], "state") == 0 && req->n_parts == 3)
+    {
+      if (is_method (req, "GET"))
+        ferry_respond_sync (req->msg, ferry_instance_state_json (d, inst));
+      else if (is_method (req, "PUT"))
+        change_state (req, inst);
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  if (strcmp (req->parts[2], "exec") == 0 && req->n_parts == 3)
+    {
+      if (is_method (req, "POST"))
+        ferry_api_exec (req, inst);
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  if (strcmp (req->parts[2], "logs") == 0)
+    {
+      if (req->n_parts == 3 && is_method (req, "GET"))
+        list_logs (req, inst);
+      else if (req->n_parts == 4 && (is_method (req, "GET") || is_method (req, "DELETE")))
+        serve_log (req, inst, req->parts[3]);
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  if (strcmp (req->parts[2], "console") == 0 && req->n_parts == 3)
+    {
+      if (is_method (req, "GET") || is_method (req, "DELETE"))
+        serve_log (req, inst, "console.log");
+      else
+        ferry_respond_error_literal (req->msg, 400, "Attaching to the console isn't supported yet; use GET for the log");
+      return TRUE;
+    }
+  if (strcmp (req->parts[2], "snapshots") == 0 && req->n_parts == 3 && is_method (req, "GET"))
+    {
+      g_autoptr (JsonNode) full = ferry_instance_to_json (d, inst, TRUE);
+      JsonArray *snaps = json_object_get_array_member (json_node_get_object (full), "snapshots");
+      if (ferry_request_recursion (req) >= 1)
+        ferry_respond_sync (req->msg, json_node_copy (json_object_get_member (json_node_get_object (full), "snapshots")));
+      else
+        {
+          g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+          g_autofree char *prefix = g_strdup_printf ("/1.0/%s/%s/snapshots/", collection, inst->row->name);
+          for (guint i = 0; i < json_array_get_length (snaps); i++)
+            {
+              const char *full_name = json_object_get_string_member (json_array_get_object_element (snaps, i), "name");
+              g_ptr_array_add (names, g_strdup (strchr (full_name, '/') + 1));
+            }
+          ferry_respond_sync (req->msg, ferry_json_url_list (prefix, names));
+        }
+      return TRUE;
+    }
+  ferry_respond_error_literal (req->msg, 404, "not found");
+  return TRUE;
+}

@@ -1,0 +1,246 @@
+/* /1.0/profiles: the default profile and user profiles. */
+#include "daemon/http.h"
+#include "daemon/instance.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/names.h"
+
+#include <string.h>
+
+static gboolean
+instance_uses (FerryInstance *inst, const char *profile)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, inst->row->profiles_json, -1, NULL)
+      || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_ARRAY (root))
+    return FALSE;
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (root)); i++)
+    if (g_strcmp0 (json_array_get_string_element (json_node_get_array (root), i), profile) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static GPtrArray *
+users_of (FerryDaemon *d, const char *profile)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, d->instances);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      FerryInstance *inst = value;
+      if (!inst->creating && instance_uses (inst, profile))
+        g_ptr_array_add (names, g_strdup (inst->row->name));
+    }
+  return names;
+}
+
+static JsonNode *
+profile_json (FerryDaemon *d, FerryDbProfile *p)
+{
+  JsonObject *o = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonObject) config = ferry_json_parse_object (p->config_json, strlen (p->config_json), TRUE, NULL);
+  g_autoptr (JsonObject) devices = ferry_json_parse_object (p->devices_json, strlen (p->devices_json), TRUE, NULL);
+  g_autoptr (GPtrArray) users = users_of (d, p->name);
+
+  json_object_set_string_member (o, "name", p->name);
+  json_object_set_string_member (o, "description", p->description);
+  json_object_set_object_member (o, "config", json_object_ref (config));
+  json_object_set_object_member (o, "devices", json_object_ref (devices));
+  json_object_set_member (o, "used_by", ferry_json_url_list ("/1.0/instances/", users));
+  json_node_take_object (node, o);
+  return node;
+}
+
+/* Reads config/devices of a body into JSON texts after validation. */
+static gboolean
+parse_profile_body (JsonObject *body, FerryDbProfile *p, gboolean patch, GError **error)
+{
+  JsonObject *config_obj = NULL, *devices_obj = NULL;
+  const char *description = NULL;
+  g_autoptr (GHashTable) config = NULL;
+
+  if (!ferry_json_get_object (body, "config", &config_obj, error)
+      || !ferry_json_get_object (body, "devices", &devices_obj, error)
+      || !ferry_json_get_string (body, "description", &description, error))
+    return FALSE;
+  config = ferry_json_string_map (config_obj, "Config", error);
+  if (config == NULL || !ferry_config_validate (config, TRUE, error) || !ferry_devices_validate (devices_obj, error))
+    return FALSE;
+  if (config_obj != NULL || !patch)
+    {
+      g_autoptr (GHashTable) merged = NULL;
+      if (patch)
+        {
+          g_autoptr (JsonObject) old = ferry_json_parse_object (p->config_json, strlen (p->config_json), TRUE, NULL);
+          merged = ferry_json_string_map (old, "Config", NULL);
+          GHashTableIter iter;
+          gpointer k, v;
+          g_hash_table_iter_init (&iter, config);
+          while (g_hash_table_iter_next (&iter, &k, &v))
+            g_hash_table_insert (merged, g_strdup (k), g_strdup (v));
+        }
+      g_autoptr (JsonNode) cn = ferry_json_from_string_map (merged ? merged : config);
+      g_free (p->config_json);
+      p->config_json = ferry_json_to_string (cn, FALSE);
+    }
+  if (devices_obj != NULL || !patch)
+    {
+      g_autoptr (JsonObject) result = NULL;
+      if (patch)
+        {
+          JsonObjectIter iter;
+          const char *k;
+          JsonNode *v;
+          result = ferry_json_parse_object (p->devices_json, strlen (p->devices_json), TRUE, NULL);
+          json_object_iter_init (&iter, devices_obj);
+          while (json_object_iter_next (&iter, &k, &v))
+            json_object_set_member (result, k, json_node_copy (v));
+        }
+      else
+        result = devices_obj ? json_object_ref (devices_obj) : json_object_new ();
+      JsonNode *n = json_node_new (JSON_NODE_OBJECT);
+      json_node_set_object (n, result);
+      g_free (p->devices_json);
+      p->devices_json = ferry_json_to_string (n, FALSE);
+      json_node_unref (n);
+    }
+  if (description != NULL || !patch)
+    {
+      g_free (p->description);
+      p->description = g_strdup (description ? description : "");
+    }
+  return TRUE;
+}
+
+gboolean
+ferry_api_profiles (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) profiles = NULL;
+  FerryDbProfile *p = NULL;
+
+  if (req->n_parts < 1 || strcmp (req->parts[0], "profiles") != 0)
+    return FALSE;
+  profiles = ferry_db_profile_list (d->db, &error);
+  if (profiles == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return TRUE;
+    }
+  if (req->n_parts == 1)
+    {
+      if (strcmp (req->method, "GET") == 0)
+        {
+          JsonArray *arr = json_array_new ();
+          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+          for (guint i = 0; i < profiles->len; i++)
+            {
+              FerryDbProfile *pr = g_ptr_array_index (profiles, i);
+              if (ferry_request_recursion (req) >= 1)
+                json_array_add_element (arr, profile_json (d, pr));
+              else
+                {
+                  g_autofree char *escaped = g_uri_escape_string (pr->name, NULL, FALSE);
+                  g_autofree char *url = g_strdup_printf ("/1.0/profiles/%s", escaped);
+                  json_array_add_string_element (arr, url);
+                }
+            }
+          json_node_take_array (node, arr);
+          ferry_respond_sync (req->msg, node);
+        }
+      else if (strcmp (req->method, "POST") == 0)
+        {
+          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+          const char *name = NULL;
+          FerryDbProfile row = { 0 };
+
+          if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+              || !ferry_name_validate_object ("Profile", name, &error))
+            goto fail;
+          for (guint i = 0; i < profiles->len; i++)
+            if (strcmp (((FerryDbProfile *) g_ptr_array_index (profiles, i))->name, name) == 0)
+              {
+                g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Profile \"%s\" already exists", name);
+                goto fail;
+              }
+          row.name = g_strdup (name);
+          row.config_json = g_strdup ("{}");
+          row.devices_json = g_strdup ("{}");
+          row.description = g_strdup ("");
+          gboolean ok = parse_profile_body (body, &row, FALSE, &error) && ferry_db_profile_upsert (d->db, &row, &error);
+          g_free (row.name);
+          g_free (row.config_json);
+          g_free (row.devices_json);
+          g_free (row.description);
+          if (!ok)
+            goto fail;
+          ferry_respond_sync (req->msg, NULL);
+        }
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  for (guint i = 0; i < profiles->len; i++)
+    if (strcmp (((FerryDbProfile *) g_ptr_array_index (profiles, i))->name, req->parts[1]) == 0)
+      p = g_ptr_array_index (profiles, i);
+  if (p == NULL || req->n_parts > 2)
+    {
+      ferry_respond_error_literal (req->msg, 404, "Profile not found");
+      return TRUE;
+    }
+  if (strcmp (req->method, "GET") == 0)
+    ferry_respond_sync (req->msg, profile_json (d, p));
+  else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
+    {
+      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+      if (body == NULL || !parse_profile_body (body, p, strcmp (req->method, "PATCH") == 0, &error)
+          || !ferry_db_profile_upsert (d->db, p, &error))
+        goto fail;
+      ferry_respond_sync (req->msg, NULL);
+    }
+  else if (strcmp (req->method, "DELETE") == 0 || strcmp (req->method, "POST") == 0)
+    {
+      g_autoptr (GPtrArray) users = users_of (d, p->name);
+      if (strcmp (p->name, "default") == 0)
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN, "The \"default\" profile cannot be %s",
+                       strcmp (req->method, "DELETE") == 0 ? "deleted" : "renamed");
+          goto fail;
+        }
+      if (users->len > 0)
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Profile is currently in use by %u instance(s)",
+                       users->len);
+          goto fail;
+        }
+      if (strcmp (req->method, "DELETE") == 0)
+        {
+          if (!ferry_db_profile_delete (d->db, p->name, &error))
+            goto fail;
+        }
+      else
+        {
+          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+          const char *name = NULL;
+          if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+              || !ferry_name_validate_object ("Profile", name, &error)
+              || !ferry_db_profile_rename (d->db, p->name, name, &error))
+            goto fail;
+        }
+      ferry_respond_sync (req->msg, NULL);
+    }
+  else
+    ferry_respond_not_allowed (req->msg);
+  return TRUE;
+
+fail:
+  ferry_respond_error (req->msg, error);
+  return TRUE;
+}

@@ -1,0 +1,153 @@
+/* GET/PUT/PATCH /1.0: server information and server configuration. */
+#include "config.h"
+#include "daemon/http.h"
+#include "daemon/hostinfo.h"
+#include "common/error.h"
+#include "common/json.h"
+
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+/* What LXD's clients check before using a feature (lxd-client-api.md 1.6). */
+static const char *const api_extensions[] = {
+  "instances",
+  "api_filtering",
+  "container_full",
+  "instance_get_full",
+  "container_exec_user_group_cwd",
+  "container_exec_signal_handling",
+  "container_exec_recording",
+  "image_aliases_post",
+  NULL,
+};
+
+static void
+add_string (JsonObject *o, const char *k, const char *v)
+{
+  json_object_set_string_member (o, k, v ? v : "");
+}
+
+static JsonNode *
+server_json (FerryDaemon *d)
+{
+  JsonObject *o = json_object_new ();
+  JsonObject *env = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (GHashTable) config = ferry_db_config_get_all (d->db, NULL);
+  struct utsname uts;
+  const char *auth_methods[] = { "tls", NULL };
+  JsonArray *addresses = json_array_new ();
+  JsonArray *arches = json_array_new ();
+  g_autoptr (FerryHostInfo) host = ferry_hostinfo_get (d);
+
+  uname (&uts);
+  json_object_set_member (o, "config", ferry_json_from_string_map (config));
+  json_object_set_member (o, "api_extensions", ferry_json_string_list (api_extensions));
+  add_string (o, "api_status", "stable");
+  add_string (o, "api_version", "1.0");
+  add_string (o, "auth", "trusted");
+  json_object_set_boolean_member (o, "public", FALSE);
+  json_object_set_member (o, "auth_methods", ferry_json_string_list (auth_methods));
+
+  json_array_add_string_element (arches, uts.machine);
+  json_object_set_array_member (env, "addresses", addresses);
+  json_object_set_array_member (env, "architectures", arches);
+  add_string (env, "certificate", "");
+  add_string (env, "certificate_fingerprint", "");
+  add_string (env, "driver", "ferry");
+  add_string (env, "driver_version", FERRY_VERSION);
+  add_string (env, "firewall", "nftables");
+  add_string (env, "kernel", uts.sysname);
+  add_string (env, "kernel_architecture", uts.machine);
+  add_string (env, "kernel_version", uts.release);
+  add_string (env, "os_name", host->os_name);
+  add_string (env, "os_version", host->os_version);
+  add_string (env, "project", "default");
+  add_string (env, "server", "ferry");
+  json_object_set_boolean_member (env, "server_clustered", FALSE);
+  add_string (env, "server_name", d->server_name);
+  json_object_set_int_member (env, "server_pid", getpid ());
+  add_string (env, "server_version", FERRY_VERSION);
+  add_string (env, "storage", "dir");
+  add_string (env, "storage_version", "1");
+  add_string (env, "cgroup_layout", host->cgroup_layout);
+  add_string (env, "criu_path", host->criu_path);
+  add_string (env, "criu_version", host->criu_version);
+  add_string (env, "criu_check", host->criu_check);
+  json_object_set_object_member (o, "environment", env);
+  json_node_take_object (node, o);
+  return node;
+}
+
+/* Server keys Ferry knows today; the rest is refused so typos surface. */
+static gboolean
+validate_server_key (const char *key, GError **error)
+{
+  if (g_str_has_prefix (key, "user."))
+    return TRUE;
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unknown server configuration key: %s", key);
+  return FALSE;
+}
+
+static void
+update_server (FerryRequest *req, gboolean patch)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  JsonObject *config_obj = NULL;
+  g_autoptr (GHashTable) config = NULL;
+  g_autoptr (GHashTable) old = NULL;
+  GHashTableIter iter;
+  gpointer k, v;
+
+  if (body == NULL || !ferry_json_get_object (body, "config", &config_obj, &error)
+      || (config = ferry_json_string_map (config_obj, "Config", &error)) == NULL
+      || (old = ferry_db_config_get_all (d->db, &error)) == NULL)
+    goto fail;
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    if (!validate_server_key (k, &error))
+      goto fail;
+  if (!ferry_db_begin (d->db, &error))
+    goto fail;
+  if (!patch)
+    {
+      g_hash_table_iter_init (&iter, old);
+      while (g_hash_table_iter_next (&iter, &k, &v))
+        if (!g_hash_table_contains (config, k) && !ferry_db_config_unset (d->db, k, &error))
+          goto rollback;
+    }
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    {
+      gboolean ok = *(const char *) v == '\0' ? ferry_db_config_unset (d->db, k, &error)
+                                              : ferry_db_config_set (d->db, k, v, &error);
+      if (!ok)
+        goto rollback;
+    }
+  if (!ferry_db_commit (d->db, &error))
+    goto rollback;
+  ferry_respond_sync (req->msg, NULL);
+  return;
+
+rollback:
+  ferry_db_rollback (d->db);
+fail:
+  ferry_respond_error (req->msg, error);
+}
+
+gboolean
+ferry_api_server (FerryRequest *req)
+{
+  if (req->n_parts != 0)
+    return FALSE;
+  if (strcmp (req->method, "GET") == 0)
+    ferry_respond_sync (req->msg, server_json (req->daemon));
+  else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
+    update_server (req, strcmp (req->method, "PATCH") == 0);
+  else
+    ferry_respond_not_allowed (req->msg);
+  return TRUE;
+}

@@ -1,0 +1,48 @@
+/* ferryd's shared state. One FerryDaemon per process; everything here is
+ * touched from the main loop's thread only (worker threads get copies). */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include "db/db.h"
+
+typedef struct FerryOperation FerryOperation;
+typedef struct FerryInstance FerryInstance;
+
+typedef struct
+{
+  char *root;           /* --root, default /var/lib/ferry */
+  char *socket_path;    /* ROOT/unix.socket */
+  char *containers_dir; /* ROOT/containers/NAME/rootfs */
+  char *run_dir;        /* ROOT/run/NAME: monitor pid files */
+  char *logs_dir;       /* ROOT/logs/NAME: console.log, monitor.log */
+  char *images_dir;     /* ROOT/images */
+  char *cgroup_parent;  /* cgroup directory holding this daemon's containers */
+  char *monitor_path;   /* the ferry-monitor binary */
+  char *server_name;
+
+  FerryDb *db;
+  SoupServer *server;
+  GMainLoop *loop;
+
+  GHashTable *instances;  /* name -> FerryInstance */
+  GHashTable *operations; /* id -> FerryOperation */
+  GPtrArray *listeners;   /* events websocket listeners */
+
+  /* Host facts computed once in a thread at start (CRIU probing is slow). */
+  GMutex host_lock;
+  char *criu_path;
+  char *criu_version;
+  char *criu_check;
+  gint64 started_at;
+} FerryDaemon;
+
+FerryDaemon *ferry_daemon_get (void);
+
+/* Paths of one instance. */
+char *ferry_daemon_instance_rootfs (FerryDaemon *d, const char *name);
+char *ferry_daemon_instance_dir (FerryDaemon *d, const char *name);
+char *ferry_daemon_instance_run_dir (FerryDaemon *d, const char *name);
+char *ferry_daemon_instance_log_dir (FerryDaemon *d, const char *name);

@@ -1,0 +1,353 @@
+#include "config.h"
+#include "daemon/http.h"
+#include "daemon/operations.h"
+#include "common/error.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <gio/gunixsocketaddress.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *
+ferry_request_query (FerryRequest *req, const char *key)
+{
+  return req->query ? g_hash_table_lookup (req->query, key) : NULL;
+}
+
+int
+ferry_request_recursion (FerryRequest *req)
+{
+  const char *r = ferry_request_query (req, "recursion");
+
+  if (r == NULL)
+    return 0;
+  return (int) CLAMP (g_ascii_strtoll (r, NULL, 10), 0, 2);
+}
+
+JsonObject *
+ferry_request_json (FerryRequest *req, gboolean allow_empty, GError **error)
+{
+  gsize len = 0;
+  const char *data = req->body ? g_bytes_get_data (req->body, &len) : NULL;
+
+  return ferry_json_parse_object (data, len, allow_empty, error);
+}
+
+static void
+respond_json (SoupServerMessage *msg, int status, JsonNode *envelope)
+{
+  g_autofree char *text = ferry_json_to_string (envelope, FALSE);
+  gsize len = strlen (text);
+
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_strconcat (text, "\n", NULL),
+                                    len + 1);
+}
+
+void
+ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "sync");
+  json_builder_set_member_name (b, "status");
+  json_builder_add_string_value (b, "Success");
+  json_builder_set_member_name (b, "status_code");
+  json_builder_add_int_value (b, 200);
+  json_builder_set_member_name (b, "operation");
+  json_builder_add_string_value (b, "");
+  json_builder_set_member_name (b, "error_code");
+  json_builder_add_int_value (b, 0);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, "");
+  json_builder_set_member_name (b, "metadata");
+  json_builder_add_value (b, metadata ? metadata : json_node_new (JSON_NODE_NULL));
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  if (etag != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "ETag", etag);
+  respond_json (msg, 200, root);
+}
+
+void
+ferry_respond_sync (SoupServerMessage *msg, JsonNode *metadata)
+{
+  ferry_respond_sync_etag (msg, metadata, NULL);
+}
+
+void
+ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "error");
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, message);
+  json_builder_set_member_name (b, "error_code");
+  json_builder_add_int_value (b, status);
+  json_builder_set_member_name (b, "metadata");
+  json_builder_add_null_value (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  respond_json (msg, status, root);
+}
+
+void
+ferry_respond_error (SoupServerMessage *msg, const GError *error)
+{
+  int status = ferry_error_http_status (error);
+
+  if (status >= 500)
+    g_warning ("%s %s: %s", soup_server_message_get_method (msg),
+               g_uri_get_path (soup_server_message_get_uri (msg)), error->message);
+  ferry_respond_error_literal (msg, status, error->message);
+}
+
+void
+ferry_respond_not_allowed (SoupServerMessage *msg)
+{
+  ferry_respond_error_literal (msg, 405, "Method not allowed");
+}
+
+void
+ferry_respond_async (SoupServerMessage *msg, FerryOperation *op)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *url = g_strdup_printf ("/1.0/operations/%s", ferry_operation_id (op));
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "async");
+  json_builder_set_member_name (b, "status");
+  json_builder_add_string_value (b, "Operation created");
+  json_builder_set_member_name (b, "status_code");
+  json_builder_add_int_value (b, 100);
+  json_builder_set_member_name (b, "operation");
+  json_builder_add_string_value (b, url);
+  json_builder_set_member_name (b, "error_code");
+  json_builder_add_int_value (b, 0);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, "");
+  json_builder_set_member_name (b, "metadata");
+  json_builder_add_value (b, ferry_operation_to_json (op));
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location", url);
+  respond_json (msg, 202, root);
+}
+
+void
+ferry_respond_raw (SoupServerMessage *msg, const char *content_type, GBytes *bytes)
+{
+  gsize len = 0;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY, data ? data : "", len);
+}
+
+JsonNode *
+ferry_json_string_list (const char *const *items)
+{
+  JsonArray *arr = json_array_new ();
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+
+  for (guint i = 0; items != NULL && items[i] != NULL; i++)
+    json_array_add_string_element (arr, items[i]);
+  json_node_take_array (node, arr);
+  return node;
+}
+
+JsonNode *
+ferry_json_url_list (const char *prefix, GPtrArray *names)
+{
+  JsonArray *arr = json_array_new ();
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+
+  for (guint i = 0; names != NULL && i < names->len; i++)
+    {
+      g_autofree char *escaped = g_uri_escape_string (g_ptr_array_index (names, i), NULL, FALSE);
+      g_autofree char *url = g_strconcat (prefix, escaped, NULL);
+      json_array_add_string_element (arr, url);
+    }
+  json_node_take_array (node, arr);
+  return node;
+}
+
+/* Websocket upgrade done by hand so that any route (events, operation
+ * websockets) can accept one after checking its own authorisation. */
+typedef struct
+{
+  FerryWebsocketReady ready;
+  gpointer user_data;
+} UpgradeData;
+
+static void
+upgrade_written (SoupServerMessage *msg, gpointer user_data)
+{
+  UpgradeData *data = user_data;
+  GIOStream *stream = soup_server_message_steal_connection (msg);
+  GUri *uri = soup_server_message_get_uri (msg);
+  SoupWebsocketConnection *conn =
+    soup_websocket_connection_new (stream, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, NULL, NULL, NULL);
+
+  g_object_unref (stream);
+  /* Clients (lxc) may stay silent for hours on the events socket. */
+  soup_websocket_connection_set_keepalive_interval (conn, 0);
+  soup_websocket_connection_set_max_incoming_payload_size (conn, 16 * 1024 * 1024);
+  data->ready (conn, data->user_data);
+  g_object_unref (conn);
+}
+
+static void
+free_upgrade_data (gpointer data, GClosure *closure)
+{
+  g_free (data);
+}
+
+gboolean
+ferry_websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  UpgradeData *data;
+
+  if (!soup_websocket_server_check_handshake (msg, NULL, NULL, NULL, &error))
+    {
+      ferry_respond_error_literal (msg, 400, "This endpoint expects a websocket upgrade");
+      return FALSE;
+    }
+  if (!soup_websocket_server_process_handshake (msg, NULL, NULL, NULL, NULL))
+    {
+      ferry_respond_error_literal (msg, 400, "Websocket handshake failed");
+      return FALSE;
+    }
+  data = g_new0 (UpgradeData, 1);
+  data->ready = ready;
+  data->user_data = user_data;
+  g_signal_connect_data (msg, "wrote-informational", G_CALLBACK (upgrade_written), data, free_upgrade_data, 0);
+  return TRUE;
+}
+
+static gboolean
+peer_is_root (SoupServerMessage *msg)
+{
+  GSocket *sock = soup_server_message_get_socket (msg);
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+
+  if (sock == NULL)
+    return FALSE;
+  if (getsockopt (g_socket_get_fd (sock), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return FALSE;
+  return cred.uid == 0;
+}
+
+static void
+handle_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                gpointer user_data)
+{
+  FerryDaemon *d = user_data;
+  FerryRequest req = { 0 };
+  g_auto (GStrv) raw_parts = NULL;
+  g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
+
+  if (!peer_is_root (msg))
+    {
+      ferry_respond_error_literal (msg, 403, "Only root may use the local socket");
+      return;
+    }
+
+  req.daemon = d;
+  req.msg = msg;
+  req.method = soup_server_message_get_method (msg);
+  req.query = query;
+
+  if (g_strcmp0 (path, "/") == 0 || g_strcmp0 (path, "") == 0)
+    {
+      const char *urls[] = { "/1.0", NULL };
+      ferry_respond_sync (msg, ferry_json_string_list (urls));
+      return;
+    }
+  if (!g_str_has_prefix (path, "/1.0"))
+    {
+      ferry_respond_error_literal (msg, 404, "not found");
+      return;
+    }
+
+  /* libsoup hands us the path still percent-encoded: split first, then decode
+   * each segment, so that "%2F" inside a name cannot make a new segment. */
+  raw_parts = g_strsplit (path + strlen ("/1.0"), "/", -1);
+  for (guint i = 0; raw_parts[i] != NULL; i++)
+    {
+      char *part;
+      if (raw_parts[i][0] == '\0')
+        continue;
+      part = g_uri_unescape_string (raw_parts[i], NULL);
+      if (part == NULL)
+        {
+          ferry_respond_error_literal (msg, 400, "Invalid percent-encoding in URL path");
+          return;
+        }
+      g_ptr_array_add (parts, part);
+    }
+  g_ptr_array_add (parts, NULL);
+  req.parts = (char **) parts->pdata;
+  req.n_parts = parts->len - 1;
+
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  req.body = body ? soup_message_body_flatten (body) : NULL;
+
+  if (ferry_api_server (&req) || ferry_api_instances (&req) || ferry_api_images (&req)
+      || ferry_api_profiles (&req) || ferry_api_operations (&req) || ferry_api_events (&req))
+    {
+      g_clear_pointer (&req.body, g_bytes_unref);
+      return;
+    }
+  g_clear_pointer (&req.body, g_bytes_unref);
+  ferry_respond_error_literal (msg, 404, "not found");
+}
+
+gboolean
+ferry_http_start (FerryDaemon *d, GError **error)
+{
+  g_autoptr (GSocket) sock = NULL;
+  g_autoptr (GSocketAddress) addr = NULL;
+  g_autoptr (GError) local = NULL;
+
+  d->server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, NULL);
+  soup_server_add_handler (d->server, NULL, handle_request, d, NULL);
+
+  /* A socket left by a previous ferryd (crashed, SIGKILLed) is stale: remove it. */
+  if (unlink (d->socket_path) < 0 && errno != ENOENT)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing old socket %s: %s", d->socket_path,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  sock = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &local);
+  if (sock == NULL)
+    goto fail;
+  addr = g_unix_socket_address_new (d->socket_path);
+  mode_t old = umask (0077);
+  gboolean bound = g_socket_bind (sock, addr, TRUE, &local);
+  umask (old);
+  if (!bound || !g_socket_listen (sock, &local))
+    goto fail;
+  if (!soup_server_listen_socket (d->server, sock, 0, &local))
+    goto fail;
+  return TRUE;
+
+fail:
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Listening on %s: %s", d->socket_path, local->message);
+  return FALSE;
+}

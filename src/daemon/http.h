@@ -1,0 +1,53 @@
+/* Routing and LXD's response envelopes (sync, async, error). */
+#pragma once
+
+#include "daemon/daemon.h"
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  SoupServerMessage *msg;
+  const char *method;
+  char **parts;       /* decoded path segments after "/1.0/" */
+  guint n_parts;
+  GHashTable *query;  /* decoded query parameters, may be NULL */
+  GBytes *body;
+} FerryRequest;
+
+/* Query parameter or NULL. */
+const char *ferry_request_query (FerryRequest *req, const char *key);
+/* recursion=N, default 0. */
+int ferry_request_recursion (FerryRequest *req);
+/* Parses the body as a JSON object (error if it is not one). */
+JsonObject *ferry_request_json (FerryRequest *req, gboolean allow_empty, GError **error);
+
+void ferry_respond_sync (SoupServerMessage *msg, JsonNode *metadata);          /* takes metadata */
+void ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag);
+void ferry_respond_error (SoupServerMessage *msg, const GError *error);
+void ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message);
+void ferry_respond_async (SoupServerMessage *msg, FerryOperation *op);
+void ferry_respond_raw (SoupServerMessage *msg, const char *content_type, GBytes *bytes);
+
+/* Request body: method-not-allowed, sent for unknown verbs on a known path. */
+void ferry_respond_not_allowed (SoupServerMessage *msg);
+
+/* Checks an incoming request is a valid websocket handshake and, if so,
+ * answers it and calls ready() with the new connection once the upgrade
+ * response is written. Returns FALSE (and responds with an error) when it is
+ * not a websocket request. */
+typedef void (*FerryWebsocketReady) (SoupWebsocketConnection *conn, gpointer user_data);
+gboolean ferry_websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, gpointer user_data);
+
+/* JSON builder shortcuts. */
+JsonNode *ferry_json_string_list (const char *const *items);
+JsonNode *ferry_json_url_list (const char *prefix, GPtrArray *names);
+
+gboolean ferry_http_start (FerryDaemon *d, GError **error);
+
+/* Route handlers, one per API area. Each returns TRUE if it handled the path. */
+gboolean ferry_api_server (FerryRequest *req);
+gboolean ferry_api_instances (FerryRequest *req);
+gboolean ferry_api_images (FerryRequest *req);
+gboolean ferry_api_profiles (FerryRequest *req);
+gboolean ferry_api_operations (FerryRequest *req);
+gboolean ferry_api_events (FerryRequest *req);

@@ -1,0 +1,252 @@
+/* ferryd: the Ferry daemon. Serves LXD's REST API on ROOT/unix.socket. */
+#include "config.h"
+#include "daemon/daemon.h"
+#include "daemon/hostinfo.h"
+#include "daemon/http.h"
+#include "daemon/images.h"
+#include "daemon/instance.h"
+#include "daemon/operations.h"
+#include "common/error.h"
+#include "common/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+static FerryDaemon *the_daemon;
+static FILE *log_file;
+static gboolean log_debug;
+
+FerryDaemon *
+ferry_daemon_get (void)
+{
+  return the_daemon;
+}
+
+char *
+ferry_daemon_instance_dir (FerryDaemon *d, const char *name)
+{
+  return g_build_filename (d->containers_dir, name, NULL);
+}
+
+char *
+ferry_daemon_instance_rootfs (FerryDaemon *d, const char *name)
+{
+  return g_build_filename (d->containers_dir, name, "rootfs", NULL);
+}
+
+char *
+ferry_daemon_instance_run_dir (FerryDaemon *d, const char *name)
+{
+  return g_build_filename (d->run_dir, name, NULL);
+}
+
+char *
+ferry_daemon_instance_log_dir (FerryDaemon *d, const char *name)
+{
+  return g_build_filename (d->logs_dir, name, NULL);
+}
+
+static GLogWriterOutput
+write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  const char *message = NULL;
+  const char *tag;
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S");
+
+  if ((level & G_LOG_LEVEL_DEBUG) && !log_debug)
+    return G_LOG_WRITER_HANDLED;
+  for (gsize i = 0; i < n_fields; i++)
+    if (strcmp (fields[i].key, "MESSAGE") == 0)
+      message = fields[i].value;
+  tag = (level & G_LOG_LEVEL_ERROR)      ? "ERROR"
+        : (level & G_LOG_LEVEL_CRITICAL) ? "CRIT"
+        : (level & G_LOG_LEVEL_WARNING)  ? "WARN"
+        : (level & G_LOG_LEVEL_DEBUG)    ? "DEBUG"
+                                         : "INFO";
+  if (log_file != NULL)
+    {
+      fprintf (log_file, "%s.%06dZ %s %s\n", stamp, g_date_time_get_microsecond (now), tag, message ? message : "");
+      fflush (log_file);
+    }
+  fprintf (stderr, "%s %s %s\n", stamp, tag, message ? message : "");
+  return G_LOG_WRITER_HANDLED;
+}
+
+static char *
+find_monitor (void)
+{
+  const char *env = g_getenv ("FERRY_MONITOR");
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
+  char *candidate;
+
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  if (dir != NULL)
+    {
+      /* Build tree: build/src/daemon/ferryd next to build/src/runtime/ferry-monitor. */
+      candidate = g_build_filename (dir, "..", "runtime", "ferry-monitor", NULL);
+      if (g_file_test (candidate, G_FILE_TEST_IS_EXECUTABLE))
+        return candidate;
+      g_free (candidate);
+      candidate = g_build_filename (dir, "ferry-monitor", NULL);
+      if (g_file_test (candidate, G_FILE_TEST_IS_EXECUTABLE))
+        return candidate;
+      g_free (candidate);
+    }
+  return g_build_filename (FERRY_LIBEXECDIR, "ferry-monitor", NULL);
+}
+
+static char *
+default_cgroup_parent (const char *root)
+{
+  g_autofree char *sum = NULL;
+
+  if (strcmp (root, FERRY_DEFAULT_ROOT) == 0)
+    return g_strdup ("ferry");
+  /* Several ferryds on one kernel (tests, the lab) must never share cgroups. */
+  sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, root, -1);
+  return g_strdup_printf ("ferry-%.10s", sum);
+}
+
+static gboolean
+on_quit_signal (gpointer user_data)
+{
+  FerryDaemon *d = user_data;
+
+  g_message ("Shutting down (containers keep running)");
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+ensure_default_profile (FerryDaemon *d, GError **error)
+{
+  g_autoptr (GPtrArray) profiles = ferry_db_profile_list (d->db, error);
+
+  if (profiles == NULL)
+    return FALSE;
+  for (guint i = 0; i < profiles->len; i++)
+    if (strcmp (((FerryDbProfile *) g_ptr_array_index (profiles, i))->name, "default") == 0)
+      return TRUE;
+  FerryDbProfile def = {
+    .name = (char *) "default",
+    .description = (char *) "Default Ferry profile",
+    .config_json = (char *) "{}",
+    .devices_json = (char *) "{\"root\":{\"path\":\"/\",\"pool\":\"default\",\"type\":\"disk\"}}",
+  };
+  return ferry_db_profile_upsert (d->db, &def, error);
+}
+
+static gboolean
+daemon_setup (FerryDaemon *d, GError **error)
+{
+  const char *dirs[] = { d->root, d->containers_dir, d->run_dir, d->logs_dir, d->images_dir, NULL };
+  g_autofree char *lock_path = g_build_filename (d->root, "ferryd.lock", NULL);
+  g_autofree char *db_path = g_build_filename (d->root, "ferry.db", NULL);
+  g_autofree char *log_path = NULL;
+  int lock_fd;
+
+  for (int i = 0; dirs[i] != NULL; i++)
+    if (!ferry_mkdir_p (dirs[i], 0711, error))
+      return FALSE;
+  lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock (lock_fd, LOCK_EX | LOCK_NB) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Another ferryd already runs with root %s", d->root);
+      return FALSE;
+    }
+  /* lock_fd stays open for the life of the process. */
+  log_path = g_build_filename (d->logs_dir, "ferryd.log", NULL);
+  log_file = fopen (log_path, "ae");
+  d->db = ferry_db_open (db_path, error);
+  if (d->db == NULL)
+    return FALSE;
+  if (!ensure_default_profile (d, error))
+    return FALSE;
+  if (!ferry_images_bootstrap (d, error))
+    return FALSE;
+  ferry_hostinfo_probe (d);
+  if (!ferry_instances_load (d, error))
+    return FALSE;
+  return ferry_http_start (d, error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *root = NULL, *cgroup_parent = NULL;
+  gboolean version = FALSE;
+  GOptionEntry entries[] = {
+    { "root", 'r', 0, G_OPTION_ARG_FILENAME, &root, "State directory (default " FERRY_DEFAULT_ROOT ")", "DIR" },
+    { "cgroup-parent", 0, 0, G_OPTION_ARG_STRING, &cgroup_parent, "cgroup directory for this daemon's containers",
+      "NAME" },
+    { "debug", 'd', 0, G_OPTION_ARG_NONE, &log_debug, "Log debug messages", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- the Ferry container daemon");
+  g_autoptr (GError) error = NULL;
+  FerryDaemon *d;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      fprintf (stderr, "ferryd: %s\n", error->message);
+      return 2;
+    }
+  if (version)
+    {
+      printf ("%s\n", FERRY_VERSION);
+      return 0;
+    }
+  if (geteuid () != 0)
+    {
+      fprintf (stderr, "ferryd: must run as root (it creates namespaces, cgroups and mounts)\n");
+      return 1;
+    }
+  signal (SIGPIPE, SIG_IGN);
+  g_log_set_writer_func (write_log, NULL, NULL);
+
+  d = g_new0 (FerryDaemon, 1);
+  the_daemon = d;
+  g_mutex_init (&d->host_lock);
+  if (root == NULL)
+    root = g_strdup (g_getenv ("FERRY_DIR") ? g_getenv ("FERRY_DIR") : FERRY_DEFAULT_ROOT);
+  d->root = g_canonicalize_filename (root, NULL);
+  d->socket_path = g_build_filename (d->root, "unix.socket", NULL);
+  d->containers_dir = g_build_filename (d->root, "containers", NULL);
+  d->run_dir = g_build_filename (d->root, "run", NULL);
+  d->logs_dir = g_build_filename (d->root, "logs", NULL);
+  d->images_dir = g_build_filename (d->root, "images", NULL);
+  d->cgroup_parent = cgroup_parent ? g_strdup (cgroup_parent) : default_cgroup_parent (d->root);
+  d->monitor_path = find_monitor ();
+  d->server_name = g_strdup (g_get_host_name ());
+  d->started_at = g_get_real_time ();
+  d->instances = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) ferry_instance_free);
+  d->operations = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) ferry_operation_unref);
+  d->listeners = g_ptr_array_new ();
+  d->loop = g_main_loop_new (NULL, FALSE);
+
+  if (!daemon_setup (d, &error))
+    {
+      g_critical ("%s", error->message);
+      return 1;
+    }
+  g_message ("ferryd %s ready on %s (cgroup parent %s, monitor %s)", FERRY_VERSION, d->socket_path,
+             d->cgroup_parent, d->monitor_path);
+  g_unix_signal_add (SIGTERM, on_quit_signal, d);
+  g_unix_signal_add (SIGINT, on_quit_signal, d);
+  g_main_loop_run (d->loop);
+
+  soup_server_disconnect (d->server);
+  unlink (d->socket_path);
+  return 0;
+}

@@ -1,0 +1,702 @@
+#include "daemon/operations.h"
+#include "daemon/http.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/timeutil.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* Finished operations stay readable this long: `lxc` reads the operation
+ * once after its event arrives (LXD keeps them 5 s). */
+#define FINISHED_OPERATION_KEEP_SECONDS 10
+
+struct FerryOperation
+{
+  gint ref_count;
+  FerryDaemon *daemon;
+  char *id;
+  FerryOperationClass klass;
+  char *description;
+  gint64 created_at;
+  gint64 updated_at;
+  int status_code;
+  char *err;
+  GMutex lock; /* metadata may be updated from the worker thread */
+  JsonObject *metadata;
+  GHashTable *resources; /* type -> GPtrArray of urls */
+  GHashTable *secrets;   /* channel -> secret */
+  GCancellable *cancellable;
+  GCallback cancel_cb;
+  gpointer cancel_data;
+  FerryOperationConnect connect_cb;
+  gpointer connect_data;
+  GPtrArray *waiters; /* paused /wait requests */
+  gboolean registered;
+
+  FerryOperationWork work;
+  FerryOperationDone done;
+  gpointer data;
+  GDestroyNotify free_data;
+};
+
+typedef struct
+{
+  SoupWebsocketConnection *conn;
+  char **types; /* NULL = every type */
+} EventListener;
+
+static const char *
+status_text (int code)
+{
+  switch (code)
+    {
+    case 100: return "Created";
+    case 103: return "Running";
+    case 200: return "Success";
+    case 400: return "Failure";
+    case 401: return "Cancelled";
+    default: return "Unknown";
+    }
+}
+
+FerryOperation *
+ferry_operation_new (FerryDaemon *d, FerryOperationClass klass, const char *description)
+{
+  FerryOperation *op = g_new0 (FerryOperation, 1);
+
+  op->ref_count = 1;
+  op->daemon = d;
+  op->id = g_uuid_string_random ();
+  op->klass = klass;
+  op->description = g_strdup (description);
+  op->created_at = op->updated_at = ferry_time_now ();
+  op->status_code = 103;
+  g_mutex_init (&op->lock);
+  op->metadata = json_object_new ();
+  op->resources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
+  op->secrets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  op->cancellable = g_cancellable_new ();
+  op->waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  return op;
+}
+
+FerryOperation *
+ferry_operation_ref (FerryOperation *op)
+{
+  g_atomic_int_inc (&op->ref_count);
+  return op;
+}
+
+void
+ferry_operation_unref (FerryOperation *op)
+{
+  if (op == NULL || !g_atomic_int_dec_and_test (&op->ref_count))
+    return;
+  g_free (op->id);
+  g_free (op->description);
+  g_free (op->err);
+  g_mutex_clear (&op->lock);
+  json_object_unref (op->metadata);
+  g_hash_table_unref (op->resources);
+  g_hash_table_unref (op->secrets);
+  g_object_unref (op->cancellable);
+  g_ptr_array_unref (op->waiters);
+  if (op->free_data != NULL)
+    op->free_data (op->data);
+  g_free (op);
+}
+
+const char *
+ferry_operation_id (FerryOperation *op)
+{
+  return op->id;
+}
+
+gboolean
+ferry_operation_is_final (FerryOperation *op)
+{
+  return op->status_code >= 200;
+}
+
+void
+ferry_operation_add_resource (FerryOperation *op, const char *type, const char *url)
+{
+  GPtrArray *urls = g_hash_table_lookup (op->resources, type);
+
+  if (urls == NULL)
+    {
+      urls = g_ptr_array_new_with_free_func (g_free);
+      g_hash_table_insert (op->resources, g_strdup (type), urls);
+    }
+  g_ptr_array_add (urls, g_strdup (url));
+}
+
+static gboolean
+broadcast_idle (gpointer user_data)
+{
+  FerryOperation *op = user_data;
+
+  ferry_events_send (op->daemon, "operation", ferry_operation_to_json (op));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+metadata_changed (FerryOperation *op)
+{
+  op->updated_at = ferry_time_now ();
+  if (!op->registered)
+    return;
+  g_idle_add_full (G_PRIORITY_DEFAULT, broadcast_idle, ferry_operation_ref (op),
+                   (GDestroyNotify) ferry_operation_unref);
+}
+
+void
+ferry_operation_set_metadata_node (FerryOperation *op, const char *key, JsonNode *value)
+{
+  g_mutex_lock (&op->lock);
+  json_object_set_member (op->metadata, key, value);
+  g_mutex_unlock (&op->lock);
+  metadata_changed (op);
+}
+
+void
+ferry_operation_set_metadata_string (FerryOperation *op, const char *key, const char *value)
+{
+  JsonNode *node = json_node_new (JSON_NODE_VALUE);
+
+  json_node_set_string (node, value);
+  ferry_operation_set_metadata_node (op, key, node);
+}
+
+void
+ferry_operation_set_metadata_int (FerryOperation *op, const char *key, gint64 value)
+{
+  JsonNode *node = json_node_new (JSON_NODE_VALUE);
+
+  json_node_set_int (node, value);
+  ferry_operation_set_metadata_node (op, key, node);
+}
+
+void
+ferry_operation_set_cancel (FerryOperation *op, GCallback cancel, gpointer data)
+{
+  op->cancel_cb = cancel;
+  op->cancel_data = data;
+}
+
+static void
+add_string_member (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, value ? value : "");
+}
+
+static void
+add_time_member (JsonBuilder *b, const char *name, gint64 usec)
+{
+  g_autofree char *t = ferry_time_rfc3339 (usec);
+  add_string_member (b, name, t);
+}
+
+JsonNode *
+ferry_operation_to_json (FerryOperation *op)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  GHashTableIter iter;
+  gpointer key, value;
+
+  json_builder_begin_object (b);
+  add_string_member (b, "id", op->id);
+  add_string_member (b, "class", op->klass == FERRY_OP_CLASS_TASK ? "task" : "websocket");
+  add_string_member (b, "description", op->description);
+  add_time_member (b, "created_at", op->created_at);
+  add_time_member (b, "updated_at", op->updated_at);
+  add_string_member (b, "status", status_text (op->status_code));
+  json_builder_set_member_name (b, "status_code");
+  json_builder_add_int_value (b, op->status_code);
+  json_builder_set_member_name (b, "resources");
+  json_builder_begin_object (b);
+  g_hash_table_iter_init (&iter, op->resources);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GPtrArray *urls = value;
+      json_builder_set_member_name (b, key);
+      json_builder_begin_array (b);
+      for (guint i = 0; i < urls->len; i++)
+        json_builder_add_string_value (b, g_ptr_array_index (urls, i));
+      json_builder_end_array (b);
+    }
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "metadata");
+  g_mutex_lock (&op->lock);
+  {
+    JsonNode *meta = json_node_new (JSON_NODE_OBJECT);
+    JsonObject *copy = json_object_new ();
+    JsonObjectIter it;
+    const char *mk;
+    JsonNode *mv;
+
+    json_object_iter_init (&it, op->metadata);
+    while (json_object_iter_next (&it, &mk, &mv))
+      json_object_set_member (copy, mk, json_node_copy (mv));
+    if (op->klass == FERRY_OP_CLASS_WEBSOCKET && !ferry_operation_is_final (op))
+      {
+        /* Secrets are shown while the operation waits for its websockets. */
+        JsonObject *fds = json_object_new ();
+        g_hash_table_iter_init (&iter, op->secrets);
+        while (g_hash_table_iter_next (&iter, &key, &value))
+          json_object_set_string_member (fds, key, value);
+        if (json_object_has_member (copy, "fds") || g_hash_table_size (op->secrets) == 0)
+          json_object_unref (fds);
+        else
+          json_object_set_object_member (copy, "fds", fds);
+      }
+    json_node_take_object (meta, copy);
+    json_builder_add_value (b, meta);
+  }
+  g_mutex_unlock (&op->lock);
+  json_builder_set_member_name (b, "may_cancel");
+  json_builder_add_boolean_value (b, op->cancel_cb != NULL && !ferry_operation_is_final (op));
+  add_string_member (b, "err", op->err);
+  add_string_member (b, "location", "none");
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+FerryOperation *
+ferry_operation_lookup (FerryDaemon *d, const char *id)
+{
+  return g_hash_table_lookup (d->operations, id);
+}
+
+static gboolean
+forget_operation (gpointer user_data)
+{
+  FerryOperation *op = user_data;
+
+  g_hash_table_remove (op->daemon->operations, op->id);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ferry_operation_register (FerryOperation *op)
+{
+  op->registered = TRUE;
+  g_hash_table_insert (op->daemon->operations, op->id, ferry_operation_ref (op));
+  ferry_events_send (op->daemon, "operation", ferry_operation_to_json (op));
+}
+
+void
+ferry_operation_finish (FerryOperation *op, const GError *error)
+{
+  if (ferry_operation_is_final (op))
+    return;
+  if (error == NULL)
+    op->status_code = 200;
+  else
+    {
+      op->status_code = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? 401 : 400;
+      op->err = g_strdup (error->message);
+      g_message ("operation %s (%s) failed: %s", op->id, op->description, error->message);
+    }
+  op->updated_at = ferry_time_now ();
+  ferry_events_send (op->daemon, "operation", ferry_operation_to_json (op));
+
+  for (guint i = 0; i < op->waiters->len; i++)
+    {
+      SoupServerMessage *msg = g_ptr_array_index (op->waiters, i);
+      ferry_respond_sync (msg, ferry_operation_to_json (op));
+      soup_server_message_unpause (msg);
+    }
+  g_ptr_array_set_size (op->waiters, 0);
+  if (op->registered)
+    g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, FINISHED_OPERATION_KEEP_SECONDS, forget_operation,
+                                ferry_operation_ref (op), (GDestroyNotify) ferry_operation_unref);
+}
+
+static void
+work_in_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  FerryOperation *op = task_data;
+  GError *error = NULL;
+
+  if (op->work (op, op->data, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+work_finished (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FerryOperation *op = user_data;
+  g_autoptr (GError) error = NULL;
+
+  g_task_propagate_boolean (G_TASK (result), &error);
+  if (op->done != NULL)
+    op->done (op, op->data, &error);
+  ferry_operation_finish (op, error);
+  ferry_operation_unref (op);
+}
+
+void
+ferry_operation_run (FerryOperation *op, FerryOperationWork work, FerryOperationDone done, gpointer data,
+                     GDestroyNotify free_data)
+{
+  g_autoptr (GTask) task = NULL;
+
+  op->work = work;
+  op->done = done;
+  op->data = data;
+  op->free_data = free_data;
+  ferry_operation_register (op);
+  task = g_task_new (NULL, op->cancellable, work_finished, ferry_operation_ref (op));
+  g_task_set_task_data (task, op, NULL);
+  g_task_run_in_thread (task, work_in_thread);
+}
+
+const char *
+ferry_operation_add_secret (FerryOperation *op, const char *channel)
+{
+  guint8 raw[32];
+  GString *hex = g_string_new (NULL);
+
+  /* Secrets guard exec and migration channels: kernel randomness only. */
+  if (getrandom (raw, sizeof raw, 0) != (ssize_t) sizeof raw)
+    g_error ("getrandom failed: %s", g_strerror (errno));
+  for (guint i = 0; i < sizeof raw; i++)
+    g_string_append_printf (hex, "%02x", raw[i]);
+  g_hash_table_insert (op->secrets, g_strdup (channel), g_string_free (hex, FALSE));
+  return g_hash_table_lookup (op->secrets, channel);
+}
+
+void
+ferry_operation_set_connect_handler (FerryOperation *op, FerryOperationConnect handler, gpointer data)
+{
+  op->connect_cb = handler;
+  op->connect_data = data;
+}
+
+/* Events */
+
+static void
+listener_free (EventListener *l)
+{
+  g_object_unref (l->conn);
+  g_strfreev (l->types);
+  g_free (l);
+}
+
+static gboolean
+listener_wants (EventListener *l, const char *type)
+{
+  return l->types == NULL || g_strv_contains ((const char *const *) l->types, type);
+}
+
+void
+ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (b);
+  add_string_member (b, "type", type);
+  add_time_member (b, "timestamp", ferry_time_now ());
+  add_string_member (b, "location", "none");
+  add_string_member (b, "project", "default");
+  json_builder_set_member_name (b, "metadata");
+  json_builder_add_value (b, metadata);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  text = ferry_json_to_string (root, FALSE);
+
+  for (guint i = 0; i < d->listeners->len; i++)
+    {
+      EventListener *l = g_ptr_array_index (d->listeners, i);
+      if (soup_websocket_connection_get_state (l->conn) == SOUP_WEBSOCKET_STATE_OPEN && listener_wants (l, type))
+        soup_websocket_connection_send_text (l->conn, text);
+    }
+}
+
+void
+ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  add_string_member (b, "action", action);
+  add_string_member (b, "source", source);
+  json_builder_set_member_name (b, "context");
+  json_builder_add_value (b, context ? context : json_node_new (JSON_NODE_OBJECT));
+  json_builder_end_object (b);
+  ferry_events_send (d, "lifecycle", json_builder_get_root (b));
+}
+
+static void
+listener_closed (SoupWebsocketConnection *conn, gpointer user_data)
+{
+  FerryDaemon *d = user_data;
+
+  for (guint i = 0; i < d->listeners->len; i++)
+    {
+      EventListener *l = g_ptr_array_index (d->listeners, i);
+      if (l->conn == conn)
+        {
+          g_ptr_array_remove_index_fast (d->listeners, i);
+          return;
+        }
+    }
+}
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  char **types;
+} EventsAccept;
+
+static void
+events_ready (SoupWebsocketConnection *conn, gpointer user_data)
+{
+  EventsAccept *accept = user_data;
+  EventListener *l = g_new0 (EventListener, 1);
+
+  l->conn = g_object_ref (conn);
+  l->types = g_steal_pointer (&accept->types);
+  g_signal_connect (conn, "closed", G_CALLBACK (listener_closed), accept->daemon);
+  g_ptr_array_add (accept->daemon->listeners, l);
+  g_free (accept);
+}
+
+gboolean
+ferry_api_events (FerryRequest *req)
+{
+  const char *type;
+  EventsAccept *accept;
+  static const char *known[] = { "operation", "logging", "lifecycle", NULL };
+
+  if (req->n_parts != 1 || strcmp (req->parts[0], "events") != 0)
+    return FALSE;
+  if (strcmp (req->method, "GET") != 0)
+    {
+      ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  accept = g_new0 (EventsAccept, 1);
+  accept->daemon = req->daemon;
+  type = ferry_request_query (req, "type");
+  if (type != NULL && *type != '\0')
+    {
+      accept->types = g_strsplit (type, ",", -1);
+      for (guint i = 0; accept->types[i] != NULL; i++)
+        if (!g_strv_contains (known, accept->types[i]))
+          {
+            g_autofree char *message = g_strdup_printf ("'%s' isn't a supported event type", accept->types[i]);
+            g_strfreev (accept->types);
+            g_free (accept);
+            ferry_respond_error_literal (req->msg, 400, message);
+            return TRUE;
+          }
+    }
+  if (!ferry_websocket_accept (req->msg, events_ready, accept))
+    {
+      g_strfreev (accept->types);
+      g_free (accept);
+    }
+  return TRUE;
+}
+
+void ferry_events_listener_free (gpointer l);
+void
+ferry_events_listener_free (gpointer l)
+{
+  listener_free (l);
+}
+
+/* /1.0/operations */
+
+static const char *const status_groups[] = { "running", "success", "failure", "cancelled", NULL };
+
+static const char *
+status_group (FerryOperation *op)
+{
+  switch (op->status_code)
+    {
+    case 200: return "success";
+    case 400: return "failure";
+    case 401: return "cancelled";
+    default: return "running";
+    }
+}
+
+static void
+list_operations (FerryRequest *req)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  gboolean recursive = ferry_request_recursion (req) > 0;
+
+  json_builder_begin_object (b);
+  for (guint g = 0; status_groups[g] != NULL; g++)
+    {
+      GHashTableIter iter;
+      gpointer value;
+      gboolean any = FALSE;
+
+      g_hash_table_iter_init (&iter, req->daemon->operations);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          FerryOperation *op = value;
+          if (strcmp (status_group (op), status_groups[g]) != 0)
+            continue;
+          if (!any)
+            {
+              json_builder_set_member_name (b, status_groups[g]);
+              json_builder_begin_array (b);
+              any = TRUE;
+            }
+          if (recursive)
+            json_builder_add_value (b, ferry_operation_to_json (op));
+          else
+            {
+              g_autofree char *url = g_strdup_printf ("/1.0/operations/%s", op->id);
+              json_builder_add_string_value (b, url);
+            }
+        }
+      if (any)
+        json_builder_end_array (b);
+    }
+  json_builder_end_object (b);
+  ferry_respond_sync (req->msg, json_builder_get_root (b));
+}
+
+static gboolean
+wait_timeout (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  FerryDaemon *d = g_object_get_data (G_OBJECT (msg), "ferry-daemon");
+  FerryOperation *op = g_object_get_data (G_OBJECT (msg), "ferry-op");
+
+  if (op != NULL && g_ptr_array_remove (op->waiters, msg))
+    {
+      (void) d;
+      ferry_respond_sync (msg, ferry_operation_to_json (op));
+      soup_server_message_unpause (msg);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct
+{
+  FerryOperation *op;
+  char *channel;
+} SocketAccept;
+
+static void
+operation_socket_ready (SoupWebsocketConnection *conn, gpointer user_data)
+{
+  SocketAccept *accept = user_data;
+
+  if (accept->op->connect_cb != NULL && !ferry_operation_is_final (accept->op))
+    accept->op->connect_cb (accept->op, accept->channel, conn, accept->op->connect_data);
+  else
+    soup_websocket_connection_close (conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+  ferry_operation_unref (accept->op);
+  g_free (accept->channel);
+  g_free (accept);
+}
+
+static void
+operation_websocket (FerryRequest *req, FerryOperation *op)
+{
+  const char *secret = ferry_request_query (req, "secret");
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (secret == NULL || ferry_operation_is_final (op))
+    {
+      ferry_respond_error_literal (req->msg, 403, "Missing or expired websocket secret");
+      return;
+    }
+  g_hash_table_iter_init (&iter, op->secrets);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      if (strcmp (value, secret) == 0)
+        {
+          SocketAccept *accept = g_new0 (SocketAccept, 1);
+          accept->op = ferry_operation_ref (op);
+          accept->channel = g_strdup (key);
+          /* A secret opens one websocket, once. */
+          g_hash_table_iter_remove (&iter);
+          if (!ferry_websocket_accept (req->msg, operation_socket_ready, accept))
+            {
+              ferry_operation_unref (accept->op);
+              g_free (accept->channel);
+              g_free (accept);
+            }
+          return;
+        }
+    }
+  ferry_respond_error_literal (req->msg, 403, "Invalid websocket secret");
+}
+
+gboolean
+ferry_api_operations (FerryRequest *req)
+{
+  FerryOperation *op;
+
+  if (req->n_parts < 1 || strcmp (req->parts[0], "operations") != 0)
+    return FALSE;
+  if (req->n_parts == 1)
+    {
+      if (strcmp (req->method, "GET") == 0)
+        list_operations (req);
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  op = ferry_operation_lookup (req->daemon, req->parts[1]);
+  if (op == NULL || req->n_parts > 3)
+    {
+      ferry_respond_error_literal (req->msg, 404, "Operation not found");
+      return TRUE;
+    }
+  if (req->n_parts == 2 && strcmp (req->method, "GET") == 0)
+    ferry_respond_sync (req->msg, ferry_operation_to_json (op));
+  else if (req->n_parts == 2 && strcmp (req->method, "DELETE") == 0)
+    {
+      if (op->cancel_cb == NULL || ferry_operation_is_final (op))
+        {
+          ferry_respond_error_literal (req->msg, 400, "This operation can't be cancelled");
+          return TRUE;
+        }
+      g_cancellable_cancel (op->cancellable);
+      ((void (*) (FerryOperation *, gpointer)) op->cancel_cb) (op, op->cancel_data);
+      ferry_respond_sync (req->msg, NULL);
+    }
+  else if (req->n_parts == 3 && strcmp (req->parts[2], "wait") == 0 && strcmp (req->method, "GET") == 0)
+    {
+      const char *t = ferry_request_query (req, "timeout");
+      gint64 timeout = t ? g_ascii_strtoll (t, NULL, 10) : -1;
+
+      if (ferry_operation_is_final (op) || timeout == 0)
+        {
+          ferry_respond_sync (req->msg, ferry_operation_to_json (op));
+          return TRUE;
+        }
+      g_object_set_data (G_OBJECT (req->msg), "ferry-daemon", req->daemon);
+      g_object_set_data_full (G_OBJECT (req->msg), "ferry-op", ferry_operation_ref (op),
+                              (GDestroyNotify) ferry_operation_unref);
+      g_ptr_array_add (op->waiters, g_object_ref (req->msg));
+      soup_server_message_pause (req->msg);
+      if (timeout > 0)
+        g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, (guint) MIN (timeout, 86400), wait_timeout,
+                                    g_object_ref (req->msg), g_object_unref);
+    }
+  else if (req->n_parts == 3 && strcmp (req->parts[2], "websocket") == 0 && strcmp (req->method, "GET") == 0)
+    operation_websocket (req, op);
+  else
+    ferry_respond_not_allowed (req->msg);
+  return TRUE;
+}

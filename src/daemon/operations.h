@@ -1,0 +1,55 @@
+/* LXD operations: long work runs in a worker thread while the client waits
+ * through /1.0/events or /1.0/operations/ID/wait; websocket operations (exec,
+ * migration) hand out secrets. Main-thread only, except the work function. */
+#pragma once
+
+#include "daemon/daemon.h"
+
+typedef enum
+{
+  FERRY_OP_CLASS_TASK,
+  FERRY_OP_CLASS_WEBSOCKET,
+} FerryOperationClass;
+
+/* Runs in a worker thread; no access to daemon state. */
+typedef gboolean (*FerryOperationWork) (FerryOperation *op, gpointer data, GCancellable *cancellable,
+                                        GError **error);
+/* Runs in the main thread after work; *error holds work's error (or NULL) and
+ * may be set or cleared: the operation ends as *error says. */
+typedef void (*FerryOperationDone) (FerryOperation *op, gpointer data, GError **error);
+
+FerryOperation *ferry_operation_new (FerryDaemon *d, FerryOperationClass klass, const char *description);
+FerryOperation *ferry_operation_ref (FerryOperation *op);
+void ferry_operation_unref (FerryOperation *op);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryOperation, ferry_operation_unref)
+
+const char *ferry_operation_id (FerryOperation *op);
+gboolean ferry_operation_is_final (FerryOperation *op);
+/* "instances" -> "/1.0/instances/c1" etc. */
+void ferry_operation_add_resource (FerryOperation *op, const char *type, const char *url);
+/* Metadata members (main thread, or worker thread for progress: it is locked). */
+void ferry_operation_set_metadata_string (FerryOperation *op, const char *key, const char *value);
+void ferry_operation_set_metadata_int (FerryOperation *op, const char *key, gint64 value);
+void ferry_operation_set_metadata_node (FerryOperation *op, const char *key, JsonNode *value);
+void ferry_operation_set_cancel (FerryOperation *op, GCallback cancel, gpointer data);
+
+/* Registers the operation, then runs work in a thread and done in the main
+ * thread; data is freed with free_data after done. */
+void ferry_operation_run (FerryOperation *op, FerryOperationWork work, FerryOperationDone done, gpointer data,
+                          GDestroyNotify free_data);
+/* For operations that are not a thread: register as running, and finish later. */
+void ferry_operation_register (FerryOperation *op);
+void ferry_operation_finish (FerryOperation *op, const GError *error);
+
+/* Websocket operations: a random secret per channel name. */
+const char *ferry_operation_add_secret (FerryOperation *op, const char *channel);
+typedef void (*FerryOperationConnect) (FerryOperation *op, const char *channel, SoupWebsocketConnection *conn,
+                                       gpointer data);
+void ferry_operation_set_connect_handler (FerryOperation *op, FerryOperationConnect handler, gpointer data);
+
+JsonNode *ferry_operation_to_json (FerryOperation *op);
+FerryOperation *ferry_operation_lookup (FerryDaemon *d, const char *id);
+
+/* Events */
+void ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata); /* takes metadata */
+void ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context);
