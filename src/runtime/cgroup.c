@@ -1,0 +1,247 @@
+/* Cgroup layout detection and the helpers both managers share. */
+#include "runtime/cgroup.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+const FerryCgroupManager *
+ferry_cgroup_manager_get (void)
+{
+  static FerryCgroupManager manager;
+  static gsize initialized = 0;
+
+  if (g_once_init_enter (&initialized))
+    {
+      struct statfs sfs;
+
+      if (statfs ("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+        manager.ops = &ferry_cgroup_v2_ops;
+      else
+        manager.ops = &ferry_cgroup_v1_ops;
+      manager.root = (char *) "/sys/fs/cgroup";
+      g_once_init_leave (&initialized, 1);
+    }
+  return &manager;
+}
+
+FerryCgroupManager *
+ferry_cgroup_manager_new_v2 (const char *root)
+{
+  FerryCgroupManager *m = g_new0 (FerryCgroupManager, 1);
+
+  m->ops = &ferry_cgroup_v2_ops;
+  m->root = g_strdup (root);
+  return m;
+}
+
+void
+ferry_cgroup_manager_free (FerryCgroupManager *m)
+{
+  if (m == NULL)
+    return;
+  g_free (m->root);
+  g_free (m);
+}
+
+gboolean
+ferry_cgroup_write (const char *dir, const char *file, const char *value, GError **error)
+{
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  size_t len = strlen (value);
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening %s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  ssize_t n = write (fd, value, len);
+  int saved = errno;
+  close (fd);
+  if (n != (ssize_t) len)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing \"%s\" to %s: %s", value, path,
+                   n < 0 ? g_strerror (saved) : "short write");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+ferry_cgroup_read (const char *dir, const char *file)
+{
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+
+  return ferry_read_small_file (path);
+}
+
+gint64
+ferry_cgroup_read_int (const char *dir, const char *file)
+{
+  g_autofree char *s = ferry_cgroup_read (dir, file);
+
+  if (s == NULL || g_str_equal (s, "max"))
+    return -1;
+  return g_ascii_strtoll (s, NULL, 10);
+}
+
+gboolean
+ferry_cgroup_kill_all (const char *dir)
+{
+  g_autofree char *procs = ferry_cgroup_read (dir, "cgroup.procs");
+  gboolean empty = TRUE;
+
+  if (procs == NULL)
+    return TRUE;
+  g_auto (GStrv) lines = g_strsplit (procs, "\n", -1);
+  for (char **l = lines; *l != NULL; l++)
+    {
+      pid_t pid = (pid_t) g_ascii_strtoll (*l, NULL, 10);
+      if (pid > 0)
+        {
+          empty = FALSE;
+          kill (pid, SIGKILL);
+        }
+    }
+  return empty;
+}
+
+gboolean
+ferry_cgroup_rmdir (const char *dir, GError **error)
+{
+  /* Killed tasks leave their cgroup when they are fully gone: allow ~5 s. */
+  for (int i = 0; i < 500; i++)
+    {
+      if (rmdir (dir) == 0 || errno == ENOENT)
+        return TRUE;
+      if (errno != EBUSY)
+        break;
+      if (i % 20 == 0)
+        ferry_cgroup_kill_all (dir);
+      g_usleep (10000);
+    }
+  int saved = errno;
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing cgroup %s: %s", dir, g_strerror (saved));
+  return FALSE;
+}
+
+gboolean
+ferry_cgroup_wait_for (const char *dir, const char *file, const char *want, GError **error)
+{
+  for (int i = 0; i < 1000; i++) /* 10 s */
+    {
+      g_autofree char *s = ferry_cgroup_read (dir, file);
+      if (s == NULL)
+        {
+          int saved = errno;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Reading %s/%s: %s", dir, file, g_strerror (saved));
+          return FALSE;
+        }
+      if (g_str_equal (s, want))
+        return TRUE;
+      g_auto (GStrv) lines = g_strsplit (s, "\n", -1);
+      for (char **l = lines; *l != NULL; l++)
+        if (g_str_equal (*l, want))
+          return TRUE;
+      g_usleep (10000);
+    }
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Timed out waiting for \"%s\" in %s/%s", want, dir, file);
+  return FALSE;
+}
+
+/* Expands a cpuset list into a boolean array; FALSE on syntax error. */
+static gboolean
+parse_cpu_list (const char *list, gboolean *cpus, int max)
+{
+  g_auto (GStrv) parts = g_strsplit (list, ",", -1);
+
+  for (char **p = parts; *p != NULL; p++)
+    {
+      char *end = NULL;
+      const char *s = g_strstrip (*p);
+      if (*s == '\0')
+        continue;
+      guint64 a = g_ascii_strtoull (s, &end, 10);
+      guint64 b = a;
+      if (end == s)
+        return FALSE;
+      if (*end == '-')
+        {
+          const char *s2 = end + 1;
+          b = g_ascii_strtoull (s2, &end, 10);
+          if (end == s2)
+            return FALSE;
+        }
+      if (*end != '\0' || a > b || b >= (guint64) max)
+        return FALSE;
+      for (guint64 c = a; c <= b; c++)
+        cpus[c] = TRUE;
+    }
+  return TRUE;
+}
+
+char *
+ferry_cgroup_resolve_cpus (const char *spec, const char *available, GError **error)
+{
+  enum { MAX_CPUS = 4096 };
+  g_autofree gboolean *avail = g_new0 (gboolean, MAX_CPUS);
+  gboolean is_count = spec[0] != '\0' && strspn (spec, "0123456789") == strlen (spec);
+
+  if (!is_count)
+    {
+      g_autofree gboolean *want = g_new0 (gboolean, MAX_CPUS);
+      if (!parse_cpu_list (spec, want, MAX_CPUS))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid limits.cpu \"%s\"", spec);
+          return NULL;
+        }
+      return g_strdup (spec);
+    }
+
+  guint64 count = g_ascii_strtoull (spec, NULL, 10);
+  if (available == NULL || !parse_cpu_list (available, avail, MAX_CPUS))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Cannot read the CPUs available to the cgroup parent");
+      return NULL;
+    }
+  guint64 have = 0;
+  for (int c = 0; c < MAX_CPUS; c++)
+    have += avail[c] ? 1 : 0;
+  if (count == 0 || count > have)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "limits.cpu asks for %s CPUs but %" G_GUINT64_FORMAT " are available", spec, have);
+      return NULL;
+    }
+  GString *out = g_string_new (NULL);
+  for (int c = 0; c < MAX_CPUS && count > 0; c++)
+    if (avail[c])
+      {
+        g_string_append_printf (out, "%s%d", out->len ? "," : "", c);
+        count--;
+      }
+  return g_string_free (out, FALSE);
+}
+
+gboolean
+ferry_cgroup_relpath_valid (const char *relpath)
+{
+  if (relpath == NULL || relpath[0] == '\0' || relpath[0] == '/')
+    return FALSE;
+  g_auto (GStrv) parts = g_strsplit (relpath, "/", -1);
+  for (char **p = parts; *p != NULL; p++)
+    if (**p == '\0' || g_str_equal (*p, ".") || g_str_equal (*p, ".."))
+      return FALSE;
+  return TRUE;
+}

@@ -1,0 +1,79 @@
+/* Cgroup managers: one per layout (legacy/hybrid v1, unified v2) behind one
+ * table of operations, as crun's libcrun_cgroup_manager. A container's cgroup
+ * is named by a path relative to the root of every hierarchy ("PARENT/NAME");
+ * the monitor records it in the run directory so that the library and exec
+ * find it again. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+typedef struct
+{
+  gint64 memory_limit; /* bytes, 0 = no limit */
+  const char *cpus;    /* resolved cpuset ("0-1,3"), NULL = no limit */
+  gint64 pids_max;     /* 0 = no limit */
+} FerryCgroupLimits;
+
+typedef struct
+{
+  gint64 processes;
+  gint64 memory_usage, memory_peak, swap_usage, swap_peak;
+  gint64 cpu_usage_ns;
+  gboolean frozen;
+} FerryCgroupStats;
+
+typedef struct FerryCgroupManager FerryCgroupManager;
+
+typedef struct
+{
+  const char *name;
+  /* Creates the cgroup (and missing parents) and applies the limits; on
+   * failure nothing it created is left. */
+  gboolean (*create) (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLimits *limits,
+                      GError **error);
+  gboolean (*attach) (const FerryCgroupManager *m, const char *relpath, pid_t pid, GError **error);
+  /* Thaws, SIGKILLs what is left inside and removes the cgroup; a missing
+   * cgroup is success. */
+  gboolean (*destroy) (const FerryCgroupManager *m, const char *relpath, GError **error);
+  /* Returns once the kernel reports the cgroup FROZEN / THAWED. */
+  gboolean (*set_frozen) (const FerryCgroupManager *m, const char *relpath, gboolean frozen, GError **error);
+  gboolean (*read_stats) (const FerryCgroupManager *m, const char *relpath, FerryCgroupStats *out, GError **error);
+  gboolean (*exists) (const FerryCgroupManager *m, const char *relpath);
+  /* The CPUs the parent cgroup allows ("0-1"), for resolving limits.cpu. */
+  char *(*parent_cpus) (const FerryCgroupManager *m, const char *relpath);
+} FerryCgroupOps;
+
+struct FerryCgroupManager
+{
+  const FerryCgroupOps *ops;
+  char *root; /* v2: the cgroup2 mount; v1: unused (hierarchies come from mountinfo) */
+};
+
+/* The manager for this machine's layout, detected once (statfs of
+ * /sys/fs/cgroup). Never freed. */
+const FerryCgroupManager *ferry_cgroup_manager_get (void);
+
+/* A v2 manager on any cgroup2 mount (tests use /sys/fs/cgroup/unified). */
+FerryCgroupManager *ferry_cgroup_manager_new_v2 (const char *root);
+void ferry_cgroup_manager_free (FerryCgroupManager *m);
+
+extern const FerryCgroupOps ferry_cgroup_v1_ops;
+extern const FerryCgroupOps ferry_cgroup_v2_ops;
+
+/* Helpers shared by the two managers (cgroup.c). */
+gboolean ferry_cgroup_write (const char *dir, const char *file, const char *value, GError **error);
+char *ferry_cgroup_read (const char *dir, const char *file);
+gint64 ferry_cgroup_read_int (const char *dir, const char *file);
+/* SIGKILLs every task listed in DIR/cgroup.procs; TRUE if there were none. */
+gboolean ferry_cgroup_kill_all (const char *dir);
+/* rmdir, retrying while the last tasks are still exiting. */
+gboolean ferry_cgroup_rmdir (const char *dir, GError **error);
+/* Polls DIR/FILE until a line equals WANT (or FILE's content equals it). */
+gboolean ferry_cgroup_wait_for (const char *dir, const char *file, const char *want, GError **error);
+
+/* limits.cpu as LXD: "2" = that many CPUs taken from AVAILABLE, "0-1,3" = that
+ * set. Returns the cpuset list or NULL with an error. */
+char *ferry_cgroup_resolve_cpus (const char *spec, const char *available, GError **error);
+/* Checks a relative cgroup path: no "..", no empty component, no leading '/'. */
+gboolean ferry_cgroup_relpath_valid (const char *relpath);

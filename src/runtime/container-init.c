@@ -1,0 +1,196 @@
+#include "runtime/container-init.h"
+
+#include "runtime/rootfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+
+static void
+append (char *buf, size_t size, const char *s)
+{
+  size_t len = strlen (buf);
+
+  while (*s != '\0' && len + 1 < size)
+    buf[len++] = *s++;
+  buf[len] = '\0';
+}
+
+static void
+format_uint (char *buf, size_t size, unsigned v)
+{
+  char tmp[16];
+  int n = 0;
+
+  do
+    tmp[n++] = (char) ('0' + v % 10);
+  while ((v /= 10) > 0 && n < (int) sizeof tmp);
+  size_t i = 0;
+  while (n > 0 && i + 1 < size)
+    buf[i++] = tmp[--n];
+  buf[i] = '\0';
+}
+
+static _Noreturn void
+fail (int sock, const char *what, const char *detail, int err)
+{
+  FerryInitMessage msg;
+
+  memset (&msg, 0, sizeof msg);
+  msg.kind = FERRY_INIT_MSG_ERROR;
+  msg.err = err;
+  append (msg.what, sizeof msg.what, what);
+  if (detail != NULL)
+    append (msg.what, sizeof msg.what, detail);
+  send (sock, &msg, sizeof msg, MSG_NOSIGNAL);
+  _exit (1);
+}
+
+static int
+bring_up_loopback (void)
+{
+  struct ifreq ifr;
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int rc = 0;
+
+  if (fd < 0)
+    return -errno;
+  memset (&ifr, 0, sizeof ifr);
+  append (ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (ioctl (fd, SIOCGIFFLAGS, &ifr) < 0)
+    rc = -errno;
+  else
+    {
+      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+      if (ioctl (fd, SIOCSIFFLAGS, &ifr) < 0)
+        rc = -errno;
+    }
+  close (fd);
+  return rc;
+}
+
+/* The console is a pty of the container's own devpts instance, so the init's
+ * stdio never points outside its mount namespace (CRIU must dump it); the
+ * monitor gets the master. */
+static void
+create_console (int sock)
+{
+  char path[32] = "/dev/pts/", num[16];
+  int unlock = 0;
+  unsigned ptn = 0;
+  int master = open ("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+  if (master < 0)
+    fail (sock, "opening /dev/pts/ptmx for the console", NULL, errno);
+  if (ioctl (master, TIOCSPTLCK, &unlock) < 0 || ioctl (master, TIOCGPTN, &ptn) < 0)
+    fail (sock, "setting up the console pty", NULL, errno);
+  format_uint (num, sizeof num, ptn);
+  append (path, sizeof path, num);
+  if (mount (path, "/dev/console", NULL, MS_BIND, NULL) < 0)
+    fail (sock, "binding the console pty onto /dev/console", NULL, errno);
+
+  FerryInitMessage msg;
+  char control[CMSG_SPACE (sizeof (int))];
+  struct iovec iov = { .iov_base = &msg, .iov_len = sizeof msg };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+
+  memset (&msg, 0, sizeof msg);
+  memset (control, 0, sizeof control);
+  msg.kind = FERRY_INIT_MSG_CONSOLE;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR (&mh);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cmsg), &master, sizeof (int));
+  if (sendmsg (sock, &mh, MSG_NOSIGNAL) < 0)
+    fail (sock, "passing the console to the monitor", NULL, errno);
+  close (master);
+}
+
+static void
+attach_console_as_stdio (int sock)
+{
+  if (setsid () < 0)
+    fail (sock, "setsid", NULL, errno);
+  /* Opened without O_NOCTTY by a session leader: becomes its controlling tty. */
+  int fd = open ("/dev/console", O_RDWR);
+  if (fd < 0)
+    fail (sock, "opening /dev/console", NULL, errno);
+  ioctl (fd, TIOCSCTTY, 0);
+  for (int i = 0; i < 3; i++)
+    if (dup2 (fd, i) < 0)
+      fail (sock, "redirecting stdio to /dev/console", NULL, errno);
+  if (fd > 2)
+    close (fd);
+}
+
+static void
+reset_signals (void)
+{
+  struct sigaction dfl;
+  sigset_t none;
+
+  memset (&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    sigaction (sig, &dfl, NULL); /* fails harmlessly for SIGKILL, SIGSTOP and holes */
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+}
+
+_Noreturn void
+ferry_container_init_run (const FerryInitConfig *cfg)
+{
+  int sock = cfg->sock;
+  const char *what = NULL;
+  char go;
+  int rc;
+
+  reset_signals ();
+  /* Nothing of the monitor goes into the container: fds above 2 (except the
+   * socket, close-on-exec) are closed now; 0-2 are replaced by the console. */
+  if (sock > 3)
+    close_range (3, sock - 1, 0);
+  close_range (sock + 1, ~0U, 0);
+
+  if (recv (sock, &go, 1, 0) != 1)
+    _exit (1); /* the monitor gave up */
+  if (unshare (CLONE_NEWCGROUP) < 0)
+    fail (sock, "creating the cgroup namespace", NULL, errno);
+  if (sethostname (cfg->hostname, strlen (cfg->hostname)) < 0)
+    fail (sock, "setting the hostname", NULL, errno);
+  if ((rc = bring_up_loopback ()) < 0)
+    fail (sock, "bringing up lo", NULL, -rc);
+
+  umask (0);
+  if ((rc = ferry_rootfs_pivot (cfg->rootfs, &what)) < 0)
+    fail (sock, what, NULL, -rc);
+  if ((rc = ferry_rootfs_mount_proc_sys (&what)) < 0)
+    fail (sock, what, NULL, -rc);
+  if ((rc = ferry_rootfs_setup_dev (&what)) < 0)
+    fail (sock, what, NULL, -rc);
+  if ((rc = ferry_rootfs_mask_proc (&what)) < 0)
+    fail (sock, "masking ", what, -rc);
+  umask (022);
+
+  create_console (sock);
+  attach_console_as_stdio (sock);
+
+  if ((rc = ferry_security_drop_capabilities ()) < 0)
+    fail (sock, "dropping capabilities", NULL, -rc);
+  if ((rc = ferry_security_load_seccomp (cfg->seccomp)) < 0)
+    fail (sock, "loading the seccomp filter", NULL, -rc);
+
+  execve (cfg->init_path, cfg->argv, cfg->envp);
+  fail (sock, "executing the init ", cfg->init_path, errno);
+}

@@ -1,0 +1,41 @@
+/* The container's first process, from clone() to execve() of its init.
+ * Everything it needs is prepared by the monitor before clone(); the child
+ * itself is async-signal-safe plain C (no GLib, no malloc). */
+#pragma once
+
+#include "runtime/security.h"
+
+#include <sys/types.h>
+
+typedef struct
+{
+  const char *rootfs; /* absolute, symlinks resolved */
+  const char *hostname;
+  const char *init_path; /* inside the container */
+  char *const *argv;
+  char *const *envp;
+  const FerrySeccompProgram *seccomp;
+  int sock; /* SOCK_SEQPACKET to the monitor, close-on-exec */
+} FerryInitConfig;
+
+/* Namespaces the child is cloned into; the cgroup namespace is unshared
+ * later, once the monitor has moved the child into the container's cgroup. */
+#define FERRY_INIT_CLONE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
+
+/* Messages on cfg->sock. The monitor sends one byte when the child is in
+ * its cgroup; the child answers with the console master (SCM_RIGHTS) and
+ * then either an error or nothing: EOF means execve() succeeded. */
+enum
+{
+  FERRY_INIT_MSG_CONSOLE = 1,
+  FERRY_INIT_MSG_ERROR = 2,
+};
+
+typedef struct
+{
+  int kind;
+  int err; /* errno */
+  char what[240];
+} FerryInitMessage;
+
+_Noreturn void ferry_container_init_run (const FerryInitConfig *cfg);

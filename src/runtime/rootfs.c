@@ -1,0 +1,141 @@
+#include "runtime/rootfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define TRY(expr, step)                                                                                                \
+  do                                                                                                                   \
+    {                                                                                                                  \
+      if ((expr) < 0)                                                                                                  \
+        {                                                                                                              \
+          *what = (step);                                                                                              \
+          return -errno;                                                                                               \
+        }                                                                                                              \
+    }                                                                                                                  \
+  while (0)
+
+static int
+ensure_dir (const char *path, mode_t mode)
+{
+  if (mkdir (path, mode) < 0 && errno != EEXIST)
+    return -1;
+  return 0;
+}
+
+int
+ferry_rootfs_pivot (const char *rootfs, const char **what)
+{
+  TRY (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "making the mount tree private");
+  TRY (mount (rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL), "bind-mounting the rootfs onto itself");
+  TRY (chdir (rootfs), "entering the rootfs");
+  /* pivot_root(".", ".") stacks the old root on the new one; detaching it
+   * leaves the new root alone (no put_old directory needed). */
+  TRY (syscall (SYS_pivot_root, ".", "."), "pivot_root into the rootfs");
+  TRY (umount2 (".", MNT_DETACH), "detaching the old root");
+  TRY (chdir ("/"), "entering the new root");
+  return 0;
+}
+
+static int
+bind_readonly (const char *path)
+{
+  if (mount (path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return -1;
+  return mount (NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+int
+ferry_rootfs_mount_proc_sys (const char **what)
+{
+  TRY (ensure_dir ("/proc", 0555), "creating /proc");
+  TRY (mount ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mounting /proc");
+  /* proc:mixed: /proc/sys read-only except the container's own network
+   * namespace knobs, /proc/sysrq-trigger read-only. */
+  TRY (bind_readonly ("/proc/sys"), "making /proc/sys read-only");
+  TRY (mount ("/proc/sys/net", "/proc/sys/net", NULL, MS_BIND, NULL), "binding /proc/sys/net");
+  /* The bind inherits read-only from /proc/sys: clear it. */
+  TRY (mount (NULL, "/proc/sys/net", NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+       "making /proc/sys/net writable");
+  if (bind_readonly ("/proc/sysrq-trigger") < 0 && errno != ENOENT) /* absent without CONFIG_MAGIC_SYSRQ */
+    {
+      *what = "making /proc/sysrq-trigger read-only";
+      return -errno;
+    }
+  TRY (ensure_dir ("/sys", 0555), "creating /sys");
+  TRY (mount ("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mounting /sys");
+  return 0;
+}
+
+int
+ferry_rootfs_mask_proc (const char **what)
+{
+  static const char *const files[] = { "/proc/kcore",       "/proc/keys",        "/proc/timer_list",
+                                       "/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats" };
+  static const char *const dirs[] = { "/proc/acpi", "/proc/scsi", "/sys/firmware" };
+
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+    if (mount ("/dev/null", files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+      {
+        *what = files[i];
+        return -errno;
+      }
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+    if (mount ("tmpfs", dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=555") < 0
+        && errno != ENOENT)
+      {
+        *what = dirs[i];
+        return -errno;
+      }
+  return 0;
+}
+
+int
+ferry_rootfs_setup_dev (const char **what)
+{
+  static const struct
+  {
+    const char *path;
+    unsigned major, minor;
+  } nodes[] = {
+    { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 }, { "/dev/full", 1, 7 },
+    { "/dev/random", 1, 8 },  { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+  };
+  static const struct
+  {
+    const char *target, *path;
+  } links[] = {
+    { "/proc/self/fd", "/dev/fd" },     { "/proc/self/fd/0", "/dev/stdin" }, { "/proc/self/fd/1", "/dev/stdout" },
+    { "/proc/self/fd/2", "/dev/stderr" }, { "pts/ptmx", "/dev/ptmx" },
+  };
+  int fd;
+
+  TRY (ensure_dir ("/dev", 0755), "creating /dev");
+  TRY (mount ("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"), "mounting /dev");
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+    if (mknod (nodes[i].path, S_IFCHR | 0666, makedev (nodes[i].major, nodes[i].minor)) < 0)
+      {
+        *what = nodes[i].path;
+        return -errno;
+      }
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    if (symlink (links[i].target, links[i].path) < 0)
+      {
+        *what = links[i].path;
+        return -errno;
+      }
+  TRY (mkdir ("/dev/pts", 0755), "creating /dev/pts");
+  TRY (mount ("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+       "mounting devpts on /dev/pts");
+  TRY (mkdir ("/dev/shm", 01777), "creating /dev/shm");
+  TRY (mount ("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k"), "mounting /dev/shm");
+  TRY (mkdir ("/dev/mqueue", 0755), "creating /dev/mqueue");
+  TRY (mount ("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mounting /dev/mqueue");
+  TRY (fd = open ("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), "creating /dev/console");
+  close (fd);
+  return 0;
+}

@@ -1,0 +1,97 @@
+#include "runtime/rundir.h"
+
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+/* Field 22 of /proc/PID/stat, 0 if the process does not exist.
+ * (common/fs.h's ferry_proc_starttime returns field 23, vsize, which changes
+ * as the process maps memory: not usable to identify a process.) */
+guint64
+ferry_rundir_starttime (pid_t pid)
+{
+  char path[64];
+  g_autofree char *stat = NULL;
+
+  if (pid <= 0)
+    return 0;
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  stat = ferry_read_small_file (path);
+  if (stat == NULL)
+    return 0;
+  /* The command (field 2) may contain spaces and ')': skip to the last ')'. */
+  const char *p = strrchr (stat, ')');
+  if (p == NULL)
+    return 0;
+  /* p + 1 is the space before field 3; 19 more spaces lead to field 22. */
+  p++;
+  for (int field = 3; field < 22 && p != NULL; field++)
+    p = strchr (p + 1, ' ');
+  if (p == NULL)
+    return 0;
+  return g_ascii_strtoull (p + 1, NULL, 10);
+}
+
+gboolean
+ferry_rundir_write_pid (const char *run_dir, const char *file, pid_t pid, GError **error)
+{
+  g_autofree char *path = g_build_filename (run_dir, file, NULL);
+  g_autofree char *data = g_strdup_printf ("%d %" G_GUINT64_FORMAT "\n", (int) pid, ferry_rundir_starttime (pid));
+
+  return ferry_write_file_atomic (path, data, -1, 0644, error);
+}
+
+static gboolean
+read_pid_file (const char *run_dir, const char *file, pid_t *pid, guint64 *starttime)
+{
+  g_autofree char *path = g_build_filename (run_dir, file, NULL);
+  g_autofree char *data = ferry_read_small_file (path);
+  int p = 0;
+  unsigned long long st = 0;
+
+  if (data == NULL || sscanf (data, "%d %llu", &p, &st) != 2 || p <= 0)
+    return FALSE;
+  *pid = p;
+  *starttime = st;
+  return TRUE;
+}
+
+pid_t
+ferry_rundir_live_pid (const char *run_dir, const char *file)
+{
+  pid_t pid;
+  guint64 starttime;
+
+  if (!read_pid_file (run_dir, file, &pid, &starttime))
+    return 0;
+  if (ferry_rundir_starttime (pid) != starttime)
+    return 0;
+  return pid;
+}
+
+int
+ferry_rundir_open_pidfd (const char *run_dir, const char *file, pid_t *pid_out)
+{
+  pid_t pid;
+  guint64 starttime;
+
+  if (!read_pid_file (run_dir, file, &pid, &starttime))
+    return -1;
+  int fd = pidfd_open (pid, 0);
+  if (fd < 0)
+    return -1;
+  /* Checked after opening: the pidfd now pins this very process. */
+  if (ferry_rundir_starttime (pid) != starttime)
+    {
+      close (fd);
+      return -1;
+    }
+  if (pid_out != NULL)
+    *pid_out = pid;
+  fcntl (fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+}

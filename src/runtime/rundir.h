@@ -1,0 +1,17 @@
+/* The run directory of a container: "PID STARTTIME" files that identify the
+ * monitor and the init across daemon restarts without trusting a reused PID. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+/* Start time of PID in clock ticks since boot (field 22 of /proc/PID/stat). */
+guint64 ferry_rundir_starttime (pid_t pid);
+
+gboolean ferry_rundir_write_pid (const char *run_dir, const char *file, pid_t pid, GError **error);
+/* The PID recorded in FILE if that process is alive with the recorded
+ * starttime, else 0. */
+pid_t ferry_rundir_live_pid (const char *run_dir, const char *file);
+/* A pidfd of the live process recorded in FILE (verified after opening, so
+ * signals sent through it cannot reach a reused PID), or -1. */
+int ferry_rundir_open_pidfd (const char *run_dir, const char *file, pid_t *pid_out);

@@ -1,0 +1,20 @@
+/* Capability bounding set and seccomp filter, LXC's defaults for privileged
+ * containers. The filter is compiled (with GLib and libseccomp) before fork;
+ * applying it and dropping capabilities are async-signal-safe. */
+#pragma once
+
+#include <glib.h>
+#include <linux/filter.h>
+
+typedef struct
+{
+  struct sock_filter *filter;
+  unsigned short len;
+} FerrySeccompProgram;
+
+gboolean ferry_security_build_seccomp (FerrySeccompProgram *prog, GError **error);
+void ferry_security_seccomp_clear (FerrySeccompProgram *prog);
+
+/* Async-signal-safe; 0 or -errno. */
+int ferry_security_drop_capabilities (void);
+int ferry_security_load_seccomp (const FerrySeccompProgram *prog);

@@ -1,0 +1,417 @@
+/* `ferry-monitor start`: creates the container under a new, detached
+ * monitor process and returns once the container's init runs. */
+#include "runtime/monitor.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/names.h"
+#include "runtime/cgroup.h"
+#include "runtime/container-init.h"
+#include "runtime/rundir.h"
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+
+static const char *const init_env_base[] = {
+  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  "container=ferry",
+  "HOME=/root",
+  NULL,
+};
+
+static gboolean
+validate (const FerryStartOptions *o, GError **error)
+{
+  if (o->name == NULL || o->rootfs == NULL || o->run_dir == NULL || o->log_dir == NULL || o->cgroup_parent == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "start needs --name, --rootfs, --run-dir, --log-dir and --cgroup-parent");
+      return FALSE;
+    }
+  if (!ferry_name_validate_instance (o->name, error))
+    return FALSE;
+  if (!ferry_cgroup_relpath_valid (o->cgroup_parent))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid --cgroup-parent \"%s\" (a relative path)",
+                   o->cgroup_parent);
+      return FALSE;
+    }
+  if (!g_file_test (o->rootfs, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "The rootfs %s is not a directory", o->rootfs);
+      return FALSE;
+    }
+  if (o->limit_memory < 0 || o->limit_processes < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Limits must not be negative");
+      return FALSE;
+    }
+  if (o->hostname != NULL && (*o->hostname == '\0' || strlen (o->hostname) > 64))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid --hostname");
+      return FALSE;
+    }
+  if (o->init != NULL && o->init[0] != '/')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "--init must be an absolute path inside the container");
+      return FALSE;
+    }
+  if (!ferry_mkdir_p (o->run_dir, 0700, error) || !ferry_mkdir_p (o->log_dir, 0700, error))
+    return FALSE;
+  if (ferry_rundir_live_pid (o->run_dir, FERRY_RUNTIME_MONITOR_PID) != 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "The container %s is already running (monitor in %s)",
+                   o->name, o->run_dir);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+remove_run_files (const char *run_dir)
+{
+  static const char *const files[]
+      = { FERRY_RUNTIME_INIT_PID, FERRY_RUNTIME_CGROUP, FERRY_RUNTIME_MONITOR_PID };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = g_build_filename (run_dir, files[i], NULL);
+      unlink (path);
+    }
+}
+
+/* Receives the child's next message; *fd gets a passed descriptor. Returns
+ * the message kind, 0 on EOF, -errno on failure. */
+static int
+receive_message (int sock, FerryInitMessage *msg, int *fd)
+{
+  char control[CMSG_SPACE (sizeof (int))];
+  struct iovec iov = { .iov_base = msg, .iov_len = sizeof *msg };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+  ssize_t n;
+
+  memset (msg, 0, sizeof *msg);
+  do
+    n = recvmsg (sock, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return -errno;
+  if (n == 0)
+    return 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&mh); c != NULL; c = CMSG_NXTHDR (&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      memcpy (fd, CMSG_DATA (c), sizeof (int));
+  if (n != sizeof *msg)
+    return -EPROTO;
+  msg->what[sizeof msg->what - 1] = '\0';
+  return msg->kind;
+}
+
+typedef struct
+{
+  pid_t init_pid;
+  int console;
+  char *relpath;
+  gboolean cgroup_created;
+} Container;
+
+static gboolean
+create_container (const FerryStartOptions *o, Container *c, GError **error)
+{
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+  g_autofree char *rootfs = realpath (o->rootfs, NULL);
+  g_autofree char *cpus = NULL;
+  g_auto (GStrv) envp = NULL;
+  FerrySeccompProgram seccomp = { 0 };
+  FerryCgroupLimits limits = { 0 };
+  FerryInitMessage msg;
+  int sv[2] = { -1, -1 };
+  int rc, console = -1;
+  gboolean ok = FALSE;
+
+  if (rootfs == NULL)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Resolving the rootfs %s: %s", o->rootfs,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  c->relpath = g_build_path ("/", o->cgroup_parent, o->name, NULL);
+  if (o->limit_cpu != NULL && *o->limit_cpu != '\0')
+    {
+      g_autofree char *available = m->ops->parent_cpus (m, c->relpath);
+      if ((cpus = ferry_cgroup_resolve_cpus (o->limit_cpu, available, error)) == NULL)
+        return FALSE;
+    }
+  limits.memory_limit = o->limit_memory;
+  limits.pids_max = o->limit_processes;
+  limits.cpus = cpus;
+  if (!m->ops->create (m, c->relpath, &limits, error))
+    return FALSE;
+  c->cgroup_created = TRUE;
+  if (!ferry_security_build_seccomp (&seccomp, error))
+    return FALSE;
+  if ((envp = ferry_runtime_build_env (init_env_base, o->env, error)) == NULL)
+    goto out;
+
+  const char *init = o->init ? o->init : "/sbin/init";
+  char *argv[] = { (char *) init, NULL };
+  FerryInitConfig cfg = {
+    .rootfs = rootfs,
+    .hostname = o->hostname ? o->hostname : o->name,
+    .init_path = init,
+    .argv = argv,
+    .envp = envp,
+    .seccomp = &seccomp,
+  };
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (saved));
+      goto out;
+    }
+  struct timeval tv = { .tv_sec = 30 };
+  setsockopt (sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  cfg.sock = sv[1];
+
+  /* A raw clone without a new stack behaves like fork() (and keeps the
+   * sanitizers happy); CLONE_NEWPID makes the child PID 1 of its namespace. */
+  pid_t pid = (pid_t) syscall (SYS_clone, FERRY_INIT_CLONE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating the container's namespaces (clone): %s",
+                   g_strerror (saved));
+      goto out;
+    }
+  if (pid == 0)
+    {
+      close (sv[0]);
+      ferry_container_init_run (&cfg);
+    }
+  c->init_pid = pid;
+  close (sv[1]);
+  sv[1] = -1;
+
+  if (!m->ops->attach (m, c->relpath, pid, error))
+    goto out;
+  if (send (sv[0], "g", 1, MSG_NOSIGNAL) != 1)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The container's first process died before setup");
+      goto out;
+    }
+  for (;;)
+    {
+      int fd = -1;
+      rc = receive_message (sv[0], &msg, &fd);
+      if (rc == FERRY_INIT_MSG_CONSOLE && fd >= 0 && console < 0)
+        {
+          console = fd;
+          continue;
+        }
+      if (fd >= 0)
+        close (fd);
+      break;
+    }
+  if (rc == FERRY_INIT_MSG_ERROR)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Starting the container failed while %s: %s", msg.what,
+                 g_strerror (msg.err));
+  else if (rc < 0)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Waiting for the container's init: %s", g_strerror (-rc));
+  else if (rc != 0 || console < 0)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The container's first process died during setup");
+  else
+    ok = TRUE;
+
+out:
+  if (sv[0] >= 0)
+    close (sv[0]);
+  if (sv[1] >= 0)
+    close (sv[1]);
+  ferry_security_seccomp_clear (&seccomp);
+  if (ok)
+    c->console = console;
+  else if (console >= 0)
+    close (console);
+  return ok;
+}
+
+static void
+undo_container (Container *c, const char *run_dir)
+{
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+
+  if (c->init_pid > 0)
+    {
+      kill (c->init_pid, SIGKILL);
+      while (waitpid (c->init_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+  if (c->cgroup_created)
+    m->ops->destroy (m, c->relpath, NULL);
+  remove_run_files (run_dir);
+}
+
+static void
+report (int fd, const char *text)
+{
+  size_t len = strlen (text);
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, text, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      text += n;
+      len -= (size_t) n;
+    }
+  close (fd);
+}
+
+/* The monitor process: detaches, creates the container, reports to the
+ * `start` process through REPORT_FD, then supervises. */
+static _Noreturn void
+monitor_main (const FerryStartOptions *o, int report_fd)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log_path = g_build_filename (o->log_dir, "monitor.log", NULL);
+  Container c = { 0 };
+  sigset_t mask;
+
+  setsid ();
+  umask (022);
+  if (chdir ("/") < 0)
+    _exit (1);
+  /* Our stdout is ferryd's pipe: keeping it would hang whoever reads it. */
+  int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  int log = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (null < 0 || log < 0)
+    {
+      g_autofree char *msg = g_strdup_printf ("ERR Opening %s: %s", log_path, g_strerror (errno));
+      report (report_fd, msg);
+      exit (1);
+    }
+  dup2 (null, 0);
+  dup2 (null, 1);
+  dup2 (log, 2);
+  close (null);
+  close (log);
+  if (report_fd > 3)
+    close_range (3, report_fd - 1, 0);
+  close_range (report_fd + 1, ~0U, 0);
+  prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+  /* Blocked before clone so no SIGCHLD is lost before the signalfd exists;
+   * the child unblocks everything. */
+  sigemptyset (&mask);
+  for (const int *s = (const int[]) { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, 0 }; *s;
+       s++)
+    sigaddset (&mask, *s);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+
+  ferry_monitor_log ("starting %s (rootfs %s, cgroup %s/%s)", o->name, o->rootfs, o->cgroup_parent, o->name);
+  {
+    g_autofree char *status = g_build_filename (o->run_dir, FERRY_RUNTIME_EXIT_STATUS, NULL);
+    unlink (status);
+  }
+  if (!create_container (o, &c, &error))
+    goto fail;
+  {
+    g_autofree char *cgroup_file = g_build_filename (o->run_dir, FERRY_RUNTIME_CGROUP, NULL);
+    g_autofree char *relpath_nl = g_strconcat (c.relpath, "\n", NULL);
+    if (!ferry_write_file_atomic (cgroup_file, relpath_nl, -1, 0644, &error)
+        || !ferry_rundir_write_pid (o->run_dir, FERRY_RUNTIME_INIT_PID, c.init_pid, &error)
+        || !ferry_rundir_write_pid (o->run_dir, FERRY_RUNTIME_MONITOR_PID, getpid (), &error))
+      goto fail;
+  }
+  ferry_monitor_log ("%s runs, init PID %d", o->name, (int) c.init_pid);
+  {
+    g_autofree char *ok = g_strdup_printf ("OK %d %d\n", (int) c.init_pid, (int) getpid ());
+    report (report_fd, ok);
+  }
+  ferry_monitor_supervise (o->run_dir, o->log_dir, c.relpath, c.init_pid, c.console);
+
+fail:
+  ferry_monitor_log ("%s", error->message);
+  undo_container (&c, o->run_dir);
+  {
+    g_autofree char *msg = g_strdup_printf ("ERR %s (details in %s)", error->message, log_path);
+    report (report_fd, msg);
+  }
+  g_free (c.relpath);
+  exit (1);
+}
+
+int
+ferry_monitor_start (const FerryStartOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  int pipefd[2];
+
+  if (!validate (o, &error))
+    {
+      ferry_monitor_error ("%s", error->message);
+      return 1;
+    }
+  if (pipe2 (pipefd, O_CLOEXEC) < 0)
+    {
+      ferry_monitor_error ("Creating a pipe: %s", g_strerror (errno));
+      return 1;
+    }
+  fflush (NULL);
+  pid_t monitor = fork ();
+  if (monitor < 0)
+    {
+      ferry_monitor_error ("Forking the monitor: %s", g_strerror (errno));
+      return 1;
+    }
+  if (monitor == 0)
+    {
+      close (pipefd[0]);
+      monitor_main (o, pipefd[1]);
+    }
+  close (pipefd[1]);
+
+  GString *answer = g_string_new (NULL);
+  char buf[512];
+  for (;;)
+    {
+      ssize_t n = read (pipefd[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      g_string_append_len (answer, buf, n);
+    }
+  close (pipefd[0]);
+  g_autofree char *text = g_string_free (answer, FALSE);
+  if (g_str_has_prefix (text, "OK "))
+    {
+      fputs (text + 3, stdout);
+      fflush (stdout);
+      return 0;
+    }
+  /* On failure the monitor has cleaned up; reap it so nothing is left. */
+  while (waitpid (monitor, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (g_str_has_prefix (text, "ERR "))
+    ferry_monitor_error ("%s", text + 4);
+  else
+    ferry_monitor_error ("The monitor died while starting the container (see %s/monitor.log)", o->log_dir);
+  return 1;
+}
