@@ -430,7 +430,13 @@ ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, 
   add_string_member (b, "action", action);
   add_string_member (b, "source", source);
   json_builder_set_member_name (b, "context");
-  json_builder_add_value (b, context ? context : json_node_new (JSON_NODE_OBJECT));
+  if (context != NULL)
+    json_builder_add_value (b, context);
+  else
+    {
+      json_builder_begin_object (b);
+      json_builder_end_object (b);
+    }
   json_builder_end_object (b);
   ferry_events_send (d, "lifecycle", json_builder_get_root (b));
 }
