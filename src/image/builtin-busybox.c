@@ -19,7 +19,7 @@
  * fingerprint, a function of the busybox binary alone. */
 #define BUSYBOX_IMAGE_EPOCH 1640476800
 /* Bump when the image's contents change, so a stored build is not reused. */
-#define BUSYBOX_IMAGE_RECIPE "ferry-busybox-image-1"
+#define BUSYBOX_IMAGE_RECIPE "ferry-busybox-image-2"
 
 typedef struct
 {
@@ -27,6 +27,7 @@ typedef struct
   mode_t mode;
   char *target;   /* symlinks */
   GBytes *content; /* files */
+  char *hardlink;  /* below rootfs/: this entry is a hard link to that one */
 } Entry;
 
 static void
@@ -35,6 +36,7 @@ entry_free (gpointer p)
   Entry *e = p;
   g_free (e->path);
   g_free (e->target);
+  g_free (e->hardlink);
   g_clear_pointer (&e->content, g_bytes_unref);
   g_free (e);
 }
@@ -83,6 +85,12 @@ add_parent_dirs (GHashTable *entries)
     }
 }
 
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 static gboolean
 valid_applet_path (const char *p)
 {
@@ -106,6 +114,43 @@ applet_link_target (const char *path)
     g_string_append (t, "../");
   g_string_append (t, "bin/busybox");
   return g_string_free (g_steal_pointer (&t), FALSE);
+}
+
+/* One symlink per applet, but the applets of one directory (which all point
+ * to the same target) share a single symlink inode through hard links: each
+ * new inode costs a launch up to a millisecond on a busy ext4 (the allocator
+ * skips recently freed inodes), and there are about 270 applets. A reader of
+ * the rootfs sees ordinary relative symlinks (bin/sh -> busybox). */
+static void
+add_applet_links (GHashTable *entries, GHashTable *applets)
+{
+  g_autoptr (GHashTable) first_in_dir = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) sorted = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer key;
+
+  g_hash_table_iter_init (&it, applets);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (sorted, key);
+  g_ptr_array_sort (sorted, compare_strings);
+  for (guint i = 0; i < sorted->len; i++)
+    {
+      const char *path = sorted->pdata[i];
+      const char *slash = strrchr (path, '/');
+      g_autofree char *dir = g_strndup (path, slash != NULL ? (gsize) (slash - path) : 0);
+      g_autofree char *target = applet_link_target (path);
+      const char *first = g_hash_table_lookup (first_in_dir, dir);
+      Entry *e;
+
+      add_entry (entries, path, S_IFLNK | 0777, target, NULL);
+      if (first == NULL)
+        {
+          g_hash_table_insert (first_in_dir, g_steal_pointer (&dir), (gpointer) path);
+          continue;
+        }
+      e = g_hash_table_lookup (entries, path);
+      e->hardlink = g_strdup (first);
+    }
 }
 
 /* The applets from `busybox --list-full`, as path -> absolute path. */
@@ -252,8 +297,6 @@ image_entries (GBytes *binary, GHashTable *applets, const char *version, GError 
   const char *syslogd, *crond, *httpd;
   g_autofree char *inittab = NULL;
   g_autofree char *os_release = NULL;
-  GHashTableIter it;
-  gpointer key;
 
   if ((syslogd = find_applet (applets, "syslogd", error)) == NULL || (crond = find_applet (applets, "crond", error)) == NULL
       || (httpd = find_applet (applets, "httpd", error)) == NULL || find_applet (applets, "init", error) == NULL
@@ -261,12 +304,7 @@ image_entries (GBytes *binary, GHashTable *applets, const char *version, GError 
     return NULL;
 
   add_entry (entries, "bin/busybox", S_IFREG | 0755, NULL, g_bytes_ref (binary));
-  g_hash_table_iter_init (&it, applets);
-  while (g_hash_table_iter_next (&it, &key, NULL))
-    {
-      g_autofree char *target = applet_link_target (key);
-      add_entry (entries, key, S_IFLNK | 0777, target, NULL);
-    }
+  add_applet_links (entries, applets);
 
   inittab = g_strdup_printf (inittab_fmt, syslogd, crond, httpd);
   os_release = g_strdup_printf ("NAME=Busybox\nID=busybox\nVERSION_ID=%s\nPRETTY_NAME=\"Ferry built-in busybox\"\n",
@@ -294,7 +332,8 @@ image_entries (GBytes *binary, GHashTable *applets, const char *version, GError 
 }
 
 static gboolean
-write_one (struct archive *a, const char *path, mode_t mode, const char *target, GBytes *content, GError **error)
+write_one (struct archive *a, const char *path, mode_t mode, const char *target, const char *hardlink,
+           GBytes *content, GError **error)
 {
   struct archive_entry *e = archive_entry_new ();
   gsize len = 0;
@@ -309,7 +348,9 @@ write_one (struct archive *a, const char *path, mode_t mode, const char *target,
   archive_entry_set_gname (e, "root");
   archive_entry_set_mtime (e, BUSYBOX_IMAGE_EPOCH, 0);
   archive_entry_set_size (e, (la_int64_t) len);
-  if (target != NULL)
+  if (hardlink != NULL)
+    archive_entry_set_hardlink (e, hardlink);
+  else if (target != NULL)
     archive_entry_set_symlink (e, target);
   if (archive_write_header (a, e) != ARCHIVE_OK
       || (len > 0 && archive_write_data (a, data, len) != (la_ssize_t) len))
@@ -362,14 +403,15 @@ write_tarball (int fd, GHashTable *entries, const char *version, GError **error)
   while (g_hash_table_iter_next (&it, NULL, &value))
     g_ptr_array_add (sorted, value);
   g_ptr_array_sort (sorted, compare_entry_paths);
-  if (!write_one (a, "metadata.yaml", S_IFREG | 0644, NULL, metadata_bytes, error)
-      || !write_one (a, "rootfs", S_IFDIR | 0755, NULL, NULL, error))
+  if (!write_one (a, "metadata.yaml", S_IFREG | 0644, NULL, NULL, metadata_bytes, error)
+      || !write_one (a, "rootfs", S_IFDIR | 0755, NULL, NULL, NULL, error))
     goto out;
   for (guint i = 0; i < sorted->len; i++)
     {
       Entry *e = sorted->pdata[i];
       g_autofree char *path = g_strconcat ("rootfs/", e->path, NULL);
-      if (!write_one (a, path, e->mode, e->target, e->content, error))
+      g_autofree char *hardlink = e->hardlink != NULL ? g_strconcat ("rootfs/", e->hardlink, NULL) : NULL;
+      if (!write_one (a, path, e->mode, e->target, hardlink, e->content, error))
         goto out;
     }
   if (archive_write_close (a) != ARCHIVE_OK)

@@ -38,6 +38,14 @@ invalid (GError **error, const char *fmt, ...)
   return FALSE;
 }
 
+/* libarchive leaves the message unset for some truncations. */
+static const char *
+archive_message (struct archive *a)
+{
+  const char *msg = archive_error_string (a);
+  return msg != NULL ? msg : "the file is truncated or damaged";
+}
+
 /* Entry names are bytes from an untrusted file: escape them for messages. */
 static char *
 printable (const char *raw)
@@ -134,7 +142,7 @@ read_metadata (WalkState *st, struct archive *a, struct archive_entry *e, GError
   got = archive_read_data (a, st->metadata, (size_t) size);
   if (got != size)
     return invalid (error, "Image tarball entry \"metadata.yaml\" cannot be read: %s",
-                    got < 0 ? archive_error_string (a) : "truncated");
+                    got < 0 ? archive_message (a) : "truncated");
   st->metadata[size] = '\0';
   st->metadata_len = (gsize) size;
   st->have_metadata = TRUE;
@@ -256,7 +264,7 @@ ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, GE
     }
   if (archive_read_open_fd (a, fd, 128 * 1024) != ARCHIVE_OK)
     {
-      invalid (error, "Image file is not a (compressed) tarball: %s", archive_error_string (a));
+      invalid (error, "Image file is not a (compressed) tarball: %s", archive_message (a));
       return NULL;
     }
   for (;;)
@@ -268,7 +276,7 @@ ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, GE
         break;
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         {
-          invalid (error, "Image file is not a valid tarball: %s", archive_error_string (a));
+          invalid (error, "Image file is not a valid tarball: %s", archive_message (a));
           g_free (st.metadata);
           return NULL;
         }

@@ -94,34 +94,49 @@ set_times (int fd, const struct stat *st, const char *rel, GError **error)
   return TRUE;
 }
 
+/* For a second name of a multi-link inode (file or symlink) links it to the
+ * first copy and sets *linked. */
+static gboolean
+link_if_seen (Copy *c, int dst_dir, const char *name, const struct stat *st, gboolean *linked, GError **error)
+{
+  const char *rel = c->path->str;
+  const char *first;
+  g_autofree char *fdir = NULL;
+  const char *fbase;
+  int ffd, r;
+
+  *linked = FALSE;
+  if (st->st_nlink < 2)
+    return TRUE;
+  first = g_hash_table_lookup (c->inodes, GSIZE_TO_POINTER ((gsize) st->st_ino));
+  if (first == NULL)
+    {
+      g_hash_table_insert (c->inodes, GSIZE_TO_POINTER ((gsize) st->st_ino), g_strdup (rel));
+      return TRUE;
+    }
+  ferry_image_split_path (first, &fdir, &fbase);
+  ffd = ferry_image_open_dir_beneath (c->dst_root, fdir, FALSE, error);
+  if (ffd < 0)
+    return FALSE;
+  r = linkat (ffd, fbase, dst_dir, name, 0);
+  close (ffd);
+  if (r < 0)
+    return ferry_image_errno_error (error, errno, "Creating hard link %s", rel);
+  *linked = TRUE;
+  return TRUE;
+}
+
 static gboolean
 copy_file (Copy *c, int src_dir, int dst_dir, const char *name, const struct stat *st, GError **error)
 {
   const char *rel = c->path->str;
   int src = -1, dst = -1;
-  gboolean ok = FALSE;
+  gboolean ok = FALSE, linked;
 
-  if (st->st_nlink > 1)
-    {
-      const char *first = g_hash_table_lookup (c->inodes, GSIZE_TO_POINTER ((gsize) st->st_ino));
-      if (first != NULL)
-        {
-          g_autofree char *fdir = NULL;
-          const char *fbase;
-          int ffd, r;
-
-          ferry_image_split_path (first, &fdir, &fbase);
-          ffd = ferry_image_open_dir_beneath (c->dst_root, fdir, FALSE, error);
-          if (ffd < 0)
-            return FALSE;
-          r = linkat (ffd, fbase, dst_dir, name, 0);
-          close (ffd);
-          if (r < 0)
-            return ferry_image_errno_error (error, errno, "Creating hard link %s", rel);
-          return TRUE;
-        }
-      g_hash_table_insert (c->inodes, GSIZE_TO_POINTER ((gsize) st->st_ino), g_strdup (rel));
-    }
+  if (!link_if_seen (c, dst_dir, name, st, &linked, error))
+    return FALSE;
+  if (linked)
+    return TRUE;
   src = openat (src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (src < 0)
     return ferry_image_errno_error (error, errno, "Opening cached %s", rel);
@@ -149,8 +164,14 @@ copy_symlink (Copy *c, int src_dir, int dst_dir, const char *name, const struct 
   const char *rel = c->path->str;
   struct timespec times[2] = { st->st_atim, st->st_mtim };
   char target[PATH_MAX + 1];
-  ssize_t n = readlinkat (src_dir, name, target, sizeof target - 1);
+  ssize_t n;
+  gboolean linked;
 
+  if (!link_if_seen (c, dst_dir, name, st, &linked, error))
+    return FALSE;
+  if (linked)
+    return TRUE;
+  n = readlinkat (src_dir, name, target, sizeof target - 1);
   if (n < 0)
     return ferry_image_errno_error (error, errno, "Reading cached symlink %s", rel);
   target[n] = '\0';
