@@ -1,0 +1,82 @@
+/* What every command of the ferry client shares: the command table entry,
+ * the global flags, connecting to a remote, printing. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "args.h"
+#include "client.h"
+#include "output.h"
+
+typedef struct FerryCli FerryCli;
+typedef struct FerryCommand FerryCommand;
+
+/* A command returns its exit status; a failure returns FERRY_EXIT_ERROR with
+ * the error set, which main prints as "Error: <message>". */
+#define FERRY_EXIT_ERROR (-1)
+
+typedef int (*FerryCommandFunc) (FerryCli *cli, FerryArgs *args, GError **error);
+
+struct FerryCommand
+{
+  const char *name;
+  const char *const *aliases;
+  const char *summary;
+  const char *description; /* NULL = summary */
+  const char *usage;       /* arguments after the command path */
+  const char *examples;
+  const FerryOption *options;
+  FerryCommandFunc run;
+  const FerryCommand *const *subcommands;
+  int min_args; /* positional arguments, -1 = no check */
+  int max_args; /* -1 = unlimited */
+};
+
+struct FerryCli
+{
+  gboolean quiet;
+  gboolean verbose;
+  gboolean debug;
+  char *project;
+  const char *command_path; /* "ferry config device add", for help */
+  GHashTable *clients;      /* remote name -> FerryClient */
+};
+
+/* Connects (once) to the named remote. */
+FerryClient *ferry_cli_client (FerryCli *cli, const char *remote, GError **error);
+
+/* Parses "[remote:]name"; connects to the remote. */
+FerryClient *ferry_cli_resolve (FerryCli *cli, const char *arg, char **name_out, GError **error);
+
+/* lxc's argument-count error. */
+void ferry_cli_usage_error (GError **error);
+
+/* Prints a progress line (terminal only, overwritten in place) and clears it. */
+void ferry_cli_progress (FerryCli *cli, const char *text);
+void ferry_cli_progress_done (FerryCli *cli);
+/* An operation progress callback for ferry_client_wait. */
+void ferry_cli_operation_progress (JsonObject *operation, gpointer user_data);
+
+/* Helpers to read API objects leniently (missing members give defaults). */
+const char *ferry_obj_string (JsonObject *object, const char *member);
+gint64 ferry_obj_int (JsonObject *object, const char *member);
+gboolean ferry_obj_bool (JsonObject *object, const char *member);
+JsonObject *ferry_obj_object (JsonObject *object, const char *member);
+JsonArray *ferry_obj_array (JsonObject *object, const char *member);
+
+/* A new object with the members of a string map sorted by key (Go encodes
+ * maps sorted; ferryd may not). NULL → empty object. */
+JsonNode *ferry_sorted_copy (JsonObject *object, gboolean recursive);
+
+/* The command groups. */
+extern const FerryCommand ferry_cmd_launch, ferry_cmd_init, ferry_cmd_start, ferry_cmd_stop, ferry_cmd_restart,
+  ferry_cmd_pause, ferry_cmd_delete, ferry_cmd_rename;
+extern const FerryCommand ferry_cmd_list;
+extern const FerryCommand ferry_cmd_info;
+extern const FerryCommand ferry_cmd_exec;
+extern const FerryCommand ferry_cmd_config;
+extern const FerryCommand ferry_cmd_image;
+extern const FerryCommand ferry_cmd_profile;
+extern const FerryCommand ferry_cmd_operation;
+extern const FerryCommand ferry_cmd_console;

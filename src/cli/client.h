@@ -1,0 +1,65 @@
+/* The REST client: requests over the daemon's unix socket, LXD's response
+ * envelope, operations waited through /1.0/events, operation websockets. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include "remote.h"
+
+typedef struct FerryClient FerryClient;
+
+FerryClient *ferry_client_new (const FerryRemote *remote, const char *project, GError **error);
+void ferry_client_free (FerryClient *client);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryClient, ferry_client_free)
+
+/* Sends a request and returns the envelope's "metadata" (a JSON null node
+ * when there is none). body may be NULL. A "type":"error" envelope becomes a
+ * FERRY_ERROR whose code is the HTTP status and whose message is LXD's. */
+JsonNode *ferry_client_query (FerryClient *client, const char *method, const char *path, JsonNode *body,
+                              const char *if_match, char **etag_out, GError **error);
+
+/* Shorthands for GET returning an object / array (error when the metadata has
+ * another type). */
+JsonObject *ferry_client_get_object (FerryClient *client, const char *path, char **etag_out, GError **error);
+JsonArray *ferry_client_get_array (FerryClient *client, const char *path, GError **error);
+
+/* A raw (non-JSON) GET, such as a log file. */
+GBytes *ferry_client_get_raw (FerryClient *client, const char *path, GError **error);
+
+/* GET /1.0, cached. */
+JsonObject *ferry_client_server (FerryClient *client, GError **error);
+gboolean ferry_client_has_extension (FerryClient *client, const char *extension);
+
+/* Starts a request that returns an operation: opens the events websocket
+ * first, like lxc, so that no event is missed. Returns the operation object. */
+JsonObject *ferry_client_operation (FerryClient *client, const char *method, const char *path, JsonNode *body,
+                                    GError **error);
+/* Same, but the request body is a file streamed from disk. */
+JsonObject *ferry_client_operation_upload (FerryClient *client, const char *path, const char *file,
+                                           GHashTable *headers, GError **error);
+
+/* Called with each update of the operation while waiting (progress). */
+typedef void (*FerryOperationProgress) (JsonObject *operation, gpointer user_data);
+
+/* Waits until the operation is final: one GET /1.0/operations/<id>, then the
+ * operation's events (falling back to /1.0/operations/<id>/wait when the
+ * events websocket cannot be opened). Returns the final operation object, or
+ * NULL with the operation's "err" as the error message. An operation that is
+ * already final in the response returns at once. */
+JsonObject *ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationProgress progress,
+                               gpointer user_data, GError **error);
+
+/* Opens /1.0/operations/<id>/websocket?secret=<secret>. */
+SoupWebsocketConnection *ferry_client_operation_websocket (FerryClient *client, const char *operation_id,
+                                                           const char *secret, GError **error);
+
+/* Percent-encodes one path segment (alias names may contain '/'). */
+char *ferry_client_escape (const char *segment);
+
+/* The last '/'-separated part of an API URL ("/1.0/instances/c1" → "c1"). */
+const char *ferry_url_last_part (const char *url);
+
+/* Status code of an operation or instance object (0 when absent). */
+gint64 ferry_object_status_code (JsonObject *object);

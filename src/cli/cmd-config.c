@@ -1,0 +1,551 @@
+/* ferry config show|get|set|unset|edit|device (lxc/config.go,
+ * config_device.go), for instances. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/error.h"
+#include "instance.h"
+#include "yaml.h"
+
+static int
+cmd_config_show (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  g_autofree char *name = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  g_autoptr (JsonNode) put = NULL;
+  g_autofree char *text = NULL;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  if (*name == '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Server configuration is not supported yet");
+      return FERRY_EXIT_ERROR;
+    }
+  inst = ferry_instance_get (client, name, FALSE, NULL, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  put = ferry_instance_writable (inst);
+  if (ferry_args_get_bool (args, "expanded"))
+    {
+      JsonObject *out = json_node_get_object (put);
+      json_object_set_member (out, "config", ferry_sorted_copy (ferry_obj_object (inst, "expanded_config"), FALSE));
+      json_object_set_member (out, "devices", ferry_sorted_copy (ferry_obj_object (inst, "expanded_devices"), TRUE));
+    }
+  text = ferry_yaml_write (put);
+  fputs (text, stdout);
+  return 0;
+}
+
+static int
+cmd_config_get (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  g_autofree char *name = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, pos[0], &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  JsonObject *config;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  inst = ferry_instance_get (client, name, FALSE, NULL, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  config = ferry_obj_object (inst, ferry_args_get_bool (args, "expanded") ? "expanded_config" : "config");
+  printf ("%s\n", ferry_obj_string (config, pos[1]));
+  return 0;
+}
+
+/* PUT the instance's writable part (with the ETag of the GET, as lxc). */
+static gboolean
+update_instance (FerryClient *client, const char *name, JsonNode *put, const char *etag, GError **error)
+{
+  g_autofree char *escaped = ferry_client_escape (name);
+  g_autofree char *path = g_strdup_printf ("/1.0/instances/%s", escaped);
+  g_autoptr (JsonObject) op = ferry_client_operation (client, "PUT", path, put, error);
+  g_autoptr (JsonObject) done = NULL;
+
+  (void) etag;
+  if (op == NULL)
+    return FALSE;
+  done = ferry_client_wait (client, op, NULL, NULL, error);
+  return done != NULL;
+}
+
+/* Changes config keys: values NULL unset them. */
+static int
+change_config (FerryCli *cli, const char *target, GPtrArray *keys, GPtrArray *values, GError **error)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *etag = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, target, &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  g_autoptr (JsonNode) put = NULL;
+  JsonObject *config;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  if (*name == '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Server configuration is not supported yet");
+      return FERRY_EXIT_ERROR;
+    }
+  inst = ferry_instance_get (client, name, FALSE, &etag, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  put = ferry_instance_writable (inst);
+  config = json_object_get_object_member (json_node_get_object (put), "config");
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const char *key = keys->pdata[i];
+      const char *value = values->pdata[i];
+
+      if (value == NULL)
+        {
+          if (!json_object_has_member (config, key))
+            {
+              g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Can't unset key '%s', it's not currently set", key);
+              return FERRY_EXIT_ERROR;
+            }
+          json_object_remove_member (config, key);
+        }
+      else
+        json_object_set_string_member (config, key, value);
+    }
+  return update_instance (client, name, put, etag, error) ? 0 : FERRY_EXIT_ERROR;
+}
+
+static int
+cmd_config_set (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  guint n = ferry_args_n_positional (args);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) values = g_ptr_array_new_with_free_func (g_free);
+
+  /* "c1 key value" or "c1 key=value..." */
+  if (n == 3 && strchr (pos[1], '=') == NULL)
+    {
+      g_ptr_array_add (keys, g_strdup (pos[1]));
+      g_ptr_array_add (values, g_strdup (pos[2]));
+    }
+  else
+    for (guint i = 1; i < n; i++)
+      {
+        const char *eq = strchr (pos[i], '=');
+        if (eq == NULL)
+          {
+            g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", pos[i]);
+            return FERRY_EXIT_ERROR;
+          }
+        g_ptr_array_add (keys, g_strndup (pos[i], eq - pos[i]));
+        g_ptr_array_add (values, g_strdup (eq + 1));
+      }
+  return change_config (cli, pos[0], keys, values, error);
+}
+
+static int
+cmd_config_unset (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) values = g_ptr_array_new ();
+
+  g_ptr_array_add (keys, g_strdup (pos[1]));
+  g_ptr_array_add (values, NULL);
+  return change_config (cli, pos[0], keys, values, error);
+}
+
+/* ---- edit ---- */
+
+static const char edit_header[] =
+  "### This is a YAML representation of the configuration.\n"
+  "### Any line starting with a '# will be ignored.\n"
+  "###\n"
+  "### A sample configuration looks like:\n"
+  "### name: instance1\n"
+  "### profiles:\n"
+  "### - default\n"
+  "### config:\n"
+  "###   volatile.eth0.hwaddr: 00:16:3e:e9:f8:7f\n"
+  "### devices:\n"
+  "###   homedir:\n"
+  "###     path: /extra\n"
+  "###     source: /home/user\n"
+  "###     type: disk\n"
+  "### ephemeral: false\n"
+  "###\n"
+  "### Note that the name is shown but cannot be changed\n\n";
+
+/* The edited YAML as the body of PUT /1.0/instances/NAME: string maps for
+ * config and devices, as Go decodes them. */
+static JsonNode *
+parse_instance_put (const char *text, GError **error)
+{
+  g_autoptr (JsonNode) doc = ferry_yaml_read (text, error);
+  g_autoptr (JsonObject) out = json_object_new ();
+  g_autoptr (JsonObject) devices_out = json_object_new ();
+  JsonObject *in;
+  JsonObject *devices;
+  JsonNode *config;
+  JsonNode *result;
+
+  if (doc == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (doc))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "yaml: the document must be a map");
+      return NULL;
+    }
+  in = json_node_get_object (doc);
+  config = ferry_yaml_string_map (json_object_get_member (in, "config"), error);
+  if (config == NULL)
+    return NULL;
+  devices = ferry_obj_object (in, "devices");
+  if (devices != NULL)
+    {
+      g_autoptr (GList) names = json_object_get_members (devices);
+      for (GList *l = names; l != NULL; l = l->next)
+        {
+          JsonNode *device = ferry_yaml_string_map (json_object_get_member (devices, l->data), error);
+          if (device == NULL)
+            return NULL;
+          json_object_set_member (devices_out, l->data, device);
+        }
+    }
+  json_object_set_string_member (out, "architecture", ferry_obj_string (in, "architecture"));
+  json_object_set_member (out, "config", config);
+  json_object_set_object_member (out, "devices", g_steal_pointer (&devices_out));
+  json_object_set_boolean_member (out, "ephemeral", ferry_obj_bool (in, "ephemeral"));
+  if (ferry_obj_array (in, "profiles") != NULL)
+    {
+      g_autoptr (JsonArray) profiles = json_array_new ();
+      JsonArray *src = ferry_obj_array (in, "profiles");
+      for (guint i = 0; i < json_array_get_length (src); i++)
+        {
+          JsonNode *p = json_array_get_element (src, i);
+          g_autoptr (JsonNode) as_map = NULL;
+          if (!JSON_NODE_HOLDS_VALUE (p))
+            {
+              g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "yaml: profiles must be a list of names");
+              return NULL;
+            }
+          json_array_add_string_element (profiles, json_node_get_value_type (p) == G_TYPE_STRING
+                                                     ? json_node_get_string (p)
+                                                     : "");
+        }
+      json_object_set_array_member (out, "profiles", g_steal_pointer (&profiles));
+    }
+  else
+    json_object_set_array_member (out, "profiles", json_array_new ());
+  json_object_set_boolean_member (out, "stateful", ferry_obj_bool (in, "stateful"));
+  json_object_set_string_member (out, "description", ferry_obj_string (in, "description"));
+  result = json_node_new (JSON_NODE_OBJECT);
+  json_node_set_object (result, out);
+  return result;
+}
+
+static char *
+run_editor (const char *text, GError **error)
+{
+  const char *editor = g_getenv ("VISUAL");
+  g_autofree char *path = NULL;
+  g_autofree char *command = NULL;
+  char *edited = NULL;
+  int fd;
+  int status;
+
+  if (editor == NULL || *editor == '\0')
+    editor = g_getenv ("EDITOR");
+  if (editor == NULL || *editor == '\0')
+    editor = g_file_test ("/usr/bin/editor", G_FILE_TEST_IS_EXECUTABLE) ? "/usr/bin/editor" : "vi";
+  fd = g_file_open_tmp ("ferry_editor_XXXXXX.yaml", &path, error);
+  if (fd < 0)
+    return NULL;
+  close (fd);
+  if (!g_file_set_contents (path, text, -1, error))
+    goto out;
+  {
+    g_autofree char *quoted = g_shell_quote (path);
+    command = g_strdup_printf ("%s %s", editor, quoted);
+  }
+  status = system (command);
+  if (status != 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Editor %s failed", editor);
+      goto out;
+    }
+  if (!g_file_get_contents (path, &edited, NULL, error))
+    edited = NULL;
+out:
+  unlink (path);
+  return edited;
+}
+
+static int
+cmd_config_edit (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *etag = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  g_autoptr (JsonNode) current = NULL;
+  g_autofree char *yaml = NULL;
+  g_autofree char *text = NULL;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  if (!isatty (STDIN_FILENO))
+    {
+      g_autoptr (GIOChannel) channel = g_io_channel_unix_new (STDIN_FILENO);
+      g_autoptr (JsonNode) put = NULL;
+      gsize len;
+
+      if (g_io_channel_read_to_end (channel, &text, &len, error) != G_IO_STATUS_NORMAL)
+        return FERRY_EXIT_ERROR;
+      put = parse_instance_put (text, error);
+      if (put == NULL)
+        return FERRY_EXIT_ERROR;
+      return update_instance (client, name, put, NULL, error) ? 0 : FERRY_EXIT_ERROR;
+    }
+  inst = ferry_instance_get (client, name, FALSE, &etag, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  current = ferry_instance_writable (inst);
+  yaml = ferry_yaml_write (current);
+  text = g_strconcat (edit_header, yaml, NULL);
+  for (;;)
+    {
+      g_autofree char *edited = run_editor (text, error);
+      g_autoptr (JsonNode) put = NULL;
+      g_autoptr (GError) local_error = NULL;
+      char line[16];
+
+      if (edited == NULL)
+        return FERRY_EXIT_ERROR;
+      put = parse_instance_put (edited, &local_error);
+      if (put != NULL && update_instance (client, name, put, etag, &local_error))
+        return 0;
+      fprintf (stderr, "Config parsing error: %s\n", local_error->message);
+      printf ("Press enter to open the editor again or ctrl+c to abort change");
+      fflush (stdout);
+      if (fgets (line, sizeof line, stdin) == NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FERRY_EXIT_ERROR;
+        }
+      g_free (text);
+      text = g_steal_pointer (&edited);
+    }
+}
+
+/* ---- devices ---- */
+
+static int
+cmd_device_add (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  g_autofree char *name = NULL;
+  g_autofree char *etag = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, pos[0], &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  g_autoptr (JsonNode) put = NULL;
+  g_autoptr (JsonObject) device = json_object_new ();
+  JsonObject *devices;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  inst = ferry_instance_get (client, name, FALSE, &etag, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  put = ferry_instance_writable (inst);
+  devices = json_object_get_object_member (json_node_get_object (put), "devices");
+  if (json_object_has_member (devices, pos[1]))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "The device already exists");
+      return FERRY_EXIT_ERROR;
+    }
+  json_object_set_string_member (device, "type", pos[2]);
+  for (guint i = 3; pos[i] != NULL; i++)
+    {
+      const char *eq = strchr (pos[i], '=');
+      g_autofree char *key = NULL;
+
+      if (eq == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", pos[i]);
+          return FERRY_EXIT_ERROR;
+        }
+      key = g_strndup (pos[i], eq - pos[i]);
+      json_object_set_string_member (device, key, eq + 1);
+    }
+  json_object_set_object_member (devices, pos[1], g_steal_pointer (&device));
+  if (!update_instance (client, name, put, etag, error))
+    return FERRY_EXIT_ERROR;
+  if (!cli->quiet)
+    printf ("Device %s added to %s\n", pos[1], name);
+  return 0;
+}
+
+static int
+cmd_device_remove (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  g_autofree char *name = NULL;
+  g_autofree char *etag = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, pos[0], &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  g_autoptr (JsonNode) put = NULL;
+  JsonObject *devices;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  inst = ferry_instance_get (client, name, FALSE, &etag, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  put = ferry_instance_writable (inst);
+  devices = json_object_get_object_member (json_node_get_object (put), "devices");
+  for (guint i = 1; pos[i] != NULL; i++)
+    {
+      if (!json_object_has_member (devices, pos[i]))
+        {
+          if (json_object_has_member (ferry_obj_object (inst, "expanded_devices"), pos[i]))
+            g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                         "Device from profile(s) cannot be removed from individual instance. Override device or modify profile instead");
+          else
+            g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Device doesn't exist");
+          return FERRY_EXIT_ERROR;
+        }
+      json_object_remove_member (devices, pos[i]);
+    }
+  if (!update_instance (client, name, put, etag, error))
+    return FERRY_EXIT_ERROR;
+  if (!cli->quiet)
+    for (guint i = 1; pos[i] != NULL; i++)
+      printf ("Device %s removed from %s\n", pos[i], name);
+  return 0;
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (a, b);
+}
+
+static int
+cmd_device_list (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  g_autofree char *name = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  JsonObject *devices;
+  GList *names;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  inst = ferry_instance_get (client, name, FALSE, NULL, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  devices = ferry_obj_object (inst, "devices");
+  if (devices == NULL)
+    return 0;
+  names = g_list_sort (json_object_get_members (devices), compare_strings);
+  for (GList *l = names; l != NULL; l = l->next)
+    printf ("%s\n", (const char *) l->data);
+  g_list_free (names);
+  return 0;
+}
+
+static int
+cmd_device_show (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  g_autofree char *name = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &name, error);
+  g_autoptr (JsonObject) inst = NULL;
+  g_autoptr (JsonNode) devices = NULL;
+  g_autofree char *text = NULL;
+
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  inst = ferry_instance_get (client, name, FALSE, NULL, error);
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  devices = ferry_sorted_copy (ferry_obj_object (inst, "devices"), TRUE);
+  text = ferry_yaml_write (devices);
+  fputs (text, stdout);
+  return 0;
+}
+
+static const FerryOption expanded_options[] = {
+  { "expanded", 'e', FERRY_OPT_BOOL, "Show the expanded configuration" },
+  { NULL },
+};
+static const FerryOption get_options[] = {
+  { "expanded", 'e', FERRY_OPT_BOOL, "Access the expanded configuration" },
+  { NULL },
+};
+
+static const char *const list_aliases[] = { "ls", NULL };
+static const char *const remove_aliases[] = { "rm", NULL };
+
+static const FerryCommand device_add = {
+  .name = "add", .summary = "Add instance devices",
+  .usage = "[<remote>:]<instance> <device> <type> [key=value...]", .run = cmd_device_add,
+  .examples = "ferry config device add [<remote>:]instance1 <device-name> disk source=/share/c1 path=/opt\n"
+              "    Will mount the host's /share/c1 onto /opt in the instance.",
+  .min_args = 3, .max_args = -1,
+};
+static const FerryCommand device_list = {
+  .name = "list", .aliases = list_aliases, .summary = "List instance devices", .usage = "[<remote>:]<instance>",
+  .run = cmd_device_list, .min_args = 1, .max_args = 1,
+};
+static const FerryCommand device_remove = {
+  .name = "remove", .aliases = remove_aliases, .summary = "Remove instance devices",
+  .usage = "[<remote>:]<instance> <name>...", .run = cmd_device_remove, .min_args = 2, .max_args = -1,
+};
+static const FerryCommand device_show = {
+  .name = "show", .summary = "Show full device configuration", .usage = "[<remote>:]<instance>",
+  .run = cmd_device_show, .min_args = 1, .max_args = 1,
+};
+static const FerryCommand *const device_commands[] = { &device_add, &device_list, &device_remove, &device_show, NULL };
+static const FerryCommand config_device = {
+  .name = "device", .summary = "Manage devices", .subcommands = device_commands,
+};
+
+static const FerryCommand config_edit = {
+  .name = "edit", .summary = "Edit instance or server configurations as YAML", .usage = "[<remote>:][<instance>]",
+  .examples = "ferry config edit <instance> < instance.yaml\n    Update the instance configuration from config.yaml.",
+  .run = cmd_config_edit, .min_args = 1, .max_args = 1,
+};
+static const FerryCommand config_get = {
+  .name = "get", .summary = "Get values for instance or server configuration keys",
+  .usage = "[<remote>:][<instance>] <key>", .options = get_options, .run = cmd_config_get, .min_args = 2,
+  .max_args = 2,
+};
+static const FerryCommand config_set = {
+  .name = "set", .summary = "Set instance or server configuration keys",
+  .usage = "[<remote>:][<instance>] <key>=<value>...",
+  .examples = "ferry config set [<remote>:]<instance> limits.cpu=2\n    Will set a CPU limit of \"2\" for the instance.",
+  .run = cmd_config_set, .min_args = 2, .max_args = -1,
+};
+static const FerryCommand config_show = {
+  .name = "show", .summary = "Show instance or server configurations", .usage = "[<remote>:][<instance>]",
+  .options = expanded_options, .run = cmd_config_show, .min_args = 1, .max_args = 1,
+};
+static const FerryCommand config_unset = {
+  .name = "unset", .summary = "Unset instance or server configuration keys", .usage = "[<remote>:][<instance>] <key>",
+  .run = cmd_config_unset, .min_args = 2, .max_args = 2,
+};
+static const FerryCommand *const config_commands[] = { &config_device, &config_edit, &config_get, &config_set,
+                                                       &config_show, &config_unset, NULL };
+
+const FerryCommand ferry_cmd_config = {
+  .name = "config",
+  .summary = "Manage instance and server configuration options",
+  .subcommands = config_commands,
+};

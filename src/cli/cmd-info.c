@@ -1,0 +1,266 @@
+/* ferry info (lxc/info.go): an instance's status and resources, or the
+ * server's information (with the CRIU ferryd found). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common/error.h"
+#include "instance.h"
+#include "yaml.h"
+
+#define INFO_TIME_LAYOUT "%Y/%m/%d %H:%M %Z"
+
+static void
+print_time_line (const char *label, JsonObject *obj, const char *member)
+{
+  g_autofree char *text = ferry_format_time (ferry_obj_string (obj, member), INFO_TIME_LAYOUT, FALSE);
+
+  if (*text != '\0')
+    printf ("%s: %s\n", label, text);
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (a, b);
+}
+
+static void
+append_network (GString *out, JsonObject *network)
+{
+  GList *names = g_list_sort (json_object_get_members (network), compare_strings);
+
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonObject *nic = ferry_obj_object (network, l->data);
+      JsonObject *counters = ferry_obj_object (nic, "counters");
+      JsonArray *addresses = ferry_obj_array (nic, "addresses");
+      g_autofree char *state = g_ascii_strup (ferry_obj_string (nic, "state"), -1);
+      g_autofree char *rx = ferry_size_si (ferry_obj_int (counters, "bytes_received"));
+      g_autofree char *tx = ferry_size_si (ferry_obj_int (counters, "bytes_sent"));
+
+      g_string_append_printf (out, "    %s:\n", (const char *) l->data);
+      g_string_append_printf (out, "      Type: %s\n", ferry_obj_string (nic, "type"));
+      g_string_append_printf (out, "      State: %s\n", state);
+      if (*ferry_obj_string (nic, "host_name") != '\0')
+        g_string_append_printf (out, "      Host interface: %s\n", ferry_obj_string (nic, "host_name"));
+      if (*ferry_obj_string (nic, "hwaddr") != '\0')
+        g_string_append_printf (out, "      MAC address: %s\n", ferry_obj_string (nic, "hwaddr"));
+      if (ferry_obj_int (nic, "mtu") != 0)
+        g_string_append_printf (out, "      MTU: %" G_GINT64_FORMAT "\n", ferry_obj_int (nic, "mtu"));
+      g_string_append_printf (out, "      Bytes received: %s\n", rx);
+      g_string_append_printf (out, "      Bytes sent: %s\n", tx);
+      g_string_append_printf (out, "      Packets received: %" G_GINT64_FORMAT "\n",
+                              ferry_obj_int (counters, "packets_received"));
+      g_string_append_printf (out, "      Packets sent: %" G_GINT64_FORMAT "\n", ferry_obj_int (counters, "packets_sent"));
+      g_string_append (out, "      IP addresses:\n");
+      for (guint i = 0; addresses != NULL && i < json_array_get_length (addresses); i++)
+        {
+          JsonObject *addr = json_array_get_object_element (addresses, i);
+          const char *family = ferry_obj_string (addr, "family");
+
+          g_string_append_printf (out, "        %s:%s%s/%s (%s)\n", family, g_strcmp0 (family, "inet") == 0 ? "  " : " ",
+                                  ferry_obj_string (addr, "address"), ferry_obj_string (addr, "netmask"),
+                                  ferry_obj_string (addr, "scope"));
+        }
+    }
+  g_list_free (names);
+}
+
+static void
+print_resources (JsonObject *state)
+{
+  JsonObject *memory = ferry_obj_object (state, "memory");
+  JsonObject *disk = ferry_obj_object (state, "disk");
+  JsonObject *network = ferry_obj_object (state, "network");
+  gint64 cpu = ferry_obj_int (ferry_obj_object (state, "cpu"), "usage");
+  g_autoptr (GString) disk_info = g_string_new (NULL);
+  g_autoptr (GString) memory_info = g_string_new (NULL);
+  g_autoptr (GString) network_info = g_string_new (NULL);
+  static const struct
+  {
+    const char *member;
+    const char *label;
+  } memory_fields[] = {
+    { "usage", "Memory (current)" },
+    { "usage_peak", "Memory (peak)" },
+    { "swap_usage", "Swap (current)" },
+    { "swap_usage_peak", "Swap (peak)" },
+  };
+
+  printf ("\nResources:\n");
+  printf ("  Processes: %" G_GINT64_FORMAT "\n", ferry_obj_int (state, "processes"));
+  if (disk != NULL)
+    {
+      GList *names = g_list_sort (json_object_get_members (disk), compare_strings);
+      for (GList *l = names; l != NULL; l = l->next)
+        {
+          gint64 usage = ferry_obj_int (ferry_obj_object (disk, l->data), "usage");
+          if (usage != 0)
+            {
+              g_autofree char *size = ferry_size_iec (usage);
+              g_string_append_printf (disk_info, "    %s: %s\n", (const char *) l->data, size);
+            }
+        }
+      g_list_free (names);
+    }
+  if (disk_info->len > 0)
+    printf ("  Disk usage:\n%s", disk_info->str);
+  if (cpu != 0)
+    printf ("  CPU usage:\n    CPU usage (in seconds): %" G_GINT64_FORMAT "\n", cpu / 1000000000);
+  for (gsize i = 0; i < G_N_ELEMENTS (memory_fields); i++)
+    {
+      gint64 value = ferry_obj_int (memory, memory_fields[i].member);
+      if (value != 0)
+        {
+          g_autofree char *size = ferry_size_iec (value);
+          g_string_append_printf (memory_info, "    %s: %s\n", memory_fields[i].label, size);
+        }
+    }
+  if (memory_info->len > 0)
+    printf ("  Memory usage:\n%s", memory_info->str);
+  if (network != NULL)
+    append_network (network_info, network);
+  if (network_info->len > 0)
+    printf ("  Network usage:\n%s", network_info->str);
+}
+
+static void
+print_snapshots (JsonArray *snapshots)
+{
+  static const char *const headers[] = { "Name", "Taken at", "Expires at", "Stateful", NULL };
+  g_autoptr (FerryTable) table = NULL;
+  g_autofree char *text = NULL;
+
+  if (snapshots == NULL || json_array_get_length (snapshots) == 0)
+    return;
+  printf ("\nSnapshots:\n");
+  table = ferry_table_new (headers);
+  for (guint i = 0; i < json_array_get_length (snapshots); i++)
+    {
+      JsonObject *snap = json_array_get_object_element (snapshots, i);
+      char **row = g_new0 (char *, 5);
+
+      row[0] = g_strdup (ferry_url_last_part (ferry_obj_string (snap, "name")));
+      row[1] = ferry_format_time (ferry_obj_string (snap, "created_at"), INFO_TIME_LAYOUT, FALSE);
+      row[2] = ferry_format_time (ferry_obj_string (snap, "expires_at"), INFO_TIME_LAYOUT, FALSE);
+      row[3] = g_strdup (ferry_obj_bool (snap, "stateful") ? "YES" : "NO");
+      ferry_table_add_row (table, row);
+    }
+  text = ferry_table_render_boxed (table);
+  fputs (text, stdout);
+}
+
+static gboolean
+print_log (FerryClient *client, const char *name, GError **error)
+{
+  g_autofree char *escaped = ferry_client_escape (name);
+  g_autofree char *path = g_strdup_printf ("/1.0/instances/%s/logs/lxc.log", escaped);
+  g_autoptr (GBytes) log = ferry_client_get_raw (client, path, error);
+  gsize len = 0;
+  const char *data;
+
+  if (log == NULL)
+    return FALSE;
+  data = g_bytes_get_data (log, &len);
+  printf ("\nLog:\n\n");
+  fwrite (data, 1, len, stdout);
+  printf ("\n");
+  return TRUE;
+}
+
+static int
+instance_info (FerryCli *cli, FerryClient *client, const char *name, gboolean show_log, GError **error)
+{
+  g_autoptr (JsonObject) inst = ferry_instance_get (client, name, TRUE, NULL, error);
+  JsonObject *state;
+  g_autofree char *status = NULL;
+  const char *type;
+
+  if (inst == NULL)
+    return FERRY_EXIT_ERROR;
+  state = ferry_obj_object (inst, "state");
+  status = g_ascii_strup (ferry_obj_string (inst, "status"), -1);
+  type = ferry_obj_string (inst, "type");
+  if (*type == '\0')
+    type = "container";
+
+  printf ("Name: %s\n", ferry_obj_string (inst, "name"));
+  printf ("Status: %s\n", status);
+  printf (ferry_obj_bool (inst, "ephemeral") ? "Type: %s (ephemeral)\n" : "Type: %s\n", type);
+  printf ("Architecture: %s\n", ferry_obj_string (inst, "architecture"));
+  if (ferry_obj_int (state, "pid") != 0)
+    printf ("PID: %" G_GINT64_FORMAT "\n", ferry_obj_int (state, "pid"));
+  print_time_line ("Created", inst, "created_at");
+  print_time_line ("Last Used", inst, "last_used_at");
+  if (ferry_obj_int (state, "pid") != 0)
+    print_resources (state);
+  print_snapshots (ferry_obj_array (inst, "snapshots"));
+  if (show_log && !print_log (client, name, error))
+    return FERRY_EXIT_ERROR;
+  return 0;
+}
+
+/* Without an instance: the server's whole /1.0 as YAML, as lxc. ferryd adds
+ * criu_version, criu_path and criu_check to "environment"; they show there. */
+static int
+server_info (FerryClient *client, GError **error)
+{
+  JsonObject *server = ferry_client_server (client, error);
+  g_autoptr (JsonNode) node = NULL;
+  g_autofree char *text = NULL;
+
+  if (server == NULL)
+    return FERRY_EXIT_ERROR;
+  node = json_node_new (JSON_NODE_OBJECT);
+  json_node_set_object (node, server);
+  text = ferry_yaml_write (node);
+  fputs (text, stdout);
+  return 0;
+}
+
+static int
+cmd_info (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  g_autofree char *name = NULL;
+  FerryClient *client;
+
+  if (ferry_args_n_positional (args) > 1)
+    {
+      ferry_cli_usage_error (error);
+      return FERRY_EXIT_ERROR;
+    }
+  client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "local:", &name, error);
+  if (client == NULL)
+    return FERRY_EXIT_ERROR;
+  if (*name == '\0')
+    {
+      if (ferry_args_get_bool (args, "resources"))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "--resources is not supported yet");
+          return FERRY_EXIT_ERROR;
+        }
+      return server_info (client, error);
+    }
+  return instance_info (cli, client, name, ferry_args_get_bool (args, "show-log"), error);
+}
+
+static const FerryOption info_options[] = {
+  { "resources", 0, FERRY_OPT_BOOL, "Show the resources available to the server" },
+  { "show-log", 0, FERRY_OPT_BOOL, "Show the instance's last 100 log lines?" },
+  { NULL },
+};
+
+const FerryCommand ferry_cmd_info = {
+  .name = "info",
+  .summary = "Show instance or server information",
+  .usage = "[<remote>:][<instance>]",
+  .examples = "ferry info [<remote>:]<instance> [--show-log]\n    For instance information.\n\n"
+              "ferry info [<remote>:]\n    For server information (kernel, CRIU and its checks, storage, API extensions).",
+  .options = info_options,
+  .run = cmd_info,
+  .min_args = -1,
+};
