@@ -562,8 +562,11 @@ get_operation (FerryClient *client, const char *id, gboolean wait, GError **erro
 
 JsonObject *
 ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationProgress progress,
-                   gpointer user_data, GError **error)
+                   gpointer user_data, gboolean *ended_before_wait, GError **error)
 {
+  if (ended_before_wait != NULL)
+    *ended_before_wait = TRUE;
+
   const char *id = json_object_get_string_member_with_default (operation, "id", "");
   g_autoptr (JsonObject) current = NULL;
   JsonObject *final_op;
@@ -574,7 +577,11 @@ ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationPro
   ensure_events (client);
   if (client->events == NULL)
     {
-      g_autoptr (JsonObject) waited = get_operation (client, id, TRUE, error);
+      g_autoptr (JsonObject) waited;
+
+      if (ended_before_wait != NULL)
+        *ended_before_wait = FALSE;
+      waited = get_operation (client, id, TRUE, error);
       if (waited == NULL)
         return NULL;
       return finish_operation (waited, error);
@@ -587,6 +594,8 @@ ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationPro
   if (operation_is_final (current))
     return finish_operation (current, error);
 
+  if (ended_before_wait != NULL)
+    *ended_before_wait = FALSE;
   g_free (client->waiting_id);
   client->waiting_id = g_strdup (id);
   client->progress = progress;

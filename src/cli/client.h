@@ -47,9 +47,11 @@ typedef void (*FerryOperationProgress) (JsonObject *operation, gpointer user_dat
  * operation's events (falling back to /1.0/operations/<id>/wait when the
  * events websocket cannot be opened). Returns the final operation object, or
  * NULL with the operation's "err" as the error message. An operation that is
- * already final in the response returns at once. */
+ * already final in the response returns at once. ended_before_wait (may be
+ * NULL) tells whether the operation had ended before any waiting: lxc
+ * reports such failures without its "Try `lxc info --show-log`" hint. */
 JsonObject *ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationProgress progress,
-                               gpointer user_data, GError **error);
+                               gpointer user_data, gboolean *ended_before_wait, GError **error);
 
 /* Opens /1.0/operations/<id>/websocket?secret=<secret>. */
 SoupWebsocketConnection *ferry_client_operation_websocket (FerryClient *client, const char *operation_id,

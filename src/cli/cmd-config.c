@@ -73,7 +73,7 @@ update_instance (FerryClient *client, const char *name, JsonNode *put, const cha
   (void) etag;
   if (op == NULL)
     return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, error);
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
   return done != NULL;
 }
 

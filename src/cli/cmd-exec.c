@@ -382,7 +382,7 @@ cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
   else
     session.stdin_source = g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_ready, &session);
 
-  done = ferry_client_wait (client, op, NULL, NULL, &wait_error);
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, &wait_error);
   /* the command has ended; let its output drain */
   while (!outputs_ended (&session))
     g_main_context_iteration (NULL, TRUE);

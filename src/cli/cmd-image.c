@@ -271,7 +271,7 @@ cmd_image_import (FerryCli *cli, FerryArgs *args, GError **error)
   op = ferry_client_operation_upload (client, "/1.0/images", file, headers, error);
   if (op == NULL)
     return FERRY_EXIT_ERROR;
-  done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, error);
+  done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, NULL, error);
   ferry_cli_progress_done (cli);
   if (done == NULL)
     return FERRY_EXIT_ERROR;
@@ -309,7 +309,7 @@ cmd_image_delete (FerryCli *cli, FerryArgs *args, GError **error)
       op = ferry_client_operation (client, "DELETE", path, NULL, error);
       if (op == NULL)
         return FERRY_EXIT_ERROR;
-      done = ferry_client_wait (client, op, NULL, NULL, error);
+      done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
       if (done == NULL)
         return FERRY_EXIT_ERROR;
     }

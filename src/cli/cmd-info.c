@@ -203,6 +203,38 @@ instance_info (FerryCli *cli, FerryClient *client, const char *name, gboolean sh
   return 0;
 }
 
+/* LXD's ServerStorageDriverInfo has no JSON tags ("Name") but lower-case
+ * YAML tags ("name"): lxc prints the latter. */
+static void
+lowercase_driver_keys (JsonObject *environment)
+{
+  JsonArray *drivers = ferry_obj_array (environment, "storage_supported_drivers");
+  g_autoptr (JsonArray) out = json_array_new ();
+
+  if (drivers == NULL)
+    return;
+  for (guint i = 0; i < json_array_get_length (drivers); i++)
+    {
+      JsonObject *driver = json_array_get_object_element (drivers, i);
+      g_autoptr (JsonObject) lowered = json_object_new ();
+      g_autoptr (GList) keys = NULL;
+
+      if (driver == NULL)
+        {
+          json_array_add_element (out, json_node_copy (json_array_get_element (drivers, i)));
+          continue;
+        }
+      keys = json_object_get_members (driver);
+      for (GList *l = keys; l != NULL; l = l->next)
+        {
+          g_autofree char *lower = g_ascii_strdown (l->data, -1);
+          json_object_set_member (lowered, lower, json_node_copy (json_object_get_member (driver, l->data)));
+        }
+      json_array_add_object_element (out, g_steal_pointer (&lowered));
+    }
+  json_object_set_array_member (environment, "storage_supported_drivers", g_steal_pointer (&out));
+}
+
 /* Without an instance: the server's whole /1.0 as YAML, as lxc. ferryd adds
  * criu_version, criu_path and criu_check to "environment"; they show there. */
 static int
@@ -214,6 +246,8 @@ server_info (FerryClient *client, GError **error)
 
   if (server == NULL)
     return FERRY_EXIT_ERROR;
+  if (ferry_obj_object (server, "environment") != NULL)
+    lowercase_driver_keys (ferry_obj_object (server, "environment"));
   node = json_node_new (JSON_NODE_OBJECT);
   json_node_set_object (node, server);
   text = ferry_yaml_write (node);

@@ -236,6 +236,21 @@ create_instance (FerryCli *cli, FerryArgs *args, FerryClient **client_out, GErro
     return NULL;
   if (name != NULL && *name == '\0')
     g_clear_pointer (&name, g_free);
+  stdin_config = read_stdin_config (error);
+  if (stdin_config == NULL && error != NULL && *error != NULL)
+    return NULL;
+  if (stdin_config == NULL)
+    stdin_config = json_object_new ();
+
+  /* lxc announces the instance before it looks the image up */
+  if (!cli->quiet)
+    {
+      if (name == NULL)
+        printf ("Creating the instance\n");
+      else
+        printf ("Creating %s\n", name);
+      fflush (stdout);
+    }
   if (!empty)
     {
       FerryClient *image_client = ferry_cli_resolve (cli, pos[0], &image_name, error);
@@ -245,28 +260,13 @@ create_instance (FerryCli *cli, FerryArgs *args, FerryClient **client_out, GErro
       if (image == NULL)
         return NULL;
     }
-
-  stdin_config = read_stdin_config (error);
-  if (stdin_config == NULL && error != NULL && *error != NULL)
-    return NULL;
-  if (stdin_config == NULL)
-    stdin_config = json_object_new ();
   body = build_create_request (args, name, image, stdin_config, error);
   if (body == NULL)
     return NULL;
-
-  if (!cli->quiet)
-    {
-      if (name == NULL)
-        printf ("Creating the instance\n");
-      else
-        printf ("Creating %s\n", name);
-      fflush (stdout);
-    }
   op = ferry_client_operation (client, "POST", "/1.0/instances", body, error);
   if (op == NULL)
     return NULL;
-  done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, error);
+  done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, NULL, error);
   ferry_cli_progress_done (cli);
   if (done == NULL)
     return NULL;
@@ -304,27 +304,31 @@ cmd_init (FerryCli *cli, FerryArgs *args, GError **error)
   return name != NULL ? 0 : FERRY_EXIT_ERROR;
 }
 
-/* Runs a state change and waits; on failure adds lxc's hint to the log. */
+/* Runs a state change and waits. Like lxc, a failed operation (not a
+ * refused request) gets the hint about the instance's log. */
 static gboolean
 change_state (FerryCli *cli, FerryClient *client, const char *name, const char *action, gint64 timeout,
               gboolean force, gboolean stateful, GError **error)
 {
   g_autoptr (JsonObject) op = NULL;
   g_autoptr (JsonObject) done = NULL;
+  g_autoptr (GError) wait_error = NULL;
+  gboolean ended_before_wait = FALSE;
 
   op = ferry_instance_state_change (client, name, action, timeout, force, stateful, error);
-  if (op != NULL)
-    done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, error);
+  if (op == NULL)
+    return FALSE;
+  done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, &ended_before_wait, &wait_error);
   ferry_cli_progress_done (cli);
+  if (done == NULL && ended_before_wait)
+    {
+      g_propagate_error (error, g_steal_pointer (&wait_error));
+      return FALSE;
+    }
   if (done == NULL)
     {
-      if (error != NULL && *error != NULL)
-        {
-          g_autofree char *message = g_strdup_printf ("%s\nTry `ferry info --show-log %s` for more info",
-                                                      (*error)->message, name);
-          g_free ((*error)->message);
-          (*error)->message = g_steal_pointer (&message);
-        }
+      g_set_error (error, wait_error->domain, wait_error->code, "%s\nTry `ferry info --show-log %s` for more info",
+                   wait_error->message, name);
       return FALSE;
     }
   return TRUE;
@@ -581,7 +585,8 @@ confirm_delete (const char *name, GError **error)
 /* lxc's sequence: stop (forced) if running, lift security.protection.delete,
  * DELETE, wait. */
 static gboolean
-delete_instance (FerryCli *cli, FerryClient *client, const char *name, gboolean force, GError **error)
+delete_instance (FerryCli *cli, FerryClient *client, const char *remote, const char *name, gboolean force,
+                 GError **error)
 {
   g_autofree char *etag = NULL;
   g_autoptr (JsonObject) instance = ferry_instance_get (client, name, FALSE, &etag, error);
@@ -592,20 +597,23 @@ delete_instance (FerryCli *cli, FerryClient *client, const char *name, gboolean 
   gint64 code;
 
   if (instance == NULL)
-    return FALSE;
+    {
+      g_prefix_error (error, "Failed checking instance exists \"%s:%s\": ", remote, name);
+      return FALSE;
+    }
   code = ferry_object_status_code (instance);
   if (code != 0 && code != STATUS_STOPPED)
     {
       if (!force)
         {
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT,
-                       "The instance is currently running, stop it first or use --force");
+                       "The instance is currently running, stop it first or pass --force");
           return FALSE;
         }
       op = ferry_instance_state_change (client, name, "stop", -1, TRUE, FALSE, error);
       if (op == NULL)
         return FALSE;
-      done = ferry_client_wait (client, op, NULL, NULL, error);
+      done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
       if (done == NULL)
         return FALSE;
       g_clear_pointer (&op, json_object_unref);
@@ -630,7 +638,7 @@ delete_instance (FerryCli *cli, FerryClient *client, const char *name, gboolean 
   op = ferry_client_operation (client, "DELETE", path, NULL, error);
   if (op == NULL)
     return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, error);
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
   return done != NULL;
 }
 
@@ -647,7 +655,7 @@ delete_snapshot (FerryClient *client, const char *name, GError **error)
 
   if (op == NULL)
     return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, error);
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
   return done != NULL;
 }
 
@@ -656,15 +664,20 @@ cmd_delete (FerryCli *cli, FerryArgs *args, GError **error)
 {
   for (char **p = ferry_args_positional (args); *p != NULL; p++)
     {
+      g_autofree char *remote = NULL;
       g_autofree char *name = NULL;
-      FerryClient *client = ferry_cli_resolve (cli, *p, &name, error);
+      FerryClient *client;
 
+      if (!ferry_remote_parse (*p, &remote, &name, error))
+        return FERRY_EXIT_ERROR;
+      client = ferry_cli_client (cli, remote, error);
       if (client == NULL)
         return FERRY_EXIT_ERROR;
       if (ferry_args_get_bool (args, "interactive") && !confirm_delete (*p, error))
         return FERRY_EXIT_ERROR;
-      if (strchr (name, '/') != NULL ? !delete_snapshot (client, name, error)
-                                     : !delete_instance (cli, client, name, ferry_args_get_bool (args, "force"), error))
+      if (strchr (name, '/') != NULL
+            ? !delete_snapshot (client, name, error)
+            : !delete_instance (cli, client, remote, name, ferry_args_get_bool (args, "force"), error))
         return FERRY_EXIT_ERROR;
     }
   return 0;
@@ -737,7 +750,7 @@ cmd_rename (FerryCli *cli, FerryArgs *args, GError **error)
   op = ferry_client_operation (client, "POST", path, body, error);
   if (op == NULL)
     return FERRY_EXIT_ERROR;
-  done = ferry_client_wait (client, op, NULL, NULL, error);
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
   return done != NULL ? 0 : FERRY_EXIT_ERROR;
 }
 

@@ -329,9 +329,11 @@ ferry_table_render_compact (FerryTable *table)
   Layout layout = { 0 };
 
   layout_init (&layout, table, TRUE);
-  append_row (out, &layout, layout.header_lines, TRUE, "", "", "");
+  /* tablewriter without borders and with an empty column separator still
+   * writes a space in place of each outer border */
+  append_row (out, &layout, layout.header_lines, TRUE, " ", "", " ");
   for (guint r = 0; r < layout.row_lines->len; r++)
-    append_row (out, &layout, layout.row_lines->pdata[r], FALSE, "", "", "");
+    append_row (out, &layout, layout.row_lines->pdata[r], FALSE, " ", "", " ");
   layout_clear (&layout);
   return g_string_free (out, FALSE);
 }
