@@ -1,0 +1,136 @@
+/* Runtime pieces that need no container: limits.cpu resolution, cgroup path
+ * checks, and the cgroup v2 manager driven on a real cgroup2 mount. */
+#include "common/error.h"
+#include "runtime/cgroup.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+static void
+test_resolve_cpus (void)
+{
+  struct
+  {
+    const char *spec, *available, *want;
+  } good[] = {
+    { "1", "0-3", "0" },
+    { "2", "0-3", "0,1" },
+    { "2", "1,3-5", "1,3" },
+    { "0-1,3", "0-1", "0-1,3" }, /* a set is taken as given; the kernel checks it */
+    { "1-1", "0-3", "1-1" },
+  };
+  const char *bad[][2] = { { "5", "0-1" }, { "0", "0-1" }, { "a", "0-1" }, { "1-", "0-1" }, { "3-1", "0-3" } };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *got = ferry_cgroup_resolve_cpus (good[i].spec, good[i].available, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (got, ==, good[i].want);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *got = ferry_cgroup_resolve_cpus (bad[i][0], bad[i][1], &error);
+      g_assert_null (got);
+      g_assert_nonnull (error);
+    }
+}
+
+static void
+test_relpath (void)
+{
+  g_assert_true (ferry_cgroup_relpath_valid ("ferry/c1"));
+  g_assert_true (ferry_cgroup_relpath_valid ("c1"));
+  g_assert_false (ferry_cgroup_relpath_valid (NULL));
+  g_assert_false (ferry_cgroup_relpath_valid (""));
+  g_assert_false (ferry_cgroup_relpath_valid ("/ferry/c1"));
+  g_assert_false (ferry_cgroup_relpath_valid ("ferry/../c1"));
+  g_assert_false (ferry_cgroup_relpath_valid ("ferry//c1"));
+  g_assert_false (ferry_cgroup_relpath_valid ("ferry/c1/"));
+}
+
+/* The v2 manager on the hybrid layout's controller-less cgroup2 (or on the
+ * real one on a pure v2 host): create, attach, freeze, stats, destroy. */
+static void
+test_v2_manager (void)
+{
+  struct statfs sfs;
+  const char *root = NULL;
+
+  if (getuid () != 0)
+    {
+      g_test_skip ("needs root");
+      return;
+    }
+  if (statfs ("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    root = "/sys/fs/cgroup";
+  else if (statfs ("/sys/fs/cgroup/unified", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    root = "/sys/fs/cgroup/unified";
+  if (root == NULL)
+    {
+      g_test_skip ("no cgroup2 mount");
+      return;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autofree char *parent = g_strdup_printf ("ferry-test-v2-%d", (int) getpid ());
+  g_autofree char *relpath = g_strdup_printf ("%s/c1", parent);
+  g_autofree char *dir = g_build_filename (root, relpath, NULL);
+  g_autofree char *parent_dir = g_build_filename (root, parent, NULL);
+  FerryCgroupManager *m = ferry_cgroup_manager_new_v2 (root);
+  FerryCgroupLimits none = { 0 };
+  FerryCgroupStats stats;
+
+  g_assert_true (m->ops->create (m, relpath, &none, &error));
+  g_assert_no_error (error);
+  g_assert_true (m->ops->exists (m, relpath));
+  g_assert_false (m->ops->create (m, relpath, &none, &error));
+  g_assert_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT);
+  g_clear_error (&error);
+
+  pid_t child = fork ();
+  if (child == 0)
+    {
+      for (;;)
+        pause ();
+    }
+  g_assert_true (m->ops->attach (m, relpath, child, &error));
+  g_assert_no_error (error);
+  g_assert_true (m->ops->read_stats (m, relpath, &stats, &error));
+  g_assert_cmpint (stats.processes, ==, 1);
+  g_assert_false (stats.frozen);
+
+  g_assert_true (m->ops->set_frozen (m, relpath, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_true (m->ops->read_stats (m, relpath, &stats, NULL));
+  g_assert_true (stats.frozen);
+  g_assert_true (m->ops->set_frozen (m, relpath, FALSE, &error));
+  g_assert_true (m->ops->read_stats (m, relpath, &stats, NULL));
+  g_assert_false (stats.frozen);
+
+  /* Destroy kills what is inside, even frozen. */
+  g_assert_true (m->ops->set_frozen (m, relpath, TRUE, &error));
+  g_assert_true (m->ops->destroy (m, relpath, &error));
+  g_assert_no_error (error);
+  int status;
+  g_assert_cmpint (waitpid (child, &status, 0), ==, child);
+  g_assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  g_assert_true (m->ops->destroy (m, relpath, &error)); /* missing is fine */
+  g_assert_cmpint (rmdir (parent_dir), ==, 0);
+  ferry_cgroup_manager_free (m);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/runtime/cgroup/resolve-cpus", test_resolve_cpus);
+  g_test_add_func ("/runtime/cgroup/relpath", test_relpath);
+  g_test_add_func ("/runtime/cgroup/v2-manager", test_v2_manager);
+  return g_test_run ();
+}
