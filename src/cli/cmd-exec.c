@@ -301,6 +301,25 @@ outputs_ended (ExecSession *session)
   return session->ended[1] && session->ended[2];
 }
 
+/* Closes the TCP connections under the data websockets without a close
+ * frame, as lxc does; the control socket stays open until exit. */
+static void
+drop_data_sockets (ExecSession *session)
+{
+  if (session->stdin_source != 0)
+    {
+      g_source_remove (session->stdin_source);
+      session->stdin_source = 0;
+    }
+  for (int fd = 0; fd < 3; fd++)
+    {
+      if (session->data[fd] == NULL)
+        continue;
+      g_signal_handlers_disconnect_by_func (session->data[fd], output_message, GINT_TO_POINTER (fd == 0 ? STDOUT_FILENO : fd));
+      g_io_stream_close (soup_websocket_connection_get_io_stream (session->data[fd]), NULL, NULL);
+    }
+}
+
 static int
 cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
 {
@@ -370,6 +389,9 @@ cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
       if (fd == 0 && !session.interactive)
         continue;
       g_signal_connect (session.data[fd], "message", G_CALLBACK (output_message), GINT_TO_POINTER (out_fd));
+      /* LXD ends a pty stream with a close frame; libsoup may sit in the
+       * closing state until the peer drops TCP, so closing already ends it */
+      g_signal_connect (session.data[fd], "closing", G_CALLBACK (output_closed), GINT_TO_POINTER (out_fd));
       g_signal_connect (session.data[fd], "closed", G_CALLBACK (output_closed), GINT_TO_POINTER (out_fd));
     }
 
@@ -382,10 +404,12 @@ cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
   else
     session.stdin_source = g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_ready, &session);
 
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, &wait_error);
-  /* the command has ended; let its output drain */
+  /* Output first: LXD only ends the operation once the client has dropped
+   * the data sockets, which lxc does as soon as their output has ended. */
   while (!outputs_ended (&session))
     g_main_context_iteration (NULL, TRUE);
+  drop_data_sockets (&session);
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, &wait_error);
   ferry_terminal_restore ();
 
   if (done == NULL)

@@ -200,7 +200,8 @@ has_nic (JsonObject *instance)
 /* Creates the instance; returns its name (the server's choice when none was
  * given). */
 static char *
-create_instance (FerryCli *cli, FerryArgs *args, FerryClient **client_out, GError **error)
+create_instance (FerryCli *cli, FerryArgs *args, FerryClient **client_out, gboolean *no_network_out,
+                 GError **error)
 {
   char **pos = ferry_args_positional (args);
   guint n = ferry_args_n_positional (args);
@@ -287,21 +288,32 @@ create_instance (FerryCli *cli, FerryArgs *args, FerryClient **client_out, GErro
     }
 
   instance = ferry_instance_get (client, name, FALSE, NULL, NULL);
-  if (instance != NULL && !has_nic (instance) && !cli->quiet)
-    printf ("\nThe instance you are starting doesn't have any network attached to it.\n"
-            "  To create a new network, use: ferry network create\n"
-            "  To attach a network to an instance, use: ferry network attach\n\n");
+  *no_network_out = instance != NULL && !has_nic (instance);
   *client_out = client;
   return g_steal_pointer (&name);
+}
+
+/* lxc prints this once the instance exists (and, for launch, runs). */
+static void
+warn_no_network (FerryCli *cli, gboolean no_network)
+{
+  if (no_network && !cli->quiet)
+    printf ("\nThe instance you are starting doesn't have any network attached to it.\n"
+            "  To create a new network, use: ferry network create\n"
+            "  To attach a network to an instance, use: ferry network attach\n");
 }
 
 static int
 cmd_init (FerryCli *cli, FerryArgs *args, GError **error)
 {
   FerryClient *client = NULL;
-  g_autofree char *name = create_instance (cli, args, &client, error);
+  gboolean no_network = FALSE;
+  g_autofree char *name = create_instance (cli, args, &client, &no_network, error);
 
-  return name != NULL ? 0 : FERRY_EXIT_ERROR;
+  if (name == NULL)
+    return FERRY_EXIT_ERROR;
+  warn_no_network (cli, no_network);
+  return 0;
 }
 
 /* Runs a state change and waits. Like lxc, a failed operation (not a
@@ -338,7 +350,8 @@ static int
 cmd_launch (FerryCli *cli, FerryArgs *args, GError **error)
 {
   FerryClient *client = NULL;
-  g_autofree char *name = create_instance (cli, args, &client, error);
+  gboolean no_network = FALSE;
+  g_autofree char *name = create_instance (cli, args, &client, &no_network, error);
 
   if (name == NULL)
     return FERRY_EXIT_ERROR;
@@ -349,6 +362,7 @@ cmd_launch (FerryCli *cli, FerryArgs *args, GError **error)
     }
   if (!change_state (cli, client, name, "start", -1, FALSE, FALSE, error))
     return FERRY_EXIT_ERROR;
+  warn_no_network (cli, no_network);
   return 0;
 }
 
