@@ -1,0 +1,492 @@
+"""Fixtures for Ferry's integration tests.
+
+Every test drives a real ferryd in its own temporary root, real containers and the
+real clients (`ferry` and Debian's stock `lxc`).  Teardown proves that nothing was
+left behind: no process in the daemon's cgroups, no mount under the root.  A leak
+fails the test that caused it, because a leak is a bug.
+
+Binaries come from $FERRY_BUILD (default /work/main/build); CI points it at the
+ASan/UBSan build.  Run with Debian's python: /usr/bin/python3 -m pytest tests/integration
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+BUILD = os.environ.get("FERRY_BUILD", "/work/main/build")
+FERRYD = os.path.join(BUILD, "src", "daemon", "ferryd")
+FERRY = os.path.join(BUILD, "src", "cli", "ferry")
+MONITOR = os.path.join(BUILD, "src", "runtime", "ferry-monitor")
+LXC = "/usr/bin/lxc"
+
+# Bounds that turn a hang into a failure; never used as performance assertions.
+CMD_TIMEOUT = 60
+API_TIMEOUT = 60
+STOP_GRACE = 10
+
+# Sanitizer reports in any log of the daemon or a monitor fail the test.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+def _sanitizer_env():
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return env
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=API_TIMEOUT):
+        super().__init__("unix.socket", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class ApiError(AssertionError):
+    pass
+
+
+def cgroup_mounts():
+    """Map controller name (or '' for cgroup2) to its mount point on the host."""
+    mounts = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = pre.split()
+            fstype, _src, opts = post.split()[:3]
+            if fstype == "cgroup2":
+                mounts.setdefault("", fields[4])
+            elif fstype == "cgroup":
+                for opt in opts.split(","):
+                    if opt in ("rw", "ro", "relatime", "noexec", "nosuid", "nodev", "clone_children"):
+                        continue
+                    mounts.setdefault(opt, fields[4])
+    return mounts
+
+
+def cgroup_dir_of(pid, controller):
+    """Host directory of the cgroup `pid` is in for `controller` ('' = cgroup2)."""
+    mounts = cgroup_mounts()
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _hid, ctrls, path = line.rstrip("\n").split(":", 2)
+            names = ctrls.split(",") if ctrls else [""]
+            if controller in names and controller in mounts:
+                return mounts[controller] + path
+    return None
+
+
+def cgroup_limit(pid, v1_controller, v1_file, v2_file):
+    """Read a limit of the cgroup `pid` lives in, from v1 if that controller is there, else v2."""
+    d = cgroup_dir_of(pid, v1_controller)
+    if d is not None and os.path.exists(os.path.join(d, v1_file)):
+        with open(os.path.join(d, v1_file)) as f:
+            return f.read().strip()
+    d = cgroup_dir_of(pid, "")
+    if d is not None and os.path.exists(os.path.join(d, v2_file)):
+        with open(os.path.join(d, v2_file)) as f:
+            return f.read().strip()
+    raise AssertionError(f"no {v1_controller}/{v1_file} or {v2_file} for pid {pid}")
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def wait_until(predicate, what, bound=30.0, step=0.05):
+    """Poll until predicate() is truthy; the bound only turns a hang into a failure."""
+    deadline = time.monotonic() + bound
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for: {what}")
+        time.sleep(step)
+
+
+class Daemon:
+    """A ferryd on a private root, plus helpers to drive it."""
+
+    def __init__(self, root):
+        self.root = os.path.realpath(root)
+        self.socket = os.path.join(self.root, "unix.socket")
+        self.stdlog = self.root + ".log"
+        self.lxd_conf = self.root + "-lxdconf"
+        os.makedirs(self.lxd_conf, exist_ok=True)
+        digest = hashlib.sha256(self.root.encode()).hexdigest()
+        self.cgroup_parent = "ferry-" + digest[:10]
+        self.proc = None
+        self.stopped_by_test = False
+        self.exits = []  # (how, returncode) of previous ferryd processes on this root
+
+    # --- process control -------------------------------------------------
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        assert self.proc is None or self.proc.poll() is not None
+        log = open(self.stdlog, "ab")
+        self.proc = subprocess.Popen(
+            [FERRYD, "--root", self.root],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=_sanitizer_env(), start_new_session=True,
+        )
+        log.close()
+        self.stopped_by_test = False
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"ferryd exited with {self.proc.returncode} at start:\n{self.log_tail()}")
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(5)
+                s.connect(self.socket)
+                s.close()
+                break
+            except OSError:
+                s.close()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ferryd did not open {self.socket}:\n{self.log_tail()}")
+            time.sleep(0.02)
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        """Signal ferryd and reap it; returns its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None and not self.stopped_by_test:
+            raise AssertionError(f"ferryd had already died (exit status {self.proc.returncode}):\n"
+                                 f"{self.log_tail()}")
+        self.stopped_by_test = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_GRACE)
+                self.exits.append(("SIGKILL after timeout", self.proc.returncode))
+                return self.proc.returncode
+        self.exits.append((signal.Signals(sig).name, self.proc.returncode))
+        return self.proc.returncode
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # --- logs ------------------------------------------------------------
+    def log_tail(self, n=40):
+        out = []
+        for path in (self.stdlog, os.path.join(self.root, "logs", "ferryd.log")):
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.readlines()[-n:]
+                out.append(f"--- {path} (last {len(lines)} lines)\n" + "".join(lines))
+            except FileNotFoundError:
+                pass
+        return "\n".join(out)
+
+    def instance_log(self, name, file="monitor.log"):
+        try:
+            with open(os.path.join(self.root, "logs", name, file), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # --- clients ---------------------------------------------------------
+    def _run(self, argv, env, check, input, timeout):
+        try:
+            cp = subprocess.run(
+                argv, env=env, capture_output=True, text=True, timeout=timeout,
+                stdin=subprocess.DEVNULL if input is None else None, input=input,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(f"{argv} hung for {timeout}s; stdout={e.stdout!r} stderr={e.stderr!r}\n"
+                                 f"{self.log_tail()}")
+        if check and cp.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {cp.returncode}\nstdout: {cp.stdout}\nstderr: {cp.stderr}\n"
+                f"{self.log_tail()}")
+        return cp
+
+    def lxc(self, *args, check=True, input=None, timeout=CMD_TIMEOUT):
+        env = dict(os.environ, LXD_DIR=self.root, LXD_CONF=self.lxd_conf)
+        env.pop("LXD_SOCKET", None)
+        return self._run([LXC, *args], env, check, input, timeout)
+
+    def ferry(self, *args, check=True, input=None, timeout=CMD_TIMEOUT):
+        if not os.path.exists(FERRY):
+            pytest.skip(f"ferry client not built yet ({FERRY})")
+        env = dict(_sanitizer_env(), FERRY_DIR=self.root)
+        return self._run([FERRY, *args], env, check, input, timeout)
+
+    # --- raw API ---------------------------------------------------------
+    def request(self, method, path, body=None, raw=False, headers=None, timeout=API_TIMEOUT):
+        """Returns (status, body bytes). `body` may be bytes (sent as is) or a JSON value."""
+        conn = UnixHTTPConnection(self.socket, timeout=timeout)
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = body if isinstance(body, (bytes, bytearray)) else json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        else:
+            data = None
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def api(self, method, path, body=None, **kw):
+        """Returns (status, parsed JSON envelope)."""
+        status, data = self.request(method, path, body, **kw)
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            raise AssertionError(f"{method} {path} -> {status}: not JSON: {data[:300]!r}")
+        return status, parsed
+
+    def api_ok(self, method, path, body=None):
+        """An API call that must succeed; returns metadata (after waiting for async ops)."""
+        status, env = self.api(method, path, body)
+        if status >= 400 or env.get("type") == "error":
+            raise ApiError(f"{method} {path} {body!r} -> {status} {env}\n{self.log_tail()}")
+        if env.get("type") == "async":
+            op = self.wait_op(env)
+            if op.get("status_code") != 200:
+                raise ApiError(f"{method} {path} {body!r}: operation failed: {op}\n{self.log_tail()}")
+            return op
+        return env.get("metadata")
+
+    def wait_op(self, op, timeout=API_TIMEOUT):
+        """Wait for an operation (an async envelope, an operation object or an id); returns its final state."""
+        if isinstance(op, dict) and "metadata" in op and op.get("type") in ("async", "sync"):
+            op = op["metadata"]
+        op_id = op["id"] if isinstance(op, dict) else op
+        status, env = self.api("GET", f"/1.0/operations/{op_id}/wait?timeout={int(timeout)}",
+                               timeout=timeout + 10)
+        if status != 200:
+            raise ApiError(f"wait on operation {op_id} -> {status} {env}")
+        return env["metadata"]
+
+    def instance(self, name):
+        return self.api_ok("GET", f"/1.0/instances/{name}?recursion=1")
+
+    def init_pid(self, name):
+        st = self.api_ok("GET", f"/1.0/instances/{name}/state")
+        return st["pid"]
+
+    def launch(self, name, config=None, start=True):
+        """Create (and start) an instance through the raw API."""
+        self.api_ok("POST", "/1.0/instances", {
+            "name": name, "source": {"type": "image", "alias": "busybox"}, "config": config or {},
+        })
+        if start:
+            self.api_ok("PUT", f"/1.0/instances/{name}/state", {"action": "start", "timeout": -1})
+        return name
+
+    def instance_names(self):
+        status, env = self.api("GET", "/1.0/instances")
+        if status != 200:
+            raise ApiError(f"GET /1.0/instances -> {status} {env}")
+        return [u.rsplit("/", 1)[1] for u in env["metadata"]]
+
+    def remove_all_instances(self):
+        """Force-stop and delete every instance through the API."""
+        errors = []
+        for name in self.instance_names():
+            try:
+                inst = self.instance(name)
+                if inst["status_code"] not in (102, 112):
+                    self.api_ok("PUT", f"/1.0/instances/{name}/state", {"action": "stop", "force": True,
+                                                                         "timeout": -1})
+                self.api_ok("DELETE", f"/1.0/instances/{name}")
+            except (AssertionError, OSError) as e:
+                errors.append(f"{name}: {e}")
+        return errors
+
+
+# --- leak detection -----------------------------------------------------
+
+def leaked_processes(d):
+    """PIDs left by this daemon: in its cgroup parent (any hierarchy) or, like the
+    per-container monitors that live outside it, started with a path under its root."""
+    found = {}
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me or not pid_alive(int(entry)):
+            continue
+        pid = int(entry)
+        try:
+            with open(f"/proc/{entry}/cgroup") as f:
+                for line in f:
+                    path = line.rstrip("\n").split(":", 2)[2]
+                    if f"/{d.cgroup_parent}/" in path + "/":
+                        found[pid] = "cgroup " + path
+                        break
+            if pid not in found:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+                if any(a == d.root or a.startswith(d.root + "/") for a in argv):
+                    found[pid] = " ".join(argv)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return found
+
+
+def cgroup_parent_dirs(parent):
+    dirs = []
+    for ctrl, mnt in cgroup_mounts().items():
+        for base, subdirs, _files in os.walk(mnt):
+            if os.path.basename(base) == parent:
+                dirs.append(base)
+                subdirs[:] = []
+            elif base.count("/") - mnt.count("/") >= 3:
+                subdirs[:] = []
+    return sorted(set(dirs))
+
+
+def mounts_under(root):
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].replace("\\040", " ")
+            if mp == root or mp.startswith(root + "/"):
+                out.append(mp)
+    return out
+
+
+def teardown_daemon(d):
+    """Stop everything the daemon made, then prove nothing leaked. Returns a list of problems."""
+    problems = []
+    if d.alive():
+        try:
+            problems += [f"could not remove instance {e}" for e in d.remove_all_instances()]
+        except (AssertionError, OSError) as e:
+            problems.append(f"listing instances failed: {e}")
+        rc = d.kill(signal.SIGTERM)
+        if d.exits[-1][0] != "SIGTERM" or rc != 0:
+            problems.append(f"ferryd did not exit cleanly on SIGTERM: {d.exits[-1]}")
+    elif d.proc is not None and not d.stopped_by_test:
+        problems.append(f"ferryd died on its own during the test (exit status {d.proc.returncode})")
+
+    leaked = leaked_processes(d)
+    if leaked:
+        problems.append(f"processes left behind: {leaked}")
+        for pid in leaked:  # descendants of our daemon: ours to clean up
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_until(lambda: not leaked_processes(d), "leaked processes to die", 10)
+
+    for cg in cgroup_parent_dirs(d.cgroup_parent):
+        children = [os.path.join(b, s) for b, subs, _ in os.walk(cg) for s in subs]
+        if children:
+            problems.append(f"cgroups of deleted instances left behind: {children}")
+        for sub in sorted(children, key=len, reverse=True) + [cg]:
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass
+
+    mounts = mounts_under(d.root)
+    if mounts:
+        problems.append(f"mounts left under {d.root}: {mounts}")
+        for mp in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+
+    for path in [d.stdlog] + [os.path.join(b, f) for b, _, fs in os.walk(os.path.join(d.root, "logs"))
+                               for f in fs]:
+        try:
+            with open(path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                i = text.index(marker)
+                problems.append(f"sanitizer report in {path}:\n{text[max(0, i - 200):i + 2000]}")
+                break
+    return problems
+
+
+def _remove_tree(d, keep_logs):
+    if keep_logs and os.path.isdir(os.path.join(d.root, "logs")):
+        shutil.copytree(os.path.join(d.root, "logs"), d.root + "-logs", dirs_exist_ok=True)
+    if not mounts_under(d.root):
+        shutil.rmtree(d.root, ignore_errors=True)
+    shutil.rmtree(d.lxd_conf, ignore_errors=True)
+    if not keep_logs:
+        try:
+            os.unlink(d.stdlog)
+        except FileNotFoundError:
+            pass
+
+
+# --- failures seen, so that the logs of a failed scope are kept -----------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        item.session.ferry_failures = getattr(item.session, "ferry_failures", 0) + 1
+
+
+def _daemon_fixture(request):
+    if not os.path.exists(FERRYD):
+        pytest.fail(f"ferryd not built: {FERRYD}")
+    if os.geteuid() != 0:
+        pytest.skip("integration tests need root")
+    before = getattr(request.session, "ferry_failures", 0)
+    d = Daemon(tempfile.mkdtemp(prefix="ferry-test-", dir="/tmp"))
+    d.start()
+    try:
+        yield d
+    finally:
+        problems = teardown_daemon(d)
+        failed = problems or getattr(request.session, "ferry_failures", 0) != before
+        _remove_tree(d, keep_logs=failed)
+        if problems:
+            pytest.fail("teardown of " + d.root + " found:\n- " + "\n- ".join(problems)
+                        + f"\n(logs kept in {d.stdlog} and {d.root}-logs)", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def daemon(request):
+    """One ferryd per test module, for tests that do not interfere with each other."""
+    yield from _daemon_fixture(request)
+
+
+@pytest.fixture
+def own_daemon(request):
+    """A ferryd for one test only (kill/restart, counting instances)."""
+    yield from _daemon_fixture(request)
+
+
+@pytest.fixture
+def ferry_client():
+    if not os.path.exists(FERRY):
+        pytest.skip(f"ferry client not built yet ({FERRY})")
+    return FERRY
