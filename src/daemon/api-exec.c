@@ -29,6 +29,7 @@ typedef struct
 {
   FerryDaemon *daemon;
   FerryOperation *op;
+  char *instance; /* counted in its exec_sessions while the session lives */
   gboolean interactive;
   GPtrArray *argv; /* full ferry-monitor exec command line */
   struct winsize size;
@@ -51,6 +52,11 @@ typedef struct
 static void
 session_free (ExecSession *s)
 {
+  FerryInstance *inst = g_hash_table_lookup (s->daemon->instances, s->instance);
+
+  if (inst != NULL && inst->exec_sessions > 0)
+    inst->exec_sessions--;
+  g_free (s->instance);
   for (int i = 0; i < N_CHANNELS; i++)
     if (s->ws[i] != NULL)
       {
@@ -500,6 +506,8 @@ ferry_api_exec (FerryRequest *req, FerryInstance *inst)
     }
   g_ptr_array_add (s->argv, NULL);
 
+  s->instance = g_strdup (inst->row->name);
+  inst->exec_sessions++;
   s->op = ferry_operation_new (d, FERRY_OP_CLASS_WEBSOCKET, "Executing command");
   {
     g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);

@@ -3,6 +3,7 @@
 #include "daemon/api-exec.h"
 #include "daemon/http.h"
 #include "daemon/images.h"
+#include "daemon/snapshots.h"
 #include "daemon/instance.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -396,8 +397,22 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
     goto fail;
   if (restore != NULL && *restore != '\0')
     {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Snapshot \"%s\" not found", restore);
-      goto fail;
+      /* lxc sends "INSTANCE/SNAPSHOT"; a bare snapshot name is accepted too. */
+      const char *slash = strchr (restore, '/');
+      g_autofree char *owner = slash ? g_strndup (restore, (gsize) (slash - restore)) : NULL;
+      g_autoptr (FerryOperation) op = NULL;
+
+      if (owner != NULL && strcmp (owner, inst->row->name) != 0)
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Snapshot \"%s\" doesn't belong to %s", restore,
+                       inst->row->name);
+          goto fail;
+        }
+      op = ferry_instance_restore (d, inst, slash ? slash + 1 : restore, &error);
+      if (op == NULL)
+        goto fail;
+      ferry_respond_async (req->msg, op);
+      return;
     }
   if (inst->busy != NULL)
     {
@@ -509,17 +524,15 @@ change_state (FerryRequest *req, FerryInstance *inst)
       g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"action\" is required");
       goto fail;
     }
-  if (stateful)
+  if (stateful && strcmp (action, "start") != 0 && strcmp (action, "stop") != 0)
     {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                   "Stateful %s isn't available yet in this ferryd (checkpoint/restore comes with CRIU support)",
-                   action);
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Only start and stop can be stateful");
       goto fail;
     }
   if (strcmp (action, "start") == 0)
-    op = ferry_instance_start (d, inst, &error);
+    op = ferry_instance_start (d, inst, stateful, &error);
   else if (strcmp (action, "stop") == 0)
-    op = ferry_instance_stop (d, inst, timeout, force, &error);
+    op = ferry_instance_stop (d, inst, timeout, force, stateful, &error);
   else if (strcmp (action, "restart") == 0)
     op = ferry_instance_restart (d, inst, timeout, force, &error);
   else if (strcmp (action, "freeze") == 0)
@@ -701,23 +714,9 @@ ferry_api_instances (FerryRequest *req)
         ferry_respond_error_literal (req->msg, 400, "Attaching to the console isn't supported yet; use GET for the log");
       return TRUE;
     }
-  if (strcmp (req->parts[2], "snapshots") == 0 && req->n_parts == 3 && is_method (req, "GET"))
+  if (strcmp (req->parts[2], "snapshots") == 0)
     {
-      g_autoptr (JsonNode) full = ferry_instance_to_json (d, inst, TRUE);
-      JsonArray *snaps = json_object_get_array_member (json_node_get_object (full), "snapshots");
-      if (ferry_request_recursion (req) >= 1)
-        ferry_respond_sync (req->msg, json_node_copy (json_object_get_member (json_node_get_object (full), "snapshots")));
-      else
-        {
-          g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-          g_autofree char *prefix = g_strdup_printf ("/1.0/%s/%s/snapshots/", collection, inst->row->name);
-          for (guint i = 0; i < json_array_get_length (snaps); i++)
-            {
-              const char *full_name = json_object_get_string_member (json_array_get_object_element (snaps, i), "name");
-              g_ptr_array_add (names, g_strdup (strchr (full_name, '/') + 1));
-            }
-          ferry_respond_sync (req->msg, ferry_json_url_list (prefix, names));
-        }
+      ferry_api_snapshots (req, inst);
       return TRUE;
     }
   ferry_respond_error_literal (req->msg, 404, "not found");

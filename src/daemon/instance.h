@@ -13,6 +13,7 @@ struct FerryInstance
   gboolean creating;      /* not in the database yet */
   int monitor_pidfd;
   guint monitor_watch;
+  int exec_sessions;      /* exec sessions attached from outside */
 };
 
 FerryInstance *ferry_instance_lookup (FerryDaemon *d, const char *name, GError **error);
@@ -25,6 +26,7 @@ gboolean ferry_instances_load (FerryDaemon *d, GError **error);
 /* The instance object as LXD returns it; with_state adds "state",
  * "snapshots" and "backups" (recursion=1 of one instance). */
 JsonNode *ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state);
+JsonNode *ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *snap);
 JsonNode *ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst);
 gboolean ferry_instance_is_running (FerryDaemon *d, FerryInstance *inst);
 
@@ -41,10 +43,20 @@ gboolean ferry_parse_size (const char *text, gint64 *bytes, GError **error);
 gboolean ferry_instance_claim (FerryInstance *inst, FerryOperation *op, const char *what, GError **error);
 void ferry_instance_release (FerryInstance *inst);
 
-/* Lifecycle operations (return an operation already running). */
-FerryOperation *ferry_instance_start (FerryDaemon *d, FerryInstance *inst, GError **error);
+/* The instance's own config (not expanded), as a new string map, and its
+ * replacement. */
+GHashTable *ferry_instance_own_config (FerryInstance *inst);
+void ferry_instance_set_own_config (FerryInstance *inst, GHashTable *config);
+
+/* Lifecycle operations (return an operation already running).
+ * start: with saved state (a stateful stop, or a failed stateful restore)
+ * and stateful TRUE, the processes are restored; stateful FALSE discards the
+ * state and boots cold. stop with stateful dumps the processes with CRIU. */
+FerryOperation *ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GError **error);
 FerryOperation *ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force,
-                                     GError **error);
+                                     gboolean stateful, GError **error);
+/* Restores snapshot snap (its rootfs, and its processes when stateful). */
+FerryOperation *ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, GError **error);
 FerryOperation *ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force,
                                         GError **error);
 FerryOperation *ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboolean freeze, GError **error);
@@ -53,6 +65,19 @@ FerryOperation *ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, cons
 
 /* Saves the row of an instance. */
 gboolean ferry_instance_save (FerryDaemon *d, FerryInstance *inst, GError **error);
+
+/* Paths of the saved state of a stateful stop, and of snapshots. */
+char *ferry_instance_state_dir (FerryDaemon *d, const char *name);
+char *ferry_instance_snapshots_dir (FerryDaemon *d, const char *name);
+char *ferry_instance_snapshot_dir (FerryDaemon *d, const char *name, const char *snap);
+/* A log file name for a CRIU action: logs/NAME/<what>_<UTC time>.log */
+char *ferry_instance_criu_log (FerryDaemon *d, const char *name, const char *what);
+/* Refuses a checkpoint while an exec session is attached (CRIU can't dump it). */
+gboolean ferry_instance_check_checkpointable (FerryDaemon *d, FerryInstance *inst, GError **error);
+/* Stores CRIU statistics (JSON file from ferry-monitor --stats) as the
+ * instance's last dump or restore (kind "dump" or "restore"). */
+void ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind, const char *action,
+                                  const char *snapshot, const char *stats_file);
 
 /* Runs `ferry-monitor ARGS...`; on failure the error carries its stderr. */
 gboolean ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error);

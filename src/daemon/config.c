@@ -1,0 +1,200 @@
+/* Validation of instance and profile configuration, with LXD's keys. */
+#include "daemon/instance.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/names.h"
+
+#include <errno.h>
+#include <string.h>
+
+gboolean
+ferry_parse_size (const char *text, gint64 *bytes, GError **error)
+{
+  static const struct
+  {
+    const char *suffix;
+    gint64 factor;
+  } units[] = {
+    { "KiB", 1LL << 10 }, { "MiB", 1LL << 20 }, { "GiB", 1LL << 30 }, { "TiB", 1LL << 40 },
+    { "kB", 1000LL }, { "KB", 1000LL }, { "MB", 1000000LL }, { "GB", 1000000000LL }, { "TB", 1000000000000LL },
+    { "B", 1 }, { "", 1 },
+  };
+  char *end = NULL;
+  gint64 value;
+
+  if (text == NULL || !g_ascii_isdigit (text[0]))
+    goto bad;
+  errno = 0;
+  value = g_ascii_strtoll (text, &end, 10);
+  if (errno != 0 || value < 0)
+    goto bad;
+  for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
+    if (strcmp (end, units[i].suffix) == 0)
+      {
+        if (value > G_MAXINT64 / units[i].factor)
+          goto bad;
+        *bytes = value * units[i].factor;
+        return TRUE;
+      }
+bad:
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+               "Invalid size \"%s\": expected a number with an optional unit (B, kB, MB, GB, KiB, MiB, GiB...)",
+               text ? text : "");
+  return FALSE;
+}
+
+static gboolean
+valid_bool (const char *v)
+{
+  const char *ok[] = { "true", "false", "1", "0", "yes", "no", "on", "off", NULL };
+  return g_strv_contains (ok, v);
+}
+
+static gboolean
+valid_cpuset (const char *v)
+{
+  g_auto (GStrv) ranges = g_strsplit (v, ",", -1);
+
+  if (*v == '\0')
+    return FALSE;
+  for (guint i = 0; ranges[i] != NULL; i++)
+    {
+      g_auto (GStrv) ends = g_strsplit (ranges[i], "-", 3);
+      guint n = g_strv_length (ends);
+      if (n < 1 || n > 2)
+        return FALSE;
+      for (guint j = 0; j < n; j++)
+        {
+          if (ends[j][0] == '\0')
+            return FALSE;
+          for (const char *c = ends[j]; *c; c++)
+            if (!g_ascii_isdigit (*c))
+              return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error)
+{
+  GHashTableIter iter;
+  gpointer k, v;
+
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    {
+      const char *key = k, *value = v;
+      gint64 n;
+
+      if (g_str_has_prefix (key, "user.") || g_str_has_prefix (key, "environment.")
+          || g_str_has_prefix (key, "image.") || (!from_profile && g_str_has_prefix (key, "volatile.")))
+        continue;
+      if (strcmp (key, "limits.memory") == 0)
+        {
+          if (g_str_has_suffix (value, "%"))
+            {
+              g_autofree char *num = g_strndup (value, strlen (value) - 1);
+              char *end = NULL;
+              gint64 pct = g_ascii_strtoll (num, &end, 10);
+              if (*num == '\0' || *end != '\0' || pct <= 0 || pct > 100)
+                goto bad_value;
+            }
+          else if (!ferry_parse_size (value, &n, NULL) || n < 4 * 1024 * 1024)
+            goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "limits.cpu") == 0)
+        {
+          if (!valid_cpuset (value))
+            goto bad_value;
+          if (strchr (value, ',') == NULL && strchr (value, '-') == NULL
+              && (g_ascii_strtoll (value, NULL, 10) < 1 || g_ascii_strtoll (value, NULL, 10) > 4096))
+            goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "limits.processes") == 0)
+        {
+          char *end = NULL;
+          n = g_ascii_strtoll (value, &end, 10);
+          if (*value == '\0' || *end != '\0' || n < 1)
+            goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "boot.autostart") == 0 || strcmp (key, "security.protection.delete") == 0
+          || strcmp (key, "security.privileged") == 0)
+        {
+          if (!valid_bool (value))
+            goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "boot.host_shutdown_timeout") == 0 || strcmp (key, "boot.autostart.delay") == 0
+          || strcmp (key, "boot.autostart.priority") == 0 || strcmp (key, "boot.stop.priority") == 0)
+        {
+          char *end = NULL;
+          g_ascii_strtoll (value, &end, 10);
+          if (*value == '\0' || *end != '\0')
+            goto bad_value;
+          continue;
+        }
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unknown configuration key: %s", key);
+      return FALSE;
+    bad_value:
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid value for configuration key \"%s\": \"%s\"",
+                   key, value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ferry_devices_validate (JsonObject *devices, GError **error)
+{
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *node;
+
+  if (devices == NULL)
+    return TRUE;
+  json_object_iter_init (&iter, devices);
+  while (json_object_iter_next (&iter, &name, &node))
+    {
+      g_autoptr (GHashTable) props = NULL;
+      const char *type;
+
+      if (!ferry_name_validate_object ("Device", name, error))
+        return FALSE;
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Device \"%s\" must be a map of strings", name);
+          return FALSE;
+        }
+      props = ferry_json_string_map (json_node_get_object (node), "Device", error);
+      if (props == NULL)
+        return FALSE;
+      type = g_hash_table_lookup (props, "type");
+      if (type == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Device \"%s\" has no \"type\"", name);
+          return FALSE;
+        }
+      if (strcmp (type, "none") == 0)
+        continue;
+      if (strcmp (type, "disk") == 0)
+        {
+          const char *path = g_hash_table_lookup (props, "path");
+          if (g_strcmp0 (path, "/") != 0)
+            {
+              g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                           "Device \"%s\": only the root disk (path \"/\") is supported so far", name);
+              return FALSE;
+            }
+          continue;
+        }
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Device \"%s\": unsupported device type \"%s\"", name,
+                   type);
+      return FALSE;
+    }
+  return TRUE;
+}
+

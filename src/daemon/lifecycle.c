@@ -1,0 +1,1004 @@
+#include "config.h"
+#include "daemon/instance.h"
+#include "daemon/http.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/names.h"
+#include "common/timeutil.h"
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- running ferry-monitor ---- */
+
+gboolean
+ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error)
+{
+  g_autoptr (GPtrArray) full = g_ptr_array_new ();
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr (GError) local = NULL;
+
+  g_ptr_array_add (full, d->monitor_path);
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_ptr_array_add (full, (gpointer) argv[i]);
+  g_ptr_array_add (full, NULL);
+
+  proc = g_subprocess_newv ((const char *const *) full->pdata,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &local);
+  if (proc == NULL || !g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &local))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Running %s: %s", d->monitor_path, local->message);
+      return FALSE;
+    }
+  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
+    {
+      g_strstrip (err);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "%s",
+                   *err ? err : "ferry-monitor failed without saying why");
+      return FALSE;
+    }
+  if (stdout_text != NULL)
+    *stdout_text = g_steal_pointer (&out);
+  return TRUE;
+}
+
+/* ---- watching containers stop on their own ---- */
+
+static void instance_watch (FerryDaemon *d, FerryInstance *inst);
+static FerryOperation *instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error);
+
+static void
+set_power_state (FerryDaemon *d, FerryInstance *inst, const char *power)
+{
+  g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
+  g_autoptr (GError) error = NULL;
+
+  g_hash_table_insert (config, g_strdup ("volatile.last_state.power"), g_strdup (power));
+  ferry_instance_set_own_config (inst, config);
+  if (!inst->creating && !ferry_instance_save (d, inst, &error))
+    g_warning ("Saving state of %s: %s", inst->row->name, error->message);
+}
+
+static void
+unwatch (FerryInstance *inst)
+{
+  if (inst->monitor_watch != 0)
+    g_source_remove (inst->monitor_watch);
+  inst->monitor_watch = 0;
+  if (inst->monitor_pidfd >= 0)
+    close (inst->monitor_pidfd);
+  inst->monitor_pidfd = -1;
+}
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *name;
+} WatchData;
+
+static void
+watch_data_free (WatchData *w)
+{
+  g_free (w->name);
+  g_free (w);
+}
+
+static gboolean
+monitor_exited (int fd, GIOCondition cond, gpointer user_data)
+{
+  WatchData *w = user_data;
+  FerryDaemon *d = w->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, w->name);
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", w->name);
+
+  if (inst == NULL)
+    return G_SOURCE_REMOVE;
+  inst->monitor_watch = 0;
+  close (inst->monitor_pidfd);
+  inst->monitor_pidfd = -1;
+  if (inst->busy != NULL)
+    return G_SOURCE_REMOVE; /* a stop/restart operation owns this transition */
+
+  g_message ("Instance %s stopped on its own", inst->row->name);
+  set_power_state (d, inst, "STOPPED");
+  ferry_events_lifecycle (d, "instance-shutdown", source, NULL);
+  if (inst->row->ephemeral)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (FerryOperation) op = instance_delete_op (d, inst, TRUE, &error);
+      if (op == NULL)
+        g_warning ("Deleting ephemeral instance %s: %s", w->name, error->message);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+instance_watch (FerryDaemon *d, FerryInstance *inst)
+{
+  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  WatchData *w;
+
+  unwatch (inst);
+  inst->monitor_pidfd = ferry_runtime_open_pidfd (run_dir);
+  if (inst->monitor_pidfd < 0)
+    return;
+  w = g_new0 (WatchData, 1);
+  w->daemon = d;
+  w->name = g_strdup (inst->row->name);
+  inst->monitor_watch = g_unix_fd_add_full (G_PRIORITY_DEFAULT, inst->monitor_pidfd, G_IO_IN, monitor_exited, w,
+                                            (GDestroyNotify) watch_data_free);
+}
+
+/* ---- paths and helpers for checkpoints ---- */
+
+char *
+ferry_instance_state_dir (FerryDaemon *d, const char *name)
+{
+  return g_build_filename (d->containers_dir, name, "state", NULL);
+}
+
+char *
+ferry_instance_snapshots_dir (FerryDaemon *d, const char *name)
+{
+  return g_build_filename (d->root, "snapshots", name, NULL);
+}
+
+char *
+ferry_instance_snapshot_dir (FerryDaemon *d, const char *name, const char *snap)
+{
+  return g_build_filename (d->root, "snapshots", name, snap, NULL);
+}
+
+char *
+ferry_instance_criu_log (FerryDaemon *d, const char *name, const char *what)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
+  g_autofree char *file = g_strdup_printf ("%s_%s.%03d.log", what, stamp, g_date_time_get_microsecond (now) / 1000);
+
+  return g_build_filename (d->logs_dir, name, file, NULL);
+}
+
+gboolean
+ferry_instance_check_checkpointable (FerryDaemon *d, FerryInstance *inst, GError **error)
+{
+  if (!ferry_instance_is_running (d, inst))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
+      return FALSE;
+    }
+  if (inst->exec_sessions > 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT,
+                   "%d exec session(s) attached to %s: CRIU cannot checkpoint processes whose pipes or terminal "
+                   "lead outside the container; end them and retry",
+                   inst->exec_sessions, inst->row->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind, const char *action,
+                             const char *snapshot, const char *stats_file)
+{
+  g_autofree char *stats = NULL;
+  g_autofree char *at = ferry_time_rfc3339 (ferry_time_now ());
+  g_autofree char *dest = NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  if (stats_file == NULL || !g_file_get_contents (stats_file, &stats, NULL, NULL)
+      || !json_parser_load_from_data (parser, stats, -1, NULL) || json_parser_get_root (parser) == NULL
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return;
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "action");
+  json_builder_add_string_value (b, action);
+  json_builder_set_member_name (b, "snapshot");
+  json_builder_add_string_value (b, snapshot ? snapshot : "");
+  json_builder_set_member_name (b, "at");
+  json_builder_add_string_value (b, at);
+  json_builder_set_member_name (b, "stats");
+  json_builder_add_value (b, json_node_copy (json_parser_get_root (parser)));
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  text = ferry_json_to_string (root, TRUE);
+  dest = g_strdup_printf ("%s/%s/last_%s.json", d->logs_dir, name, kind);
+  ferry_write_file_atomic (dest, text, -1, 0600, NULL);
+}
+
+/* ---- lifecycle ---- */
+
+/* One lifecycle operation is a list of steps, each optional, done in this
+ * order in a worker thread: stop, checkpoint (stateful stop), rootfs swap
+ * (restore of a snapshot), discard saved state, start or restore. */
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *name;
+  char *new_name;
+  char *action;          /* for stats and events: "start", "stop", "restore"... */
+  char *snapshot;        /* the snapshot restored, if any */
+  GPtrArray *stop_argv;  /* ferry-monitor arguments, built in the main thread */
+  GPtrArray *checkpoint_argv;
+  GPtrArray *start_argv; /* `start` or `restore` */
+  gboolean start_is_restore;
+  char *run_dir;
+  char *state_dir;       /* containers/NAME/state */
+  char *state_tmp;       /* where a stateful stop dumps before it is complete */
+  char *swap_from;       /* snapshot rootfs to put in place of the instance's */
+  char *rootfs;
+  char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
+  char *stats_file;
+  gboolean discard_state;
+  gboolean state_saved;     /* result: a stateful stop completed */
+  gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
+  gboolean state_kept;      /* result: a failed restore left state to retry from */
+  gboolean restart_after;   /* stateless snapshot restore of a running instance */
+  char *paths[4];           /* delete / rename */
+  char *new_paths[4];
+  gboolean freeze;
+  gboolean internal;
+} LifecycleData;
+
+static void
+lifecycle_data_free (LifecycleData *data)
+{
+  g_free (data->name);
+  g_free (data->new_name);
+  g_free (data->action);
+  g_free (data->snapshot);
+  g_clear_pointer (&data->stop_argv, g_ptr_array_unref);
+  g_clear_pointer (&data->checkpoint_argv, g_ptr_array_unref);
+  g_clear_pointer (&data->start_argv, g_ptr_array_unref);
+  g_free (data->run_dir);
+  g_free (data->state_dir);
+  g_free (data->state_tmp);
+  g_free (data->swap_from);
+  g_free (data->rootfs);
+  g_free (data->snapshot_state);
+  if (data->stats_file)
+    unlink (data->stats_file);
+  g_free (data->stats_file);
+  for (int i = 0; i < 4; i++)
+    {
+      g_free (data->paths[i]);
+      g_free (data->new_paths[i]);
+    }
+  g_free (data);
+}
+
+static LifecycleData *
+lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action)
+{
+  LifecycleData *data = g_new0 (LifecycleData, 1);
+
+  data->daemon = d;
+  data->name = g_strdup (inst->row->name);
+  data->action = g_strdup (action);
+  data->run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  data->state_dir = ferry_instance_state_dir (d, inst->row->name);
+  data->rootfs = ferry_daemon_instance_rootfs (d, inst->row->name);
+  data->stats_file = g_strdup_printf ("%s/.stats-%s.json", d->run_dir, g_uuid_string_random ());
+  return data;
+}
+
+/* Creates an operation on inst, claims the instance and runs work/done. */
+static FerryOperation *
+instance_operation (FerryDaemon *d, FerryInstance *inst, const char *description, const char *what,
+                    FerryOperationWork work, FerryOperationDone done, LifecycleData *data, GError **error)
+{
+  FerryOperation *op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, description);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+
+  if (!ferry_instance_claim (inst, op, what, error))
+    {
+      lifecycle_data_free (data);
+      ferry_operation_unref (op);
+      return NULL;
+    }
+  ferry_operation_add_resource (op, "instances", url);
+  ferry_operation_run (op, work, done, data, (GDestroyNotify) lifecycle_data_free);
+  return op;
+}
+
+static gint64
+host_memory_bytes (void)
+{
+  g_autofree char *meminfo = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
+    return 0;
+  line = strstr (meminfo, "MemTotal:");
+  return line ? g_ascii_strtoll (line + strlen ("MemTotal:"), NULL, 10) * 1024 : 0;
+}
+
+static void
+add_args (GPtrArray *argv, ...)
+{
+  va_list ap;
+  const char *arg;
+
+  va_start (ap, argv);
+  while ((arg = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (argv, g_strdup (arg));
+  va_end (ap);
+}
+
+/* Arguments of `ferry-monitor start` (or `restore` with images). */
+static GPtrArray *
+start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const char *log, const char *stats,
+                 GError **error)
+{
+  g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *rootfs = ferry_daemon_instance_rootfs (d, inst->row->name);
+  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  g_autofree char *log_dir = ferry_daemon_instance_log_dir (d, inst->row->name);
+  const char *v;
+  GHashTableIter iter;
+  gpointer k, val;
+
+  add_args (argv, images ? "restore" : "start", "--name", inst->row->name, "--rootfs", rootfs, "--run-dir", run_dir,
+            "--log-dir", log_dir, "--cgroup-parent", d->cgroup_parent, "--hostname", inst->row->name, NULL);
+  if (images != NULL)
+    add_args (argv, "--images", images, "--log", log, "--stats", stats, NULL);
+  if ((v = g_hash_table_lookup (config, "limits.memory")) != NULL)
+    {
+      gint64 bytes = 0;
+      if (g_str_has_suffix (v, "%"))
+        bytes = host_memory_bytes () / 100 * g_ascii_strtoll (v, NULL, 10);
+      else if (!ferry_parse_size (v, &bytes, error))
+        {
+          g_ptr_array_unref (argv);
+          return NULL;
+        }
+      g_ptr_array_add (argv, g_strdup ("--limit-memory"));
+      g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, bytes));
+    }
+  if ((v = g_hash_table_lookup (config, "limits.cpu")) != NULL)
+    add_args (argv, "--limit-cpu", v, NULL);
+  if ((v = g_hash_table_lookup (config, "limits.processes")) != NULL)
+    add_args (argv, "--limit-processes", v, NULL);
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &val))
+    if (g_str_has_prefix (k, "environment."))
+      {
+        g_ptr_array_add (argv, g_strdup ("--env"));
+        g_ptr_array_add (argv, g_strdup_printf ("%s=%s", (const char *) k + strlen ("environment."),
+                                                (const char *) val));
+      }
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+static GPtrArray *
+stop_arguments (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  g_autofree char *t = g_strdup_printf ("%" G_GINT64_FORMAT, timeout < 0 ? 30 : timeout);
+
+  add_args (argv, "stop", "--run-dir", run_dir, "--timeout", t, NULL);
+  if (force || timeout == 0)
+    add_args (argv, "--force", NULL);
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+/* Appends "(log: PATH)" so a failure names where the details are. */
+static void
+error_add_log (GError **error, const char *log)
+{
+  if (error == NULL || *error == NULL || log == NULL || strstr ((*error)->message, log) != NULL)
+    return;
+  char *message = g_strdup_printf ("%s (log: %s)", (*error)->message, log);
+  g_free ((*error)->message);
+  (*error)->message = message;
+}
+
+static const char *
+argv_value (GPtrArray *argv, const char *flag)
+{
+  for (guint i = 0; argv != NULL && i + 1 < argv->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (argv, i), flag) == 0)
+      return g_ptr_array_index (argv, i + 1);
+  return NULL;
+}
+
+/* A stateful stop's dump kills the tree; the monitor then exits. */
+static void
+wait_stopped (const char *run_dir)
+{
+  for (int i = 0; i < 300; i++)
+    {
+      FerryRuntimeState st = { 0 };
+      if (!ferry_runtime_read_state (run_dir, &st, NULL) || !st.running)
+        return;
+      g_usleep (20 * 1000);
+    }
+}
+
+static gboolean
+copy_tree (const char *from, const char *to, GError **error)
+{
+  const char *argv[] = { "cp", "-a", "--reflink=auto", "--", from, to, NULL };
+  g_autofree char *err = NULL;
+  int status = 0;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                     &err, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Copying %s to %s: %s", from, to,
+                   err && *err ? g_strstrip (err) : "cp failed");
+      ferry_rm_rf (to, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Puts the snapshot's rootfs in place of the instance's; the old one is
+ * kept until the copy is complete, and put back if it fails. */
+static gboolean
+swap_rootfs (LifecycleData *data, GError **error)
+{
+  g_autofree char *aside = g_strconcat (data->rootfs, ".pre-restore", NULL);
+
+  if (!ferry_rm_rf (aside, error))
+    return FALSE;
+  if (rename (data->rootfs, aside) < 0 && errno != ENOENT)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Moving %s aside: %s", data->rootfs, g_strerror (errno));
+      return FALSE;
+    }
+  if (!copy_tree (data->swap_from, data->rootfs, error))
+    {
+      ferry_rm_rf (data->rootfs, NULL);
+      if (rename (aside, data->rootfs) < 0)
+        g_warning ("Could not put %s back: %s", data->rootfs, g_strerror (errno));
+      return FALSE;
+    }
+  return ferry_rm_rf (aside, error);
+}
+
+static gboolean
+lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  LifecycleData *data = user_data;
+  FerryDaemon *d = data->daemon;
+
+  if (data->stop_argv != NULL && !ferry_run_monitor (d, (const char *const *) data->stop_argv->pdata, NULL, error))
+    {
+      g_prefix_error (error, "Stopping %s: ", data->name);
+      return FALSE;
+    }
+  if (data->checkpoint_argv != NULL)
+    {
+      if (!ferry_run_monitor (d, (const char *const *) data->checkpoint_argv->pdata, NULL, error))
+        {
+          ferry_rm_rf (data->state_tmp, NULL);
+          g_prefix_error (error, "Stateful stop of %s failed, the instance keeps running: ", data->name);
+          error_add_log (error, argv_value (data->checkpoint_argv, "--log"));
+          return FALSE;
+        }
+      ferry_instance_record_stats (d, data->name, "dump", "stop", NULL, data->stats_file);
+      wait_stopped (data->run_dir);
+      if (!ferry_rm_rf (data->state_dir, error) || rename (data->state_tmp, data->state_dir) < 0)
+        {
+          if (error && *error == NULL)
+            g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Keeping state in %s: %s", data->state_dir,
+                         g_strerror (errno));
+          return FALSE;
+        }
+      data->state_saved = TRUE;
+    }
+  if (data->swap_from != NULL && !swap_rootfs (data, error))
+    {
+      g_prefix_error (error, "Restoring the root file system of %s from snapshot %s: ", data->name, data->snapshot);
+      return FALSE;
+    }
+  if (data->discard_state && !ferry_rm_rf (data->state_dir, error))
+    return FALSE;
+  if (data->start_argv != NULL
+      && !ferry_run_monitor (d, (const char *const *) data->start_argv->pdata, NULL, error))
+    {
+      const char *criu_log = argv_value (data->start_argv, "--log");
+      g_autofree char *monitor_log = g_build_filename (d->logs_dir, data->name, "monitor.log", NULL);
+
+      if (data->start_is_restore)
+        {
+          /* Nothing is lost: the state stays where `ferry start` finds it. */
+          if (data->snapshot_state != NULL && !g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
+            {
+              g_autoptr (GError) keep_error = NULL;
+              if (copy_tree (data->snapshot_state, data->state_dir, &keep_error))
+                data->state_kept = TRUE;
+              else
+                g_warning ("Keeping restore state for a retry: %s", keep_error->message);
+            }
+          else
+            data->state_kept = TRUE;
+          g_prefix_error (error, "Restoring the processes of %s failed, the instance is stopped and its saved state "
+                                 "kept (`start` retries, `start --stateless` boots it cold): ",
+                          data->name);
+          error_add_log (error, criu_log);
+        }
+      else
+        {
+          g_prefix_error (error, "Starting %s: ", data->name);
+          error_add_log (error, monitor_log);
+        }
+      return FALSE;
+    }
+  if (data->start_argv != NULL && data->start_is_restore)
+    {
+      ferry_instance_record_stats (d, data->name, "restore", data->action, data->snapshot, data->stats_file);
+      if (data->snapshot_state == NULL)
+        {
+          /* A stateful start consumed the state of the stateful stop. */
+          g_autoptr (GError) rm_error = NULL;
+          if (!ferry_rm_rf (data->state_dir, &rm_error))
+            g_warning ("Removing used state of %s: %s", data->name, rm_error->message);
+        }
+      data->state_consumed = TRUE;
+    }
+  return TRUE;
+}
+
+static void
+lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  LifecycleData *data = user_data;
+  FerryDaemon *d = data->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
+  gboolean running;
+
+  if (inst == NULL)
+    return;
+  ferry_instance_release (inst);
+  running = ferry_instance_is_running (d, inst);
+  if (data->state_saved)
+    inst->row->stateful = TRUE;
+  if (data->state_consumed || data->discard_state)
+    inst->row->stateful = FALSE;
+  if (data->state_kept)
+    inst->row->stateful = TRUE;
+  if (running)
+    {
+      if (data->start_argv != NULL)
+        inst->row->last_used_at = ferry_time_now ();
+      set_power_state (d, inst, "RUNNING");
+      instance_watch (d, inst);
+    }
+  else
+    {
+      unwatch (inst);
+      set_power_state (d, inst, "STOPPED");
+    }
+  if (*error != NULL)
+    return;
+  if (g_strcmp0 (data->action, "restore") == 0)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "snapshot");
+      json_builder_add_string_value (b, data->snapshot);
+      json_builder_end_object (b);
+      ferry_events_lifecycle (d, "instance-restored", source, json_builder_get_root (b));
+    }
+  else if (data->start_argv != NULL)
+    ferry_events_lifecycle (d, data->stop_argv ? "instance-restarted" : "instance-started", source, NULL);
+  else if (data->stop_argv != NULL || data->checkpoint_argv != NULL)
+    {
+      ferry_events_lifecycle (d, "instance-stopped", source, NULL);
+      if (inst->row->ephemeral && !data->state_saved)
+        {
+          g_autoptr (GError) del_error = NULL;
+          g_autoptr (FerryOperation) del = instance_delete_op (d, inst, TRUE, &del_error);
+          if (del == NULL)
+            g_warning ("Deleting ephemeral instance %s: %s", data->name, del_error->message);
+        }
+    }
+}
+
+FerryOperation *
+ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GError **error)
+{
+  LifecycleData *data;
+  g_autofree char *log = NULL;
+
+  if (ferry_instance_is_running (d, inst))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance is already running");
+      return NULL;
+    }
+  data = lifecycle_data_new (d, inst, "start");
+  if (!g_file_test (data->rootfs, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The instance's root file system %s is missing",
+                   data->rootfs);
+      lifecycle_data_free (data);
+      return NULL;
+    }
+  if (inst->row->stateful && stateful && g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
+    {
+      log = ferry_instance_criu_log (d, inst->row->name, "restore");
+      data->start_argv = start_arguments (d, inst, data->state_dir, log, data->stats_file, error);
+      data->start_is_restore = TRUE;
+    }
+  else
+    {
+      data->discard_state = inst->row->stateful || g_file_test (data->state_dir, G_FILE_TEST_EXISTS);
+      data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, error);
+    }
+  if (data->start_argv == NULL)
+    {
+      lifecycle_data_free (data);
+      return NULL;
+    }
+  return instance_operation (d, inst, "Starting instance", "start", lifecycle_work, lifecycle_done, data, error);
+}
+
+FerryOperation *
+ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force, gboolean stateful,
+                     GError **error)
+{
+  LifecycleData *data;
+
+  if (!ferry_instance_is_running (d, inst))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance is already stopped");
+      return NULL;
+    }
+  if (stateful && !ferry_instance_check_checkpointable (d, inst, error))
+    return NULL;
+  data = lifecycle_data_new (d, inst, "stop");
+  if (stateful)
+    {
+      g_autofree char *log = ferry_instance_criu_log (d, inst->row->name, "stop_dump");
+      data->state_tmp = g_strconcat (data->state_dir, ".tmp", NULL);
+      data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
+      ferry_rm_rf (data->state_tmp, NULL);
+      if (!ferry_mkdir_p (data->state_tmp, 0700, error))
+        {
+          lifecycle_data_free (data);
+          return NULL;
+        }
+      add_args (data->checkpoint_argv, "checkpoint", "--run-dir", data->run_dir, "--images", data->state_tmp,
+                "--log", log, "--stats", data->stats_file, NULL);
+      g_ptr_array_add (data->checkpoint_argv, NULL);
+    }
+  else
+    data->stop_argv = stop_arguments (d, inst, timeout, force);
+  return instance_operation (d, inst, stateful ? "Stopping instance statefully" : "Stopping instance", "stop",
+                             lifecycle_work, lifecycle_done, data, error);
+}
+
+FerryOperation *
+ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force, GError **error)
+{
+  LifecycleData *data;
+
+  if (!ferry_instance_is_running (d, inst))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
+      return NULL;
+    }
+  data = lifecycle_data_new (d, inst, "restart");
+  data->stop_argv = stop_arguments (d, inst, timeout, force);
+  data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, error);
+  if (data->start_argv == NULL)
+    {
+      lifecycle_data_free (data);
+      return NULL;
+    }
+  return instance_operation (d, inst, "Restarting instance", "restart", lifecycle_work, lifecycle_done, data,
+                             error);
+}
+
+FerryOperation *
+ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, GError **error)
+{
+  g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, error);
+  FerryDbSnapshot *found = NULL;
+  LifecycleData *data;
+  g_autofree char *snap_dir = NULL;
+  gboolean running;
+
+  if (snaps == NULL)
+    return NULL;
+  for (guint i = 0; i < snaps->len; i++)
+    if (strcmp (((FerryDbSnapshot *) g_ptr_array_index (snaps, i))->name, snap) == 0)
+      found = g_ptr_array_index (snaps, i);
+  if (found == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Snapshot \"%s\" of %s not found", snap,
+                   inst->row->name);
+      return NULL;
+    }
+  running = ferry_instance_is_running (d, inst);
+  data = lifecycle_data_new (d, inst, "restore");
+  data->snapshot = g_strdup (snap);
+  snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, snap);
+  data->swap_from = g_build_filename (snap_dir, "rootfs", NULL);
+  if (running)
+    data->stop_argv = stop_arguments (d, inst, 0, TRUE);
+  /* Saved state of an earlier stateful stop is stale once the rootfs changes. */
+  data->discard_state = TRUE;
+  if (found->stateful)
+    {
+      g_autofree char *log = ferry_instance_criu_log (d, inst->row->name, "restore");
+      data->snapshot_state = g_build_filename (snap_dir, "state", NULL);
+      data->start_argv = start_arguments (d, inst, data->snapshot_state, log, data->stats_file, error);
+      data->start_is_restore = TRUE;
+    }
+  else if (running)
+    data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, error);
+  if ((found->stateful || running) && data->start_argv == NULL)
+    {
+      lifecycle_data_free (data);
+      return NULL;
+    }
+  return instance_operation (d, inst, "Restoring snapshot", "restore", lifecycle_work, lifecycle_done, data,
+                             error);
+}
+
+static gboolean
+freeze_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  LifecycleData *data = user_data;
+
+  return data->freeze ? ferry_runtime_freeze (data->run_dir, error) : ferry_runtime_unfreeze (data->run_dir, error);
+}
+
+static void
+freeze_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  LifecycleData *data = user_data;
+  FerryInstance *inst = g_hash_table_lookup (data->daemon->instances, data->name);
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
+
+  if (inst != NULL)
+    ferry_instance_release (inst);
+  if (*error == NULL)
+    ferry_events_lifecycle (data->daemon, data->freeze ? "instance-paused" : "instance-resumed", source, NULL);
+}
+
+FerryOperation *
+ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboolean freeze, GError **error)
+{
+  LifecycleData *data;
+
+  if (!ferry_instance_is_running (d, inst))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
+      return NULL;
+    }
+  data = lifecycle_data_new (d, inst, freeze ? "freeze" : "unfreeze");
+  data->freeze = freeze;
+  return instance_operation (d, inst, freeze ? "Freezing instance" : "Unfreezing instance",
+                             freeze ? "freeze" : "unfreeze", freeze_work, freeze_done, data, error);
+}
+
+static gboolean
+delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  LifecycleData *data = user_data;
+
+  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
+    if (!ferry_rm_rf (data->paths[i], error))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+delete_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  LifecycleData *data = user_data;
+  FerryDaemon *d = data->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
+
+  if (inst == NULL)
+    return;
+  ferry_instance_release (inst);
+  if (*error != NULL)
+    return;
+  if (!ferry_db_instance_delete (d->db, inst->row->id, error))
+    return;
+  g_hash_table_remove (d->instances, data->name);
+  ferry_events_lifecycle (d, "instance-deleted", source, NULL);
+}
+
+static FerryOperation *
+instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error)
+{
+  LifecycleData *data;
+
+  if (ferry_instance_is_running (d, inst))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance is running");
+      return NULL;
+    }
+  if (!internal)
+    {
+      g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+      const char *protect = g_hash_table_lookup (config, "security.protection.delete");
+      if (protect != NULL && (strcmp (protect, "true") == 0 || strcmp (protect, "1") == 0))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN,
+                       "Instance is protected from deletion (security.protection.delete)");
+          return NULL;
+        }
+    }
+  data = lifecycle_data_new (d, inst, "delete");
+  data->internal = internal;
+  data->paths[0] = ferry_daemon_instance_dir (d, inst->row->name);
+  data->paths[1] = ferry_daemon_instance_log_dir (d, inst->row->name);
+  data->paths[2] = ferry_daemon_instance_run_dir (d, inst->row->name);
+  data->paths[3] = ferry_instance_snapshots_dir (d, inst->row->name);
+  return instance_operation (d, inst, "Deleting instance", "delete", delete_work, delete_done, data, error);
+}
+
+FerryOperation *
+ferry_instance_delete (FerryDaemon *d, FerryInstance *inst, GError **error)
+{
+  return instance_delete_op (d, inst, FALSE, error);
+}
+
+static gboolean
+rename_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  LifecycleData *data = user_data;
+
+  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
+    {
+      if (!g_file_test (data->paths[i], G_FILE_TEST_EXISTS))
+        continue;
+      if (rename (data->paths[i], data->new_paths[i]) < 0)
+        {
+          int saved = errno;
+          /* Put back what was already moved. */
+          for (int j = i - 1; j >= 0; j--)
+            if (g_file_test (data->new_paths[j], G_FILE_TEST_EXISTS))
+              (void) rename (data->new_paths[j], data->paths[j]);
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Renaming %s: %s", data->paths[i],
+                       g_strerror (saved));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static void
+rename_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  LifecycleData *data = user_data;
+  FerryDaemon *d = data->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->new_name);
+
+  if (inst == NULL)
+    return;
+  ferry_instance_release (inst);
+  if (*error == NULL && !ferry_db_instance_rename (d->db, inst->row->id, data->new_name, error))
+    {
+      /* The database refused: move the directories back. */
+      for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
+        if (g_file_test (data->new_paths[i], G_FILE_TEST_EXISTS))
+          (void) rename (data->new_paths[i], data->paths[i]);
+    }
+  if (*error != NULL)
+    {
+      g_hash_table_remove (d->instances, data->new_name); /* the reservation */
+      return;
+    }
+  g_hash_table_steal (d->instances, data->name);
+  g_free (inst->row->name);
+  inst->row->name = g_strdup (data->new_name);
+  g_hash_table_replace (d->instances, inst->row->name, inst);
+  ferry_events_lifecycle (d, "instance-renamed", source, NULL);
+}
+
+FerryOperation *
+ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name, GError **error)
+{
+  LifecycleData *data;
+  FerryOperation *op;
+  FerryInstance *placeholder;
+
+  if (!ferry_name_validate_instance (new_name, error))
+    return NULL;
+  if (g_hash_table_contains (d->instances, new_name))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Name \"%s\" is already used by another instance",
+                   new_name);
+      return NULL;
+    }
+  if (ferry_instance_is_running (d, inst))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Renaming of running instance not allowed");
+      return NULL;
+    }
+  data = lifecycle_data_new (d, inst, "rename");
+  data->new_name = g_strdup (new_name);
+  data->paths[0] = ferry_daemon_instance_dir (d, inst->row->name);
+  data->new_paths[0] = ferry_daemon_instance_dir (d, new_name);
+  data->paths[1] = ferry_daemon_instance_log_dir (d, inst->row->name);
+  data->new_paths[1] = ferry_daemon_instance_log_dir (d, new_name);
+  data->paths[2] = ferry_instance_snapshots_dir (d, inst->row->name);
+  data->new_paths[2] = ferry_instance_snapshots_dir (d, new_name);
+  op = instance_operation (d, inst, "Renaming instance", "rename", rename_work, rename_done, data, error);
+  if (op == NULL)
+    return NULL;
+  /* Reserve the new name while the operation runs: a placeholder that is
+   * "creating" and busy, so nothing else can take or touch it. */
+  placeholder = g_new0 (FerryInstance, 1);
+  placeholder->row = g_new0 (FerryDbInstance, 1);
+  placeholder->row->name = g_strdup (new_name);
+  placeholder->row->architecture = g_strdup (inst->row->architecture);
+  placeholder->row->config_json = g_strdup ("{}");
+  placeholder->row->devices_json = g_strdup ("{}");
+  placeholder->row->profiles_json = g_strdup ("[]");
+  placeholder->creating = TRUE;
+  placeholder->busy = op;
+  placeholder->busy_what = g_strdup ("rename");
+  placeholder->monitor_pidfd = -1;
+  g_hash_table_insert (d->instances, placeholder->row->name, placeholder);
+  return op;
+}
+
+/* ---- loading at start ---- */
+
+gboolean
+ferry_instances_load (FerryDaemon *d, GError **error)
+{
+  g_autoptr (GPtrArray) rows = ferry_db_instance_list (d->db, error);
+
+  if (rows == NULL)
+    return FALSE;
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FerryInstance *inst = g_new0 (FerryInstance, 1);
+      g_autoptr (GHashTable) config = NULL;
+      const char *power;
+
+      inst->row = g_ptr_array_steal_index (rows, i--);
+      inst->monitor_pidfd = -1;
+      g_hash_table_insert (d->instances, inst->row->name, inst);
+      config = ferry_instance_own_config (inst);
+      power = g_hash_table_lookup (config, "volatile.last_state.power");
+      if (ferry_instance_is_running (d, inst))
+        {
+          g_message ("Re-attached to running instance %s", inst->row->name);
+          instance_watch (d, inst);
+        }
+      else if (g_strcmp0 (power, "RUNNING") == 0)
+        {
+          /* It was running when the host (not just ferryd) went down. */
+          g_autoptr (GError) start_error = NULL;
+          g_autoptr (FerryOperation) op = NULL;
+          g_message ("Starting %s, which was running before the host went down", inst->row->name);
+          op = ferry_instance_start (d, inst, TRUE, &start_error);
+          if (op == NULL)
+            g_warning ("Could not start %s: %s", inst->row->name, start_error->message);
+        }
+    }
+  return TRUE;
+}

@@ -1,0 +1,471 @@
+#include "daemon/snapshots.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/names.h"
+#include "common/timeutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *instance;
+  char *snapshot;
+  char *new_name;
+  char *rootfs;       /* the instance's */
+  char *snap_dir;
+  char *new_snap_dir;
+  GPtrArray *checkpoint_argv; /* stateful: ferry-monitor checkpoint ... */
+  char *stats_file;
+  char *log;
+  gboolean stateful;
+  gint64 expires_at;
+  gint64 snapshot_id;
+} SnapshotData;
+
+static void
+snapshot_data_free (SnapshotData *data)
+{
+  g_free (data->instance);
+  g_free (data->snapshot);
+  g_free (data->new_name);
+  g_free (data->rootfs);
+  g_free (data->snap_dir);
+  g_free (data->new_snap_dir);
+  g_clear_pointer (&data->checkpoint_argv, g_ptr_array_unref);
+  if (data->stats_file)
+    unlink (data->stats_file);
+  g_free (data->stats_file);
+  g_free (data->log);
+  g_free (data);
+}
+
+static FerryDbSnapshot *
+find_snapshot (GPtrArray *snaps, const char *name)
+{
+  for (guint i = 0; snaps && i < snaps->len; i++)
+    {
+      FerryDbSnapshot *s = g_ptr_array_index (snaps, i);
+      if (strcmp (s->name, name) == 0)
+        return s;
+    }
+  return NULL;
+}
+
+static gboolean
+copy_rootfs (const char *from, const char *to, GError **error)
+{
+  const char *argv[] = { "cp", "-a", "--reflink=auto", "--", from, to, NULL };
+  g_autofree char *err = NULL;
+  int status = 0;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                     &err, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Copying the root file system: %s",
+                   err && *err ? g_strstrip (err) : "cp failed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  SnapshotData *data = user_data;
+  g_autofree char *snap_rootfs = g_build_filename (data->snap_dir, "rootfs", NULL);
+  gboolean ok;
+
+  if (data->checkpoint_argv == NULL)
+    ok = copy_rootfs (data->rootfs, snap_rootfs, error);
+  else
+    {
+      /* CRIU freezes the container; ferry-monitor copies the rootfs while it
+       * is frozen, so the files and the memory image are the same instant. */
+      ok = ferry_run_monitor (data->daemon, (const char *const *) data->checkpoint_argv->pdata, NULL, error);
+      if (!ok)
+        {
+          g_prefix_error (error, "Stateful snapshot of %s failed, the instance keeps running: ", data->instance);
+          if (strstr ((*error)->message, data->log) == NULL)
+            {
+              char *m = g_strdup_printf ("%s (log: %s)", (*error)->message, data->log);
+              g_free ((*error)->message);
+              (*error)->message = m;
+            }
+        }
+      else
+        ferry_instance_record_stats (data->daemon, data->instance, "dump", "snapshot", data->snapshot,
+                                     data->stats_file);
+    }
+  if (!ok)
+    ferry_rm_rf (data->snap_dir, NULL);
+  return ok;
+}
+
+static void
+create_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  SnapshotData *data = user_data;
+  FerryDaemon *d = data->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, data->instance);
+  FerryDbSnapshot row = { 0 };
+  g_autofree char *source = NULL;
+
+  if (inst == NULL)
+    return;
+  ferry_instance_release (inst);
+  if (*error != NULL)
+    return;
+  row.instance_id = inst->row->id;
+  row.name = data->snapshot;
+  row.description = (char *) "";
+  row.stateful = data->stateful;
+  row.created_at = ferry_time_now ();
+  row.expires_at = data->expires_at;
+  row.config_json = inst->row->config_json;
+  row.devices_json = inst->row->devices_json;
+  row.profiles_json = inst->row->profiles_json;
+  row.architecture = inst->row->architecture;
+  row.ephemeral = inst->row->ephemeral;
+  if (!ferry_db_snapshot_insert (d->db, &row, error))
+    {
+      ferry_rm_rf (data->snap_dir, NULL);
+      return;
+    }
+  source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->snapshot);
+  ferry_events_lifecycle (d, "instance-snapshot-created", source, NULL);
+  {
+    g_autofree char *stats = NULL;
+    g_autofree char *path = g_strdup_printf ("%s/%s/last_dump.json", d->logs_dir, data->instance);
+    g_autoptr (JsonObject) obj = NULL;
+    gsize len = 0;
+    if (data->stateful && g_file_get_contents (path, &stats, &len, NULL)
+        && (obj = ferry_json_parse_object (stats, len, FALSE, NULL)) != NULL)
+      {
+        JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+        json_node_set_object (node, obj);
+        ferry_operation_set_metadata_node (op, "checkpoint", node);
+      }
+  }
+}
+
+static char *
+next_snapshot_name (GPtrArray *snaps)
+{
+  for (guint i = 0;; i++)
+    {
+      char *name = g_strdup_printf ("snap%u", i);
+      if (find_snapshot (snaps, name) == NULL)
+        return name;
+      g_free (name);
+    }
+}
+
+static void
+create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, TRUE, &error);
+  const char *name = NULL, *expires = NULL;
+  gboolean stateful = FALSE;
+  g_autofree char *chosen = NULL;
+  SnapshotData *data;
+  FerryOperation *op;
+
+  if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+      || !ferry_json_get_bool (body, "stateful", &stateful, &error)
+      || !ferry_json_get_string (body, "expires_at", &expires, &error))
+    goto fail;
+  if (name == NULL || *name == '\0')
+    name = chosen = next_snapshot_name (snaps);
+  if (!ferry_name_validate_snapshot (name, &error))
+    goto fail;
+  if (find_snapshot (snaps, name) != NULL)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Snapshot \"%s\" of %s already exists", name,
+                   inst->row->name);
+      goto fail;
+    }
+  if (inst->busy != NULL)
+    {
+      ferry_instance_claim (inst, NULL, NULL, &error);
+      goto fail;
+    }
+  if (stateful && !ferry_instance_check_checkpointable (d, inst, &error))
+    {
+      g_prefix_error (&error, "Unable to create a stateful snapshot: ");
+      goto fail;
+    }
+
+  data = g_new0 (SnapshotData, 1);
+  data->daemon = d;
+  data->instance = g_strdup (inst->row->name);
+  data->snapshot = g_strdup (name);
+  data->stateful = stateful;
+  data->rootfs = ferry_daemon_instance_rootfs (d, inst->row->name);
+  data->snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, name);
+  if (expires != NULL && *expires != '\0')
+    {
+      g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
+      if (dt == NULL)
+        {
+          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid expires_at \"%s\"", expires);
+          snapshot_data_free (data);
+          goto fail;
+        }
+      data->expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
+    }
+  ferry_rm_rf (data->snap_dir, NULL); /* a leftover of a crash, never a known snapshot */
+  if (!ferry_mkdir_p (data->snap_dir, 0700, &error))
+    {
+      snapshot_data_free (data);
+      goto fail;
+    }
+  if (stateful)
+    {
+      g_autofree char *images = g_build_filename (data->snap_dir, "state", NULL);
+      g_autofree char *snap_rootfs = g_build_filename (data->snap_dir, "rootfs", NULL);
+      g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+
+      if (!ferry_mkdir_p (images, 0700, &error))
+        {
+          ferry_rm_rf (data->snap_dir, NULL);
+          snapshot_data_free (data);
+          goto fail;
+        }
+      data->log = ferry_instance_criu_log (d, inst->row->name, "snapshot_dump");
+      data->stats_file = g_strdup_printf ("%s/.stats-%s.json", d->run_dir, g_uuid_string_random ());
+      data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
+      const char *args[] = { "checkpoint", "--run-dir", run_dir, "--images", images, "--log", data->log,
+                             "--leave-running", "--rootfs-copy", data->rootfs, snap_rootfs, "--stats",
+                             data->stats_file, NULL };
+      for (int i = 0; args[i] != NULL; i++)
+        g_ptr_array_add (data->checkpoint_argv, g_strdup (args[i]));
+      g_ptr_array_add (data->checkpoint_argv, NULL);
+    }
+  op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, stateful ? "Snapshotting instance statefully"
+                                                             : "Snapshotting instance");
+  {
+    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+    g_autofree char *surl = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst->row->name, name);
+    ferry_operation_add_resource (op, "instances", url);
+    ferry_operation_add_resource (op, "instances_snapshots", surl);
+  }
+  ferry_instance_claim (inst, op, "snapshot", NULL);
+  ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) snapshot_data_free);
+  ferry_respond_async (req->msg, op);
+  ferry_operation_unref (op);
+  return;
+
+fail:
+  ferry_respond_error (req->msg, error);
+}
+
+static gboolean
+delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  SnapshotData *data = user_data;
+  return ferry_rm_rf (data->snap_dir, error);
+}
+
+static void
+delete_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  SnapshotData *data = user_data;
+  FerryInstance *inst = g_hash_table_lookup (data->daemon->instances, data->instance);
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->snapshot);
+
+  if (inst != NULL)
+    ferry_instance_release (inst);
+  if (*error == NULL && ferry_db_snapshot_delete (data->daemon->db, data->snapshot_id, error))
+    ferry_events_lifecycle (data->daemon, "instance-snapshot-deleted", source, NULL);
+}
+
+static gboolean
+rename_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  SnapshotData *data = user_data;
+
+  if (g_file_test (data->snap_dir, G_FILE_TEST_EXISTS) && rename (data->snap_dir, data->new_snap_dir) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Renaming %s: %s", data->snap_dir, g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+rename_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  SnapshotData *data = user_data;
+  FerryDaemon *d = data->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, data->instance);
+  g_autoptr (GPtrArray) snaps = NULL;
+  FerryDbSnapshot *s;
+
+  if (inst != NULL)
+    ferry_instance_release (inst);
+  if (*error != NULL || inst == NULL)
+    return;
+  snaps = ferry_db_snapshot_list (d->db, inst->row->id, error);
+  s = snaps ? find_snapshot (snaps, data->snapshot) : NULL;
+  if (s == NULL)
+    return;
+  g_free (s->name);
+  s->name = g_strdup (data->new_name);
+  if (!ferry_db_snapshot_update (d->db, s, error))
+    {
+      (void) rename (data->new_snap_dir, data->snap_dir);
+      return;
+    }
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->new_name);
+  ferry_events_lifecycle (d, "instance-snapshot-renamed", source, NULL);
+}
+
+static void
+run_on_snapshot (FerryRequest *req, FerryInstance *inst, FerryDbSnapshot *s, const char *description,
+                 FerryOperationWork work, FerryOperationDone done, const char *new_name)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  SnapshotData *data;
+  FerryOperation *op;
+
+  op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, description);
+  if (!ferry_instance_claim (inst, op, "snapshot", &error))
+    {
+      ferry_operation_unref (op);
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  data = g_new0 (SnapshotData, 1);
+  data->daemon = d;
+  data->instance = g_strdup (inst->row->name);
+  data->snapshot = g_strdup (s->name);
+  data->snapshot_id = s->id;
+  data->snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, s->name);
+  if (new_name != NULL)
+    {
+      data->new_name = g_strdup (new_name);
+      data->new_snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, new_name);
+    }
+  {
+    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+    ferry_operation_add_resource (op, "instances", url);
+  }
+  ferry_operation_run (op, work, done, data, (GDestroyNotify) snapshot_data_free);
+  ferry_respond_async (req->msg, op);
+  ferry_operation_unref (op);
+}
+
+void
+ferry_api_snapshots (FerryRequest *req, FerryInstance *inst)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, &error);
+  const char *method = req->method;
+  FerryDbSnapshot *s;
+
+  if (snaps == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (req->n_parts == 3)
+    {
+      if (strcmp (method, "GET") == 0)
+        {
+          JsonArray *arr = json_array_new ();
+          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+          for (guint i = 0; i < snaps->len; i++)
+            {
+              FerryDbSnapshot *sn = g_ptr_array_index (snaps, i);
+              if (ferry_request_recursion (req) >= 1)
+                json_array_add_element (arr, ferry_snapshot_to_json (inst, sn));
+              else
+                {
+                  g_autofree char *escaped = g_uri_escape_string (sn->name, NULL, FALSE);
+                  g_autofree char *url = g_strdup_printf ("/1.0/%s/%s/snapshots/%s", req->parts[0], inst->row->name,
+                                                          escaped);
+                  json_array_add_string_element (arr, url);
+                }
+            }
+          json_node_take_array (node, arr);
+          ferry_respond_sync (req->msg, node);
+        }
+      else if (strcmp (method, "POST") == 0)
+        create_snapshot (req, inst, snaps);
+      else
+        ferry_respond_not_allowed (req->msg);
+      return;
+    }
+  s = req->n_parts == 4 ? find_snapshot (snaps, req->parts[3]) : NULL;
+  if (s == NULL)
+    {
+      ferry_respond_error_literal (req->msg, 404, "Snapshot not found");
+      return;
+    }
+  if (strcmp (method, "GET") == 0)
+    ferry_respond_sync (req->msg, ferry_snapshot_to_json (inst, s));
+  else if (strcmp (method, "DELETE") == 0)
+    run_on_snapshot (req, inst, s, "Deleting snapshot", delete_work, delete_done, NULL);
+  else if (strcmp (method, "POST") == 0)
+    {
+      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+      const char *name = NULL;
+      gboolean migration = FALSE;
+      if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+          || !ferry_json_get_bool (body, "migration", &migration, &error)
+          || !ferry_name_validate_snapshot (name, &error))
+        {
+          ferry_respond_error (req->msg, error);
+          return;
+        }
+      if (migration)
+        ferry_respond_error_literal (req->msg, 400, "Snapshot migration isn't supported yet");
+      else if (find_snapshot (snaps, name) != NULL)
+        ferry_respond_error_literal (req->msg, 409, "A snapshot by that name already exists");
+      else
+        run_on_snapshot (req, inst, s, "Renaming snapshot", rename_work, rename_done, name);
+    }
+  else if (strcmp (method, "PUT") == 0 || strcmp (method, "PATCH") == 0)
+    {
+      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+      const char *description = NULL, *expires = NULL;
+      if (body == NULL || !ferry_json_get_string (body, "description", &description, &error)
+          || !ferry_json_get_string (body, "expires_at", &expires, &error))
+        {
+          ferry_respond_error (req->msg, error);
+          return;
+        }
+      if (expires != NULL && *expires != '\0')
+        {
+          g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
+          if (dt == NULL)
+            {
+              ferry_respond_error_literal (req->msg, 400, "Invalid expires_at");
+              return;
+            }
+          s->expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
+        }
+      if (description != NULL)
+        {
+          g_free (s->description);
+          s->description = g_strdup (description);
+        }
+      if (ferry_db_snapshot_update (d->db, s, &error))
+        ferry_respond_sync (req->msg, NULL);
+      else
+        ferry_respond_error (req->msg, error);
+    }
+  else
+    ferry_respond_not_allowed (req->msg);
+}
