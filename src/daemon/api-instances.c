@@ -3,6 +3,7 @@
 #include "daemon/api-exec.h"
 #include "daemon/http.h"
 #include "daemon/images.h"
+#include "daemon/report.h"
 #include "daemon/snapshots.h"
 #include "daemon/instance.h"
 #include "common/error.h"
@@ -712,6 +713,14 @@ ferry_api_instances (FerryRequest *req)
         serve_log (req, inst, "console.log");
       else
         ferry_respond_error_literal (req->msg, 400, "Attaching to the console isn't supported yet; use GET for the log");
+      return TRUE;
+    }
+  if (strcmp (req->parts[2], "report") == 0 && req->n_parts == 3)
+    {
+      if (is_method (req, "GET"))
+        ferry_api_report (req, inst);
+      else
+        ferry_respond_not_allowed (req->msg);
       return TRUE;
     }
   if (strcmp (req->parts[2], "snapshots") == 0)

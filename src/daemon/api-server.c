@@ -19,6 +19,8 @@ static const char *const api_extensions[] = {
   "container_exec_signal_handling",
   "container_exec_recording",
   "image_aliases_post",
+  "ferry_report",
+  "ferry_checkpoint_stats",
   NULL,
 };
 
@@ -28,8 +30,8 @@ add_string (JsonObject *o, const char *k, const char *v)
   json_object_set_string_member (o, k, v ? v : "");
 }
 
-static JsonNode *
-server_json (FerryDaemon *d)
+JsonNode *
+ferry_api_server_json (FerryDaemon *d)
 {
   JsonObject *o = json_object_new ();
   JsonObject *env = json_object_new ();
@@ -144,7 +146,7 @@ ferry_api_server (FerryRequest *req)
   if (req->n_parts != 0)
     return FALSE;
   if (strcmp (req->method, "GET") == 0)
-    ferry_respond_sync (req->msg, server_json (req->daemon));
+    ferry_respond_sync (req->msg, ferry_api_server_json (req->daemon));
   else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
     update_server (req, strcmp (req->method, "PATCH") == 0);
   else

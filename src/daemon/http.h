@@ -44,6 +44,9 @@ JsonNode *ferry_json_url_list (const char *prefix, GPtrArray *names);
 
 gboolean ferry_http_start (FerryDaemon *d, GError **error);
 
+/* GET /1.0 metadata (also bundled into bug reports). */
+JsonNode *ferry_api_server_json (FerryDaemon *d);
+
 /* Route handlers, one per API area. Each returns TRUE if it handled the path. */
 gboolean ferry_api_server (FerryRequest *req);
 gboolean ferry_api_instances (FerryRequest *req);
