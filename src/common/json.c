@@ -3,6 +3,23 @@
 
 #include <string.h>
 
+/* json-glib hands strings out as C strings: "a\u0000b" would silently
+ * become "a". Such input is refused instead of being misread. */
+static gboolean
+has_nul_escape (const char *data, gsize len)
+{
+  for (gsize i = 0; i + 1 < len; i++)
+    {
+      if (data[i] != '\\')
+        continue;
+      if (data[i + 1] == 'u' && i + 5 < len && data[i + 2] == '0' && data[i + 3] == '0' && data[i + 4] == '0'
+          && data[i + 5] == '0')
+        return TRUE;
+      i++; /* skip the escaped character, e.g. the second backslash of "\\" */
+    }
+  return memchr (data, '\0', len) != NULL;
+}
+
 JsonObject *
 ferry_json_parse_object (const char *data, gsize len, gboolean allow_empty, GError **error)
 {
@@ -15,6 +32,11 @@ ferry_json_parse_object (const char *data, gsize len, gboolean allow_empty, GErr
       if (allow_empty)
         return json_object_new ();
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Request body is empty; a JSON object is expected");
+      return NULL;
+    }
+  if (has_nul_escape (data, len))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON in request body: NUL characters are not allowed");
       return NULL;
     }
   if (!json_parser_load_from_data (parser, data, (gssize) len, &local))

@@ -57,7 +57,15 @@ test_json_strict (void)
   g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
   g_clear_error (&error);
 
-  const char *garbage[] = { "", "[1,2]", "{", "nul", "\"str\"", "{\"a\":}" };
+  /* An escaped backslash before "u0000" is not a NUL escape. */
+  {
+    const char *ok = "{\"p\":\"c:\\\\u0000\"}";
+    g_autoptr (JsonObject) o = ferry_json_parse_object (ok, strlen (ok), FALSE, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (o);
+  }
+
+  const char *garbage[] = { "", "[1,2]", "{", "nul", "\"str\"", "{\"a\":}", "{\"name\":\"a\\u0000b\"}" };
   for (gsize i = 0; i < G_N_ELEMENTS (garbage); i++)
     {
       g_autoptr (JsonObject) o = ferry_json_parse_object (garbage[i], strlen (garbage[i]), FALSE, &error);
