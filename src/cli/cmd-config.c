@@ -9,7 +9,62 @@
 #include "cli.h"
 #include "common/error.h"
 #include "instance.h"
+#include "snapshot.h"
 #include "yaml.h"
+
+/* lxc 5.0 marshals the whole api.InstanceSnapshot: its fields in Go's
+ * order, with zero values for what the daemon left out, maps sorted, and
+ * times (time.Time, not strings) unquoted. */
+static char *
+snapshot_yaml (JsonObject *snap, gboolean expanded)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  JsonArray *profiles = ferry_obj_array (snap, "profiles");
+  g_autoptr (JsonArray) no_profiles = json_array_new ();
+  struct
+  {
+    const char *key;
+    JsonNode *value; /* NULL: a time */
+  } fields[] = {
+    { "expires_at", NULL },
+    { "architecture", json_node_init_string (json_node_alloc (), ferry_obj_string (snap, "architecture")) },
+    { "config", ferry_sorted_copy (ferry_obj_object (snap, expanded ? "expanded_config" : "config"), FALSE) },
+    { "created_at", NULL },
+    { "devices", ferry_sorted_copy (ferry_obj_object (snap, expanded ? "expanded_devices" : "devices"), TRUE) },
+    { "ephemeral", json_node_init_boolean (json_node_alloc (), ferry_obj_bool (snap, "ephemeral")) },
+    { "expanded_config", ferry_sorted_copy (ferry_obj_object (snap, "expanded_config"), FALSE) },
+    { "expanded_devices", ferry_sorted_copy (ferry_obj_object (snap, "expanded_devices"), TRUE) },
+    { "last_used_at", NULL },
+    { "name", json_node_init_string (json_node_alloc (), ferry_obj_string (snap, "name")) },
+    { "profiles", json_node_init_array (json_node_alloc (), profiles != NULL ? profiles : no_profiles) },
+    { "stateful", json_node_init_boolean (json_node_alloc (), ferry_obj_bool (snap, "stateful")) },
+    { "size", json_node_init_int (json_node_alloc (), ferry_obj_int (snap, "size")) },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    {
+      if (fields[i].value == NULL)
+        ferry_yaml_append_time (out, fields[i].key, ferry_obj_string (snap, fields[i].key));
+      else
+        ferry_yaml_append_member (out, fields[i].key, fields[i].value);
+      g_clear_pointer (&fields[i].value, json_node_unref);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static int
+show_snapshot (FerryClient *client, const char *instance, const char *snapshot, gboolean expanded, GError **error)
+{
+  g_autofree char *path = ferry_snapshot_path (instance, snapshot);
+  g_autoptr (JsonObject) snap = ferry_client_get_object (client, path, NULL, error);
+  g_autofree char *text = NULL;
+
+  if (snap == NULL)
+    return FERRY_EXIT_ERROR;
+  text = snapshot_yaml (snap, expanded);
+  fputs (text, stdout);
+  return 0;
+}
 
 static int
 cmd_config_show (FerryCli *cli, FerryArgs *args, GError **error)
@@ -19,6 +74,8 @@ cmd_config_show (FerryCli *cli, FerryArgs *args, GError **error)
   g_autoptr (JsonObject) inst = NULL;
   g_autoptr (JsonNode) put = NULL;
   g_autofree char *text = NULL;
+  g_autofree char *instance = NULL;
+  g_autofree char *snapshot = NULL;
 
   if (client == NULL)
     return FERRY_EXIT_ERROR;
@@ -27,6 +84,10 @@ cmd_config_show (FerryCli *cli, FerryArgs *args, GError **error)
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Server configuration is not supported yet");
       return FERRY_EXIT_ERROR;
     }
+  if (!ferry_snapshot_parse (name, &instance, &snapshot, error))
+    return FERRY_EXIT_ERROR;
+  if (snapshot != NULL)
+    return show_snapshot (client, instance, snapshot, ferry_args_get_bool (args, "expanded"), error);
   inst = ferry_instance_get (client, name, FALSE, NULL, error);
   if (inst == NULL)
     return FERRY_EXIT_ERROR;
@@ -534,7 +595,7 @@ static const FerryCommand config_set = {
   .run = cmd_config_set, .min_args = 2, .max_args = -1,
 };
 static const FerryCommand config_show = {
-  .name = "show", .summary = "Show instance or server configurations", .usage = "[<remote>:][<instance>]",
+  .name = "show", .summary = "Show instance or server configurations", .usage = "[<remote>:][<instance>[/<snapshot>]]",
   .options = expanded_options, .run = cmd_config_show, .min_args = 1, .max_args = 1,
 };
 static const FerryCommand config_unset = {

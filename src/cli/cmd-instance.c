@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "common/error.h"
 #include "instance.h"
+#include "snapshot.h"
 #include "yaml.h"
 
 /* Instance status codes (shared/api/status_code.go). */
@@ -656,17 +657,22 @@ delete_instance (FerryCli *cli, FerryClient *client, const char *remote, const c
   return done != NULL;
 }
 
+/* lxc checks that the snapshot exists before it deletes it. */
 static gboolean
-delete_snapshot (FerryClient *client, const char *name, GError **error)
+delete_snapshot (FerryClient *client, const char *remote, const char *instance, const char *snapshot,
+                 GError **error)
 {
-  const char *slash = strchr (name, '/');
-  g_autofree char *instance = g_strndup (name, slash - name);
-  g_autofree char *inst_escaped = ferry_client_escape (instance);
-  g_autofree char *snap_escaped = ferry_client_escape (slash + 1);
-  g_autofree char *path = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst_escaped, snap_escaped);
-  g_autoptr (JsonObject) op = ferry_client_operation (client, "DELETE", path, NULL, error);
+  g_autofree char *path = ferry_snapshot_path (instance, snapshot);
+  g_autoptr (JsonObject) existing = ferry_client_get_object (client, path, NULL, error);
+  g_autoptr (JsonObject) op = NULL;
   g_autoptr (JsonObject) done = NULL;
 
+  if (existing == NULL)
+    {
+      g_prefix_error (error, "Failed checking instance snapshot exists \"%s:%s/%s\": ", remote, instance, snapshot);
+      return FALSE;
+    }
+  op = ferry_client_operation (client, "DELETE", path, NULL, error);
   if (op == NULL)
     return FALSE;
   done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
@@ -680,18 +686,20 @@ cmd_delete (FerryCli *cli, FerryArgs *args, GError **error)
     {
       g_autofree char *remote = NULL;
       g_autofree char *name = NULL;
+      g_autofree char *instance = NULL;
+      g_autofree char *snapshot = NULL;
       FerryClient *client;
 
-      if (!ferry_remote_parse (*p, &remote, &name, error))
+      if (!ferry_remote_parse (*p, &remote, &name, error)
+          || !ferry_snapshot_parse (name, &instance, &snapshot, error))
         return FERRY_EXIT_ERROR;
       client = ferry_cli_client (cli, remote, error);
       if (client == NULL)
         return FERRY_EXIT_ERROR;
       if (ferry_args_get_bool (args, "interactive") && !confirm_delete (*p, error))
         return FERRY_EXIT_ERROR;
-      if (strchr (name, '/') != NULL
-            ? !delete_snapshot (client, name, error)
-            : !delete_instance (cli, client, remote, name, ferry_args_get_bool (args, "force"), error))
+      if (snapshot != NULL ? !delete_snapshot (client, remote, instance, snapshot, error)
+                           : !delete_instance (cli, client, remote, name, ferry_args_get_bool (args, "force"), error))
         return FERRY_EXIT_ERROR;
     }
   return 0;
@@ -726,41 +734,16 @@ cmd_rename (FerryCli *cli, FerryArgs *args, GError **error)
   g_autofree char *new_remote = NULL;
   g_autofree char *new_name = NULL;
   FerryClient *client = ferry_cli_resolve (cli, pos[0], &old_name, error);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) body = NULL;
   g_autoptr (JsonObject) op = NULL;
   g_autoptr (JsonObject) done = NULL;
   g_autofree char *path = NULL;
-  const char *old_slash;
-  const char *new_slash;
 
   if (client == NULL || !ferry_remote_parse (pos[1], &new_remote, &new_name, error))
     return FERRY_EXIT_ERROR;
-  old_slash = strchr (old_name, '/');
-  new_slash = strchr (new_name, '/');
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "name");
-  if (old_slash != NULL)
-    {
-      g_autofree char *instance = g_strndup (old_name, old_slash - old_name);
-      g_autofree char *inst_escaped = ferry_client_escape (instance);
-      g_autofree char *snap_escaped = ferry_client_escape (old_slash + 1);
-
-      /* "c1/snap0 c1/snap1" or "c1/snap0 snap1" */
-      json_builder_add_string_value (b, new_slash != NULL ? new_slash + 1 : new_name);
-      path = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst_escaped, snap_escaped);
-    }
-  else
-    {
-      g_autofree char *escaped = ferry_client_escape (old_name);
-
-      json_builder_add_string_value (b, new_name);
-      json_builder_set_member_name (b, "migration");
-      json_builder_add_boolean_value (b, FALSE);
-      path = g_strdup_printf ("/1.0/instances/%s", escaped);
-    }
-  json_builder_end_object (b);
-  body = json_builder_get_root (b);
+  body = ferry_rename_request (old_name, new_name, &path, error);
+  if (body == NULL)
+    return FERRY_EXIT_ERROR;
   op = ferry_client_operation (client, "POST", path, body, error);
   if (op == NULL)
     return FERRY_EXIT_ERROR;

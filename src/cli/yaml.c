@@ -348,6 +348,21 @@ ferry_yaml_write (JsonNode *node)
   return g_string_free (out, FALSE);
 }
 
+void
+ferry_yaml_append_member (GString *out, const char *key, JsonNode *value)
+{
+  write_string (out, key, 0);
+  g_string_append_c (out, ':');
+  write_value_after (out, value, 0, FALSE);
+}
+
+void
+ferry_yaml_append_time (GString *out, const char *key, const char *rfc3339)
+{
+  write_string (out, key, 0);
+  g_string_append_printf (out, ": %s\n", rfc3339 != NULL && *rfc3339 != '\0' ? rfc3339 : "0001-01-01T00:00:00Z");
+}
+
 /* ---- reader ---- */
 
 typedef struct

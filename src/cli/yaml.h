@@ -10,6 +10,13 @@
 /* Writes a value as a YAML document (no leading "---"). */
 char *ferry_yaml_write (JsonNode *node);
 
+/* Writing a Go struct field by field: appends one "key: value" member of a
+ * top-level map. A time (Go's time.Time) is written plain, as go-yaml
+ * does, where a string that looks like one would be quoted; an empty one
+ * is Go's zero time. */
+void ferry_yaml_append_member (GString *out, const char *key, JsonNode *value);
+void ferry_yaml_append_time (GString *out, const char *key, const char *rfc3339);
+
 /* Parses a document. Plain scalars become JSON null, booleans, integers or
  * floats when YAML 1.1 would resolve them so; quoted ones stay strings. An
  * empty document is an empty object. */
