@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoint-stats.h"
 #include "cli.h"
 #include "common/error.h"
 #include "instance.h"
@@ -153,6 +154,17 @@ print_snapshots (JsonArray *snapshots)
   fputs (text, stdout);
 }
 
+/* ferryd's record of the last CRIU dump and restore (absent on LXD) */
+static void
+print_checkpoints (JsonObject *inst)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  ferry_checkpoint_append_record (out, "Last checkpoint", ferry_obj_object (inst, "last_dump"), FALSE);
+  ferry_checkpoint_append_record (out, "Last restore", ferry_obj_object (inst, "last_restore"), FALSE);
+  fputs (out->str, stdout);
+}
+
 static gboolean
 print_log (FerryClient *client, const char *name, GError **error)
 {
@@ -197,6 +209,7 @@ instance_info (FerryCli *cli, FerryClient *client, const char *name, gboolean sh
   print_time_line ("Last Used", inst, "last_used_at");
   if (ferry_obj_int (state, "pid") != 0)
     print_resources (state);
+  print_checkpoints (inst);
   print_snapshots (ferry_obj_array (inst, "snapshots"));
   if (show_log && !print_log (client, name, error))
     return FERRY_EXIT_ERROR;
