@@ -81,3 +81,8 @@ extern const FerryCommand ferry_cmd_profile;
 extern const FerryCommand ferry_cmd_operation;
 extern const FerryCommand ferry_cmd_console;
 extern const FerryCommand ferry_cmd_snapshot, ferry_cmd_restore;
+extern const FerryCommand ferry_cmd_report;
+
+/* `ferry report`'s file when --output is not given:
+ * "ferry-report-<instance>-<YYYYmmdd-HHMMSS>.tar.gz". */
+char *ferry_report_default_name (const char *instance, GDateTime *now);

@@ -269,6 +269,87 @@ ferry_client_get_raw (FerryClient *client, const char *path, GError **error)
   return response;
 }
 
+/* Reads what is left of an answer that is not the expected file: it should
+ * be an error envelope. */
+static void
+set_download_error (SoupMessage *msg, const char *url, GInputStream *body, GError **error)
+{
+  g_autoptr (GOutputStream) mem = g_memory_output_stream_new_resizable ();
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (JsonNode) node = NULL;
+
+  if (g_output_stream_splice (mem, body, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error) < 0)
+    return;
+  bytes = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (mem));
+  node = parse_envelope (msg, url, bytes, error);
+  if (node != NULL)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Unexpected response from %s: %u %s (%s)", url,
+                 soup_message_get_status (msg), soup_message_get_reason_phrase (msg),
+                 soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL));
+}
+
+static gssize
+save_stream (GInputStream *body, const char *file, GError **error)
+{
+  g_autofree char *part_name = g_strconcat (file, ".part", NULL);
+  g_autoptr (GFile) part = g_file_new_for_path (part_name);
+  g_autoptr (GFile) target = g_file_new_for_path (file);
+  g_autoptr (GFileOutputStream) out = g_file_replace (part, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
+  gssize copied;
+
+  if (out == NULL)
+    return -1;
+  copied = g_output_stream_splice (G_OUTPUT_STREAM (out), body,
+                                   G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL,
+                                   error);
+  if (copied < 0 || !g_file_move (part, target, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error))
+    {
+      g_output_stream_close (G_OUTPUT_STREAM (out), NULL, NULL);
+      g_file_delete (part, NULL, NULL);
+      return -1;
+    }
+  return copied;
+}
+
+gboolean
+ferry_client_download (FerryClient *client, const char *path, const char *file, goffset *size_out, GError **error)
+{
+  g_autofree char *url = NULL;
+  g_autoptr (SoupMessage) msg = new_message (client, "GET", path, &url);
+  g_autoptr (GInputStream) body = NULL;
+  g_autoptr (GError) local_error = NULL;
+  const char *content_type;
+  gssize copied;
+
+  if (msg == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid request path: %s", path);
+      return FALSE;
+    }
+  body = soup_session_send (client->session, msg, NULL, &local_error);
+  if (body == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "Failed to connect to the daemon: %s",
+                   local_error->message);
+      return FALSE;
+    }
+  content_type = soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL);
+  if (soup_message_get_status (msg) != SOUP_STATUS_OK || g_strcmp0 (content_type, "application/json") == 0)
+    {
+      set_download_error (msg, url, body, error);
+      return FALSE;
+    }
+  copied = save_stream (body, file, error);
+  if (copied < 0)
+    {
+      g_prefix_error (error, "Failed to save %s: ", file);
+      return FALSE;
+    }
+  if (size_out != NULL)
+    *size_out = copied;
+  return TRUE;
+}
+
 JsonObject *
 ferry_client_server (FerryClient *client, GError **error)
 {

@@ -28,6 +28,14 @@ JsonArray *ferry_client_get_array (FerryClient *client, const char *path, GError
 /* A raw (non-JSON) GET, such as a log file. */
 GBytes *ferry_client_get_raw (FerryClient *client, const char *path, GError **error);
 
+/* A GET whose successful answer is a file (not JSON), saved as file: it is
+ * written beside it as "<file>.part" and renamed once complete, so a failed
+ * download leaves nothing. An error answer is LXD's JSON envelope, as for
+ * any request; a JSON answer that is not an error is refused too (the
+ * endpoint is missing or answered something else). size_out may be NULL. */
+gboolean ferry_client_download (FerryClient *client, const char *path, const char *file, goffset *size_out,
+                                GError **error);
+
 /* GET /1.0, cached. */
 JsonObject *ferry_client_server (FerryClient *client, GError **error);
 gboolean ferry_client_has_extension (FerryClient *client, const char *extension);
