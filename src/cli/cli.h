@@ -86,3 +86,6 @@ extern const FerryCommand ferry_cmd_report;
 /* `ferry report`'s file when --output is not given:
  * "ferry-report-<instance>-<YYYYmmdd-HHMMSS>.tar.gz". */
 char *ferry_report_default_name (const char *instance, GDateTime *now);
+
+/* `ferry operation show`: api.Operation as lxc prints it. */
+char *ferry_operation_yaml (JsonObject *op);

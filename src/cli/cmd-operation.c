@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "yaml.h"
@@ -59,23 +60,91 @@ cmd_operation_list (FerryCli *cli, FerryArgs *args, GError **error)
 }
 
 static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (a, b);
+}
+
+/* Go decodes metadata into map[string]any, and go-yaml writes maps with
+ * their keys sorted, at every depth. */
+static JsonNode *
+sorted_deep_copy (JsonNode *node)
+{
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *object = json_node_get_object (node);
+      g_autoptr (JsonObject) out = json_object_new ();
+      GList *members = g_list_sort (json_object_get_members (object), compare_strings);
+
+      for (GList *l = members; l != NULL; l = l->next)
+        json_object_set_member (out, l->data, sorted_deep_copy (json_object_get_member (object, l->data)));
+      g_list_free (members);
+      return json_node_init_object (json_node_alloc (), out);
+    }
+  if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+      g_autoptr (JsonArray) out = json_array_new ();
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        json_array_add_element (out, sorted_deep_copy (json_array_get_element (array, i)));
+      return json_node_init_array (json_node_alloc (), out);
+    }
+  return json_node_copy (node);
+}
+
+/* api.Operation as lxc marshals it: fields in Go's order, times plain, a
+ * null map as "{}". */
+char *
+ferry_operation_yaml (JsonObject *op)
+{
+  static const char *const fields[] = { "id", "class", "description", "created_at", "updated_at", "status",
+                                        "status_code", "resources", "metadata", "may_cancel", "err", "location" };
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (JsonObject) empty = json_object_new ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    {
+      JsonNode *value = json_object_get_member (op, fields[i]);
+      g_autoptr (JsonNode) shown = NULL;
+
+      if (g_str_has_suffix (fields[i], "_at"))
+        {
+          ferry_yaml_append_time (out, fields[i], ferry_obj_string (op, fields[i]));
+          continue;
+        }
+      if (strcmp (fields[i], "resources") == 0 || strcmp (fields[i], "metadata") == 0)
+        shown = value != NULL && JSON_NODE_HOLDS_OBJECT (value) ? sorted_deep_copy (value)
+                                                                : json_node_init_object (json_node_alloc (), empty);
+      else if (strcmp (fields[i], "status_code") == 0)
+        shown = json_node_init_int (json_node_alloc (), ferry_obj_int (op, fields[i]));
+      else if (strcmp (fields[i], "may_cancel") == 0)
+        shown = json_node_init_boolean (json_node_alloc (), ferry_obj_bool (op, fields[i]));
+      else
+        shown = json_node_init_string (json_node_alloc (), ferry_obj_string (op, fields[i]));
+      ferry_yaml_append_member (out, fields[i], shown);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static int
 cmd_operation_show (FerryCli *cli, FerryArgs *args, GError **error)
 {
   g_autofree char *id = NULL;
   FerryClient *client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &id, error);
   g_autofree char *escaped = NULL;
   g_autofree char *path = NULL;
-  g_autoptr (JsonNode) op = NULL;
+  g_autoptr (JsonObject) op = NULL;
   g_autofree char *text = NULL;
 
   if (client == NULL)
     return FERRY_EXIT_ERROR;
   escaped = ferry_client_escape (id);
   path = g_strdup_printf ("/1.0/operations/%s", escaped);
-  op = ferry_client_query (client, "GET", path, NULL, NULL, NULL, error);
+  op = ferry_client_get_object (client, path, NULL, error);
   if (op == NULL)
     return FERRY_EXIT_ERROR;
-  text = ferry_yaml_write (op);
+  text = ferry_operation_yaml (op);
   fputs (text, stdout);
   return 0;
 }
