@@ -5,11 +5,14 @@
 
 #include <locale.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
+#include "checkpoint-stats.h"
 #include "cli.h"
 #include "exec.h"
 #include "output.h"
+#include "snapshot.h"
 #include "yaml.h"
 
 /* from cmd-list.c */
@@ -445,6 +448,182 @@ test_format_time (void)
   g_assert_cmpstr (upload, ==, "Nov 25, 2026 at 9:42pm (UTC)");
 }
 
+static char *
+to_json (JsonNode *node)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+
+  json_generator_set_root (gen, node);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* What lxc 5.0 sends for `lxc restore c1 s --stateful` (traced). */
+static void
+test_restore_request (void)
+{
+  g_autoptr (JsonNode) stateful = ferry_restore_request ("c1", "s", TRUE);
+  g_autoptr (JsonNode) stateless = ferry_restore_request ("c1", "s", FALSE);
+  g_autoptr (JsonNode) full_name = ferry_restore_request ("c1", "c1/s", FALSE);
+  g_autofree char *a = to_json (stateful);
+  g_autofree char *b = to_json (stateless);
+  g_autofree char *c = to_json (full_name);
+
+  g_assert_cmpstr (a, ==,
+                   "{\"architecture\":\"\",\"config\":null,\"devices\":null,\"ephemeral\":false,\"profiles\":null,"
+                   "\"restore\":\"c1/s\",\"stateful\":true,\"description\":\"\"}");
+  g_assert_cmpstr (b, ==,
+                   "{\"architecture\":\"\",\"config\":null,\"devices\":null,\"ephemeral\":false,\"profiles\":null,"
+                   "\"restore\":\"c1/s\",\"stateful\":false,\"description\":\"\"}");
+  /* lxc passes a name that already has its instance through */
+  g_assert_cmpstr (b, ==, c);
+}
+
+static void
+test_snapshot_request (void)
+{
+  g_autoptr (JsonNode) named = ferry_snapshot_create_request ("s", TRUE, FALSE);
+  g_autoptr (JsonNode) unnamed = ferry_snapshot_create_request (NULL, FALSE, FALSE);
+  g_autoptr (JsonNode) no_expiry = ferry_snapshot_create_request ("s", FALSE, TRUE);
+  g_autofree char *a = to_json (named);
+  g_autofree char *b = to_json (unnamed);
+  g_autofree char *c = to_json (no_expiry);
+
+  g_assert_cmpstr (a, ==, "{\"name\":\"s\",\"stateful\":true,\"expires_at\":null}");
+  g_assert_cmpstr (b, ==, "{\"name\":\"\",\"stateful\":false,\"expires_at\":null}");
+  g_assert_cmpstr (c, ==, "{\"name\":\"s\",\"stateful\":false,\"expires_at\":\"0001-01-01T00:00:00Z\"}");
+}
+
+static void
+test_snapshot_names (void)
+{
+  static const char *const invalid[] = { "c1/", "/s", "/", "c1/a/b", "c1//s" };
+  g_autofree char *instance = NULL;
+  g_autofree char *snapshot = NULL;
+  g_autofree char *path = NULL;
+
+  g_assert_true (ferry_snapshot_parse ("c1", &instance, &snapshot, NULL));
+  g_assert_cmpstr (instance, ==, "c1");
+  g_assert_null (snapshot);
+  g_clear_pointer (&instance, g_free);
+  g_assert_true (ferry_snapshot_parse ("c1/snap0", &instance, &snapshot, NULL));
+  g_assert_cmpstr (instance, ==, "c1");
+  g_assert_cmpstr (snapshot, ==, "snap0");
+  for (gsize i = 0; i < G_N_ELEMENTS (invalid); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *inst = NULL;
+      g_autofree char *snap = NULL;
+
+      g_assert_false (ferry_snapshot_parse (invalid[i], &inst, &snap, &error));
+      g_assert_nonnull (error);
+      g_assert_null (inst);
+      g_assert_null (snap);
+    }
+  path = ferry_snapshot_path ("c1", "a b");
+  g_assert_cmpstr (path, ==, "/1.0/instances/c1/snapshots/a%20b");
+}
+
+static void
+test_rename_request (void)
+{
+  static const char *const refused[][2] = { { "c1/s1", "s2" }, { "c1/s1", "c2/s2" }, { "c1", "c2/s2" }, { "c1/", "c1/s" } };
+  g_autofree char *path = NULL;
+  g_autoptr (JsonNode) snap = ferry_rename_request ("c1/s1", "c1/s2", &path, NULL);
+  g_autofree char *snap_json = to_json (snap);
+  g_autoptr (JsonNode) inst = NULL;
+  g_autofree char *inst_json = NULL;
+
+  g_assert_cmpstr (path, ==, "/1.0/instances/c1/snapshots/s1");
+  g_assert_cmpstr (snap_json, ==, "{\"name\":\"s2\"}");
+  g_clear_pointer (&path, g_free);
+  inst = ferry_rename_request ("c1", "c2", &path, NULL);
+  inst_json = to_json (inst);
+  g_assert_cmpstr (path, ==, "/1.0/instances/c1");
+  g_assert_cmpstr (inst_json, ==, "{\"name\":\"c2\",\"migration\":false}");
+  for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *p = NULL;
+
+      g_assert_null (ferry_rename_request (refused[i][0], refused[i][1], &p, &error));
+      g_assert_nonnull (error);
+      g_assert_null (p);
+    }
+}
+
+static void
+test_checkpoint_stats (void)
+{
+  g_autoptr (JsonObject) dump = parse_object (
+    "{\"action\":\"snapshot\",\"snapshot\":\"second\",\"at\":\"2026-11-25T19:36:10Z\","
+    "\"stats\":{\"total_time\":210000,\"pages_written\":16384,\"memwrite_time\":40000,\"freezing_time\":1200,"
+    "\"frozen_time\":123400,\"memdump_time\":80100,\"pages_scanned\":20000,\"zz_new\":7,\"criu\":\"4.2.1\"}}");
+  g_autoptr (JsonObject) restore = parse_object (
+    "{\"action\":\"start\",\"at\":\"2026-11-25T19:40:00Z\","
+    "\"stats\":{\"restore_time\":150000,\"forking_time\":3200,\"total_time\":300100}}");
+  g_autoptr (JsonObject) bare = parse_object ("{\"action\":\"stop\"}");
+  g_autoptr (JsonObject) only_freezing = parse_object ("{\"freezing_time\":500,\"pages_written\":3}");
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autofree char *small = ferry_checkpoint_format_stats (only_freezing);
+  g_autofree char *none = ferry_checkpoint_format_stats (NULL);
+
+  ferry_checkpoint_append_record (out, "Last checkpoint", dump, TRUE);
+  ferry_checkpoint_append_record (out, "Last restore", restore, TRUE);
+  ferry_checkpoint_append_record (out, "Nothing", NULL, TRUE);
+  ferry_checkpoint_append_record (out, "Last checkpoint", bare, TRUE);
+  if (sysconf (_SC_PAGESIZE) == 4096)
+    g_assert_cmpstr (out->str, ==,
+                     "\nLast checkpoint:\n"
+                     "  Action: snapshot (second) at 2026/11/25 19:36 UTC\n"
+                     "  Frozen: 123.4 ms (freezing 1.2 ms), memory dump 80.1 ms, memory write 40.0 ms, "
+                     "pages scanned 20000, pages written 16384 (64.0 MiB), total 210.0 ms, criu: 4.2.1, zz_new: 7\n"
+                     "\nLast restore:\n"
+                     "  Action: start at 2026/11/25 19:40 UTC\n"
+                     "  Restore: 150.0 ms (forking 3.2 ms), total 300.1 ms\n"
+                     "\nLast checkpoint:\n"
+                     "  Action: stop\n");
+  else
+    g_assert_nonnull (strstr (out->str, "pages written 16384 ("));
+  if (sysconf (_SC_PAGESIZE) == 4096)
+    g_assert_cmpstr (small, ==, "Freezing: 0.5 ms, pages written 3 (12.0 KiB)");
+  g_assert_cmpstr (none, ==, "");
+}
+
+static void
+test_report_name (void)
+{
+  g_autoptr (GDateTime) when = g_date_time_new_utc (2026, 11, 25, 9, 5, 7);
+  g_autofree char *name = ferry_report_default_name ("c1", when);
+
+  g_assert_cmpstr (name, ==, "ferry-report-c1-20261125-090507.tar.gz");
+}
+
+/* `lxc operation show` of a snapshot operation from LXD 5.0.2, with stats
+ * added the way ferryd reports them. */
+static void
+test_operation_yaml (void)
+{
+  g_autoptr (JsonObject) op = parse_object (
+    "{\"status_code\":200,\"id\":\"3de5\",\"class\":\"task\",\"description\":\"Snapshotting instance\","
+    "\"created_at\":\"2026-11-25T22:10:21.051617855Z\",\"updated_at\":\"2026-11-25T22:10:22Z\","
+    "\"status\":\"Success\",\"resources\":{\"instances\":[\"/1.0/instances/c1\"],\"containers\":[\"/1.0/containers/c1\"]},"
+    "\"metadata\":{\"stats\":{\"total_time\":210000,\"frozen_time\":123400},\"action\":\"snapshot\"},"
+    "\"may_cancel\":false,\"err\":\"\",\"location\":\"none\"}");
+  g_autoptr (JsonObject) bare = parse_object ("{\"id\":\"x\",\"metadata\":null}");
+  g_autofree char *text = ferry_operation_yaml (op);
+  g_autofree char *bare_text = ferry_operation_yaml (bare);
+
+  g_assert_cmpstr (text, ==,
+                   "id: 3de5\nclass: task\ndescription: Snapshotting instance\n"
+                   "created_at: 2026-11-25T22:10:21.051617855Z\nupdated_at: 2026-11-25T22:10:22Z\n"
+                   "status: Success\nstatus_code: 200\n"
+                   "resources:\n  containers:\n  - /1.0/containers/c1\n  instances:\n  - /1.0/instances/c1\n"
+                   "metadata:\n  action: snapshot\n  stats:\n    frozen_time: 123400\n    total_time: 210000\n"
+                   "may_cancel: false\nerr: \"\"\nlocation: none\n");
+  g_assert_nonnull (strstr (bare_text, "\nmetadata: {}\n"));
+  g_assert_nonnull (strstr (bare_text, "\ncreated_at: 0001-01-01T00:00:00Z\n"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -469,5 +648,12 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/list/filters", test_list_filters);
   g_test_add_func ("/cli/exec/control", test_exec_control);
   g_test_add_func ("/cli/remote/parse", test_remote_parse);
+  g_test_add_func ("/cli/snapshot/restore-request", test_restore_request);
+  g_test_add_func ("/cli/snapshot/create-request", test_snapshot_request);
+  g_test_add_func ("/cli/snapshot/names", test_snapshot_names);
+  g_test_add_func ("/cli/snapshot/rename-request", test_rename_request);
+  g_test_add_func ("/cli/info/checkpoint-stats", test_checkpoint_stats);
+  g_test_add_func ("/cli/report/file-name", test_report_name);
+  g_test_add_func ("/cli/operation/yaml", test_operation_yaml);
   return g_test_run ();
 }
