@@ -308,10 +308,10 @@ JsonNode *
 ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *s)
 {
   JsonObject *o = json_object_new ();
-  g_autofree char *full = g_strdup_printf ("%s/%s", inst->row->name, s->name);
   g_auto (GStrv) profiles = parse_profiles_json (s->profiles_json);
 
-  add_member_string (o, "name", full);
+  /* LXD 5.0 names a snapshot object by the snapshot's own name. */
+  add_member_string (o, "name", s->name);
   add_member_string (o, "description", s->description);
   add_member_time (o, "created_at", s->created_at);
   add_member_time (o, "expires_at", s->expires_at);
