@@ -1,0 +1,108 @@
+/* Ferry's CRIU integration (libcriu): which CRIU runs, whether this host can
+ * checkpoint at all, dump and restore of a container's process tree, and
+ * CRIU's statistics. Knows nothing of run directories or the monitor: the
+ * runtime (ferry-monitor) fills the requests. One criu_opts per operation,
+ * never libcriu's global calls; CRIU always logs to a file. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+/* Oldest CRIU that works on the kernels Ferry targets (4.1 cannot dump TCP
+ * or UDP sockets on kernels >= 6.16). */
+#define FERRY_CRIU_MIN_VERSION 40200
+
+/* The file Ferry adds to a checkpoint's images: the key (tty[rdev:dev]) under
+ * which the container's console was declared external at dump time. */
+#define FERRY_CHECKPOINT_CONSOLE_KEY_FILE "ferry-console.key"
+
+typedef struct
+{
+  char *path;         /* the criu binary in use (NULL if none was found) */
+  char *found_by;     /* "$FERRY_CRIU", "/opt/ferry/criu/env", "PATH" */
+  int version;        /* e.g. 40201; 0 if unknown */
+  char *version_text; /* "4.2.1" */
+  gboolean check_ran, check_ok;
+  char *nested; /* why this host looks nested, or NULL */
+} FerryCriuInfo;
+
+void ferry_criu_info_clear (FerryCriuInfo *info);
+
+/* The criu binary: $FERRY_CRIU, else FERRY_CRIU= in /opt/ferry/criu/env,
+ * else criu on PATH. NULL with an error when there is none. */
+char *ferry_criu_locate (char **found_by, GError **error);
+
+/* Why this process runs inside a container (LXD's checks: container= in
+ * /proc/1/environ, /run/.containerenv, a user or PID namespace
+ * other than the initial one), or NULL on a real host. */
+char *ferry_criu_detect_nesting (void);
+
+typedef enum
+{
+  FERRY_CRIU_CHECK_SKIP,   /* no `criu check` */
+  FERRY_CRIU_CHECK_CACHED, /* trust a check passed earlier in this boot with this CRIU */
+  FERRY_CRIU_CHECK_RUN,    /* always run it */
+} FerryCriuCheck;
+
+/* Fills INFO (as much as it can) and returns TRUE when CRIU is usable here:
+ * present, >= 4.2, not nested and `criu check` passes (as RUN_CHECK says).
+ * Otherwise FALSE with one sentence naming what was found and the fix. */
+gboolean ferry_criu_probe (FerryCriuInfo *info, FerryCriuCheck run_check, GError **error);
+
+/* The "Error (...)" lines of a CRIU log (without the harmless RLIMIT_NOFILE
+ * complaint every log has here), newline-separated; "" if none. */
+char *ferry_criu_log_errors (const char *log_path);
+
+/* JSON object of CRIU's statistics image ("stats-dump" or "stats-restore")
+ * in DIR, with "total_time" (microseconds) added. A dump leaves its
+ * stats-dump in the images; a restore's stats-restore is in the directory
+ * of its log (CRIU's work directory). */
+char *ferry_criu_stats_json (const char *dir, gboolean dump, gint64 total_time_us, GError **error);
+
+/* Parses a stats image already in memory (exposed for tests). */
+char *ferry_criu_stats_parse (const guint8 *data, gsize len, gboolean dump, gint64 total_time_us, GError **error);
+
+typedef struct
+{
+  const char *criu_path;
+  pid_t init_pid;          /* root of the tree, host PID */
+  const char *freeze_cgroup; /* the container's freezer cgroup directory */
+  const char *images_dir;  /* exists, empty */
+  const char *log_path;
+  gboolean leave_running;
+  gboolean tcp_established;
+  gboolean network_lock_skip; /* no interface but lo in the container */
+  const char *const *external; /* extra --external keys (veths, issue 4) */
+  const char *console_key;     /* tty[rdev:dev] of the console, or NULL */
+  gboolean console_is_mount;   /* /dev/console is a bind mount of the pty */
+  /* Copied while the tree is frozen, after the memory dump (post-dump). */
+  const char *rootfs_copy_src, *rootfs_copy_dst;
+} FerryDumpRequest;
+
+/* Dumps the tree. On failure the tree runs on, thawed, the images dir is
+ * emptied and a partial copy removed; the error quotes CRIU and names the log. */
+gboolean ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error);
+
+typedef struct
+{
+  const char *criu_path;
+  const char *images_dir;
+  const char *log_path;
+  const char *rootfs;
+  const char *cgroup_root; /* "/PARENT/NAME": the restored tasks' cgroup in every hierarchy */
+  gboolean tcp_established;
+  /* The new console: its slave (inherited by CRIU for the dumped console)
+   * and a host path of that slave (bound onto the container's /dev/console). */
+  int console_slave;
+  const char *console_path;
+  const char *const *external; /* extra keys, e.g. "veth[eth0]:host@bridge" (issue 4) */
+} FerryRestoreRequest;
+
+/* Restores the tree as a child of the calling process (which should be a
+ * child subreaper). Returns the host PID of the restored init, or 0 with an
+ * error quoting CRIU. The images dir is not modified. */
+pid_t ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error);
+
+/* cp -a --reflink=auto SRC DST (owners, modes, times, xattrs, hard links,
+ * symlinks, devices); DST must not exist. On failure DST is removed. */
+gboolean ferry_checkpoint_copy_tree (const char *src, const char *dst, GError **error);

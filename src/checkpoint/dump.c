@@ -1,0 +1,224 @@
+/* Dump of a container's process tree. CRIU freezes the container's freezer
+ * cgroup, dumps, then calls us back ("post-dump") while everything is still
+ * frozen: that is when the rootfs is copied, so the copy and the memory image
+ * are the same instant. A failing callback fails the dump and CRIU thaws. */
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/criu-opts.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* libcriu's notify callback takes no user data: the one dump a process does
+ * at a time is described here. */
+static struct
+{
+  const FerryDumpRequest *req;
+  GError *copy_error;
+  gboolean copied;
+} dump_ctx;
+
+static int
+dump_notify (char *action, criu_notify_arg_t na)
+{
+  const FerryDumpRequest *req = dump_ctx.req;
+
+  if (req == NULL || strcmp (action, "post-dump") != 0 || req->rootfs_copy_src == NULL)
+    return 0;
+  if (!ferry_checkpoint_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
+    return 1;
+  dump_ctx.copied = TRUE;
+  return 0;
+}
+
+/* TRUE when the freezer cgroup is frozen now (v1 freezer.state or
+ * v2 cgroup.freeze). */
+static gboolean
+cgroup_frozen (const char *dir, gboolean *v1)
+{
+  g_autofree char *path = g_build_filename (dir, "freezer.state", NULL);
+  g_autofree char *state = ferry_read_small_file (path);
+
+  *v1 = state != NULL;
+  if (state != NULL)
+    return !g_str_equal (state, "THAWED");
+  g_autofree char *path2 = g_build_filename (dir, "cgroup.freeze", NULL);
+  g_autofree char *freeze = ferry_read_small_file (path2);
+  return freeze != NULL && g_str_equal (freeze, "1");
+}
+
+static void
+thaw (const char *dir, gboolean v1)
+{
+  g_autofree char *path = g_build_filename (dir, v1 ? "freezer.state" : "cgroup.freeze", NULL);
+  const char *value = v1 ? "THAWED" : "0";
+
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return;
+  if (write (fd, value, strlen (value)) < 0)
+    g_debug ("thawing %s: %s", dir, g_strerror (errno));
+  close (fd);
+}
+
+/* Leaves nothing of a failed dump but the log (when it lives in the images
+ * directory, it is the one thing the user needs). */
+static void
+remove_partial_images (const FerryDumpRequest *req)
+{
+  g_autofree char *log_dir = g_path_get_dirname (req->log_path);
+  g_autofree char *images = realpath (req->images_dir, NULL);
+  g_autofree char *logs = realpath (log_dir, NULL);
+
+  if (images != NULL && logs != NULL && g_str_equal (images, logs))
+    {
+      g_autofree char *keep = g_path_get_basename (req->log_path);
+      GDir *d = g_dir_open (req->images_dir, 0, NULL);
+      if (d == NULL)
+        return;
+      for (const char *e; (e = g_dir_read_name (d)) != NULL;)
+        if (!g_str_equal (e, keep))
+          {
+            g_autofree char *p = g_build_filename (req->images_dir, e, NULL);
+            ferry_rm_rf (p, NULL);
+          }
+      g_dir_close (d);
+      return;
+    }
+  ferry_rm_rf (req->images_dir, NULL);
+}
+
+/* CRIU writes stats-dump into its work directory, the log's: the images
+ * keep it, as in LXD's state directories. */
+static void
+move_stats_to_images (const FerryDumpRequest *req)
+{
+  g_autofree char *log_dir = g_path_get_dirname (req->log_path);
+  g_autofree char *from = g_build_filename (log_dir, "stats-dump", NULL);
+  g_autofree char *to = g_build_filename (req->images_dir, "stats-dump", NULL);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  if (g_str_equal (from, to) || rename (from, to) == 0)
+    return;
+  if (g_file_get_contents (from, &data, &len, NULL) && ferry_write_file_atomic (to, data, (gssize) len, 0600, NULL))
+    unlink (from);
+}
+
+static gboolean
+fill_options (criu_opts *opts, const FerryDumpRequest *req, GError **error)
+{
+  gboolean ok = TRUE;
+
+  criu_local_set_pid (opts, req->init_pid);
+  criu_local_set_leave_running (opts, req->leave_running);
+  criu_local_set_tcp_established (opts, req->tcp_established);
+  criu_local_set_file_locks (opts, TRUE);
+  /* Record the cgroups (restore puts the tasks into the container's new
+   * cgroup); the monitor owns their properties. */
+  criu_local_set_manage_cgroups_mode (opts, CRIU_CG_MODE_SOFT);
+  criu_local_set_ext_unix_sk (opts, FALSE);
+  criu_local_set_shell_job (opts, FALSE);
+  if (req->network_lock_skip)
+    ok &= criu_local_set_network_lock (opts, CRIU_NETWORK_LOCK_SKIP) == 0;
+  if (req->freeze_cgroup != NULL)
+    ok &= criu_local_set_freeze_cgroup (opts, req->freeze_cgroup) == 0;
+  /* The console: the monitor holds the master, outside the dump, so the
+   * slave is external; /dev/console is a bind mount of it, external too
+   * (restore binds the new console there). */
+  if (req->console_key != NULL)
+    ok &= criu_local_add_external (opts, req->console_key) == 0;
+  if (req->console_is_mount)
+    ok &= criu_local_add_external (opts, "mnt[/dev/console]:console") == 0;
+  for (const char *const *e = req->external; e != NULL && *e != NULL; e++)
+    ok &= criu_local_add_external (opts, *e) == 0;
+  criu_local_set_notify_cb (opts, dump_notify);
+  if (!ok)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "libcriu: cannot set the dump options");
+  return ok;
+}
+
+gboolean
+ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  criu_opts *opts = NULL;
+  int images_fd = -1, work_fd = -1, rc = -1;
+  gboolean ok = FALSE, v1 = FALSE;
+  gboolean was_frozen = req->freeze_cgroup != NULL && cgroup_frozen (req->freeze_cgroup, &v1);
+
+  if (req->rootfs_copy_dst != NULL && g_file_test (req->rootfs_copy_dst, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "The rootfs copy's destination %s already exists",
+                   req->rootfs_copy_dst);
+      return FALSE;
+    }
+  if ((images_fd = open (req->images_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening the images directory %s: %s", req->images_dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (req->console_key != NULL)
+    {
+      g_autofree char *key_file = g_build_filename (req->images_dir, FERRY_CHECKPOINT_CONSOLE_KEY_FILE, NULL);
+      g_autofree char *key = g_strconcat (req->console_key, "\n", NULL);
+      if (!ferry_write_file_atomic (key_file, key, -1, 0600, error))
+        goto out;
+    }
+  if ((opts = ferry_criu_opts_new (req->criu_path, req->log_path, &work_fd, error)) == NULL)
+    goto out;
+  criu_local_set_images_dir_fd (opts, images_fd);
+  if (!fill_options (opts, req, error))
+    goto out;
+
+  dump_ctx.req = req;
+  dump_ctx.copied = FALSE;
+  g_clear_error (&dump_ctx.copy_error);
+  rc = criu_local_dump (opts);
+  dump_ctx.req = NULL;
+  if (rc == 0)
+    {
+      ok = TRUE;
+      move_stats_to_images (req);
+    }
+  else if (dump_ctx.copy_error != NULL)
+    {
+      g_autoptr (GError) copy_error = g_steal_pointer (&dump_ctx.copy_error);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                   "Copying the rootfs while the container was frozen failed (the container runs on): %s",
+                   copy_error->message);
+    }
+  else
+    {
+      g_autofree char *errors = ferry_criu_log_errors (req->log_path);
+      g_autofree char *detail = *errors ? g_strdup (errors) : g_strdup_printf ("(libcriu returned %d)", rc);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "CRIU could not checkpoint the container; it runs on as before.\n%s\nLog: %s",
+                   detail, req->log_path);
+    }
+
+out:
+  if (!ok)
+    {
+      /* CRIU thaws on failure; make sure of it, unless it was frozen before. */
+      gboolean v1_now = v1;
+      if (req->freeze_cgroup != NULL && !was_frozen && cgroup_frozen (req->freeze_cgroup, &v1_now))
+        thaw (req->freeze_cgroup, v1_now);
+      remove_partial_images (req);
+      if (req->rootfs_copy_dst != NULL && (dump_ctx.copied || rc != 0))
+        ferry_rm_rf (req->rootfs_copy_dst, NULL);
+    }
+  if (opts != NULL)
+    criu_local_free_opts (opts);
+  if (work_fd >= 0)
+    close (work_fd);
+  close (images_fd);
+  return ok;
+}

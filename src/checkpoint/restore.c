@@ -1,0 +1,92 @@
+/* Restore of a container's process tree as a child of the caller (the
+ * container's monitor): CRIU's swrk runs as our child and forks the restored
+ * init with CLONE_PARENT, so the monitor reaps it as it would a fresh one. */
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/criu-opts.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+static gboolean
+fill_options (criu_opts *opts, const FerryRestoreRequest *req, GError **error)
+{
+  g_autofree char *key_file = g_build_filename (req->images_dir, FERRY_CHECKPOINT_CONSOLE_KEY_FILE, NULL);
+  g_autofree char *console_key = ferry_read_small_file (key_file);
+  gboolean ok = TRUE;
+
+  ok &= criu_local_set_root (opts, req->rootfs) == 0;
+  criu_local_set_tcp_established (opts, req->tcp_established);
+  criu_local_set_file_locks (opts, TRUE);
+  criu_local_set_shell_job (opts, FALSE);
+  /* The monitor made the cgroup with its limits: CRIU moves the tasks into
+   * it (soft: no properties on a cgroup it did not create), whatever the
+   * path at dump time was. */
+  criu_local_set_manage_cgroups_mode (opts, CRIU_CG_MODE_SOFT);
+  if (req->cgroup_root != NULL)
+    ok &= criu_local_add_cg_root (opts, NULL, req->cgroup_root) == 0;
+  /* Without external interfaces nothing is locked at dump (network-lock
+   * skip): nothing to unlock here either. */
+  if (req->external == NULL || req->external[0] == NULL)
+    ok &= criu_local_set_network_lock (opts, CRIU_NETWORK_LOCK_SKIP) == 0;
+  for (const char *const *e = req->external; e != NULL && *e != NULL; e++)
+    ok &= criu_local_add_external (opts, *e) == 0;
+  if (console_key != NULL && *console_key != '\0')
+    {
+      if (req->console_slave < 0 || req->console_path == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The checkpoint has a console but none was given");
+          return FALSE;
+        }
+      /* Every fd of the dumped console becomes the new slave, and the
+       * container's /dev/console a bind mount of it. */
+      ok &= criu_local_add_inherit_fd (opts, req->console_slave, console_key) == 0;
+      ok &= criu_local_add_ext_mount (opts, "console", req->console_path) == 0;
+    }
+  if (!ok && error != NULL && *error == NULL)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "libcriu: cannot set the restore options");
+  return ok;
+}
+
+pid_t
+ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error)
+{
+  criu_opts *opts = NULL;
+  int images_fd, work_fd = -1;
+  pid_t pid = 0;
+
+  if ((images_fd = open (req->images_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Opening the images directory %s: %s",
+                   req->images_dir, g_strerror (saved));
+      return 0;
+    }
+  if ((opts = ferry_criu_opts_new (req->criu_path, req->log_path, &work_fd, error)) == NULL)
+    goto out;
+  criu_local_set_images_dir_fd (opts, images_fd);
+  if (!fill_options (opts, req, error))
+    goto out;
+  int rc = criu_local_restore_child (opts);
+  if (rc > 0)
+    pid = rc;
+  else
+    {
+      g_autofree char *errors = ferry_criu_log_errors (req->log_path);
+      g_autofree char *detail = *errors ? g_strdup (errors) : g_strdup_printf ("(libcriu returned %d)", rc);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "CRIU could not restore the container; the checkpoint is kept.\n%s\nLog: %s",
+                   detail, req->log_path);
+    }
+
+out:
+  if (opts != NULL)
+    criu_local_free_opts (opts);
+  if (work_fd >= 0)
+    close (work_fd);
+  close (images_fd);
+  return pid;
+}
