@@ -341,6 +341,12 @@ v1_parent_cpus (const FerryCgroupManager *m, const char *relpath)
     }
 }
 
+static char *
+v1_freezer_dir (const FerryCgroupManager *m, const char *relpath)
+{
+  return find_dir (FALSE, FALSE, FALSE, TRUE, FALSE, relpath);
+}
+
 const FerryCgroupOps ferry_cgroup_v1_ops = {
   .name = "cgroup-v1",
   .create = v1_create,
@@ -350,4 +356,5 @@ const FerryCgroupOps ferry_cgroup_v1_ops = {
   .read_stats = v1_read_stats,
   .exists = v1_exists,
   .parent_cpus = v1_parent_cpus,
+  .freezer_dir = v1_freezer_dir,
 };

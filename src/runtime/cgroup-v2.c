@@ -213,6 +213,12 @@ v2_parent_cpus (const FerryCgroupManager *m, const char *relpath)
   return online ? g_strstrip (online) : NULL;
 }
 
+static char *
+v2_freezer_dir (const FerryCgroupManager *m, const char *relpath)
+{
+  return g_build_filename (m->root, relpath, NULL);
+}
+
 const FerryCgroupOps ferry_cgroup_v2_ops = {
   .name = "cgroup-v2",
   .create = v2_create,
@@ -222,4 +228,5 @@ const FerryCgroupOps ferry_cgroup_v2_ops = {
   .read_stats = v2_read_stats,
   .exists = v2_exists,
   .parent_cpus = v2_parent_cpus,
+  .freezer_dir = v2_freezer_dir,
 };

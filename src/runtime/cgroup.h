@@ -42,6 +42,9 @@ typedef struct
   gboolean (*exists) (const FerryCgroupManager *m, const char *relpath);
   /* The CPUs the parent cgroup allows ("0-1"), for resolving limits.cpu. */
   char *(*parent_cpus) (const FerryCgroupManager *m, const char *relpath);
+  /* The directory that freezes the cgroup (v1 freezer hierarchy, v2 the
+   * cgroup itself), as CRIU's --freeze-cgroup wants it; NULL if none. */
+  char *(*freezer_dir) (const FerryCgroupManager *m, const char *relpath);
 } FerryCgroupOps;
 
 struct FerryCgroupManager

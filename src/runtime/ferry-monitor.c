@@ -1,5 +1,6 @@
 /* ferry-monitor: the per-container monitor and the runtime's command-line
- * face for ferryd (start, stop, exec, freeze, unfreeze). */
+ * face for ferryd (start, stop, exec, freeze, unfreeze, checkpoint, restore,
+ * check-criu). */
 #include "runtime/monitor.h"
 #include "runtime/runtime.h"
 
@@ -16,7 +17,13 @@ usage (void)
          "                [--init PATH] [--env K=V ...]\n"
          "  ferry-monitor stop --run-dir DIR [--timeout SECONDS] [--force]\n"
          "  ferry-monitor exec --run-dir DIR [--cwd D] [--uid U] [--gid G] [--env K=V ...] [--tty] -- CMD [ARGS...]\n"
-         "  ferry-monitor freeze|unfreeze --run-dir DIR\n",
+         "  ferry-monitor freeze|unfreeze --run-dir DIR\n"
+         "  ferry-monitor checkpoint --run-dir DIR --images DIR --log FILE [--leave-running]\n"
+         "                [--rootfs-copy SRC DST] [--stats FILE] [--tcp-established]\n"
+         "  ferry-monitor restore --name NAME --rootfs DIR --run-dir DIR --log-dir DIR --cgroup-parent PARENT\n"
+         "                [--hostname H] [--limit-memory BYTES] [--limit-cpu SPEC] [--limit-processes N]\n"
+         "                --images DIR --log FILE [--stats FILE] [--tcp-established]\n"
+         "  ferry-monitor check-criu [--json]\n",
          stderr);
 }
 
@@ -37,9 +44,16 @@ parse (int *argc, char ***argv, const char *command, GOptionEntry *entries)
 }
 
 static int
-cmd_start (int argc, char **argv)
+cmd_start (int argc, char **argv, gboolean restore)
 {
   FerryStartOptions o = { 0 };
+  GOptionEntry restore_entries[] = {
+    { "images", 0, 0, G_OPTION_ARG_FILENAME, &o.images, "CRIU images to restore", "DIR" },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &o.criu_log, "CRIU's log", "FILE" },
+    { "stats", 0, 0, G_OPTION_ARG_FILENAME, &o.stats, "Write CRIU's restore statistics (JSON)", "FILE" },
+    { "tcp-established", 0, 0, G_OPTION_ARG_NONE, &o.tcp_established, "Restore established TCP connections", NULL },
+    { NULL },
+  };
   GOptionEntry entries[] = {
     { "name", 0, 0, G_OPTION_ARG_STRING, &o.name, "Container name", "NAME" },
     { "rootfs", 0, 0, G_OPTION_ARG_FILENAME, &o.rootfs, "Root file system", "DIR" },
@@ -56,7 +70,24 @@ cmd_start (int argc, char **argv)
   };
   int rc = 1;
 
-  if (parse (&argc, &argv, "start", entries))
+  if (restore)
+    {
+      /* The same options as start (--init and --env are refused), plus CRIU's. */
+      GOptionEntry all[G_N_ELEMENTS (entries) + G_N_ELEMENTS (restore_entries) - 1];
+      gsize n = 0;
+      for (gsize i = 0; entries[i].long_name != NULL; i++)
+        all[n++] = entries[i];
+      for (gsize i = 0; i < G_N_ELEMENTS (restore_entries); i++)
+        all[n++] = restore_entries[i];
+      if (parse (&argc, &argv, "restore", all))
+        {
+          if (argc > 1)
+            ferry_monitor_error ("Unexpected argument \"%s\"", argv[1]);
+          else
+            rc = ferry_monitor_restore (&o);
+        }
+    }
+  else if (parse (&argc, &argv, "start", entries))
     {
       if (argc > 1)
         ferry_monitor_error ("Unexpected argument \"%s\"", argv[1]);
@@ -72,6 +103,10 @@ cmd_start (int argc, char **argv)
   g_free (o.limit_cpu);
   g_free (o.init);
   g_strfreev (o.env);
+  g_free (o.images);
+  g_free (o.criu_log);
+  g_free (o.stats);
+  g_free (o.criu_path);
   return rc;
 }
 
@@ -162,6 +197,63 @@ cmd_freeze (int argc, char **argv, gboolean freeze)
   return rc;
 }
 
+static int
+cmd_checkpoint (int argc, char **argv)
+{
+  FerryCheckpointOptions o = { 0 };
+  char **copy = NULL;
+  GOptionEntry entries[] = {
+    { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.run_dir, "Run directory", "DIR" },
+    { "images", 0, 0, G_OPTION_ARG_FILENAME, &o.images, "Empty directory for CRIU's images", "DIR" },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &o.log, "CRIU's log", "FILE" },
+    { "leave-running", 0, 0, G_OPTION_ARG_NONE, &o.leave_running, "Keep the container running (snapshot)", NULL },
+    { "rootfs-copy", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &copy, "Copy SRC to DST while frozen (SRC DST)", "SRC" },
+    { "stats", 0, 0, G_OPTION_ARG_FILENAME, &o.stats, "Write CRIU's dump statistics (JSON)", "FILE" },
+    { "tcp-established", 0, 0, G_OPTION_ARG_NONE, &o.tcp_established, "Dump established TCP connections", NULL },
+    { NULL },
+  };
+  int rc = 1;
+
+  /* --rootfs-copy takes two values: GOption sees the second as a stray
+   * argument, taken back below. */
+  if (parse (&argc, &argv, "checkpoint", entries))
+    {
+      if (copy != NULL && (g_strv_length (copy) != 1 || argc != 2))
+        ferry_monitor_error ("--rootfs-copy takes SRC and DST");
+      else if (copy == NULL && argc > 1)
+        ferry_monitor_error ("Unexpected argument \"%s\"", argv[1]);
+      else
+        {
+          if (copy != NULL)
+            {
+              o.rootfs_copy[0] = copy[0];
+              o.rootfs_copy[1] = argv[1];
+            }
+          rc = ferry_monitor_checkpoint (&o);
+        }
+    }
+  g_free (o.run_dir);
+  g_free (o.images);
+  g_free (o.log);
+  g_free (o.stats);
+  g_strfreev (copy);
+  return rc;
+}
+
+static int
+cmd_check_criu (int argc, char **argv)
+{
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL },
+    { NULL },
+  };
+
+  if (!parse (&argc, &argv, "check-criu", entries))
+    return 1;
+  return ferry_monitor_check_criu (json);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -175,7 +267,13 @@ main (int argc, char **argv)
   /* Sub-command parsers see "ferry-monitor CMD" as their argv[0]. */
   argv[1] = argv[0];
   if (strcmp (cmd, "start") == 0)
-    return cmd_start (argc - 1, argv + 1);
+    return cmd_start (argc - 1, argv + 1, FALSE);
+  if (strcmp (cmd, "restore") == 0)
+    return cmd_start (argc - 1, argv + 1, TRUE);
+  if (strcmp (cmd, "checkpoint") == 0)
+    return cmd_checkpoint (argc - 1, argv + 1);
+  if (strcmp (cmd, "check-criu") == 0)
+    return cmd_check_criu (argc - 1, argv + 1);
   if (strcmp (cmd, "stop") == 0)
     return cmd_stop (argc - 1, argv + 1);
   if (strcmp (cmd, "exec") == 0)

@@ -1,5 +1,6 @@
 /* ferry-monitor's commands (the binary ferryd runs for start, stop, exec,
- * freeze and unfreeze). Each returns the process exit code. */
+ * freeze, unfreeze, checkpoint, restore and check-criu). Each returns the
+ * process exit code. */
 #pragma once
 
 #include <glib.h>
@@ -10,7 +11,27 @@ typedef struct
   gint64 limit_memory, limit_processes;
   char *limit_cpu;
   char **env;
+  /* restore: the container's processes come from CRIU images. */
+  char *images, *criu_log, *stats;
+  gboolean tcp_established;
+  char *criu_path; /* set by ferry_monitor_restore after checking CRIU */
 } FerryStartOptions;
+
+typedef struct
+{
+  char *run_dir, *images, *log, *stats;
+  char *rootfs_copy[2]; /* SRC, DST */
+  gboolean leave_running, tcp_established;
+} FerryCheckpointOptions;
+
+/* What the monitor supervises, made by a fresh start or by a restore. */
+typedef struct
+{
+  pid_t init_pid;
+  int console; /* the console's master */
+  char *relpath;
+  gboolean cgroup_created;
+} FerryContainer;
 
 typedef struct
 {
@@ -31,6 +52,16 @@ typedef struct
 int ferry_monitor_start (const FerryStartOptions *opts);
 int ferry_monitor_stop (const FerryStopOptions *opts);
 int ferry_monitor_exec (const FerryExecOptions *opts);
+/* start with opts->images set: restore instead of booting (restore.c). */
+int ferry_monitor_restore (FerryStartOptions *opts);
+int ferry_monitor_checkpoint (const FerryCheckpointOptions *opts);
+int ferry_monitor_check_criu (gboolean json);
+
+/* Creates the container's cgroup with the limits of O (c->relpath set). */
+gboolean ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GError **error);
+/* In the monitor: restores O's images into the cgroup made by
+ * ferry_monitor_create_cgroup, the init becoming the monitor's child. */
+gboolean ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error);
 
 /* Runs the monitor loop until the init exits, then cleans up (exit-status,
  * cgroup, pid files). Never returns. */

@@ -120,35 +120,13 @@ receive_message (int sock, FerryInitMessage *msg, int *fd)
   return msg->kind;
 }
 
-typedef struct
-{
-  pid_t init_pid;
-  int console;
-  char *relpath;
-  gboolean cgroup_created;
-} Container;
-
-static gboolean
-create_container (const FerryStartOptions *o, Container *c, GError **error)
+gboolean
+ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GError **error)
 {
   const FerryCgroupManager *m = ferry_cgroup_manager_get ();
-  g_autofree char *rootfs = realpath (o->rootfs, NULL);
   g_autofree char *cpus = NULL;
-  g_auto (GStrv) envp = NULL;
-  FerrySeccompProgram seccomp = { 0 };
   FerryCgroupLimits limits = { 0 };
-  FerryInitMessage msg;
-  int sv[2] = { -1, -1 };
-  int rc, console = -1;
-  gboolean ok = FALSE;
 
-  if (rootfs == NULL)
-    {
-      int saved = errno;
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Resolving the rootfs %s: %s", o->rootfs,
-                   g_strerror (saved));
-      return FALSE;
-    }
   c->relpath = g_build_path ("/", o->cgroup_parent, o->name, NULL);
   if (o->limit_cpu != NULL && *o->limit_cpu != '\0')
     {
@@ -162,6 +140,30 @@ create_container (const FerryStartOptions *o, Container *c, GError **error)
   if (!m->ops->create (m, c->relpath, &limits, error))
     return FALSE;
   c->cgroup_created = TRUE;
+  return TRUE;
+}
+
+static gboolean
+create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
+{
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+  g_autofree char *rootfs = realpath (o->rootfs, NULL);
+  g_auto (GStrv) envp = NULL;
+  FerrySeccompProgram seccomp = { 0 };
+  FerryInitMessage msg;
+  int sv[2] = { -1, -1 };
+  int rc, console = -1;
+  gboolean ok = FALSE;
+
+  if (rootfs == NULL)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Resolving the rootfs %s: %s", o->rootfs,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (!ferry_monitor_create_cgroup (o, c, error))
+    return FALSE;
   if (!ferry_security_build_seccomp (&seccomp, error))
     return FALSE;
   if ((envp = ferry_runtime_build_env (init_env_base, o->env, error)) == NULL)
@@ -250,7 +252,7 @@ out:
 }
 
 static void
-undo_container (Container *c, const char *run_dir)
+undo_container (FerryContainer *c, const char *run_dir)
 {
   const FerryCgroupManager *m = ferry_cgroup_manager_get ();
 
@@ -290,7 +292,7 @@ monitor_main (const FerryStartOptions *o, int report_fd)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *log_path = g_build_filename (o->log_dir, "monitor.log", NULL);
-  Container c = { 0 };
+  FerryContainer c = { 0 };
   sigset_t mask;
 
   setsid ();
@@ -324,12 +326,13 @@ monitor_main (const FerryStartOptions *o, int report_fd)
     sigaddset (&mask, *s);
   sigprocmask (SIG_BLOCK, &mask, NULL);
 
-  ferry_monitor_log ("starting %s (rootfs %s, cgroup %s/%s)", o->name, o->rootfs, o->cgroup_parent, o->name);
+  ferry_monitor_log ("%s %s (rootfs %s, cgroup %s/%s%s%s)", o->images ? "restoring" : "starting", o->name, o->rootfs,
+                     o->cgroup_parent, o->name, o->images ? ", images " : "", o->images ? o->images : "");
   {
     g_autofree char *status = g_build_filename (o->run_dir, FERRY_RUNTIME_EXIT_STATUS, NULL);
     unlink (status);
   }
-  if (!create_container (o, &c, &error))
+  if (!(o->images ? ferry_monitor_restore_container (o, &c, &error) : create_container (o, &c, &error)))
     goto fail;
   {
     g_autofree char *cgroup_file = g_build_filename (o->run_dir, FERRY_RUNTIME_CGROUP, NULL);
@@ -350,7 +353,10 @@ fail:
   ferry_monitor_log ("%s", error->message);
   undo_container (&c, o->run_dir);
   {
-    g_autofree char *msg = g_strdup_printf ("ERR %s (details in %s)", error->message, log_path);
+    /* A CRIU failure ends with the path of its own log already. */
+    gboolean has_log = strstr (error->message, "\nLog: ") != NULL;
+    g_autofree char *msg = has_log ? g_strdup_printf ("ERR %s", error->message)
+                                   : g_strdup_printf ("ERR %s (details in %s)", error->message, log_path);
     report (report_fd, msg);
   }
   g_free (c.relpath);

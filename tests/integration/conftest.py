@@ -136,6 +136,8 @@ class Daemon:
         self.cgroup_parent = "ferry-" + digest[:10]
         self.proc = None
         self.stopped_by_test = False
+        self.stdlog_reported = 0  # bytes of stdlog whose sanitizer reports were already reported
+        self.crashes = []  # exit statuses of ferryds that died while a test ran, already reported
         self.exits = []  # (how, returncode) of previous ferryd processes on this root
 
     # --- process control -------------------------------------------------
@@ -387,7 +389,9 @@ def teardown_daemon(d):
         rc = d.kill(signal.SIGTERM)
         if d.exits[-1][0] != "SIGTERM" or rc != 0:
             problems.append(f"ferryd did not exit cleanly on SIGTERM: {d.exits[-1]}")
-    elif d.proc is not None and not d.stopped_by_test:
+    if d.crashes:
+        problems.append(f"ferryd crashed during this module (already reported per test): {d.crashes}")
+    if not d.alive() and d.proc is not None and not d.stopped_by_test:
         problems.append(f"ferryd died on its own during the test (exit status {d.proc.returncode})")
 
     leaked = leaked_processes(d)
@@ -420,6 +424,8 @@ def teardown_daemon(d):
                                for f in fs]:
         try:
             with open(path, errors="replace") as f:
+                if path == d.stdlog:
+                    f.seek(d.stdlog_reported)
                 text = f.read()
         except OSError:
             continue
@@ -431,9 +437,14 @@ def teardown_daemon(d):
     return problems
 
 
-def _remove_tree(d, keep_logs):
-    if keep_logs and os.path.isdir(os.path.join(d.root, "logs")):
+def _keep_logs(d):
+    if os.path.isdir(os.path.join(d.root, "logs")):
         shutil.copytree(os.path.join(d.root, "logs"), d.root + "-logs", dirs_exist_ok=True)
+
+
+def _remove_tree(d, keep_logs):
+    if keep_logs:
+        _keep_logs(d)
     if not mounts_under(d.root):
         shutil.rmtree(d.root, ignore_errors=True)
     shutil.rmtree(d.lxd_conf, ignore_errors=True)
@@ -465,6 +476,9 @@ def _daemon_fixture(request):
     try:
         yield d
     finally:
+        if getattr(request.session, "ferry_failures", 0) != before:
+            # Deleting the instances removes their logs: keep a copy first.
+            _keep_logs(d)
         problems = teardown_daemon(d)
         failed = problems or getattr(request.session, "ferry_failures", 0) != before
         _remove_tree(d, keep_logs=failed)
@@ -483,6 +497,24 @@ def daemon(request):
 def own_daemon(request):
     """A ferryd for one test only (kill/restart, counting instances)."""
     yield from _daemon_fixture(request)
+
+
+@pytest.fixture(autouse=True)
+def _daemon_survives(request):
+    """A test during which ferryd died fails, with the crash log; the daemon is then
+    restarted on the same root so the rest of the module still tells us something."""
+    yield
+    for fixture in ("daemon", "own_daemon"):
+        if fixture not in request.fixturenames:
+            continue
+        d = request.getfixturevalue(fixture)
+        if d.proc is not None and not d.alive() and not d.stopped_by_test:
+            rc = d.proc.returncode
+            d.crashes.append(rc)
+            tail = d.log_tail(80)
+            d.stdlog_reported = os.path.getsize(d.stdlog)
+            d.start()
+            pytest.fail(f"ferryd died during this test (exit status {rc}):\n{tail}", pytrace=False)
 
 
 @pytest.fixture

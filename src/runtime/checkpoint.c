@@ -1,0 +1,246 @@
+/* `ferry-monitor checkpoint` and `ferry-monitor check-criu`: what the runtime
+ * knows about a running container (its init, freezer cgroup, console,
+ * interfaces) turned into a CRIU dump request. */
+#include "runtime/monitor.h"
+
+#include "checkpoint/checkpoint.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "runtime/cgroup.h"
+#include "runtime/rundir.h"
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* tty[rdev:dev] of the container's /dev/console when it is a pty (the key
+ * CRIU's --external and --inherit-fd use), and whether it is a mount. */
+static char *
+console_key (pid_t init_pid, gboolean *is_mount)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/root/dev/console", (int) init_pid);
+  g_autofree char *mountinfo_path = g_strdup_printf ("/proc/%d/mountinfo", (int) init_pid);
+  g_autofree char *mountinfo = NULL;
+  struct stat st;
+
+  *is_mount = FALSE;
+  if (g_file_get_contents (mountinfo_path, &mountinfo, NULL, NULL))
+    *is_mount = strstr (mountinfo, " /dev/console ") != NULL;
+  /* Unix98 pty slaves: majors 136-143. */
+  if (stat (path, &st) < 0 || !S_ISCHR (st.st_mode) || major (st.st_rdev) < 136 || major (st.st_rdev) > 143)
+    return NULL;
+  return g_strdup_printf ("tty[%llx:%llx]", (unsigned long long) st.st_rdev, (unsigned long long) st.st_dev);
+}
+
+/* Interfaces of the container's network namespace other than lo. */
+static int
+count_interfaces (pid_t init_pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/net/dev", (int) init_pid);
+  g_autofree char *text = NULL;
+  int n = 0;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return -1;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines; *l != NULL; l++)
+    {
+      const char *colon = strchr (*l, ':');
+      if (colon == NULL)
+        continue;
+      g_autofree char *name = g_strstrip (g_strndup (*l, colon - *l));
+      if (!g_str_equal (name, "lo"))
+        n++;
+    }
+  return n;
+}
+
+static pid_t
+parent_of (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = ferry_read_small_file (path);
+  const char *p = stat ? strrchr (stat, ')') : NULL;
+  int ppid = 0;
+
+  if (p == NULL || sscanf (p + 2, "%*c %d", &ppid) != 1)
+    return 0;
+  return ppid;
+}
+
+/* A process in the container's cgroup that does not descend from its init
+ * entered from outside (`ferry-monitor exec`): CRIU cannot dump it (its
+ * parent is outside the tree). Returns "PID (command)" of the first one. */
+static char *
+find_foreign_process (const char *relpath, pid_t init_pid)
+{
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+  g_autofree char *dir = m->ops->freezer_dir (m, relpath);
+  g_autofree char *procs = dir ? ferry_cgroup_read (dir, "cgroup.procs") : NULL;
+
+  if (procs == NULL)
+    return NULL;
+  g_auto (GStrv) lines = g_strsplit (procs, "\n", -1);
+  for (char **l = lines; *l != NULL; l++)
+    {
+      pid_t pid = (pid_t) g_ascii_strtoll (*l, NULL, 10), p = pid;
+      if (pid <= 0)
+        continue;
+      for (int depth = 0; p > 1 && p != init_pid && depth < 4096; depth++)
+        p = parent_of (p);
+      if (p != init_pid && parent_of (pid) != 0)
+        {
+          g_autofree char *comm_path = g_strdup_printf ("/proc/%d/comm", (int) pid);
+          g_autofree char *comm = ferry_read_small_file (comm_path);
+          return g_strdup_printf ("%d (%s)", (int) pid, comm ? comm : "?");
+        }
+    }
+  return NULL;
+}
+
+/* After a stateful stop the monitor reaps the killed init and cleans up:
+ * return when it is gone, as `stop` does. */
+static void
+wait_monitor_exit (int pidfd)
+{
+  struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+  while (poll (&p, 1, 10000) < 0 && errno == EINTR)
+    ;
+}
+
+int
+ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *relpath = NULL, *freezer = NULL, *key = NULL, *foreign = NULL;
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+  FerryCriuInfo criu = { 0 };
+  gint64 t0 = g_get_monotonic_time ();
+  pid_t init_pid = 0;
+  gboolean console_is_mount = FALSE;
+  int init_fd = -1, monitor_fd = -1, rc = 1;
+
+  if (o->run_dir == NULL || o->images == NULL || o->log == NULL)
+    {
+      ferry_monitor_error ("checkpoint needs --run-dir, --images and --log");
+      return 1;
+    }
+  if (!ferry_criu_probe (&criu, FERRY_CRIU_CHECK_CACHED, &error))
+    {
+      ferry_monitor_error ("Cannot checkpoint: %s", error->message);
+      goto out;
+    }
+  monitor_fd = ferry_rundir_open_pidfd (o->run_dir, FERRY_RUNTIME_MONITOR_PID, NULL);
+  init_fd = ferry_rundir_open_pidfd (o->run_dir, FERRY_RUNTIME_INIT_PID, &init_pid);
+  relpath = ferry_runtime_read_cgroup (o->run_dir);
+  if (monitor_fd < 0 || init_fd < 0 || relpath == NULL)
+    {
+      ferry_monitor_error ("The container in %s is not running", o->run_dir);
+      goto out;
+    }
+  if ((freezer = m->ops->freezer_dir (m, relpath)) == NULL)
+    {
+      ferry_monitor_error ("Cannot checkpoint: no freezer cgroup for %s", relpath);
+      goto out;
+    }
+  if ((foreign = find_foreign_process (relpath, init_pid)) != NULL)
+    {
+      ferry_monitor_error ("Cannot checkpoint while a process entered the container from outside "
+                           "(an exec session: PID %s); CRIU can only dump the init's process tree. "
+                           "End the session and retry",
+                           foreign);
+      goto out;
+    }
+  key = console_key (init_pid, &console_is_mount);
+  /* Issue 4 adds NICs: their host-side veths become --external veth[...]
+   * keys here, and the network is locked while frozen. */
+  int nics = count_interfaces (init_pid);
+  FerryDumpRequest req = {
+    .criu_path = criu.path,
+    .init_pid = init_pid,
+    .freeze_cgroup = freezer,
+    .images_dir = o->images,
+    .log_path = o->log,
+    .leave_running = o->leave_running,
+    .tcp_established = o->tcp_established,
+    .network_lock_skip = nics == 0,
+    .external = NULL,
+    .console_key = key,
+    .console_is_mount = console_is_mount,
+    .rootfs_copy_src = o->rootfs_copy[0],
+    .rootfs_copy_dst = o->rootfs_copy[1],
+  };
+  if (!ferry_checkpoint_dump (&req, &error))
+    {
+      ferry_monitor_error ("%s", error->message);
+      goto out;
+    }
+  if (!o->leave_running)
+    wait_monitor_exit (monitor_fd);
+  rc = 0;
+  if (o->stats != NULL)
+    {
+      g_autofree char *json = ferry_criu_stats_json (o->images, TRUE, g_get_monotonic_time () - t0, &error);
+      g_autofree char *data = json ? g_strconcat (json, "\n", NULL) : NULL;
+      if (json == NULL || !ferry_write_file_atomic (o->stats, data, -1, 0644, &error))
+        ferry_monitor_error ("The checkpoint is complete, but its statistics are lost: %s", error->message);
+    }
+
+out:
+  ferry_criu_info_clear (&criu);
+  if (init_fd >= 0)
+    close (init_fd);
+  if (monitor_fd >= 0)
+    close (monitor_fd);
+  return rc;
+}
+
+int
+ferry_monitor_check_criu (gboolean json)
+{
+  g_autoptr (GError) error = NULL;
+  FerryCriuInfo info = { 0 };
+  gboolean ok = ferry_criu_probe (&info, FERRY_CRIU_CHECK_RUN, &error);
+
+  if (json)
+    {
+      g_autoptr (GString) s = g_string_new ("{");
+      g_autofree char *path = info.path ? g_strescape (info.path, NULL) : NULL;
+      g_autofree char *found_by = info.found_by ? g_strescape (info.found_by, NULL) : NULL;
+      g_autofree char *nested = info.nested ? g_strescape (info.nested, NULL) : NULL;
+      g_autofree char *message = error ? g_strescape (error->message, NULL) : NULL;
+      g_string_append_printf (s, "\"usable\":%s,", ok ? "true" : "false");
+      if (path)
+        g_string_append_printf (s, "\"path\":\"%s\",\"found_by\":\"%s\",", path, found_by);
+      if (info.version_text)
+        g_string_append_printf (s, "\"version\":\"%s\",", info.version_text);
+      if (info.check_ran)
+        g_string_append_printf (s, "\"check\":\"%s\",", info.check_ok ? "ok" : "failed");
+      g_string_append_printf (s, "\"nested\":%s%s%s", nested ? "\"" : "", nested ? nested : "null", nested ? "\"" : "");
+      if (message)
+        g_string_append_printf (s, ",\"error\":\"%s\"", message);
+      g_string_append (s, "}\n");
+      fputs (s->str, stdout);
+    }
+  else
+    {
+      if (info.path)
+        printf ("criu: %s (from %s)\n", info.path, info.found_by);
+      if (info.version_text)
+        printf ("version: %s\n", info.version_text);
+      if (info.check_ran)
+        printf ("criu check: %s\n", info.check_ok ? "Looks good." : "failed");
+      printf ("nested: %s\n", info.nested ? info.nested : "no");
+    }
+  fflush (stdout);
+  if (!ok)
+    ferry_monitor_error ("%s", error->message);
+  ferry_criu_info_clear (&info);
+  return ok ? 0 : 1;
+}

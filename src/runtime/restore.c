@@ -1,0 +1,200 @@
+/* `ferry-monitor restore`: `start`, except that the container's processes
+ * come from CRIU images. The monitor makes the cgroup (with the limits) and a
+ * new console, then restores the tree as its own child. */
+#include "runtime/monitor.h"
+
+#include "checkpoint/checkpoint.h"
+#include "common/error.h"
+#include "common/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONSOLE_PTS_DIR "console-pts"
+
+typedef struct
+{
+  char *mountpoint; /* a private devpts instance, detached after the restore */
+  char *slave_path;
+  int master, slave;
+} NewConsole;
+
+static void
+new_console_release_mount (NewConsole *nc)
+{
+  if (nc->mountpoint != NULL)
+    {
+      /* The container's bind mount keeps the pty; the host keeps nothing. */
+      umount2 (nc->mountpoint, MNT_DETACH);
+      rmdir (nc->mountpoint);
+      g_clear_pointer (&nc->mountpoint, g_free);
+    }
+}
+
+static void
+new_console_clear (NewConsole *nc)
+{
+  new_console_release_mount (nc);
+  g_clear_pointer (&nc->slave_path, g_free);
+  if (nc->slave >= 0)
+    close (nc->slave);
+  if (nc->master >= 0)
+    close (nc->master);
+  nc->slave = nc->master = -1;
+}
+
+/* A pty for the restored console. The dumped console's pty lived in the
+ * container's devpts, which CRIU recreates only after the mounts that must
+ * bind it: so the new one comes from a devpts instance of our own, mounted
+ * in the run directory only for the time of the restore. */
+static gboolean
+new_console_open (const char *run_dir, NewConsole *nc, GError **error)
+{
+  g_autofree char *ptmx = NULL;
+  int unlock = 0;
+  unsigned ptn = 0;
+
+  nc->master = nc->slave = -1;
+  nc->mountpoint = g_build_filename (run_dir, CONSOLE_PTS_DIR, NULL);
+  umount2 (nc->mountpoint, MNT_DETACH); /* left by a monitor that crashed mid-restore */
+  if (mkdir (nc->mountpoint, 0700) < 0 && errno != EEXIST)
+    goto fail;
+  if (mount ("devpts", nc->mountpoint, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+      < 0)
+    {
+      int saved = errno;
+      rmdir (nc->mountpoint);
+      g_clear_pointer (&nc->mountpoint, g_free);
+      errno = saved;
+      goto fail;
+    }
+  ptmx = g_build_filename (nc->mountpoint, "ptmx", NULL);
+  if ((nc->master = open (ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+    goto fail;
+  if (ioctl (nc->master, TIOCSPTLCK, &unlock) < 0 || ioctl (nc->master, TIOCGPTN, &ptn) < 0)
+    goto fail;
+  nc->slave_path = g_strdup_printf ("%s/%u", nc->mountpoint, ptn);
+  /* Not close-on-exec: CRIU inherits it. */
+  if ((nc->slave = open (nc->slave_path, O_RDWR | O_NOCTTY)) < 0)
+    goto fail;
+  return TRUE;
+
+fail:
+  {
+    int saved = errno;
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating the console for the restored container: %s",
+                 g_strerror (saved));
+    new_console_clear (nc);
+    return FALSE;
+  }
+}
+
+gboolean
+ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
+{
+  g_autofree char *rootfs = realpath (o->rootfs, NULL);
+  NewConsole nc = { .master = -1, .slave = -1 };
+
+  if (rootfs == NULL)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Resolving the rootfs %s: %s", o->rootfs,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (!ferry_monitor_create_cgroup (o, c, error))
+    return FALSE;
+  if (!new_console_open (o->run_dir, &nc, error))
+    return FALSE;
+  g_autofree char *cgroup_root = g_strconcat ("/", c->relpath, NULL);
+  FerryRestoreRequest req = {
+    .criu_path = o->criu_path,
+    .images_dir = o->images,
+    .log_path = o->criu_log,
+    .rootfs = rootfs,
+    .cgroup_root = cgroup_root,
+    .tcp_established = o->tcp_established,
+    .console_slave = nc.slave,
+    .console_path = nc.slave_path,
+    .external = NULL, /* issue 4: veth[eth0]:HOST@BRIDGE for each NIC */
+  };
+  c->init_pid = ferry_checkpoint_restore (&req, error);
+  new_console_release_mount (&nc);
+  if (c->init_pid <= 0)
+    {
+      c->init_pid = 0;
+      new_console_clear (&nc);
+      return FALSE;
+    }
+  c->console = nc.master;
+  nc.master = -1;
+  new_console_clear (&nc);
+  return TRUE;
+}
+
+static void
+make_absolute (char **path)
+{
+  if (*path != NULL)
+    {
+      char *abs = g_canonicalize_filename (*path, NULL);
+      g_free (*path);
+      *path = abs;
+    }
+}
+
+int
+ferry_monitor_restore (FerryStartOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  FerryCriuInfo criu = { 0 };
+  gint64 t0 = g_get_monotonic_time ();
+  int rc = 1;
+
+  if (o->images == NULL || o->criu_log == NULL)
+    {
+      ferry_monitor_error ("restore needs --images and --log");
+      return 1;
+    }
+  /* The monitor works from "/". */
+  make_absolute (&o->images);
+  make_absolute (&o->criu_log);
+  make_absolute (&o->stats);
+  make_absolute (&o->rootfs);
+  if (!g_file_test (o->images, G_FILE_TEST_IS_DIR))
+    {
+      ferry_monitor_error ("The checkpoint %s does not exist", o->images);
+      return 1;
+    }
+  if (!ferry_criu_probe (&criu, FERRY_CRIU_CHECK_CACHED, &error))
+    {
+      ferry_monitor_error ("Cannot restore: %s", error->message);
+      ferry_criu_info_clear (&criu);
+      return 1;
+    }
+  o->criu_path = g_strdup (criu.path);
+  ferry_criu_info_clear (&criu);
+  if (o->init != NULL || o->env != NULL)
+    {
+      ferry_monitor_error ("--init and --env do not apply to a restore");
+      return 1;
+    }
+  rc = ferry_monitor_start (o);
+  if (rc == 0 && o->stats != NULL)
+    {
+      g_autofree char *log_dir = g_path_get_dirname (o->criu_log);
+      g_autofree char *stats_image = g_build_filename (log_dir, "stats-restore", NULL);
+      g_autofree char *json = ferry_criu_stats_json (log_dir, FALSE, g_get_monotonic_time () - t0, &error);
+      g_autofree char *data = json ? g_strconcat (json, "\n", NULL) : NULL;
+      if (json == NULL || !ferry_write_file_atomic (o->stats, data, -1, 0644, &error))
+        ferry_monitor_error ("The container runs, but its restore statistics are lost: %s", error->message);
+      unlink (stats_image);
+    }
+  return rc;
+}
