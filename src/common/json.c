@@ -3,21 +3,56 @@
 
 #include <string.h>
 
-/* json-glib hands strings out as C strings: "a\u0000b" would silently
- * become "a". Such input is refused instead of being misread. */
+/* Deepest nesting of objects and lists a request may have. json-glib's
+ * parser recurses once per level: without a bound, "[[[[..." from an
+ * untrusted client overflows the daemon's stack. */
+#define MAX_JSON_DEPTH 64
+
+/* One pass over the raw text before json-glib sees it: refuses nesting
+ * deeper than MAX_JSON_DEPTH, and NUL characters (json-glib hands strings
+ * out as C strings, so "a\u0000b" would silently become "a"). */
 static gboolean
-has_nul_escape (const char *data, gsize len)
+check_raw_json (const char *data, gsize len, GError **error)
 {
-  for (gsize i = 0; i + 1 < len; i++)
+  int depth = 0;
+  gboolean in_string = FALSE;
+
+  if (memchr (data, '\0', len) != NULL)
+    goto nul;
+  for (gsize i = 0; i < len; i++)
     {
-      if (data[i] != '\\')
-        continue;
-      if (data[i + 1] == 'u' && i + 5 < len && data[i + 2] == '0' && data[i + 3] == '0' && data[i + 4] == '0'
-          && data[i + 5] == '0')
-        return TRUE;
-      i++; /* skip the escaped character, e.g. the second backslash of "\\" */
+      char c = data[i];
+      if (in_string)
+        {
+          if (c == '"')
+            in_string = FALSE;
+          else if (c == '\\' && i + 1 < len)
+            {
+              if (data[i + 1] == 'u' && i + 5 < len && memcmp (data + i + 2, "0000", 4) == 0)
+                goto nul;
+              i++; /* the escaped character */
+            }
+          continue;
+        }
+      if (c == '"')
+        in_string = TRUE;
+      else if (c == '{' || c == '[')
+        {
+          if (++depth > MAX_JSON_DEPTH)
+            {
+              g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                           "Invalid JSON in request body: nested deeper than %d levels", MAX_JSON_DEPTH);
+              return FALSE;
+            }
+        }
+      else if (c == '}' || c == ']')
+        depth--;
     }
-  return memchr (data, '\0', len) != NULL;
+  return TRUE;
+
+nul:
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON in request body: NUL characters are not allowed");
+  return FALSE;
 }
 
 JsonObject *
@@ -34,11 +69,8 @@ ferry_json_parse_object (const char *data, gsize len, gboolean allow_empty, GErr
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Request body is empty; a JSON object is expected");
       return NULL;
     }
-  if (has_nul_escape (data, len))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON in request body: NUL characters are not allowed");
-      return NULL;
-    }
+  if (!check_raw_json (data, len, error))
+    return NULL;
   if (!json_parser_load_from_data (parser, data, (gssize) len, &local))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON in request body: %s", local->message);

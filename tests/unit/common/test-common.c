@@ -65,6 +65,17 @@ test_json_strict (void)
     g_assert_nonnull (o);
   }
 
+  /* Deep nesting is refused before json-glib's recursive parser sees it. */
+  {
+    g_autoptr (GString) deep = g_string_new ("{\"a\":");
+    for (int i = 0; i < 100000; i++)
+      g_string_append_c (deep, '[');
+    g_autoptr (JsonObject) o = ferry_json_parse_object (deep->str, deep->len, FALSE, &error);
+    g_assert_null (o);
+    g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
+    g_clear_error (&error);
+  }
+
   const char *garbage[] = { "", "[1,2]", "{", "nul", "\"str\"", "{\"a\":}", "{\"name\":\"a\\u0000b\"}" };
   for (gsize i = 0; i < G_N_ELEMENTS (garbage); i++)
     {
