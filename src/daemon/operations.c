@@ -337,6 +337,12 @@ work_finished (GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_propagate_boolean (G_TASK (result), &error);
   if (op->done != NULL)
     op->done (op, op->data, &error);
+  /* The work's resources (temporary files...) go now, not when the finished
+   * operation is forgotten. */
+  if (op->free_data != NULL)
+    op->free_data (op->data);
+  op->free_data = NULL;
+  op->data = NULL;
   ferry_operation_finish (op, error);
   ferry_operation_unref (op);
 }

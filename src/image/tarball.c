@@ -2,6 +2,7 @@
 #include "common/error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,6 +69,12 @@ normalise_path (const char *raw, const char *what, GError **error)
       return NULL;
     }
   shown = printable (raw);
+  /* Names the kernel refuses would fail only later, at unpack. */
+  if (strlen (raw) >= PATH_MAX)
+    {
+      invalid (error, "Image tarball %s \"%.64s...\" has a path longer than %d bytes", what, shown, PATH_MAX - 1);
+      return NULL;
+    }
   if (raw[0] == '/')
     {
       invalid (error, "Image tarball %s \"%s\" is an absolute path", what, shown);
@@ -76,6 +83,11 @@ normalise_path (const char *raw, const char *what, GError **error)
   parts = g_strsplit (raw, "/", -1);
   for (guint i = 0; parts[i] != NULL; i++)
     {
+      if (strlen (parts[i]) > NAME_MAX)
+        {
+          invalid (error, "Image tarball %s \"%.64s...\" has a name longer than %d bytes", what, shown, NAME_MAX);
+          return NULL;
+        }
       if (strcmp (parts[i], "..") == 0)
         {
           invalid (error, "Image tarball %s \"%s\" contains a \"..\" component", what, shown);
