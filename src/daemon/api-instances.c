@@ -493,9 +493,14 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
     goto fail;
   {
     g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+    /* LXD answers an instance update with an operation; lxc waits on it. */
+    g_autoptr (FerryOperation) op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Updating instance");
+    ferry_operation_add_resource (op, "instances", source);
+    ferry_operation_register (op);
+    ferry_operation_finish (op, NULL);
     ferry_events_lifecycle (d, "instance-updated", source, NULL);
+    ferry_respond_async (req->msg, op);
   }
-  ferry_respond_sync (req->msg, NULL);
   return;
 
 fail:

@@ -33,6 +33,7 @@ typedef struct
 
   /* Host facts computed once in a thread at start (CRIU probing is slow). */
   GMutex host_lock;
+  GCond host_probed;
   char *criu_path;
   char *criu_version;
   char *criu_check;

@@ -103,6 +103,7 @@ probe_thread (gpointer user_data)
   d->criu_path = g_strdup (path ? path : "");
   d->criu_version = g_strdup (version ? version : "");
   d->criu_check = g_strdup (check ? check : "");
+  g_cond_broadcast (&d->host_probed);
   g_mutex_unlock (&d->host_lock);
   return NULL;
 }
@@ -148,6 +149,14 @@ ferry_hostinfo_get (FerryDaemon *d)
   else
     info->cgroup_layout = g_strdup ("legacy");
   g_mutex_lock (&d->host_lock);
+  /* Right after start the probe may still run (~0.2 s): wait for it rather
+   * than report "probing", but never long. */
+  if (g_strcmp0 (d->criu_check, "probing") == 0)
+    {
+      gint64 until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+      while (g_strcmp0 (d->criu_check, "probing") == 0 && g_cond_wait_until (&d->host_probed, &d->host_lock, until))
+        ;
+    }
   info->criu_path = g_strdup (d->criu_path ? d->criu_path : "");
   info->criu_version = g_strdup (d->criu_version ? d->criu_version : "");
   info->criu_check = g_strdup (d->criu_check ? d->criu_check : "probing");

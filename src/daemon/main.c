@@ -218,6 +218,7 @@ main (int argc, char **argv)
   d = g_new0 (FerryDaemon, 1);
   the_daemon = d;
   g_mutex_init (&d->host_lock);
+  g_cond_init (&d->host_probed);
   if (root == NULL)
     root = g_strdup (g_getenv ("FERRY_DIR") ? g_getenv ("FERRY_DIR") : FERRY_DEFAULT_ROOT);
   d->root = g_canonicalize_filename (root, NULL);
