@@ -225,6 +225,15 @@ stdin_writable (int fd, GIOCondition cond, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Writes what the pipe takes now, and waits for room for the rest. */
+static void
+pump_stdin (ExecSession *s)
+{
+  flush_stdin (s);
+  if (s->pending_in->len > 0 && s->stdin_fd >= 0 && s->in_watch == 0)
+    s->in_watch = g_unix_fd_add (s->stdin_fd, G_IO_OUT, stdin_writable, s);
+}
+
 static void
 stdin_message (SoupWebsocketConnection *ws, int type, GBytes *message, gpointer user_data)
 {
@@ -232,18 +241,25 @@ stdin_message (SoupWebsocketConnection *ws, int type, GBytes *message, gpointer 
   gsize len = 0;
   const guint8 *data = g_bytes_get_data (message, &len);
 
-  if (s->stdin_fd < 0)
+  /* lxc sends input (and its end) as soon as the stdin socket is open,
+   * maybe before the other sockets are and the command runs: keep it. */
+  gboolean spawned = s->proc != NULL;
+
+  if (spawned && s->stdin_fd < 0)
+    return; /* stdin already closed */
+  if (s->stdin_eof)
     return;
   if (type == SOUP_WEBSOCKET_DATA_TEXT)
     {
-      s->stdin_eof = TRUE; /* LXD clients send one empty text message at EOF */
-      flush_stdin (s);
+      if (!s->interactive)
+        s->stdin_eof = TRUE; /* LXD clients send one empty text message at EOF */
+      if (spawned)
+        pump_stdin (s);
       return;
     }
   g_byte_array_append (s->pending_in, data, (guint) len);
-  flush_stdin (s);
-  if (s->pending_in->len > 0 && s->in_watch == 0)
-    s->in_watch = g_unix_fd_add (s->stdin_fd, G_IO_OUT, stdin_writable, s);
+  if (spawned)
+    pump_stdin (s);
 }
 
 static void
@@ -344,7 +360,7 @@ spawn_command (ExecSession *s, GError **error)
   for (int i = 0; i < (s->interactive ? 1 : 2); i++)
     s->out_watch[i] = g_unix_fd_add (s->out_fd[i], G_IO_IN | G_IO_HUP | G_IO_ERR, output_ready, s);
   g_subprocess_wait_async (s->proc, NULL, process_exited, s);
-  flush_stdin (s);
+  pump_stdin (s);
   return TRUE;
 }
 

@@ -19,6 +19,7 @@ static const char *const api_extensions[] = {
   "container_exec_signal_handling",
   "container_exec_recording",
   "image_aliases_post",
+  "console",
   "ferry_report",
   "ferry_checkpoint_stats",
   NULL,
