@@ -18,5 +18,9 @@ typedef enum
   FERRY_ERROR_UNAVAILABLE = 503,  /* a needed tool (CRIU...) is missing */
 } FerryErrorCode;
 
+/* Appends " (log: PATH)" to the message, so a failure names where its
+ * details are; nothing if the message names the log already. */
+void ferry_error_add_log (GError **error, const char *log);
+
 /* HTTP status for any GError: FERRY_ERROR codes are statuses already. */
 int ferry_error_http_status (const GError *error);

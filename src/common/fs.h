@@ -16,6 +16,11 @@ gboolean ferry_write_file_atomic (const char *path, const char *data, gssize len
  * files with it). A missing path is success. */
 gboolean ferry_rm_rf (const char *path, GError **error);
 
+/* cp -a --reflink=auto FROM TO: owners, modes, xattrs, hard links and
+ * symlinks kept, shared extents where the file system has them. TO must not
+ * exist; a partial TO is removed on failure. */
+gboolean ferry_copy_tree (const char *from, const char *to, GError **error);
+
 /* Reads a small text file (proc, sysfs, cgroupfs) and strips the trailing
  * newline; NULL with errno set on failure. */
 char *ferry_read_small_file (const char *path);

@@ -399,17 +399,6 @@ stop_arguments (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean fo
   return argv;
 }
 
-/* Appends "(log: PATH)" so a failure names where the details are. */
-static void
-error_add_log (GError **error, const char *log)
-{
-  if (error == NULL || *error == NULL || log == NULL || strstr ((*error)->message, log) != NULL)
-    return;
-  char *message = g_strdup_printf ("%s (log: %s)", (*error)->message, log);
-  g_free ((*error)->message);
-  (*error)->message = message;
-}
-
 static const char *
 argv_value (GPtrArray *argv, const char *flag)
 {
@@ -432,26 +421,6 @@ wait_stopped (const char *run_dir)
     }
 }
 
-static gboolean
-copy_tree (const char *from, const char *to, GError **error)
-{
-  const char *argv[] = { "cp", "-a", "--reflink=auto", "--", from, to, NULL };
-  g_autofree char *err = NULL;
-  int status = 0;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                     &err, &status, error))
-    return FALSE;
-  if (!g_spawn_check_wait_status (status, NULL))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Copying %s to %s: %s", from, to,
-                   err && *err ? g_strstrip (err) : "cp failed");
-      ferry_rm_rf (to, NULL);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* Puts the snapshot's rootfs in place of the instance's; the old one is
  * kept until the copy is complete, and put back if it fails. */
 static gboolean
@@ -466,7 +435,7 @@ swap_rootfs (LifecycleData *data, GError **error)
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Moving %s aside: %s", data->rootfs, g_strerror (errno));
       return FALSE;
     }
-  if (!copy_tree (data->swap_from, data->rootfs, error))
+  if (!ferry_copy_tree (data->swap_from, data->rootfs, error))
     {
       ferry_rm_rf (data->rootfs, NULL);
       if (rename (aside, data->rootfs) < 0)
@@ -493,7 +462,7 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
         {
           ferry_rm_rf (data->state_tmp, NULL);
           g_prefix_error (error, "Stateful stop of %s failed, the instance keeps running: ", data->name);
-          error_add_log (error, argv_value (data->checkpoint_argv, "--log"));
+          ferry_error_add_log (error, argv_value (data->checkpoint_argv, "--log"));
           return FALSE;
         }
       ferry_instance_record_stats (d, data->name, "dump", "stop", NULL, data->stats_file);
@@ -526,7 +495,7 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
           if (data->snapshot_state != NULL && !g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
             {
               g_autoptr (GError) keep_error = NULL;
-              if (copy_tree (data->snapshot_state, data->state_dir, &keep_error))
+              if (ferry_copy_tree (data->snapshot_state, data->state_dir, &keep_error))
                 data->state_kept = TRUE;
               else
                 g_warning ("Keeping restore state for a retry: %s", keep_error->message);
@@ -536,12 +505,12 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
           g_prefix_error (error, "Restoring the processes of %s failed, the instance is stopped and its saved state "
                                  "kept (`start` retries, `start --stateless` boots it cold): ",
                           data->name);
-          error_add_log (error, criu_log);
+          ferry_error_add_log (error, criu_log);
         }
       else
         {
           g_prefix_error (error, "Starting %s: ", data->name);
-          error_add_log (error, monitor_log);
+          ferry_error_add_log (error, monitor_log);
         }
       return FALSE;
     }

@@ -57,25 +57,6 @@ find_snapshot (GPtrArray *snaps, const char *name)
 }
 
 static gboolean
-copy_rootfs (const char *from, const char *to, GError **error)
-{
-  const char *argv[] = { "cp", "-a", "--reflink=auto", "--", from, to, NULL };
-  g_autofree char *err = NULL;
-  int status = 0;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                     &err, &status, error))
-    return FALSE;
-  if (!g_spawn_check_wait_status (status, NULL))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Copying the root file system: %s",
-                   err && *err ? g_strstrip (err) : "cp failed");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
 create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   SnapshotData *data = user_data;
@@ -83,7 +64,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   gboolean ok;
 
   if (data->checkpoint_argv == NULL)
-    ok = copy_rootfs (data->rootfs, snap_rootfs, error);
+    ok = ferry_copy_tree (data->rootfs, snap_rootfs, error);
   else
     {
       /* CRIU freezes the container; ferry-monitor copies the rootfs while it
@@ -92,12 +73,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
       if (!ok)
         {
           g_prefix_error (error, "Stateful snapshot of %s failed, the instance keeps running: ", data->instance);
-          if (strstr ((*error)->message, data->log) == NULL)
-            {
-              char *m = g_strdup_printf ("%s (log: %s)", (*error)->message, data->log);
-              g_free ((*error)->message);
-              (*error)->message = m;
-            }
+          ferry_error_add_log (error, data->log);
         }
       else
         ferry_instance_record_stats (data->daemon, data->instance, "dump", "snapshot", data->snapshot,
