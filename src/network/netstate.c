@@ -1,0 +1,161 @@
+/* The interfaces of a container, read from inside its network namespace.
+ * setns(CLONE_NEWNET) changes only the calling thread, so a short-lived
+ * thread joins the namespace and opens the netlink socket there; the socket
+ * keeps that namespace for the dumps. ferryd's other threads never move. */
+#include "network/network.h"
+
+#include "common/error.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+ferry_net_interface_free (FerryNetInterface *iface)
+{
+  if (iface == NULL)
+    return;
+  g_free (iface->name);
+  g_free (iface->hwaddr);
+  if (iface->addresses != NULL)
+    g_ptr_array_unref (iface->addresses);
+  g_free (iface);
+}
+
+static void
+address_free (FerryNetAddress *a)
+{
+  g_free (a->address);
+  g_free (a);
+}
+
+typedef struct
+{
+  int netns_fd;
+  struct nl_sock *sk;
+  int err;
+} JoinData;
+
+static gpointer
+join_and_connect (gpointer user_data)
+{
+  JoinData *j = user_data;
+
+  if (setns (j->netns_fd, CLONE_NEWNET) < 0)
+    {
+      j->err = errno;
+      return NULL;
+    }
+  j->sk = nl_socket_alloc ();
+  if (j->sk == NULL || nl_connect (j->sk, NETLINK_ROUTE) < 0)
+    {
+      if (j->sk != NULL)
+        nl_socket_free (j->sk);
+      j->sk = NULL;
+      j->err = EIO;
+    }
+  return NULL;
+}
+
+static const char *
+scope_name (int scope)
+{
+  switch (scope)
+    {
+    case RT_SCOPE_UNIVERSE:
+      return "global";
+    case RT_SCOPE_LINK:
+      return "link";
+    case RT_SCOPE_HOST:
+      return "local";
+    default:
+      return "global";
+    }
+}
+
+GPtrArray *
+ferry_netns_interfaces (pid_t pid, GError **error)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/ns/net", (int) pid);
+  JoinData j = { .netns_fd = open (path, O_RDONLY | O_CLOEXEC) };
+  struct nl_cache *links = NULL, *addrs = NULL;
+  GPtrArray *out = NULL;
+
+  if (j.netns_fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening %s: %s", path, g_strerror (saved));
+      return NULL;
+    }
+  GThread *t = g_thread_try_new ("ferry-netns", join_and_connect, &j, error);
+  if (t == NULL)
+    {
+      close (j.netns_fd);
+      return NULL;
+    }
+  g_thread_join (t);
+  close (j.netns_fd);
+  if (j.sk == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Joining the network namespace of %d: %s", (int) pid,
+                   g_strerror (j.err));
+      return NULL;
+    }
+  if (rtnl_link_alloc_cache (j.sk, AF_UNSPEC, &links) < 0 || rtnl_addr_alloc_cache (j.sk, &addrs) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Reading the interfaces of %d failed", (int) pid);
+      goto out;
+    }
+  out = g_ptr_array_new_with_free_func ((GDestroyNotify) ferry_net_interface_free);
+  for (struct nl_object *o = nl_cache_get_first (links); o != NULL; o = nl_cache_get_next (o))
+    {
+      struct rtnl_link *l = (struct rtnl_link *) o;
+      FerryNetInterface *iface = g_new0 (FerryNetInterface, 1);
+      struct nl_addr *mac = rtnl_link_get_addr (l);
+      int ifindex = rtnl_link_get_ifindex (l);
+      char buf[64];
+
+      iface->name = g_strdup (rtnl_link_get_name (l));
+      iface->loopback = rtnl_link_get_arptype (l) == ARPHRD_LOOPBACK;
+      iface->hwaddr = g_strdup (mac && nl_addr_get_len (mac) == 6 ? nl_addr2str (mac, buf, sizeof buf) : "");
+      iface->mtu = rtnl_link_get_mtu (l);
+      iface->up = (rtnl_link_get_flags (l) & IFF_UP) != 0;
+      iface->rx_bytes = rtnl_link_get_stat (l, RTNL_LINK_RX_BYTES);
+      iface->tx_bytes = rtnl_link_get_stat (l, RTNL_LINK_TX_BYTES);
+      iface->rx_packets = rtnl_link_get_stat (l, RTNL_LINK_RX_PACKETS);
+      iface->tx_packets = rtnl_link_get_stat (l, RTNL_LINK_TX_PACKETS);
+      iface->addresses = g_ptr_array_new_with_free_func ((GDestroyNotify) address_free);
+      for (struct nl_object *ao = nl_cache_get_first (addrs); ao != NULL; ao = nl_cache_get_next (ao))
+        {
+          struct rtnl_addr *a = (struct rtnl_addr *) ao;
+          struct nl_addr *local = rtnl_addr_get_local (a);
+          char text[INET6_ADDRSTRLEN];
+          if (rtnl_addr_get_ifindex (a) != ifindex || local == NULL
+              || inet_ntop (rtnl_addr_get_family (a), nl_addr_get_binary_addr (local), text, sizeof text) == NULL)
+            continue;
+          FerryNetAddress *na = g_new0 (FerryNetAddress, 1);
+          na->family = rtnl_addr_get_family (a);
+          na->address = g_strdup (text);
+          na->prefix = (guint) rtnl_addr_get_prefixlen (a);
+          na->scope = scope_name (rtnl_addr_get_scope (a));
+          g_ptr_array_add (iface->addresses, na);
+        }
+      g_ptr_array_add (out, iface);
+    }
+
+out:
+  if (links != NULL)
+    nl_cache_free (links);
+  if (addrs != NULL)
+    nl_cache_free (addrs);
+  nl_socket_free (j.sk);
+  return out;
+}
