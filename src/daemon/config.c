@@ -1,5 +1,6 @@
 /* Validation of instance and profile configuration, with LXD's keys. */
 #include "daemon/instance.h"
+#include "daemon/network-manager.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "common/names.h"
@@ -180,6 +181,12 @@ ferry_devices_validate (JsonObject *devices, GError **error)
         }
       if (strcmp (type, "none") == 0)
         continue;
+      if (strcmp (type, "nic") == 0)
+        {
+          if (!ferry_network_nic_device_validate (name, props, error))
+            return FALSE;
+          continue;
+        }
       if (strcmp (type, "disk") == 0)
         {
           const char *path = g_hash_table_lookup (props, "path");

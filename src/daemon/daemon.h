@@ -10,6 +10,7 @@
 
 typedef struct FerryOperation FerryOperation;
 typedef struct FerryInstance FerryInstance;
+typedef struct FerryNetworks FerryNetworks;
 
 typedef struct
 {
@@ -30,6 +31,7 @@ typedef struct
   GHashTable *instances;  /* name -> FerryInstance */
   GHashTable *operations; /* id -> FerryOperation */
   GPtrArray *listeners;   /* events websocket listeners */
+  FerryNetworks *networks; /* managed networks (network-manager.c) */
 
   /* Host facts computed once in a thread at start (CRIU probing is slow). */
   GMutex host_lock;

@@ -308,7 +308,7 @@ handle_request (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   req.body = body ? soup_message_body_flatten (body) : NULL;
 
   if (ferry_api_server (&req) || ferry_api_instances (&req) || ferry_api_images (&req)
-      || ferry_api_profiles (&req) || ferry_api_operations (&req) || ferry_api_events (&req))
+      || ferry_api_profiles (&req) || ferry_api_networks (&req) || ferry_api_operations (&req) || ferry_api_events (&req))
     {
       g_clear_pointer (&req.body, g_bytes_unref);
       return;

@@ -52,5 +52,6 @@ gboolean ferry_api_server (FerryRequest *req);
 gboolean ferry_api_instances (FerryRequest *req);
 gboolean ferry_api_images (FerryRequest *req);
 gboolean ferry_api_profiles (FerryRequest *req);
+gboolean ferry_api_networks (FerryRequest *req);
 gboolean ferry_api_operations (FerryRequest *req);
 gboolean ferry_api_events (FerryRequest *req);

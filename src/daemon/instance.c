@@ -1,6 +1,7 @@
 #include "config.h"
 #include "daemon/instance.h"
 #include "daemon/http.h"
+#include "daemon/network-manager.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -279,7 +280,10 @@ ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst)
   FerryRuntimeState st;
 
   read_state (d, inst, &st);
-  return state_json_from (&st);
+  JsonNode *node = state_json_from (&st);
+  if (st.running)
+    ferry_network_fill_state (d, inst, st.init_pid, node);
+  return node;
 }
 
 static JsonNode *
@@ -394,7 +398,10 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   add_member_string (o, "project", "default");
   if (with_state)
     {
-      json_object_set_member (o, "state", state_json_from (&st));
+      JsonNode *state = state_json_from (&st);
+      if (st.running)
+        ferry_network_fill_state (d, inst, st.init_pid, state);
+      json_object_set_member (o, "state", state);
       json_object_set_member (o, "snapshots", snapshots_json (d, inst));
       json_object_set_array_member (o, "backups", json_array_new ());
       add_checkpoint_stats (d, inst, o);

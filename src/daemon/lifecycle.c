@@ -1,6 +1,7 @@
 #include "config.h"
 #include "daemon/instance.h"
 #include "daemon/http.h"
+#include "daemon/network-manager.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -354,6 +355,11 @@ start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const 
 
   add_args (argv, images ? "restore" : "start", "--name", inst->row->name, "--rootfs", rootfs, "--run-dir", run_dir,
             "--log-dir", log_dir, "--cgroup-parent", d->cgroup_parent, "--hostname", inst->row->name, NULL);
+  if (!ferry_network_start_arguments (d, inst, argv, error))
+    {
+      g_ptr_array_unref (argv);
+      return NULL;
+    }
   if (images != NULL)
     add_args (argv, "--images", images, "--log", log, "--stats", stats, NULL);
   if ((v = g_hash_table_lookup (config, "limits.memory")) != NULL)

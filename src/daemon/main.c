@@ -6,6 +6,7 @@
 #include "daemon/images.h"
 #include "daemon/instance.h"
 #include "daemon/operations.h"
+#include "daemon/network-manager.h"
 #include "common/error.h"
 #include "common/fs.h"
 
@@ -174,6 +175,9 @@ daemon_setup (FerryDaemon *d, GError **error)
   if (!ferry_images_bootstrap (d, error))
     return FALSE;
   ferry_hostinfo_probe (d);
+  /* Before the instances: those that autostart need their bridges. */
+  if (!ferry_networks_setup (d, error))
+    return FALSE;
   if (!ferry_instances_load (d, error))
     return FALSE;
   return ferry_http_start (d, error);
@@ -249,5 +253,6 @@ main (int argc, char **argv)
 
   soup_server_disconnect (d->server);
   unlink (d->socket_path);
+  ferry_networks_shutdown (d);
   return 0;
 }

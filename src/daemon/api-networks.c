@@ -1,0 +1,383 @@
+/* /1.0/networks: LXD's managed bridge networks. */
+#include "daemon/http.h"
+#include "daemon/network-internal.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "network/network.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static gboolean
+devices_use (const char *devices_json, const char *network)
+{
+  g_autoptr (JsonObject) devices = ferry_json_parse_object (devices_json, strlen (devices_json), TRUE, NULL);
+  JsonObjectIter iter;
+  const char *k;
+  JsonNode *v;
+
+  if (devices == NULL)
+    return FALSE;
+  json_object_iter_init (&iter, devices);
+  while (json_object_iter_next (&iter, &k, &v))
+    {
+      JsonObject *dev = JSON_NODE_HOLDS_OBJECT (v) ? json_node_get_object (v) : NULL;
+      if (dev == NULL || g_strcmp0 (json_object_get_string_member_with_default (dev, "type", ""), "nic") != 0)
+        continue;
+      if (g_strcmp0 (json_object_get_string_member_with_default (dev, "network", NULL), network) == 0
+          || g_strcmp0 (json_object_get_string_member_with_default (dev, "parent", NULL), network) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* URLs of the instances and profiles whose devices use NETWORK. */
+static GPtrArray *
+used_by (FerryDaemon *d, const char *network)
+{
+  GPtrArray *urls = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) profiles = ferry_db_profile_list (d->db, NULL);
+  GHashTableIter iter;
+  gpointer v;
+
+  g_hash_table_iter_init (&iter, d->instances);
+  while (g_hash_table_iter_next (&iter, NULL, &v))
+    {
+      FerryInstance *inst = v;
+      if (inst->creating)
+        continue;
+      g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+      g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+      json_node_set_object (node, devices);
+      g_autofree char *text = ferry_json_to_string (node, FALSE);
+      if (devices_use (text, network))
+        {
+          g_autofree char *escaped = g_uri_escape_string (inst->row->name, NULL, FALSE);
+          g_ptr_array_add (urls, g_strdup_printf ("/1.0/instances/%s", escaped));
+        }
+    }
+  for (guint i = 0; profiles && i < profiles->len; i++)
+    {
+      FerryDbProfile *p = g_ptr_array_index (profiles, i);
+      if (devices_use (p->devices_json, network))
+        {
+          g_autofree char *escaped = g_uri_escape_string (p->name, NULL, FALSE);
+          g_ptr_array_add (urls, g_strdup_printf ("/1.0/profiles/%s", escaped));
+        }
+    }
+  g_ptr_array_sort (urls, (GCompareFunc) g_strcmp0);
+  return urls;
+}
+
+static JsonNode *
+network_json (FerryDaemon *d, FerryNetwork *n)
+{
+  JsonObject *o = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (GPtrArray) users = used_by (d, n->name);
+  JsonArray *urls = json_array_new ();
+  JsonArray *locations = json_array_new ();
+
+  for (guint i = 0; i < users->len; i++)
+    json_array_add_string_element (urls, g_ptr_array_index (users, i));
+  json_array_add_string_element (locations, "none");
+  json_object_set_string_member (o, "name", n->name);
+  json_object_set_string_member (o, "description", n->description ? n->description : "");
+  json_object_set_string_member (o, "type", "bridge");
+  json_object_set_boolean_member (o, "managed", TRUE);
+  json_object_set_string_member (o, "status", n->error ? "Errored" : "Created");
+  json_object_set_member (o, "config", ferry_json_from_string_map (n->config));
+  json_object_set_array_member (o, "used_by", urls);
+  json_object_set_array_member (o, "locations", locations);
+  json_node_take_object (node, o);
+  return node;
+}
+
+static GHashTable *
+copy_map (GHashTable *m)
+{
+  GHashTable *c = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GHashTableIter iter;
+  gpointer k, v;
+
+  g_hash_table_iter_init (&iter, m);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    g_hash_table_insert (c, g_strdup (k), g_strdup (v));
+  return c;
+}
+
+static void
+list_networks (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  GList *names = g_list_sort (g_hash_table_get_keys (d->networks->by_name), (GCompareFunc) strcmp);
+  JsonArray *arr = json_array_new ();
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      if (ferry_request_recursion (req) >= 1)
+        json_array_add_element (arr, network_json (d, ferry_network_lookup (d, l->data)));
+      else
+        {
+          g_autofree char *escaped = g_uri_escape_string (l->data, NULL, FALSE);
+          g_autofree char *url = g_strdup_printf ("/1.0/networks/%s", escaped);
+          json_array_add_string_element (arr, url);
+        }
+    }
+  g_list_free (names);
+  json_node_take_array (node, arr);
+  ferry_respond_sync (req->msg, node);
+}
+
+static gboolean
+create_network (FerryRequest *req, GError **error)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, error);
+  const char *name = NULL, *type = NULL, *description = NULL;
+  JsonObject *config_obj = NULL;
+  g_autoptr (GHashTable) config = NULL;
+  FerryNetwork *n;
+  gboolean created = FALSE;
+
+  if (body == NULL || !ferry_json_get_string (body, "name", &name, error)
+      || !ferry_json_get_string (body, "type", &type, error)
+      || !ferry_json_get_string (body, "description", &description, error)
+      || !ferry_json_get_object (body, "config", &config_obj, error))
+    return FALSE;
+  if (name == NULL || !ferry_network_name_validate (name, error))
+    {
+      if (error && *error == NULL)
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "No name provided");
+      return FALSE;
+    }
+  if (type != NULL && *type != '\0' && strcmp (type, "bridge") != 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported network type \"%s\" (only \"bridge\")", type);
+      return FALSE;
+    }
+  if (ferry_network_lookup (d, name) != NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "The network already exists");
+      return FALSE;
+    }
+  if (ferry_link_exists (name))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "An interface named \"%s\" already exists on this host",
+                   name);
+      return FALSE;
+    }
+  config = config_obj ? ferry_json_string_map (config_obj, "Config", error)
+                      : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  if (config == NULL)
+    return FALSE;
+  /* LXD's defaults for a new bridge. */
+  if (!g_hash_table_contains (config, "ipv4.address"))
+    g_hash_table_insert (config, g_strdup ("ipv4.address"), g_strdup ("auto"));
+  if (!g_hash_table_contains (config, "ipv6.address"))
+    g_hash_table_insert (config, g_strdup ("ipv6.address"), g_strdup ("auto"));
+  if (strcmp (g_hash_table_lookup (config, "ipv4.address"), "auto") == 0 && !g_hash_table_contains (config, "ipv4.nat"))
+    g_hash_table_insert (config, g_strdup ("ipv4.nat"), g_strdup ("true"));
+  if (strcmp (g_hash_table_lookup (config, "ipv6.address"), "auto") == 0 && !g_hash_table_contains (config, "ipv6.nat"))
+    g_hash_table_insert (config, g_strdup ("ipv6.nat"), g_strdup ("true"));
+  if (!ferry_network_resolve_config (d, name, config, error))
+    return FALSE;
+
+  n = g_new0 (FerryNetwork, 1);
+  n->pidfd = -1;
+  n->name = g_strdup (name);
+  n->description = g_strdup (description ? description : "");
+  n->config = g_steal_pointer (&config);
+  g_hash_table_insert (d->networks->by_name, n->name, n);
+  if (!ferry_network_bring_up (d, n, TRUE, &created, error) || !ferry_network_save (d, n, error))
+    {
+      g_autofree char *dir = ferry_network_dir (d, name);
+      if (created)
+        ferry_network_take_down (d, n);
+      else
+        ferry_dnsmasq_stop (dir);
+      g_hash_table_remove (d->networks->by_name, name);
+      ferry_networks_apply_firewall (d, NULL);
+      ferry_rm_rf (dir, NULL);
+      return FALSE;
+    }
+  g_message ("Created network %s", name);
+  return TRUE;
+}
+
+static gboolean
+update_network (FerryRequest *req, FerryNetwork *n, gboolean patch, GError **error)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, error);
+  JsonObject *config_obj = NULL;
+  const char *description = NULL;
+  g_autoptr (GHashTable) config = NULL;
+  g_autoptr (GHashTable) old = NULL;
+  g_autofree char *old_description = NULL;
+
+  if (body == NULL || !ferry_json_get_object (body, "config", &config_obj, error)
+      || !ferry_json_get_string (body, "description", &description, error))
+    return FALSE;
+  g_autoptr (GHashTable) given = config_obj ? ferry_json_string_map (config_obj, "Config", error)
+                                            : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  if (given == NULL)
+    return FALSE;
+  if (patch)
+    {
+      GHashTableIter iter;
+      gpointer k, v;
+      config = copy_map (n->config);
+      g_hash_table_iter_init (&iter, given);
+      while (g_hash_table_iter_next (&iter, &k, &v))
+        g_hash_table_insert (config, g_strdup (k), g_strdup (v));
+    }
+  else
+    config = g_steal_pointer (&given);
+  if (!ferry_network_resolve_config (d, n->name, config, error))
+    return FALSE;
+  old = n->config;
+  old_description = n->description;
+  n->config = g_steal_pointer (&config);
+  n->description = g_strdup (description ? description : (patch ? old_description : ""));
+  if (!ferry_network_bring_up (d, n, TRUE, NULL, error) || !ferry_network_save (d, n, error))
+    {
+      g_autoptr (GError) again = NULL;
+      g_hash_table_unref (n->config);
+      g_free (n->description);
+      n->config = g_steal_pointer (&old);
+      n->description = g_steal_pointer (&old_description);
+      if (!ferry_network_bring_up (d, n, TRUE, NULL, &again))
+        g_warning ("Network %s: restoring the previous configuration: %s", n->name, again->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+delete_network (FerryRequest *req, FerryNetwork *n, GError **error)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GPtrArray) users = used_by (d, n->name);
+  g_autofree char *dir = ferry_network_dir (d, n->name);
+
+  if (users->len > 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The network is currently in use (by %s%s)",
+                   (char *) g_ptr_array_index (users, 0), users->len > 1 ? " and others" : "");
+      return FALSE;
+    }
+  ferry_network_take_down (d, n);
+  g_hash_table_remove (d->networks->by_name, n->name);
+  ferry_networks_apply_firewall (d, NULL);
+  return ferry_rm_rf (dir, error);
+}
+
+static gboolean
+rename_network (FerryRequest *req, FerryNetwork *n, GError **error)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, error);
+  g_autoptr (GPtrArray) users = NULL;
+  const char *name = NULL;
+
+  if (body == NULL || !ferry_json_get_string (body, "name", &name, error))
+    return FALSE;
+  if (name == NULL || !ferry_network_name_validate (name, error))
+    {
+      if (error && *error == NULL)
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "No name provided");
+      return FALSE;
+    }
+  if (ferry_network_lookup (d, name) != NULL || ferry_link_exists (name))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Network \"%s\" already exists", name);
+      return FALSE;
+    }
+  users = used_by (d, n->name);
+  if (users->len > 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The network is currently in use");
+      return FALSE;
+    }
+  g_autofree char *old_dir = ferry_network_dir (d, n->name);
+  g_autofree char *new_dir = ferry_network_dir (d, name);
+  g_autofree char *old_name = g_strdup (n->name);
+  ferry_network_take_down (d, n);
+  if (rename (old_dir, new_dir) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Renaming %s: %s", old_dir, g_strerror (saved));
+      ferry_network_bring_up (d, n, TRUE, NULL, NULL);
+      return FALSE;
+    }
+  g_hash_table_steal (d->networks->by_name, old_name);
+  g_free (n->name);
+  n->name = g_strdup (name);
+  g_hash_table_insert (d->networks->by_name, n->name, n);
+  if (!ferry_network_save (d, n, error))
+    return FALSE;
+  return ferry_network_bring_up (d, n, TRUE, NULL, error);
+}
+
+gboolean
+ferry_api_networks (FerryRequest *req)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  FerryNetwork *n;
+
+  if (req->n_parts < 1 || strcmp (req->parts[0], "networks") != 0)
+    return FALSE;
+  if (req->n_parts == 1)
+    {
+      if (strcmp (req->method, "GET") == 0)
+        list_networks (req);
+      else if (strcmp (req->method, "POST") == 0)
+        {
+          if (!create_network (req, &error))
+            goto fail;
+          ferry_respond_sync (req->msg, NULL);
+        }
+      else
+        ferry_respond_not_allowed (req->msg);
+      return TRUE;
+    }
+  n = ferry_network_lookup (d, req->parts[1]);
+  if (n == NULL || req->n_parts > 2)
+    {
+      ferry_respond_error_literal (req->msg, 404, "Network not found");
+      return TRUE;
+    }
+  if (strcmp (req->method, "GET") == 0)
+    ferry_respond_sync (req->msg, network_json (d, n));
+  else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
+    {
+      if (!update_network (req, n, strcmp (req->method, "PATCH") == 0, &error))
+        goto fail;
+      ferry_respond_sync (req->msg, NULL);
+    }
+  else if (strcmp (req->method, "DELETE") == 0)
+    {
+      if (!delete_network (req, n, &error))
+        goto fail;
+      ferry_respond_sync (req->msg, NULL);
+    }
+  else if (strcmp (req->method, "POST") == 0)
+    {
+      if (!rename_network (req, n, &error))
+        goto fail;
+      ferry_respond_sync (req->msg, NULL);
+    }
+  else
+    ferry_respond_not_allowed (req->msg);
+  return TRUE;
+
+fail:
+  ferry_respond_error (req->msg, error);
+  return TRUE;
+}

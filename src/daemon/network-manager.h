@@ -1,0 +1,30 @@
+/* ferryd's managed networks: their definitions (ROOT/networks/NAME/
+ * network.json), bringing them up (bridge, dnsmasq, NAT) and keeping them up,
+ * and the nic devices of instances that use them. Main thread only. */
+#pragma once
+
+#include "daemon/daemon.h"
+#include "daemon/instance.h"
+
+typedef struct FerryNetwork FerryNetwork;
+
+/* Loads the networks and brings them up (adopting what a previous ferryd
+ * left running). At the very first start, creates the default network and
+ * adds it to the default profile as eth0. */
+gboolean ferry_networks_setup (FerryDaemon *d, GError **error);
+/* ferryd is stopping: with no instance running, networks are taken down
+ * (they come back at the next start); otherwise left as they are. */
+void ferry_networks_shutdown (FerryDaemon *d);
+
+/* Device validation for type nic: keys, and that the network exists and a
+ * static address lies in its subnet. */
+gboolean ferry_network_nic_device_validate (const char *device, GHashTable *props, GError **error);
+
+/* Adds --nic arguments for the instance's nic devices to ferry-monitor's
+ * ARGV (start and restore), filling volatile.DEV.hwaddr / host_name, and
+ * refreshes static leases and DNS names of its networks. */
+gboolean ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPtrArray *argv, GError **error);
+
+/* state.network of a running instance (read in its network namespace);
+ * replaces the "network" member of STATE (an object node). */
+void ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, JsonNode *state);
