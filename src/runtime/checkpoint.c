@@ -119,6 +119,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *relpath = NULL, *freezer = NULL, *key = NULL, *foreign = NULL;
+  g_auto (GStrv) veth_keys = NULL;
   const FerryCgroupManager *m = ferry_cgroup_manager_get ();
   FerryCriuInfo criu = { 0 };
   gint64 t0 = g_get_monotonic_time ();
@@ -158,9 +159,10 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
       goto out;
     }
   key = console_key (init_pid, &console_is_mount);
-  /* Issue 4 adds NICs: their host-side veths become --external veth[...]
-   * keys here, and the network is locked while frozen. */
+  /* Host sides of the nics are external (recreated at restore); the
+   * network is locked while frozen unless there is nothing but lo. */
   int nics = count_interfaces (init_pid);
+  veth_keys = ferry_monitor_nic_dump_keys (o->run_dir);
   FerryDumpRequest req = {
     .criu_path = criu.path,
     .init_pid = init_pid,
@@ -168,9 +170,9 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .images_dir = o->images,
     .log_path = o->log,
     .leave_running = o->leave_running,
-    .tcp_established = o->tcp_established,
+    .tcp_established = o->tcp_established || veth_keys[0] != NULL,
     .network_lock_skip = nics == 0,
-    .external = NULL,
+    .external = (const char *const *) veth_keys,
     .console_key = key,
     .console_is_mount = console_is_mount,
     .rootfs_copy_src = o->rootfs_copy[0],

@@ -66,6 +66,8 @@ cmd_start (int argc, char **argv, gboolean restore)
     { "limit-processes", 0, 0, G_OPTION_ARG_INT64, &o.limit_processes, "Maximum tasks", "N" },
     { "init", 0, 0, G_OPTION_ARG_FILENAME, &o.init, "Init (default /sbin/init)", "PATH" },
     { "env", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.env, "Environment of the init", "K=V" },
+    { "nic", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.nics, "A nic: name=IF,host=IF,bridge=BR[,hwaddr=MAC][,mtu=N]",
+      "SPEC" },
     { NULL },
   };
   int rc = 1;
@@ -103,6 +105,7 @@ cmd_start (int argc, char **argv, gboolean restore)
   g_free (o.limit_cpu);
   g_free (o.init);
   g_strfreev (o.env);
+  g_strfreev (o.nics);
   g_free (o.images);
   g_free (o.criu_log);
   g_free (o.stats);

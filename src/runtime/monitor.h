@@ -11,6 +11,7 @@ typedef struct
   gint64 limit_memory, limit_processes;
   char *limit_cpu;
   char **env;
+  char **nics; /* --nic name=IF,host=IF,bridge=BR[,hwaddr=MAC][,mtu=N] (nic.c) */
   /* restore: the container's processes come from CRIU images. */
   char *images, *criu_log, *stats;
   gboolean tcp_established;
@@ -62,6 +63,14 @@ gboolean ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer
 /* In the monitor: restores O's images into the cgroup made by
  * ferry_monitor_create_cgroup, the init becoming the monitor's child. */
 gboolean ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error);
+
+/* nic.c: creates the veths of O->nics for the container of INIT_PID and
+ * records them in the run directory; for a restore, CRIU's
+ * veth[NAME]:HOST@BRIDGE keys instead; for a dump, veth[HOST] keys of the
+ * running container (NULL-terminated, possibly empty). */
+gboolean ferry_monitor_setup_nics (const FerryStartOptions *o, pid_t init_pid, GError **error);
+char **ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error);
+char **ferry_monitor_nic_dump_keys (const char *run_dir);
 
 /* Runs the monitor loop until the init exits, then cleans up (exit-status,
  * cgroup, pid files). Never returns. */

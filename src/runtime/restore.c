@@ -113,16 +113,23 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
   if (!new_console_open (o->run_dir, &nc, error))
     return FALSE;
   g_autofree char *cgroup_root = g_strconcat ("/", c->relpath, NULL);
+  g_auto (GStrv) nic_keys = ferry_monitor_nic_restore_keys (o, error);
+  if (nic_keys == NULL)
+    {
+      new_console_clear (&nc);
+      return FALSE;
+    }
   FerryRestoreRequest req = {
     .criu_path = o->criu_path,
     .images_dir = o->images,
     .log_path = o->criu_log,
     .rootfs = rootfs,
     .cgroup_root = cgroup_root,
-    .tcp_established = o->tcp_established,
+    /* A nic's established connections are part of what must survive. */
+    .tcp_established = o->tcp_established || nic_keys[0] != NULL,
     .console_slave = nc.slave,
     .console_path = nc.slave_path,
-    .external = NULL, /* issue 4: veth[eth0]:HOST@BRIDGE for each NIC */
+    .external = (const char *const *) nic_keys, /* veth[eth0]:HOST@BRIDGE for each nic */
   };
   c->init_pid = ferry_checkpoint_restore (&req, error);
   new_console_release_mount (&nc);

@@ -210,6 +210,9 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
 
   if (!m->ops->attach (m, c->relpath, pid, error))
     goto out;
+  /* The init waits for "g": its eth0 is there and up before it runs. */
+  if (!ferry_monitor_setup_nics (o, pid, error))
+    goto out;
   if (send (sv[0], "g", 1, MSG_NOSIGNAL) != 1)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The container's first process died before setup");

@@ -1,0 +1,114 @@
+/* The container's nics: veth pairs made by the monitor after the container's
+ * network namespace exists and before its init runs (so init boots with eth0
+ * up), and the CRIU --external keys that let a checkpoint carry them. The
+ * run directory's "nics" file ("NAME HOST BRIDGE" lines) records what the
+ * running container has, for a later checkpoint. */
+#include "runtime/monitor.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "network/network.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NICS_FILE "nics"
+
+static gboolean
+record_nics (const char *run_dir, char **nics, GError **error)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autofree char *path = g_build_filename (run_dir, NICS_FILE, NULL);
+
+  for (char **n = nics; n != NULL && *n != NULL; n++)
+    {
+      FerryNicSpec spec;
+      g_auto (GStrv) parts = NULL;
+      if (!ferry_nic_spec_parse (*n, &spec, &parts, error))
+        return FALSE;
+      g_string_append_printf (s, "%s %s %s\n", spec.name, spec.host, spec.bridge);
+    }
+  return ferry_write_file_atomic (path, s->str, -1, 0644, error);
+}
+
+gboolean
+ferry_monitor_setup_nics (const FerryStartOptions *o, pid_t init_pid, GError **error)
+{
+  g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/net", (int) init_pid);
+  int netns = -1;
+  gboolean ok = FALSE;
+
+  if (!record_nics (o->run_dir, o->nics, error))
+    return FALSE;
+  if (o->nics == NULL || o->nics[0] == NULL)
+    return TRUE;
+  if ((netns = open (ns_path, O_RDONLY | O_CLOEXEC)) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening %s: %s", ns_path, g_strerror (saved));
+      return FALSE;
+    }
+  for (char **n = o->nics; *n != NULL; n++)
+    {
+      FerryNicSpec spec;
+      g_auto (GStrv) parts = NULL;
+      if (!ferry_nic_spec_parse (*n, &spec, &parts, error) || !ferry_veth_create (&spec, netns, error))
+        goto out;
+      ferry_monitor_log ("nic %s: %s on %s (%s)", spec.name, spec.host, spec.bridge, spec.hwaddr ? spec.hwaddr : "");
+    }
+  ok = TRUE;
+
+out:
+  close (netns);
+  return ok;
+}
+
+char **
+ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error)
+{
+  GPtrArray *keys = g_ptr_array_new_with_free_func (g_free);
+
+  if (!record_nics (o->run_dir, o->nics, error))
+    {
+      g_ptr_array_unref (keys);
+      return NULL;
+    }
+  for (char **n = o->nics; n != NULL && *n != NULL; n++)
+    {
+      FerryNicSpec spec;
+      g_auto (GStrv) parts = NULL;
+      if (!ferry_nic_spec_parse (*n, &spec, &parts, error))
+        {
+          g_ptr_array_unref (keys);
+          return NULL;
+        }
+      /* A host side left by a crashed restore would make CRIU fail. */
+      ferry_link_delete (spec.host, NULL);
+      g_ptr_array_add (keys, g_strdup_printf ("veth[%s]:%s@%s", spec.name, spec.host, spec.bridge));
+    }
+  g_ptr_array_add (keys, NULL);
+  return (char **) g_ptr_array_free (keys, FALSE);
+}
+
+char **
+ferry_monitor_nic_dump_keys (const char *run_dir)
+{
+  g_autofree char *path = g_build_filename (run_dir, NICS_FILE, NULL);
+  g_autofree char *text = ferry_read_small_file (path);
+  GPtrArray *keys = g_ptr_array_new_with_free_func (g_free);
+
+  if (text != NULL)
+    {
+      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+      for (char **l = lines; *l != NULL; l++)
+        {
+          g_auto (GStrv) f = g_strsplit (*l, " ", -1);
+          if (g_strv_length (f) == 3 && ferry_ifname_valid (f[1]))
+            g_ptr_array_add (keys, g_strdup_printf ("veth[%s]", f[1]));
+        }
+    }
+  g_ptr_array_add (keys, NULL);
+  return (char **) g_ptr_array_free (keys, FALSE);
+}
