@@ -247,7 +247,33 @@ static const char rcS[] =
   "mkdir -p /var/log /var/run /run /tmp /var/spool/cron/crontabs\n"
   "chmod 1777 /tmp\n"
   "ip link set lo up 2>/dev/null\n"
+  "# nics come up before init runs: DHCPv4 on each (IPv6 SLAAC is the kernel's).\n"
+  "for dev in /sys/class/net/*; do\n"
+  "  dev=${dev##*/}\n"
+  "  [ \"$dev\" = lo ] && continue\n"
+  "  udhcpc -i \"$dev\" -b -S -t 10 -T 1 -A 5 -x hostname:\"$(hostname)\" -s /usr/share/udhcpc/default.script >/dev/null 2>&1\n"
+  "done\n"
   "echo \"Ferry busybox: boot complete\"\n";
+
+static const char udhcpc_script[] =
+  "#!/bin/sh\n"
+  "# busybox udhcpc hook: applies a DHCPv4 lease (address, router, DNS).\n"
+  "[ -n \"$1\" ] || exit 1\n"
+  "case \"$1\" in\n"
+  "deconfig)\n"
+  "  ip -4 addr flush dev \"$interface\"\n"
+  "  ip link set \"$interface\" up\n"
+  "  ;;\n"
+  "bound|renew)\n"
+  "  ip -4 addr replace \"$ip/${mask:-24}\" broadcast \"${broadcast:-+}\" dev \"$interface\"\n"
+  "  if [ -n \"$router\" ]; then\n"
+  "    ip -4 route del default dev \"$interface\" 2>/dev/null\n"
+  "    for r in $router; do ip -4 route add default via \"$r\" dev \"$interface\" && break; done\n"
+  "  fi\n"
+  "  { [ -n \"$domain\" ] && echo \"search $domain\"; for s in $dns; do echo \"nameserver $s\"; done; } >/etc/resolv.conf\n"
+  "  ;;\n"
+  "esac\n"
+  "exit 0\n";
 
 static const char rcK[] =
   "#!/bin/sh\n"
@@ -317,6 +343,7 @@ image_entries (GBytes *binary, GHashTable *applets, const char *version, GError 
   add_text (entries, "etc/shadow", 0600, shadow);
   add_text (entries, "etc/hosts", 0644, hosts);
   add_text (entries, "etc/resolv.conf", 0644, "");
+  add_text (entries, "usr/share/udhcpc/default.script", 0755, udhcpc_script);
   add_text (entries, "etc/os-release", 0644, os_release);
   add_text (entries, "etc/profile", 0644, profile);
   add_text (entries, "var/www/index.html", 0644, index_html);
