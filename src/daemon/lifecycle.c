@@ -457,6 +457,10 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
   LifecycleData *data = user_data;
   FerryDaemon *d = data->daemon;
 
+  /* Restoring a stateful snapshot over a running instance: its TCP peers
+   * must not see the old processes' sockets close. */
+  if (data->stop_argv != NULL && data->start_is_restore)
+    ferry_network_unplug (data->run_dir);
   if (data->stop_argv != NULL && !ferry_run_monitor (d, (const char *const *) data->stop_argv->pdata, NULL, error))
     {
       g_prefix_error (error, "Stopping %s: ", data->name);

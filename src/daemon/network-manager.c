@@ -797,6 +797,22 @@ out:
   return ok;
 }
 
+void
+ferry_network_unplug (const char *run_dir)
+{
+  g_autofree char *path = g_build_filename (run_dir, "nics", NULL);
+  g_autofree char *text = ferry_read_small_file (path);
+  g_auto (GStrv) lines = text ? g_strsplit (text, "\n", -1) : NULL;
+
+  for (char **l = lines; l != NULL && *l != NULL; l++)
+    {
+      g_auto (GStrv) f = g_strsplit (*l, " ", -1);
+      g_autoptr (GError) error = NULL;
+      if (g_strv_length (f) == 3 && ferry_ifname_valid (f[1]) && !ferry_link_delete (f[1], &error))
+        g_warning ("Unplugging %s: %s", f[1], error->message);
+    }
+}
+
 /* ---- state ---- */
 
 void

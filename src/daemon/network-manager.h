@@ -25,6 +25,12 @@ gboolean ferry_network_nic_device_validate (const char *device, GHashTable *prop
  * refreshes static leases and DNS names of its networks. */
 gboolean ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPtrArray *argv, GError **error);
 
+/* Deletes the host side of each nic of the running container in RUN_DIR
+ * (its peer goes too), so that killing the container sends no FIN or RST:
+ * peers of TCP connections that a stateful restore brings back must not
+ * see them end. Safe from any thread. */
+void ferry_network_unplug (const char *run_dir);
+
 /* state.network of a running instance (read in its network namespace);
  * replaces the "network" member of STATE (an object node). */
 void ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, JsonNode *state);
