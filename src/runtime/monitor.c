@@ -86,10 +86,9 @@ copy_console (int master, int log_fd)
 }
 
 _Noreturn void
-ferry_monitor_supervise (const char *run_dir, const char *log_dir, const char *relpath, pid_t init_pid,
-                         int master)
+ferry_monitor_supervise (const char *run_dir, const char *log_dir, char *relpath, pid_t init_pid, int master)
 {
-  g_autofree char *console_path = g_build_filename (log_dir, "console.log", NULL);
+  char *console_path = g_build_filename (log_dir, "console.log", NULL);
   int log_fd = open (console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   int init_status = 0;
   gboolean init_alive = TRUE;
@@ -97,6 +96,7 @@ ferry_monitor_supervise (const char *run_dir, const char *log_dir, const char *r
 
   if (log_fd < 0)
     ferry_monitor_log ("opening %s: %s (console output is dropped)", console_path, g_strerror (errno));
+  g_free (console_path);
   fcntl (master, F_SETFL, fcntl (master, F_GETFL) | O_NONBLOCK);
   /* Holding a slave keeps the master from reporting POLLHUP (a busy loop)
    * while no process in the container has the console open. */
@@ -165,7 +165,7 @@ ferry_monitor_supervise (const char *run_dir, const char *log_dir, const char *r
   if (log_fd >= 0)
     close (log_fd);
 
-  g_autofree char *status_text = WIFSIGNALED (init_status) ? g_strdup_printf ("signaled %d", WTERMSIG (init_status))
+  char *status_text = WIFSIGNALED (init_status) ? g_strdup_printf ("signaled %d", WTERMSIG (init_status))
                                                            : g_strdup_printf ("exited %d", WEXITSTATUS (init_status));
   ferry_monitor_log ("init %d %s", (int) init_pid, status_text);
   {
@@ -189,5 +189,7 @@ ferry_monitor_supervise (const char *run_dir, const char *log_dir, const char *r
       unlink (path);
     }
   ferry_monitor_log ("stopped");
+  g_free (status_text);
+  g_free (relpath);
   exit (0);
 }

@@ -73,8 +73,8 @@ char **ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **erro
 char **ferry_monitor_nic_dump_keys (const char *run_dir);
 
 /* Runs the monitor loop until the init exits, then cleans up (exit-status,
- * cgroup, pid files). Never returns. */
-_Noreturn void ferry_monitor_supervise (const char *run_dir, const char *log_dir, const char *cgroup_relpath,
+ * cgroup, pid files) and exits. Takes CGROUP_RELPATH (freed before exit). */
+_Noreturn void ferry_monitor_supervise (const char *run_dir, const char *log_dir, char *cgroup_relpath,
                                         pid_t init_pid, int console_master);
 
 /* Environment for processes in the container: BASE entries, then EXTRA

@@ -363,6 +363,8 @@ fail:
     report (report_fd, msg);
   }
   g_free (c.relpath);
+  g_clear_error (&error);
+  g_clear_pointer (&log_path, g_free);
   exit (1);
 }
 

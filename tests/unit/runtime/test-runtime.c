@@ -390,7 +390,6 @@ test_freeze (void)
   g_assert_no_error (error);
   g_assert_true (ferry_runtime_read_state (c->run_dir, &st, NULL));
   g_assert_true (st.running && st.frozen);
-  g_autofree char *stat_path = g_strdup_printf ("/proc/%d/stat", (int) c->init_pid);
   const char *unfreeze[] = { monitor_bin (), "unfreeze", "--run-dir", c->run_dir, NULL };
   g_assert_cmpint (run_argv (unfreeze, NULL, NULL), ==, 0);
   g_assert_true (ferry_runtime_read_state (c->run_dir, &st, NULL));
@@ -523,7 +522,7 @@ test_survives_starter_death (void)
   g_assert_true (st.running);
   g_assert_cmpint (st.monitor_pid, ==, monitor_pid);
   g_assert_cmpint (ctr_exec (c, NULL, "--", "sh", "-c", "exit 3", NULL), ==, 3);
-  g_assert_nonnull (wait_console (c, "ferry-boot-ok"));
+  { g_autofree char *boot = wait_console (c, "ferry-boot-ok"); g_assert_nonnull (boot); }
   g_assert_cmpint (ctr_stop (c, TRUE), ==, 0);
   check_stopped (c, "signaled 9");
   ctr_free (c);
@@ -601,7 +600,7 @@ test_criu_dump (void)
   struct stat console;
 
   ctr_start (c, NULL);
-  g_assert_nonnull (wait_console (c, "ferry-boot-ok"));
+  { g_autofree char *boot = wait_console (c, "ferry-boot-ok"); g_assert_nonnull (boot); }
   g_autofree char *fd0 = g_strdup_printf ("/proc/%d/fd/0", (int) c->init_pid);
   g_assert_cmpint (stat (fd0, &console), ==, 0);
   g_autofree char *tty = g_strdup_printf ("tty[%llx:%llx]", (unsigned long long) console.st_rdev,
