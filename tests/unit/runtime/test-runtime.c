@@ -297,6 +297,19 @@ test_start_and_exec (void)
   g_assert_cmpstr (g_strstrip (out), ==, "65534 65534 nobody /tmp");
   g_clear_pointer (&out, g_free);
 
+  /* Signals sent to `exec` reach the command. */
+  {
+    const char *argv[] = { monitor_bin (), "exec", "--run-dir", c->run_dir, "--", "sleep", "100", NULL };
+    GPid pid;
+    int status;
+    g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error));
+    g_usleep (300000);
+    kill (pid, SIGTERM);
+    g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 128 + SIGTERM);
+  }
+
   /* Console output reaches console.log. */
   g_autofree char *log = wait_console (c, "ferry-boot-ok");
   g_assert_nonnull (log);
