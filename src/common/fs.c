@@ -135,11 +135,10 @@ ferry_proc_starttime (pid_t pid)
   if (p == NULL)
     return 0;
   p++;
-  /* Fields from 3 on are space separated; starttime is field 22. */
-  for (int field = 2; field < 22 && p != NULL; field++)
-    {
-      p = strchr (p + 1, ' ');
-    }
+  /* p is at the space before field 3; each step moves to the space before
+   * the next field, so after 19 steps it is before field 22, starttime. */
+  for (int field = 3; field < 22 && p != NULL; field++)
+    p = strchr (p + 1, ' ');
   if (p == NULL)
     return 0;
   return g_ascii_strtoull (p + 1, NULL, 10);

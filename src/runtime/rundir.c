@@ -8,32 +8,11 @@
 #include <sys/pidfd.h>
 #include <unistd.h>
 
-/* Field 22 of /proc/PID/stat, 0 if the process does not exist.
- * (common/fs.h's ferry_proc_starttime returns field 23, vsize, which changes
- * as the process maps memory: not usable to identify a process.) */
+/* Field 22 of /proc/PID/stat, 0 if the process does not exist. */
 guint64
 ferry_rundir_starttime (pid_t pid)
 {
-  char path[64];
-  g_autofree char *stat = NULL;
-
-  if (pid <= 0)
-    return 0;
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  stat = ferry_read_small_file (path);
-  if (stat == NULL)
-    return 0;
-  /* The command (field 2) may contain spaces and ')': skip to the last ')'. */
-  const char *p = strrchr (stat, ')');
-  if (p == NULL)
-    return 0;
-  /* p + 1 is the space before field 3; 19 more spaces lead to field 22. */
-  p++;
-  for (int field = 3; field < 22 && p != NULL; field++)
-    p = strchr (p + 1, ' ');
-  if (p == NULL)
-    return 0;
-  return g_ascii_strtoull (p + 1, NULL, 10);
+  return ferry_proc_starttime (pid);
 }
 
 gboolean

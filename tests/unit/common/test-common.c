@@ -1,6 +1,9 @@
 #include <string.h>
 
+#include <unistd.h>
+
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/names.h"
 #include "common/timeutil.h"
@@ -96,6 +99,22 @@ test_rfc3339 (void)
   g_assert_cmpstr (t, ==, "2025-11-25T19:35:01.123456Z");
 }
 
+/* Field 22 of /proc/self/stat is fixed for the life of the process; field
+ * 23 (vsize) is not, and an off-by-one once returned that. */
+static void
+test_proc_starttime (void)
+{
+  g_autofree char *stat = NULL;
+  g_auto (GStrv) fields = NULL;
+  const char *after;
+
+  g_assert_true (g_file_get_contents ("/proc/self/stat", &stat, NULL, NULL));
+  after = strrchr (stat, ')') + 2; /* field 3 */
+  fields = g_strsplit (after, " ", -1);
+  g_assert_cmpuint (ferry_proc_starttime (getpid ()), ==, g_ascii_strtoull (fields[22 - 3], NULL, 10));
+  g_assert_cmpuint (ferry_proc_starttime (-1), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -104,5 +123,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/names/snapshot", test_snapshot_names);
   g_test_add_func ("/common/json/strict", test_json_strict);
   g_test_add_func ("/common/time/rfc3339", test_rfc3339);
+  g_test_add_func ("/common/fs/proc-starttime", test_proc_starttime);
   return g_test_run ();
 }
