@@ -1,11 +1,11 @@
 #include "daemon/api-exec.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
-#include <pty.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -306,6 +306,46 @@ socket_closed (SoupWebsocketConnection *ws, gpointer user_data)
     g_subprocess_send_signal (s->proc, SIGHUP);
 }
 
+/* The terminal of an interactive exec comes from the container's own devpts
+ * (as LXD does), so that inside the container ttyname() finds it under
+ * /dev/pts; a pty of the host's devpts is invisible there ("not a tty"). */
+static gboolean
+open_container_pty (ExecSession *s, int *master_out, int *slave_out, GError **error)
+{
+  g_autofree char *run_dir = ferry_daemon_instance_run_dir (s->daemon, s->instance);
+  g_autofree char *ptmx = NULL;
+  FerryRuntimeState st = { 0 };
+  int unlock = 0;
+  int master, slave;
+
+  if (!ferry_runtime_read_state (run_dir, &st, error))
+    return FALSE;
+  if (!st.running)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance is not running");
+      return FALSE;
+    }
+  ptmx = g_strdup_printf ("/proc/%d/root/dev/pts/ptmx", (int) st.init_pid);
+  master = open (ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Allocating a terminal in the container (%s): %s", ptmx,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  if (ioctl (master, TIOCSPTLCK, &unlock) < 0 || (slave = ioctl (master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening the container's terminal: %s", g_strerror (errno));
+      close (master);
+      return FALSE;
+    }
+  if (s->size.ws_col > 0 && s->size.ws_row > 0)
+    ioctl (master, TIOCSWINSZ, &s->size);
+  *master_out = master;
+  *slave_out = slave;
+  return TRUE;
+}
+
 static gboolean
 spawn_command (ExecSession *s, GError **error)
 {
@@ -315,12 +355,8 @@ spawn_command (ExecSession *s, GError **error)
   if (s->interactive)
     {
       int master, slave;
-      if (openpty (&master, &slave, NULL, NULL, s->size.ws_col ? &s->size : NULL) < 0)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Allocating a pty: %s", g_strerror (errno));
-          return FALSE;
-        }
-      fcntl (master, F_SETFD, FD_CLOEXEC);
+      if (!open_container_pty (s, &master, &slave, error))
+        return FALSE;
       g_unix_set_fd_nonblocking (master, TRUE, NULL);
       g_subprocess_launcher_take_stdin_fd (launcher, slave);
       g_subprocess_launcher_take_stdout_fd (launcher, dup (slave));

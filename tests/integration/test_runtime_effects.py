@@ -105,10 +105,13 @@ def test_seccomp_filter_active(daemon, c1):
     assert out.split()[1] == "2", f"init is not under a seccomp filter: {out}"
 
 
-def test_own_network_namespace_with_only_lo(daemon, c1):
+def test_own_network_namespace_with_only_its_devices(daemon, c1):
+    """Only lo and the nics of its expanded devices (the default profile's eth0); no host link."""
     out = daemon.lxc("exec", "c1", "--", "ip", "-o", "link").stdout
-    ifaces = [ln.split(":")[1].strip() for ln in out.splitlines()]
-    assert ifaces == ["lo"], out
+    ifaces = sorted(ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines())
+    expanded = daemon.api("GET", "/1.0/instances/c1")[1]["metadata"]["expanded_devices"]
+    nics = sorted(dev.get("name", name) for name, dev in expanded.items() if dev.get("type") == "nic")
+    assert ifaces == sorted(["lo"] + nics), out
     pid = daemon.init_pid("c1")
     assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
 
