@@ -254,11 +254,13 @@ exec_out (Ctr *c, const char *cmd)
   return out;
 }
 
-/* "PID COMMAND" lines of the container's processes (the ps itself left out). */
+/* "PID COMMAND" lines of the container's processes: the ps itself, and
+ * zombies of earlier exec probes not yet reaped ("[true]"), left out: they
+ * are not the container's state. */
 static char *
 process_list (Ctr *c)
 {
-  return exec_out (c, "ps -o pid,args | grep -v -e 'ps -o' -e grep -e 'sh -c' | sort");
+  return exec_out (c, "ps -o pid,args | grep -v -e 'ps -o' -e grep -e 'sh -c' -e ' \\[' | sort");
 }
 
 static int
