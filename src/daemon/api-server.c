@@ -2,6 +2,8 @@
 #include "config.h"
 #include "daemon/http.h"
 #include "daemon/hostinfo.h"
+#include "daemon/tls.h"
+#include "common/cert.h"
 #include "common/error.h"
 #include "common/json.h"
 
@@ -45,11 +47,13 @@ ferry_api_server_json (FerryDaemon *d)
   g_autoptr (GHashTable) config = ferry_db_config_get_all (d->db, NULL);
   struct utsname uts;
   const char *auth_methods[] = { "tls", NULL };
-  JsonArray *addresses = json_array_new ();
   JsonArray *arches = json_array_new ();
   g_autoptr (FerryHostInfo) host = ferry_hostinfo_get (d);
 
   uname (&uts);
+  /* Like LXD, the trust password's hash never leaves the daemon. */
+  if (config != NULL && g_hash_table_contains (config, "core.trust_password"))
+    g_hash_table_replace (config, g_strdup ("core.trust_password"), g_strdup ("true"));
   json_object_set_member (o, "config", ferry_json_from_string_map (config));
   json_object_set_member (o, "api_extensions", ferry_json_string_list (api_extensions));
   add_string (o, "api_status", "stable");
@@ -59,10 +63,10 @@ ferry_api_server_json (FerryDaemon *d)
   json_object_set_member (o, "auth_methods", ferry_json_string_list (auth_methods));
 
   json_array_add_string_element (arches, uts.machine);
-  json_object_set_array_member (env, "addresses", addresses);
+  json_object_set_member (env, "addresses", ferry_https_addresses_json (d));
   json_object_set_array_member (env, "architectures", arches);
-  add_string (env, "certificate", "");
-  add_string (env, "certificate_fingerprint", "");
+  add_string (env, "certificate", d->https != NULL ? d->https->cert_pem : "");
+  add_string (env, "certificate_fingerprint", d->https != NULL ? d->https->fingerprint : "");
   add_string (env, "driver", "ferry");
   add_string (env, "driver_version", FERRY_VERSION);
   add_string (env, "firewall", "nftables");
@@ -88,12 +92,33 @@ ferry_api_server_json (FerryDaemon *d)
   return node;
 }
 
+/* What an untrusted HTTPS client may know (LXD omits the environment). */
+static JsonNode *
+untrusted_server_json (void)
+{
+  JsonObject *o = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  const char *auth_methods[] = { "tls", NULL };
+
+  json_object_set_object_member (o, "config", json_object_new ());
+  json_object_set_member (o, "api_extensions", ferry_json_string_list (api_extensions));
+  add_string (o, "api_status", "stable");
+  add_string (o, "api_version", "1.0");
+  add_string (o, "auth", "untrusted");
+  json_object_set_boolean_member (o, "public", FALSE);
+  json_object_set_member (o, "auth_methods", ferry_json_string_list (auth_methods));
+  json_node_take_object (node, o);
+  return node;
+}
+
 /* Server keys Ferry knows today; the rest is refused so typos surface. */
 static gboolean
-validate_server_key (const char *key, GError **error)
+validate_server_key (const char *key, const char *value, GError **error)
 {
-  if (g_str_has_prefix (key, "user."))
+  if (g_str_has_prefix (key, "user.") || strcmp (key, "core.trust_password") == 0)
     return TRUE;
+  if (strcmp (key, "core.https_address") == 0)
+    return ferry_https_address_valid (value, error);
   g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unknown server configuration key: %s", key);
   return FALSE;
 }
@@ -109,6 +134,8 @@ update_server (FerryRequest *req, gboolean patch)
   g_autoptr (GHashTable) old = NULL;
   GHashTableIter iter;
   gpointer k, v;
+  g_autofree char *https_address_before = NULL;
+  gboolean https_moved = FALSE;
 
   if (body == NULL || !ferry_json_get_object (body, "config", &config_obj, &error)
       || (config = ferry_json_string_map (config_obj, "Config", &error)) == NULL
@@ -116,10 +143,21 @@ update_server (FerryRequest *req, gboolean patch)
     goto fail;
   g_hash_table_iter_init (&iter, config);
   while (g_hash_table_iter_next (&iter, &k, &v))
-    if (!validate_server_key (k, &error))
+    if (!validate_server_key (k, v, &error))
       goto fail;
+  /* The listener moves first: if the new address cannot be bound, nothing
+   * changes. */
+  if (g_hash_table_contains (config, "core.https_address") || !patch)
+    {
+      const char *addr = g_hash_table_lookup (config, "core.https_address");
+      g_free (https_address_before);
+      https_address_before = g_strdup (g_hash_table_lookup (old, "core.https_address"));
+      if (!ferry_https_set_address (d, addr, &error))
+        goto fail;
+      https_moved = TRUE;
+    }
   if (!ferry_db_begin (d->db, &error))
-    goto fail;
+    goto rollback;
   if (!patch)
     {
       g_hash_table_iter_init (&iter, old);
@@ -130,8 +168,23 @@ update_server (FerryRequest *req, gboolean patch)
   g_hash_table_iter_init (&iter, config);
   while (g_hash_table_iter_next (&iter, &k, &v))
     {
-      gboolean ok = *(const char *) v == '\0' ? ferry_db_config_unset (d->db, k, &error)
-                                              : ferry_db_config_set (d->db, k, v, &error);
+      g_autofree char *hashed = NULL;
+      gboolean ok;
+
+      if (strcmp (k, "core.trust_password") == 0 && *(const char *) v != '\0')
+        {
+          /* Kept as is when a PUT sends back what GET showed ("true"). */
+          if (strcmp (v, "true") == 0 && g_hash_table_contains (old, k))
+            continue;
+          v = hashed = ferry_trust_hash_password (v);
+          if (hashed == NULL)
+            {
+              g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Hashing core.trust_password failed");
+              goto rollback;
+            }
+        }
+      ok = *(const char *) v == '\0' ? ferry_db_config_unset (d->db, k, &error)
+                                     : ferry_db_config_set (d->db, k, v, &error);
       if (!ok)
         goto rollback;
     }
@@ -142,6 +195,8 @@ update_server (FerryRequest *req, gboolean patch)
 
 rollback:
   ferry_db_rollback (d->db);
+  if (https_moved)
+    ferry_https_set_address (d, https_address_before, NULL);
 fail:
   ferry_respond_error (req->msg, error);
 }
@@ -152,7 +207,7 @@ ferry_api_server (FerryRequest *req)
   if (req->n_parts != 0)
     return FALSE;
   if (strcmp (req->method, "GET") == 0)
-    ferry_respond_sync (req->msg, ferry_api_server_json (req->daemon));
+    ferry_respond_sync (req->msg, req->trusted ? ferry_api_server_json (req->daemon) : untrusted_server_json ());
   else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
     update_server (req, strcmp (req->method, "PATCH") == 0);
   else

@@ -25,7 +25,8 @@ typedef struct
   char *server_name;
 
   FerryDb *db;
-  SoupServer *server;
+  SoupServer *server;          /* the unix socket */
+  struct FerryHttps *https;    /* HTTPS listener, server certificate (tls.c) */
   GMainLoop *loop;
 
   GHashTable *instances;  /* name -> FerryInstance */

@@ -1,6 +1,7 @@
 #include "config.h"
 #include "daemon/http.h"
 #include "daemon/operations.h"
+#include "daemon/tls.h"
 #include "common/error.h"
 #include "common/json.h"
 
@@ -252,19 +253,46 @@ peer_is_root (SoupServerMessage *msg)
   return cred.uid == 0;
 }
 
-static void
-handle_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-                gpointer user_data)
+/* What LXD answers to a client it does not trust: the API's root, the
+ * server's public facts, the certificate request of remote add, and
+ * operation websockets (a migration peer proves itself by the secret). */
+static gboolean
+untrusted_allowed (FerryRequest *req)
+{
+  if (req->n_parts == 0)
+    return strcmp (req->method, "GET") == 0;
+  if (strcmp (req->parts[0], "certificates") == 0)
+    return req->n_parts == 1 && strcmp (req->method, "POST") == 0;
+  if (strcmp (req->parts[0], "operations") == 0)
+    return req->n_parts == 3 && strcmp (req->parts[2], "websocket") == 0 && strcmp (req->method, "GET") == 0;
+  return FALSE;
+}
+
+void
+ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                   gpointer user_data)
 {
   FerryDaemon *d = user_data;
   FerryRequest req = { 0 };
   g_auto (GStrv) raw_parts = NULL;
   g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
 
-  if (!peer_is_root (msg))
+  g_autofree char *peer_fingerprint = NULL;
+
+  if (server == d->server)
     {
-      ferry_respond_error_literal (msg, 403, "Only root may use the local socket");
-      return;
+      if (!peer_is_root (msg))
+        {
+          ferry_respond_error_literal (msg, 403, "Only root may use the local socket");
+          return;
+        }
+      req.trusted = TRUE;
+    }
+  else
+    {
+      req.https = TRUE;
+      req.trusted = ferry_trust_check (d, msg, &peer_fingerprint);
+      req.peer_fingerprint = peer_fingerprint;
     }
 
   req.daemon = d;
@@ -303,12 +331,18 @@ handle_request (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   g_ptr_array_add (parts, NULL);
   req.parts = (char **) parts->pdata;
   req.n_parts = parts->len - 1;
+  if (!req.trusted && !untrusted_allowed (&req))
+    {
+      ferry_respond_error_literal (msg, 403, "not authorized");
+      return;
+    }
 
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   req.body = body ? soup_message_body_flatten (body) : NULL;
 
   if (ferry_api_server (&req) || ferry_api_instances (&req) || ferry_api_images (&req)
-      || ferry_api_profiles (&req) || ferry_api_networks (&req) || ferry_api_operations (&req) || ferry_api_events (&req))
+      || ferry_api_profiles (&req) || ferry_api_networks (&req) || ferry_api_operations (&req) || ferry_api_events (&req)
+      || ferry_api_certificates (&req))
     {
       g_clear_pointer (&req.body, g_bytes_unref);
       return;
@@ -325,7 +359,7 @@ ferry_http_start (FerryDaemon *d, GError **error)
   g_autoptr (GError) local = NULL;
 
   d->server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, NULL);
-  soup_server_add_handler (d->server, NULL, handle_request, d, NULL);
+  soup_server_add_handler (d->server, NULL, ferry_http_handle, d, NULL);
 
   /* A socket left by a previous ferryd (crashed, SIGKILLed) is stale: remove it. */
   if (unlink (d->socket_path) < 0 && errno != ENOENT)

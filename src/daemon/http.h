@@ -12,6 +12,9 @@ typedef struct
   guint n_parts;
   GHashTable *query;  /* decoded query parameters, may be NULL */
   GBytes *body;
+  gboolean https;         /* came over the HTTPS listener (else the unix socket) */
+  gboolean trusted;       /* unix socket (root), or a trusted client certificate */
+  char *peer_fingerprint; /* HTTPS: the client certificate's, or NULL */
 } FerryRequest;
 
 /* Query parameter or NULL. */
@@ -43,6 +46,9 @@ JsonNode *ferry_json_string_list (const char *const *items);
 JsonNode *ferry_json_url_list (const char *prefix, GPtrArray *names);
 
 gboolean ferry_http_start (FerryDaemon *d, GError **error);
+/* The request handler of both the unix socket and the HTTPS listener. */
+void ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                        gpointer user_data);
 
 /* GET /1.0 metadata (also bundled into bug reports). */
 JsonNode *ferry_api_server_json (FerryDaemon *d);
@@ -55,3 +61,4 @@ gboolean ferry_api_profiles (FerryRequest *req);
 gboolean ferry_api_networks (FerryRequest *req);
 gboolean ferry_api_operations (FerryRequest *req);
 gboolean ferry_api_events (FerryRequest *req);
+gboolean ferry_api_certificates (FerryRequest *req);

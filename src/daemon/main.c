@@ -7,6 +7,7 @@
 #include "daemon/instance.h"
 #include "daemon/operations.h"
 #include "daemon/network-manager.h"
+#include "daemon/tls.h"
 #include "common/error.h"
 #include "common/fs.h"
 
@@ -180,7 +181,7 @@ daemon_setup (FerryDaemon *d, GError **error)
     return FALSE;
   if (!ferry_instances_load (d, error))
     return FALSE;
-  return ferry_http_start (d, error);
+  return ferry_http_start (d, error) && ferry_https_init (d, error);
 }
 
 int
@@ -251,6 +252,7 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGINT, on_quit_signal, d);
   g_main_loop_run (d->loop);
 
+  ferry_https_shutdown (d);
   soup_server_disconnect (d->server);
   unlink (d->socket_path);
   ferry_networks_shutdown (d);

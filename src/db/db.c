@@ -58,6 +58,13 @@ static const char *const schema_updates[] = {
   "  config TEXT NOT NULL DEFAULT '{}',"
   "  devices TEXT NOT NULL DEFAULT '{}');"
   "CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+  /* Trust store of the HTTPS API: client certificates trusted by fingerprint. */
+  "CREATE TABLE certificates ("
+  "  fingerprint TEXT PRIMARY KEY,"
+  "  type TEXT NOT NULL DEFAULT 'client',"
+  "  name TEXT NOT NULL DEFAULT '',"
+  "  certificate TEXT NOT NULL,"
+  "  restricted INTEGER NOT NULL DEFAULT 0);",
 };
 
 static gboolean
@@ -633,4 +640,51 @@ gboolean
 ferry_db_config_unset (FerryDb *db, const char *key, GError **error)
 {
   return db_exec (db, error, NULL, "DELETE FROM config WHERE key = ?", "s", key);
+}
+
+void
+ferry_db_certificate_free (FerryDbCertificate *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->fingerprint);
+  g_free (row->type);
+  g_free (row->name);
+  g_free (row->certificate);
+  g_free (row);
+}
+
+static gpointer
+read_certificate (sqlite3_stmt *stmt)
+{
+  FerryDbCertificate *row = g_new0 (FerryDbCertificate, 1);
+
+  row->fingerprint = column_text (stmt, 0);
+  row->type = column_text (stmt, 1);
+  row->name = column_text (stmt, 2);
+  row->certificate = column_text (stmt, 3);
+  row->restricted = sqlite3_column_int (stmt, 4) != 0;
+  return row;
+}
+
+GPtrArray *
+ferry_db_certificate_list (FerryDb *db, GError **error)
+{
+  return db_query (db, error, read_certificate, (GDestroyNotify) ferry_db_certificate_free,
+                   "SELECT fingerprint, type, name, certificate, restricted FROM certificates ORDER BY fingerprint",
+                   NULL);
+}
+
+gboolean
+ferry_db_certificate_insert (FerryDb *db, const FerryDbCertificate *row, GError **error)
+{
+  return db_exec (db, error, NULL,
+                  "INSERT INTO certificates (fingerprint, type, name, certificate, restricted) VALUES (?, ?, ?, ?, ?)",
+                  "ssssb", row->fingerprint, row->type, row->name, row->certificate, row->restricted);
+}
+
+gboolean
+ferry_db_certificate_delete (FerryDb *db, const char *fingerprint, GError **error)
+{
+  return db_exec_one (db, error, "Certificate", "DELETE FROM certificates WHERE fingerprint = ?", "s", fingerprint);
 }

@@ -119,3 +119,19 @@ gboolean ferry_db_profile_delete (FerryDb *db, const char *name, GError **error)
 GHashTable *ferry_db_config_get_all (FerryDb *db, GError **error);
 gboolean ferry_db_config_set (FerryDb *db, const char *key, const char *value, GError **error);
 gboolean ferry_db_config_unset (FerryDb *db, const char *key, GError **error);
+
+/* Trust store: client certificates trusted by the HTTPS API. */
+typedef struct
+{
+  char *fingerprint; /* SHA-256 of the DER, lowercase hex */
+  char *type;        /* "client" */
+  char *name;
+  char *certificate; /* PEM */
+  gboolean restricted;
+} FerryDbCertificate;
+
+void ferry_db_certificate_free (FerryDbCertificate *row);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryDbCertificate, ferry_db_certificate_free)
+GPtrArray *ferry_db_certificate_list (FerryDb *db, GError **error);
+gboolean ferry_db_certificate_insert (FerryDb *db, const FerryDbCertificate *row, GError **error);
+gboolean ferry_db_certificate_delete (FerryDb *db, const char *fingerprint, GError **error);
