@@ -134,14 +134,40 @@ output_ready (int fd, GIOCondition cond, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* An output socket that has ended lingers until the client closes it. */
+#define EXEC_LINGER_SECONDS 60
+
+static void
+linger_closed (SoupWebsocketConnection *ws, gpointer user_data)
+{
+  g_signal_handlers_disconnect_by_func (ws, linger_closed, user_data);
+  g_object_unref (ws);
+}
+
+static gboolean
+linger_expired (gpointer user_data)
+{
+  SoupWebsocketConnection *ws = user_data;
+
+  if (socket_open (ws))
+    soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 end_output_socket (SoupWebsocketConnection *ws)
 {
   if (!socket_open (ws))
     return;
-  /* A text message ends the stream for LXD clients; then close. */
+  /* A text message ends the stream for LXD clients, which then close the
+   * socket themselves. Closing it here would lose output: libsoup puts a
+   * close frame ahead of data frames still queued. So the socket lingers,
+   * kept alive by its own reference, until the client closes it (or a late
+   * timeout does). */
   soup_websocket_connection_send_text (ws, "");
-  soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+  g_signal_connect (g_object_ref (ws), "closed", G_CALLBACK (linger_closed), NULL);
+  g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, EXEC_LINGER_SECONDS, linger_expired, g_object_ref (ws),
+                              g_object_unref);
 }
 
 static void

@@ -3,6 +3,7 @@
 #include "daemon/api-exec.h"
 #include "daemon/http.h"
 #include "daemon/images.h"
+#include "daemon/network-manager.h"
 #include "daemon/report.h"
 #include "daemon/snapshots.h"
 #include "daemon/instance.h"
@@ -12,6 +13,7 @@
 #include "common/names.h"
 #include "common/timeutil.h"
 #include "image/image.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <string.h>
@@ -83,6 +85,23 @@ list_instances (FerryRequest *req, const char *collection)
   g_autoptr (GError) error = NULL;
 
   json_node_take_array (node, arr);
+  if (recursion >= 2)
+    {
+      g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+      d->state_prefetch = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+      for (GList *l = names; l != NULL; l = l->next)
+        {
+          FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
+          g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+          FerryRuntimeState *st = g_new0 (FerryRuntimeState, 1);
+          if (!inst->creating)
+            ferry_runtime_read_state (run_dir, st, NULL);
+          if (st->running)
+            g_array_append_val (pids, st->init_pid);
+          g_hash_table_insert (d->state_prefetch, inst->row->name, st);
+        }
+      ferry_network_prefetch_state (d, pids);
+    }
   for (GList *l = names; l != NULL; l = l->next)
     {
       FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
@@ -96,6 +115,8 @@ list_instances (FerryRequest *req, const char *collection)
           if (error != NULL)
             {
               json_node_unref (node);
+              ferry_network_prefetch_clear (d);
+              g_clear_pointer (&d->state_prefetch, g_hash_table_unref);
               ferry_respond_error (req->msg, error);
               return;
             }
@@ -110,6 +131,8 @@ list_instances (FerryRequest *req, const char *collection)
       else
         json_array_add_element (arr, g_steal_pointer (&obj));
     }
+  ferry_network_prefetch_clear (d);
+  g_clear_pointer (&d->state_prefetch, g_hash_table_unref);
   ferry_respond_sync (req->msg, node);
 }
 

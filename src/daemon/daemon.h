@@ -33,6 +33,8 @@ typedef struct
   GHashTable *operations; /* id -> FerryOperation */
   GPtrArray *listeners;   /* events websocket listeners */
   FerryNetworks *networks; /* managed networks (network-manager.c) */
+  GHashTable *netns_prefetch; /* init pid -> interfaces, while a list renders */
+  GHashTable *state_prefetch; /* name -> FerryRuntimeState, while a list renders */
 
   /* Host facts computed once in a thread at start (CRIU probing is slow). */
   GMutex host_lock;

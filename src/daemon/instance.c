@@ -267,6 +267,17 @@ state_json_from (const FerryRuntimeState *st)
 static void
 read_state (FerryDaemon *d, FerryInstance *inst, FerryRuntimeState *st)
 {
+  /* A list reads every instance's state once up front (to find the network
+   * namespaces to read in parallel): use it rather than read it again. */
+  if (d->state_prefetch != NULL)
+    {
+      FerryRuntimeState *known = g_hash_table_lookup (d->state_prefetch, inst->row->name);
+      if (known != NULL)
+        {
+          *st = *known;
+          return;
+        }
+    }
   g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
 
   memset (st, 0, sizeof *st);

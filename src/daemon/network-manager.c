@@ -815,6 +815,54 @@ ferry_network_unplug (const char *run_dir)
 
 /* ---- state ---- */
 
+typedef struct
+{
+  GArray *pids;
+  GPtrArray **results;
+  gint next;
+} PrefetchJob;
+
+static gpointer
+prefetch_worker (gpointer user_data)
+{
+  PrefetchJob *job = user_data;
+  gint i;
+
+  while ((i = g_atomic_int_add (&job->next, 1)) < (gint) job->pids->len)
+    job->results[i] = ferry_netns_interfaces (g_array_index (job->pids, pid_t, i), NULL);
+  return NULL;
+}
+
+void
+ferry_network_prefetch_state (FerryDaemon *d, GArray *pids)
+{
+  PrefetchJob job = { .pids = pids, .next = 0 };
+  GThread *workers[4];
+  guint n_workers = MIN (G_N_ELEMENTS (workers), MAX (1, g_get_num_processors ()));
+
+  ferry_network_prefetch_clear (d);
+  if (pids->len == 0)
+    return;
+  /* Each read joins a namespace in a thread of its own and dumps links and
+   * addresses: ~0.7 ms. In parallel, a list of 200 stays within budget. */
+  job.results = g_new0 (GPtrArray *, pids->len);
+  for (guint w = 0; w < n_workers; w++)
+    workers[w] = g_thread_new ("ferry-netns-prefetch", prefetch_worker, &job);
+  for (guint w = 0; w < n_workers; w++)
+    g_thread_join (workers[w]);
+  d->netns_prefetch = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_ptr_array_unref);
+  for (guint i = 0; i < pids->len; i++)
+    if (job.results[i] != NULL)
+      g_hash_table_insert (d->netns_prefetch, GINT_TO_POINTER (g_array_index (pids, pid_t, i)), job.results[i]);
+  g_free (job.results);
+}
+
+void
+ferry_network_prefetch_clear (FerryDaemon *d)
+{
+  g_clear_pointer (&d->netns_prefetch, g_hash_table_unref);
+}
+
 void
 ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, JsonNode *state)
 {
@@ -825,7 +873,10 @@ ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, J
 
   if (init_pid <= 0 || o == NULL)
     return;
-  if ((ifaces = ferry_netns_interfaces (init_pid, &error)) == NULL)
+  if (d->netns_prefetch != NULL && g_hash_table_steal_extended (d->netns_prefetch, GINT_TO_POINTER (init_pid), NULL,
+                                                                (gpointer *) &ifaces))
+    ;
+  else if ((ifaces = ferry_netns_interfaces (init_pid, &error)) == NULL)
     {
       g_debug ("Interfaces of %s: %s", inst->row->name, error->message);
       return;

@@ -33,4 +33,9 @@ void ferry_network_unplug (const char *run_dir);
 
 /* state.network of a running instance (read in its network namespace);
  * replaces the "network" member of STATE (an object node). */
+/* Reads the interfaces of many containers (init PIDs) in parallel; the
+ * next ferry_network_fill_state() calls for them use the results. Cleared
+ * with ferry_network_prefetch_clear() (main thread only). */
+void ferry_network_prefetch_state (FerryDaemon *d, GArray *pids);
+void ferry_network_prefetch_clear (FerryDaemon *d);
 void ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, JsonNode *state);
