@@ -194,8 +194,8 @@ add_certificate (FerryRequest *req)
     goto fail;
   if (*text != '\0')
     cert = parse_certificate (text, &error);
-  else if (req->https && soup_server_message_get_tls_peer_certificate (req->msg) != NULL)
-    cert = g_object_ref (soup_server_message_get_tls_peer_certificate (req->msg));
+  else if (req->https && ferry_https_peer_certificate (req->msg) != NULL)
+    cert = g_object_ref (ferry_https_peer_certificate (req->msg));
   else
     g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Can't use TLS data on non-TLS link");
   if (cert == NULL)

@@ -240,10 +240,25 @@ ferry_https_addresses_json (FerryDaemon *d)
   return node;
 }
 
+GTlsCertificate *
+ferry_https_peer_certificate (SoupServerMessage *msg)
+{
+  GTlsCertificate *peer = soup_server_message_get_tls_peer_certificate (msg);
+  GSocket *sock = soup_server_message_get_socket (msg);
+
+  /* libsoup 3.2 gives the peer certificate to the first request of a
+   * connection only: remember it on the socket for the keep-alive ones. */
+  if (peer != NULL && sock != NULL)
+    g_object_set_data_full (G_OBJECT (sock), "ferry-peer-certificate", g_object_ref (peer), g_object_unref);
+  else if (peer == NULL && sock != NULL)
+    peer = g_object_get_data (G_OBJECT (sock), "ferry-peer-certificate");
+  return peer;
+}
+
 gboolean
 ferry_trust_check (FerryDaemon *d, SoupServerMessage *msg, char **fingerprint_out)
 {
-  GTlsCertificate *peer = soup_server_message_get_tls_peer_certificate (msg);
+  GTlsCertificate *peer = ferry_https_peer_certificate (msg);
   g_autofree char *fp = NULL;
   g_autoptr (GPtrArray) certs = NULL;
   gboolean trusted = FALSE;

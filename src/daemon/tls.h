@@ -31,6 +31,9 @@ gboolean ferry_https_address_valid (const char *address, GError **error);
  * the host's global addresses, as LXD does); empty when not listening. */
 JsonNode *ferry_https_addresses_json (FerryDaemon *d);
 
+/* The client certificate of msg's TLS connection, or NULL. */
+GTlsCertificate *ferry_https_peer_certificate (SoupServerMessage *msg);
+
 /* Trust: whether the TLS peer of msg presented a trusted client certificate.
  * fingerprint_out (may be NULL) gets the peer's fingerprint or NULL. */
 gboolean ferry_trust_check (FerryDaemon *d, SoupServerMessage *msg, char **fingerprint_out);
