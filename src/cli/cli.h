@@ -83,6 +83,8 @@ extern const FerryCommand ferry_cmd_operation;
 extern const FerryCommand ferry_cmd_console;
 extern const FerryCommand ferry_cmd_snapshot, ferry_cmd_restore;
 extern const FerryCommand ferry_cmd_report;
+extern const FerryCommand ferry_cmd_remote;
+extern const FerryCommand ferry_cmd_config_trust;
 
 /* `ferry report`'s file when --output is not given:
  * "ferry-report-<instance>-<YYYYmmdd-HHMMSS>.tar.gz". */

@@ -13,8 +13,12 @@
 struct FerryClient
 {
   SoupSession *session;
-  char *base_url; /* "http://unix.socket" */
-  char *ws_base;  /* "ws://unix.socket" */
+  char *base_url; /* "http://unix.socket" or the remote's "https://host:port" */
+  char *ws_base;  /* "ws://unix.socket" or "wss://host:port" */
+  char *where;    /* the socket path or URL, for errors */
+  gboolean https;
+  GTlsCertificate *pinned;      /* HTTPS: servercerts/NAME.crt, the only trusted one */
+  GTlsCertificate *client_cert; /* HTTPS: client.crt + client.key */
   char *project;
   JsonObject *server;
 
@@ -27,27 +31,129 @@ struct FerryClient
   gpointer progress_data;
 };
 
+static FerryClient *
+https_client_new (const FerryRemote *remote, GError **error)
+{
+  FerryClient *client = g_new0 (FerryClient, 1);
+  g_autoptr (GError) local = NULL;
+
+  client->session = soup_session_new_with_options ("user-agent", "Ferry " FERRY_VERSION, "timeout", 0, NULL);
+  client->base_url = g_strdup (remote->addr);
+  client->ws_base = g_strconcat ("wss", remote->addr + strlen ("https"), NULL);
+  client->where = g_strdup (remote->addr);
+  client->https = TRUE;
+  if (remote->server_cert != NULL && g_file_test (remote->server_cert, G_FILE_TEST_EXISTS))
+    {
+      client->pinned = g_tls_certificate_new_from_file (remote->server_cert, &local);
+      if (client->pinned == NULL)
+        goto fail;
+    }
+  if (remote->client_cert != NULL && g_file_test (remote->client_cert, G_FILE_TEST_EXISTS))
+    {
+      client->client_cert = g_tls_certificate_new_from_files (remote->client_cert, remote->client_key, &local);
+      if (client->client_cert == NULL)
+        goto fail;
+    }
+  return client;
+
+fail:
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Remote \"%s\": %s", remote->name, local->message);
+  ferry_client_free (client);
+  return NULL;
+}
+
 FerryClient *
 ferry_client_new (const FerryRemote *remote, const char *project, GError **error)
 {
   g_autoptr (GSocketAddress) address = NULL;
   FerryClient *client;
 
-  if (remote->socket_path == NULL)
+  if (remote->addr != NULL && g_str_has_prefix (remote->addr, "https://"))
+    {
+      client = https_client_new (remote, error);
+      if (client == NULL)
+        return NULL;
+    }
+  else if (remote->socket_path == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Remote \"%s\" has no address", remote->name);
       return NULL;
     }
-  address = g_unix_socket_address_new (remote->socket_path);
-  client = g_new0 (FerryClient, 1);
-  client->session = soup_session_new_with_options ("remote-connectable", address, "user-agent",
-                                                   "Ferry " FERRY_VERSION, "timeout", 0, NULL);
-  client->base_url = g_strdup ("http://unix.socket");
-  client->ws_base = g_strdup ("ws://unix.socket");
+  else
+    {
+      address = g_unix_socket_address_new (remote->socket_path);
+      client = g_new0 (FerryClient, 1);
+      client->session = soup_session_new_with_options ("remote-connectable", address, "user-agent",
+                                                       "Ferry " FERRY_VERSION, "timeout", 0, NULL);
+      client->base_url = g_strdup ("http://unix.socket");
+      client->ws_base = g_strdup ("ws://unix.socket");
+      client->where = g_strdup (remote->socket_path);
+    }
   if (project != NULL && *project != '\0' && g_strcmp0 (project, "default") != 0)
     client->project = g_strdup (project);
   client->final_ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_object_unref);
   return client;
+}
+
+/* Over HTTPS only the pinned certificate is trusted (as lxc, whose TLS
+ * name check is against the certificate's own SAN, not the dialled host). */
+static gboolean
+accept_pinned (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer user_data)
+{
+  FerryClient *client = user_data;
+
+  return client->pinned != NULL && g_tls_certificate_is_same (cert, client->pinned);
+}
+
+static SoupMessage *
+client_message (FerryClient *client, const char *method, const char *url)
+{
+  SoupMessage *msg = soup_message_new (method, url);
+
+  if (msg == NULL || !client->https)
+    return msg;
+  if (client->client_cert != NULL)
+    soup_message_set_tls_client_certificate (msg, client->client_cert);
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_pinned), client);
+  return msg;
+}
+
+static gboolean
+accept_any (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer user_data)
+{
+  GTlsCertificate **out = user_data;
+
+  g_set_object (out, cert);
+  return TRUE;
+}
+
+GTlsCertificate *
+ferry_client_fetch_certificate (const char *addr, GError **error)
+{
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 30, NULL);
+  g_autofree char *url = g_strconcat (addr, "/", NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GError) local = NULL;
+  GTlsCertificate *cert = NULL;
+
+  if (msg == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid address: %s", addr);
+      return NULL;
+    }
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_any), &cert);
+  body = soup_session_send_and_read (session, msg, NULL, &local);
+  if (cert == NULL)
+    cert = soup_message_get_tls_peer_certificate (msg) ? g_object_ref (soup_message_get_tls_peer_certificate (msg))
+                                                       : NULL;
+  if (cert == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "Unable to connect to: %s (%s)", addr,
+                   local != NULL ? local->message : "no certificate");
+      return NULL;
+    }
+  return cert;
 }
 
 void
@@ -64,6 +170,9 @@ ferry_client_free (FerryClient *client)
   g_hash_table_unref (client->final_ops);
   g_clear_pointer (&client->server, json_object_unref);
   g_object_unref (client->session);
+  g_clear_object (&client->pinned);
+  g_clear_object (&client->client_cert);
+  g_free (client->where);
   g_free (client->base_url);
   g_free (client->ws_base);
   g_free (client->project);
@@ -148,7 +257,7 @@ static SoupMessage *
 new_message (FerryClient *client, const char *method, const char *path, char **url_out)
 {
   g_autofree char *url = client_url (client, client->base_url, path);
-  SoupMessage *msg = soup_message_new (method, url);
+  SoupMessage *msg = client_message (client, method, url);
 
   if (msg == NULL)
     return NULL;
@@ -167,8 +276,7 @@ send_message (FerryClient *client, SoupMessage *msg, const char *url, char **eta
   if (response == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "Failed to connect to the daemon at %s: %s",
-                   g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (
-                     soup_session_get_remote_connectable (client->session))),
+                   client->where,
                    local_error->message);
       return NULL;
     }
@@ -396,7 +504,7 @@ static SoupWebsocketConnection *
 websocket_connect (FerryClient *client, const char *path, GError **error)
 {
   g_autofree char *url = client_url (client, client->ws_base, path);
-  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr (SoupMessage) msg = client_message (client, "GET", url);
   WsConnect state = { 0 };
 
   if (msg == NULL)
@@ -427,7 +535,7 @@ ferry_client_operation_websocket (FerryClient *client, const char *operation_id,
   g_autofree char *sec = ferry_client_escape (secret);
   g_autofree char *path = g_strdup_printf ("/1.0/operations/%s/websocket?secret=%s", id, sec);
   g_autofree char *url = g_strconcat (client->ws_base, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr (SoupMessage) msg = client_message (client, "GET", url);
   WsConnect state = { 0 };
 
   /* Operation websocket URLs never carry project= (client/lxd.go). */

@@ -12,6 +12,10 @@ typedef struct FerryClient FerryClient;
 
 FerryClient *ferry_client_new (const FerryRemote *remote, const char *project, GError **error);
 void ferry_client_free (FerryClient *client);
+
+/* The certificate an HTTPS server presents (GET / without verification and
+ * without a client certificate, as lxc remote add does). */
+GTlsCertificate *ferry_client_fetch_certificate (const char *addr, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryClient, ferry_client_free)
 
 /* Sends a request and returns the envelope's "metadata" (a JSON null node

@@ -103,17 +103,46 @@ cmd_config_show (FerryCli *cli, FerryArgs *args, GError **error)
   return 0;
 }
 
+/* lxc's rule: "[remote:]key value" with a dotted key is a server key. */
+static char *
+server_key_target (const char *arg, char **key_out)
+{
+  const char *colon = strchr (arg, ':');
+  const char *key = colon != NULL ? colon + 1 : arg;
+
+  if (strchr (key, '.') == NULL)
+    return NULL;
+  *key_out = g_strdup (key);
+  return colon != NULL ? g_strndup (arg, colon - arg + 1) : g_strdup ("");
+}
+
 static int
 cmd_config_get (FerryCli *cli, FerryArgs *args, GError **error)
 {
   char **pos = ferry_args_positional (args);
   g_autofree char *name = NULL;
-  FerryClient *client = ferry_cli_resolve (cli, pos[0], &name, error);
+  g_autofree char *server_key = NULL;
+  g_autofree char *server_target =
+    ferry_args_n_positional (args) == 1 ? server_key_target (pos[0], &server_key) : NULL;
+  FerryClient *client = ferry_cli_resolve (cli, server_target != NULL ? server_target : pos[0], &name, error);
   g_autoptr (JsonObject) inst = NULL;
   JsonObject *config;
 
   if (client == NULL)
     return FERRY_EXIT_ERROR;
+  if (server_target != NULL)
+    {
+      JsonObject *server = ferry_client_server (client, error);
+      if (server == NULL)
+        return FERRY_EXIT_ERROR;
+      printf ("%s\n", ferry_obj_string (ferry_obj_object (server, "config"), server_key));
+      return 0;
+    }
+  if (ferry_args_n_positional (args) != 2)
+    {
+      ferry_cli_usage_error (error);
+      return FERRY_EXIT_ERROR;
+    }
   inst = ferry_instance_get (client, name, FALSE, NULL, error);
   if (inst == NULL)
     return FERRY_EXIT_ERROR;
@@ -138,6 +167,30 @@ update_instance (FerryClient *client, const char *name, JsonNode *put, const cha
   return done != NULL;
 }
 
+/* Server keys (core.https_address...): PATCH /1.0; an empty value unsets. */
+static int
+change_server_config (FerryClient *client, GPtrArray *keys, GPtrArray *values, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) body = NULL;
+  g_autoptr (JsonNode) result = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "config");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      json_builder_set_member_name (b, keys->pdata[i]);
+      json_builder_add_string_value (b, values->pdata[i] != NULL ? values->pdata[i] : "");
+    }
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+  result = ferry_client_query (client, "PATCH", "/1.0", body, NULL, NULL, error);
+  return result != NULL ? 0 : FERRY_EXIT_ERROR;
+}
+
+
 /* Changes config keys: values NULL unset them. */
 static int
 change_config (FerryCli *cli, const char *target, GPtrArray *keys, GPtrArray *values, GError **error)
@@ -152,10 +205,7 @@ change_config (FerryCli *cli, const char *target, GPtrArray *keys, GPtrArray *va
   if (client == NULL)
     return FERRY_EXIT_ERROR;
   if (*name == '\0')
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Server configuration is not supported yet");
-      return FERRY_EXIT_ERROR;
-    }
+    return change_server_config (client, keys, values, error);
   inst = ferry_instance_get (client, name, FALSE, &etag, error);
   if (inst == NULL)
     return FERRY_EXIT_ERROR;
@@ -189,6 +239,16 @@ cmd_config_set (FerryCli *cli, FerryArgs *args, GError **error)
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) values = g_ptr_array_new_with_free_func (g_free);
 
+  g_autofree char *server_target = NULL;
+  g_autofree char *server_key = NULL;
+
+  if (n == 2 && strchr (pos[1], '=') == NULL
+      && (server_target = server_key_target (pos[0], &server_key)) != NULL)
+    {
+      g_ptr_array_add (keys, g_steal_pointer (&server_key));
+      g_ptr_array_add (values, g_strdup (pos[1]));
+      return change_config (cli, server_target, keys, values, error);
+    }
   /* "c1 key value" or "c1 key=value..." */
   if (n == 3 && strchr (pos[1], '=') == NULL)
     {
@@ -216,7 +276,21 @@ cmd_config_unset (FerryCli *cli, FerryArgs *args, GError **error)
   char **pos = ferry_args_positional (args);
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) values = g_ptr_array_new ();
+  g_autofree char *server_target = NULL;
+  g_autofree char *server_key = NULL;
 
+  if (ferry_args_n_positional (args) == 1)
+    {
+      server_target = server_key_target (pos[0], &server_key);
+      if (server_target == NULL)
+        {
+          ferry_cli_usage_error (error);
+          return FERRY_EXIT_ERROR;
+        }
+      g_ptr_array_add (keys, g_steal_pointer (&server_key));
+      g_ptr_array_add (values, NULL);
+      return change_config (cli, server_target, keys, values, error);
+    }
   g_ptr_array_add (keys, g_strdup (pos[1]));
   g_ptr_array_add (values, NULL);
   return change_config (cli, pos[0], keys, values, error);
@@ -585,7 +659,7 @@ static const FerryCommand config_edit = {
 };
 static const FerryCommand config_get = {
   .name = "get", .summary = "Get values for instance or server configuration keys",
-  .usage = "[<remote>:][<instance>] <key>", .options = get_options, .run = cmd_config_get, .min_args = 2,
+  .usage = "[<remote>:][<instance>] <key>", .options = get_options, .run = cmd_config_get, .min_args = 1,
   .max_args = 2,
 };
 static const FerryCommand config_set = {
@@ -600,10 +674,10 @@ static const FerryCommand config_show = {
 };
 static const FerryCommand config_unset = {
   .name = "unset", .summary = "Unset instance or server configuration keys", .usage = "[<remote>:][<instance>] <key>",
-  .run = cmd_config_unset, .min_args = 2, .max_args = 2,
+  .run = cmd_config_unset, .min_args = 1, .max_args = 2,
 };
 static const FerryCommand *const config_commands[] = { &config_device, &config_edit, &config_get, &config_set,
-                                                       &config_show, &config_unset, NULL };
+                                                       &config_show, &ferry_cmd_config_trust, &config_unset, NULL };
 
 const FerryCommand ferry_cmd_config = {
   .name = "config",

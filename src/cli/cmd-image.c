@@ -85,7 +85,7 @@ cmd_image_list (FerryCli *cli, FerryArgs *args, GError **error)
   };
   char **pos = ferry_args_positional (args);
   const char *spec = ferry_args_get_string (args, "columns", "lfpdatsu");
-  g_autofree char *remote = g_strdup ("local");
+  g_autofree char *remote = ferry_remote_default ();
   g_autoptr (JsonArray) images = NULL;
   g_autoptr (JsonArray) shown = json_array_new ();
   g_autoptr (FerryTable) table = ferry_table_new (NULL);
@@ -226,7 +226,7 @@ cmd_image_import (FerryCli *cli, FerryArgs *args, GError **error)
 {
   char **pos = ferry_args_positional (args);
   const char *file = pos[0];
-  g_autofree char *remote = g_strdup ("local");
+  g_autofree char *remote = ferry_remote_default ();
   g_autoptr (GHashTable) headers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   g_autoptr (GString) properties = g_string_new (NULL);
   g_autoptr (JsonObject) op = NULL;
@@ -408,7 +408,7 @@ cmd_alias_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
   static const char *const headers[] = { "ALIAS", "FINGERPRINT", "TYPE", "DESCRIPTION", NULL };
   char **pos = ferry_args_positional (args);
-  g_autofree char *remote = g_strdup ("local");
+  g_autofree char *remote = ferry_remote_default ();
   g_autoptr (JsonArray) aliases = NULL;
   g_autoptr (FerryTable) table = ferry_table_new (headers);
   g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);

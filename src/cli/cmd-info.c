@@ -280,7 +280,7 @@ cmd_info (FerryCli *cli, FerryArgs *args, GError **error)
       ferry_cli_usage_error (error);
       return FERRY_EXIT_ERROR;
     }
-  client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "local:", &name, error);
+  client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &name, error);
   if (client == NULL)
     return FERRY_EXIT_ERROR;
   if (*name == '\0')

@@ -233,7 +233,10 @@ create_instance (FerryCli *cli, FerryArgs *args, FerryClient **client_out, gbool
   else if (n == 2)
     client = ferry_cli_resolve (cli, pos[1], &name, error);
   else
-    client = ferry_cli_client (cli, "local", error);
+    {
+      g_autofree char *remote = ferry_remote_default ();
+      client = ferry_cli_client (cli, remote, error);
+    }
   if (client == NULL)
     return NULL;
   if (name != NULL && *name == '\0')
@@ -432,7 +435,8 @@ run_action (FerryCli *cli, const ActionKind *kind, FerryArgs *args, const char *
 static GPtrArray *
 all_instances (FerryCli *cli, const ActionKind *kind, GError **error)
 {
-  FerryClient *client = ferry_cli_client (cli, "local", error);
+  g_autofree char *remote = ferry_remote_default ();
+  FerryClient *client = ferry_cli_client (cli, remote, error);
   g_autoptr (JsonArray) list = NULL;
   GPtrArray *names;
 

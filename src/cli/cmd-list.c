@@ -359,7 +359,7 @@ static int
 cmd_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
   char **pos = ferry_args_positional (args);
-  g_autofree char *remote = g_strdup ("local");
+  g_autofree char *remote = ferry_remote_default ();
   g_autoptr (GPtrArray) filters = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) columns = NULL;
   g_autoptr (JsonArray) instances = NULL;

@@ -25,7 +25,7 @@ cmd_network_list (FerryCli *cli, FerryArgs *args, GError **error)
   g_autoptr (JsonArray) networks = NULL;
   g_autoptr (FerryTable) table = ferry_table_new (headers);
   g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
-  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "local:", &rest, error);
+  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
   FerryFormat format;
 
   if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))

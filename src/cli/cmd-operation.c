@@ -18,7 +18,7 @@ cmd_operation_list (FerryCli *cli, FerryArgs *args, GError **error)
   g_autoptr (FerryTable) table = ferry_table_new (headers);
   g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
   g_autoptr (GList) statuses = NULL;
-  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "local:", &rest, error);
+  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
   FerryFormat format;
 
   if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
