@@ -1,0 +1,107 @@
+/* Certificates, fingerprints, trust password hashes and trust tokens. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "common/cert.h"
+
+static void
+test_generate_and_fingerprint (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ferry-cert-XXXXXX", NULL);
+  g_autofree char *crt = g_build_filename (dir, "server.crt", NULL);
+  g_autofree char *key = g_build_filename (dir, "server.key", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTlsCertificate) cert = NULL;
+  g_autofree char *pem = NULL, *fp = NULL, *fp2 = NULL, *subject = NULL;
+  g_autoptr (GDateTime) after = NULL;
+  GStatBuf st;
+
+  g_assert_true (ferry_cert_generate (crt, key, FERRY_CERT_SERVER, "root@test", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_stat (key, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  cert = g_tls_certificate_new_from_files (crt, key, &error);
+  g_assert_no_error (error);
+  fp = ferry_cert_fingerprint (cert);
+  g_assert_cmpuint (strlen (fp), ==, 64);
+  pem = ferry_cert_pem (cert);
+  fp2 = ferry_cert_fingerprint_pem (pem, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (fp, ==, fp2);
+  g_object_get (cert, "subject-name", &subject, "not-valid-after", &after, NULL);
+  g_assert_nonnull (strstr (subject, "CN=root@test"));
+  g_assert_cmpint (g_date_time_get_year (after), >=, g_date_time_get_year (g_date_time_new_now_utc ()) + 9);
+  g_assert_null (ferry_cert_fingerprint_pem ("not a certificate", NULL));
+  g_unlink (crt);
+  g_unlink (key);
+  g_rmdir (dir);
+}
+
+static void
+test_password_hash (void)
+{
+  g_autofree char *a = ferry_trust_hash_password ("sekret");
+  g_autofree char *b = ferry_trust_hash_password ("sekret");
+
+  g_assert_nonnull (a);
+  g_assert_cmpstr (a, !=, b); /* salted */
+  g_assert_null (strstr (a, "sekret"));
+  g_assert_true (ferry_trust_password_matches (a, "sekret"));
+  g_assert_true (ferry_trust_password_matches (b, "sekret"));
+  g_assert_false (ferry_trust_password_matches (a, "wrong"));
+  g_assert_false (ferry_trust_password_matches (a, ""));
+  g_assert_false (ferry_trust_password_matches ("zz", "sekret"));
+  g_assert_false (ferry_trust_password_matches (NULL, "sekret"));
+}
+
+static void
+test_token_round_trip (void)
+{
+  const char *addresses[] = { "192.0.2.1:8443", "[2001:db8::1]:8443", NULL };
+  g_autofree char *text = ferry_trust_token_encode ("dakara", "abcd", addresses, "s3cret", NULL);
+  g_autoptr (FerryTrustToken) token = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree guchar *json = NULL;
+  gsize len;
+
+  token = ferry_trust_token_decode (text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (token->client_name, ==, "dakara");
+  g_assert_cmpstr (token->fingerprint, ==, "abcd");
+  g_assert_cmpstr (token->secret, ==, "s3cret");
+  g_assert_cmpstr (token->expires_at, ==, "0001-01-01T00:00:00Z");
+  g_assert_cmpuint (g_strv_length (token->addresses), ==, 2);
+  g_assert_cmpstr (token->addresses[1], ==, "[2001:db8::1]:8443");
+  /* The exact member names lxc decodes (shared/api/certificate.go). */
+  json = g_base64_decode (text, &len);
+  g_assert_nonnull (strstr ((char *) json, "\"client_name\":\"dakara\""));
+  g_assert_nonnull (strstr ((char *) json, "\"expires_at\""));
+}
+
+static void
+test_token_decode_lxd (void)
+{
+  /* A token as LXD 5.0 prints it (fields in Go's struct order). */
+  const char *json = "{\"client_name\":\"c\",\"fingerprint\":\"ff\",\"addresses\":[\"10.0.0.1:8443\"],"
+                     "\"secret\":\"x\",\"expires_at\":\"0001-01-01T00:00:00Z\"}";
+  g_autofree char *text = g_base64_encode ((const guchar *) json, strlen (json));
+  g_autoptr (FerryTrustToken) token = ferry_trust_token_decode (text, NULL);
+
+  g_assert_nonnull (token);
+  g_assert_cmpstr (token->addresses[0], ==, "10.0.0.1:8443");
+  g_assert_null (ferry_trust_token_decode ("127.0.0.1:8443", NULL));
+  g_assert_null (ferry_trust_token_decode ("sekret", NULL));
+  g_assert_null (ferry_trust_token_decode ("", NULL));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/cert/generate-fingerprint", test_generate_and_fingerprint);
+  g_test_add_func ("/cert/password-hash", test_password_hash);
+  g_test_add_func ("/cert/token-round-trip", test_token_round_trip);
+  g_test_add_func ("/cert/token-decode-lxd", test_token_decode_lxd);
+  return g_test_run ();
+}
