@@ -253,3 +253,18 @@ def test_stock_lxc_over_https(daemon, remote):
     daemon.lxc("delete", "-f", f"{name}:c1")
     assert remote.instance_names() == []
     daemon.lxc("remote", "remove", name)
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0:{port}", "[::]:{port}", ":{port}"])
+def test_wildcard_listener_reports_concrete_addresses(own_daemon, wildcard):
+    """lxc uses environment.addresses literally for migrations: never a wildcard."""
+    port = free_port()
+    own_daemon.api_ok("PATCH", "/1.0", {"config": {"core.https_address": wildcard.format(port=port)}})
+    addresses = own_daemon.api_ok("GET", "/1.0")["environment"]["addresses"]
+    assert addresses  # at least the daemon's own bridge has a global address
+    for a in addresses:
+        assert a.endswith(f":{port}") and not a.startswith(("0.0.0.0", "[::]", ":")), addresses
+    if wildcard.startswith("0.0.0.0"):
+        assert all(not a.startswith("[") for a in addresses)
+    # Reachable on loopback even though loopback is not advertised.
+    assert https(port, "GET", "/1.0")[0] == 200
