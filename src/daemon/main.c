@@ -181,7 +181,8 @@ daemon_setup (FerryDaemon *d, GError **error)
     return FALSE;
   if (!ferry_instances_load (d, error))
     return FALSE;
-  return ferry_http_start (d, error) && ferry_https_init (d, error);
+  /* HTTPS first: once the unix socket answers, the whole API does. */
+  return ferry_https_init (d, error) && ferry_http_start (d, error);
 }
 
 int

@@ -49,6 +49,7 @@ ferry_https_init (FerryDaemon *d, GError **error)
 {
   FerryHttps *https = g_new0 (FerryHttps, 1);
   g_autoptr (GHashTable) config = NULL;
+  g_autoptr (GError) local = NULL;
 
   /* lxc refuses anything older than TLS 1.3 (lxd-client-api.md 7); say so to
    * GnuTLS before glib-networking makes its first connection. */
@@ -60,7 +61,11 @@ ferry_https_init (FerryDaemon *d, GError **error)
   config = ferry_db_config_get_all (d->db, error);
   if (config == NULL)
     return FALSE;
-  return ferry_https_set_address (d, g_hash_table_lookup (config, "core.https_address"), error);
+  /* A listener that cannot be opened (port taken) must not keep ferryd
+   * down: the unix socket is how the address gets fixed. */
+  if (!ferry_https_set_address (d, g_hash_table_lookup (config, "core.https_address"), &local))
+    g_warning ("HTTPS API not started: %s", local->message);
+  return TRUE;
 }
 
 void

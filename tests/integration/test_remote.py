@@ -268,3 +268,21 @@ def test_wildcard_listener_reports_concrete_addresses(own_daemon, wildcard):
         assert all(not a.startswith("[") for a in addresses)
     # Reachable on loopback even though loopback is not advertised.
     assert https(port, "GET", "/1.0")[0] == 200
+
+
+def test_taken_port_at_start_keeps_unix_socket(remote):
+    """A listener that cannot be re-opened at start must not lock the admin out."""
+    port = remote.https_port
+    remote.kill(15)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", port))
+    squatter.listen(1)
+    try:
+        remote.start()
+        assert remote.api_ok("GET", "/1.0")["environment"]["addresses"] == []
+    finally:
+        squatter.close()
+    new_port = free_port()
+    remote.api_ok("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{new_port}"}})
+    assert https(new_port, "GET", "/1.0")[0] == 200
