@@ -108,7 +108,7 @@ static void
 create_token (FerryRequest *req, const char *name)
 {
   FerryDaemon *d = req->daemon;
-  g_autoptr (FerryOperation) op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Executing operation");
+  g_autoptr (FerryOperation) op = ferry_operation_new (d, FERRY_OP_CLASS_TOKEN, "Executing operation");
   g_autofree char *secret = NULL;
   guint8 raw[32];
   JsonObject *request = json_object_new ();

@@ -27,6 +27,7 @@ static const char *const api_extensions[] = {
   "network_state",
   "network_ipv4_dhcp_ranges",
   "network_leases",
+  "certificate_token",
   "ferry_report",
   "ferry_checkpoint_stats",
   NULL,

@@ -209,7 +209,9 @@ ferry_operation_to_json (FerryOperation *op)
 
   json_builder_begin_object (b);
   add_string_member (b, "id", op->id);
-  add_string_member (b, "class", op->klass == FERRY_OP_CLASS_TASK ? "task" : "websocket");
+  add_string_member (b, "class", op->klass == FERRY_OP_CLASS_TASK        ? "task"
+                                 : op->klass == FERRY_OP_CLASS_TOKEN ? "token"
+                                                                     : "websocket");
   add_string_member (b, "description", op->description);
   add_time_member (b, "created_at", op->created_at);
   add_time_member (b, "updated_at", op->updated_at);

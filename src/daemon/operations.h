@@ -9,6 +9,7 @@ typedef enum
 {
   FERRY_OP_CLASS_TASK,
   FERRY_OP_CLASS_WEBSOCKET,
+  FERRY_OP_CLASS_TOKEN, /* a pending trust token (lxc config trust list-tokens) */
 } FerryOperationClass;
 
 /* Runs in a worker thread; no access to daemon state. */

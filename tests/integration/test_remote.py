@@ -286,3 +286,24 @@ def test_taken_port_at_start_keeps_unix_socket(remote):
     new_port = free_port()
     remote.api_ok("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{new_port}"}})
     assert https(new_port, "GET", "/1.0")[0] == 200
+
+
+def test_stock_lxc_trust_tokens(daemon, remote):
+    """lxc config trust add/list-tokens/revoke-token on B, lxc remote add NAME TOKEN on A."""
+    port = remote.https_port
+    name = f"t{port}"
+    out = remote.lxc("config", "trust", "add", "--name", "dakara").stdout
+    token = out.strip().splitlines()[-1]
+    assert json.loads(base64.b64decode(token))["addresses"] == [f"127.0.0.1:{port}"]
+    assert "dakara" in remote.lxc("config", "trust", "list-tokens").stdout
+    revoked = remote.lxc("config", "trust", "add", "--name", "gone").stdout.strip().splitlines()[-1]
+    remote.lxc("config", "trust", "revoke-token", "gone")
+    assert "gone" not in remote.lxc("config", "trust", "list-tokens").stdout
+
+    daemon.lxc("remote", "add", name, token)
+    assert "NAME" in daemon.lxc("list", f"{name}:").stdout
+    assert "dakara" not in remote.lxc("config", "trust", "list-tokens").stdout
+    assert "| client | dakara |" in remote.lxc("config", "trust", "list").stdout
+    daemon.lxc("remote", "remove", name)
+    cp = daemon.lxc("remote", "add", name + "x", revoked, check=False)
+    assert cp.returncode != 0
