@@ -440,7 +440,9 @@ cmd_list (FerryCli *cli, FerryArgs *args, GError **error)
         match = ferry_list_filter_match (inst, *f);
       if (!match)
         continue;
-      json_array_add_element (shown, json_node_copy (json_array_get_element (instances, i)));
+      /* Only json/yaml print the objects themselves: a table needs no copy. */
+      if (format == FERRY_FORMAT_JSON || format == FERRY_FORMAT_YAML)
+        json_array_add_element (shown, json_node_copy (json_array_get_element (instances, i)));
       row = g_ptr_array_new ();
       for (guint c = 0; c < columns->len; c++)
         g_ptr_array_add (row, column_value (columns->pdata[c], inst));
