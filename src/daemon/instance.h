@@ -70,6 +70,8 @@ gboolean ferry_instance_save (FerryDaemon *d, FerryInstance *inst, GError **erro
 char *ferry_instance_state_dir (FerryDaemon *d, const char *name);
 char *ferry_instance_snapshots_dir (FerryDaemon *d, const char *name);
 char *ferry_instance_snapshot_dir (FerryDaemon *d, const char *name, const char *snap);
+/* A fresh file for ferry-monitor's --stats output (removed by the caller). */
+char *ferry_instance_stats_file (FerryDaemon *d);
 /* A log file name for a CRIU action: logs/NAME/<what>_<UTC time>.log */
 char *ferry_instance_criu_log (FerryDaemon *d, const char *name, const char *what);
 /* Refuses a checkpoint while an exec session is attached (CRIU can't dump it). */

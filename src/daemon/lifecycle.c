@@ -160,6 +160,14 @@ ferry_instance_snapshot_dir (FerryDaemon *d, const char *name, const char *snap)
 }
 
 char *
+ferry_instance_stats_file (FerryDaemon *d)
+{
+  g_autofree char *uuid = g_uuid_string_random ();
+
+  return g_strdup_printf ("%s/.stats-%s.json", d->run_dir, uuid);
+}
+
+char *
 ferry_instance_criu_log (FerryDaemon *d, const char *name, const char *what)
 {
   g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
@@ -292,7 +300,7 @@ lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action)
   data->run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
   data->state_dir = ferry_instance_state_dir (d, inst->row->name);
   data->rootfs = ferry_daemon_instance_rootfs (d, inst->row->name);
-  data->stats_file = g_strdup_printf ("%s/.stats-%s.json", d->run_dir, g_uuid_string_random ());
+  data->stats_file = ferry_instance_stats_file (d);
   return data;
 }
 

@@ -217,7 +217,7 @@ create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
           goto fail;
         }
       data->log = ferry_instance_criu_log (d, inst->row->name, "snapshot_dump");
-      data->stats_file = g_strdup_printf ("%s/.stats-%s.json", d->run_dir, g_uuid_string_random ());
+      data->stats_file = ferry_instance_stats_file (d);
       data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
       const char *args[] = { "checkpoint", "--run-dir", run_dir, "--images", images, "--log", data->log,
                              "--leave-running", "--rootfs-copy", data->rootfs, snap_rootfs, "--stats",
