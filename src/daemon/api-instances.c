@@ -73,6 +73,37 @@ filter_matches (JsonObject *obj, const char *filter, GError **error)
   return TRUE;
 }
 
+/* A full list reads every instance's runtime state once, and the network
+ * namespaces of the running ones in parallel; rendering then uses those
+ * (see read_state in instance.c and ferry_network_fill_state). */
+static void
+prefetch_for_list (FerryDaemon *d, GList *names)
+{
+  g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+
+  d->state_prefetch = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
+      g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+      FerryRuntimeState *st = g_new0 (FerryRuntimeState, 1);
+
+      if (!inst->creating)
+        ferry_runtime_read_state (run_dir, st, NULL);
+      if (st->running)
+        g_array_append_val (pids, st->init_pid);
+      g_hash_table_insert (d->state_prefetch, inst->row->name, st);
+    }
+  ferry_network_prefetch_state (d, pids);
+}
+
+static void
+prefetch_done (FerryDaemon *d)
+{
+  ferry_network_prefetch_clear (d);
+  g_clear_pointer (&d->state_prefetch, g_hash_table_unref);
+}
+
 static void
 list_instances (FerryRequest *req, const char *collection)
 {
@@ -86,41 +117,29 @@ list_instances (FerryRequest *req, const char *collection)
 
   json_node_take_array (node, arr);
   if (recursion >= 2)
-    {
-      g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
-      d->state_prefetch = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-      for (GList *l = names; l != NULL; l = l->next)
-        {
-          FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
-          g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
-          FerryRuntimeState *st = g_new0 (FerryRuntimeState, 1);
-          if (!inst->creating)
-            ferry_runtime_read_state (run_dir, st, NULL);
-          if (st->running)
-            g_array_append_val (pids, st->init_pid);
-          g_hash_table_insert (d->state_prefetch, inst->row->name, st);
-        }
-      ferry_network_prefetch_state (d, pids);
-    }
+    prefetch_for_list (d, names);
   for (GList *l = names; l != NULL; l = l->next)
     {
       FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
       g_autoptr (JsonNode) obj = NULL;
 
-      if (inst->creating && inst->row->id == 0 && g_strcmp0 (inst->busy_what, "rename") == 0)
-        continue; /* a name reserved by a rename in progress */
-      obj = ferry_instance_to_json (d, inst, recursion >= 2);
-      if (!filter_matches (json_node_get_object (obj), filter, &error))
+      if (ferry_instance_is_rename_placeholder (inst))
+        continue;
+      /* A plain list of URLs needs the object only to apply a filter. */
+      if (recursion > 0 || (filter != NULL && *filter != '\0'))
         {
-          if (error != NULL)
+          obj = ferry_instance_to_json (d, inst, recursion >= 2);
+          if (!filter_matches (json_node_get_object (obj), filter, &error))
             {
-              json_node_unref (node);
-              ferry_network_prefetch_clear (d);
-              g_clear_pointer (&d->state_prefetch, g_hash_table_unref);
-              ferry_respond_error (req->msg, error);
-              return;
+              if (error != NULL)
+                {
+                  json_node_unref (node);
+                  prefetch_done (d);
+                  ferry_respond_error (req->msg, error);
+                  return;
+                }
+              continue;
             }
-          continue;
         }
       if (recursion == 0)
         {
@@ -131,8 +150,7 @@ list_instances (FerryRequest *req, const char *collection)
       else
         json_array_add_element (arr, g_steal_pointer (&obj));
     }
-  ferry_network_prefetch_clear (d);
-  g_clear_pointer (&d->state_prefetch, g_hash_table_unref);
+  prefetch_done (d);
   ferry_respond_sync (req->msg, node);
 }
 
@@ -660,7 +678,7 @@ ferry_api_instances (FerryRequest *req)
       return TRUE;
     }
   inst = ferry_instance_lookup (d, req->parts[1], &error);
-  if (inst == NULL || (inst->creating && inst->row->id == 0 && g_strcmp0 (inst->busy_what, "rename") == 0))
+  if (inst == NULL || ferry_instance_is_rename_placeholder (inst))
     {
       ferry_respond_error_literal (req->msg, 404, "Instance not found");
       return TRUE;

@@ -31,6 +31,12 @@ ferry_instance_free (FerryInstance *inst)
   g_free (inst);
 }
 
+gboolean
+ferry_instance_is_rename_placeholder (FerryInstance *inst)
+{
+  return inst->creating && inst->row->id == 0 && g_strcmp0 (inst->busy_what, "rename") == 0;
+}
+
 FerryInstance *
 ferry_instance_lookup (FerryDaemon *d, const char *name, GError **error)
 {

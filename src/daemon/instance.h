@@ -16,6 +16,8 @@ struct FerryInstance
   int exec_sessions;      /* exec sessions attached from outside */
 };
 
+/* The name reserved by a rename in progress: not an instance to show. */
+gboolean ferry_instance_is_rename_placeholder (FerryInstance *inst);
 FerryInstance *ferry_instance_lookup (FerryDaemon *d, const char *name, GError **error);
 void ferry_instance_free (FerryInstance *inst);
 
