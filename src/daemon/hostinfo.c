@@ -1,5 +1,6 @@
 #include "daemon/hostinfo.h"
 #include "common/fs.h"
+#include "common/json.h"
 
 #include <string.h>
 
@@ -17,84 +18,30 @@ ferry_host_info_free (FerryHostInfo *info)
   g_free (info);
 }
 
-char *
-ferry_hostinfo_find_criu (void)
-{
-  const char *env = g_getenv ("FERRY_CRIU");
-  g_autofree char *conf = NULL;
-
-  if (env != NULL && *env != '\0')
-    return g_strdup (env);
-  if (g_file_get_contents ("/opt/ferry/criu/env", &conf, NULL, NULL))
-    {
-      g_auto (GStrv) lines = g_strsplit (conf, "\n", -1);
-      for (guint i = 0; lines[i] != NULL; i++)
-        if (g_str_has_prefix (lines[i], "FERRY_CRIU="))
-          {
-            char *value = g_strstrip (g_strdup (lines[i] + strlen ("FERRY_CRIU=")));
-            if (*value == '"' || *value == '\'')
-              {
-                memmove (value, value + 1, strlen (value));
-                if (*value && (value[strlen (value) - 1] == '"' || value[strlen (value) - 1] == '\''))
-                  value[strlen (value) - 1] = '\0';
-              }
-            if (*value != '\0')
-              return value;
-            g_free (value);
-          }
-    }
-  return g_find_program_in_path ("criu");
-}
-
-static char *
-run_text (const char *const *argv, int *status)
-{
-  g_autofree char *out = NULL, *err = NULL;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, status, NULL))
-    return NULL;
-  return g_strconcat (out ? out : "", err ? err : "", NULL);
-}
-
-typedef struct
-{
-  char *path;
-  char *version;
-  char *check;
-} CriuFacts;
-
+/* CRIU is ferry-monitor's business (DESIGN: the daemon never runs CRIU):
+ * `ferry-monitor check-criu --json` finds it the same way every checkpoint
+ * will, and says what it found. */
 static gpointer
 probe_thread (gpointer user_data)
 {
   FerryDaemon *d = user_data;
-  g_autofree char *path = ferry_hostinfo_find_criu ();
-  g_autofree char *version = NULL, *check = NULL;
+  const char *argv[] = { d->monitor_path, "check-criu", "--json", NULL };
+  g_autofree char *out = NULL;
+  g_autoptr (JsonObject) info = NULL;
+  const char *path = "", *version = "", *check = NULL, *why = NULL;
+  gboolean usable = FALSE;
+  int status = 0;
 
-  if (path == NULL)
-    check = g_strdup ("CRIU not found: run scripts/setup-criu (installs CRIU >= 4.2)");
-  else
+  if (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, &status, NULL)
+      && out != NULL)
+    info = ferry_json_parse_object (out, strlen (out), FALSE, NULL);
+  if (info != NULL)
     {
-      const char *vargv[] = { path, "--version", NULL };
-      const char *cargv[] = { path, "check", NULL };
-      int status = 0;
-      g_autofree char *vout = run_text (vargv, &status);
-      const char *v = vout ? strstr (vout, "Version: ") : NULL;
-
-      if (v != NULL)
-        {
-          v += strlen ("Version: ");
-          version = g_strndup (v, strcspn (v, "\n"));
-        }
-      g_autofree char *cout = run_text (cargv, &status);
-      if (cout == NULL)
-        check = g_strdup ("criu check could not be run");
-      else
-        {
-          g_auto (GStrv) lines = g_strsplit (g_strstrip (cout), "\n", -1);
-          guint n = g_strv_length (lines);
-          /* The verdict is the last line ("Looks good." or the failure). */
-          check = g_strdup (n > 0 ? lines[n - 1] : "");
-        }
+      ferry_json_get_bool (info, "usable", &usable, NULL);
+      ferry_json_get_string (info, "path", &path, NULL);
+      ferry_json_get_string (info, "version", &version, NULL);
+      ferry_json_get_string (info, "check", &check, NULL);
+      ferry_json_get_string (info, "error", &why, NULL);
     }
   g_mutex_lock (&d->host_lock);
   g_free (d->criu_path);
@@ -102,7 +49,10 @@ probe_thread (gpointer user_data)
   g_free (d->criu_check);
   d->criu_path = g_strdup (path ? path : "");
   d->criu_version = g_strdup (version ? version : "");
-  d->criu_check = g_strdup (check ? check : "");
+  if (usable && g_strcmp0 (check, "ok") == 0)
+    d->criu_check = g_strdup ("Looks good.");
+  else
+    d->criu_check = g_strdup (why ? why : info ? "criu check failed" : "ferry-monitor check-criu could not be run");
   g_cond_broadcast (&d->host_probed);
   g_mutex_unlock (&d->host_lock);
   return NULL;

@@ -21,7 +21,3 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryHostInfo, ferry_host_info_free)
  * later ferry_hostinfo_get() calls. */
 void ferry_hostinfo_probe (FerryDaemon *d);
 FerryHostInfo *ferry_hostinfo_get (FerryDaemon *d);
-
-/* Where the CRIU binary is: $FERRY_CRIU, the setup's private prefix
- * (/opt/ferry/criu/env), then criu on PATH. */
-char *ferry_hostinfo_find_criu (void);

@@ -19,7 +19,7 @@ typedef struct
   char *dir;       /* temporary directory that becomes the tarball */
   char *log_dir;   /* the instance's log directory */
   char *ferryd_log;
-  char *criu;
+  char *monitor;   /* ferry-monitor, which reports the CRIU it would use */
   pid_t init_pid;
   GBytes *tarball;
   GError *error;
@@ -34,7 +34,7 @@ report_data_free (ReportData *data)
   g_free (data->name);
   g_free (data->log_dir);
   g_free (data->ferryd_log);
-  g_free (data->criu);
+  g_free (data->monitor);
   g_clear_pointer (&data->tarball, g_bytes_unref);
   g_clear_error (&data->error);
   g_object_unref (data->msg);
@@ -96,7 +96,7 @@ gather_in_thread (GTask *task, gpointer source, gpointer task_data, GCancellable
   const char *addr_argv[] = { "ip", "addr", "show", NULL };
   const char *route_argv[] = { "ip", "route", "show", NULL };
   const char *bridge_argv[] = { "bridge", "link", "show", NULL };
-  const char *criu_argv[] = { data->criu, "check", NULL };
+  const char *criu_argv[] = { data->monitor, "check-criu", NULL };
   g_autofree char *logs_copy = g_build_filename (data->dir, "logs", NULL);
   g_autofree char *out = NULL, *err = NULL;
   int status = 0;
@@ -107,8 +107,7 @@ gather_in_thread (GTask *task, gpointer source, gpointer task_data, GCancellable
   save_command (data->dir, "network-addresses.txt", addr_argv);
   save_command (data->dir, "network-routes.txt", route_argv);
   save_command (data->dir, "network-bridges.txt", bridge_argv);
-  if (data->criu != NULL && *data->criu != '\0')
-    save_command (data->dir, "criu-check.txt", criu_argv);
+  save_command (data->dir, "criu-check.txt", criu_argv);
   copy_file ("/proc/self/mountinfo", data->dir, "host-mountinfo.txt");
   if (data->init_pid > 0)
     {
@@ -204,7 +203,7 @@ ferry_api_report (FerryRequest *req, FerryInstance *inst)
     }
   data->log_dir = ferry_daemon_instance_log_dir (d, inst->row->name);
   data->ferryd_log = g_build_filename (d->logs_dir, "ferryd.log", NULL);
-  data->criu = ferry_hostinfo_find_criu ();
+  data->monitor = g_strdup (d->monitor_path);
   if (ferry_runtime_read_state (run_dir, &st, NULL) && st.running)
     data->init_pid = st.init_pid;
 
