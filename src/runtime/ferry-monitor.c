@@ -1,6 +1,6 @@
 /* ferry-monitor: the per-container monitor and the runtime's command-line
  * face for ferryd (start, stop, exec, freeze, unfreeze, checkpoint, restore,
- * check-criu). */
+ * check-criu, migrate-facts, migrate-check). */
 #include "runtime/monitor.h"
 #include "runtime/runtime.h"
 
@@ -24,7 +24,9 @@ usage (void)
          "  ferry-monitor restore --name NAME --rootfs DIR --run-dir DIR --log-dir DIR --cgroup-parent PARENT\n"
          "                [--hostname H] [--limit-memory BYTES] [--limit-cpu SPEC] [--limit-processes N]\n"
          "                --images DIR --log FILE [--stats FILE] [--tcp-established]\n"
-         "  ferry-monitor check-criu [--json]\n",
+         "  ferry-monitor check-criu [--json]\n"
+         "  ferry-monitor migrate-facts --root DIR [--pid PID]\n"
+         "  ferry-monitor migrate-check --source FILE --root DIR --bytes N\n",
          stderr);
 }
 
@@ -262,6 +264,49 @@ cmd_check_criu (int argc, char **argv)
   return ferry_monitor_check_criu (json);
 }
 
+static int
+cmd_migrate_facts (int argc, char **argv)
+{
+  g_autofree char *root = NULL;
+  gint64 pid = 0;
+  GOptionEntry entries[] = {
+    { "root", 0, 0, G_OPTION_ARG_FILENAME, &root, "The daemon's root directory (free space)", "DIR" },
+    { "pid", 0, 0, G_OPTION_ARG_INT64, &pid, "Host PID of the container's init", "PID" },
+    { NULL },
+  };
+
+  if (!parse (&argc, &argv, "migrate-facts", entries))
+    return 1;
+  if (argc > 1 || root == NULL || pid < 0 || pid > G_MAXINT)
+    {
+      ferry_monitor_error ("migrate-facts needs --root DIR and takes an optional --pid PID");
+      return 1;
+    }
+  return ferry_monitor_migrate_facts (root, (pid_t) pid);
+}
+
+static int
+cmd_migrate_check (int argc, char **argv)
+{
+  g_autofree char *source = NULL, *root = NULL;
+  gint64 bytes = -1;
+  GOptionEntry entries[] = {
+    { "source", 0, 0, G_OPTION_ARG_FILENAME, &source, "The source's migrate-facts output", "FILE" },
+    { "root", 0, 0, G_OPTION_ARG_FILENAME, &root, "This daemon's root directory (free space)", "DIR" },
+    { "bytes", 0, 0, G_OPTION_ARG_INT64, &bytes, "Bytes the container needs here", "N" },
+    { NULL },
+  };
+
+  if (!parse (&argc, &argv, "migrate-check", entries))
+    return 1;
+  if (argc > 1 || source == NULL || root == NULL || bytes < 0)
+    {
+      ferry_monitor_error ("migrate-check needs --source FILE, --root DIR and --bytes N");
+      return 1;
+    }
+  return ferry_monitor_migrate_check (source, root, bytes);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -282,6 +327,10 @@ main (int argc, char **argv)
     return cmd_checkpoint (argc - 1, argv + 1);
   if (strcmp (cmd, "check-criu") == 0)
     return cmd_check_criu (argc - 1, argv + 1);
+  if (strcmp (cmd, "migrate-facts") == 0)
+    return cmd_migrate_facts (argc - 1, argv + 1);
+  if (strcmp (cmd, "migrate-check") == 0)
+    return cmd_migrate_check (argc - 1, argv + 1);
   if (strcmp (cmd, "stop") == 0)
     return cmd_stop (argc - 1, argv + 1);
   if (strcmp (cmd, "exec") == 0)

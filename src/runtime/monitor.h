@@ -57,6 +57,11 @@ int ferry_monitor_exec (const FerryExecOptions *opts);
 int ferry_monitor_restore (FerryStartOptions *opts);
 int ferry_monitor_checkpoint (const FerryCheckpointOptions *opts);
 int ferry_monitor_check_criu (gboolean json);
+/* migrate.c: this host's migration facts as JSON on stdout (with the
+ * container of INIT_PID if > 0); the target's feasibility checks against the
+ * source's facts in SOURCE_FILE: 0, or 1 with one sentence on stderr. */
+int ferry_monitor_migrate_facts (const char *root_dir, pid_t init_pid);
+int ferry_monitor_migrate_check (const char *source_file, const char *root_dir, gint64 bytes_needed);
 
 /* Creates the container's cgroup with the limits of O (c->relpath set). */
 gboolean ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GError **error);
