@@ -58,6 +58,7 @@ typedef struct
   JsonArray *filesystems;
   const char *root;
   gint64 free_bytes;
+  const char *cpu_model;
 } HostFacts;
 
 /* A member that must be there, of the right type. */
@@ -74,8 +75,24 @@ require (JsonObject *obj, const char *what, const char *member, GError **error)
   return TRUE;
 }
 
+static gboolean read_host_members (JsonObject *host, const char *what, HostFacts *out, GError **error);
+
 static gboolean
 read_host (JsonObject *host, const char *what, HostFacts *out, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (read_host_members (host, what, out, &local))
+    return TRUE;
+  if (g_str_has_prefix (local->message, "the "))
+    g_propagate_error (error, g_steal_pointer (&local));
+  else
+    g_propagate_prefixed_error (error, g_steal_pointer (&local), "in the %s facts: ", what);
+  return FALSE;
+}
+
+static gboolean
+read_host_members (JsonObject *host, const char *what, HostFacts *out, GError **error)
 {
   JsonObject *kernel = NULL, *criu = NULL;
 
@@ -94,6 +111,7 @@ read_host (JsonObject *host, const char *what, HostFacts *out, GError **error)
       || !ferry_json_get_object (host, "criu", &criu, error)
       || !ferry_json_get_array (host, "filesystems", &out->filesystems, error)
       || !ferry_json_get_string (host, "root", &out->root, error)
+      || !ferry_json_get_string (host, "cpu_model", &out->cpu_model, error)
       || !ferry_json_get_int (host, "free_bytes", &out->free_bytes, error))
     return FALSE;
   if (!require (kernel, what, "major", error) || !require (kernel, what, "minor", error)
@@ -112,6 +130,8 @@ read_host (JsonObject *host, const char *what, HostFacts *out, GError **error)
     out->criu_version_text = out->criu_version > 0 ? "(unknown version)" : "none";
   if (out->root == NULL)
     out->root = "its root directory";
+  if (out->cpu_model == NULL)
+    out->cpu_model = "unknown";
   return TRUE;
 }
 
@@ -172,7 +192,7 @@ check_architecture (const HostFacts *src, const char *container_arch, const Host
     return refuse (
         FERRY_MIGRATE_CHECK_ARCHITECTURE, failed, error,
         "the container runs on %s (source host %s) but the target is %s, and CRIU restores processes "
-        "only on the architecture they were dumped on; move it to a %s host",
+        "only on the architecture they were dumped on; move it to a host of architecture %s",
         arch, src->architecture, dst->architecture, arch);
   return TRUE;
 }
@@ -232,15 +252,17 @@ check_criu_features (const HostFacts *src, const HostFacts *dst, FerryMigrateChe
 }
 
 static gboolean
-check_cpu (const FerryMigrateCpuVerdict *verdict, FerryMigrateCheck *failed, GError **error)
+check_cpu (const HostFacts *src, const HostFacts *dst, const FerryMigrateCpuVerdict *verdict,
+           FerryMigrateCheck *failed, GError **error)
 {
   if (verdict->compatible)
     return TRUE;
   return refuse (
       FERRY_MIGRATE_CHECK_CPU, failed, error,
-      "the target's CPU does not offer every feature of the source's CPU that the container's processes "
-      "may use (`criu cpuinfo check --cpu-cap=fpu,ins` on the target: %s); move it to a host with the "
-      "same or a newer CPU model",
+      "the target's CPU (%s) does not offer every feature of the source's CPU (%s) that the "
+      "container's processes may use (`criu cpuinfo check --cpu-cap=fpu,ins` on the target: %s); move "
+      "it to a host with the same or a newer CPU model",
+      dst->cpu_model, src->cpu_model,
       verdict->criu_says != NULL && *verdict->criu_says ? verdict->criu_says : "failed, without a reason");
 }
 
@@ -254,11 +276,17 @@ kernel_fs_name (const char *fs_type)
   return dot != NULL ? g_strndup (fs_type, dot - fs_type) : g_strdup (fs_type);
 }
 
+/* Types the kernel mounts internally, never in /proc/filesystems, that show
+ * in mountinfo when a file of theirs is bind-mounted (`ip netns add` binds
+ * /proc/PID/ns/net: nsfs). Every kernel CRIU >= 4.2 runs on has them. */
+static const char *const internal_fs_types[] = { "nsfs", "pidfs", NULL };
+
 static gboolean
 check_filesystems (JsonArray *container_fs, const HostFacts *dst, FerryMigrateCheck *failed, GError **error)
 {
   g_autoptr (GString) missing = g_string_new (NULL);
   g_autoptr (GString) modprobe = g_string_new (NULL);
+  guint n_missing = 0;
   guint n = container_fs != NULL ? json_array_get_length (container_fs) : 0;
 
   for (guint i = 0; i < n; i++)
@@ -268,19 +296,32 @@ check_filesystems (JsonArray *container_fs, const HostFacts *dst, FerryMigrateCh
         return refuse (FERRY_MIGRATE_CHECK_FACTS, failed, error,
                        "the container's \"filesystems\" must be an array of strings");
       g_autofree char *fs = kernel_fs_name (json_node_get_string (e));
-      if (strv_array_has (dst->filesystems, fs))
+      if (strv_array_has (dst->filesystems, fs) || g_strv_contains (internal_fs_types, fs))
         continue;
       g_string_append_printf (missing, "%s%s", missing->len ? ", " : "", json_node_get_string (e));
       g_string_append_printf (modprobe, " %s", fs);
+      n_missing++;
     }
   if (missing->len == 0)
     return TRUE;
+  const char *them = n_missing > 1 ? "them" : "it";
   return refuse (
       FERRY_MIGRATE_CHECK_FILESYSTEMS, failed, error,
-      "the container has %s mounted but the target's kernel (Linux %s) does not offer it (not in its "
-      "/proc/filesystems), so CRIU could not mount it again there; load the module on the target "
-      "(modprobe%s) or unmount it in the container",
-      missing->str, dst->kernel_release, modprobe->str);
+      "the container has %s mounted but the target's kernel (Linux %s) does not offer %s (not in its "
+      "/proc/filesystems), so CRIU could not mount %s again there; load the module on the target "
+      "(modprobe%s) or unmount %s in the container",
+      missing->str, dst->kernel_release, them, them, modprobe->str, them);
+}
+
+/* "1.5 GiB", with a plain space (GLib's is a no-break space, which logs and
+ * terminals without UTF-8 garble). */
+static char *
+format_size (guint64 bytes)
+{
+  g_autofree char *text = g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+  g_auto (GStrv) parts = g_strsplit (text, "\u00a0", -1);
+
+  return g_strjoinv (" ", parts);
 }
 
 static gboolean
@@ -293,11 +334,11 @@ check_storage (gint64 bytes_needed, const HostFacts *dst, FerryMigrateCheck *fai
   /* need <= G_MAXINT64 and margin <= need / 20 + 64 MiB: no overflow. */
   if (free_bytes >= need + margin)
     return TRUE;
-  g_autofree char *have_s = g_format_size_full (free_bytes, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *total_s = g_format_size_full (need + margin, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *need_s = g_format_size_full (need, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *margin_s = g_format_size_full (margin, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *short_s = g_format_size_full (need + margin - free_bytes, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *have_s = format_size (free_bytes);
+  g_autofree char *total_s = format_size (need + margin);
+  g_autofree char *need_s = format_size (need);
+  g_autofree char *margin_s = format_size (margin);
+  g_autofree char *short_s = format_size (need + margin - free_bytes);
   return refuse (
       FERRY_MIGRATE_CHECK_STORAGE, failed, error,
       "the target has %s free in %s (%" G_GUINT64_FORMAT " bytes) but the move needs %s (%" G_GUINT64_FORMAT
@@ -336,7 +377,8 @@ ferry_migrate_check_feasible (JsonObject *source_host, JsonObject *container, Js
   return check_criu (&src, &dst, failed, error)
          && check_architecture (&src, container_arch, &dst, failed, error)
          && check_kernel (&src, &dst, failed, error) && check_criu_features (&src, &dst, failed, error)
-         && check_cpu (cpu_verdict, failed, error) && check_filesystems (container_fs, &dst, failed, error)
+         && check_cpu (&src, &dst, cpu_verdict, failed, error)
+         && check_filesystems (container_fs, &dst, failed, error)
          && check_storage (bytes_needed, &dst, failed, error);
 }
 

@@ -13,6 +13,7 @@
  *       "architecture": "x86_64",                     uname -m
  *       "kernel": { "release": "6.18.44-fc-v657",     uname -r
  *                   "major": 6, "minor": 18, "patch": 44 },
+ *       "cpu_model": "AMD EPYC",                      /proc/cpuinfo, for messages; may be absent
  *       "criu": { "version": 40201,                   0 if no CRIU
  *                 "version_text": "4.2.1",
  *                 "cpuinfo": "GUNWVBNA...",           base64 of `criu cpuinfo dump`'s cpuinfo.img
