@@ -221,8 +221,10 @@ test_cpu_refused (Fixture *f, gconstpointer data)
   f->cpu.compatible = FALSE;
   f->cpu.criu_says
       = "Error (criu/arch/x86/cpu.c:342): cpu: CPU instruction capabilities do not match run time";
-  const char *words[] = { "target's CPU", "criu cpuinfo check", "CPU instruction capabilities do not match",
-                          "newer CPU model", NULL };
+  json_object_set_string_member (f->target, "cpu_model", "Intel(R) Xeon(R) CPU E5-2680 v2");
+  const char *words[]
+      = { "target's CPU (Intel(R) Xeon(R) CPU E5-2680 v2)", "source's CPU (AMD EPYC)", "criu cpuinfo check",
+          "CPU instruction capabilities do not match",      "newer CPU model",         NULL };
   assert_verdict (f, GiB, FERRY_MIGRATE_CHECK_CPU, words);
 
   f->cpu.criu_says = NULL;
