@@ -77,11 +77,26 @@ typedef struct
   gboolean console_is_mount;   /* /dev/console is a bind mount of the pty */
   /* Copied while the tree is frozen, after the memory dump (post-dump). */
   const char *rootfs_copy_src, *rootfs_copy_dst;
+  /* Live migration: pages go to CRIU's page server at this address (the
+   * images dir keeps everything else), and at post-dump, with the tree
+   * still frozen, the dump asks through hold_fd whether to go on: it writes
+   * "frozen\n" and reads one byte, 'c' (commit: the tree is killed, it
+   * runs elsewhere now) or anything else or EOF (abort: the tree runs on
+   * here, untouched). 0 = no hold. */
+  const char *page_server_address;
+  int page_server_port;
+  int hold_fd;
 } FerryDumpRequest;
 
 /* Dumps the tree. On failure the tree runs on, thawed, the images dir is
  * emptied and a partial copy removed; the error quotes CRIU and names the log. */
 gboolean ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error);
+
+/* CRIU's page server on an already connected socket (live migration's
+ * target side): writes the pages a dump sends into images_dir; returns when
+ * the dump closes the session. The error quotes CRIU and names the log. */
+gboolean ferry_checkpoint_page_server (const char *criu_path, const char *images_dir, int socket_fd,
+                                       const char *log_path, GError **error);
 
 typedef struct
 {

@@ -21,14 +21,39 @@ static struct
   const FerryDumpRequest *req;
   GError *copy_error;
   gboolean copied;
+  gboolean aborted; /* the hold said no: the tree runs on */
 } dump_ctx;
+
+/* Live migration's hold: tell the daemon the tree is frozen and dumped,
+ * wait for its verdict. */
+static gboolean
+hold_commit (int fd)
+{
+  static const char frozen[] = "frozen\n";
+  char verdict = 0;
+  ssize_t n;
+
+  if (write (fd, frozen, sizeof frozen - 1) != (ssize_t) (sizeof frozen - 1))
+    return FALSE;
+  do
+    n = read (fd, &verdict, 1);
+  while (n < 0 && errno == EINTR);
+  return n == 1 && verdict == 'c';
+}
 
 static int
 dump_notify (char *action, criu_notify_arg_t na)
 {
   const FerryDumpRequest *req = dump_ctx.req;
 
-  if (req == NULL || strcmp (action, "post-dump") != 0 || req->rootfs_copy_src == NULL)
+  if (req == NULL || strcmp (action, "post-dump") != 0)
+    return 0;
+  if (req->hold_fd > 0 && !hold_commit (req->hold_fd))
+    {
+      dump_ctx.aborted = TRUE;
+      return 1;
+    }
+  if (req->rootfs_copy_src == NULL)
     return 0;
   if (!ferry_checkpoint_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
     return 1;
@@ -138,6 +163,9 @@ fill_options (criu_opts *opts, const FerryDumpRequest *req, GError **error)
     ok &= criu_local_add_external (opts, "mnt[/dev/console]:console") == 0;
   for (const char *const *e = req->external; e != NULL && *e != NULL; e++)
     ok &= criu_local_add_external (opts, *e) == 0;
+  /* libcriu 4.2 answers -ENOMEM even when it set the address. */
+  if (req->page_server_address != NULL)
+    (void) criu_local_set_page_server_address_port (opts, req->page_server_address, req->page_server_port);
   criu_local_set_notify_cb (opts, dump_notify);
   if (!ok)
     g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "libcriu: cannot set the dump options");
@@ -181,6 +209,7 @@ ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error)
 
   dump_ctx.req = req;
   dump_ctx.copied = FALSE;
+  dump_ctx.aborted = FALSE;
   g_clear_error (&dump_ctx.copy_error);
   rc = criu_local_dump (opts);
   dump_ctx.req = NULL;
@@ -189,6 +218,9 @@ ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error)
       ok = TRUE;
       move_stats_to_images (req);
     }
+  else if (dump_ctx.aborted)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                 "The migration was called off after the dump; the container runs on as before");
   else if (dump_ctx.copy_error != NULL)
     {
       g_autoptr (GError) copy_error = g_steal_pointer (&dump_ctx.copy_error);

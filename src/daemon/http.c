@@ -190,6 +190,7 @@ ferry_json_url_list (const char *prefix, GPtrArray *names)
 typedef struct
 {
   FerryWebsocketReady ready;
+  FerryWebsocketRawReady raw_ready;
   gpointer user_data;
 } UpgradeData;
 
@@ -199,9 +200,15 @@ upgrade_written (SoupServerMessage *msg, gpointer user_data)
   UpgradeData *data = user_data;
   GIOStream *stream = soup_server_message_steal_connection (msg);
   GUri *uri = soup_server_message_get_uri (msg);
-  SoupWebsocketConnection *conn =
-    soup_websocket_connection_new (stream, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, NULL, NULL, NULL);
+  SoupWebsocketConnection *conn;
 
+  if (data->raw_ready != NULL)
+    {
+      data->raw_ready (stream, data->user_data);
+      g_object_unref (stream);
+      return;
+    }
+  conn = soup_websocket_connection_new (stream, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, NULL, NULL, NULL);
   g_object_unref (stream);
   /* Clients (lxc) may stay silent for hours on the events socket. */
   soup_websocket_connection_set_keepalive_interval (conn, 0);
@@ -216,8 +223,9 @@ free_upgrade_data (gpointer data, GClosure *closure)
   g_free (data);
 }
 
-gboolean
-ferry_websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, gpointer user_data)
+static gboolean
+websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, FerryWebsocketRawReady raw_ready,
+                  gpointer user_data)
 {
   g_autoptr (GError) error = NULL;
   UpgradeData *data;
@@ -234,9 +242,22 @@ ferry_websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, gpoin
     }
   data = g_new0 (UpgradeData, 1);
   data->ready = ready;
+  data->raw_ready = raw_ready;
   data->user_data = user_data;
   g_signal_connect_data (msg, "wrote-informational", G_CALLBACK (upgrade_written), data, free_upgrade_data, 0);
   return TRUE;
+}
+
+gboolean
+ferry_websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, gpointer user_data)
+{
+  return websocket_accept (msg, ready, NULL, user_data);
+}
+
+gboolean
+ferry_websocket_accept_raw (SoupServerMessage *msg, FerryWebsocketRawReady ready, gpointer user_data)
+{
+  return websocket_accept (msg, NULL, ready, user_data);
 }
 
 static gboolean

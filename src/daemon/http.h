@@ -40,6 +40,10 @@ void ferry_respond_not_allowed (SoupServerMessage *msg);
  * not a websocket request. */
 typedef void (*FerryWebsocketReady) (SoupWebsocketConnection *conn, gpointer user_data);
 gboolean ferry_websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, gpointer user_data);
+/* The same, handing over the upgraded stream itself (migration channels are
+ * read by worker threads, see wsconn.h). */
+typedef void (*FerryWebsocketRawReady) (GIOStream *stream, gpointer user_data);
+gboolean ferry_websocket_accept_raw (SoupServerMessage *msg, FerryWebsocketRawReady ready, gpointer user_data);
 
 /* JSON builder shortcuts. */
 JsonNode *ferry_json_string_list (const char *const *items);

@@ -32,6 +32,8 @@ struct FerryOperation
   gpointer cancel_data;
   FerryOperationConnect connect_cb;
   gpointer connect_data;
+  FerryOperationRawConnect raw_connect_cb;
+  gpointer raw_connect_data;
   GPtrArray *waiters; /* paused /wait requests */
   gboolean registered;
 
@@ -622,6 +624,27 @@ operation_socket_ready (SoupWebsocketConnection *conn, gpointer user_data)
 }
 
 static void
+operation_stream_ready (GIOStream *stream, gpointer user_data)
+{
+  SocketAccept *accept = user_data;
+
+  if (accept->op->raw_connect_cb != NULL && !ferry_operation_is_final (accept->op))
+    accept->op->raw_connect_cb (accept->op, accept->channel, stream, accept->op->raw_connect_data);
+  else
+    g_io_stream_close (stream, NULL, NULL);
+  ferry_operation_unref (accept->op);
+  g_free (accept->channel);
+  g_free (accept);
+}
+
+void
+ferry_operation_set_raw_connect_handler (FerryOperation *op, FerryOperationRawConnect handler, gpointer data)
+{
+  op->raw_connect_cb = handler;
+  op->raw_connect_data = data;
+}
+
+static void
 operation_websocket (FerryRequest *req, FerryOperation *op)
 {
   const char *secret = ferry_request_query (req, "secret");
@@ -643,7 +666,8 @@ operation_websocket (FerryRequest *req, FerryOperation *op)
           accept->channel = g_strdup (key);
           /* A secret opens one websocket, once. */
           g_hash_table_iter_remove (&iter);
-          if (!ferry_websocket_accept (req->msg, operation_socket_ready, accept))
+          if (op->raw_connect_cb != NULL ? !ferry_websocket_accept_raw (req->msg, operation_stream_ready, accept)
+                                         : !ferry_websocket_accept (req->msg, operation_socket_ready, accept))
             {
               ferry_operation_unref (accept->op);
               g_free (accept->channel);

@@ -48,6 +48,10 @@ typedef void (*FerryOperationConnect) (FerryOperation *op, const char *channel, 
                                        gpointer data);
 void ferry_operation_set_connect_handler (FerryOperation *op, FerryOperationConnect handler, gpointer data);
 
+/* Instead: the upgraded stream of each channel, for worker threads. */
+typedef void (*FerryOperationRawConnect) (FerryOperation *op, const char *channel, GIOStream *stream, gpointer data);
+void ferry_operation_set_raw_connect_handler (FerryOperation *op, FerryOperationRawConnect handler, gpointer data);
+
 JsonNode *ferry_operation_to_json (FerryOperation *op);
 FerryOperation *ferry_operation_lookup (FerryDaemon *d, const char *id);
 

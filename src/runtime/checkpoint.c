@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -118,7 +119,7 @@ int
 ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *relpath = NULL, *freezer = NULL, *key = NULL, *foreign = NULL;
+  g_autofree char *relpath = NULL, *freezer = NULL, *key = NULL, *foreign = NULL, *ps_address = NULL;
   g_auto (GStrv) veth_keys = NULL;
   const FerryCgroupManager *m = ferry_cgroup_manager_get ();
   FerryCriuInfo criu = { 0 };
@@ -177,7 +178,21 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .console_is_mount = console_is_mount,
     .rootfs_copy_src = o->rootfs_copy[0],
     .rootfs_copy_dst = o->rootfs_copy[1],
+    .hold_fd = o->hold_fd,
   };
+  if (o->page_server != NULL)
+    {
+      const char *colon = strrchr (o->page_server, ':');
+      gint64 port = colon ? g_ascii_strtoll (colon + 1, NULL, 10) : 0;
+      if (colon == NULL || port <= 0 || port > 65535)
+        {
+          ferry_monitor_error ("--page-server takes ADDRESS:PORT, not \"%s\"", o->page_server);
+          goto out;
+        }
+      ps_address = g_strndup (o->page_server, colon - o->page_server);
+      req.page_server_address = ps_address;
+      req.page_server_port = (int) port;
+    }
   if (!ferry_checkpoint_dump (&req, &error))
     {
       ferry_monitor_error ("%s", error->message);
@@ -245,4 +260,76 @@ ferry_monitor_check_criu (gboolean json)
     ferry_monitor_error ("%s", error->message);
   ferry_criu_info_clear (&info);
   return ok ? 0 : 1;
+}
+
+int
+ferry_monitor_page_server (const char *images, const char *log, int fd)
+{
+  g_autoptr (GError) error = NULL;
+  FerryCriuInfo criu = { 0 };
+  int rc = 1;
+
+  if (images == NULL || log == NULL || fd <= 2)
+    ferry_monitor_error ("page-server needs --images, --log and --fd");
+  else if (!ferry_criu_probe (&criu, FERRY_CRIU_CHECK_CACHED, &error))
+    ferry_monitor_error ("Cannot receive a checkpoint: %s", error->message);
+  else if (!ferry_checkpoint_page_server (criu.path, images, fd, log, &error))
+    ferry_monitor_error ("%s", error->message);
+  else
+    rc = 0;
+  ferry_criu_info_clear (&criu);
+  return rc;
+}
+
+/* Copies IN to OUT until EOF; then shuts OUT's write side (or closes it). */
+static gboolean
+copy_until_eof (int in, int out)
+{
+  char buf[65536];
+
+  for (;;)
+    {
+      ssize_t n = read (in, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      for (ssize_t off = 0; off < n;)
+        {
+          ssize_t w = write (out, buf + off, (size_t) (n - off));
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w <= 0)
+            return FALSE;
+          off += w;
+        }
+    }
+  if (shutdown (out, SHUT_WR) < 0)
+    close (out);
+  return TRUE;
+}
+
+static gpointer
+netcat_reader (gpointer data)
+{
+  int fd = GPOINTER_TO_INT (data);
+
+  copy_until_eof (fd, STDOUT_FILENO);
+  return NULL;
+}
+
+int
+ferry_monitor_netcat (int fd)
+{
+  GThread *reader;
+
+  if (fd <= 2)
+    {
+      ferry_monitor_error ("netcat needs --fd N (an inherited socket)");
+      return 1;
+    }
+  reader = g_thread_new ("netcat", netcat_reader, GINT_TO_POINTER (fd));
+  copy_until_eof (STDIN_FILENO, fd);
+  g_thread_join (reader);
+  return 0;
 }

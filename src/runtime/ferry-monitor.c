@@ -21,6 +21,9 @@ usage (void)
          "  ferry-monitor freeze|unfreeze --run-dir DIR\n"
          "  ferry-monitor checkpoint --run-dir DIR --images DIR --log FILE [--leave-running]\n"
          "                [--rootfs-copy SRC DST] [--stats FILE] [--tcp-established]\n"
+         "                [--page-server ADDR:PORT --hold-fd FD]\n"
+         "  ferry-monitor page-server --images DIR --log FILE --fd FD\n"
+         "  ferry-monitor netcat --fd FD\n"
          "  ferry-monitor restore --name NAME --rootfs DIR --run-dir DIR --log-dir DIR --cgroup-parent PARENT\n"
          "                [--hostname H] [--limit-memory BYTES] [--limit-cpu SPEC] [--limit-processes N]\n"
          "                --images DIR --log FILE [--stats FILE] [--tcp-established]\n"
@@ -220,6 +223,8 @@ cmd_checkpoint (int argc, char **argv)
     { "rootfs-copy", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &copy, "Copy SRC to DST while frozen (SRC DST)", "SRC" },
     { "stats", 0, 0, G_OPTION_ARG_FILENAME, &o.stats, "Write CRIU's dump statistics (JSON)", "FILE" },
     { "tcp-established", 0, 0, G_OPTION_ARG_NONE, &o.tcp_established, "Dump established TCP connections", NULL },
+    { "page-server", 0, 0, G_OPTION_ARG_STRING, &o.page_server, "Send pages to CRIU's page server", "ADDR:PORT" },
+    { "hold-fd", 0, 0, G_OPTION_ARG_INT, &o.hold_fd, "Ask through this fd at post-dump (migration)", "FD" },
     { NULL },
   };
   int rc = 1;
@@ -246,8 +251,45 @@ cmd_checkpoint (int argc, char **argv)
   g_free (o.images);
   g_free (o.log);
   g_free (o.stats);
+  g_free (o.page_server);
   g_strfreev (copy);
   return rc;
+}
+
+static int
+cmd_page_server (int argc, char **argv)
+{
+  char *images = NULL, *log = NULL;
+  int fd = -1, rc = 1;
+  GOptionEntry entries[] = {
+    { "images", 0, 0, G_OPTION_ARG_FILENAME, &images, "Directory for the pages", "DIR" },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &log, "CRIU's log", "FILE" },
+    { "fd", 0, 0, G_OPTION_ARG_INT, &fd, "Inherited socket connected to the dump", "FD" },
+    { NULL },
+  };
+
+  if (parse (&argc, &argv, "page-server", entries))
+    rc = ferry_monitor_page_server (images, log, fd);
+  g_free (images);
+  g_free (log);
+  return rc;
+}
+
+static int
+cmd_netcat (int argc, char **argv)
+{
+  int fd = -1;
+  GOptionEntry entries[] = {
+    { "fd", 0, 0, G_OPTION_ARG_INT, &fd, "Inherited socket", "FD" },
+    { NULL },
+  };
+
+  /* rsync appends the remote host and command: ignored. */
+  if (argc >= 3 && strcmp (argv[1], "--fd") == 0)
+    return ferry_monitor_netcat ((int) g_ascii_strtoll (argv[2], NULL, 10));
+  if (!parse (&argc, &argv, "netcat", entries))
+    return 1;
+  return ferry_monitor_netcat (fd);
 }
 
 static int
@@ -325,6 +367,10 @@ main (int argc, char **argv)
     return cmd_start (argc - 1, argv + 1, TRUE);
   if (strcmp (cmd, "checkpoint") == 0)
     return cmd_checkpoint (argc - 1, argv + 1);
+  if (strcmp (cmd, "page-server") == 0)
+    return cmd_page_server (argc - 1, argv + 1);
+  if (strcmp (cmd, "netcat") == 0)
+    return cmd_netcat (argc - 1, argv + 1);
   if (strcmp (cmd, "check-criu") == 0)
     return cmd_check_criu (argc - 1, argv + 1);
   if (strcmp (cmd, "migrate-facts") == 0)

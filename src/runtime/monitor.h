@@ -23,6 +23,8 @@ typedef struct
   char *run_dir, *images, *log, *stats;
   char *rootfs_copy[2]; /* SRC, DST */
   gboolean leave_running, tcp_established;
+  char *page_server; /* ADDR:PORT of a page server (live migration) */
+  int hold_fd;       /* post-dump hold (see FerryDumpRequest), 0 = none */
 } FerryCheckpointOptions;
 
 /* What the monitor supervises, made by a fresh start or by a restore. */
@@ -62,6 +64,10 @@ int ferry_monitor_check_criu (gboolean json);
  * source's facts in SOURCE_FILE: 0, or 1 with one sentence on stderr. */
 int ferry_monitor_migrate_facts (const char *root_dir, pid_t init_pid);
 int ferry_monitor_migrate_check (const char *source_file, const char *root_dir, gint64 bytes_needed);
+/* Live migration helpers: CRIU's page server on an inherited socket, and
+ * a netcat joining stdin/stdout to an inherited socket (rsync's -e). */
+int ferry_monitor_page_server (const char *images, const char *log, int fd);
+int ferry_monitor_netcat (int fd);
 
 /* Creates the container's cgroup with the limits of O (c->relpath set). */
 gboolean ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GError **error);

@@ -1,0 +1,454 @@
+/* Blocking RFC 6455 websockets for migration channels (see wsconn.h). */
+#include "daemon/wsconn.h"
+
+#include "common/error.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Frames we send stay below this; a peer's frames may be up to MAX_FRAME. */
+#define SEND_CHUNK (256 * 1024)
+#define MAX_FRAME (16 * 1024 * 1024)
+
+struct FerryWsConn
+{
+  GIOStream *stream;
+  GInputStream *in;
+  GOutputStream *out;
+  gboolean is_client; /* clients mask their frames */
+  GMutex send_lock;
+  GCancellable *cancel; /* cancelled by ferry_ws_conn_shutdown */
+};
+
+FerryWsConn *
+ferry_ws_conn_new (GIOStream *stream, gboolean is_client)
+{
+  FerryWsConn *c = g_new0 (FerryWsConn, 1);
+
+  c->stream = g_object_ref (stream);
+  c->in = g_io_stream_get_input_stream (stream);
+  c->out = g_io_stream_get_output_stream (stream);
+  c->is_client = is_client;
+  c->cancel = g_cancellable_new ();
+  g_mutex_init (&c->send_lock);
+  return c;
+}
+
+void
+ferry_ws_conn_free (FerryWsConn *c)
+{
+  if (c == NULL)
+    return;
+  g_io_stream_close (c->stream, NULL, NULL);
+  g_object_unref (c->stream);
+  g_object_unref (c->cancel);
+  g_mutex_clear (&c->send_lock);
+  g_free (c);
+}
+
+void
+ferry_ws_conn_shutdown (FerryWsConn *c)
+{
+  if (c != NULL)
+    g_cancellable_cancel (c->cancel);
+}
+
+static gboolean
+peer_gone (GError **error, GError *cause)
+{
+  if (cause != NULL && g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the channel was shut");
+  else
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the connection to the other server was lost (%s)",
+                 cause ? cause->message : "end of stream");
+  return FALSE;
+}
+
+static gboolean
+read_exact (FerryWsConn *c, void *buf, gsize len, GError **error)
+{
+  gsize got = 0;
+  g_autoptr (GError) local = NULL;
+
+  if (!g_input_stream_read_all (c->in, buf, len, &got, c->cancel, &local) || got != len)
+    return peer_gone (error, local);
+  return TRUE;
+}
+
+static gboolean
+write_all (FerryWsConn *c, const void *buf, gsize len, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (!g_output_stream_write_all (c->out, buf, len, NULL, c->cancel, &local))
+    return peer_gone (error, local);
+  return TRUE;
+}
+
+static gboolean
+send_frame (FerryWsConn *c, guint8 opcode, const void *data, gsize len, GError **error)
+{
+  guint8 header[14];
+  gsize n = 0;
+
+  header[n++] = 0x80 | opcode;
+  if (len < 126)
+    header[n++] = (c->is_client ? 0x80 : 0) | (guint8) len;
+  else if (len <= 0xffff)
+    {
+      header[n++] = (c->is_client ? 0x80 : 0) | 126;
+      header[n++] = (guint8) (len >> 8);
+      header[n++] = (guint8) len;
+    }
+  else
+    {
+      header[n++] = (c->is_client ? 0x80 : 0) | 127;
+      for (int i = 7; i >= 0; i--)
+        header[n++] = (guint8) ((guint64) len >> (8 * i));
+    }
+  /* A zero masking key: valid, and the payload goes out unchanged. */
+  if (c->is_client)
+    for (int i = 0; i < 4; i++)
+      header[n++] = 0;
+  return write_all (c, header, n, error) && (len == 0 || write_all (c, data, len, error));
+}
+
+gboolean
+ferry_ws_conn_send (FerryWsConn *c, FerryWsKind kind, const void *data, gsize len, GError **error)
+{
+  const guint8 *p = data;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&c->send_lock);
+  if (kind != FERRY_WS_BINARY)
+    ok = send_frame (c, (guint8) kind, data, len, error);
+  else
+    do
+      {
+        gsize chunk = MIN (len, SEND_CHUNK);
+        ok = send_frame (c, FERRY_WS_BINARY, p, chunk, error);
+        p += chunk;
+        len -= chunk;
+      }
+    while (ok && len > 0);
+  g_mutex_unlock (&c->send_lock);
+  return ok;
+}
+
+gboolean
+ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error)
+{
+  return ferry_ws_conn_send (c, FERRY_WS_TEXT, text, strlen (text), error);
+}
+
+gboolean
+ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GCancellable *cancellable, GError **error)
+{
+  gulong handler = cancellable ? g_cancellable_connect (cancellable, G_CALLBACK (g_cancellable_cancel),
+                                                        g_object_ref (c->cancel), g_object_unref)
+                               : 0;
+  gboolean ok = FALSE;
+
+  g_byte_array_set_size (buf, 0);
+  for (;;)
+    {
+      guint8 h[2], ext[8], mask[4] = { 0 };
+      guint64 len;
+      guint8 opcode;
+      guint old;
+
+      if (!read_exact (c, h, 2, error))
+        break;
+      opcode = h[0] & 0x0f;
+      len = h[1] & 0x7f;
+      if (len == 126 || len == 127)
+        {
+          gsize n = len == 126 ? 2 : 8;
+          if (!read_exact (c, ext, n, error))
+            break;
+          len = 0;
+          for (gsize i = 0; i < n; i++)
+            len = (len << 8) | ext[i];
+        }
+      if ((h[1] & 0x80) && !read_exact (c, mask, 4, error))
+        break;
+      if (len > MAX_FRAME)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server sent a %" G_GUINT64_FORMAT
+                       "-byte frame, more than the %d allowed", len, MAX_FRAME);
+          break;
+        }
+      old = buf->len;
+      g_byte_array_set_size (buf, old + (guint) len);
+      if (len > 0 && !read_exact (c, buf->data + old, (gsize) len, error))
+        break;
+      if (mask[0] | mask[1] | mask[2] | mask[3])
+        for (guint64 i = 0; i < len; i++)
+          buf->data[old + i] ^= mask[i % 4];
+      if (opcode == 0x9) /* ping */
+        {
+          g_mutex_lock (&c->send_lock);
+          ok = send_frame (c, 0xA, buf->data + old, (gsize) len, error);
+          g_mutex_unlock (&c->send_lock);
+          g_byte_array_set_size (buf, old);
+          if (!ok)
+            break;
+          continue;
+        }
+      if (opcode == 0xA)
+        {
+          g_byte_array_set_size (buf, old);
+          continue;
+        }
+      if (opcode == FERRY_WS_CLOSE)
+        {
+          peer_gone (error, NULL);
+          ok = FALSE;
+          break;
+        }
+      if (opcode != 0)
+        *kind = (FerryWsKind) opcode;
+      if (h[0] & 0x80)
+        {
+          ok = TRUE;
+          break;
+        }
+    }
+  if (handler != 0)
+    g_cancellable_disconnect (cancellable, handler);
+  return ok;
+}
+
+/* ---- client handshake ---- */
+
+static gboolean
+accept_pinned (GTlsConnection *conn, GTlsCertificate *peer, GTlsCertificateFlags errors, gpointer user_data)
+{
+  return g_tls_certificate_is_same (peer, G_TLS_CERTIFICATE (user_data));
+}
+
+static void
+on_client_event (GSocketClient *client, GSocketClientEvent event, GSocketConnectable *connectable,
+                 GIOStream *connection, gpointer user_data)
+{
+  if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING)
+    g_signal_connect_object (connection, "accept-certificate", G_CALLBACK (accept_pinned), user_data, 0);
+}
+
+static char *
+read_http_head (FerryWsConn *c, GError **error)
+{
+  g_autoptr (GString) head = g_string_new (NULL);
+
+  while (!g_str_has_suffix (head->str, "\r\n\r\n"))
+    {
+      char ch;
+      if (head->len > 16384)
+        {
+          g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server's answer is too long");
+          return NULL;
+        }
+      if (!read_exact (c, &ch, 1, error))
+        return NULL;
+      g_string_append_c (head, ch);
+    }
+  return g_string_free (g_steal_pointer (&head), FALSE);
+}
+
+FerryWsConn *
+ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem, GCancellable *cancellable,
+                       GError **error)
+{
+  g_autoptr (GUri) uri = NULL;
+  g_autoptr (GTlsCertificate) pinned = NULL;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (FerryWsConn) ws = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *request = NULL, *head = NULL, *key = NULL, *expected = NULL, *escaped = NULL;
+  guint8 nonce[16];
+  int port;
+
+  uri = g_uri_parse (url, G_URI_FLAGS_NONE, &local);
+  if (uri == NULL || g_uri_get_host (uri) == NULL
+      || (!g_str_equal (g_uri_get_scheme (uri), "https") && !g_str_equal (g_uri_get_scheme (uri), "wss")))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unable to connect to %s: not an https:// URL", url);
+      return NULL;
+    }
+  port = g_uri_get_port (uri) > 0 ? g_uri_get_port (uri) : 8443;
+  if (cert_pem == NULL || *cert_pem == '\0'
+      || (pinned = g_tls_certificate_new_from_pem (cert_pem, -1, &local)) == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unable to connect to %s: the other server's certificate "
+                   "is missing or unreadable%s%s", url, local ? ": " : "", local ? local->message : "");
+      return NULL;
+    }
+  g_socket_client_set_tls (client, TRUE);
+  g_socket_client_set_timeout (client, 30);
+  g_signal_connect (client, "event", G_CALLBACK (on_client_event), pinned);
+  conn = g_socket_client_connect_to_host (client, g_uri_get_host (uri), (guint16) port, cancellable, &local);
+  if (conn == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Unable to connect to %s: %s", url, local->message);
+      return NULL;
+    }
+  if (G_IS_TCP_WRAPPER_CONNECTION (conn))
+    {
+      GIOStream *tls = g_tcp_wrapper_connection_get_base_io_stream (G_TCP_WRAPPER_CONNECTION (conn));
+      GTlsCertificate *peer = G_IS_TLS_CONNECTION (tls) ? g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (tls))
+                                                         : NULL;
+      if (peer == NULL || !g_tls_certificate_is_same (peer, pinned))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN,
+                       "Unable to connect to %s: the server there is not the one whose certificate was given", url);
+          return NULL;
+        }
+    }
+  ws = ferry_ws_conn_new (G_IO_STREAM (conn), TRUE);
+  for (int i = 0; i < 4; i++)
+    ((guint32 *) nonce)[i] = g_random_int ();
+  key = g_base64_encode (nonce, sizeof nonce);
+  escaped = g_uri_escape_string (secret, NULL, FALSE);
+  request = g_strdup_printf ("GET %s/websocket?secret=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                             "User-Agent: ferryd\r\n\r\n",
+                             g_uri_get_path (uri), escaped, g_uri_get_host (uri), port, key);
+  if (!write_all (ws, request, strlen (request), error) || (head = read_http_head (ws, error)) == NULL)
+    {
+      g_prefix_error (error, "Unable to connect to %s: ", url);
+      return NULL;
+    }
+  {
+    g_autofree char *concat = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
+    g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
+    guint8 digest[20];
+    gsize dlen = sizeof digest;
+    g_checksum_update (sum, (const guchar *) concat, -1);
+    g_checksum_get_digest (sum, digest, &dlen);
+    expected = g_base64_encode (digest, dlen);
+  }
+  if (strncmp (head, "HTTP/1.1 101", 12) != 0 || strstr (head, expected) == NULL)
+    {
+      char *eol = strstr (head, "\r\n");
+      if (eol)
+        *eol = '\0';
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The other server refused the migration channel (%s)",
+                   head);
+      return NULL;
+    }
+  return g_steal_pointer (&ws);
+}
+
+/* ---- pump ---- */
+
+typedef struct
+{
+  FerryWsConn *c;
+  int fd;
+  guint64 bytes;
+  GError *error;
+} PumpIn;
+
+static gboolean
+write_fd_all (int fd, const guint8 *p, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      p += w;
+      len -= (gsize) w;
+    }
+  return TRUE;
+}
+
+/* Channel -> fd until the peer's "EOF". */
+static gpointer
+pump_in (gpointer data)
+{
+  PumpIn *p = data;
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+
+  for (;;)
+    {
+      FerryWsKind kind = FERRY_WS_BINARY;
+      if (!ferry_ws_conn_recv (p->c, &kind, buf, NULL, &p->error))
+        break;
+      if (kind == FERRY_WS_TEXT)
+        {
+          if (buf->len == 3 && memcmp (buf->data, "EOF", 3) == 0)
+            break;
+          g_set_error_literal (&p->error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                               "the other server sent a control message in a byte stream");
+          break;
+        }
+      if (!write_fd_all (p->fd, buf->data, buf->len))
+        {
+          /* The local end quit: drain the peer's stream to its end. */
+          if (p->error == NULL)
+            g_set_error (&p->error, FERRY_ERROR, FERRY_ERROR_FAILED, "writing to the local end: %s",
+                         g_strerror (errno));
+          break;
+        }
+      p->bytes += buf->len;
+    }
+  shutdown (p->fd, SHUT_WR);
+  if (p->error != NULL)
+    shutdown (p->fd, SHUT_RDWR); /* unblocks the reader of fd */
+  return NULL;
+}
+
+gboolean
+ferry_ws_conn_pump (FerryWsConn *c, int fd, guint64 *sent, guint64 *received, GCancellable *cancellable,
+                    GError **error)
+{
+  PumpIn in = { .c = c, .fd = fd };
+  GThread *reader = g_thread_new ("ws-pump", pump_in, &in);
+  g_autofree guint8 *buf = g_malloc (SEND_CHUNK);
+  g_autoptr (GError) out_error = NULL;
+  guint64 out_bytes = 0;
+
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, SEND_CHUNK);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_set_error (&out_error, FERRY_ERROR, FERRY_ERROR_FAILED, "reading the local end: %s", g_strerror (errno));
+          break;
+        }
+      if (n == 0)
+        {
+          ferry_ws_conn_send (c, FERRY_WS_TEXT, "EOF", 3, &out_error);
+          break;
+        }
+      if (!ferry_ws_conn_send (c, FERRY_WS_BINARY, buf, (gsize) n, &out_error))
+        break;
+      out_bytes += (guint64) n;
+    }
+  if (out_error != NULL)
+    ferry_ws_conn_shutdown (c); /* unblocks the channel's reader */
+  g_thread_join (reader);
+  if (sent)
+    *sent += out_bytes;
+  if (received)
+    *received += in.bytes;
+  if (in.error != NULL)
+    {
+      g_propagate_error (error, in.error);
+      return FALSE;
+    }
+  if (out_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&out_error));
+      return FALSE;
+    }
+  return TRUE;
+}

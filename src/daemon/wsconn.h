@@ -1,0 +1,47 @@
+/* Blocking websockets for worker threads: the channels between two ferryds
+ * during a migration. Either end of an upgraded HTTP(S) connection (the
+ * server side after ferryd's own handshake, or a client that connected to a
+ * peer's operation websocket with a pinned certificate), framed as RFC 6455
+ * so relays that copy messages keep working. One thread may send while
+ * another receives; sends are serialised. */
+#pragma once
+
+#include <gio/gio.h>
+
+typedef struct FerryWsConn FerryWsConn;
+
+typedef enum
+{
+  FERRY_WS_TEXT = 1,
+  FERRY_WS_BINARY = 2,
+  FERRY_WS_CLOSE = 8,
+} FerryWsKind;
+
+/* Wraps an upgraded stream (takes a reference). */
+FerryWsConn *ferry_ws_conn_new (GIOStream *stream, gboolean is_client);
+void ferry_ws_conn_free (FerryWsConn *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryWsConn, ferry_ws_conn_free)
+
+/* Connects to URL (https://HOST:PORT/1.0/operations/ID, as LXD's migration
+ * "operation" field) and opens its websocket with SECRET. The peer must
+ * present exactly CERT_PEM. */
+FerryWsConn *ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem,
+                                    GCancellable *cancellable, GError **error);
+
+gboolean ferry_ws_conn_send (FerryWsConn *c, FerryWsKind kind, const void *data, gsize len, GError **error);
+gboolean ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error);
+/* The next data message into BUF (replaced); answers pings. A close frame
+ * or EOF is an error naming the peer as gone. */
+gboolean ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GCancellable *cancellable,
+                             GError **error);
+
+/* One byte stream over the channel, both ways, between the channel and FD
+ * (a socket, for example a process's stdin+stdout): FD's bytes go out as
+ * binary messages, then a text "EOF"; incoming binary messages go to FD
+ * until the peer's "EOF", when FD's write side is shut. Returns when both
+ * directions ended. Counts the bytes each way. */
+gboolean ferry_ws_conn_pump (FerryWsConn *c, int fd, guint64 *sent, guint64 *received, GCancellable *cancellable,
+                             GError **error);
+
+/* Shuts the connection so that blocked readers on either side return. */
+void ferry_ws_conn_shutdown (FerryWsConn *c);
