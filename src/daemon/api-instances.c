@@ -1,6 +1,7 @@
 /* /1.0/instances (and /1.0/containers): list, create, get, update, delete,
  * rename, state changes, logs. Exec lives in api-exec.c. */
 #include "daemon/api-exec.h"
+#include "daemon/migration.h"
 #include "daemon/http.h"
 #include "daemon/images.h"
 #include "daemon/network-manager.h"
@@ -362,7 +363,7 @@ create_instance (FerryRequest *req)
       if (image == NULL)
         goto fail;
     }
-  else if (g_strcmp0 (source_type, "none") != 0)
+  else if (g_strcmp0 (source_type, "migration") != 0 && g_strcmp0 (source_type, "none") != 0)
     {
       g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Source type \"%s\" isn't supported yet",
                    source_type ? source_type : "");
@@ -380,7 +381,8 @@ create_instance (FerryRequest *req)
         if (!g_hash_table_contains (config, k))
           g_hash_table_insert (config, g_strdup_printf ("image.%s", (const char *) k), g_strdup (v));
     }
-  g_hash_table_insert (config, g_strdup ("volatile.uuid"), g_uuid_string_random ());
+  if (!g_hash_table_contains (config, "volatile.uuid") || g_strcmp0 (source_type, "migration") != 0)
+    g_hash_table_insert (config, g_strdup ("volatile.uuid"), g_uuid_string_random ());
 
   inst = g_new0 (FerryInstance, 1);
   inst->monitor_pidfd = -1;
@@ -398,6 +400,19 @@ create_instance (FerryRequest *req)
   inst->row->devices_json = g_steal_pointer (&devices_json);
   inst->row->profiles_json = g_steal_pointer (&profiles_json);
   g_hash_table_insert (d->instances, inst->row->name, inst);
+
+  if (g_strcmp0 (source_type, "migration") == 0)
+    {
+      op = ferry_migration_target_start (d, inst, source, &error);
+      if (op == NULL)
+        {
+          g_hash_table_remove (d->instances, name);
+          goto fail;
+        }
+      ferry_respond_async (req->msg, op);
+      ferry_operation_unref (op);
+      return;
+    }
 
   op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Creating instance");
   {
@@ -712,9 +727,11 @@ ferry_api_instances (FerryRequest *req)
               && ferry_json_get_bool (body, "migration", &migration, &error))
             {
               if (migration)
-                g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Migration isn't supported yet");
-              else
-                op = ferry_instance_rename (d, inst, new_name, &error);
+                {
+                  ferry_migration_source_start (req, inst, body);
+                  return TRUE;
+                }
+              op = ferry_instance_rename (d, inst, new_name, &error);
             }
           if (op == NULL)
             ferry_respond_error (req->msg, error);

@@ -30,6 +30,10 @@ static const char *const api_extensions[] = {
   "certificate_token",
   "ferry_report",
   "ferry_checkpoint_stats",
+  "container_push",
+  "container_push_target",
+  "container_only_migration",
+  "migration_ferry",
   NULL,
 };
 

@@ -83,5 +83,12 @@ gboolean ferry_instance_check_checkpointable (FerryDaemon *d, FerryInstance *ins
 void ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind, const char *action,
                                   const char *snapshot, const char *stats_file);
 
+/* For migrations: the arguments of `ferry-monitor start` (or `restore` from
+ * IMAGES), and the bookkeeping of an instance found running or stopped. */
+GPtrArray *ferry_instance_start_argv (FerryDaemon *d, FerryInstance *inst, const char *images, const char *log,
+                                      const char *stats, GError **error);
+void ferry_instance_mark_running (FerryDaemon *d, FerryInstance *inst);
+void ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst);
+
 /* Runs `ferry-monitor ARGS...`; on failure the error carries its stderr. */
 gboolean ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error);

@@ -139,6 +139,21 @@ instance_watch (FerryDaemon *d, FerryInstance *inst)
                                             (GDestroyNotify) watch_data_free);
 }
 
+void
+ferry_instance_mark_running (FerryDaemon *d, FerryInstance *inst)
+{
+  inst->row->last_used_at = ferry_time_now ();
+  set_power_state (d, inst, "RUNNING");
+  instance_watch (d, inst);
+}
+
+void
+ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst)
+{
+  unwatch (inst);
+  set_power_state (d, inst, "STOPPED");
+}
+
 /* ---- paths and helpers for checkpoints ---- */
 
 char *
@@ -397,6 +412,13 @@ start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const 
       }
   g_ptr_array_add (argv, NULL);
   return argv;
+}
+
+GPtrArray *
+ferry_instance_start_argv (FerryDaemon *d, FerryInstance *inst, const char *images, const char *log,
+                           const char *stats, GError **error)
+{
+  return start_arguments (d, inst, images, log, stats, error);
 }
 
 static GPtrArray *

@@ -1,6 +1,7 @@
 /* ferryd: the Ferry daemon. Serves LXD's REST API on ROOT/unix.socket. */
 #include "config.h"
 #include "daemon/daemon.h"
+#include "daemon/migration.h"
 #include "daemon/hostinfo.h"
 #include "daemon/http.h"
 #include "daemon/images.h"
@@ -181,6 +182,7 @@ daemon_setup (FerryDaemon *d, GError **error)
     return FALSE;
   if (!ferry_instances_load (d, error))
     return FALSE;
+  ferry_migration_cleanup_incoming (d);
   /* HTTPS first: once the unix socket answers, the whole API does. */
   return ferry_https_init (d, error) && ferry_http_start (d, error);
 }

@@ -252,7 +252,9 @@ ferry_operation_to_json (FerryOperation *op)
         g_hash_table_iter_init (&iter, op->secrets);
         while (g_hash_table_iter_next (&iter, &key, &value))
           json_object_set_string_member (fds, key, value);
-        if (json_object_has_member (copy, "fds") || g_hash_table_size (op->secrets) == 0)
+        /* Migration operations show theirs as string members instead. */
+        if (json_object_has_member (copy, "fds") || json_object_has_member (copy, "control")
+            || g_hash_table_size (op->secrets) == 0)
           json_object_unref (fds);
         else
           json_object_set_object_member (copy, "fds", fds);

@@ -1,0 +1,540 @@
+/* The source side of a migration: offer, pre-copy while the instance runs,
+ * then (live) dump to the target's page server and hold the frozen tree
+ * until the target reports its restore; commit kills it here, anything else
+ * lets it run on here untouched. See docs/migration.md. */
+#include "daemon/migration.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  FerryMigrationLink *link;
+  char *name;
+  gboolean live, instance_only, running;
+  char *rootfs, *snapshots_dir, *run_dir, *images, *dump_log, *stats_file, *rsync_log;
+  JsonNode *snapshots; /* array of snapshot rows for the target */
+  GPtrArray *checkpoint_argv;
+  gboolean committed;
+  /* figures */
+  JsonObject *figures;
+} SourceData;
+
+static void
+source_data_free (SourceData *s)
+{
+  ferry_migration_link_free (s->link);
+  g_free (s->name);
+  g_free (s->rootfs);
+  g_free (s->snapshots_dir);
+  g_free (s->run_dir);
+  if (s->images)
+    ferry_rm_rf (s->images, NULL);
+  g_free (s->images);
+  g_free (s->dump_log);
+  if (s->stats_file)
+    unlink (s->stats_file);
+  g_free (s->stats_file);
+  g_free (s->rsync_log);
+  if (s->snapshots)
+    json_node_unref (s->snapshots);
+  g_clear_pointer (&s->checkpoint_argv, g_ptr_array_unref);
+  if (s->figures)
+    json_object_unref (s->figures);
+  g_free (s);
+}
+
+static gint64
+ms_since (gint64 t)
+{
+  return (g_get_monotonic_time () - t) / 1000;
+}
+
+static gint64
+disk_usage (const char *path)
+{
+  g_autofree char *out = NULL;
+  const char *argv[] = { "du", "-sbx", path, NULL };
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS)
+      || !g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                        NULL, NULL, NULL))
+    return 0;
+  return g_ascii_strtoll (out, NULL, 10);
+}
+
+static gboolean
+send_sync (SourceData *s, const char *what, const char *src, gboolean delete, guint64 *bytes, GError **error)
+{
+  g_autoptr (JsonObject) msg = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
+
+  json_object_set_string_member (msg, "type", "sync");
+  json_object_set_string_member (msg, "what", what);
+  if (!ferry_migration_send (s->link, msg, error)
+      || !ferry_migration_rsync_send (s->daemon, s->link, src, delete, s->rsync_log, bytes, error))
+    return FALSE;
+  reply = ferry_migration_recv (s->link, "synced", NULL, error);
+  return reply != NULL;
+}
+
+/* ---- the page stream: CRIU dials a local port, we relay it ---- */
+
+typedef struct
+{
+  FerryWsConn *criu;
+  int listen_fd;
+  volatile gint stop;
+  guint64 bytes;
+  GError *error;
+} Relay;
+
+static gpointer
+relay_main (gpointer data)
+{
+  Relay *r = data;
+  int conn = -1;
+
+  while (!g_atomic_int_get (&r->stop))
+    {
+      struct pollfd p = { .fd = r->listen_fd, .events = POLLIN };
+      if (poll (&p, 1, 50) == 1)
+        {
+          conn = accept4 (r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+          break;
+        }
+    }
+  if (conn < 0)
+    {
+      g_set_error_literal (&r->error, FERRY_ERROR, FERRY_ERROR_FAILED, "CRIU never connected to the page stream");
+      /* The target's page server waits for a stream: end it. */
+      ferry_ws_conn_send (r->criu, FERRY_WS_TEXT, "EOF", 3, NULL);
+      return NULL;
+    }
+  ferry_ws_conn_pump (r->criu, conn, &r->bytes, NULL, NULL, &r->error);
+  close (conn);
+  return NULL;
+}
+
+static int
+listen_loopback (int *port)
+{
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof a;
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    return -1;
+  if (bind (fd, (struct sockaddr *) &a, sizeof a) < 0 || listen (fd, 1) < 0
+      || getsockname (fd, (struct sockaddr *) &a, &len) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  *port = ntohs (a.sin_port);
+  return fd;
+}
+
+static gboolean
+read_frozen (int fd)
+{
+  char buf[16] = { 0 };
+  ssize_t n;
+
+  do
+    n = read (fd, buf, sizeof buf - 1);
+  while (n < 0 && errno == EINTR);
+  return n > 0 && strncmp (buf, "frozen", 6) == 0;
+}
+
+static gint64
+stat_ms (JsonObject *stats, const char *key)
+{
+  return stats && json_object_has_member (stats, key) ? json_object_get_int_member (stats, key) / 1000 : -1;
+}
+
+static gboolean
+live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (JsonObject) ready = NULL, restored = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *err_text = NULL;
+  Relay relay = { 0 };
+  GThread *relay_thread = NULL;
+  int hold[2] = { -1, -1 }, port = 0;
+  gint64 t_start, t_frozen, t_synced, t_restored, restore_ms = -1;
+  gboolean frozen = FALSE, ok = FALSE;
+
+  if (!ferry_migration_send_type (s->link, "dump", error)
+      || (ready = ferry_migration_recv (s->link, "ready", NULL, error)) == NULL)
+    return FALSE;
+  relay.criu = ferry_migration_link_channel (s->link, FERRY_MIGRATION_CRIU);
+  if ((relay.listen_fd = listen_loopback (&port)) < 0
+      || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hold) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Preparing the page stream: %s", g_strerror (errno));
+      if (relay.listen_fd >= 0)
+        close (relay.listen_fd);
+      ferry_ws_conn_send (relay.criu, FERRY_WS_TEXT, "EOF", 3, NULL);
+      return FALSE;
+    }
+  g_ptr_array_add (argv, g_strdup (s->daemon->monitor_path));
+  for (guint i = 0; i < s->checkpoint_argv->len && g_ptr_array_index (s->checkpoint_argv, i) != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (g_ptr_array_index (s->checkpoint_argv, i)));
+  g_ptr_array_add (argv, g_strdup ("--page-server"));
+  g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%d", port));
+  g_ptr_array_add (argv, g_strdup ("--hold-fd"));
+  g_ptr_array_add (argv, g_strdup ("3"));
+  g_ptr_array_add (argv, NULL);
+  g_subprocess_launcher_take_fd (launcher, hold[1], 3);
+  hold[1] = -1;
+
+  t_start = g_get_monotonic_time ();
+  relay_thread = g_thread_new ("page-relay", relay_main, &relay);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &local);
+  g_clear_object (&launcher);
+  if (proc != NULL)
+    frozen = read_frozen (hold[0]);
+  t_frozen = g_get_monotonic_time ();
+  if (!frozen)
+    {
+      g_atomic_int_set (&relay.stop, 1);
+      ferry_ws_conn_shutdown (relay.criu);
+      g_thread_join (relay_thread);
+      relay_thread = NULL;
+      g_clear_error (&relay.error);
+      if (proc != NULL)
+        g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, NULL);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the dump failed on the source: %s",
+                   local ? local->message : (err_text && *g_strstrip (err_text) ? err_text : "ferry-monitor died"));
+      ferry_error_add_log (error, s->dump_log);
+      goto out;
+    }
+  /* CRIU closed the page stream before post-dump. */
+  g_thread_join (relay_thread);
+  relay_thread = NULL;
+  if (relay.error != NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&relay.error), "sending the memory pages: ");
+      goto abort;
+    }
+  ferry_migration_set_figure (op, s->figures, "migration_memory_bytes", (gint64) relay.bytes);
+  ferry_migration_set_figure (op, s->figures, "migration_dump_ms", (t_frozen - t_start) / 1000);
+
+  if (!send_sync (s, "rootfs", s->rootfs, TRUE, fs_bytes, error) || !send_sync (s, "state", s->images, FALSE, fs_bytes, error))
+    goto abort;
+  t_synced = g_get_monotonic_time ();
+  ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", (t_synced - t_frozen) / 1000);
+  if (!ferry_migration_send_type (s->link, "restore", error)
+      || (restored = ferry_migration_recv (s->link, "restored", NULL, error)) == NULL)
+    goto abort;
+  t_restored = g_get_monotonic_time ();
+  ferry_json_get_int (restored, "restore_ms", &restore_ms, NULL);
+
+  /* The target runs it: the frozen tree here dies. */
+  if (write (hold[0], "c", 1) != 1)
+    g_warning ("Migration of %s: telling the dump to commit: %s", s->name, g_strerror (errno));
+  s->committed = TRUE;
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, NULL);
+  if (!g_subprocess_get_successful (proc))
+    g_warning ("Migration of %s: the source's dump ended badly after the commit: %s", s->name, err_text);
+  {
+    gint64 t_exit = g_get_monotonic_time ();
+    g_autofree char *stats_text = NULL;
+    g_autoptr (JsonObject) stats = NULL;
+    gint64 freezing, frozen_ms, downtime;
+
+    if (g_file_get_contents (s->stats_file, &stats_text, NULL, NULL))
+      stats = ferry_json_parse_object (stats_text, strlen (stats_text), FALSE, NULL);
+    freezing = stat_ms (stats, "freezing_time");
+    frozen_ms = stat_ms (stats, "frozen_time");
+    /* CRIU's frozen time ends when the tree here is killed, after the commit. */
+    downtime = freezing >= 0 && frozen_ms >= 0 ? freezing + frozen_ms - (t_exit - t_restored) / 1000
+                                               : (t_restored - t_start) / 1000;
+    ferry_migration_set_figure (op, s->figures, "migration_freeze_ms", freezing >= 0 ? freezing : 0);
+    ferry_migration_set_figure (op, s->figures, "migration_restore_ms", restore_ms);
+    ferry_migration_set_figure (op, s->figures, "migration_downtime_ms", MAX (downtime, 0));
+    ferry_migration_set_figure (op, s->figures, "migration_transfer_mbps",
+                                (gint64) (relay.bytes / 1e6 / MAX ((t_frozen - t_start) / 1e6, 0.001)));
+  }
+  ok = TRUE;
+  goto out;
+
+abort:
+  /* Anything before the commit: the tree runs on here, as it was. */
+  if (write (hold[0], "a", 1) != 1)
+    g_debug ("abort: %s", g_strerror (errno));
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, NULL);
+  g_prefix_error (error, "%s runs on here (the source) as before; ", s->name);
+
+out:
+  if (relay_thread != NULL)
+    g_thread_join (relay_thread);
+  g_clear_error (&relay.error);
+  close (relay.listen_fd);
+  if (hold[0] >= 0)
+    close (hold[0]);
+  return ok;
+}
+
+static gboolean
+freeze (SourceData *s, gboolean on, GError **error)
+{
+  const char *argv[] = { on ? "freeze" : "unfreeze", "--run-dir", s->run_dir, NULL };
+
+  return ferry_run_monitor (s->daemon, argv, NULL, error);
+}
+
+static gboolean
+source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  SourceData *s = user_data;
+  g_autoptr (JsonObject) offer = json_object_new ();
+  g_autoptr (JsonObject) accept = NULL;
+  guint64 fs_bytes = 0;
+  gint64 t0 = g_get_monotonic_time (), t_pre;
+  gboolean ok = FALSE;
+
+  if (!ferry_migration_link_establish (s->link, cancellable, error))
+    return FALSE;
+
+  json_object_set_string_member (offer, "type", "offer");
+  json_object_set_boolean_member (offer, "live", s->live);
+  json_object_set_boolean_member (offer, "instance_only", s->instance_only);
+  json_object_set_member (offer, "snapshots", json_node_copy (s->snapshots));
+  {
+    gint64 bytes = disk_usage (s->rootfs) + (s->instance_only ? 0 : disk_usage (s->snapshots_dir));
+    FerryRuntimeState st = { 0 };
+    if (s->live && ferry_runtime_read_state (s->run_dir, &st, NULL) && st.running)
+      bytes += st.memory_usage;
+    json_object_set_int_member (offer, "bytes", bytes);
+    if (s->live)
+      {
+        g_autofree char *pid = g_strdup_printf ("%d", (int) st.init_pid);
+        g_autofree char *facts = NULL;
+        const char *argv[] = { "migrate-facts", "--root", s->daemon->root, "--pid", pid, NULL };
+        if (!ferry_run_monitor (s->daemon, argv, &facts, error))
+          {
+            g_prefix_error (error, "Gathering this host's facts for the target's checks: ");
+            goto fail;
+          }
+        json_object_set_string_member (offer, "facts", facts);
+      }
+  }
+  if (!ferry_migration_send (s->link, offer, error)
+      || (accept = ferry_migration_recv (s->link, "accept", cancellable, error)) == NULL)
+    goto fail_quiet;
+
+  t_pre = g_get_monotonic_time ();
+  if (!s->instance_only && json_array_get_length (json_node_get_array (s->snapshots)) > 0
+      && !send_sync (s, "snapshots", s->snapshots_dir, TRUE, &fs_bytes, error))
+    goto fail_quiet;
+  if (!send_sync (s, "rootfs", s->rootfs, TRUE, &fs_bytes, error))
+    goto fail_quiet;
+  ferry_migration_set_figure (op, s->figures, "migration_precopy_ms", ms_since (t_pre));
+
+  if (s->live)
+    {
+      if (!live_transfer (s, op, &fs_bytes, error))
+        goto fail;
+    }
+  else if (s->running)
+    {
+      /* A stateless copy of a running instance: its files at one instant. */
+      gboolean synced;
+      if (!freeze (s, TRUE, error))
+        goto fail;
+      synced = send_sync (s, "rootfs", s->rootfs, TRUE, &fs_bytes, error);
+      if (!freeze (s, FALSE, synced ? error : NULL) || !synced)
+        goto fail_quiet;
+    }
+  ferry_migration_set_figure (op, s->figures, "migration_fs_bytes", (gint64) fs_bytes);
+  ferry_migration_set_figure (op, s->figures, "migration_total_ms", ms_since (t0));
+  {
+    g_autoptr (JsonObject) done = json_object_new ();
+    json_object_set_string_member (done, "type", "done");
+    json_object_set_object_member (done, "figures", json_object_ref (s->figures));
+    /* Past the commit, the instance runs on the target whatever happens to
+     * this message. */
+    if (!ferry_migration_send (s->link, done, s->committed ? NULL : error) && !s->committed)
+      goto fail_quiet;
+  }
+  return TRUE;
+
+fail:
+  ferry_migration_send_error (s->link, *error);
+fail_quiet:
+  ferry_migration_link_shutdown (s->link);
+  g_prefix_error (error, "Migration of %s failed: ", s->name);
+  return ok;
+}
+
+static void
+source_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  SourceData *s = user_data;
+  FerryDaemon *d = s->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, s->name);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", s->name);
+
+  if (inst == NULL)
+    return;
+  ferry_instance_release (inst);
+  if (s->committed)
+    {
+      ferry_instance_mark_stopped (d, inst);
+      ferry_events_lifecycle (d, "instance-stopped", url, NULL);
+      g_message ("Instance %s moved live to another server", s->name);
+    }
+  else if (*error != NULL)
+    g_message ("%s", (*error)->message);
+}
+
+static void
+source_cancel (FerryOperation *op, gpointer user_data)
+{
+  SourceData *s = user_data;
+
+  ferry_migration_link_shutdown (s->link);
+}
+
+static JsonNode *
+snapshot_rows (FerryDaemon *d, FerryInstance *inst, GError **error)
+{
+  g_autoptr (GPtrArray) rows = ferry_db_snapshot_list (d->db, inst->row->id, error);
+  JsonArray *arr;
+  JsonNode *node;
+
+  if (rows == NULL)
+    return NULL;
+  arr = json_array_new ();
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FerryDbSnapshot *r = g_ptr_array_index (rows, i);
+      JsonObject *o = json_object_new ();
+      json_object_set_string_member (o, "name", r->name);
+      json_object_set_string_member (o, "description", r->description ? r->description : "");
+      json_object_set_boolean_member (o, "stateful", r->stateful);
+      json_object_set_int_member (o, "created_at", r->created_at);
+      json_object_set_int_member (o, "expires_at", r->expires_at);
+      json_object_set_string_member (o, "config", r->config_json ? r->config_json : "{}");
+      json_object_set_string_member (o, "devices", r->devices_json ? r->devices_json : "{}");
+      json_object_set_string_member (o, "profiles", r->profiles_json ? r->profiles_json : "[]");
+      json_object_set_string_member (o, "architecture", r->architecture ? r->architecture : "");
+      json_object_set_boolean_member (o, "ephemeral", r->ephemeral);
+      json_array_add_object_element (arr, o);
+    }
+  node = json_node_new (JSON_NODE_ARRAY);
+  json_node_take_array (node, arr);
+  return node;
+}
+
+void
+ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject *body)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  gboolean live = FALSE, instance_only = FALSE, container_only = FALSE;
+  JsonObject *target = NULL;
+  const char *t_op = NULL, *t_cert = NULL;
+  JsonObject *t_secrets = NULL;
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+  FerryOperation *op;
+  SourceData *s;
+
+  if (!ferry_json_get_bool (body, "live", &live, &error) || !ferry_json_get_bool (body, "instance_only", &instance_only, &error)
+      || !ferry_json_get_bool (body, "container_only", &container_only, &error)
+      || !ferry_json_get_object (body, "target", &target, &error))
+    goto fail;
+  if (target != NULL
+      && (!ferry_json_get_string (target, "operation", &t_op, &error)
+          || !ferry_json_get_string (target, "certificate", &t_cert, &error)
+          || !ferry_json_get_object (target, "secrets", &t_secrets, &error)))
+    goto fail;
+  s = g_new0 (SourceData, 1);
+  s->daemon = d;
+  s->name = g_strdup (inst->row->name);
+  s->running = ferry_instance_is_running (d, inst);
+  s->live = live && s->running;
+  s->instance_only = instance_only || container_only;
+  s->rootfs = ferry_daemon_instance_rootfs (d, s->name);
+  s->snapshots_dir = ferry_instance_snapshots_dir (d, s->name);
+  s->run_dir = ferry_daemon_instance_run_dir (d, s->name);
+  s->figures = json_object_new ();
+  {
+    g_autofree char *log_dir = ferry_daemon_instance_log_dir (d, s->name);
+    g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+    g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
+    g_autofree char *file = g_strdup_printf ("migrate_rsync_%s.log", stamp);
+    ferry_mkdir_p (log_dir, 0700, NULL);
+    s->rsync_log = g_build_filename (log_dir, file, NULL);
+  }
+  if ((s->snapshots = snapshot_rows (d, inst, &error)) == NULL)
+    {
+      source_data_free (s);
+      goto fail;
+    }
+  if (s->live)
+    {
+      g_autofree char *base = ferry_daemon_instance_dir (d, s->name);
+      if (!ferry_instance_check_checkpointable (d, inst, &error))
+        {
+          source_data_free (s);
+          goto fail;
+        }
+      s->images = g_build_filename (base, ".migrate-dump", NULL);
+      s->dump_log = ferry_instance_criu_log (d, s->name, "migrate_dump");
+      s->stats_file = ferry_instance_stats_file (d);
+      ferry_rm_rf (s->images, NULL);
+      if (!ferry_mkdir_p (s->images, 0700, &error))
+        {
+          source_data_free (s);
+          goto fail;
+        }
+      s->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
+      for (const char *const *a = (const char *const[]) { "checkpoint", "--run-dir", s->run_dir, "--images", s->images,
+                                                           "--log", s->dump_log, "--stats", s->stats_file, NULL };
+           *a != NULL; a++)
+        g_ptr_array_add (s->checkpoint_argv, g_strdup (*a));
+      g_ptr_array_add (s->checkpoint_argv, NULL);
+    }
+  if (target != NULL)
+    s->link = ferry_migration_link_connecting (t_op, t_cert, t_secrets, s->live, &error);
+  if (target != NULL && s->link == NULL)
+    {
+      source_data_free (s);
+      goto fail;
+    }
+  op = ferry_operation_new (d, target != NULL ? FERRY_OP_CLASS_TASK : FERRY_OP_CLASS_WEBSOCKET,
+                            s->live ? "Migrating instance (live)" : "Migrating instance");
+  if (target == NULL)
+    s->link = ferry_migration_link_accepting (op, s->live);
+  if (!ferry_instance_claim (inst, op, "migrate", &error))
+    {
+      source_data_free (s);
+      ferry_operation_unref (op);
+      goto fail;
+    }
+  ferry_operation_add_resource (op, "instances", url);
+  ferry_operation_set_cancel (op, G_CALLBACK (source_cancel), s);
+  ferry_operation_run (op, source_work, source_done, s, (GDestroyNotify) source_data_free);
+  ferry_respond_async (req->msg, op);
+  ferry_operation_unref (op);
+  return;
+
+fail:
+  ferry_respond_error (req->msg, error);
+}

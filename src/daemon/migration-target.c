@@ -1,0 +1,496 @@
+/* The target side of a migration: checks the offer, receives the files
+ * (rsync) and, for a live move, the pages (CRIU's page server) into the
+ * instance's own directories, restores, and only then keeps the instance.
+ * A failure before that leaves nothing here. See docs/migration.md. */
+#include "daemon/migration.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/names.h"
+#include "common/timeutil.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  FerryMigrationLink *link;
+  char *name;
+  char *inst_dir, *rootfs, *state_dir, *snapshots_dir, *run_dir, *marker;
+  char *restore_log, *pages_log, *rsync_log, *stats_file;
+  GPtrArray *restore_argv;
+  GPtrArray *snapshots; /* FerryDbSnapshot from the offer */
+  gboolean live, restored, finished;
+  JsonObject *figures;
+  /* page server */
+  GSubprocess *page_server;
+  GThread *page_pump;
+  int page_fd;
+  GError *page_error;
+} TargetData;
+
+static void
+target_data_free (TargetData *t)
+{
+  ferry_migration_link_free (t->link);
+  g_free (t->name);
+  g_free (t->inst_dir);
+  g_free (t->rootfs);
+  g_free (t->state_dir);
+  g_free (t->snapshots_dir);
+  g_free (t->run_dir);
+  g_free (t->marker);
+  g_free (t->restore_log);
+  g_free (t->pages_log);
+  g_free (t->rsync_log);
+  if (t->stats_file)
+    unlink (t->stats_file);
+  g_free (t->stats_file);
+  g_clear_pointer (&t->restore_argv, g_ptr_array_unref);
+  g_clear_pointer (&t->snapshots, g_ptr_array_unref);
+  if (t->figures)
+    json_object_unref (t->figures);
+  g_clear_object (&t->page_server);
+  g_clear_error (&t->page_error);
+  g_free (t);
+}
+
+static gboolean
+read_snapshots (TargetData *t, JsonObject *offer, GError **error)
+{
+  JsonArray *arr = NULL;
+
+  t->snapshots = g_ptr_array_new_with_free_func ((GDestroyNotify) ferry_db_snapshot_free);
+  if (!ferry_json_get_array (offer, "snapshots", &arr, error))
+    return FALSE;
+  for (guint i = 0; arr != NULL && i < json_array_get_length (arr); i++)
+    {
+      JsonNode *n = json_array_get_element (arr, i);
+      JsonObject *o = JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+      const char *name = NULL, *desc = NULL, *config = NULL, *devices = NULL, *profiles = NULL, *arch = NULL;
+      gboolean stateful = FALSE, ephemeral = FALSE;
+      gint64 created = 0, expires = 0;
+      FerryDbSnapshot *row;
+
+      if (o == NULL || !ferry_json_get_string (o, "name", &name, error)
+          || !ferry_json_get_string (o, "description", &desc, error)
+          || !ferry_json_get_string (o, "config", &config, error)
+          || !ferry_json_get_string (o, "devices", &devices, error)
+          || !ferry_json_get_string (o, "profiles", &profiles, error)
+          || !ferry_json_get_string (o, "architecture", &arch, error)
+          || !ferry_json_get_bool (o, "stateful", &stateful, error)
+          || !ferry_json_get_bool (o, "ephemeral", &ephemeral, error)
+          || !ferry_json_get_int (o, "created_at", &created, error)
+          || !ferry_json_get_int (o, "expires_at", &expires, error) || name == NULL
+          || !ferry_name_validate_snapshot (name, error))
+        {
+          if (error && *error == NULL)
+            g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID, "A snapshot in the offer is malformed");
+          g_prefix_error (error, "The source's offer: ");
+          return FALSE;
+        }
+      row = g_new0 (FerryDbSnapshot, 1);
+      row->name = g_strdup (name);
+      row->description = g_strdup (desc ? desc : "");
+      row->stateful = stateful;
+      row->created_at = created;
+      row->expires_at = expires;
+      row->config_json = g_strdup (config ? config : "{}");
+      row->devices_json = g_strdup (devices ? devices : "{}");
+      row->profiles_json = g_strdup (profiles ? profiles : "[]");
+      row->architecture = g_strdup (arch ? arch : "");
+      row->ephemeral = ephemeral;
+      g_ptr_array_add (t->snapshots, row);
+    }
+  return TRUE;
+}
+
+/* Feasibility: room here always; for a live move, everything else the
+ * source's processes need (ferry-monitor migrate-check). */
+static gboolean
+check_offer (TargetData *t, JsonObject *offer, GError **error)
+{
+  gint64 bytes = 0;
+  const char *facts = NULL;
+  struct statvfs vfs;
+
+  if (!ferry_json_get_int (offer, "bytes", &bytes, error) || !ferry_json_get_string (offer, "facts", &facts, error))
+    return FALSE;
+  if (t->live && facts != NULL)
+    {
+      g_autofree char *file = g_strdup_printf ("%s/.migrate-facts-%s.json", t->daemon->run_dir, t->name);
+      g_autofree char *text = g_strdup_printf ("%" G_GINT64_FORMAT, bytes);
+      const char *argv[] = { "migrate-check", "--source", file, "--root", t->daemon->root, "--bytes", text, NULL };
+      gboolean ok;
+
+      if (!ferry_write_file_atomic (file, facts, -1, 0600, error))
+        return FALSE;
+      ok = ferry_run_monitor (t->daemon, argv, NULL, error);
+      unlink (file);
+      return ok;
+    }
+  if (t->live)
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID, "A live migration's offer must carry the source's facts");
+      return FALSE;
+    }
+  if (statvfs (t->daemon->root, &vfs) == 0 && (gint64) (vfs.f_bavail * vfs.f_frsize) < bytes)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT,
+                   "Migration check 'storage' failed: the instance needs %" G_GINT64_FORMAT " bytes and %s has %"
+                   G_GINT64_FORMAT " free",
+                   bytes, t->daemon->root, (gint64) (vfs.f_bavail * vfs.f_frsize));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  TargetData *t;
+} PagePump;
+
+static gpointer
+page_pump_main (gpointer data)
+{
+  TargetData *t = data;
+
+  ferry_ws_conn_pump (ferry_migration_link_channel (t->link, FERRY_MIGRATION_CRIU), t->page_fd, NULL, NULL, NULL,
+                      &t->page_error);
+  close (t->page_fd);
+  t->page_fd = -1;
+  return NULL;
+}
+
+static gboolean
+start_page_server (TargetData *t, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  const char *argv[] = { t->daemon->monitor_path, "page-server", "--images", t->state_dir, "--log", t->pages_log,
+                         "--fd", "3", NULL };
+  int sv[2];
+
+  if (!ferry_mkdir_p (t->state_dir, 0700, error))
+    return FALSE;
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (errno));
+      return FALSE;
+    }
+  g_subprocess_launcher_take_fd (launcher, sv[1], 3);
+  t->page_server = g_subprocess_launcher_spawnv (launcher, argv, error);
+  g_clear_object (&launcher);
+  if (t->page_server == NULL)
+    {
+      close (sv[0]);
+      return FALSE;
+    }
+  t->page_fd = sv[0];
+  t->page_pump = g_thread_new ("page-pump", page_pump_main, t);
+  return TRUE;
+}
+
+static gboolean
+finish_page_server (TargetData *t, GError **error)
+{
+  g_autofree char *err = NULL;
+
+  if (t->page_server == NULL)
+    return TRUE;
+  if (t->page_pump != NULL)
+    g_thread_join (t->page_pump);
+  t->page_pump = NULL;
+  if (t->page_error != NULL)
+    {
+      g_subprocess_force_exit (t->page_server);
+      g_subprocess_wait (t->page_server, NULL, NULL);
+      g_propagate_prefixed_error (error, g_steal_pointer (&t->page_error), "receiving the memory pages: ");
+      return FALSE;
+    }
+  g_subprocess_communicate_utf8 (t->page_server, NULL, NULL, NULL, &err, NULL);
+  if (!g_subprocess_get_successful (t->page_server))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "receiving the memory pages: %s",
+                   err && *g_strstrip (err) ? err : "CRIU's page server failed");
+      ferry_error_add_log (error, t->pages_log);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+receive (TargetData *t, JsonObject *msg, GError **error)
+{
+  const char *what = json_object_get_string_member_with_default (msg, "what", "");
+  guint64 bytes = 0;
+
+  if (g_str_equal (what, "rootfs"))
+    return ferry_migration_rsync_receive (t->link, t->rootfs, TRUE, t->rsync_log, &bytes, error);
+  if (g_str_equal (what, "snapshots"))
+    return ferry_migration_rsync_receive (t->link, t->snapshots_dir, TRUE, t->rsync_log, &bytes, error);
+  if (g_str_equal (what, "state") && t->live)
+    return ferry_migration_rsync_receive (t->link, t->state_dir, FALSE, t->rsync_log, &bytes, error);
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source offered \"%s\", which this migration doesn't take",
+               what);
+  return FALSE;
+}
+
+static gboolean
+restore (TargetData *t, GError **error)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (JsonObject) reply = json_object_new ();
+
+  if (!finish_page_server (t, error))
+    return FALSE;
+  if (!ferry_run_monitor (t->daemon, (const char *const *) t->restore_argv->pdata, NULL, error))
+    {
+      g_prefix_error (error, "restoring on the target: ");
+      ferry_error_add_log (error, t->restore_log);
+      return FALSE;
+    }
+  t->restored = TRUE;
+  json_object_set_string_member (reply, "type", "restored");
+  json_object_set_int_member (reply, "restore_ms", (g_get_monotonic_time () - t0) / 1000);
+  return ferry_migration_send (t->link, reply, error);
+}
+
+static void
+forget_restored (TargetData *t)
+{
+  const char *argv[] = { "stop", "--run-dir", t->run_dir, "--force", NULL };
+  g_autoptr (GError) error = NULL;
+
+  if (!ferry_run_monitor (t->daemon, argv, NULL, &error))
+    g_warning ("Stopping the half-received %s: %s", t->name, error->message);
+}
+
+static gboolean
+target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  TargetData *t = user_data;
+  g_autoptr (JsonObject) offer = NULL;
+  gboolean live = FALSE, ok = FALSE;
+
+  if (!ferry_migration_link_establish (t->link, cancellable, error))
+    goto fail_quiet;
+  if ((offer = ferry_migration_recv (t->link, "offer", cancellable, error)) == NULL)
+    goto fail_quiet;
+  if (!ferry_json_get_bool (offer, "live", &live, error) || !read_snapshots (t, offer, error))
+    goto fail;
+  if (live != t->live)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The source offers a %s transfer where %s was asked",
+                   live ? "live" : "stateless", t->live ? "a live one" : "a stateless one");
+      goto fail;
+    }
+  if (!check_offer (t, offer, error))
+    goto fail;
+  if (!ferry_mkdir_p (t->inst_dir, 0711, error) || !ferry_write_file_atomic (t->marker, "", 0, 0600, error))
+    goto fail;
+  if (!ferry_migration_send_type (t->link, "accept", error))
+    goto fail_quiet;
+
+  for (;;)
+    {
+      g_autoptr (JsonObject) msg = ferry_migration_recv (t->link, NULL, cancellable, error);
+      const char *type;
+
+      if (msg == NULL)
+        goto fail_quiet;
+      type = json_object_get_string_member_with_default (msg, "type", "");
+      if (g_str_equal (type, "sync"))
+        {
+          if (!receive (t, msg, error))
+            goto fail;
+          if (!ferry_migration_send_type (t->link, "synced", error))
+            goto fail_quiet;
+        }
+      else if (g_str_equal (type, "dump") && t->live && t->page_server == NULL)
+        {
+          if (!start_page_server (t, error))
+            goto fail;
+          if (!ferry_migration_send_type (t->link, "ready", error))
+            goto fail_quiet;
+        }
+      else if (g_str_equal (type, "restore") && t->live && !t->restored)
+        {
+          if (!restore (t, error))
+            goto fail;
+        }
+      else if (g_str_equal (type, "done") && (t->restored || !t->live))
+        {
+          JsonObject *figures = NULL;
+          if (ferry_json_get_object (msg, "figures", &figures, NULL) && figures != NULL)
+            t->figures = json_object_ref (figures);
+          break;
+        }
+      else
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the source sent \"%s\" out of turn", type);
+          goto fail;
+        }
+    }
+  t->finished = TRUE;
+  return TRUE;
+
+fail:
+  ferry_migration_send_error (t->link, *error);
+fail_quiet:
+  ferry_migration_link_shutdown (t->link);
+  if (t->page_server != NULL)
+    {
+      g_autoptr (GError) ignored = NULL;
+      finish_page_server (t, &ignored);
+    }
+  if (t->restored)
+    {
+      /* Restored, but the source never learnt it: it runs there again, so
+       * this copy must go. Once "restored" reached the source it would have
+       * committed; a lost "done" after that is no failure (see below). */
+      forget_restored (t);
+      t->restored = FALSE;
+    }
+  g_prefix_error (error, "Migration of %s failed: ", t->name);
+  return ok;
+}
+
+static void
+target_done (FerryOperation *op, gpointer user_data, GError **error)
+{
+  TargetData *t = user_data;
+  FerryDaemon *d = t->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, t->name);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", t->name);
+
+  if (inst == NULL)
+    return;
+  ferry_instance_release (inst);
+  if (*error == NULL)
+    {
+      inst->row->created_at = ferry_time_now ();
+      inst->row->stateful = FALSE;
+      if (ferry_db_instance_insert (d->db, inst->row, error))
+        {
+          inst->creating = FALSE;
+          for (guint i = 0; i < t->snapshots->len; i++)
+            {
+              FerryDbSnapshot *snap = g_ptr_array_index (t->snapshots, i);
+              g_autoptr (GError) snap_error = NULL;
+              snap->instance_id = inst->row->id;
+              if (!ferry_db_snapshot_insert (d->db, snap, &snap_error))
+                g_warning ("Migration of %s: recording snapshot %s: %s", t->name, snap->name, snap_error->message);
+            }
+          unlink (t->marker);
+          if (t->figures != NULL)
+            {
+              JsonObjectIter it;
+              const char *k;
+              JsonNode *v;
+              json_object_iter_init (&it, t->figures);
+              while (json_object_iter_next (&it, &k, &v))
+                if (JSON_NODE_HOLDS_VALUE (v) && json_node_get_value_type (v) == G_TYPE_STRING)
+                  ferry_operation_set_metadata_string (op, k, json_node_get_string (v));
+            }
+          ferry_events_lifecycle (d, "instance-created", url, NULL);
+          if (t->restored)
+            {
+              ferry_instance_mark_running (d, inst);
+              ferry_events_lifecycle (d, "instance-started", url, NULL);
+            }
+          else
+            ferry_instance_mark_stopped (d, inst);
+          g_message ("Instance %s received%s", t->name, t->restored ? " live, running" : "");
+          return;
+        }
+    }
+  /* Failed: nothing of it may remain here but its logs. */
+  {
+    g_autoptr (GError) cleanup_error = NULL;
+    if (t->restored)
+      forget_restored (t);
+    if (!ferry_rm_rf (t->inst_dir, &cleanup_error) || !ferry_rm_rf (t->snapshots_dir, &cleanup_error))
+      g_warning ("Cleaning up the failed migration of %s: %s", t->name, cleanup_error->message);
+  }
+  g_hash_table_remove (d->instances, t->name);
+}
+
+static void
+target_cancel (FerryOperation *op, gpointer user_data)
+{
+  TargetData *t = user_data;
+
+  ferry_migration_link_shutdown (t->link);
+}
+
+FerryOperation *
+ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *source, GError **error)
+{
+  const char *mode = NULL, *operation = NULL, *certificate = NULL;
+  JsonObject *secrets = NULL;
+  gboolean live = FALSE, push;
+  g_autofree char *log_dir = NULL, *url = NULL;
+  FerryOperation *op;
+  TargetData *t;
+
+  if (!ferry_json_get_string (source, "mode", &mode, error) || !ferry_json_get_string (source, "operation", &operation, error)
+      || !ferry_json_get_string (source, "certificate", &certificate, error)
+      || !ferry_json_get_object (source, "secrets", &secrets, error) || !ferry_json_get_bool (source, "live", &live, error))
+    return NULL;
+  push = g_strcmp0 (mode, "push") == 0;
+  if (!push && mode != NULL && *mode != '\0' && !g_str_equal (mode, "pull"))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Migration mode \"%s\" isn't supported (pull or push)", mode);
+      return NULL;
+    }
+  t = g_new0 (TargetData, 1);
+  t->daemon = d;
+  t->name = g_strdup (inst->row->name);
+  t->live = live;
+  t->page_fd = -1;
+  t->inst_dir = ferry_daemon_instance_dir (d, t->name);
+  t->rootfs = ferry_daemon_instance_rootfs (d, t->name);
+  t->state_dir = ferry_instance_state_dir (d, t->name);
+  t->snapshots_dir = ferry_instance_snapshots_dir (d, t->name);
+  t->run_dir = ferry_daemon_instance_run_dir (d, t->name);
+  t->marker = g_build_filename (t->inst_dir, FERRY_MIGRATION_MARKER, NULL);
+  log_dir = ferry_daemon_instance_log_dir (d, t->name);
+  ferry_mkdir_p (log_dir, 0700, NULL);
+  t->rsync_log = ferry_instance_criu_log (d, t->name, "migrate_rsync");
+  t->pages_log = ferry_instance_criu_log (d, t->name, "migrate_pages");
+  t->restore_log = ferry_instance_criu_log (d, t->name, "migrate_restore");
+  t->stats_file = ferry_instance_stats_file (d);
+  if (g_file_test (t->inst_dir, G_FILE_TEST_EXISTS) || g_file_test (t->snapshots_dir, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Files of an instance named %s are already here (%s)",
+                   t->name, t->inst_dir);
+      target_data_free (t);
+      return NULL;
+    }
+  if (live && (t->restore_argv = ferry_instance_start_argv (d, inst, t->state_dir, t->restore_log, t->stats_file,
+                                                            error)) == NULL)
+    {
+      target_data_free (t);
+      return NULL;
+    }
+  if (!push && (t->link = ferry_migration_link_connecting (operation, certificate, secrets, live, error)) == NULL)
+    {
+      target_data_free (t);
+      return NULL;
+    }
+  op = ferry_operation_new (d, push ? FERRY_OP_CLASS_WEBSOCKET : FERRY_OP_CLASS_TASK,
+                            live ? "Receiving instance (live)" : "Receiving instance");
+  if (push)
+    t->link = ferry_migration_link_accepting (op, live);
+  url = g_strdup_printf ("/1.0/instances/%s", t->name);
+  ferry_operation_add_resource (op, "instances", url);
+  ferry_instance_claim (inst, op, "create", NULL);
+  ferry_operation_set_cancel (op, G_CALLBACK (target_cancel), t);
+  ferry_operation_run (op, target_work, target_done, t, (GDestroyNotify) target_data_free);
+  return op;
+}

@@ -1,0 +1,409 @@
+/* What both sides of a migration share: the three channels, control
+ * messages, and rsync sessions over the fs channel. */
+#include "daemon/migration.h"
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char *const channel_names[FERRY_MIGRATION_N_CHANNELS] = { "control", "fs", "criu" };
+
+/* How long the side handing out secrets waits for the peer to dial. */
+#define ESTABLISH_TIMEOUT_S 60
+
+struct FerryMigrationLink
+{
+  GMutex lock;
+  GCond cond;
+  gboolean want[FERRY_MIGRATION_N_CHANNELS];
+  FerryWsConn *conns[FERRY_MIGRATION_N_CHANNELS];
+  gboolean shut;
+  /* dialing side */
+  char *url, *cert_pem;
+  char *secrets[FERRY_MIGRATION_N_CHANNELS];
+};
+
+static void
+on_peer_channel (FerryOperation *op, const char *channel, GIOStream *stream, gpointer data)
+{
+  FerryMigrationLink *link = data;
+
+  g_mutex_lock (&link->lock);
+  for (int i = 0; i < FERRY_MIGRATION_N_CHANNELS; i++)
+    if (link->want[i] && link->conns[i] == NULL && g_str_equal (channel, channel_names[i]) && !link->shut)
+      {
+        link->conns[i] = ferry_ws_conn_new (stream, FALSE);
+        g_cond_broadcast (&link->cond);
+        g_mutex_unlock (&link->lock);
+        return;
+      }
+  g_mutex_unlock (&link->lock);
+  g_io_stream_close (stream, NULL, NULL);
+}
+
+static FerryMigrationLink *
+link_new (gboolean live)
+{
+  FerryMigrationLink *link = g_new0 (FerryMigrationLink, 1);
+
+  g_mutex_init (&link->lock);
+  g_cond_init (&link->cond);
+  link->want[FERRY_MIGRATION_CONTROL] = link->want[FERRY_MIGRATION_FS] = TRUE;
+  link->want[FERRY_MIGRATION_CRIU] = live;
+  return link;
+}
+
+FerryMigrationLink *
+ferry_migration_link_accepting (FerryOperation *op, gboolean live)
+{
+  FerryMigrationLink *link = link_new (live);
+
+  for (int i = 0; i < FERRY_MIGRATION_N_CHANNELS; i++)
+    if (link->want[i])
+      ferry_operation_set_metadata_string (op, channel_names[i], ferry_operation_add_secret (op, channel_names[i]));
+  ferry_operation_set_raw_connect_handler (op, on_peer_channel, link);
+  return link;
+}
+
+FerryMigrationLink *
+ferry_migration_link_connecting (const char *url, const char *cert_pem, JsonObject *secrets, gboolean live,
+                                 GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  FerryMigrationLink *link;
+
+  if (url == NULL || *url == '\0' || secrets == NULL)
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                           "A migration needs the other server's \"operation\" URL and \"secrets\"");
+      return NULL;
+    }
+  link = link_new (live);
+  link->url = g_strdup (url);
+  link->cert_pem = g_strdup (cert_pem ? cert_pem : "");
+  for (int i = 0; i < FERRY_MIGRATION_N_CHANNELS; i++)
+    {
+      const char *s = NULL;
+      if (!link->want[i])
+        continue;
+      if (!ferry_json_get_string (secrets, channel_names[i], &s, &local) || s == NULL || *s == '\0')
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The migration secret \"%s\" is missing%s%s",
+                       channel_names[i], local ? ": " : "", local ? local->message : "");
+          ferry_migration_link_free (link);
+          return NULL;
+        }
+      link->secrets[i] = g_strdup (s);
+    }
+  return link;
+}
+
+void
+ferry_migration_link_free (FerryMigrationLink *link)
+{
+  if (link == NULL)
+    return;
+  for (int i = 0; i < FERRY_MIGRATION_N_CHANNELS; i++)
+    {
+      ferry_ws_conn_free (link->conns[i]);
+      g_free (link->secrets[i]);
+    }
+  g_free (link->url);
+  g_free (link->cert_pem);
+  g_mutex_clear (&link->lock);
+  g_cond_clear (&link->cond);
+  g_free (link);
+}
+
+void
+ferry_migration_link_shutdown (FerryMigrationLink *link)
+{
+  g_mutex_lock (&link->lock);
+  link->shut = TRUE;
+  for (int i = 0; i < FERRY_MIGRATION_N_CHANNELS; i++)
+    ferry_ws_conn_shutdown (link->conns[i]);
+  g_cond_broadcast (&link->cond);
+  g_mutex_unlock (&link->lock);
+}
+
+FerryWsConn *
+ferry_migration_link_channel (FerryMigrationLink *link, FerryMigrationChannel ch)
+{
+  return link->conns[ch];
+}
+
+static gboolean
+all_connected (FerryMigrationLink *link)
+{
+  for (int i = 0; i < FERRY_MIGRATION_N_CHANNELS; i++)
+    if (link->want[i] && link->conns[i] == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+ferry_migration_link_establish (FerryMigrationLink *link, GCancellable *cancellable, GError **error)
+{
+  if (link->url != NULL)
+    {
+      for (int i = 0; i < FERRY_MIGRATION_N_CHANNELS; i++)
+        {
+          FerryWsConn *c;
+          if (!link->want[i])
+            continue;
+          c = ferry_ws_conn_connect (link->url, link->secrets[i], link->cert_pem, cancellable, error);
+          if (c == NULL)
+            return FALSE;
+          g_mutex_lock (&link->lock);
+          link->conns[i] = c;
+          if (link->shut)
+            ferry_ws_conn_shutdown (c);
+          g_mutex_unlock (&link->lock);
+        }
+      return TRUE;
+    }
+
+  gint64 deadline = g_get_monotonic_time () + ESTABLISH_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok;
+
+  g_mutex_lock (&link->lock);
+  while (!all_connected (link) && !link->shut && !g_cancellable_is_cancelled (cancellable))
+    if (!g_cond_wait_until (&link->cond, &link->lock, MIN (deadline, g_get_monotonic_time () + G_TIME_SPAN_SECOND))
+        && g_get_monotonic_time () >= deadline)
+      break;
+  ok = all_connected (link) && !link->shut;
+  g_mutex_unlock (&link->lock);
+  if (!ok)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                 g_cancellable_is_cancelled (cancellable) || link->shut
+                   ? "The migration was cancelled before the other server connected"
+                   : "The other server did not connect to the migration's websockets within %d seconds",
+                 ESTABLISH_TIMEOUT_S);
+  return ok;
+}
+
+/* ---- control messages ---- */
+
+gboolean
+ferry_migration_send (FerryMigrationLink *link, JsonObject *msg, GError **error)
+{
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  g_autofree char *text = NULL;
+
+  json_node_set_object (node, msg);
+  text = ferry_json_to_string (node, FALSE);
+  if (!ferry_ws_conn_send_text (link->conns[FERRY_MIGRATION_CONTROL], text, error))
+    {
+      g_prefix_error (error, "Migration: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ferry_migration_send_type (FerryMigrationLink *link, const char *type, GError **error)
+{
+  g_autoptr (JsonObject) msg = json_object_new ();
+
+  json_object_set_string_member (msg, "type", type);
+  return ferry_migration_send (link, msg, error);
+}
+
+void
+ferry_migration_send_error (FerryMigrationLink *link, const GError *error)
+{
+  g_autoptr (JsonObject) msg = json_object_new ();
+
+  if (link == NULL || link->conns[FERRY_MIGRATION_CONTROL] == NULL || error == NULL)
+    return;
+  json_object_set_string_member (msg, "type", "error");
+  json_object_set_string_member (msg, "error", error->message);
+  ferry_migration_send (link, msg, NULL);
+}
+
+JsonObject *
+ferry_migration_recv (FerryMigrationLink *link, const char *type, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  g_autoptr (JsonObject) obj = NULL;
+  FerryWsKind kind = FERRY_WS_TEXT;
+  const char *got;
+
+  if (!ferry_ws_conn_recv (link->conns[FERRY_MIGRATION_CONTROL], &kind, buf, cancellable, error))
+    return NULL;
+  if (kind != FERRY_WS_TEXT || (obj = ferry_json_parse_object ((const char *) buf->data, buf->len, FALSE, NULL)) == NULL)
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server sent an unreadable control message");
+      return NULL;
+    }
+  got = json_object_get_string_member_with_default (obj, "type", "");
+  if (g_str_equal (got, "error"))
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                           json_object_get_string_member_with_default (obj, "error", "(no reason given)"));
+      g_prefix_error (error, "the other server failed: ");
+      return NULL;
+    }
+  if (type != NULL && !g_str_equal (got, type))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server sent \"%s\" where \"%s\" was due", got,
+                   type);
+      return NULL;
+    }
+  return g_steal_pointer (&obj);
+}
+
+/* ---- rsync over the fs channel ---- */
+
+/* What `rsync -aHAX --numeric-ids --sparse` asks of its server (rsync >= 3.2). */
+#define RSYNC_SERVER_FLAGS "-lHogDtpAXrSe.iLsfxCIvu"
+
+static char *
+rsync_log_tail (const char *log)
+{
+  g_autofree char *text = NULL;
+
+  if (log == NULL || !g_file_get_contents (log, &text, NULL, NULL))
+    return g_strdup ("");
+  g_strstrip (text);
+  return g_strdup (strlen (text) > 600 ? text + strlen (text) - 600 : text);
+}
+
+static gboolean
+rsync_session (FerryMigrationLink *link, const char *const *argv, int child_fd, gboolean as_stdio, int pump_fd,
+               const char *log, guint64 *bytes, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) pump_error = NULL, wait_error = NULL;
+  guint64 sent = 0, received = 0;
+  gboolean pumped;
+
+  if (as_stdio)
+    {
+      g_subprocess_launcher_take_stdin_fd (launcher, dup (child_fd));
+      g_subprocess_launcher_take_stdout_fd (launcher, child_fd);
+    }
+  else
+    g_subprocess_launcher_take_fd (launcher, child_fd, 3);
+  if (log != NULL)
+    g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, error);
+  g_clear_object (&launcher); /* closes our copies of the child's fds */
+  if (proc == NULL)
+    {
+      close (pump_fd);
+      return FALSE;
+    }
+  pumped = ferry_ws_conn_pump (ferry_migration_link_channel (link, FERRY_MIGRATION_FS), pump_fd, &sent, &received,
+                               NULL, &pump_error);
+  close (pump_fd);
+  if (!pumped)
+    g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, &wait_error);
+  if (bytes != NULL)
+    *bytes += sent + received;
+  if (!pumped)
+    {
+      g_propagate_error (error, g_steal_pointer (&pump_error));
+      return FALSE;
+    }
+  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
+    {
+      g_autofree char *tail = rsync_log_tail (log);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "rsync failed (%s)%s%s", *tail ? tail : "no message",
+                   log ? "; log: " : "", log ? log : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src, gboolean delete,
+                            const char *log, guint64 *bytes, GError **error)
+{
+  g_autofree char *rsh = g_strdup_printf ("%s netcat --fd 3", d->monitor_path);
+  g_autofree char *from = g_strconcat (src, "/", NULL);
+  const char *argv[] = { "rsync", "-aHAX", "--numeric-ids", "--sparse", "-e", rsh, delete ? "--delete" : from,
+                         delete ? from : "ferry:/incoming/", delete ? "ferry:/incoming/" : NULL, NULL };
+  int sv[2];
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (errno));
+      return FALSE;
+    }
+  return rsync_session (link, argv, sv[1], FALSE, sv[0], log, bytes, error);
+}
+
+gboolean
+ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gboolean delete, const char *log,
+                               guint64 *bytes, GError **error)
+{
+  g_autofree char *to = g_strconcat (dest, "/", NULL);
+  const char *argv[] = { "rsync", "--server", RSYNC_SERVER_FLAGS, "--numeric-ids", ".", to, NULL, NULL };
+  int sv[2];
+
+  if (delete)
+    {
+      argv[3] = "--delete";
+      argv[4] = "--numeric-ids";
+      argv[5] = ".";
+      argv[6] = to;
+    }
+  if (!ferry_mkdir_p (dest, 0755, error))
+    return FALSE;
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (errno));
+      return FALSE;
+    }
+  return rsync_session (link, argv, sv[1], TRUE, sv[0], log, bytes, error);
+}
+
+void
+ferry_migration_set_figure (FerryOperation *op, JsonObject *figures, const char *key, gint64 value)
+{
+  g_autofree char *text = g_strdup_printf ("%" G_GINT64_FORMAT, value);
+
+  if (op != NULL)
+    ferry_operation_set_metadata_string (op, key, text);
+  if (figures != NULL)
+    json_object_set_string_member (figures, key, text);
+}
+
+/* ---- leftovers of incoming migrations ---- */
+
+void
+ferry_migration_cleanup_incoming (FerryDaemon *d)
+{
+  GDir *dir = g_dir_open (d->containers_dir, 0, NULL);
+
+  if (dir == NULL)
+    return;
+  for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
+    {
+      g_autofree char *marker = g_build_filename (d->containers_dir, name, FERRY_MIGRATION_MARKER, NULL);
+      g_autofree char *inst_dir = g_build_filename (d->containers_dir, name, NULL);
+      g_autofree char *snaps = g_build_filename (d->root, "snapshots", name, NULL);
+      g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, name);
+      g_autoptr (GError) error = NULL;
+
+      if (!g_file_test (marker, G_FILE_TEST_EXISTS) || g_hash_table_contains (d->instances, name))
+        continue;
+      g_message ("Removing what an unfinished incoming migration of %s left", name);
+      {
+        const char *argv[] = { "stop", "--run-dir", run_dir, "--force", NULL };
+        ferry_run_monitor (d, argv, NULL, NULL);
+      }
+      if (!ferry_rm_rf (inst_dir, &error) || !ferry_rm_rf (snaps, &error))
+        g_warning ("Cleaning up the incoming migration of %s: %s", name, error->message);
+    }
+  g_dir_close (dir);
+}

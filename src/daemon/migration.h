@@ -1,0 +1,69 @@
+/* Migration between two ferryds (LXD's migration API; the protocol on its
+ * channels is Ferry's own, docs/migration.md). The source exposes or
+ * dials a websocket operation with three channels: control (JSON text
+ * messages), fs (rsync streams: rootfs, snapshots, CRIU images) and criu
+ * (CRIU's page-server stream, live moves only). */
+#pragma once
+
+#include "daemon/daemon.h"
+#include "daemon/http.h"
+#include "daemon/instance.h"
+#include "daemon/operations.h"
+#include "daemon/wsconn.h"
+
+typedef enum
+{
+  FERRY_MIGRATION_CONTROL,
+  FERRY_MIGRATION_FS,
+  FERRY_MIGRATION_CRIU,
+  FERRY_MIGRATION_N_CHANNELS,
+} FerryMigrationChannel;
+
+typedef struct FerryMigrationLink FerryMigrationLink;
+
+/* The side that hands out secrets: adds them to OP (as string metadata,
+ * what LXD's clients read) and takes the peer's websockets. */
+FerryMigrationLink *ferry_migration_link_accepting (FerryOperation *op, gboolean live);
+/* The side that dials: URL of the peer's operation, its certificate, and
+ * the secrets object of the request. */
+FerryMigrationLink *ferry_migration_link_connecting (const char *url, const char *cert_pem, JsonObject *secrets,
+                                                     gboolean live, GError **error);
+void ferry_migration_link_free (FerryMigrationLink *link);
+/* Worker thread: connects, or waits for the peer's connections. */
+gboolean ferry_migration_link_establish (FerryMigrationLink *link, GCancellable *cancellable, GError **error);
+FerryWsConn *ferry_migration_link_channel (FerryMigrationLink *link, FerryMigrationChannel ch);
+/* Any thread: unblocks everything waiting on the link. */
+void ferry_migration_link_shutdown (FerryMigrationLink *link);
+
+/* Control messages: JSON objects with a "type". recv fails with the peer's
+ * own words when it sends {"type":"error"}, and when TYPE (if not NULL)
+ * is not the type received. */
+gboolean ferry_migration_send (FerryMigrationLink *link, JsonObject *msg, GError **error);
+gboolean ferry_migration_send_type (FerryMigrationLink *link, const char *type, GError **error);
+JsonObject *ferry_migration_recv (FerryMigrationLink *link, const char *type, GCancellable *cancellable,
+                                  GError **error);
+/* Tells the peer why this side failed (best effort). */
+void ferry_migration_send_error (FerryMigrationLink *link, const GError *error);
+
+/* One rsync session over the fs channel: SRC/ of this host into the
+ * directory the receiver chose. */
+gboolean ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src, gboolean delete,
+                                     const char *log, guint64 *bytes, GError **error);
+gboolean ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gboolean delete,
+                                        const char *log, guint64 *bytes, GError **error);
+
+/* Timing helpers for the figures reported in operation metadata (strings,
+ * as LXD's clients require of migration operations). */
+void ferry_migration_set_figure (FerryOperation *op, JsonObject *figures, const char *key, gint64 value);
+
+/* POST /1.0/instances/NAME with "migration": true (source side). */
+void ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject *body);
+/* POST /1.0/instances with source type "migration" (target side); the
+ * instance (not yet in the database) is INST, already in d->instances. */
+FerryOperation *ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *source,
+                                              GError **error);
+
+/* Marks a directory being filled by an incoming migration; at start, ferryd
+ * removes what such a migration left if it never completed. */
+#define FERRY_MIGRATION_MARKER ".ferry-incoming"
+void ferry_migration_cleanup_incoming (FerryDaemon *d);
