@@ -115,10 +115,8 @@ transfer_local (Transfer *t, JsonObject *instance, GError **error)
  * daemon connects to it, trying each of the source's addresses. The client
  * waits on the target only. */
 static gboolean
-transfer_pull (Transfer *t, JsonObject *instance, gboolean live, GError **error)
+transfer_pull (Transfer *t, JsonObject *instance, gboolean live, char **addresses, GError **error)
 {
-  g_auto (GStrv) addresses = ferry_migration_addresses (ferry_client_https_url (t->source),
-                                                         ferry_client_server (t->source, NULL));
   g_autofree char *certificate = ferry_client_certificate_pem (t->source);
   g_autofree char *path = source_path (t);
   g_autoptr (JsonNode) source_body = NULL;
@@ -127,15 +125,6 @@ transfer_pull (Transfer *t, JsonObject *instance, gboolean live, GError **error)
   g_autoptr (GPtrArray) tried = g_ptr_array_new ();
   g_autoptr (GPtrArray) errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
 
-  /* lxc finds this out after it created the source operation, and leaves
-   * that operation behind; nothing needs to be sent to know it. */
-  if (addresses[0] == NULL)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                   "The source server isn't listening on the network (set core.https_address on remote \"%s\")",
-                   t->source_remote);
-      return FALSE;
-    }
   source_body = ferry_migration_source_request (live, t->instance_only, NULL, NULL, NULL);
   source_op = ferry_client_operation (t->source, "POST", path, source_body, error);
   if (source_op == NULL)
@@ -189,10 +178,8 @@ transfer_pull (Transfer *t, JsonObject *instance, gboolean live, GError **error)
  * daemon connects to it, trying each of the target's addresses. The client
  * waits on the source. */
 static gboolean
-transfer_push (Transfer *t, JsonObject *instance, gboolean live, GError **error)
+transfer_push (Transfer *t, JsonObject *instance, gboolean live, char **addresses, GError **error)
 {
-  g_auto (GStrv) addresses = ferry_migration_addresses (ferry_client_https_url (t->target),
-                                                         ferry_client_server (t->target, NULL));
   g_autofree char *certificate = ferry_client_certificate_pem (t->target);
   g_autofree char *path = source_path (t);
   FerryMigrationSource source = {
@@ -206,13 +193,6 @@ transfer_push (Transfer *t, JsonObject *instance, gboolean live, GError **error)
   g_autoptr (GPtrArray) tried = g_ptr_array_new ();
   g_autoptr (GPtrArray) errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
 
-  if (addresses[0] == NULL)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                   "The target server isn't listening on the network (set core.https_address on remote \"%s\")",
-                   t->target_remote);
-      return FALSE;
-    }
   target_body = ferry_migration_target_request (instance, t->target_name, t->is_move, &source);
   target_op = ferry_client_operation (t->target, "POST", "/1.0/instances", target_body, error);
   if (target_op == NULL)
@@ -255,6 +235,29 @@ transfer_push (Transfer *t, JsonObject *instance, gboolean live, GError **error)
   return FALSE;
 }
 
+/* Where the daemon that the other one connects to is reached: the source
+ * in pull mode, the target in push mode. lxc finds out that there is no
+ * such address only after it created the source operation (and leaves it
+ * behind); nothing needs to be sent to know it. */
+static GStrv
+peer_addresses (Transfer *t, GError **error)
+{
+  gboolean push = strcmp (t->mode, "push") == 0;
+  FerryClient *listener = push ? t->target : t->source;
+  GStrv addresses = ferry_migration_addresses (ferry_client_https_url (listener),
+                                               ferry_client_server (listener, NULL));
+
+  if (addresses[0] == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "The %s server isn't listening on the network (set core.https_address on remote \"%s\")",
+                   push ? "target" : "source", push ? t->target_remote : t->source_remote);
+      g_strfreev (addresses);
+      return NULL;
+    }
+  return addresses;
+}
+
 static gboolean
 change_state (FerryClient *client, const char *name, const char *action, gboolean force, GError **error)
 {
@@ -276,6 +279,8 @@ transfer_instance (Transfer *t, gboolean *stopped_source, GError **error)
 {
   g_autoptr (JsonObject) instance = ferry_instance_get (t->source, t->source_name, FALSE, NULL, error);
   g_autoptr (GError) local_error = NULL;
+  g_auto (GStrv) addresses = NULL;
+  gboolean same_server = ferry_client_same_server (t->source, t->target);
   gboolean running;
   gboolean live;
   gboolean ok;
@@ -283,6 +288,12 @@ transfer_instance (Transfer *t, gboolean *stopped_source, GError **error)
   *stopped_source = FALSE;
   if (instance == NULL)
     return FALSE;
+  if (!same_server)
+    {
+      addresses = peer_addresses (t, error);
+      if (addresses == NULL)
+        return FALSE;
+    }
   running = ferry_object_status_code (instance) == STATUS_RUNNING;
   live = running && !t->stateless;
   if (t->is_move && running && t->stateless)
@@ -299,12 +310,12 @@ transfer_instance (Transfer *t, gboolean *stopped_source, GError **error)
         return FALSE;
     }
 
-  if (ferry_client_same_server (t->source, t->target))
+  if (same_server)
     ok = transfer_local (t, instance, &local_error);
   else if (strcmp (t->mode, "push") == 0)
-    ok = transfer_push (t, instance, live, &local_error);
+    ok = transfer_push (t, instance, live, addresses, &local_error);
   else
-    ok = transfer_pull (t, instance, live, &local_error);
+    ok = transfer_pull (t, instance, live, addresses, &local_error);
   if (ok)
     return TRUE;
 
