@@ -73,6 +73,7 @@ JsonNode *ferry_sorted_copy (JsonObject *object, gboolean recursive);
 extern const FerryCommand ferry_cmd_launch, ferry_cmd_init, ferry_cmd_start, ferry_cmd_stop, ferry_cmd_restart,
   ferry_cmd_pause, ferry_cmd_delete, ferry_cmd_rename;
 extern const FerryCommand ferry_cmd_list;
+extern const FerryCommand ferry_cmd_move, ferry_cmd_copy;
 extern const FerryCommand ferry_cmd_info;
 extern const FerryCommand ferry_cmd_exec;
 extern const FerryCommand ferry_cmd_config;

@@ -466,6 +466,39 @@ ferry_client_server (FerryClient *client, GError **error)
   return client->server;
 }
 
+const char *
+ferry_client_https_url (FerryClient *client)
+{
+  return client->https ? client->base_url : NULL;
+}
+
+char *
+ferry_client_certificate_pem (FerryClient *client)
+{
+  char *pem = NULL;
+  JsonObject *server;
+  JsonNode *environment;
+
+  if (client->https)
+    {
+      if (client->pinned != NULL)
+        g_object_get (client->pinned, "certificate-pem", &pem, NULL);
+      return pem != NULL ? pem : g_strdup ("");
+    }
+  server = ferry_client_server (client, NULL);
+  environment = server != NULL ? json_object_get_member (server, "environment") : NULL;
+  if (environment == NULL || !JSON_NODE_HOLDS_OBJECT (environment))
+    return g_strdup ("");
+  return g_strdup (
+    json_object_get_string_member_with_default (json_node_get_object (environment), "certificate", ""));
+}
+
+gboolean
+ferry_client_same_server (FerryClient *a, FerryClient *b)
+{
+  return a == b || (strcmp (a->base_url, b->base_url) == 0 && strcmp (a->where, b->where) == 0);
+}
+
 gboolean
 ferry_client_has_extension (FerryClient *client, const char *extension)
 {

@@ -40,6 +40,17 @@ GBytes *ferry_client_get_raw (FerryClient *client, const char *path, GError **er
 gboolean ferry_client_download (FerryClient *client, const char *path, const char *file, goffset *size_out,
                                 GError **error);
 
+/* The remote's "https://host:port", or NULL for a unix socket remote. */
+const char *ferry_client_https_url (FerryClient *client);
+/* The certificate a migration peer must pin to reach this daemon (lxc's
+ * GetConnectionInfo): the pinned servercerts/<remote>.crt of an HTTPS
+ * remote, the daemon's own environment.certificate over the unix socket;
+ * "" when there is none. */
+char *ferry_client_certificate_pem (FerryClient *client);
+/* Whether two clients reach the same daemon the same way (URL and socket),
+ * so that a copy between them is a local copy. */
+gboolean ferry_client_same_server (FerryClient *a, FerryClient *b);
+
 /* GET /1.0, cached. */
 JsonObject *ferry_client_server (FerryClient *client, GError **error);
 gboolean ferry_client_has_extension (FerryClient *client, const char *extension);

@@ -3,6 +3,10 @@
 #include "instance.h"
 
 #include "cli.h"
+#include "common/error.h"
+
+/* Instance status codes (shared/api/status_code.go). */
+#define STATUS_STOPPED 102
 
 JsonObject *
 ferry_instance_get (FerryClient *client, const char *name, gboolean full, char **etag_out, GError **error)
@@ -52,4 +56,63 @@ ferry_instance_writable (JsonObject *instance)
   json_object_set_string_member (out, "description", ferry_obj_string (instance, "description"));
   json_node_set_object (node, out);
   return node;
+}
+
+/* lxc's sequence: stop (forced) if running, lift security.protection.delete,
+ * DELETE, wait. */
+gboolean
+ferry_instance_delete (FerryClient *client, const char *remote, const char *name, gboolean force, GError **error)
+{
+  g_autofree char *etag = NULL;
+  g_autoptr (JsonObject) instance = ferry_instance_get (client, name, FALSE, &etag, error);
+  g_autoptr (JsonObject) op = NULL;
+  g_autoptr (JsonObject) done = NULL;
+  g_autofree char *escaped = ferry_client_escape (name);
+  g_autofree char *path = g_strdup_printf ("/1.0/instances/%s", escaped);
+  gint64 code;
+
+  if (instance == NULL)
+    {
+      g_prefix_error (error, "Failed checking instance exists \"%s:%s\": ", remote, name);
+      return FALSE;
+    }
+  code = ferry_object_status_code (instance);
+  if (code != 0 && code != STATUS_STOPPED)
+    {
+      if (!force)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT,
+                       "The instance is currently running, stop it first or pass --force");
+          return FALSE;
+        }
+      op = ferry_instance_state_change (client, name, "stop", -1, TRUE, FALSE, error);
+      if (op == NULL)
+        return FALSE;
+      done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
+      if (done == NULL)
+        return FALSE;
+      g_clear_pointer (&op, json_object_unref);
+      g_clear_pointer (&done, json_object_unref);
+      /* an ephemeral instance is gone once stopped */
+      if (ferry_obj_bool (instance, "ephemeral"))
+        return TRUE;
+    }
+  if (g_strcmp0 (ferry_obj_string (ferry_obj_object (instance, "expanded_config"), "security.protection.delete"),
+                 "true")
+      == 0)
+    {
+      g_autoptr (JsonNode) put = ferry_instance_writable (instance);
+      JsonObject *config = json_object_get_object_member (json_node_get_object (put), "config");
+      g_autoptr (JsonNode) ignored = NULL;
+
+      json_object_set_string_member (config, "security.protection.delete", "false");
+      ignored = ferry_client_query (client, "PUT", path, put, etag, NULL, error);
+      if (ignored == NULL)
+        return FALSE;
+    }
+  op = ferry_client_operation (client, "DELETE", path, NULL, error);
+  if (op == NULL)
+    return FALSE;
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
+  return done != NULL;
 }

@@ -15,3 +15,10 @@ JsonObject *ferry_instance_state_change (FerryClient *client, const char *name, 
 /* The writable part of an instance (api.InstancePut), in lxc's YAML order:
  * architecture, config, devices, ephemeral, profiles, stateful, description. */
 JsonNode *ferry_instance_writable (JsonObject *instance);
+
+/* lxc delete's sequence for one instance: a running one is stopped (forced)
+ * only when force is set, and is then gone if ephemeral;
+ * security.protection.delete is lifted; DELETE and wait. remote names the
+ * instance in errors. */
+gboolean ferry_instance_delete (FerryClient *client, const char *remote, const char *name, gboolean force,
+                                GError **error);
