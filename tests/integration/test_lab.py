@@ -61,7 +61,9 @@ def test_one_subnet_one_dhcp_authority(two):
         leases = f.read()
     assert v4[0] in leases and v4[1] in leases
     leases2 = os.path.join(h2.root, "networks", "ferrybr0", "dnsmasq.leases")
-    assert not os.path.exists(leases2) or open(leases2).read().strip() == ""
+    if os.path.exists(leases2):  # at most dnsmasq's own DUID line
+        with open(leases2) as f:
+            assert [line for line in f if not line.startswith("duid ")] == []
     net2 = h2.api_ok("GET", "/1.0/networks/ferrybr0")["config"]
     assert net2["ipv4.dhcp"] == "false" and net2["bridge.external_interfaces"] == "lab0"
     assert net2["ipv4.address"] == f"{h2.address}/24" and net2["ipv4.nat"] == "false"
