@@ -520,3 +520,25 @@ def ferry_client():
     if not os.path.exists(FERRY):
         pytest.skip(f"ferry client not built yet ({FERRY})")
     return FERRY
+
+
+# --- the multi-host lab (tests/integration/lab.py, scripts/lab) ------------------------
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab(hosts=2, client=True, host_size_mb=None): options of the `lab` fixture")
+
+
+@pytest.fixture
+def lab(request):
+    """A lab of its own for one test: hosts h1..hN, each with its own ferryd, on one L2
+    segment, plus a client namespace. Teardown fails the test if anything was left."""
+    from lab import lab_fixture  # lab.py imports this module
+    marker = request.node.get_closest_marker("lab")
+    yield from lab_fixture(request, dict(marker.kwargs) if marker else {})
+
+
+@pytest.fixture(scope="module")
+def module_lab(request):
+    """One lab per test module; options in the module's LAB_OPTIONS dict."""
+    from lab import lab_fixture
+    yield from lab_fixture(request, dict(getattr(request.module, "LAB_OPTIONS", {})))
