@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <gio/gunixsocketaddress.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -204,6 +206,11 @@ upgrade_written (SoupServerMessage *msg, gpointer user_data)
 
   if (data->raw_ready != NULL)
     {
+      GSocket *sock = soup_server_message_get_socket (msg);
+      /* Migration channels carry request/response exchanges (rsync, CRIU's
+       * page server): Nagle's delay would cost 40 ms a turn. */
+      if (sock != NULL && g_socket_get_family (sock) != G_SOCKET_FAMILY_UNIX)
+        g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
       data->raw_ready (stream, data->user_data);
       g_object_unref (stream);
       return;

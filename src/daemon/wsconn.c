@@ -4,6 +4,8 @@
 #include "common/error.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -295,6 +297,10 @@ ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Unable to connect to %s: %s", url, local->message);
       return NULL;
     }
+  /* The timeout was for connecting: a migration's channels may stay
+   * silent for as long as a restore takes. */
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), 0);
+  g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   if (G_IS_TCP_WRAPPER_CONNECTION (conn))
     {
       GIOStream *tls = g_tcp_wrapper_connection_get_base_io_stream (G_TCP_WRAPPER_CONNECTION (conn));

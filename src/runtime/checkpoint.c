@@ -11,6 +11,7 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -180,6 +181,10 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .rootfs_copy_dst = o->rootfs_copy[1],
     .hold_fd = o->hold_fd,
   };
+  /* CRIU must not inherit the hold: its end of the socket closing is how
+   * the daemon learns that this process died. */
+  if (o->hold_fd > 0)
+    fcntl (o->hold_fd, F_SETFD, FD_CLOEXEC);
   if (o->page_server != NULL)
     {
       const char *colon = strrchr (o->page_server, ':');
@@ -309,13 +314,15 @@ copy_until_eof (int in, int out)
   return TRUE;
 }
 
+/* The far end finished (as ssh does when the remote command exits): rsync
+ * waits for its -e command to exit before it closes our stdin. */
 static gpointer
 netcat_reader (gpointer data)
 {
   int fd = GPOINTER_TO_INT (data);
 
   copy_until_eof (fd, STDOUT_FILENO);
-  return NULL;
+  _exit (0);
 }
 
 int
