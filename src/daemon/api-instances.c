@@ -73,14 +73,18 @@ filter_matches (JsonObject *obj, const char *filter, GError **error)
   return TRUE;
 }
 
-/* A full list reads every instance's runtime state once, and the network
- * namespaces of the running ones in parallel; rendering then uses those
- * (see read_state in instance.c and ferry_network_fill_state). */
+/* The instances of a list share one reading of the profiles and snapshots.
+ * A full list also reads every instance's runtime state once, and the
+ * network namespaces of the running ones in parallel; rendering then uses
+ * those (see read_state in instance.c and ferry_network_fill_state). */
 static void
-prefetch_for_list (FerryDaemon *d, GList *names)
+prefetch_for_list (FerryDaemon *d, GList *names, gboolean with_state)
 {
   g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
 
+  ferry_instance_render_cache_begin (d);
+  if (!with_state)
+    return;
   d->state_prefetch = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   for (GList *l = names; l != NULL; l = l->next)
     {
@@ -102,6 +106,7 @@ prefetch_done (FerryDaemon *d)
 {
   ferry_network_prefetch_clear (d);
   g_clear_pointer (&d->state_prefetch, g_hash_table_unref);
+  ferry_instance_render_cache_end (d);
 }
 
 static void
@@ -116,8 +121,8 @@ list_instances (FerryRequest *req, const char *collection)
   g_autoptr (GError) error = NULL;
 
   json_node_take_array (node, arr);
-  if (recursion >= 2)
-    prefetch_for_list (d, names);
+  if (recursion > 0 || (filter != NULL && *filter != '\0'))
+    prefetch_for_list (d, names, recursion >= 2);
   for (GList *l = names; l != NULL; l = l->next)
     {
       FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
