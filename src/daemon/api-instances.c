@@ -13,6 +13,7 @@
 #include "common/names.h"
 #include "common/timeutil.h"
 #include "image/image.h"
+#include "network/network.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -73,32 +74,78 @@ filter_matches (JsonObject *obj, const char *filter, GError **error)
   return TRUE;
 }
 
+/* What a full list reads ahead for one instance, in a worker thread. */
+typedef struct
+{
+  char *run_dir;               /* NULL while being created: nothing runs */
+  FerryRuntimeState *state;    /* owned by d->state_prefetch */
+  GPtrArray *interfaces;       /* of a running one */
+} ListPrefetchItem;
+
+typedef struct
+{
+  ListPrefetchItem *items;
+  guint n_items;
+  gint next;
+} ListPrefetch;
+
+static gpointer
+list_prefetch_worker (gpointer user_data)
+{
+  ListPrefetch *job = user_data;
+  gint i;
+
+  while ((i = g_atomic_int_add (&job->next, 1)) < (gint) job->n_items)
+    {
+      ListPrefetchItem *item = &job->items[i];
+
+      if (item->run_dir != NULL)
+        ferry_runtime_read_state (item->run_dir, item->state, NULL);
+      if (item->state->running)
+        item->interfaces = ferry_netns_interfaces (item->state->init_pid, NULL);
+    }
+  return NULL;
+}
+
 /* The instances of a list share one reading of the profiles and snapshots.
- * A full list also reads every instance's runtime state once, and the
- * network namespaces of the running ones in parallel; rendering then uses
- * those (see read_state in instance.c and ferry_network_fill_state). */
+ * A full list also reads every instance's runtime state (pid files, cgroup
+ * files: ~0.2 ms) and the network namespace of the running ones (~0.7 ms)
+ * once, in parallel; rendering then uses those (see read_state in
+ * instance.c and ferry_network_fill_state). */
 static void
 prefetch_for_list (FerryDaemon *d, GList *names, gboolean with_state)
 {
-  g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+  ListPrefetch job = { 0 };
+  GThread *workers[4];
+  guint n_workers, i = 0;
 
   ferry_instance_render_cache_begin (d);
   if (!with_state)
     return;
+  job.n_items = g_list_length (names);
+  job.items = g_new0 (ListPrefetchItem, job.n_items);
   d->state_prefetch = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  for (GList *l = names; l != NULL; l = l->next)
+  for (GList *l = names; l != NULL; l = l->next, i++)
     {
       FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
-      g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
-      FerryRuntimeState *st = g_new0 (FerryRuntimeState, 1);
 
+      job.items[i].state = g_new0 (FerryRuntimeState, 1);
       if (!inst->creating)
-        ferry_runtime_read_state (run_dir, st, NULL);
-      if (st->running)
-        g_array_append_val (pids, st->init_pid);
-      g_hash_table_insert (d->state_prefetch, inst->row->name, st);
+        job.items[i].run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+      g_hash_table_insert (d->state_prefetch, inst->row->name, job.items[i].state);
     }
-  ferry_network_prefetch_state (d, pids);
+  n_workers = MIN (MIN (G_N_ELEMENTS (workers), MAX (1, g_get_num_processors ())), job.n_items);
+  for (guint w = 0; w < n_workers; w++)
+    workers[w] = g_thread_new ("ferry-list-prefetch", list_prefetch_worker, &job);
+  for (guint w = 0; w < n_workers; w++)
+    g_thread_join (workers[w]);
+  for (i = 0; i < job.n_items; i++)
+    {
+      if (job.items[i].interfaces != NULL)
+        ferry_network_prefetch_add (d, job.items[i].state->init_pid, job.items[i].interfaces);
+      g_free (job.items[i].run_dir);
+    }
+  g_free (job.items);
 }
 
 static void

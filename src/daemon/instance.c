@@ -94,13 +94,21 @@ ferry_instance_set_own_config (FerryInstance *inst, GHashTable *config)
   inst->row->config_json = ferry_json_to_string (node, FALSE);
 }
 
+/* The string values of a config object; empty if any value is not a string. */
+static GHashTable *
+config_map (JsonObject *obj)
+{
+  GHashTable *map = obj ? ferry_json_string_map (obj, "Config", NULL) : NULL;
+
+  return map ? map : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
 static GHashTable *
 parse_config_json (const char *json)
 {
   g_autoptr (JsonObject) obj = ferry_json_parse_object (json, json ? strlen (json) : 0, TRUE, NULL);
-  GHashTable *map = obj ? ferry_json_string_map (obj, "Config", NULL) : NULL;
 
-  return map ? map : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  return config_map (obj);
 }
 
 static JsonObject *
@@ -233,13 +241,11 @@ ferry_instance_render_cache_end (FerryDaemon *d)
   g_free (cache);
 }
 
-GHashTable *
-ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst)
+/* Profiles in order, then the instance's own config (OWN). */
+static GHashTable *
+expand_config (GPtrArray *profiles, char **names, GHashTable *own)
 {
-  g_autoptr (GPtrArray) profiles = profiles_for_render (d);
-  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
   GHashTable *expanded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr (GHashTable) own = parse_config_json (inst->row->config_json);
   GHashTableIter iter;
   gpointer k, v;
 
@@ -258,11 +264,10 @@ ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst)
   return expanded;
 }
 
-JsonObject *
-ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
+/* Profiles in order, then the instance's own devices (OWN). */
+static JsonObject *
+expand_devices (GPtrArray *profiles, char **names, JsonObject *own)
 {
-  g_autoptr (GPtrArray) profiles = profiles_for_render (d);
-  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
   JsonObject *expanded = json_object_new ();
   JsonObjectIter iter;
   const char *k;
@@ -277,7 +282,6 @@ ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
       while (json_object_iter_next (&iter, &k, &v))
         json_object_set_member (expanded, k, json_node_copy (v));
     }
-  g_autoptr (JsonObject) own = parse_object_json (inst->row->devices_json);
   json_object_iter_init (&iter, own);
   while (json_object_iter_next (&iter, &k, &v))
     json_object_set_member (expanded, k, json_node_copy (v));
@@ -291,6 +295,26 @@ ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
     }
   g_list_free (members);
   return expanded;
+}
+
+GHashTable *
+ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) profiles = profiles_for_render (d);
+  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
+  g_autoptr (GHashTable) own = parse_config_json (inst->row->config_json);
+
+  return expand_config (profiles, names, own);
+}
+
+JsonObject *
+ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) profiles = profiles_for_render (d);
+  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
+  g_autoptr (JsonObject) own = parse_object_json (inst->row->devices_json);
+
+  return expand_devices (profiles, names, own);
 }
 
 /* ---- JSON ---- */
@@ -386,7 +410,11 @@ ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst)
   read_state (d, inst, &st);
   JsonNode *node = state_json_from (&st);
   if (st.running)
-    ferry_network_fill_state (d, inst, st.init_pid, node);
+    {
+      g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
+      g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+      ferry_network_fill_state (d, inst, st.init_pid, config, devices, node);
+    }
   return node;
 }
 
@@ -488,8 +516,14 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   FerryRuntimeState st;
   const char *status;
   int code;
-  g_autoptr (GHashTable) expanded = ferry_instance_expanded_config (d, inst);
+  /* Each stored JSON text parsed once; the parts below share the results. */
+  g_autoptr (GPtrArray) all_profiles = profiles_for_render (d);
   g_auto (GStrv) profiles = parse_profiles_json (inst->row->profiles_json);
+  g_autoptr (JsonObject) config = parse_object_json (inst->row->config_json);
+  g_autoptr (JsonObject) devices = parse_object_json (inst->row->devices_json);
+  g_autoptr (GHashTable) own_config = config_map (config);
+  g_autoptr (GHashTable) expanded = expand_config (all_profiles, profiles, own_config);
+  g_autoptr (JsonObject) expanded_devices = expand_devices (all_profiles, profiles, devices);
   JsonNode *node;
 
   read_state (d, inst, &st);
@@ -503,12 +537,10 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   json_object_set_boolean_member (o, "stateful", inst->row->stateful);
   add_member_string (o, "architecture", inst->row->architecture);
   json_object_set_member (o, "profiles", ferry_json_string_list ((const char *const *) profiles));
-  json_object_set_member (o, "config",
-                          take_object_node (parse_object_json (inst->row->config_json)));
-  json_object_set_member (o, "devices",
-                          take_object_node (parse_object_json (inst->row->devices_json)));
+  json_object_set_object_member (o, "config", json_object_ref (config));
+  json_object_set_object_member (o, "devices", json_object_ref (devices));
   json_object_set_member (o, "expanded_config", ferry_json_from_string_map (expanded));
-  json_object_set_member (o, "expanded_devices", take_object_node (ferry_instance_expanded_devices (d, inst)));
+  json_object_set_object_member (o, "expanded_devices", json_object_ref (expanded_devices));
   add_member_time (o, "created_at", inst->row->created_at);
   add_member_time (o, "last_used_at", inst->row->last_used_at);
   add_member_string (o, "location", "none");
@@ -517,7 +549,7 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
     {
       JsonNode *state = state_json_from (&st);
       if (st.running)
-        ferry_network_fill_state (d, inst, st.init_pid, state);
+        ferry_network_fill_state (d, inst, st.init_pid, own_config, expanded_devices, state);
       json_object_set_member (o, "state", state);
       json_object_set_member (o, "snapshots", snapshots_json (d, inst));
       json_object_set_array_member (o, "backups", json_array_new ());
@@ -527,4 +559,3 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   json_node_take_object (node, o);
   return node;
 }
-
