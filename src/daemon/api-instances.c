@@ -80,13 +80,18 @@ typedef struct
   char *run_dir;               /* NULL while being created: nothing runs */
   FerryRuntimeState *state;    /* owned by d->state_prefetch */
   GPtrArray *interfaces;       /* of a running one */
+  gboolean done;               /* under ListPrefetch.lock */
 } ListPrefetchItem;
 
 typedef struct
 {
-  ListPrefetchItem *items;
+  ListPrefetchItem *items; /* in the order the list renders them */
   guint n_items;
   gint next;
+  GMutex lock;
+  GCond item_done;
+  GThread *workers[4];
+  guint n_workers;
 } ListPrefetch;
 
 static gpointer
@@ -103,6 +108,10 @@ list_prefetch_worker (gpointer user_data)
         ferry_runtime_read_state (item->run_dir, item->state, NULL);
       if (item->state->running)
         item->interfaces = ferry_netns_interfaces (item->state->init_pid, NULL);
+      g_mutex_lock (&job->lock);
+      item->done = TRUE;
+      g_cond_broadcast (&job->item_done);
+      g_mutex_unlock (&job->lock);
     }
   return NULL;
 }
@@ -110,47 +119,75 @@ list_prefetch_worker (gpointer user_data)
 /* The instances of a list share one reading of the profiles and snapshots.
  * A full list also reads every instance's runtime state (pid files, cgroup
  * files: ~0.2 ms) and the network namespace of the running ones (~0.7 ms)
- * once, in parallel; rendering then uses those (see read_state in
- * instance.c and ferry_network_fill_state). */
-static void
+ * once, in worker threads, while the main thread renders the instances
+ * already read (list_prefetch_wait); rendering uses what was read (see
+ * read_state in instance.c and ferry_network_fill_state). Returns NULL
+ * without state. */
+static ListPrefetch *
 prefetch_for_list (FerryDaemon *d, GList *names, gboolean with_state)
 {
-  ListPrefetch job = { 0 };
-  GThread *workers[4];
-  guint n_workers, i = 0;
+  ListPrefetch *job;
+  guint i = 0;
 
   ferry_instance_render_cache_begin (d);
   if (!with_state)
-    return;
-  job.n_items = g_list_length (names);
-  job.items = g_new0 (ListPrefetchItem, job.n_items);
+    return NULL;
+  job = g_new0 (ListPrefetch, 1);
+  g_mutex_init (&job->lock);
+  g_cond_init (&job->item_done);
+  job->n_items = g_list_length (names);
+  job->items = g_new0 (ListPrefetchItem, job->n_items);
   d->state_prefetch = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   for (GList *l = names; l != NULL; l = l->next, i++)
     {
       FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
 
-      job.items[i].state = g_new0 (FerryRuntimeState, 1);
+      job->items[i].state = g_new0 (FerryRuntimeState, 1);
       if (!inst->creating)
-        job.items[i].run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
-      g_hash_table_insert (d->state_prefetch, inst->row->name, job.items[i].state);
+        job->items[i].run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+      g_hash_table_insert (d->state_prefetch, inst->row->name, job->items[i].state);
     }
-  n_workers = MIN (MIN (G_N_ELEMENTS (workers), MAX (1, g_get_num_processors ())), job.n_items);
-  for (guint w = 0; w < n_workers; w++)
-    workers[w] = g_thread_new ("ferry-list-prefetch", list_prefetch_worker, &job);
-  for (guint w = 0; w < n_workers; w++)
-    g_thread_join (workers[w]);
-  for (i = 0; i < job.n_items; i++)
-    {
-      if (job.items[i].interfaces != NULL)
-        ferry_network_prefetch_add (d, job.items[i].state->init_pid, job.items[i].interfaces);
-      g_free (job.items[i].run_dir);
-    }
-  g_free (job.items);
+  job->n_workers = MIN (MIN (G_N_ELEMENTS (job->workers), MAX (1, g_get_num_processors ())), job->n_items);
+  for (guint w = 0; w < job->n_workers; w++)
+    job->workers[w] = g_thread_new ("ferry-list-prefetch", list_prefetch_worker, job);
+  return job;
+}
+
+/* Waits until the workers have read item I (the I-th name of the list) and
+ * hands its interfaces to ferry_network_fill_state. */
+static void
+list_prefetch_wait (FerryDaemon *d, ListPrefetch *job, guint i)
+{
+  ListPrefetchItem *item;
+
+  if (job == NULL)
+    return;
+  item = &job->items[i];
+  g_mutex_lock (&job->lock);
+  while (!item->done)
+    g_cond_wait (&job->item_done, &job->lock);
+  g_mutex_unlock (&job->lock);
+  if (item->interfaces != NULL)
+    ferry_network_prefetch_add (d, item->state->init_pid, g_steal_pointer (&item->interfaces));
 }
 
 static void
-prefetch_done (FerryDaemon *d)
+prefetch_done (FerryDaemon *d, ListPrefetch *job)
 {
+  if (job != NULL)
+    {
+      for (guint w = 0; w < job->n_workers; w++)
+        g_thread_join (job->workers[w]);
+      for (guint i = 0; i < job->n_items; i++)
+        {
+          g_free (job->items[i].run_dir);
+          g_clear_pointer (&job->items[i].interfaces, g_ptr_array_unref);
+        }
+      g_free (job->items);
+      g_mutex_clear (&job->lock);
+      g_cond_clear (&job->item_done);
+      g_free (job);
+    }
   ferry_network_prefetch_clear (d);
   g_clear_pointer (&d->state_prefetch, g_hash_table_unref);
   ferry_instance_render_cache_end (d);
@@ -166,11 +203,13 @@ list_instances (FerryRequest *req, const char *collection)
   JsonArray *arr = json_array_new ();
   JsonNode *node = json_node_new (JSON_NODE_ARRAY);
   g_autoptr (GError) error = NULL;
+  ListPrefetch *prefetch = NULL;
+  guint i = 0;
 
   json_node_take_array (node, arr);
   if (recursion > 0 || (filter != NULL && *filter != '\0'))
-    prefetch_for_list (d, names, recursion >= 2);
-  for (GList *l = names; l != NULL; l = l->next)
+    prefetch = prefetch_for_list (d, names, recursion >= 2);
+  for (GList *l = names; l != NULL; l = l->next, i++)
     {
       FerryInstance *inst = g_hash_table_lookup (d->instances, l->data);
       g_autoptr (JsonNode) obj = NULL;
@@ -180,13 +219,14 @@ list_instances (FerryRequest *req, const char *collection)
       /* A plain list of URLs needs the object only to apply a filter. */
       if (recursion > 0 || (filter != NULL && *filter != '\0'))
         {
+          list_prefetch_wait (d, prefetch, i);
           obj = ferry_instance_to_json (d, inst, recursion >= 2);
           if (!filter_matches (json_node_get_object (obj), filter, &error))
             {
               if (error != NULL)
                 {
                   json_node_unref (node);
-                  prefetch_done (d);
+                  prefetch_done (d, prefetch);
                   ferry_respond_error (req->msg, error);
                   return;
                 }
@@ -202,7 +242,7 @@ list_instances (FerryRequest *req, const char *collection)
       else
         json_array_add_element (arr, g_steal_pointer (&obj));
     }
-  prefetch_done (d);
+  prefetch_done (d, prefetch);
   ferry_respond_sync (req->msg, node);
 }
 
