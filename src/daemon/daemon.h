@@ -11,6 +11,7 @@
 typedef struct FerryOperation FerryOperation;
 typedef struct FerryInstance FerryInstance;
 typedef struct FerryNetworks FerryNetworks;
+typedef struct FerryRenderCache FerryRenderCache;
 
 typedef struct
 {
@@ -35,6 +36,7 @@ typedef struct
   FerryNetworks *networks; /* managed networks (network-manager.c) */
   GHashTable *netns_prefetch; /* init pid -> interfaces, while a list renders */
   GHashTable *state_prefetch; /* name -> FerryRuntimeState, while a list renders */
+  FerryRenderCache *render_cache; /* profiles and snapshots, while a list renders */
 
   /* Host facts computed once in a thread at start (CRIU probing is slow). */
   GMutex host_lock;

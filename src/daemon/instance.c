@@ -94,13 +94,21 @@ ferry_instance_set_own_config (FerryInstance *inst, GHashTable *config)
   inst->row->config_json = ferry_json_to_string (node, FALSE);
 }
 
+/* The string values of a config object; empty if any value is not a string. */
+static GHashTable *
+config_map (JsonObject *obj)
+{
+  GHashTable *map = obj ? ferry_json_string_map (obj, "Config", NULL) : NULL;
+
+  return map ? map : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
 static GHashTable *
 parse_config_json (const char *json)
 {
   g_autoptr (JsonObject) obj = ferry_json_parse_object (json, json ? strlen (json) : 0, TRUE, NULL);
-  GHashTable *map = obj ? ferry_json_string_map (obj, "Config", NULL) : NULL;
 
-  return map ? map : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  return config_map (obj);
 }
 
 static JsonObject *
@@ -132,35 +140,121 @@ parse_profiles_json (const char *json)
   return (char **) g_ptr_array_free (names, FALSE);
 }
 
-static FerryDbProfile *
+/* A profile's config and devices, parsed. */
+typedef struct
+{
+  char *name;
+  GHashTable *config;
+  JsonObject *devices;
+} ParsedProfile;
+
+struct FerryRenderCache
+{
+  GPtrArray *profiles;   /* ParsedProfile */
+  GHashTable *snapshots; /* instance id -> GPtrArray of FerryDbSnapshot, oldest first */
+};
+
+static void
+parsed_profile_free (ParsedProfile *p)
+{
+  g_free (p->name);
+  g_hash_table_unref (p->config);
+  json_object_unref (p->devices);
+  g_free (p);
+}
+
+static GPtrArray *
+parsed_profiles_read (FerryDaemon *d)
+{
+  g_autoptr (GPtrArray) rows = ferry_db_profile_list (d->db, NULL);
+  GPtrArray *profiles = g_ptr_array_new_with_free_func ((GDestroyNotify) parsed_profile_free);
+
+  for (guint i = 0; rows != NULL && i < rows->len; i++)
+    {
+      FerryDbProfile *row = g_ptr_array_index (rows, i);
+      ParsedProfile *p = g_new0 (ParsedProfile, 1);
+
+      p->name = g_strdup (row->name);
+      p->config = parse_config_json (row->config_json);
+      p->devices = parse_object_json (row->devices_json);
+      g_ptr_array_add (profiles, p);
+    }
+  return profiles;
+}
+
+static GPtrArray *
+profiles_for_render (FerryDaemon *d)
+{
+  if (d->render_cache != NULL)
+    return g_ptr_array_ref (d->render_cache->profiles);
+  return parsed_profiles_read (d);
+}
+
+static ParsedProfile *
 find_profile (GPtrArray *profiles, const char *name)
 {
-  for (guint i = 0; profiles && i < profiles->len; i++)
+  for (guint i = 0; i < profiles->len; i++)
     {
-      FerryDbProfile *p = g_ptr_array_index (profiles, i);
+      ParsedProfile *p = g_ptr_array_index (profiles, i);
       if (strcmp (p->name, name) == 0)
         return p;
     }
   return NULL;
 }
 
-GHashTable *
-ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst)
+void
+ferry_instance_render_cache_begin (FerryDaemon *d)
 {
-  g_autoptr (GPtrArray) profiles = ferry_db_profile_list (d->db, NULL);
-  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
+  g_autoptr (GPtrArray) snapshots = ferry_db_snapshot_list_all (d->db, NULL);
+  FerryRenderCache *cache = g_new0 (FerryRenderCache, 1);
+
+  ferry_instance_render_cache_end (d);
+  cache->profiles = parsed_profiles_read (d);
+  cache->snapshots = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) g_ptr_array_unref);
+  if (snapshots != NULL)
+    g_ptr_array_set_free_func (snapshots, NULL); /* each moves to its instance's array */
+  for (guint i = 0; snapshots != NULL && i < snapshots->len; i++)
+    {
+      FerryDbSnapshot *snap = g_ptr_array_index (snapshots, i);
+      GPtrArray *of = g_hash_table_lookup (cache->snapshots, &snap->instance_id);
+
+      if (of == NULL)
+        {
+          of = g_ptr_array_new_with_free_func ((GDestroyNotify) ferry_db_snapshot_free);
+          /* The key lives in the array's first snapshot, freed with it. */
+          g_hash_table_insert (cache->snapshots, &snap->instance_id, of);
+        }
+      g_ptr_array_add (of, snap);
+    }
+  d->render_cache = cache;
+}
+
+void
+ferry_instance_render_cache_end (FerryDaemon *d)
+{
+  FerryRenderCache *cache = g_steal_pointer (&d->render_cache);
+
+  if (cache == NULL)
+    return;
+  g_ptr_array_unref (cache->profiles);
+  g_hash_table_unref (cache->snapshots);
+  g_free (cache);
+}
+
+/* Profiles in order, then the instance's own config (OWN). */
+static GHashTable *
+expand_config (GPtrArray *profiles, char **names, GHashTable *own)
+{
   GHashTable *expanded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr (GHashTable) own = parse_config_json (inst->row->config_json);
   GHashTableIter iter;
   gpointer k, v;
 
   for (guint i = 0; names[i] != NULL; i++)
     {
-      FerryDbProfile *p = find_profile (profiles, names[i]);
+      ParsedProfile *p = find_profile (profiles, names[i]);
       if (p == NULL)
         continue;
-      g_autoptr (GHashTable) pc = parse_config_json (p->config_json);
-      g_hash_table_iter_init (&iter, pc);
+      g_hash_table_iter_init (&iter, p->config);
       while (g_hash_table_iter_next (&iter, &k, &v))
         g_hash_table_insert (expanded, g_strdup (k), g_strdup (v));
     }
@@ -170,11 +264,10 @@ ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst)
   return expanded;
 }
 
-JsonObject *
-ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
+/* Profiles in order, then the instance's own devices (OWN). */
+static JsonObject *
+expand_devices (GPtrArray *profiles, char **names, JsonObject *own)
 {
-  g_autoptr (GPtrArray) profiles = ferry_db_profile_list (d->db, NULL);
-  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
   JsonObject *expanded = json_object_new ();
   JsonObjectIter iter;
   const char *k;
@@ -182,15 +275,13 @@ ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
 
   for (guint i = 0; names[i] != NULL; i++)
     {
-      FerryDbProfile *p = find_profile (profiles, names[i]);
+      ParsedProfile *p = find_profile (profiles, names[i]);
       if (p == NULL)
         continue;
-      g_autoptr (JsonObject) pd = parse_object_json (p->devices_json);
-      json_object_iter_init (&iter, pd);
+      json_object_iter_init (&iter, p->devices);
       while (json_object_iter_next (&iter, &k, &v))
         json_object_set_member (expanded, k, json_node_copy (v));
     }
-  g_autoptr (JsonObject) own = parse_object_json (inst->row->devices_json);
   json_object_iter_init (&iter, own);
   while (json_object_iter_next (&iter, &k, &v))
     json_object_set_member (expanded, k, json_node_copy (v));
@@ -204,6 +295,26 @@ ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
     }
   g_list_free (members);
   return expanded;
+}
+
+GHashTable *
+ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) profiles = profiles_for_render (d);
+  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
+  g_autoptr (GHashTable) own = parse_config_json (inst->row->config_json);
+
+  return expand_config (profiles, names, own);
+}
+
+JsonObject *
+ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) profiles = profiles_for_render (d);
+  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
+  g_autoptr (JsonObject) own = parse_object_json (inst->row->devices_json);
+
+  return expand_devices (profiles, names, own);
 }
 
 /* ---- JSON ---- */
@@ -299,7 +410,11 @@ ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst)
   read_state (d, inst, &st);
   JsonNode *node = state_json_from (&st);
   if (st.running)
-    ferry_network_fill_state (d, inst, st.init_pid, node);
+    {
+      g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
+      g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+      ferry_network_fill_state (d, inst, st.init_pid, config, devices, node);
+    }
   return node;
 }
 
@@ -348,10 +463,23 @@ ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *s)
   return take_object_node (o);
 }
 
+static GPtrArray *
+snapshots_of (FerryDaemon *d, FerryInstance *inst)
+{
+  GPtrArray *snaps;
+
+  if (inst->creating)
+    return NULL;
+  if (d->render_cache == NULL)
+    return ferry_db_snapshot_list (d->db, inst->row->id, NULL);
+  snaps = g_hash_table_lookup (d->render_cache->snapshots, &inst->row->id);
+  return snaps != NULL ? g_ptr_array_ref (snaps) : NULL;
+}
+
 static JsonNode *
 snapshots_json (FerryDaemon *d, FerryInstance *inst)
 {
-  g_autoptr (GPtrArray) snaps = inst->creating ? NULL : ferry_db_snapshot_list (d->db, inst->row->id, NULL);
+  g_autoptr (GPtrArray) snaps = snapshots_of (d, inst);
   JsonArray *arr = json_array_new ();
   JsonNode *node = json_node_new (JSON_NODE_ARRAY);
 
@@ -388,8 +516,14 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   FerryRuntimeState st;
   const char *status;
   int code;
-  g_autoptr (GHashTable) expanded = ferry_instance_expanded_config (d, inst);
+  /* Each stored JSON text parsed once; the parts below share the results. */
+  g_autoptr (GPtrArray) all_profiles = profiles_for_render (d);
   g_auto (GStrv) profiles = parse_profiles_json (inst->row->profiles_json);
+  g_autoptr (JsonObject) config = parse_object_json (inst->row->config_json);
+  g_autoptr (JsonObject) devices = parse_object_json (inst->row->devices_json);
+  g_autoptr (GHashTable) own_config = config_map (config);
+  g_autoptr (GHashTable) expanded = expand_config (all_profiles, profiles, own_config);
+  g_autoptr (JsonObject) expanded_devices = expand_devices (all_profiles, profiles, devices);
   JsonNode *node;
 
   read_state (d, inst, &st);
@@ -403,12 +537,10 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   json_object_set_boolean_member (o, "stateful", inst->row->stateful);
   add_member_string (o, "architecture", inst->row->architecture);
   json_object_set_member (o, "profiles", ferry_json_string_list ((const char *const *) profiles));
-  json_object_set_member (o, "config",
-                          take_object_node (parse_object_json (inst->row->config_json)));
-  json_object_set_member (o, "devices",
-                          take_object_node (parse_object_json (inst->row->devices_json)));
+  json_object_set_object_member (o, "config", json_object_ref (config));
+  json_object_set_object_member (o, "devices", json_object_ref (devices));
   json_object_set_member (o, "expanded_config", ferry_json_from_string_map (expanded));
-  json_object_set_member (o, "expanded_devices", take_object_node (ferry_instance_expanded_devices (d, inst)));
+  json_object_set_object_member (o, "expanded_devices", json_object_ref (expanded_devices));
   add_member_time (o, "created_at", inst->row->created_at);
   add_member_time (o, "last_used_at", inst->row->last_used_at);
   add_member_string (o, "location", "none");
@@ -417,7 +549,7 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
     {
       JsonNode *state = state_json_from (&st);
       if (st.running)
-        ferry_network_fill_state (d, inst, st.init_pid, state);
+        ferry_network_fill_state (d, inst, st.init_pid, own_config, expanded_devices, state);
       json_object_set_member (o, "state", state);
       json_object_set_member (o, "snapshots", snapshots_json (d, inst));
       json_object_set_array_member (o, "backups", json_array_new ());
@@ -427,4 +559,3 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   json_node_take_object (node, o);
   return node;
 }
-

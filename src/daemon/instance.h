@@ -32,6 +32,12 @@ JsonNode *ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *sn
 JsonNode *ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst);
 gboolean ferry_instance_is_running (FerryDaemon *d, FerryInstance *inst);
 
+/* While a list renders many instances, they share one reading of the
+ * profiles (parsed once) and of every instance's snapshots (one query),
+ * instead of three profile queries and a snapshot query per instance. */
+void ferry_instance_render_cache_begin (FerryDaemon *d);
+void ferry_instance_render_cache_end (FerryDaemon *d);
+
 /* Expanded config and devices: profiles in order, then the instance's own. */
 GHashTable *ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst);
 JsonObject *ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst);

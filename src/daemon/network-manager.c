@@ -815,46 +815,12 @@ ferry_network_unplug (const char *run_dir)
 
 /* ---- state ---- */
 
-typedef struct
-{
-  GArray *pids;
-  GPtrArray **results;
-  gint next;
-} PrefetchJob;
-
-static gpointer
-prefetch_worker (gpointer user_data)
-{
-  PrefetchJob *job = user_data;
-  gint i;
-
-  while ((i = g_atomic_int_add (&job->next, 1)) < (gint) job->pids->len)
-    job->results[i] = ferry_netns_interfaces (g_array_index (job->pids, pid_t, i), NULL);
-  return NULL;
-}
-
 void
-ferry_network_prefetch_state (FerryDaemon *d, GArray *pids)
+ferry_network_prefetch_add (FerryDaemon *d, pid_t init_pid, GPtrArray *interfaces)
 {
-  PrefetchJob job = { .pids = pids, .next = 0 };
-  GThread *workers[4];
-  guint n_workers = MIN (G_N_ELEMENTS (workers), MAX (1, g_get_num_processors ()));
-
-  ferry_network_prefetch_clear (d);
-  if (pids->len == 0)
-    return;
-  /* Each read joins a namespace in a thread of its own and dumps links and
-   * addresses: ~0.7 ms. In parallel, a list of 200 stays within budget. */
-  job.results = g_new0 (GPtrArray *, pids->len);
-  for (guint w = 0; w < n_workers; w++)
-    workers[w] = g_thread_new ("ferry-netns-prefetch", prefetch_worker, &job);
-  for (guint w = 0; w < n_workers; w++)
-    g_thread_join (workers[w]);
-  d->netns_prefetch = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_ptr_array_unref);
-  for (guint i = 0; i < pids->len; i++)
-    if (job.results[i] != NULL)
-      g_hash_table_insert (d->netns_prefetch, GINT_TO_POINTER (g_array_index (pids, pid_t, i)), job.results[i]);
-  g_free (job.results);
+  if (d->netns_prefetch == NULL)
+    d->netns_prefetch = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_ptr_array_unref);
+  g_hash_table_replace (d->netns_prefetch, GINT_TO_POINTER (init_pid), interfaces);
 }
 
 void
@@ -864,11 +830,12 @@ ferry_network_prefetch_clear (FerryDaemon *d)
 }
 
 void
-ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, JsonNode *state)
+ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, GHashTable *config,
+                          JsonObject *devices, JsonNode *state)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) ifaces = NULL;
-  g_autoptr (GHashTable) config = NULL;
+  GList *nics;
   JsonObject *out, *o = json_node_get_object (state);
 
   if (init_pid <= 0 || o == NULL)
@@ -881,8 +848,7 @@ ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, J
       g_debug ("Interfaces of %s: %s", inst->row->name, error->message);
       return;
     }
-  config = ferry_instance_own_config (inst);
-  g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+  nics = nic_devices (devices);
   out = json_object_new ();
   for (guint i = 0; i < ifaces->len; i++)
     {
@@ -893,7 +859,6 @@ ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, J
       const char *host_name = "";
 
       /* host_name: the volatile key of the nic device whose name this is. */
-      GList *nics = nic_devices (devices);
       for (GList *l = nics; l != NULL; l = l->next)
         {
           JsonObject *dev = json_object_get_object_member (devices, l->data);
@@ -902,7 +867,6 @@ ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, J
           if (g_strcmp0 (name, f->name) == 0 && g_hash_table_lookup (config, key))
             host_name = g_hash_table_lookup (config, key);
         }
-      g_list_free (nics);
       for (guint j = 0; j < f->addresses->len; j++)
         {
           FerryNetAddress *a = g_ptr_array_index (f->addresses, j);
@@ -927,5 +891,6 @@ ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, J
       json_object_set_string_member (io, "type", f->loopback ? "loopback" : "broadcast");
       json_object_set_object_member (out, f->name, io);
     }
+  g_list_free (nics);
   json_object_set_object_member (o, "network", out);
 }

@@ -31,11 +31,14 @@ gboolean ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPt
  * see them end. Safe from any thread. */
 void ferry_network_unplug (const char *run_dir);
 
-/* state.network of a running instance (read in its network namespace);
- * replaces the "network" member of STATE (an object node). */
-/* Reads the interfaces of many containers (init PIDs) in parallel; the
- * next ferry_network_fill_state() calls for them use the results. Cleared
- * with ferry_network_prefetch_clear() (main thread only). */
-void ferry_network_prefetch_state (FerryDaemon *d, GArray *pids);
+/* Interfaces read ahead (by a list, in its own threads, with
+ * ferry_netns_interfaces) for the container whose init is INIT_PID: the next
+ * ferry_network_fill_state() for it uses them. Takes INTERFACES. Cleared with
+ * ferry_network_prefetch_clear(). Main thread only. */
+void ferry_network_prefetch_add (FerryDaemon *d, pid_t init_pid, GPtrArray *interfaces);
 void ferry_network_prefetch_clear (FerryDaemon *d);
-void ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, JsonNode *state);
+/* state.network of a running instance (read in its network namespace);
+ * replaces the "network" member of STATE (an object node). CONFIG is the
+ * instance's own config and DEVICES its expanded devices (for host_name). */
+void ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, GHashTable *config,
+                               JsonObject *devices, JsonNode *state);

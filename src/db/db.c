@@ -401,6 +401,15 @@ ferry_db_snapshot_list (FerryDb *db, gint64 instance_id, GError **error)
                    "i", instance_id);
 }
 
+GPtrArray *
+ferry_db_snapshot_list_all (FerryDb *db, GError **error)
+{
+  return db_query (db, error, read_snapshot, (GDestroyNotify) ferry_db_snapshot_free,
+                   "SELECT id, instance_id, name, description, stateful, created_at, expires_at, config, devices,"
+                   " profiles, architecture, ephemeral FROM snapshots ORDER BY instance_id, created_at, id",
+                   NULL);
+}
+
 gboolean
 ferry_db_snapshot_insert (FerryDb *db, FerryDbSnapshot *row, GError **error)
 {

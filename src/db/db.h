@@ -95,6 +95,8 @@ gboolean ferry_db_instance_delete (FerryDb *db, gint64 id, GError **error);
 
 /* Snapshots of one instance, oldest first. */
 GPtrArray *ferry_db_snapshot_list (FerryDb *db, gint64 instance_id, GError **error);
+/* Snapshots of every instance, by instance id, each instance's oldest first. */
+GPtrArray *ferry_db_snapshot_list_all (FerryDb *db, GError **error);
 gboolean ferry_db_snapshot_insert (FerryDb *db, FerryDbSnapshot *row, GError **error);
 gboolean ferry_db_snapshot_update (FerryDb *db, const FerryDbSnapshot *row, GError **error);
 gboolean ferry_db_snapshot_delete (FerryDb *db, gint64 id, GError **error);
