@@ -314,7 +314,8 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   json_object_set_string_member (offer, "type", "offer");
   json_object_set_boolean_member (offer, "live", s->live);
   json_object_set_boolean_member (offer, "instance_only", s->instance_only);
-  json_object_set_member (offer, "snapshots", json_node_copy (s->snapshots));
+  json_object_set_member (offer, "snapshots", s->instance_only ? json_node_init_array (json_node_alloc (), json_array_new ())
+                                                                 : json_node_copy (s->snapshots));
   {
     gint64 bytes = disk_usage (s->rootfs) + (s->instance_only ? 0 : disk_usage (s->snapshots_dir));
     FerryRuntimeState st = { 0 };

@@ -403,8 +403,6 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
               ferry_instance_mark_running (d, inst);
               ferry_events_lifecycle (d, "instance-started", url, NULL);
             }
-          else
-            ferry_instance_mark_stopped (d, inst);
           g_message ("Instance %s received%s", t->name, t->restored ? " live, running" : "");
           return;
         }
