@@ -782,6 +782,13 @@ get_operation (FerryClient *client, const char *id, gboolean wait, GError **erro
   return operation_from_node (node, error);
 }
 
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 JsonObject *
 ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationProgress progress,
                    gpointer user_data, gboolean *ended_before_wait, GError **error)
@@ -822,8 +829,27 @@ ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationPro
   client->waiting_id = g_strdup (id);
   client->progress = progress;
   client->progress_data = user_data;
+  /* Events are the way; a look at the operation every second is the
+   * safety net (over TLS, libsoup's websocket client has been seen sitting
+   * on an event already received until the next one arrived). */
   while ((final_op = g_hash_table_lookup (client->final_ops, id)) == NULL && client->events_error == NULL)
-    g_main_context_iteration (NULL, TRUE);
+    {
+      gboolean tick = FALSE;
+      guint timer = g_timeout_add_seconds (1, set_flag, &tick);
+      while (!tick && g_hash_table_lookup (client->final_ops, id) == NULL && client->events_error == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      if (!tick)
+        g_source_remove (timer);
+      else
+        {
+          g_autoptr (GError) poll_error = NULL;
+          JsonObject *polled = get_operation (client, id, FALSE, &poll_error);
+          if (polled != NULL && operation_is_final (polled))
+            g_hash_table_insert (client->final_ops, g_strdup (id), polled);
+          else if (polled != NULL)
+            json_object_unref (polled);
+        }
+    }
   client->progress = NULL;
   g_clear_pointer (&client->waiting_id, g_free);
   if (final_op == NULL)

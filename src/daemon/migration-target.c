@@ -301,6 +301,16 @@ target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
       g_autoptr (JsonObject) msg = ferry_migration_recv (t->link, NULL, cancellable, error);
       const char *type;
 
+      if (msg == NULL && t->restored && !g_str_has_prefix ((*error)->message, "the other server failed"))
+        {
+          /* The source commits when it reads "restored": a connection lost
+           * after that must not take the instance from both servers. */
+          g_warning ("Migration of %s: the source went silent after the restore (%s); keeping the instance here. "
+                     "If the source never received our answer, it runs there too: check before starting it there.",
+                     t->name, (*error)->message);
+          g_clear_error (error);
+          break;
+        }
       if (msg == NULL)
         goto fail_quiet;
       type = json_object_get_string_member_with_default (msg, "type", "");

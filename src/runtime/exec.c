@@ -39,7 +39,9 @@ forward_signal (int sig)
 static const int forwarded_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
                                          SIGCONT, SIGWINCH, SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM, SIGPWR };
 
-static const char *const namespaces[] = { "ipc", "uts", "net", "pid", "cgroup", "mnt" };
+/* time: a restored container has its own (CRIU makes one); an exec outside
+ * it would be a process CRIU cannot dump with the others. */
+static const char *const namespaces[] = { "ipc", "uts", "net", "pid", "cgroup", "time", "mnt" };
 
 /* HOME and USER of UID from the container's /etc/passwd (we are in its
  * mount namespace when this runs). */

@@ -1,0 +1,353 @@
+"""Live migration between two lab hosts (issue 5): the reference's transcript with ferry
+and with the stock lxc client, snapshots moving along, a TCP stream from a third party
+surviving the move, 20 moves back and forth with the workload checking its state, push
+mode, and every fault of the issue's point 4 leaving the container running on the source
+with nothing left on the target.
+
+Workloads run in the container's init tree (started detached with setsid), as CRIU only
+dumps that tree."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from checkpoint_helpers import Workload, build_workload, hold_external_socket, processes_inside
+from conftest import FERRY, wait_until
+from test_network import TCP_CLIENT
+
+LAB_OPTIONS = {"hosts": 2, "client": True}
+MOVE_TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def lab2(module_lab):
+    module_lab.remotes()
+    return module_lab
+
+
+@pytest.fixture
+def hosts(lab2):
+    h1, h2 = lab2.hosts
+    yield h1, h2
+    for h in (h1, h2):
+        wait_until(lambda: not h.api_ok("GET", "/1.0/operations").get("running"), "no operation running",
+                   bound=90)
+        for name in h.instance_names():
+            h.ferry("delete", name, "--force")
+
+
+@pytest.fixture(scope="module")
+def workload_binary(tmp_path_factory):
+    return build_workload(str(tmp_path_factory.mktemp("workload")))
+
+
+def list_row(host, remote, name):
+    """The instance's row of `ferry list` in csv: name,state,ipv4,ipv6,type,snapshots."""
+    out = host.ferry("list", f"{remote}:" if remote else "", "--format", "csv").stdout
+    for line in out.splitlines():
+        if line.split(",")[0] == name:
+            return line.split(",")
+    return None
+
+
+def wait_addresses(host, name):
+    return host.ipv4(name), host.ipv6(name)
+
+
+def on_target_nothing_of(host, name):
+    """No instance, no files (logs may stay: they are what a user reads after a failure)."""
+    assert name not in host.instance_names()
+    for d in (os.path.join(host.root, "containers", name), os.path.join(host.root, "snapshots", name)):
+        assert not os.path.exists(d), f"{d} left on the target"
+
+
+def counter_start(host, name):
+    host.ferry("exec", name, "--", "sh", "-c",
+               'setsid sh -c "i=0; while :; do i=\\$((i+1)); echo \\$i > /tmp/counter; sleep 0.05; done"'
+               " </dev/null >/dev/null 2>&1 &")
+    wait_until(lambda: counter(host, name) > 0, "the counter runs")
+
+
+def counter(host, name):
+    cp = host.ferry("exec", name, "--", "cat", "/tmp/counter", check=False)
+    return int(cp.stdout.strip() or 0) if cp.returncode == 0 else 0
+
+
+def test_live_move_transcript_ferry(hosts):
+    h1, h2 = hosts
+    h1.ferry("launch", "busybox", "c1")
+    v4, v6 = wait_addresses(h1, "c1")
+    counter_start(h1, "c1")
+    h1.ferry("snapshot", "c1", "first")
+    h1.ferry("snapshot", "c1", "second", "--stateful")
+    before = list_row(h1, None, "c1")
+    assert before[1] == "RUNNING" and v4 in before[2] and v6 in before[3] and before[5] == "2", before
+    assert list_row(h1, "h2", "c1") is None
+    n0 = counter(h1, "c1")
+
+    cp = h1.ferry("move", "c1", "h2:", "--verbose", timeout=MOVE_TIMEOUT)
+    assert "Downtime:" in cp.stdout, cp.stdout
+
+    assert list_row(h1, None, "c1") is None and h1.instance_names() == []
+    after = list_row(h1, "h2", "c1")
+    assert after is not None and after[1] == "RUNNING", after
+    assert h2.ipv4("c1") == v4 and h2.ipv6("c1") == v6
+    assert v4 in after[2] and after[5] == "2", after
+    # The same processes, still counting.
+    n1 = counter(h2, "c1")
+    time.sleep(0.3)
+    assert counter(h2, "c1") > n1 >= n0
+    snaps = {s["name"]: s["stateful"] for s in h2.api_ok("GET", "/1.0/instances/c1/snapshots?recursion=1")}
+    assert snaps == {"first": False, "second": True}
+    info = h1.ferry("info", "h2:c1").stdout
+    assert "| second |" in info and "YES" in info, info
+    # The stateful snapshot's state came along: restoring it on h2 brings back its processes.
+    h2.ferry("restore", "c1", "second")
+    assert h2.instance("c1")["status"] == "Running"
+    assert counter(h2, "c1") > 0
+    # The figures, as strings, on the target's operation too.
+    ops = h2.api_ok("GET", "/1.0/operations?recursion=1").get("success", [])
+    moved = [o for o in ops if o["description"].startswith("Receiving instance")]
+    assert moved and all(isinstance(v, str) for v in moved[-1]["metadata"].values())
+    for key in ("migration_downtime_ms", "migration_restore_ms", "migration_memory_bytes", "migration_total_ms"):
+        assert key in moved[-1]["metadata"], moved[-1]["metadata"]
+
+    # And back, stateless: stop, move, start.
+    h1.ferry("move", "h2:c1", "local:", "--stateless", timeout=MOVE_TIMEOUT)
+    assert h2.instance_names() == [] and h1.instance("c1")["status"] == "Running"
+    assert [s["name"] for s in h1.api_ok("GET", "/1.0/instances/c1/snapshots?recursion=1")] == ["first", "second"]
+
+
+def test_live_move_stock_lxc(hosts):
+    h1, h2 = hosts
+    h1.lxc("launch", "busybox", "c1")
+    v4, _ = wait_addresses(h1, "c1")
+    h1.lxc("snapshot", "c1", "s1")
+    h1.lxc("snapshot", "c1", "s2", "--stateful")
+    out = h1.lxc("list", "c1", "--format", "csv").stdout
+    assert out.startswith("c1,RUNNING,") and v4 in out
+    assert h1.lxc("list", "h2:", "--format", "csv").stdout.strip() == ""
+    h1.lxc("move", "c1", "h2:", timeout=MOVE_TIMEOUT)
+    assert h1.lxc("list", "--format", "csv").stdout.strip() == ""
+    out = h1.lxc("list", "h2:", "--format", "csv").stdout
+    assert out.startswith("c1,RUNNING,") and v4 in out and out.strip().endswith(",2"), out
+    assert "init" in h1.lxc("exec", "h2:c1", "--", "ps").stdout
+    # Back with lxc in push mode.
+    h1.lxc("move", "h2:c1", "local:", "--mode", "push", timeout=MOVE_TIMEOUT)
+    assert h1.instance("c1")["status"] == "Running" and h2.instance_names() == []
+
+
+def test_tcp_stream_from_a_third_party_survives(hosts, lab2):
+    h1, h2 = hosts
+    h1.launch("t1", start=False)
+    rcs = os.path.join(h1.root, "containers", "t1", "rootfs", "etc", "init.d", "rcS")
+    with open(rcs, "a") as f:
+        f.write("nc -ll -p 6000 -e cat </dev/null >/dev/null 2>&1 &\n")
+    h1.api_ok("PUT", "/1.0/instances/t1/state", {"action": "start", "timeout": -1})
+    ip = h1.ipv4("t1")
+    time.sleep(0.5)
+    client = lab2.client_popen(["/usr/bin/python3", "-c", TCP_CLIENT, ip, "6000"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def rounds(n):
+        client.stdin.write(f"{n}\n")
+        client.stdin.flush()
+        line = client.stdout.readline()
+        if not line.startswith("OK"):
+            client.kill()
+            raise AssertionError(f"TCP client: {line!r} {client.stderr.read()}")
+        return int(line.split()[1])
+
+    try:
+        assert rounds(20) == 20
+        # Exchanges go on while the move runs: they stall during the freeze, then resume.
+        results = []
+        mover = threading.Thread(target=lambda: results.append(
+            h1.ferry("move", "t1", "h2:", check=False, timeout=MOVE_TIMEOUT)))
+        mover.start()
+        total = 20
+        while mover.is_alive():
+            total = rounds(5)
+        mover.join()
+        assert results[0].returncode == 0, results[0].stderr
+        assert rounds(20) == total + 20
+        assert h2.instance("t1")["status"] == "Running" and h2.ipv4("t1") == ip
+        # Back again, same connection.
+        h2.ferry("move", "t1", "h1:", timeout=MOVE_TIMEOUT)
+        assert rounds(20) == total + 40
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_twenty_moves_back_and_forth(hosts, workload_binary):
+    h1, h2 = hosts
+    h1.launch("w1")
+    w = Workload(h1, "w1", workload_binary, mib=16).start()
+    w.assert_pass(what="start")
+    here, there = h1, h2
+    for i in range(20):
+        here.ferry("move", "w1", f"{there.name}:", timeout=MOVE_TIMEOUT)
+        assert here.instance_names() == [] and there.instance("w1")["status"] == "Running", f"move {i + 1}"
+        w.daemon = there
+        w.assert_pass(what=f"move {i + 1} to {there.name}")
+        w.assert_alive_inside()
+        here, there = there, here
+
+
+def test_live_move_push_mode(hosts, workload_binary):
+    h1, h2 = hosts
+    h1.launch("p1")
+    w = Workload(h1, "p1", workload_binary, mib=8).start()
+    h1.ferry("move", "p1", "h2:", "--mode", "push", timeout=MOVE_TIMEOUT)
+    w.daemon = h2
+    w.assert_pass(what="push move")
+
+
+# ---- faults: the source runs on, the target keeps nothing ----
+
+def assert_untouched(host, name, workload, init_pid):
+    assert host.instance(name)["status"] == "Running"
+    assert host.init_pid(name) == init_pid, "the source's processes were replaced"
+    workload.assert_pass(what="a failed move")
+    workload.assert_alive_inside()
+
+
+def source_op_metadata(host, name):
+    """The running migration operations of NAME on HOST."""
+    ops = host.api_ok("GET", "/1.0/operations?recursion=1")
+    return [o for group in ops.values() for o in group if o["description"].startswith("Migrating")
+            and o["status"] == "Running" and f"/1.0/instances/{name}" in o["resources"].get("instances", [])]
+
+
+def test_refused_name_taken(hosts, workload_binary):
+    h1, h2 = hosts
+    h1.launch("f1")
+    w = Workload(h1, "f1", workload_binary, mib=8).start()
+    pid = h1.init_pid("f1")
+    h2.launch("f1", start=False)
+    cp = h1.ferry("move", "f1", "h2:", check=False, timeout=MOVE_TIMEOUT)
+    assert cp.returncode == 1 and "already exists" in cp.stderr, cp.stderr
+    assert_untouched(h1, "f1", w, pid)
+
+
+def test_dump_failure_keeps_source_running(hosts, workload_binary):
+    h1, h2 = hosts
+    h1.launch("f2")
+    w = Workload(h1, "f2", workload_binary, mib=8).start()
+    pid = h1.init_pid("f2")
+    listener, _ = hold_external_socket(h1, "f2", workload_binary)
+    try:
+        cp = h1.ferry("move", "f2", "h2:", check=False, timeout=MOVE_TIMEOUT)
+    finally:
+        listener.close()
+    assert cp.returncode == 1
+    assert "on the source" in cp.stderr and "Error (criu/" in cp.stderr and "Log:" in cp.stderr, cp.stderr
+    assert_untouched(h1, "f2", w, pid)
+    on_target_nothing_of(h2, "f2")
+
+
+def test_connection_dropped_mid_transfer(hosts, workload_binary):
+    h1, h2 = hosts
+    h1.launch("f3")
+    w = Workload(h1, "f3", workload_binary, mib=256).start()
+    pid = h1.init_pid("f3")
+    NAME = "f3"
+    mover = h1.popen([FERRY, "move", "f3", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True)
+    # Once the pre-copy is done (the dump is under way), h1 answers h2 with resets.
+    wait_until(lambda: any("migration_precopy_ms" in o["metadata"] for o in source_op_metadata(h1, NAME)),
+               "the pre-copy done", bound=60, step=0.01)
+    h1.run(["nft", "-f", "-"], input="table inet fault {\n chain in {\n  type filter hook input priority 0;\n"
+                                      "  tcp dport 8443 reject with tcp reset\n }\n}\n")
+    try:
+        out, err = mover.communicate(timeout=MOVE_TIMEOUT)
+    finally:
+        h1.run(["nft", "delete", "table", "inet", "fault"])
+    assert mover.returncode == 1, out + err
+    assert "runs on here" in err or "connection" in err, err
+    assert_untouched(h1, "f3", w, pid)
+    wait_until(lambda: "f3" not in h2.instance_names(), "h2 drops the half instance", bound=60)
+    on_target_nothing_of(h2, "f3")
+
+
+def test_restore_failure_on_target(hosts, workload_binary):
+    h1, h2 = hosts
+    h1.launch("f4")
+    w = Workload(h1, "f4", workload_binary, mib=64).start()
+    pid = h1.init_pid("f4")
+    # h2's default profile is stricter: 16 MiB cannot hold the workload's memory.
+    h2.api_ok("PATCH", "/1.0/profiles/default", {"config": {"limits.memory": "16MiB"}})
+    try:
+        cp = h1.ferry("move", "f4", "h2:", check=False, timeout=MOVE_TIMEOUT)
+    finally:
+        cfg = h2.api_ok("GET", "/1.0/profiles/default")["config"]
+        cfg.pop("limits.memory", None)
+        h2.api_ok("PUT", "/1.0/profiles/default", {"config": cfg,
+                                                   "devices": h2.api_ok("GET", "/1.0/profiles/default")["devices"]})
+    assert cp.returncode == 1
+    assert "restoring on the target" in cp.stderr and "migrate_restore_" in cp.stderr, cp.stderr
+    assert_untouched(h1, "f4", w, pid)
+    on_target_nothing_of(h2, "f4")
+
+
+@pytest.mark.lab(hosts=2, client=False, host_size_mb=192)
+def test_target_disk_full(lab, workload_binary):
+    lab.remotes()
+    h1, h2 = lab.hosts
+    h1.launch("f5")
+    w = Workload(h1, "f5", workload_binary, mib=48).start()
+    pid = h1.init_pid("f5")
+    marker = os.path.join(h2.root, "containers", "f5", ".ferry-incoming")
+    mover = h1.popen([FERRY, "move", "f5", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True)
+    # The checks passed (room for it); then something else fills the disk.
+    wait_until(lambda: os.path.exists(marker), "the transfer starts", bound=60, step=0.005)
+    st = os.statvfs(h2.root)
+    filler = os.path.join(h2.root, "filler")
+    subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - 4096), filler], check=False)
+    try:
+        out, err = mover.communicate(timeout=MOVE_TIMEOUT)
+    finally:
+        os.unlink(filler)
+    assert mover.returncode == 1, out + err
+    assert "No space left" in err or "ENOSPC" in err or "space" in err, err
+    assert_untouched(h1, "f5", w, pid)
+    on_target_nothing_of(h2, "f5")
+
+
+@pytest.mark.lab(hosts=2, client=False, host_size_mb=96)
+def test_refused_no_room_on_target(lab, workload_binary):
+    lab.remotes()
+    h1, h2 = lab.hosts
+    h1.launch("f6")
+    w = Workload(h1, "f6", workload_binary, mib=128).start()
+    pid = h1.init_pid("f6")
+    cp = h1.ferry("move", "f6", "h2:", check=False, timeout=MOVE_TIMEOUT)
+    assert cp.returncode == 1 and "storage" in cp.stderr, cp.stderr
+    assert_untouched(h1, "f6", w, pid)
+    on_target_nothing_of(h2, "f6")
+
+
+@pytest.mark.lab(hosts=2, client=False)
+def test_target_daemon_killed_mid_transfer(lab, workload_binary):
+    lab.remotes()
+    h1, h2 = lab.hosts
+    h1.launch("f7")
+    w = Workload(h1, "f7", workload_binary, mib=256).start()
+    pid = h1.init_pid("f7")
+    NAME = "f7"
+    mover = h1.popen([FERRY, "move", "f7", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True)
+    wait_until(lambda: any("migration_precopy_ms" in o["metadata"] for o in source_op_metadata(h1, NAME)),
+               "the pre-copy done", bound=60, step=0.01)
+    h2.kill_daemon()
+    out, err = mover.communicate(timeout=MOVE_TIMEOUT)
+    assert mover.returncode == 1, out + err
+    assert_untouched(h1, "f7", w, pid)
+    h2.restart_daemon()
+    on_target_nothing_of(h2, "f7")
