@@ -79,7 +79,9 @@ typedef struct
   const char *rootfs_copy_src, *rootfs_copy_dst;
   /* Live migration: pages go to CRIU's page server at this address (the
    * images dir keeps everything else), and at post-dump, with the tree
-   * still frozen, the dump asks through hold_fd whether to go on: it writes
+   * still frozen, the dump asks through hold_fd whether to go on (before
+   * that, once the tree is frozen and before the memory dump, it writes
+   * "early\n": files stand still from then on). At post-dump it writes
    * "frozen\n" and reads one byte, 'c' (commit: the tree is killed, it
    * runs elsewhere now) or anything else or EOF (abort: the tree runs on
    * here, untouched). 0 = no hold. */

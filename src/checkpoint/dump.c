@@ -54,6 +54,9 @@ dump_notify (char *action, criu_notify_arg_t na)
   if (req != NULL && strcmp (action, "pre-dump") == 0 && req->freeze_cgroup != NULL)
     {
       dump_ctx.froze = fast_freeze (req->freeze_cgroup);
+      /* A migration may sync the rootfs now, while the pages stream. */
+      if (dump_ctx.froze && req->hold_fd > 0 && write (req->hold_fd, "early\n", 6) != 6)
+        return 1;
       return 0;
     }
   if (req == NULL || strcmp (action, "post-dump") != 0)

@@ -2,6 +2,7 @@
 #include "daemon/http.h"
 #include "daemon/operations.h"
 #include "daemon/tls.h"
+#include "daemon/wsconn.h"
 #include "common/error.h"
 #include "common/json.h"
 
@@ -209,8 +210,8 @@ upgrade_written (SoupServerMessage *msg, gpointer user_data)
       GSocket *sock = soup_server_message_get_socket (msg);
       /* Migration channels carry request/response exchanges (rsync, CRIU's
        * page server): Nagle's delay would cost 40 ms a turn. */
-      if (sock != NULL && g_socket_get_family (sock) != G_SOCKET_FAMILY_UNIX)
-        g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+      if (sock != NULL)
+        ferry_ws_tune_socket (g_socket_get_fd (sock));
       data->raw_ready (stream, data->user_data);
       g_object_unref (stream);
       return;

@@ -121,6 +121,7 @@ relay_main (gpointer data)
       ferry_ws_conn_send (r->criu, FERRY_WS_TEXT, "EOF", 3, NULL);
       return NULL;
     }
+  ferry_ws_tune_socket (conn);
   ferry_ws_conn_pump (r->criu, conn, &r->bytes, NULL, NULL, &r->error);
   close (conn);
   return NULL;
@@ -145,16 +146,48 @@ listen_loopback (int *port)
   return fd;
 }
 
-static gboolean
-read_frozen (int fd)
+/* One line of the dump's hold ("early" or "frozen"), or NULL at EOF. */
+static char *
+read_hold_line (int fd)
 {
-  char buf[16] = { 0 };
-  ssize_t n;
+  char buf[32];
+  gsize len = 0;
 
-  do
-    n = read (fd, buf, sizeof buf - 1);
-  while (n < 0 && errno == EINTR);
-  return n > 0 && strncmp (buf, "frozen", 6) == 0;
+  while (len < sizeof buf - 1)
+    {
+      ssize_t n = read (fd, buf + len, 1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return NULL;
+      if (buf[len] == '\n')
+        break;
+      len++;
+    }
+  return g_strndup (buf, len);
+}
+
+/* The final rootfs sync, in a thread while the pages stream. */
+typedef struct
+{
+  SourceData *s;
+  guint64 bytes;
+  gint64 ms;
+  GError *error;
+} EarlySync;
+
+static gboolean send_sync (SourceData *s, const char *what, const char *src, gboolean delete, guint64 *bytes,
+                           GError **error);
+
+static gpointer
+early_sync_main (gpointer data)
+{
+  EarlySync *e = data;
+  gint64 t0 = g_get_monotonic_time ();
+
+  send_sync (e->s, "rootfs", e->s->rootfs, TRUE, &e->bytes, &e->error);
+  e->ms = (g_get_monotonic_time () - t0) / 1000;
+  return NULL;
 }
 
 static gint64
@@ -173,7 +206,8 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
   g_autoptr (GError) local = NULL;
   g_autofree char *err_text = NULL;
   Relay relay = { 0 };
-  GThread *relay_thread = NULL;
+  EarlySync early = { 0 };
+  GThread *relay_thread = NULL, *early_thread = NULL;
   int hold[2] = { -1, -1 }, port = 0;
   gint64 t_start, t_frozen, t_synced, t_restored, restore_ms = -1;
   gboolean frozen = FALSE, ok = FALSE;
@@ -207,8 +241,25 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
   proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &local);
   g_clear_object (&launcher);
   if (proc != NULL)
-    frozen = read_frozen (hold[0]);
+    {
+      g_autofree char *line = read_hold_line (hold[0]);
+      if (g_strcmp0 (line, "early") == 0)
+        {
+          early.s = s;
+          early_thread = g_thread_new ("early-sync", early_sync_main, &early);
+          g_free (line);
+          line = read_hold_line (hold[0]);
+        }
+      frozen = g_strcmp0 (line, "frozen") == 0;
+    }
   t_frozen = g_get_monotonic_time ();
+  if (early_thread != NULL)
+    {
+      g_thread_join (early_thread);
+      early_thread = NULL;
+      *fs_bytes += early.bytes;
+      ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", early.ms);
+    }
   if (!frozen)
     {
       g_atomic_int_set (&relay.stop, 1);
@@ -234,10 +285,19 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
   ferry_migration_set_figure (op, s->figures, "migration_memory_bytes", (gint64) relay.bytes);
   ferry_migration_set_figure (op, s->figures, "migration_dump_ms", (t_frozen - t_start) / 1000);
 
-  if (!send_sync (s, "rootfs", s->rootfs, TRUE, fs_bytes, error) || !send_sync (s, "state", s->images, FALSE, fs_bytes, error))
+  if (early.error != NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&early.error), "the final rootfs sync: ");
+      goto abort;
+    }
+  /* Without the early notice, the rootfs is synced now. */
+  if ((early.s == NULL && !send_sync (s, "rootfs", s->rootfs, TRUE, fs_bytes, error))
+      || !send_sync (s, "state", s->images, FALSE, fs_bytes, error))
     goto abort;
   t_synced = g_get_monotonic_time ();
-  ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", (t_synced - t_frozen) / 1000);
+  ferry_migration_set_figure (op, s->figures, "migration_images_sync_ms", (t_synced - t_frozen) / 1000);
+  if (early.s == NULL)
+    ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", (t_synced - t_frozen) / 1000);
   if (!ferry_migration_send_type (s->link, "restore", error)
       || (restored = ferry_migration_recv (s->link, "restored", NULL, error)) == NULL)
     goto abort;
@@ -281,6 +341,9 @@ abort:
   g_prefix_error (error, "%s runs on here (the source) as before; ", s->name);
 
 out:
+  if (early_thread != NULL)
+    g_thread_join (early_thread);
+  g_clear_error (&early.error);
   if (relay_thread != NULL)
     g_thread_join (relay_thread);
   g_clear_error (&relay.error);

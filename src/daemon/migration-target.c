@@ -182,6 +182,8 @@ start_page_server (TargetData *t, GError **error)
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (errno));
       return FALSE;
     }
+  ferry_ws_tune_socket (sv[0]);
+  ferry_ws_tune_socket (sv[1]);
   g_subprocess_launcher_take_fd (launcher, sv[1], 3);
   t->page_server = g_subprocess_launcher_spawnv (launcher, argv, error);
   g_clear_object (&launcher);

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 /* Frames we send stay below this; a peer's frames may be up to MAX_FRAME. */
-#define SEND_CHUNK (256 * 1024)
+#define SEND_CHUNK (1024 * 1024)
 #define MAX_FRAME (16 * 1024 * 1024)
 
 struct FerryWsConn
@@ -48,6 +48,30 @@ ferry_ws_conn_free (FerryWsConn *c)
   g_object_unref (c->cancel);
   g_mutex_clear (&c->send_lock);
   g_free (c);
+}
+
+void
+ferry_ws_tune_socket (int fd)
+{
+  int one = 1, size = 4 * 1024 * 1024;
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+
+  setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (getsockname (fd, (struct sockaddr *) &sa, &len) == 0 && sa.ss_family != AF_UNIX)
+    {
+      /* A peer that vanished without a reset (a cut cable, a firewall)
+       * must not keep the source frozen for TCP's 15 minutes: unacked data
+       * for 15 s, or 5 s of silence and 3 unanswered probes, end it. */
+      int user_timeout = 15000, idle = 5, interval = 2, count = 3;
+      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      setsockopt (fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+      setsockopt (fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      setsockopt (fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+      setsockopt (fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+      setsockopt (fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+    }
 }
 
 void
@@ -300,7 +324,7 @@ ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem
   /* The timeout was for connecting: a migration's channels may stay
    * silent for as long as a restore takes. */
   g_socket_set_timeout (g_socket_connection_get_socket (conn), 0);
-  g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  ferry_ws_tune_socket (g_socket_get_fd (g_socket_connection_get_socket (conn)));
   if (G_IS_TCP_WRAPPER_CONNECTION (conn))
     {
       GIOStream *tls = g_tcp_wrapper_connection_get_base_io_stream (G_TCP_WRAPPER_CONNECTION (conn));

@@ -43,5 +43,9 @@ gboolean ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf,
 gboolean ferry_ws_conn_pump (FerryWsConn *c, int fd, guint64 *sent, guint64 *received, GCancellable *cancellable,
                              GError **error);
 
+/* Big buffers (pages stream through) and, for TCP, no Nagle delay (rsync
+ * and CRIU's page server take turns). */
+void ferry_ws_tune_socket (int fd);
+
 /* Shuts the connection so that blocked readers on either side return. */
 void ferry_ws_conn_shutdown (FerryWsConn *c);

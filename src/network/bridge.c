@@ -82,6 +82,28 @@ ferry_link_delete (const char *name, GError **error)
 }
 
 gboolean
+ferry_link_plug (const char *name, const char *bridge, GError **error)
+{
+  g_autoptr (NlSock) sk = route_socket (error);
+  g_autoptr (RtnlLink) link = NULL;
+  g_autoptr (RtnlLink) br = NULL;
+  g_autoptr (RtnlLink) change = rtnl_link_alloc ();
+  int rc;
+
+  if (sk == NULL)
+    return FALSE;
+  if ((rc = rtnl_link_get_kernel (sk, 0, name, &link)) < 0)
+    return nl_fail (error, rc, "Looking up %s", name);
+  if ((rc = rtnl_link_get_kernel (sk, 0, bridge, &br)) < 0)
+    return nl_fail (error, rc, "Looking up the bridge %s", bridge);
+  rtnl_link_set_master (change, rtnl_link_get_ifindex (br));
+  rtnl_link_set_flags (change, IFF_UP);
+  if ((rc = rtnl_link_change (sk, link, change, 0)) < 0)
+    return nl_fail (error, rc, "Plugging %s into %s", name, bridge);
+  return TRUE;
+}
+
+gboolean
 ferry_bridge_delete (const char *name, GError **error)
 {
   return ferry_link_delete (name, error);
@@ -158,7 +180,19 @@ ferry_bridge_ensure (const FerryBridgeSpec *spec, gboolean *created, GError **er
   if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND)
     {
       g_autoptr (RtnlLink) br = rtnl_link_bridge_alloc ();
+      /* A bridge without an address of its own takes its lowest port's,
+       * and changes it when a port with a lower one joins (a restored
+       * container's veth, say): neighbours' ARP entries then go stale and the
+       * host is unreachable for a minute. Give it one, in LXD's OUI. */
+      guint8 mac[6] = { 0x00, 0x16, 0x3e, (guint8) g_random_int_range (0, 128), (guint8) g_random_int (),
+                        (guint8) g_random_int () };
+      struct nl_addr *hw = nl_addr_build (AF_LLC, mac, sizeof mac);
       rtnl_link_set_name (br, spec->name);
+      if (hw != NULL)
+        {
+          rtnl_link_set_addr (br, hw);
+          nl_addr_put (hw);
+        }
       if ((rc = rtnl_link_add (sk, br, NLM_F_CREATE | NLM_F_EXCL)) < 0)
         return nl_fail (error, rc, "Creating bridge %s", spec->name);
       *created = TRUE;

@@ -103,6 +103,8 @@ gboolean ferry_nic_spec_parse (const char *text, FerryNicSpec *spec, char ***par
  * the network namespace NETNS_FD, renamed, with its MAC and up. */
 gboolean ferry_veth_create (const FerryNicSpec *spec, int netns_fd, GError **error);
 gboolean ferry_link_delete (const char *name, GError **error);
+/* Puts host-side interface NAME on BRIDGE and up. */
+gboolean ferry_link_plug (const char *name, const char *bridge, GError **error);
 
 /* ---- a container's interfaces (netstate.c) ---- */
 

@@ -82,6 +82,8 @@ gboolean ferry_monitor_restore_container (const FerryStartOptions *o, FerryConta
 gboolean ferry_monitor_setup_nics (const FerryStartOptions *o, pid_t init_pid, GError **error);
 char **ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error);
 char **ferry_monitor_nic_dump_keys (const char *run_dir);
+/* After a restore: the host sides onto their bridges, up. */
+gboolean ferry_monitor_plug_nics (const FerryStartOptions *o, GError **error);
 
 /* Runs the monitor loop until the init exits, then cleans up (exit-status,
  * cgroup, pid files) and exits. Takes CGROUP_RELPATH (freed before exit). */

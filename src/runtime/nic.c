@@ -86,7 +86,10 @@ ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error)
         }
       /* A host side left by a crashed restore would make CRIU fail. */
       ferry_link_delete (spec.host, NULL);
-      g_ptr_array_add (keys, g_strdup_printf ("veth[%s]:%s@%s", spec.name, spec.host, spec.bridge));
+      /* Not on the bridge yet: between CRIU bringing eth0 up and restoring
+       * its sockets and firewall lock, a peer's retransmission would be
+       * answered with a reset. ferry_monitor_plug_nics once restored. */
+      g_ptr_array_add (keys, g_strdup_printf ("veth[%s]:%s", spec.name, spec.host));
     }
   g_ptr_array_add (keys, NULL);
   return (char **) g_ptr_array_free (keys, FALSE);
@@ -111,4 +114,17 @@ ferry_monitor_nic_dump_keys (const char *run_dir)
     }
   g_ptr_array_add (keys, NULL);
   return (char **) g_ptr_array_free (keys, FALSE);
+}
+
+gboolean
+ferry_monitor_plug_nics (const FerryStartOptions *o, GError **error)
+{
+  for (char **n = o->nics; n != NULL && *n != NULL; n++)
+    {
+      FerryNicSpec spec;
+      g_auto (GStrv) parts = NULL;
+      if (!ferry_nic_spec_parse (*n, &spec, &parts, error) || !ferry_link_plug (spec.host, spec.bridge, error))
+        return FALSE;
+    }
+  return TRUE;
 }

@@ -8,6 +8,7 @@
 #include "common/fs.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -142,6 +143,11 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
   c->console = nc.master;
   nc.master = -1;
   new_console_clear (&nc);
+  if (!ferry_monitor_plug_nics (o, error))
+    {
+      kill (c->init_pid, SIGKILL);
+      return FALSE;
+    }
   return TRUE;
 }
 
