@@ -6,6 +6,8 @@
 #pragma once
 
 #include <glib.h>
+
+#include "common/criu-log.h"
 #include <sys/types.h>
 
 /* Oldest CRIU that works on the kernels Ferry targets (4.1 cannot dump TCP
@@ -49,9 +51,6 @@ typedef enum
  * Otherwise FALSE with one sentence naming what was found and the fix. */
 gboolean ferry_criu_probe (FerryCriuInfo *info, FerryCriuCheck run_check, GError **error);
 
-/* The "Error (...)" lines of a CRIU log (without the harmless RLIMIT_NOFILE
- * complaint every log has here), newline-separated; "" if none. */
-char *ferry_criu_log_errors (const char *log_path);
 
 /* JSON object of CRIU's statistics image ("stats-dump" or "stats-restore")
  * in DIR, with "total_time" (microseconds) added. A dump leaves its

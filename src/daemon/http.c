@@ -211,7 +211,10 @@ upgrade_written (SoupServerMessage *msg, gpointer user_data)
       /* Migration channels carry request/response exchanges (rsync, CRIU's
        * page server): Nagle's delay would cost 40 ms a turn. */
       if (sock != NULL)
-        ferry_ws_tune_socket (g_socket_get_fd (sock));
+        {
+          ferry_ws_tune_socket (g_socket_get_fd (sock));
+          g_object_set_data (G_OBJECT (stream), "ferry-socket-fd", GINT_TO_POINTER (g_socket_get_fd (sock) + 1));
+        }
       data->raw_ready (stream, data->user_data);
       g_object_unref (stream);
       return;

@@ -4,6 +4,7 @@
  * A failure before that leaves nothing here. See docs/migration.md. */
 #include "daemon/migration.h"
 
+#include "common/criu-log.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -209,8 +210,20 @@ finish_page_server (TargetData *t, GError **error)
   t->page_pump = NULL;
   if (t->page_error != NULL)
     {
+      g_autofree char *criu_errors = NULL;
       g_subprocess_force_exit (t->page_server);
       g_subprocess_wait (t->page_server, NULL, NULL);
+      /* The page server quitting (a full disk...) breaks the stream: its
+       * own words are the reason. */
+      criu_errors = ferry_criu_log_errors (t->pages_log);
+      if (criu_errors != NULL && *criu_errors != '\0')
+        {
+          g_clear_error (&t->page_error);
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "receiving the memory pages: CRIU's page server failed.\n%s",
+                       criu_errors);
+          ferry_error_add_log (error, t->pages_log);
+          return FALSE;
+        }
       g_propagate_prefixed_error (error, g_steal_pointer (&t->page_error), "receiving the memory pages: ");
       return FALSE;
     }
@@ -357,8 +370,16 @@ fail_quiet:
   ferry_migration_link_shutdown (t->link);
   if (t->page_server != NULL)
     {
-      g_autoptr (GError) ignored = NULL;
-      finish_page_server (t, &ignored);
+      g_autoptr (GError) pages = NULL;
+      /* CRIU's page server failing here (a full disk...) is the cause of
+       * what the source then reported. */
+      if (!finish_page_server (t, &pages) && pages != NULL)
+        {
+          GError *first = g_error_new (FERRY_ERROR, FERRY_ERROR_FAILED, "on the target, %s\n(then: %s)",
+                                       pages->message, (*error)->message);
+          g_clear_error (error);
+          g_propagate_error (error, first);
+        }
     }
   if (t->restored)
     {

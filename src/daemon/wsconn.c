@@ -13,6 +13,7 @@
 /* Frames we send stay below this; a peer's frames may be up to MAX_FRAME. */
 #define SEND_CHUNK (1024 * 1024)
 #define MAX_FRAME (16 * 1024 * 1024)
+#define CHANNEL_SHUT "the migration channel was shut after a failure on this server"
 
 struct FerryWsConn
 {
@@ -22,6 +23,7 @@ struct FerryWsConn
   gboolean is_client; /* clients mask their frames */
   GMutex send_lock;
   GCancellable *cancel; /* cancelled by ferry_ws_conn_shutdown */
+  int fd;               /* the TCP socket underneath, to shut, or -1 */
 };
 
 FerryWsConn *
@@ -34,6 +36,9 @@ ferry_ws_conn_new (GIOStream *stream, gboolean is_client)
   c->out = g_io_stream_get_output_stream (stream);
   c->is_client = is_client;
   c->cancel = g_cancellable_new ();
+  c->fd = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (stream), "ferry-socket-fd")) - 1;
+  if (c->fd < 0 && G_IS_SOCKET_CONNECTION (stream))
+    c->fd = g_socket_get_fd (g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream)));
   g_mutex_init (&c->send_lock);
   return c;
 }
@@ -77,15 +82,19 @@ ferry_ws_tune_socket (int fd)
 void
 ferry_ws_conn_shutdown (FerryWsConn *c)
 {
-  if (c != NULL)
-    g_cancellable_cancel (c->cancel);
+  if (c == NULL)
+    return;
+  g_cancellable_cancel (c->cancel);
+  /* The peer learns it at once, instead of filling a window nobody reads. */
+  if (c->fd >= 0)
+    shutdown (c->fd, SHUT_RDWR);
 }
 
 static gboolean
 peer_gone (GError **error, GError *cause)
 {
   if (cause != NULL && g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the channel was shut");
+    g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, CHANNEL_SHUT);
   else
     g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the connection to the other server was lost (%s)",
                  cause ? cause->message : "end of stream");
@@ -420,10 +429,10 @@ pump_in (gpointer data)
         }
       if (!write_fd_all (p->fd, buf->data, buf->len))
         {
-          /* The local end quit: drain the peer's stream to its end. */
           if (p->error == NULL)
             g_set_error (&p->error, FERRY_ERROR, FERRY_ERROR_FAILED, "writing to the local end: %s",
                          g_strerror (errno));
+          ferry_ws_conn_shutdown (p->c);
           break;
         }
       p->bytes += buf->len;
@@ -470,11 +479,14 @@ ferry_ws_conn_pump (FerryWsConn *c, int fd, guint64 *sent, guint64 *received, GC
     *sent += out_bytes;
   if (received)
     *received += in.bytes;
-  if (in.error != NULL)
+  /* The first failure tells why; the other side then only saw the
+   * channel shut because of it. */
+  if (in.error != NULL && (out_error == NULL || !g_str_equal (in.error->message, CHANNEL_SHUT)))
     {
       g_propagate_error (error, in.error);
       return FALSE;
     }
+  g_clear_error (&in.error);
   if (out_error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&out_error));

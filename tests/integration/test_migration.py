@@ -269,7 +269,7 @@ def test_connection_dropped_mid_transfer(hosts, workload_binary):
     finally:
         h1.run(["nft", "delete", "table", "inet", "fault"])
     assert mover.returncode == 1, out + err
-    assert "runs on here" in err or "connection" in err, err
+    assert "Migration of f3 failed" in err, err
     assert_untouched(h1, "f3", w, pid)
     wait_until(lambda: "f3" not in h2.instance_names(), "h2 drops the half instance", bound=60)
     on_target_nothing_of(h2, "f3")
@@ -307,9 +307,15 @@ def test_target_disk_full(lab, workload_binary):
                      text=True)
     # The checks passed (room for it); then something else fills the disk.
     wait_until(lambda: os.path.exists(marker), "the transfer starts", bound=60, step=0.005)
-    st = os.statvfs(h2.root)
     filler = os.path.join(h2.root, "filler")
-    subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - 4096), filler], check=False)
+    with open(filler, "wb") as f:
+        size = 0
+        while True:  # every block there is, at this moment
+            try:
+                os.posix_fallocate(f.fileno(), size, 1 << 20)
+                size += 1 << 20
+            except OSError:
+                break
     try:
         out, err = mover.communicate(timeout=MOVE_TIMEOUT)
     finally:

@@ -1,5 +1,5 @@
 /* CRIU's log, condensed for a user (as crun's show_criu_log()). */
-#include "checkpoint/checkpoint.h"
+#include "common/criu-log.h"
 
 #include <string.h>
 
