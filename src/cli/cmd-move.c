@@ -111,6 +111,86 @@ transfer_local (Transfer *t, JsonObject *instance, GError **error)
   return t->final_op != NULL;
 }
 
+/* The daemon that listens opened LISTEN_OP (on LISTENER); the other one is
+ * asked to dial it at each of ADDRESSES in turn (POST DIAL_PATH on DIALER,
+ * whose operation the client then waits on), until one works or an error
+ * other than a connection failure. */
+typedef JsonNode *(*DialBody) (Transfer *t, const char *operation_url, JsonObject *secrets, gpointer data);
+
+static gboolean
+dial_listener (Transfer *t, FerryClient *listener, JsonObject *listen_op, FerryClient *dialer, const char *dial_path,
+               char **addresses, DialBody make_body, gpointer data, const char *what, GError **error)
+{
+  g_autoptr (JsonObject) secrets = ferry_migration_secrets (listen_op, error);
+  g_autoptr (GPtrArray) tried = g_ptr_array_new ();
+  g_autoptr (GPtrArray) errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+
+  if (secrets == NULL)
+    {
+      cancel_operation (listener, listen_op);
+      return FALSE;
+    }
+  for (guint i = 0; addresses[i] != NULL; i++)
+    {
+      g_autofree char *operation = ferry_migration_operation_url (addresses[i], ferry_obj_string (listen_op, "id"));
+      g_autoptr (JsonNode) body = make_body (t, operation, secrets, data);
+      g_autoptr (JsonObject) op = NULL;
+      GError *attempt_error = NULL;
+
+      g_ptr_array_add (tried, addresses[i]);
+      op = ferry_client_operation (dialer, "POST", dial_path, body, &attempt_error);
+      if (op == NULL)
+        {
+          g_ptr_array_add (errors, attempt_error);
+          continue;
+        }
+      t->final_op = wait_transfer (t, dialer, op, &attempt_error);
+      if (t->final_op != NULL)
+        {
+          t->other_op_id = g_strdup (ferry_obj_string (listen_op, "id"));
+          t->other_op_client = listener;
+          return TRUE;
+        }
+      g_ptr_array_add (errors, attempt_error);
+      if (!ferry_migration_is_connection_error (attempt_error))
+        break;
+    }
+  ferry_migration_set_error (error, what, tried, errors);
+  cancel_operation (listener, listen_op);
+  return FALSE;
+}
+
+typedef struct
+{
+  JsonObject *instance;
+  gboolean live;
+  const char *certificate;
+} DialData;
+
+static JsonNode *
+pull_target_body (Transfer *t, const char *operation_url, JsonObject *secrets, gpointer data)
+{
+  DialData *d = data;
+  FerryMigrationSource source = {
+    .mode = "pull",
+    .live = d->live,
+    .instance_only = t->instance_only,
+    .certificate = d->certificate,
+    .operation = operation_url,
+    .secrets = secrets,
+  };
+
+  return ferry_migration_target_request (d->instance, t->target_name, t->is_move, &source);
+}
+
+static JsonNode *
+push_source_body (Transfer *t, const char *operation_url, JsonObject *secrets, gpointer data)
+{
+  DialData *d = data;
+
+  return ferry_migration_source_request (d->live, t->instance_only, d->certificate, operation_url, secrets);
+}
+
 /* Pull mode: the source daemon opens a migration operation; the target
  * daemon connects to it, trying each of the source's addresses. The client
  * waits on the target only. */
@@ -119,59 +199,13 @@ transfer_pull (Transfer *t, JsonObject *instance, gboolean live, char **addresse
 {
   g_autofree char *certificate = ferry_client_certificate_pem (t->source);
   g_autofree char *path = source_path (t);
-  g_autoptr (JsonNode) source_body = NULL;
-  g_autoptr (JsonObject) source_op = NULL;
-  g_autoptr (JsonObject) secrets = NULL;
-  g_autoptr (GPtrArray) tried = g_ptr_array_new ();
-  g_autoptr (GPtrArray) errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  g_autoptr (JsonNode) source_body = ferry_migration_source_request (live, t->instance_only, NULL, NULL, NULL);
+  g_autoptr (JsonObject) source_op = ferry_client_operation (t->source, "POST", path, source_body, error);
+  DialData d = { .instance = instance, .live = live, .certificate = certificate };
 
-  source_body = ferry_migration_source_request (live, t->instance_only, NULL, NULL, NULL);
-  source_op = ferry_client_operation (t->source, "POST", path, source_body, error);
-  if (source_op == NULL)
-    return FALSE;
-  secrets = ferry_migration_secrets (source_op, error);
-  if (secrets == NULL)
-    {
-      cancel_operation (t->source, source_op);
-      return FALSE;
-    }
-
-  for (guint i = 0; addresses[i] != NULL; i++)
-    {
-      g_autofree char *operation = ferry_migration_operation_url (addresses[i], ferry_obj_string (source_op, "id"));
-      FerryMigrationSource source = {
-        .mode = "pull",
-        .live = live,
-        .instance_only = t->instance_only,
-        .certificate = certificate,
-        .operation = operation,
-        .secrets = secrets,
-      };
-      g_autoptr (JsonNode) body = ferry_migration_target_request (instance, t->target_name, t->is_move, &source);
-      g_autoptr (JsonObject) op = NULL;
-      GError *attempt_error = NULL;
-
-      g_ptr_array_add (tried, addresses[i]);
-      op = ferry_client_operation (t->target, "POST", "/1.0/instances", body, &attempt_error);
-      if (op == NULL)
-        {
-          g_ptr_array_add (errors, attempt_error);
-          continue;
-        }
-      t->final_op = wait_transfer (t, t->target, op, &attempt_error);
-      if (t->final_op != NULL)
-        {
-          t->other_op_id = g_strdup (ferry_obj_string (source_op, "id"));
-          t->other_op_client = t->source;
-          return TRUE;
-        }
-      g_ptr_array_add (errors, attempt_error);
-      if (!ferry_migration_is_connection_error (attempt_error))
-        break;
-    }
-  ferry_migration_set_error (error, "Failed instance creation", tried, errors);
-  cancel_operation (t->source, source_op);
-  return FALSE;
+  return source_op != NULL
+         && dial_listener (t, t->source, source_op, t->target, "/1.0/instances", addresses, pull_target_body, &d,
+                           "Failed instance creation", error);
 }
 
 /* Push mode: the target daemon opens a migration operation; the source
@@ -187,52 +221,13 @@ transfer_push (Transfer *t, JsonObject *instance, gboolean live, char **addresse
     .live = live,
     .instance_only = t->instance_only,
   };
-  g_autoptr (JsonNode) target_body = NULL;
-  g_autoptr (JsonObject) target_op = NULL;
-  g_autoptr (JsonObject) secrets = NULL;
-  g_autoptr (GPtrArray) tried = g_ptr_array_new ();
-  g_autoptr (GPtrArray) errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  g_autoptr (JsonNode) target_body = ferry_migration_target_request (instance, t->target_name, t->is_move, &source);
+  g_autoptr (JsonObject) target_op = ferry_client_operation (t->target, "POST", "/1.0/instances", target_body, error);
+  DialData d = { .instance = instance, .live = live, .certificate = certificate };
 
-  target_body = ferry_migration_target_request (instance, t->target_name, t->is_move, &source);
-  target_op = ferry_client_operation (t->target, "POST", "/1.0/instances", target_body, error);
-  if (target_op == NULL)
-    return FALSE;
-  secrets = ferry_migration_secrets (target_op, error);
-  if (secrets == NULL)
-    {
-      cancel_operation (t->target, target_op);
-      return FALSE;
-    }
-
-  for (guint i = 0; addresses[i] != NULL; i++)
-    {
-      g_autofree char *operation = ferry_migration_operation_url (addresses[i], ferry_obj_string (target_op, "id"));
-      g_autoptr (JsonNode) body = ferry_migration_source_request (live, t->instance_only, certificate, operation,
-                                                                  secrets);
-      g_autoptr (JsonObject) op = NULL;
-      GError *attempt_error = NULL;
-
-      g_ptr_array_add (tried, addresses[i]);
-      op = ferry_client_operation (t->source, "POST", path, body, &attempt_error);
-      if (op == NULL)
-        {
-          g_ptr_array_add (errors, attempt_error);
-          continue;
-        }
-      t->final_op = wait_transfer (t, t->source, op, &attempt_error);
-      if (t->final_op != NULL)
-        {
-          t->other_op_id = g_strdup (ferry_obj_string (target_op, "id"));
-          t->other_op_client = t->target;
-          return TRUE;
-        }
-      g_ptr_array_add (errors, attempt_error);
-      if (!ferry_migration_is_connection_error (attempt_error))
-        break;
-    }
-  ferry_migration_set_error (error, "Failed instance migration", tried, errors);
-  cancel_operation (t->target, target_op);
-  return FALSE;
+  return target_op != NULL
+         && dial_listener (t, t->target, target_op, t->source, path, addresses, push_source_body, &d,
+                           "Failed instance migration", error);
 }
 
 /* Where the daemon that the other one connects to is reached: the source

@@ -224,6 +224,15 @@ def source_op_metadata(host, name):
             and o["status"] == "Running" and f"/1.0/instances/{name}" in o["resources"].get("instances", [])]
 
 
+def move_past_precopy(host, name):
+    """`ferry move NAME h2:` in the background, returned once the source has
+    pre-copied the files (the dump is starting)."""
+    mover = host.popen([FERRY, "move", name, "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: any("migration_precopy_ms" in o["metadata"] for o in source_op_metadata(host, name)),
+               "the pre-copy done", bound=60, step=0.01)
+    return mover
+
+
 def test_refused_name_taken(hosts, workload_binary):
     h1, h2 = hosts
     h1.launch("f1")
@@ -256,12 +265,8 @@ def test_connection_dropped_mid_transfer(hosts, workload_binary):
     h1.launch("f3")
     w = Workload(h1, "f3", workload_binary, mib=256).start()
     pid = h1.init_pid("f3")
-    NAME = "f3"
-    mover = h1.popen([FERRY, "move", "f3", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                     text=True)
-    # Once the pre-copy is done (the dump is under way), h1 answers h2 with resets.
-    wait_until(lambda: any("migration_precopy_ms" in o["metadata"] for o in source_op_metadata(h1, NAME)),
-               "the pre-copy done", bound=60, step=0.01)
+    mover = move_past_precopy(h1, "f3")
+    # The dump is under way: h1 now answers h2 with resets.
     h1.run(["nft", "-f", "-"], input="table inet fault {\n chain in {\n  type filter hook input priority 0;\n"
                                       "  tcp dport 8443 reject with tcp reset\n }\n}\n")
     try:
@@ -346,11 +351,7 @@ def test_target_daemon_killed_mid_transfer(lab, workload_binary):
     h1.launch("f7")
     w = Workload(h1, "f7", workload_binary, mib=256).start()
     pid = h1.init_pid("f7")
-    NAME = "f7"
-    mover = h1.popen([FERRY, "move", "f7", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                     text=True)
-    wait_until(lambda: any("migration_precopy_ms" in o["metadata"] for o in source_op_metadata(h1, NAME)),
-               "the pre-copy done", bound=60, step=0.01)
+    mover = move_past_precopy(h1, "f7")
     h2.kill_daemon()
     out, err = mover.communicate(timeout=MOVE_TIMEOUT)
     assert mover.returncode == 1, out + err
