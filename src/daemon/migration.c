@@ -311,7 +311,13 @@ rsync_session (FerryMigrationLink *link, const char *const *argv, int child_fd, 
     *bytes += sent + received;
   if (!pumped)
     {
-      g_propagate_error (error, g_steal_pointer (&pump_error));
+      /* rsync quitting (a full disk...) broke the stream: its words are the
+       * reason, when it left any. */
+      g_autofree char *tail = rsync_log_tail (log);
+      if (*tail != '\0')
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "rsync failed (%s); log: %s", tail, log);
+      else
+        g_propagate_error (error, g_steal_pointer (&pump_error));
       return FALSE;
     }
   if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
