@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The suffix of a directory being removed in the background. */
+#define FERRY_DISCARDED_SUFFIX ".discarded-"
+
 /* ---- running ferry-monitor ---- */
 
 gboolean
@@ -457,28 +460,103 @@ wait_stopped (const char *run_dir)
     }
 }
 
-/* Puts the snapshot's rootfs in place of the instance's; the old one is
- * kept until the copy is complete, and put back if it fails. */
-static gboolean
-swap_rootfs (LifecycleData *data, GError **error)
+/* A snapshot restore: the snapshot's rootfs is copied beside the instance's
+ * (rootfs.incoming) while the instance is still being stopped, then put in
+ * its place with two renames; the old one is removed in the background. */
+typedef struct
 {
-  g_autofree char *aside = g_strconcat (data->rootfs, ".pre-restore", NULL);
+  const char *from, *to;
+  GError *error;
+} RootfsCopy;
 
-  if (!ferry_rm_rf (aside, error))
-    return FALSE;
+static gpointer
+copy_rootfs_main (gpointer user_data)
+{
+  RootfsCopy *c = user_data;
+
+  if (ferry_rm_rf (c->to, &c->error))
+    ferry_copy_tree (c->from, c->to, &c->error);
+  return NULL;
+}
+
+static void discard_in_background (const char *dir, const char *name);
+
+static gboolean
+install_rootfs (LifecycleData *data, const char *incoming, GError **error)
+{
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *aside = g_strdup_printf ("%s" FERRY_DISCARDED_SUFFIX "%s", data->rootfs, uuid);
+
   if (rename (data->rootfs, aside) < 0 && errno != ENOENT)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Moving %s aside: %s", data->rootfs, g_strerror (errno));
       return FALSE;
     }
-  if (!ferry_copy_tree (data->swap_from, data->rootfs, error))
+  if (rename (incoming, data->rootfs) < 0)
     {
-      ferry_rm_rf (data->rootfs, NULL);
+      int saved = errno;
       if (rename (aside, data->rootfs) < 0)
         g_warning ("Could not put %s back: %s", data->rootfs, g_strerror (errno));
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Putting %s in place: %s", incoming, g_strerror (saved));
       return FALSE;
     }
-  return ferry_rm_rf (aside, error);
+  if (g_file_test (aside, G_FILE_TEST_EXISTS))
+    discard_in_background (aside, data->name);
+  return TRUE;
+}
+
+static gpointer
+remove_tree (gpointer path)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!ferry_rm_rf (path, &error))
+    g_warning ("Removing %s: %s", (char *) path, error->message);
+  g_free (path);
+  return NULL;
+}
+
+/* Renames DIR aside (so the name is free at once) and removes it in a
+ * thread of its own. What a crash leaves is removed at the next start
+ * (ferry_instances_load). */
+static void
+discard_in_background (const char *dir, const char *name)
+{
+  g_autofree char *uuid = g_uuid_string_random ();
+  char *aside = g_strdup_printf ("%s" FERRY_DISCARDED_SUFFIX "%s", dir, uuid);
+
+  if (rename (dir, aside) < 0)
+    {
+      g_autoptr (GError) error = NULL;
+      g_free (aside);
+      if (!ferry_rm_rf (dir, &error))
+        g_warning ("Removing used state of %s: %s", name, error->message);
+      return;
+    }
+  g_thread_unref (g_thread_new ("discard", remove_tree, aside));
+}
+
+/* State directories a crash kept from being removed in the background. */
+static void
+discard_leftovers (FerryDaemon *d)
+{
+  GDir *dir = g_dir_open (d->containers_dir, 0, NULL);
+
+  for (const char *name; dir != NULL && (name = g_dir_read_name (dir)) != NULL;)
+    {
+      g_autofree char *inst_dir = g_build_filename (d->containers_dir, name, NULL);
+      GDir *sub = g_dir_open (inst_dir, 0, NULL);
+      for (const char *e; sub != NULL && (e = g_dir_read_name (sub)) != NULL;)
+        if (strstr (e, FERRY_DISCARDED_SUFFIX) != NULL)
+          {
+            g_autofree char *path = g_build_filename (inst_dir, e, NULL);
+            ferry_rm_rf (path, NULL);
+          }
+      if (sub != NULL)
+        g_dir_close (sub);
+    }
+  if (dir != NULL)
+    g_dir_close (dir);
 }
 
 static gboolean
@@ -487,12 +565,22 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
   LifecycleData *data = user_data;
   FerryDaemon *d = data->daemon;
 
+  g_autofree char *incoming = g_strconcat (data->rootfs, ".incoming", NULL);
+  RootfsCopy copy = { .from = data->swap_from, .to = incoming };
+  GThread *copier = data->swap_from ? g_thread_new ("rootfs-copy", copy_rootfs_main, &copy) : NULL;
+  gboolean stopped;
+
   /* Restoring a stateful snapshot over a running instance: its TCP peers
    * must not see the old processes' sockets close. */
   if (data->stop_argv != NULL && data->start_is_restore)
     ferry_network_unplug (data->run_dir);
-  if (data->stop_argv != NULL && !ferry_run_monitor (d, (const char *const *) data->stop_argv->pdata, NULL, error))
+  stopped = data->stop_argv == NULL || ferry_run_monitor (d, (const char *const *) data->stop_argv->pdata, NULL, error);
+  if (copier != NULL)
+    g_thread_join (copier);
+  if (!stopped)
     {
+      g_clear_error (&copy.error);
+      ferry_rm_rf (incoming, NULL);
       g_prefix_error (error, "Stopping %s: ", data->name);
       return FALSE;
     }
@@ -516,7 +604,12 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
         }
       data->state_saved = TRUE;
     }
-  if (data->swap_from != NULL && !swap_rootfs (data, error))
+  if (copy.error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&copy.error));
+      ferry_rm_rf (incoming, NULL);
+    }
+  if (data->swap_from != NULL && ((error && *error) || !install_rootfs (data, incoming, error)))
     {
       g_prefix_error (error, "Restoring the root file system of %s from snapshot %s: ", data->name, data->snapshot);
       return FALSE;
@@ -559,10 +652,9 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
       ferry_instance_record_stats (d, data->name, "restore", data->action, data->snapshot, data->stats_file);
       if (data->snapshot_state == NULL)
         {
-          /* A stateful start consumed the state of the stateful stop. */
-          g_autoptr (GError) rm_error = NULL;
-          if (!ferry_rm_rf (data->state_dir, &rm_error))
-            g_warning ("Removing used state of %s: %s", data->name, rm_error->message);
+          /* A stateful start consumed the state of the stateful stop:
+           * removing hundreds of MiB of images is no part of the start. */
+          discard_in_background (data->state_dir, data->name);
         }
       data->state_consumed = TRUE;
     }
@@ -982,6 +1074,7 @@ ferry_instances_load (FerryDaemon *d, GError **error)
 
   if (rows == NULL)
     return FALSE;
+  discard_leftovers (d);
   for (guint i = 0; i < rows->len; i++)
     {
       FerryInstance *inst = g_new0 (FerryInstance, 1);
