@@ -11,6 +11,7 @@ refused stateless move) runs now."""
 import http.server
 import json
 import os
+import shutil
 import re
 import socket
 import socketserver
@@ -68,6 +69,7 @@ def hosts(daemon, daemon_b):
             os.environ.pop("FERRY_CONF", None)
         else:
             os.environ["FERRY_CONF"] = saved
+        shutil.rmtree(conf, ignore_errors=True)
 
 
 @pytest.fixture
