@@ -290,12 +290,11 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   CreateData *data = user_data;
   FerryDaemon *d = data->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
 
   if (inst == NULL)
     return;
-  ferry_instance_release (inst);
   if (*error == NULL)
     {
       inst->row->created_at = ferry_time_now ();

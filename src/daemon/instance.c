@@ -69,6 +69,16 @@ ferry_instance_release (FerryInstance *inst)
   g_clear_pointer (&inst->busy_what, g_free);
 }
 
+FerryInstance *
+ferry_instance_release_by_name (FerryDaemon *d, const char *name)
+{
+  FerryInstance *inst = g_hash_table_lookup (d->instances, name);
+
+  if (inst != NULL)
+    ferry_instance_release (inst);
+  return inst;
+}
+
 gboolean
 ferry_instance_save (FerryDaemon *d, FerryInstance *inst, GError **error)
 {

@@ -50,6 +50,9 @@ gboolean ferry_parse_size (const char *text, gint64 *bytes, GError **error);
 /* Marks the instance busy for op; FALSE with CONFLICT if it already is. */
 gboolean ferry_instance_claim (FerryInstance *inst, FerryOperation *op, const char *what, GError **error);
 void ferry_instance_release (FerryInstance *inst);
+/* In an operation's done callback: the instance NAME it had claimed,
+ * released; NULL if it is gone. */
+FerryInstance *ferry_instance_release_by_name (FerryDaemon *d, const char *name);
 
 /* The instance's own config (not expanded), as a new string map, and its
  * replacement. */

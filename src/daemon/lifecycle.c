@@ -666,13 +666,12 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   LifecycleData *data = user_data;
   FerryDaemon *d = data->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
   gboolean running;
 
   if (inst == NULL)
     return;
-  ferry_instance_release (inst);
   running = ferry_instance_is_running (d, inst);
   if (data->state_saved)
     inst->row->stateful = TRUE;
@@ -872,11 +871,9 @@ static void
 freeze_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   LifecycleData *data = user_data;
-  FerryInstance *inst = g_hash_table_lookup (data->daemon->instances, data->name);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
 
-  if (inst != NULL)
-    ferry_instance_release (inst);
+  ferry_instance_release_by_name (data->daemon, data->name);
   if (*error == NULL)
     ferry_events_lifecycle (data->daemon, data->freeze ? "instance-paused" : "instance-resumed", source, NULL);
 }
@@ -913,13 +910,10 @@ delete_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   LifecycleData *data = user_data;
   FerryDaemon *d = data->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
 
-  if (inst == NULL)
-    return;
-  ferry_instance_release (inst);
-  if (*error != NULL)
+  if (inst == NULL || *error != NULL)
     return;
   if (!ferry_db_instance_delete (d->db, inst->row->id, error))
     return;
@@ -992,12 +986,11 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   LifecycleData *data = user_data;
   FerryDaemon *d = data->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, data->name);
+  FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->new_name);
 
   if (inst == NULL)
     return;
-  ferry_instance_release (inst);
   if (*error == NULL && !ferry_db_instance_rename (d->db, inst->row->id, data->new_name, error))
     {
       /* The database refused: move the directories back. */

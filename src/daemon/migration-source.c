@@ -451,12 +451,11 @@ source_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   SourceData *s = user_data;
   FerryDaemon *d = s->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, s->name);
+  FerryInstance *inst = ferry_instance_release_by_name (d, s->name);
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", s->name);
 
   if (inst == NULL)
     return;
-  ferry_instance_release (inst);
   if (s->committed)
     {
       ferry_instance_mark_stopped (d, inst);

@@ -398,12 +398,11 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   TargetData *t = user_data;
   FerryDaemon *d = t->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, t->name);
+  FerryInstance *inst = ferry_instance_release_by_name (d, t->name);
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", t->name);
 
   if (inst == NULL)
     return;
-  ferry_instance_release (inst);
   if (*error == NULL)
     {
       inst->row->created_at = ferry_time_now ();

@@ -89,14 +89,11 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   SnapshotData *data = user_data;
   FerryDaemon *d = data->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, data->instance);
+  FerryInstance *inst = ferry_instance_release_by_name (d, data->instance);
   FerryDbSnapshot row = { 0 };
   g_autofree char *source = NULL;
 
-  if (inst == NULL)
-    return;
-  ferry_instance_release (inst);
-  if (*error != NULL)
+  if (inst == NULL || *error != NULL)
     return;
   row.instance_id = inst->row->id;
   row.name = data->snapshot;
@@ -255,11 +252,9 @@ static void
 delete_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   SnapshotData *data = user_data;
-  FerryInstance *inst = g_hash_table_lookup (data->daemon->instances, data->instance);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->snapshot);
 
-  if (inst != NULL)
-    ferry_instance_release (inst);
+  ferry_instance_release_by_name (data->daemon, data->instance);
   if (*error == NULL && ferry_db_snapshot_delete (data->daemon->db, data->snapshot_id, error))
     ferry_events_lifecycle (data->daemon, "instance-snapshot-deleted", source, NULL);
 }
@@ -282,12 +277,10 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
 {
   SnapshotData *data = user_data;
   FerryDaemon *d = data->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, data->instance);
+  FerryInstance *inst = ferry_instance_release_by_name (d, data->instance);
   g_autoptr (GPtrArray) snaps = NULL;
   FerryDbSnapshot *s;
 
-  if (inst != NULL)
-    ferry_instance_release (inst);
   if (*error != NULL || inst == NULL)
     return;
   snaps = ferry_db_snapshot_list (d->db, inst->row->id, error);
