@@ -126,16 +126,8 @@ fast_freeze (const char *dir)
 static void
 thaw (const char *dir, gboolean v1)
 {
-  g_autofree char *path = g_build_filename (dir, v1 ? "freezer.state" : "cgroup.freeze", NULL);
-  const char *value = v1 ? "THAWED" : "0";
-
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-
-  if (fd < 0)
-    return;
-  if (write (fd, value, strlen (value)) < 0)
+  if (!write_value (dir, v1 ? "freezer.state" : "cgroup.freeze", v1 ? "THAWED" : "0"))
     g_debug ("thawing %s: %s", dir, g_strerror (errno));
-  close (fd);
 }
 
 /* Leaves nothing of a failed dump but the log (when it lives in the images

@@ -369,7 +369,6 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   g_autoptr (JsonObject) accept = NULL;
   guint64 fs_bytes = 0;
   gint64 t0 = g_get_monotonic_time (), t_pre;
-  gboolean ok = FALSE;
 
   if (!ferry_migration_link_establish (s->link, cancellable, error))
     return FALSE;
@@ -443,7 +442,7 @@ fail:
 fail_quiet:
   ferry_migration_link_shutdown (s->link);
   g_prefix_error (error, "Migration of %s failed: ", s->name);
-  return ok;
+  return FALSE;
 }
 
 static void

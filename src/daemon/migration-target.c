@@ -151,11 +151,6 @@ check_offer (TargetData *t, JsonObject *offer, GError **error)
   return TRUE;
 }
 
-typedef struct
-{
-  TargetData *t;
-} PagePump;
-
 static gpointer
 page_pump_main (gpointer data)
 {
@@ -278,10 +273,9 @@ restore (TargetData *t, GError **error)
 static void
 forget_restored (TargetData *t)
 {
-  const char *argv[] = { "stop", "--run-dir", t->run_dir, "--force", NULL };
   g_autoptr (GError) error = NULL;
 
-  if (!ferry_run_monitor (t->daemon, argv, NULL, &error))
+  if (!ferry_migration_force_stop (t->daemon, t->run_dir, &error))
     g_warning ("Stopping the half-received %s: %s", t->name, error->message);
 }
 
@@ -290,7 +284,7 @@ target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
 {
   TargetData *t = user_data;
   g_autoptr (JsonObject) offer = NULL;
-  gboolean live = FALSE, ok = FALSE;
+  gboolean live = FALSE;
 
   if (!ferry_migration_link_establish (t->link, cancellable, error))
     goto fail_quiet;
@@ -390,7 +384,7 @@ fail_quiet:
       t->restored = FALSE;
     }
   g_prefix_error (error, "Migration of %s failed: ", t->name);
-  return ok;
+  return FALSE;
 }
 
 static void

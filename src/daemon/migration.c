@@ -275,16 +275,27 @@ rsync_log_tail (const char *log)
   return g_strdup (strlen (text) > 600 ? text + strlen (text) - 600 : text);
 }
 
+/* Runs ARGV (NULL-terminated) joined to the fs channel through a socket:
+ * as its stdin and stdout (the rsync server), or as fd 3 (the rsync client's
+ * -e netcat inherits it). */
 static gboolean
-rsync_session (FerryMigrationLink *link, const char *const *argv, int child_fd, gboolean as_stdio, int pump_fd,
-               const char *log, guint64 *bytes, GError **error)
+rsync_session (FerryMigrationLink *link, GPtrArray *argv, gboolean as_stdio, const char *log, guint64 *bytes,
+               GError **error)
 {
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GError) pump_error = NULL, wait_error = NULL;
   guint64 sent = 0, received = 0;
   gboolean pumped;
+  int sv[2], child_fd, pump_fd;
 
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (errno));
+      return FALSE;
+    }
+  pump_fd = sv[0];
+  child_fd = sv[1];
   if (as_stdio)
     {
       g_subprocess_launcher_take_stdin_fd (launcher, dup (child_fd));
@@ -294,7 +305,7 @@ rsync_session (FerryMigrationLink *link, const char *const *argv, int child_fd, 
     g_subprocess_launcher_take_fd (launcher, child_fd, 3);
   if (log != NULL)
     g_subprocess_launcher_set_stderr_file_path (launcher, log);
-  proc = g_subprocess_launcher_spawnv (launcher, argv, error);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
   g_clear_object (&launcher); /* closes our copies of the child's fds */
   if (proc == NULL)
     {
@@ -334,43 +345,40 @@ gboolean
 ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src, gboolean delete,
                             const char *log, guint64 *bytes, GError **error)
 {
-  g_autofree char *rsh = g_strdup_printf ("%s netcat --fd 3", d->monitor_path);
-  g_autofree char *from = g_strconcat (src, "/", NULL);
-  const char *argv[] = { "rsync", "-aHAX", "--numeric-ids", "--sparse", "-e", rsh, delete ? "--delete" : from,
-                         delete ? from : "ferry:/incoming/", delete ? "ferry:/incoming/" : NULL, NULL };
-  int sv[2];
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (errno));
-      return FALSE;
-    }
-  return rsync_session (link, argv, sv[1], FALSE, sv[0], log, bytes, error);
+  g_ptr_array_add (argv, g_strdup ("rsync"));
+  g_ptr_array_add (argv, g_strdup ("-aHAX"));
+  g_ptr_array_add (argv, g_strdup ("--numeric-ids"));
+  g_ptr_array_add (argv, g_strdup ("--sparse"));
+  if (delete)
+    g_ptr_array_add (argv, g_strdup ("--delete"));
+  g_ptr_array_add (argv, g_strdup ("-e"));
+  g_ptr_array_add (argv, g_strdup_printf ("%s netcat --fd 3", d->monitor_path));
+  g_ptr_array_add (argv, g_strconcat (src, "/", NULL));
+  g_ptr_array_add (argv, g_strdup ("ferry:/incoming/")); /* the receiver chooses where */
+  g_ptr_array_add (argv, NULL);
+  return rsync_session (link, argv, FALSE, log, bytes, error);
 }
 
 gboolean
 ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gboolean delete, const char *log,
                                guint64 *bytes, GError **error)
 {
-  g_autofree char *to = g_strconcat (dest, "/", NULL);
-  const char *argv[] = { "rsync", "--server", RSYNC_SERVER_FLAGS, "--numeric-ids", ".", to, NULL, NULL };
-  int sv[2];
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
 
-  if (delete)
-    {
-      argv[3] = "--delete";
-      argv[4] = "--numeric-ids";
-      argv[5] = ".";
-      argv[6] = to;
-    }
   if (!ferry_mkdir_p (dest, 0755, error))
     return FALSE;
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror (errno));
-      return FALSE;
-    }
-  return rsync_session (link, argv, sv[1], TRUE, sv[0], log, bytes, error);
+  g_ptr_array_add (argv, g_strdup ("rsync"));
+  g_ptr_array_add (argv, g_strdup ("--server"));
+  g_ptr_array_add (argv, g_strdup (RSYNC_SERVER_FLAGS));
+  if (delete)
+    g_ptr_array_add (argv, g_strdup ("--delete"));
+  g_ptr_array_add (argv, g_strdup ("--numeric-ids"));
+  g_ptr_array_add (argv, g_strdup ("."));
+  g_ptr_array_add (argv, g_strconcat (dest, "/", NULL));
+  g_ptr_array_add (argv, NULL);
+  return rsync_session (link, argv, TRUE, log, bytes, error);
 }
 
 void
@@ -385,6 +393,14 @@ ferry_migration_set_figure (FerryOperation *op, JsonObject *figures, const char 
 }
 
 /* ---- leftovers of incoming migrations ---- */
+
+gboolean
+ferry_migration_force_stop (FerryDaemon *d, const char *run_dir, GError **error)
+{
+  const char *argv[] = { "stop", "--run-dir", run_dir, "--force", NULL };
+
+  return ferry_run_monitor (d, argv, NULL, error);
+}
 
 void
 ferry_migration_cleanup_incoming (FerryDaemon *d)
@@ -404,10 +420,7 @@ ferry_migration_cleanup_incoming (FerryDaemon *d)
       if (!g_file_test (marker, G_FILE_TEST_EXISTS) || g_hash_table_contains (d->instances, name))
         continue;
       g_message ("Removing what an unfinished incoming migration of %s left", name);
-      {
-        const char *argv[] = { "stop", "--run-dir", run_dir, "--force", NULL };
-        ferry_run_monitor (d, argv, NULL, NULL);
-      }
+      ferry_migration_force_stop (d, run_dir, NULL);
       if (!ferry_rm_rf (inst_dir, &error) || !ferry_rm_rf (snaps, &error))
         g_warning ("Cleaning up the incoming migration of %s: %s", name, error->message);
     }

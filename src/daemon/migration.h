@@ -66,4 +66,6 @@ FerryOperation *ferry_migration_target_start (FerryDaemon *d, FerryInstance *ins
 /* Marks a directory being filled by an incoming migration; at start, ferryd
  * removes what such a migration left if it never completed. */
 #define FERRY_MIGRATION_MARKER ".ferry-incoming"
+/* Kills whatever container runs from RUN_DIR (a half-received instance). */
+gboolean ferry_migration_force_stop (FerryDaemon *d, const char *run_dir, GError **error);
 void ferry_migration_cleanup_incoming (FerryDaemon *d);

@@ -210,6 +210,13 @@ def test_live_move_push_mode(hosts, workload_binary):
 
 # ---- faults: the source runs on, the target keeps nothing ----
 
+def running_workload(host, name, binary, mib):
+    """NAME launched on HOST with the workload holding MIB MiB: (workload, init PID)."""
+    host.launch(name)
+    w = Workload(host, name, binary, mib=mib).start()
+    return w, host.init_pid(name)
+
+
 def assert_untouched(host, name, workload, init_pid):
     assert host.instance(name)["status"] == "Running"
     assert host.init_pid(name) == init_pid, "the source's processes were replaced"
@@ -235,9 +242,7 @@ def move_past_precopy(host, name):
 
 def test_refused_name_taken(hosts, workload_binary):
     h1, h2 = hosts
-    h1.launch("f1")
-    w = Workload(h1, "f1", workload_binary, mib=8).start()
-    pid = h1.init_pid("f1")
+    w, pid = running_workload(h1, "f1", workload_binary, 8)
     h2.launch("f1", start=False)
     cp = h1.ferry("move", "f1", "h2:", check=False, timeout=MOVE_TIMEOUT)
     assert cp.returncode == 1 and "already exists" in cp.stderr, cp.stderr
@@ -246,9 +251,7 @@ def test_refused_name_taken(hosts, workload_binary):
 
 def test_dump_failure_keeps_source_running(hosts, workload_binary):
     h1, h2 = hosts
-    h1.launch("f2")
-    w = Workload(h1, "f2", workload_binary, mib=8).start()
-    pid = h1.init_pid("f2")
+    w, pid = running_workload(h1, "f2", workload_binary, 8)
     listener, _ = hold_external_socket(h1, "f2", workload_binary)
     try:
         cp = h1.ferry("move", "f2", "h2:", check=False, timeout=MOVE_TIMEOUT)
@@ -262,9 +265,7 @@ def test_dump_failure_keeps_source_running(hosts, workload_binary):
 
 def test_connection_dropped_mid_transfer(hosts, workload_binary):
     h1, h2 = hosts
-    h1.launch("f3")
-    w = Workload(h1, "f3", workload_binary, mib=256).start()
-    pid = h1.init_pid("f3")
+    w, pid = running_workload(h1, "f3", workload_binary, 256)
     mover = move_past_precopy(h1, "f3")
     # The dump is under way: h1 now answers h2 with resets.
     h1.run(["nft", "-f", "-"], input="table inet fault {\n chain in {\n  type filter hook input priority 0;\n"
@@ -282,9 +283,7 @@ def test_connection_dropped_mid_transfer(hosts, workload_binary):
 
 def test_restore_failure_on_target(hosts, workload_binary):
     h1, h2 = hosts
-    h1.launch("f4")
-    w = Workload(h1, "f4", workload_binary, mib=64).start()
-    pid = h1.init_pid("f4")
+    w, pid = running_workload(h1, "f4", workload_binary, 64)
     # h2's default profile is stricter: 16 MiB cannot hold the workload's memory.
     h2.api_ok("PATCH", "/1.0/profiles/default", {"config": {"limits.memory": "16MiB"}})
     try:
@@ -304,9 +303,7 @@ def test_restore_failure_on_target(hosts, workload_binary):
 def test_target_disk_full(lab, workload_binary):
     lab.remotes()
     h1, h2 = lab.hosts
-    h1.launch("f5")
-    w = Workload(h1, "f5", workload_binary, mib=48).start()
-    pid = h1.init_pid("f5")
+    w, pid = running_workload(h1, "f5", workload_binary, 48)
     marker = os.path.join(h2.root, "containers", "f5", ".ferry-incoming")
     mover = h1.popen([FERRY, "move", "f5", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                      text=True)
@@ -335,9 +332,7 @@ def test_target_disk_full(lab, workload_binary):
 def test_refused_no_room_on_target(lab, workload_binary):
     lab.remotes()
     h1, h2 = lab.hosts
-    h1.launch("f6")
-    w = Workload(h1, "f6", workload_binary, mib=128).start()
-    pid = h1.init_pid("f6")
+    w, pid = running_workload(h1, "f6", workload_binary, 128)
     cp = h1.ferry("move", "f6", "h2:", check=False, timeout=MOVE_TIMEOUT)
     assert cp.returncode == 1 and "storage" in cp.stderr, cp.stderr
     assert_untouched(h1, "f6", w, pid)
@@ -348,9 +343,7 @@ def test_refused_no_room_on_target(lab, workload_binary):
 def test_target_daemon_killed_mid_transfer(lab, workload_binary):
     lab.remotes()
     h1, h2 = lab.hosts
-    h1.launch("f7")
-    w = Workload(h1, "f7", workload_binary, mib=256).start()
-    pid = h1.init_pid("f7")
+    w, pid = running_workload(h1, "f7", workload_binary, 256)
     mover = move_past_precopy(h1, "f7")
     h2.kill_daemon()
     out, err = mover.communicate(timeout=MOVE_TIMEOUT)
