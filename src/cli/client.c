@@ -789,6 +789,18 @@ set_flag (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+gboolean
+ferry_client_await (FerryClient *client, JsonObject *operation, GError **error)
+{
+  g_autoptr (JsonObject) op = operation;
+  g_autoptr (JsonObject) done = NULL;
+
+  if (op == NULL)
+    return FALSE;
+  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
+  return done != NULL;
+}
+
 JsonObject *
 ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationProgress progress,
                    gpointer user_data, gboolean *ended_before_wait, GError **error)

@@ -75,6 +75,9 @@ typedef void (*FerryOperationProgress) (JsonObject *operation, gpointer user_dat
  * reports such failures without its "Try `lxc info --show-log`" hint. */
 JsonObject *ferry_client_wait (FerryClient *client, JsonObject *operation, FerryOperationProgress progress,
                                gpointer user_data, gboolean *ended_before_wait, GError **error);
+/* ferry_client_wait for a request's operation, taken (NULL: the request
+ * failed, ERROR is set): TRUE when the operation succeeded. */
+gboolean ferry_client_await (FerryClient *client, JsonObject *operation, GError **error);
 
 /* Opens /1.0/operations/<id>/websocket?secret=<secret>. */
 SoupWebsocketConnection *ferry_client_operation_websocket (FerryClient *client, const char *operation_id,

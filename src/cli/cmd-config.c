@@ -157,14 +157,9 @@ update_instance (FerryClient *client, const char *name, JsonNode *put, const cha
 {
   g_autofree char *escaped = ferry_client_escape (name);
   g_autofree char *path = g_strdup_printf ("/1.0/instances/%s", escaped);
-  g_autoptr (JsonObject) op = ferry_client_operation (client, "PUT", path, put, error);
-  g_autoptr (JsonObject) done = NULL;
 
   (void) etag;
-  if (op == NULL)
-    return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL;
+  return ferry_client_await (client, ferry_client_operation (client, "PUT", path, put, error), error);
 }
 
 /* Server keys (core.https_address...): PATCH /1.0; an empty value unsets. */

@@ -296,8 +296,6 @@ cmd_image_delete (FerryCli *cli, FerryArgs *args, GError **error)
       g_autofree char *name = NULL;
       g_autofree char *fingerprint = NULL;
       g_autofree char *path = NULL;
-      g_autoptr (JsonObject) op = NULL;
-      g_autoptr (JsonObject) done = NULL;
       FerryClient *client = ferry_cli_resolve (cli, *p, &name, error);
 
       if (client == NULL)
@@ -306,11 +304,7 @@ cmd_image_delete (FerryCli *cli, FerryArgs *args, GError **error)
       if (fingerprint == NULL)
         return FERRY_EXIT_ERROR;
       path = g_strdup_printf ("/1.0/images/%s", fingerprint);
-      op = ferry_client_operation (client, "DELETE", path, NULL, error);
-      if (op == NULL)
-        return FERRY_EXIT_ERROR;
-      done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-      if (done == NULL)
+      if (!ferry_client_await (client, ferry_client_operation (client, "DELETE", path, NULL, error), error))
         return FERRY_EXIT_ERROR;
     }
   return 0;

@@ -608,19 +608,13 @@ delete_snapshot (FerryClient *client, const char *remote, const char *instance, 
 {
   g_autofree char *path = ferry_snapshot_path (instance, snapshot);
   g_autoptr (JsonObject) existing = ferry_client_get_object (client, path, NULL, error);
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
 
   if (existing == NULL)
     {
       g_prefix_error (error, "Failed checking instance snapshot exists \"%s:%s/%s\": ", remote, instance, snapshot);
       return FALSE;
     }
-  op = ferry_client_operation (client, "DELETE", path, NULL, error);
-  if (op == NULL)
-    return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL;
+  return ferry_client_await (client, ferry_client_operation (client, "DELETE", path, NULL, error), error);
 }
 
 static int
@@ -679,8 +673,6 @@ cmd_rename (FerryCli *cli, FerryArgs *args, GError **error)
   g_autofree char *new_name = NULL;
   FerryClient *client = ferry_cli_resolve (cli, pos[0], &old_name, error);
   g_autoptr (JsonNode) body = NULL;
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
   g_autofree char *path = NULL;
 
   if (client == NULL || !ferry_remote_parse (pos[1], &new_remote, &new_name, error))
@@ -688,11 +680,9 @@ cmd_rename (FerryCli *cli, FerryArgs *args, GError **error)
   body = ferry_rename_request (old_name, new_name, &path, error);
   if (body == NULL)
     return FERRY_EXIT_ERROR;
-  op = ferry_client_operation (client, "POST", path, body, error);
-  if (op == NULL)
-    return FERRY_EXIT_ERROR;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL ? 0 : FERRY_EXIT_ERROR;
+  return ferry_client_await (client, ferry_client_operation (client, "POST", path, body, error), error)
+           ? 0
+           : FERRY_EXIT_ERROR;
 }
 
 const FerryCommand ferry_cmd_rename = {

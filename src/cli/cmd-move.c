@@ -256,13 +256,8 @@ peer_addresses (Transfer *t, GError **error)
 static gboolean
 change_state (FerryClient *client, const char *name, const char *action, gboolean force, GError **error)
 {
-  g_autoptr (JsonObject) op = ferry_instance_state_change (client, name, action, -1, force, FALSE, error);
-  g_autoptr (JsonObject) done = NULL;
-
-  if (op == NULL)
-    return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL;
+  return ferry_client_await (client, ferry_instance_state_change (client, name, action, -1, force, FALSE, error),
+                             error);
 }
 
 /* Copies the instance to the target. For a move of a running instance with
@@ -381,8 +376,6 @@ rename_in_place (FerryCli *cli, const char *remote, const char *old_name, const 
 {
   FerryClient *client;
   g_autoptr (JsonNode) body = NULL;
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
   g_autofree char *path = NULL;
 
   if (*new_name == '\0' || strcmp (old_name, new_name) == 0)
@@ -398,11 +391,9 @@ rename_in_place (FerryCli *cli, const char *remote, const char *old_name, const 
   client = ferry_cli_client (cli, remote, error);
   if (client == NULL)
     return FERRY_EXIT_ERROR;
-  op = ferry_client_operation (client, "POST", path, body, error);
-  if (op == NULL)
-    return FERRY_EXIT_ERROR;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL ? 0 : FERRY_EXIT_ERROR;
+  return ferry_client_await (client, ferry_client_operation (client, "POST", path, body, error), error)
+           ? 0
+           : FERRY_EXIT_ERROR;
 }
 
 static gboolean

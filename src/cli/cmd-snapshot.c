@@ -16,16 +16,10 @@ delete_existing_snapshot (FerryClient *client, const char *instance, const char 
 {
   g_autofree char *path = ferry_snapshot_path (instance, snapshot);
   g_autoptr (JsonObject) existing = ferry_client_get_object (client, path, NULL, NULL);
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
 
   if (existing == NULL)
     return TRUE;
-  op = ferry_client_operation (client, "DELETE", path, NULL, error);
-  if (op == NULL)
-    return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL;
+  return ferry_client_await (client, ferry_client_operation (client, "DELETE", path, NULL, error), error);
 }
 
 static int
@@ -37,8 +31,6 @@ cmd_snapshot (FerryCli *cli, FerryArgs *args, GError **error)
   g_autofree char *escaped = NULL;
   g_autofree char *path = NULL;
   g_autoptr (JsonNode) body = NULL;
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
   FerryClient *client;
 
   if (strchr (snapshot, '/') != NULL)
@@ -62,11 +54,9 @@ cmd_snapshot (FerryCli *cli, FerryArgs *args, GError **error)
   path = g_strdup_printf ("/1.0/instances/%s/snapshots", escaped);
   body = ferry_snapshot_create_request (snapshot, ferry_args_get_bool (args, "stateful"),
                                         ferry_args_get_bool (args, "no-expiry"));
-  op = ferry_client_operation (client, "POST", path, body, error);
-  if (op == NULL)
-    return FERRY_EXIT_ERROR;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL ? 0 : FERRY_EXIT_ERROR;
+  return ferry_client_await (client, ferry_client_operation (client, "POST", path, body, error), error)
+           ? 0
+           : FERRY_EXIT_ERROR;
 }
 
 static int
@@ -77,8 +67,6 @@ cmd_restore (FerryCli *cli, FerryArgs *args, GError **error)
   g_autofree char *escaped = NULL;
   g_autofree char *path = NULL;
   g_autoptr (JsonNode) body = NULL;
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
   FerryClient *client = ferry_cli_resolve (cli, pos[0], &instance, error);
 
   if (client == NULL)
@@ -86,11 +74,9 @@ cmd_restore (FerryCli *cli, FerryArgs *args, GError **error)
   escaped = ferry_client_escape (instance);
   path = g_strdup_printf ("/1.0/instances/%s", escaped);
   body = ferry_restore_request (instance, pos[1], ferry_args_get_bool (args, "stateful"));
-  op = ferry_client_operation (client, "PUT", path, body, error);
-  if (op == NULL)
-    return FERRY_EXIT_ERROR;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL ? 0 : FERRY_EXIT_ERROR;
+  return ferry_client_await (client, ferry_client_operation (client, "PUT", path, body, error), error)
+           ? 0
+           : FERRY_EXIT_ERROR;
 }
 
 static const FerryOption snapshot_options[] = {

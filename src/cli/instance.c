@@ -65,8 +65,6 @@ ferry_instance_delete (FerryClient *client, const char *remote, const char *name
 {
   g_autofree char *etag = NULL;
   g_autoptr (JsonObject) instance = ferry_instance_get (client, name, FALSE, &etag, error);
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
   g_autofree char *escaped = ferry_client_escape (name);
   g_autofree char *path = g_strdup_printf ("/1.0/instances/%s", escaped);
   gint64 code;
@@ -85,14 +83,9 @@ ferry_instance_delete (FerryClient *client, const char *remote, const char *name
                        "The instance is currently running, stop it first or pass --force");
           return FALSE;
         }
-      op = ferry_instance_state_change (client, name, "stop", -1, TRUE, FALSE, error);
-      if (op == NULL)
+      if (!ferry_client_await (client, ferry_instance_state_change (client, name, "stop", -1, TRUE, FALSE, error),
+                               error))
         return FALSE;
-      done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-      if (done == NULL)
-        return FALSE;
-      g_clear_pointer (&op, json_object_unref);
-      g_clear_pointer (&done, json_object_unref);
       /* an ephemeral instance is gone once stopped */
       if (ferry_obj_bool (instance, "ephemeral"))
         return TRUE;
@@ -110,9 +103,5 @@ ferry_instance_delete (FerryClient *client, const char *remote, const char *name
       if (ignored == NULL)
         return FALSE;
     }
-  op = ferry_client_operation (client, "DELETE", path, NULL, error);
-  if (op == NULL)
-    return FALSE;
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, error);
-  return done != NULL;
+  return ferry_client_await (client, ferry_client_operation (client, "DELETE", path, NULL, error), error);
 }
