@@ -67,14 +67,16 @@ def on_target_nothing_of(host, name):
 
 def counter_start(host, name):
     host.ferry("exec", name, "--", "sh", "-c",
-               'setsid sh -c "i=0; while :; do i=\\$((i+1)); echo \\$i > /tmp/counter; sleep 0.05; done"'
+               'setsid sh -c "i=0; while :; do i=\\$((i+1)); echo \\$i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.05; done"'
                " </dev/null >/dev/null 2>&1 &")
-    wait_until(lambda: counter(host, name) > 0, "the counter runs")
+    wait_until(lambda: host.ferry("exec", name, "--", "test", "-s", "/tmp/counter", check=False).returncode == 0,
+               "the counter runs")
 
 
 def counter(host, name):
-    cp = host.ferry("exec", name, "--", "cat", "/tmp/counter", check=False)
-    return int(cp.stdout.strip() or 0) if cp.returncode == 0 else 0
+    # The counter file is replaced by rename, so a read never sees it half written
+    # (a frozen or checkpointed shell may be stopped between truncate and write).
+    return int(host.ferry("exec", name, "--", "cat", "/tmp/counter").stdout.strip() or 0)
 
 
 def test_live_move_transcript_ferry(hosts):
