@@ -797,20 +797,48 @@ out:
   return ok;
 }
 
+static gpointer
+delete_links_main (gpointer data)
+{
+  GPtrArray *names = data;
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!ferry_link_delete (g_ptr_array_index (names, i), &error))
+        g_warning ("%s", error->message);
+    }
+  g_ptr_array_unref (names);
+  return NULL;
+}
+
 void
 ferry_network_unplug (const char *run_dir)
 {
   g_autofree char *path = g_build_filename (run_dir, "nics", NULL);
   g_autofree char *text = ferry_read_small_file (path);
   g_auto (GStrv) lines = text ? g_strsplit (text, "\n", -1) : NULL;
+  GPtrArray *retired = g_ptr_array_new_with_free_func (g_free);
 
   for (char **l = lines; l != NULL && *l != NULL; l++)
     {
       g_auto (GStrv) f = g_strsplit (*l, " ", -1);
       g_autoptr (GError) error = NULL;
-      if (g_strv_length (f) == 3 && ferry_ifname_valid (f[1]) && !ferry_link_delete (f[1], &error))
+      char *name;
+      if (g_strv_length (f) != 3 || !ferry_ifname_valid (f[1]))
+        continue;
+      if ((name = ferry_link_retire (f[1], &error)) == NULL)
         g_warning ("Unplugging %s: %s", f[1], error->message);
+      else if (*name == '\0')
+        g_free (name);
+      else
+        g_ptr_array_add (retired, name);
     }
+  /* Out of use already: deleting them is no part of what waits for this. */
+  if (retired->len > 0)
+    g_thread_unref (g_thread_new ("unplugged", delete_links_main, retired));
+  else
+    g_ptr_array_unref (retired);
 }
 
 /* ---- state ---- */

@@ -25,10 +25,11 @@ gboolean ferry_network_nic_device_validate (const char *device, GHashTable *prop
  * refreshes static leases and DNS names of its networks. */
 gboolean ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPtrArray *argv, GError **error);
 
-/* Deletes the host side of each nic of the running container in RUN_DIR
- * (its peer goes too), so that killing the container sends no FIN or RST:
- * peers of TCP connections that a stateful restore brings back must not
- * see them end. Safe from any thread. */
+/* Takes the host side of each nic of the running container in RUN_DIR out
+ * of use (down, renamed; deleted, with its peer, in the background), so
+ * that killing the container sends no FIN or RST: peers of TCP connections
+ * that a stateful restore brings back must not see them end. Safe from any
+ * thread. */
 void ferry_network_unplug (const char *run_dir);
 
 /* Interfaces read ahead (by a list, in its own threads, with

@@ -109,32 +109,51 @@ ferry_bridge_delete (const char *name, GError **error)
   return ferry_link_delete (name, error);
 }
 
-gboolean
-ferry_link_rename (const char *from, const char *to, GError **error)
+/* Renames FROM (a link must be down for that): up again after, or not. */
+static gboolean
+rename_link (const char *from, const char *to, gboolean stay_down, GError **error)
 {
   g_autoptr (NlSock) sk = route_socket (error);
   g_autoptr (RtnlLink) orig = NULL;
   g_autoptr (RtnlLink) change = rtnl_link_alloc ();
+  gboolean was_up;
   int rc;
 
   if (sk == NULL)
     return FALSE;
   if ((rc = rtnl_link_get_kernel (sk, 0, from, &orig)) < 0)
     return nl_fail (error, rc, "Finding interface %s", from);
-  /* A link must be down to be renamed. */
-  gboolean was_up = (rtnl_link_get_flags (orig) & IFF_UP) != 0;
+  was_up = (rtnl_link_get_flags (orig) & IFF_UP) != 0;
   if (was_up)
     {
       g_autoptr (RtnlLink) down = rtnl_link_alloc ();
       rtnl_link_unset_flags (down, IFF_UP);
-      rtnl_link_change (sk, orig, down, 0);
+      if ((rc = rtnl_link_change (sk, orig, down, 0)) < 0)
+        return nl_fail (error, rc, "Setting interface %s down", from);
     }
   rtnl_link_set_name (change, to);
-  if (was_up)
+  if (was_up && !stay_down)
     rtnl_link_set_flags (change, IFF_UP);
   if ((rc = rtnl_link_change (sk, orig, change, 0)) < 0)
     return nl_fail (error, rc, "Renaming interface %s", from);
   return TRUE;
+}
+
+gboolean
+ferry_link_rename (const char *from, const char *to, GError **error)
+{
+  return rename_link (from, to, FALSE, error);
+}
+
+char *
+ferry_link_retire (const char *name, GError **error)
+{
+  unsigned int index = if_nametoindex (name);
+  g_autofree char *retired = g_strdup_printf ("fyold%u", index);
+
+  if (index == 0)
+    return g_strdup ("");
+  return rename_link (name, retired, TRUE, error) ? g_steal_pointer (&retired) : NULL;
 }
 
 /* Removes addresses of IFINDEX that are not in WANTED (keeps link-local). */

@@ -103,6 +103,11 @@ gboolean ferry_nic_spec_parse (const char *text, FerryNicSpec *spec, char ***par
  * the network namespace NETNS_FD, renamed, with its MAC and up. */
 gboolean ferry_veth_create (const FerryNicSpec *spec, int netns_fd, GError **error);
 gboolean ferry_link_delete (const char *name, GError **error);
+/* Takes host-side interface NAME out of use at once: down (nothing goes
+ * through any more) and renamed out of the way (deleting it waits for the
+ * kernel's RCU grace periods, tens of ms). Returns its new name, to delete
+ * later, "" when there is no such interface, NULL on error. */
+char *ferry_link_retire (const char *name, GError **error);
 /* Puts host-side interface NAME on BRIDGE and up. */
 gboolean ferry_link_plug (const char *name, const char *bridge, GError **error);
 

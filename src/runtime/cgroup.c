@@ -120,16 +120,18 @@ ferry_cgroup_kill_all (const char *dir)
 gboolean
 ferry_cgroup_rmdir (const char *dir, GError **error)
 {
-  /* Killed tasks leave their cgroup when they are fully gone: allow ~5 s. */
-  for (int i = 0; i < 500; i++)
+  /* Killed tasks leave their cgroup when they are fully gone (a big one
+   * frees its memory first): every ms, as a restore over a running
+   * instance waits for this; allow ~5 s. */
+  for (int i = 0; i < 5000; i++)
     {
       if (rmdir (dir) == 0 || errno == ENOENT)
         return TRUE;
       if (errno != EBUSY)
         break;
-      if (i % 20 == 0)
+      if (i % 200 == 0)
         ferry_cgroup_kill_all (dir);
-      g_usleep (10000);
+      g_usleep (1000);
     }
   int saved = errno;
   g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing cgroup %s: %s", dir, g_strerror (saved));
