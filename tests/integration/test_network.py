@@ -316,12 +316,16 @@ def test_tcp_survives_stateful_stop_start_and_snapshot_restore(daemon, outside):
         # Stateful snapshot, then restore it with nothing exchanged in between: the
         # connection's state in the snapshot is then exactly what the peer expects.
         daemon.api_ok("POST", "/1.0/instances/t1/snapshots", {"name": "s1", "stateful": True})
+        old_veth = "fyold" + sh("cat", f"/sys/class/net/{st['host_name']}/ifindex").stdout.strip()
         daemon.api_ok("PUT", "/1.0/instances/t1", {"restore": "s1", "stateful": True})
         assert rounds(5) == 15
         st = daemon.api_ok("GET", "/1.0/instances/t1/state")["network"]["eth0"]
         assert st["hwaddr"] == hwaddr and ip in [a["address"] for a in st["addresses"]]
         veths = [l for l in sh("ip", "-br", "link").stdout.splitlines() if l.startswith(st["host_name"])]
         assert len(veths) == 1
+        # The old instance's veth, taken out of use (renamed) before the kill, is
+        # deleted in the background: nothing of it stays.
+        wait_until(lambda: not os.path.exists(f"/sys/class/net/{old_veth}"), "the old veth is deleted")
     finally:
         client.kill()
         client.wait()
