@@ -109,14 +109,21 @@ def test_list_json(daemon, c1):
 
 
 def test_exec_ps_shows_init_and_services(daemon, c1):
-    out = daemon.lxc("exec", "c1", "--", "ps").stdout
-    procs = {}
-    for line in out.splitlines()[1:]:
-        fields = line.split(None, 2)
-        procs.setdefault(fields[2].split()[0], []).append(int(fields[0]))
+    def ps():
+        out = daemon.lxc("exec", "c1", "--", "ps").stdout
+        procs = {}
+        for line in out.splitlines()[1:]:
+            fields = line.split(None, 2)
+            procs.setdefault(fields[2].split()[0], []).append(int(fields[0]))
+        return out, procs
+
+    def services_up():
+        out, procs = ps()
+        return (out, procs) if all(any(c.endswith(s) for c in procs) for s in ("syslogd", "crond", "httpd")) else None
+
+    # rcS starts the services once DHCP answered: seconds after the launch.
+    out, procs = wait_until(services_up, "the image's services run", 30, 0.5)
     assert procs.get("init") == [1], out
-    for svc in ("syslogd", "crond", "httpd"):
-        assert any(cmd.endswith(svc) for cmd in procs), f"{svc} not running:\n{out}"
 
 
 def test_exec_hostname_is_name(daemon, c1):
