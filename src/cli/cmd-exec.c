@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "terminal.h"
 
 char *
@@ -81,21 +82,6 @@ ws_open (SoupWebsocketConnection *ws)
 }
 
 static void
-write_all (int fd, const char *data, gsize len)
-{
-  while (len > 0)
-    {
-      ssize_t n = write (fd, data, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return;
-      data += n;
-      len -= n;
-    }
-}
-
-static void
 output_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
 {
   ExecSession *session = g_object_get_data (G_OBJECT (ws), "ferry-session");
@@ -110,7 +96,7 @@ output_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointe
       session->ended[index] = TRUE;
       return;
     }
-  write_all (fd, data, len);
+  ferry_write_all (fd, data, len); /* a closed stdout: nothing more to do */
 }
 
 static void

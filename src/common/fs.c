@@ -105,6 +105,28 @@ ferry_copy_tree (const char *from, const char *to, GError **error)
   return TRUE;
 }
 
+gboolean
+ferry_write_all (int fd, const void *data, gsize len)
+{
+  const guint8 *p = data;
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          if (n == 0)
+            errno = 0;
+          return FALSE;
+        }
+      p += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
 char *
 ferry_read_small_file (const char *path)
 {

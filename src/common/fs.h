@@ -21,6 +21,10 @@ gboolean ferry_rm_rf (const char *path, GError **error);
  * exist; a partial TO is removed on failure. */
 gboolean ferry_copy_tree (const char *from, const char *to, GError **error);
 
+/* write() until all LEN bytes are out (EINTR retried); FALSE with errno set
+ * on failure (0: the fd took nothing). */
+gboolean ferry_write_all (int fd, const void *data, gsize len);
+
 /* Reads a small text file (proc, sysfs, cgroupfs) and strips the trailing
  * newline; NULL with errno set on failure. */
 char *ferry_read_small_file (const char *path);

@@ -300,20 +300,13 @@ import_image (FerryRequest *req)
       ferry_respond_error (req->msg, error);
       return;
     }
-  for (gsize off = 0; off < len;)
+  if (!ferry_write_all (fd, data_ptr, len))
     {
-      ssize_t n = write (fd, data_ptr + off, len - off);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Saving upload: %s", g_strerror (errno));
-          close (fd);
-          unlink (upload);
-          ferry_respond_error (req->msg, error);
-          return;
-        }
-      off += (gsize) n;
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Saving upload: %s", g_strerror (errno));
+      close (fd);
+      unlink (upload);
+      ferry_respond_error (req->msg, error);
+      return;
     }
   close (fd);
 

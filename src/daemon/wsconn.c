@@ -2,6 +2,7 @@
 #include "daemon/wsconn.h"
 
 #include "common/error.h"
+#include "common/fs.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -391,22 +392,6 @@ typedef struct
   GError *error;
 } PumpIn;
 
-static gboolean
-write_fd_all (int fd, const guint8 *p, gsize len)
-{
-  while (len > 0)
-    {
-      ssize_t w = write (fd, p, len);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return FALSE;
-      p += w;
-      len -= (gsize) w;
-    }
-  return TRUE;
-}
-
 /* Channel -> fd until the peer's "EOF". */
 static gpointer
 pump_in (gpointer data)
@@ -427,7 +412,7 @@ pump_in (gpointer data)
                                "the other server sent a control message in a byte stream");
           break;
         }
-      if (!write_fd_all (p->fd, buf->data, buf->len))
+      if (!ferry_write_all (p->fd, buf->data, buf->len))
         {
           if (p->error == NULL)
             g_set_error (&p->error, FERRY_ERROR, FERRY_ERROR_FAILED, "writing to the local end: %s",

@@ -49,21 +49,6 @@ ferry_monitor_error (const char *fmt, ...)
   fflush (stderr);
 }
 
-static void
-write_all (int fd, const char *buf, size_t len)
-{
-  while (len > 0)
-    {
-      ssize_t n = write (fd, buf, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return;
-      buf += n;
-      len -= (size_t) n;
-    }
-}
-
 /* Copies what the console has; FALSE once the master is unusable. */
 static gboolean
 copy_console (int master, int log_fd)
@@ -76,7 +61,7 @@ copy_console (int master, int log_fd)
       if (n > 0)
         {
           if (log_fd >= 0)
-            write_all (log_fd, buf, (size_t) n);
+            ferry_write_all (log_fd, buf, (gsize) n);
           continue;
         }
       if (n < 0 && errno == EINTR)

@@ -273,18 +273,7 @@ undo_container (FerryContainer *c, const char *run_dir)
 static void
 report (int fd, const char *text)
 {
-  size_t len = strlen (text);
-
-  while (len > 0)
-    {
-      ssize_t n = write (fd, text, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      text += n;
-      len -= (size_t) n;
-    }
+  ferry_write_all (fd, text, strlen (text));
   close (fd);
 }
 
