@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/json.h"
 
 #define INFO_TIME_LAYOUT "%Y/%m/%d %H:%M %Z"
 
@@ -133,12 +134,6 @@ append_item (GString *line, const char *label, const char *value, gboolean unkno
   g_string_append_printf (line, unknown ? ", %s: %s" : ", %s %s", label, value);
 }
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (a, b);
-}
-
 char *
 ferry_checkpoint_format_stats (JsonObject *stats)
 {
@@ -169,7 +164,7 @@ ferry_checkpoint_format_stats (JsonObject *stats)
         }
       append_item (line, field->label, value, FALSE);
     }
-  keys = g_list_sort (json_object_get_members (stats), compare_strings);
+  keys = ferry_json_sorted_members (stats);
   for (GList *l = keys; l != NULL; l = l->next)
     {
       const StatField *field = find_field (l->data);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "remote.h"
 
 FerryClient *
@@ -154,12 +155,6 @@ ferry_obj_array (JsonObject *object, const char *member)
   return json_node_get_array (node);
 }
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (a, b);
-}
-
 JsonNode *
 ferry_sorted_copy (JsonObject *object, gboolean recursive)
 {
@@ -168,7 +163,7 @@ ferry_sorted_copy (JsonObject *object, gboolean recursive)
 
   if (object != NULL)
     {
-      GList *members = g_list_sort (json_object_get_members (object), compare_strings);
+      GList *members = ferry_json_sorted_members (object);
 
       for (GList *l = members; l != NULL; l = l->next)
         {

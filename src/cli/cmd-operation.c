@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/json.h"
 #include "yaml.h"
 
 static int
@@ -59,12 +60,6 @@ cmd_operation_list (FerryCli *cli, FerryArgs *args, GError **error)
   return 0;
 }
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (a, b);
-}
-
 /* Go decodes metadata into map[string]any, and go-yaml writes maps with
  * their keys sorted, at every depth. */
 static JsonNode *
@@ -74,7 +69,7 @@ sorted_deep_copy (JsonNode *node)
     {
       JsonObject *object = json_node_get_object (node);
       g_autoptr (JsonObject) out = json_object_new ();
-      GList *members = g_list_sort (json_object_get_members (object), compare_strings);
+      GList *members = ferry_json_sorted_members (object);
 
       for (GList *l = members; l != NULL; l = l->next)
         json_object_set_member (out, l->data, sorted_deep_copy (json_object_get_member (object, l->data)));

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/json.h"
 #include "instance.h"
 #include "output.h"
 
@@ -340,12 +341,6 @@ figure_value (JsonNode *node, const char *unit)
   return g_strdup_printf ("%s %s", text, unit);
 }
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (a, b);
-}
-
 char *
 ferry_migration_figures (JsonObject *metadata)
 {
@@ -367,7 +362,7 @@ ferry_migration_figures (JsonObject *metadata)
       g_ptr_array_add (labels, g_strdup (known_figures[i].label));
       g_ptr_array_add (values, value);
     }
-  members = g_list_sort (json_object_get_members (metadata), compare_strings);
+  members = ferry_json_sorted_members (metadata);
   for (GList *l = members; l != NULL; l = l->next)
     {
       const char *key = l->data;

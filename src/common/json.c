@@ -207,6 +207,18 @@ ferry_json_string_map (JsonObject *obj, const char *what, GError **error)
   return g_steal_pointer (&map);
 }
 
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (a, b);
+}
+
+GList *
+ferry_json_sorted_members (JsonObject *object)
+{
+  return g_list_sort (json_object_get_members (object), compare_names);
+}
+
 char *
 ferry_json_to_string (JsonNode *node, gboolean pretty)
 {

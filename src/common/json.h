@@ -24,5 +24,8 @@ GHashTable *ferry_json_string_map (JsonObject *obj, const char *what, GError **e
 /* Serialises a node to a string (compact). */
 char *ferry_json_to_string (JsonNode *node, gboolean pretty);
 
+/* OBJECT's member names, sorted by strcmp (a list to g_list_free). */
+GList *ferry_json_sorted_members (JsonObject *object);
+
 /* Builds a JSON object from a string->string hash table, keys sorted. */
 JsonNode *ferry_json_from_string_map (GHashTable *map);
