@@ -420,21 +420,39 @@ def teardown_daemon(d):
         for mp in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
 
-    for path in [d.stdlog] + [os.path.join(b, f) for b, _, fs in os.walk(os.path.join(d.root, "logs"))
-                               for f in fs]:
-        try:
-            with open(path, errors="replace") as f:
-                if path == d.stdlog:
-                    f.seek(d.stdlog_reported)
-                text = f.read()
-        except OSError:
-            continue
-        for marker in SANITIZER_MARKERS:
-            if marker in text:
-                i = text.index(marker)
-                problems.append(f"sanitizer report in {path}:\n{text[max(0, i - 200):i + 2000]}")
-                break
+    problems += sanitizer_report(d.stdlog, d.stdlog_reported)
+    problems += sanitizer_reports(os.path.join(d.root, "logs"))
     return problems
+
+
+def sanitizer_report(path, offset=0):
+    """[the first ASan/UBSan/LSan report in PATH from OFFSET on, with context], or []."""
+    try:
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            text = f.read()
+    except OSError:
+        return []
+    for marker in SANITIZER_MARKERS:
+        if marker in text:
+            i = text.index(marker)
+            return [f"sanitizer report in {path}:\n{text[max(0, i - 200):i + 2000]}"]
+    return []
+
+
+def sanitizer_reports(directory):
+    """sanitizer_report() of every file under DIRECTORY."""
+    return [r for base, _, files in os.walk(directory) for name in files
+            for r in sanitizer_report(os.path.join(base, name))]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def _keep_logs(d):

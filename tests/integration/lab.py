@@ -25,8 +25,8 @@ import subprocess
 import tempfile
 import time
 
-from conftest import (BUILD, CMD_TIMEOUT, FERRY, LXC, SANITIZER_MARKERS, Daemon, _sanitizer_env,
-                      cgroup_mounts, mounts_under, pid_alive, wait_until)
+from conftest import (BUILD, CMD_TIMEOUT, FERRY, LXC, Daemon, _sanitizer_env, cgroup_mounts, mounts_under,
+                      pid_alive, sanitizer_reports, wait_until)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_SCRIPT = os.path.join(REPO, "scripts", "lab")
@@ -295,7 +295,7 @@ class Lab:
                 os.close(fd)
             self._ns_fds = []
         if keep_logs:
-            problems += _sanitizer_reports(keep_logs)
+            problems += sanitizer_reports(keep_logs)
         self.dir_was, self.dir = self.dir, None
         return problems
 
@@ -338,24 +338,6 @@ class Lab:
                         out.append(f"cgroup left: {base}")
                         _subdirs[:] = []
         return sorted(set(out))
-
-
-def _sanitizer_reports(directory):
-    out = []
-    for base, _dirs, files in os.walk(directory):
-        for name in files:
-            path = os.path.join(base, name)
-            try:
-                with open(path, errors="replace") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            for marker in SANITIZER_MARKERS:
-                if marker in text:
-                    i = text.index(marker)
-                    out.append(f"sanitizer report in {path}:\n{text[max(0, i - 200):i + 2000]}")
-                    break
-    return out
 
 
 def lab_fixture(request, options):

@@ -7,7 +7,6 @@ with nothing left on the target.
 Workloads run in the container's init tree (started detached with setsid), as CRIU only
 dumps that tree."""
 
-import json
 import os
 import subprocess
 import threading
@@ -15,7 +14,7 @@ import time
 
 import pytest
 
-from checkpoint_helpers import Workload, build_workload, hold_external_socket, processes_inside
+from checkpoint_helpers import Workload, build_workload, hold_external_socket
 from conftest import FERRY, wait_until
 from test_network import TCP_CLIENT
 

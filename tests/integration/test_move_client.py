@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import re
-import socket
 import socketserver
 import subprocess
 import tempfile
@@ -21,20 +20,12 @@ import threading
 
 import pytest
 
-from conftest import FERRY, _daemon_fixture, wait_until
+from conftest import FERRY, _daemon_fixture, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.exists(FERRY), reason=f"ferry client not built yet ({FERRY})")
 
 PASSWORD = "move-s3cret"
 MIGRATION_EXTENSION = "migration_ferry"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def listen_https(d):

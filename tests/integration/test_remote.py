@@ -16,17 +16,9 @@ import subprocess
 
 import pytest
 
-from conftest import FERRY, wait_until
+from conftest import FERRY, free_port, wait_until
 
 PASSWORD = "s3cret-pass"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_client_cert(directory):
