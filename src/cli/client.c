@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/json.h"
 
 /* Operation status codes (shared/api/status_code.go). */
 #define STATUS_SUCCESS 200
@@ -218,16 +219,20 @@ client_url (FerryClient *client, const char *base, const char *path)
 static JsonNode *
 parse_envelope (SoupMessage *msg, const char *url, GBytes *body, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   gsize len = 0;
   const char *data = g_bytes_get_data (body, &len);
-  JsonObject *envelope;
-  JsonNode *root;
+  g_autoptr (JsonNode) root = len > 0 ? ferry_json_parse (data, (gssize) len, NULL) : NULL;
+  JsonObject *envelope = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
   JsonNode *metadata;
   guint status = soup_message_get_status (msg);
+  const char *type = "";
+  const char *message = "Unknown error";
+  gint64 code = status;
 
-  if (len == 0 || !json_parser_load_from_data (parser, data, len, NULL)
-      || JSON_NODE_TYPE (json_parser_get_root (parser)) != JSON_NODE_OBJECT)
+  /* A server's "error": 5 must not become a NULL message. */
+  if (envelope == NULL || !ferry_json_get_string (envelope, "type", &type, NULL)
+      || !ferry_json_get_string (envelope, "error", &message, NULL)
+      || !ferry_json_get_int (envelope, "error_code", &code, NULL))
     {
       if (status != SOUP_STATUS_OK)
         {
@@ -238,13 +243,10 @@ parse_envelope (SoupMessage *msg, const char *url, GBytes *body, GError **error)
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Failed to parse the response from %s", url);
       return NULL;
     }
-  root = json_parser_get_root (parser);
-  envelope = json_node_get_object (root);
-  if (g_strcmp0 (json_object_get_string_member_with_default (envelope, "type", ""), "error") == 0)
+  if (g_str_equal (type, "error"))
     {
-      gint64 code = json_object_get_int_member_with_default (envelope, "error_code", status);
-      g_set_error_literal (error, FERRY_ERROR, code > 0 ? (int) code : FERRY_ERROR_FAILED,
-                           json_object_get_string_member_with_default (envelope, "error", "Unknown error"));
+      g_set_error_literal (error, FERRY_ERROR, code > 0 && code <= G_MAXINT ? (int) code : FERRY_ERROR_FAILED,
+                           message);
       return NULL;
     }
   metadata = json_object_get_member (envelope, "metadata");
@@ -598,23 +600,17 @@ static void
 events_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
 {
   FerryClient *client = user_data;
-  g_autoptr (JsonParser) parser = json_parser_new ();
   gsize len = 0;
   const char *data = g_bytes_get_data (message, &len);
-  JsonObject *event;
-  JsonObject *op;
-  const char *id;
+  g_autoptr (JsonObject) event = ferry_json_parse_object (data, len, FALSE, NULL);
+  JsonObject *op = NULL;
+  const char *kind = "";
+  const char *id = "";
 
-  if (!json_parser_load_from_data (parser, data, len, NULL)
-      || JSON_NODE_TYPE (json_parser_get_root (parser)) != JSON_NODE_OBJECT)
+  if (event == NULL || !ferry_json_get_string (event, "type", &kind, NULL) || !g_str_equal (kind, "operation")
+      || !ferry_json_get_object (event, "metadata", &op, NULL) || op == NULL
+      || !ferry_json_get_string (op, "id", &id, NULL))
     return;
-  event = json_node_get_object (json_parser_get_root (parser));
-  if (g_strcmp0 (json_object_get_string_member_with_default (event, "type", ""), "operation") != 0
-      || !json_object_has_member (event, "metadata")
-      || JSON_NODE_TYPE (json_object_get_member (event, "metadata")) != JSON_NODE_OBJECT)
-    return;
-  op = json_object_get_object_member (event, "metadata");
-  id = json_object_get_string_member_with_default (op, "id", "");
   if (operation_is_final (op))
     g_hash_table_replace (client->final_ops, g_strdup (id), json_object_ref (op));
   else if (client->progress != NULL && g_strcmp0 (id, client->waiting_id) == 0)

@@ -1,5 +1,6 @@
 #include "common/cert.h"
 #include "common/error.h"
+#include "common/json.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -240,46 +241,52 @@ ferry_trust_token_free (FerryTrustToken *token)
   g_free (token);
 }
 
+/* A token's members, read with the type checks: "secret": 5 must make the
+ * token invalid, not a NULL string. */
+static FerryTrustToken *
+token_from_object (JsonObject *o)
+{
+  g_autoptr (FerryTrustToken) token = g_new0 (FerryTrustToken, 1);
+  const char *client_name = "", *fingerprint = "", *secret = "", *expires_at = "";
+  JsonArray *addrs = NULL;
+  guint n = 0;
+
+  if (!ferry_json_get_string (o, "client_name", &client_name, NULL)
+      || !ferry_json_get_string (o, "fingerprint", &fingerprint, NULL)
+      || !ferry_json_get_string (o, "secret", &secret, NULL)
+      || !ferry_json_get_string (o, "expires_at", &expires_at, NULL)
+      || !ferry_json_get_array (o, "addresses", &addrs, NULL) || secret[0] == '\0')
+    return NULL;
+  token->client_name = g_strdup (client_name);
+  token->fingerprint = g_strdup (fingerprint);
+  token->secret = g_strdup (secret);
+  token->expires_at = g_strdup (expires_at);
+  token->addresses = g_new0 (char *, (addrs ? json_array_get_length (addrs) : 0) + 1);
+  for (guint i = 0; addrs != NULL && i < json_array_get_length (addrs); i++)
+    {
+      JsonNode *e = json_array_get_element (addrs, i);
+      if (JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING)
+        token->addresses[n++] = g_strdup (json_node_get_string (e));
+    }
+  return g_steal_pointer (&token);
+}
+
 FerryTrustToken *
 ferry_trust_token_decode (const char *text, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree guchar *raw = NULL;
-  gsize len = 0;
-  JsonObject *o;
-  JsonNode *addrs;
+  g_autoptr (JsonObject) o = NULL;
   FerryTrustToken *token;
+  gsize len = 0;
 
   /* g_base64_decode never fails: check the alphabet first. */
   for (const char *p = text; *p != '\0'; p++)
     if (!g_ascii_isalnum (*p) && *p != '+' && *p != '/' && *p != '=')
       goto invalid;
   raw = g_base64_decode (text, &len);
-  if (len == 0 || !json_parser_load_from_data (parser, (const char *) raw, len, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (len == 0 || (o = ferry_json_parse_object ((const char *) raw, len, FALSE, NULL)) == NULL
+      || (token = token_from_object (o)) == NULL)
     goto invalid;
-  o = json_node_get_object (json_parser_get_root (parser));
-  if (json_object_get_string_member_with_default (o, "secret", "")[0] == '\0')
-    goto invalid;
-  token = g_new0 (FerryTrustToken, 1);
-  token->client_name = g_strdup (json_object_get_string_member_with_default (o, "client_name", ""));
-  token->fingerprint = g_strdup (json_object_get_string_member_with_default (o, "fingerprint", ""));
-  token->secret = g_strdup (json_object_get_string_member_with_default (o, "secret", ""));
-  token->expires_at = g_strdup (json_object_get_string_member_with_default (o, "expires_at", ""));
-  addrs = json_object_get_member (o, "addresses");
-  if (addrs != NULL && JSON_NODE_HOLDS_ARRAY (addrs))
-    {
-      JsonArray *a = json_node_get_array (addrs);
-      token->addresses = g_new0 (char *, json_array_get_length (a) + 1);
-      for (guint i = 0, n = 0; i < json_array_get_length (a); i++)
-        {
-          JsonNode *e = json_array_get_element (a, i);
-          if (JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING)
-            token->addresses[n++] = g_strdup (json_node_get_string (e));
-        }
-    }
-  else
-    token->addresses = g_new0 (char *, 1);
   return token;
 
 invalid:

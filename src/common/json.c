@@ -3,83 +3,301 @@
 
 #include <string.h>
 
-/* Deepest nesting of objects and lists a request may have. json-glib's
- * parser recurses once per level: without a bound, "[[[[..." from an
- * untrusted client overflows the daemon's stack. */
+/* Deepest nesting of objects and lists Ferry reads. json-glib's parser
+ * recurses once per level: without a bound, "[[[[..." overflows the stack. */
 #define MAX_JSON_DEPTH 64
 
-/* One pass over the raw text before json-glib sees it: refuses nesting
- * deeper than MAX_JSON_DEPTH, and NUL characters (json-glib hands strings
- * out as C strings, so "a\u0000b" would silently become "a"). */
-static gboolean
-check_raw_json (const char *data, gsize len, GError **error)
+/* json-glib 1.6 (Debian 12) reads more than JSON: C comments, single-quoted
+ * strings, hex and octal numbers, raw tabs in strings. A guard counting
+ * brackets in that larger language must skip exactly what json-glib skips (a
+ * comment full of "]" once took the count below zero), so instead the text
+ * is checked against RFC 8259's strict grammar, without recursion, and
+ * json-glib only ever sees plain JSON nested at most MAX_JSON_DEPTH deep.
+ * Like LXD's encoding/json, this refuses comments. */
+typedef struct
 {
-  int depth = 0;
-  gboolean in_string = FALSE;
+  const char *p;
+  const char *end;
+  const char *why; /* the reason the text is not strict JSON */
+} JsonScan;
 
-  if (memchr (data, '\0', len) != NULL)
-    goto nul;
-  for (gsize i = 0; i < len; i++)
+static gboolean
+scan_fail (JsonScan *s, const char *why)
+{
+  s->why = why;
+  return FALSE;
+}
+
+static gboolean
+at (JsonScan *s, char c)
+{
+  return s->p < s->end && *s->p == c;
+}
+
+static void
+skip_space (JsonScan *s)
+{
+  while (at (s, ' ') || at (s, '\t') || at (s, '\n') || at (s, '\r'))
+    s->p++;
+}
+
+/* Four hex digits: a UTF-16 code unit, or -1. */
+static int
+scan_hex4 (JsonScan *s)
+{
+  int unit = 0;
+
+  if (s->end - s->p < 4)
+    return -1;
+  for (int i = 0; i < 4; i++)
     {
-      char c = data[i];
-      if (in_string)
-        {
-          if (c == '"')
-            in_string = FALSE;
-          else if (c == '\\' && i + 1 < len)
-            {
-              if (data[i + 1] == 'u' && i + 5 < len && memcmp (data + i + 2, "0000", 4) == 0)
-                goto nul;
-              i++; /* the escaped character */
-            }
-          continue;
-        }
+      int digit = g_ascii_xdigit_value (s->p[i]);
+      if (digit < 0)
+        return -1;
+      unit = unit * 16 + digit;
+    }
+  s->p += 4;
+  return unit;
+}
+
+/* After "\u". Strings leave json-glib as C strings, so "a\u0000b" would
+ * silently become "a"; a lone surrogate has no UTF-8 form. */
+static gboolean
+scan_unicode_escape (JsonScan *s)
+{
+  int unit = scan_hex4 (s);
+
+  if (unit < 0)
+    return scan_fail (s, "a \\u escape needs four hex digits");
+  if (unit == 0)
+    return scan_fail (s, "NUL characters are not allowed");
+  if (unit >= 0xDC00 && unit <= 0xDFFF)
+    return scan_fail (s, "a UTF-16 low surrogate without its high surrogate");
+  if (unit < 0xD800 || unit > 0xDBFF)
+    return TRUE;
+  if (!at (s, '\\') || s->end - s->p < 2 || s->p[1] != 'u')
+    return scan_fail (s, "a UTF-16 high surrogate without its low surrogate");
+  s->p += 2;
+  unit = scan_hex4 (s);
+  if (unit < 0xDC00 || unit > 0xDFFF)
+    return scan_fail (s, "a UTF-16 high surrogate without its low surrogate");
+  return TRUE;
+}
+
+static gboolean
+scan_string (JsonScan *s)
+{
+  s->p++; /* the opening quote */
+  while (s->p < s->end)
+    {
+      unsigned char c = *s->p++;
       if (c == '"')
-        in_string = TRUE;
-      else if (c == '{' || c == '[')
+        return TRUE;
+      if (c < 0x20)
+        return scan_fail (s, "control characters in strings must be escaped");
+      if (c != '\\')
+        continue;
+      if (s->p == s->end)
+        break;
+      c = *s->p++;
+      if (c == 'u')
         {
-          if (++depth > MAX_JSON_DEPTH)
-            {
-              g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                           "Invalid JSON in request body: nested deeper than %d levels", MAX_JSON_DEPTH);
-              return FALSE;
-            }
+          if (!scan_unicode_escape (s))
+            return FALSE;
         }
-      else if (c == '}' || c == ']')
-        depth--;
+      else if (memchr ("\"\\/bfnrt", c, 8) == NULL)
+        return scan_fail (s, "unknown escape in a string");
+    }
+  return scan_fail (s, "unterminated string");
+}
+
+static gboolean
+scan_digits (JsonScan *s)
+{
+  const char *start = s->p;
+
+  while (s->p < s->end && g_ascii_isdigit (*s->p))
+    s->p++;
+  return s->p > start;
+}
+
+static gboolean
+scan_number (JsonScan *s)
+{
+  if (at (s, '-'))
+    s->p++;
+  if (at (s, '0'))
+    s->p++;
+  else if (!scan_digits (s))
+    return scan_fail (s, "unexpected character where a value is due");
+  if (at (s, '.'))
+    {
+      s->p++;
+      if (!scan_digits (s))
+        return scan_fail (s, "a number needs digits after its '.'");
+    }
+  if (at (s, 'e') || at (s, 'E'))
+    {
+      s->p++;
+      if (at (s, '+') || at (s, '-'))
+        s->p++;
+      if (!scan_digits (s))
+        return scan_fail (s, "a number needs digits in its exponent");
     }
   return TRUE;
+}
 
-nul:
-  g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON in request body: NUL characters are not allowed");
-  return FALSE;
+static gboolean
+scan_word (JsonScan *s, const char *word)
+{
+  gsize n = strlen (word);
+
+  if ((gsize) (s->end - s->p) < n || memcmp (s->p, word, n) != 0)
+    return scan_fail (s, "unexpected character where a value is due");
+  s->p += n;
+  return TRUE;
+}
+
+static gboolean
+scan_scalar (JsonScan *s)
+{
+  switch (*s->p)
+    {
+    case '"':
+      return scan_string (s);
+    case 't':
+      return scan_word (s, "true");
+    case 'f':
+      return scan_word (s, "false");
+    case 'n':
+      return scan_word (s, "null");
+    default:
+      return scan_number (s);
+    }
+}
+
+/* A member name and its colon, after "{" or ",". */
+static gboolean
+scan_member_name (JsonScan *s)
+{
+  skip_space (s);
+  if (!at (s, '"'))
+    return scan_fail (s, "expected a member name in double quotes");
+  if (!scan_string (s))
+    return FALSE;
+  skip_space (s);
+  if (!at (s, ':'))
+    return scan_fail (s, "expected ':' after a member name");
+  s->p++;
+  return TRUE;
+}
+
+/* The whole text must be one JSON value. Open containers are kept on a
+ * fixed stack instead of the C stack, so no input makes this recurse. */
+static gboolean
+scan_json (JsonScan *s)
+{
+  char closer[MAX_JSON_DEPTH]; /* the bracket that closes each open container */
+  int depth = 0;
+
+  for (;;)
+    {
+      /* A value is due. */
+      skip_space (s);
+      if (s->p == s->end)
+        return scan_fail (s, "unexpected end of the text");
+      if (at (s, '{') || at (s, '['))
+        {
+          char close = *s->p == '{' ? '}' : ']';
+          if (depth == MAX_JSON_DEPTH)
+            return scan_fail (s, "nested deeper than " G_STRINGIFY (MAX_JSON_DEPTH) " levels");
+          closer[depth++] = close;
+          s->p++;
+          skip_space (s);
+          if (!at (s, close))
+            {
+              if (close == '}' && !scan_member_name (s))
+                return FALSE;
+              continue;
+            }
+          s->p++;
+          depth--;
+        }
+      else if (!scan_scalar (s))
+        return FALSE;
+
+      /* After a value: a comma, closing brackets, or the end of the text. */
+      for (;;)
+        {
+          skip_space (s);
+          if (depth == 0)
+            return s->p == s->end || scan_fail (s, "unexpected text after the JSON value");
+          if (at (s, ','))
+            {
+              s->p++;
+              if (closer[depth - 1] == '}' && !scan_member_name (s))
+                return FALSE;
+              break;
+            }
+          if (!at (s, closer[depth - 1]))
+            return scan_fail (s, closer[depth - 1] == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+          s->p++;
+          depth--;
+        }
+    }
+}
+
+JsonNode *
+ferry_json_parse (const char *data, gssize len, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) local = NULL;
+  JsonScan scan = { 0 };
+
+  if (data == NULL)
+    data = "";
+  if (len < 0)
+    len = (gssize) strlen (data);
+  if (!g_utf8_validate_len (data, (gsize) len, NULL))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "Invalid JSON: the text is not UTF-8 or holds NUL characters");
+      return NULL;
+    }
+  scan.p = data;
+  scan.end = data + len;
+  if (!scan_json (&scan))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON at byte %td: %s", scan.p - data,
+                   scan.why);
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, data, len, &local))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON: %s", local->message);
+      return NULL;
+    }
+  return json_parser_steal_root (parser);
 }
 
 JsonObject *
 ferry_json_parse_object (const char *data, gsize len, gboolean allow_empty, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr (GError) local = NULL;
-  JsonNode *root;
+  g_autoptr (JsonNode) root = NULL;
 
   if (data == NULL || len == 0)
     {
       if (allow_empty)
         return json_object_new ();
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Request body is empty; a JSON object is expected");
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Empty text where a JSON object is expected");
       return NULL;
     }
-  if (!check_raw_json (data, len, error))
+  root = ferry_json_parse (data, (gssize) len, error);
+  if (root == NULL)
     return NULL;
-  if (!json_parser_load_from_data (parser, data, (gssize) len, &local))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid JSON in request body: %s", local->message);
-      return NULL;
-    }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Request body must be a JSON object");
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "A JSON object is expected");
       return NULL;
     }
   return json_object_ref (json_node_get_object (root));

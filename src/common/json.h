@@ -1,12 +1,19 @@
-/* Strict JSON reading for requests from untrusted clients: every accessor
- * checks the member's type and says which member was wrong. */
+/* Strict JSON reading. Every JSON text Ferry reads (request bodies, trust
+ * tokens, websocket messages, files on disk, a server's answers) goes through
+ * ferry_json_parse: only RFC 8259 JSON (no comments, no json-glib extensions)
+ * in UTF-8 without NULs, nested at most 64 levels deep, reaches json-glib.
+ * Every accessor checks the member's type and says which member was wrong. */
 #pragma once
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
-/* Parses a request body that must be a JSON object (an empty body gives an
- * empty object when allow_empty). */
+/* Parses one JSON value (len -1: DATA is NUL-terminated); a new node, or
+ * NULL with FERRY_ERROR_INVALID saying why. */
+JsonNode *ferry_json_parse (const char *data, gssize len, GError **error);
+
+/* Same, for text that must be a JSON object (an empty text gives an empty
+ * object when allow_empty). */
 JsonObject *ferry_json_parse_object (const char *data, gsize len, gboolean allow_empty, GError **error);
 
 /* Each getter returns TRUE and leaves *out untouched (the default) when the

@@ -10,11 +10,9 @@
 static gboolean
 instance_uses (FerryInstance *inst, const char *profile)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root;
+  g_autoptr (JsonNode) root = ferry_json_parse (inst->row->profiles_json, -1, NULL);
 
-  if (!json_parser_load_from_data (parser, inst->row->profiles_json, -1, NULL)
-      || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_ARRAY (root))
+  if (root == NULL || !JSON_NODE_HOLDS_ARRAY (root))
     return FALSE;
   for (guint i = 0; i < json_array_get_length (json_node_get_array (root)); i++)
     if (g_strcmp0 (json_array_get_string_element (json_node_get_array (root), i), profile) == 0)

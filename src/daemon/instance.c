@@ -131,12 +131,10 @@ parse_object_json (const char *json)
 static char **
 parse_profiles_json (const char *json)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = json != NULL ? ferry_json_parse (json, -1, NULL) : NULL;
   GPtrArray *names = g_ptr_array_new ();
-  JsonNode *root;
 
-  if (json != NULL && json_parser_load_from_data (parser, json, -1, NULL)
-      && (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_ARRAY (root))
+  if (root != NULL && JSON_NODE_HOLDS_ARRAY (root))
     {
       JsonArray *arr = json_node_get_array (root);
       for (guint i = 0; i < json_array_get_length (arr); i++)

@@ -222,13 +222,12 @@ ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind,
   g_autofree char *at = ferry_time_rfc3339 (ferry_time_now ());
   g_autofree char *dest = NULL;
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) parsed = NULL;
   g_autoptr (JsonNode) root = NULL;
   g_autofree char *text = NULL;
 
   if (stats_file == NULL || !g_file_get_contents (stats_file, &stats, NULL, NULL)
-      || !json_parser_load_from_data (parser, stats, -1, NULL) || json_parser_get_root (parser) == NULL
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      || (parsed = ferry_json_parse (stats, -1, NULL)) == NULL || !JSON_NODE_HOLDS_OBJECT (parsed))
     return;
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "action");
@@ -238,7 +237,7 @@ ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind,
   json_builder_set_member_name (b, "at");
   json_builder_add_string_value (b, at);
   json_builder_set_member_name (b, "stats");
-  json_builder_add_value (b, json_node_copy (json_parser_get_root (parser)));
+  json_builder_add_value (b, g_steal_pointer (&parsed));
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   text = ferry_json_to_string (root, TRUE);

@@ -236,9 +236,11 @@ finish_page_server (TargetData *t, GError **error)
 static gboolean
 receive (TargetData *t, JsonObject *msg, GError **error)
 {
-  const char *what = json_object_get_string_member_with_default (msg, "what", "");
+  const char *what = "";
   guint64 bytes = 0;
 
+  if (!ferry_json_get_string (msg, "what", &what, error))
+    return FALSE;
   if (g_str_equal (what, "rootfs"))
     return ferry_migration_rsync_receive (t->link, t->rootfs, TRUE, t->rsync_log, &bytes, error);
   if (g_str_equal (what, "snapshots"))

@@ -233,20 +233,23 @@ ferry_migration_recv (FerryMigrationLink *link, const char *type, GCancellable *
   g_autoptr (GByteArray) buf = g_byte_array_new ();
   g_autoptr (JsonObject) obj = NULL;
   FerryWsKind kind = FERRY_WS_TEXT;
-  const char *got;
+  const char *got = "";
+  const char *reason = "(no reason given)";
 
   if (!ferry_ws_conn_recv (link->conns[FERRY_MIGRATION_CONTROL], &kind, buf, cancellable, error))
     return NULL;
-  if (kind != FERRY_WS_TEXT || (obj = ferry_json_parse_object ((const char *) buf->data, buf->len, FALSE, NULL)) == NULL)
+  /* Callers compare "type" with g_str_equal: it must be a string. */
+  if (kind != FERRY_WS_TEXT
+      || (obj = ferry_json_parse_object ((const char *) buf->data, buf->len, FALSE, NULL)) == NULL
+      || !ferry_json_get_string (obj, "type", &got, NULL)
+      || !ferry_json_get_string (obj, "error", &reason, NULL))
     {
       g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server sent an unreadable control message");
       return NULL;
     }
-  got = json_object_get_string_member_with_default (obj, "type", "");
   if (g_str_equal (got, "error"))
     {
-      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED,
-                           json_object_get_string_member_with_default (obj, "error", "(no reason given)"));
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, reason);
       g_prefix_error (error, "the other server failed: ");
       return NULL;
     }

@@ -385,7 +385,6 @@ ferry_migrate_check_feasible (JsonObject *source_host, JsonObject *container, Js
 JsonNode *
 ferry_migrate_parse_facts (const char *text, JsonObject **host, JsonObject **container, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local = NULL;
   g_autoptr (JsonNode) root = NULL;
   JsonObject *obj, *h = NULL, *c = NULL;
@@ -393,14 +392,13 @@ ferry_migrate_parse_facts (const char *text, JsonObject **host, JsonObject **con
 
   *host = NULL;
   *container = NULL;
-  if (!json_parser_load_from_data (parser, text, -1, &local))
+  if ((root = ferry_json_parse (text, -1, &local)) == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The migration facts are not JSON: %s",
                    local->message);
       return NULL;
     }
-  root = json_parser_steal_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The migration facts are not a JSON object");
       return NULL;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "common/json.h"
 #include "checkpoint-stats.h"
 #include "cli.h"
 #include "exec.h"
@@ -22,9 +23,11 @@ gboolean ferry_list_filter_match (JsonObject *inst, const char *filter);
 static JsonObject *
 parse_object (const char *json)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_data (parser, json, -1, NULL));
-  return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+  g_autoptr (GError) error = NULL;
+  JsonObject *obj = ferry_json_parse_object (json, strlen (json), FALSE, &error);
+
+  g_assert_no_error (error);
+  return obj;
 }
 
 static char **

@@ -7,14 +7,17 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "migration.h"
 
 static JsonObject *
 parse_object (const char *json)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_data (parser, json, -1, NULL));
-  return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+  g_autoptr (GError) error = NULL;
+  JsonObject *obj = ferry_json_parse_object (json, strlen (json), FALSE, &error);
+
+  g_assert_no_error (error);
+  return obj;
 }
 
 static char *

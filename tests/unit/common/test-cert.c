@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/cert.h"
+#include "common/error.h"
 
 static void
 test_generate_and_fingerprint (void)
@@ -95,6 +96,38 @@ test_token_decode_lxd (void)
   g_assert_null (ferry_trust_token_decode ("", NULL));
 }
 
+/* Issue 9: a token is untrusted JSON too (POST /1.0/certificates decodes
+ * the password as one): deep nesting, comments and wrong types are
+ * "Invalid trust token", not a crash. */
+static void
+test_token_decode_hostile (void)
+{
+  g_autoptr (GString) deep = g_string_new (NULL);
+  const char *hostile[] = {
+    "{\"secret\":5}",
+    "{\"secret\":\"x\",\"client_name\":[]}",
+    "{\"secret\":\"x\",\"addresses\":\"10.0.0.1\"}",
+    "/* */ {\"secret\":\"x\"}",
+    "{'secret':'x'}",
+  };
+
+  for (int i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  {
+    g_autofree char *text = g_base64_encode ((const guchar *) deep->str, deep->len);
+    g_autoptr (GError) error = NULL;
+    g_assert_null (ferry_trust_token_decode (text, &error));
+    g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (hostile); i++)
+    {
+      g_autofree char *text = g_base64_encode ((const guchar *) hostile[i], strlen (hostile[i]));
+      g_autoptr (GError) error = NULL;
+      g_assert_null (ferry_trust_token_decode (text, &error));
+      g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -103,5 +136,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cert/password-hash", test_password_hash);
   g_test_add_func ("/cert/token-round-trip", test_token_round_trip);
   g_test_add_func ("/cert/token-decode-lxd", test_token_decode_lxd);
+  g_test_add_func ("/cert/token-decode-hostile", test_token_decode_hostile);
   return g_test_run ();
 }

@@ -90,6 +90,93 @@ test_json_strict (void)
 }
 
 static void
+assert_refused (const char *text, gssize len)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) node = ferry_json_parse (text, len, &error);
+
+  if (node != NULL)
+    g_error ("accepted: %.60s", text);
+  g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
+}
+
+static char *
+repeat (const char *head, char c, gsize n, const char *tail)
+{
+  GString *s = g_string_new (head);
+
+  for (gsize i = 0; i < n; i++)
+    g_string_append_c (s, c);
+  g_string_append (s, tail);
+  return g_string_free (s, FALSE);
+}
+
+/* Issue 9: json-glib recurses per level and reads comments, so a bracket
+ * count that did not skip comments exactly as json-glib does could be
+ * taken below zero by a comment full of "]". */
+static void
+test_json_guard (void)
+{
+  g_autofree char *opens = repeat ("", '[', 100000, "");
+  g_autofree char *closes_in_comment = repeat ("/*", ']', 100000, "*/ {\"password\": ");
+  g_autofree char *comment_bypass = g_strconcat (closes_in_comment, opens, "}", NULL);
+  g_autofree char *line_comment = repeat ("// ", ']', 100000, "\n");
+  g_autofree char *line_bypass = g_strconcat (line_comment, opens, NULL);
+  g_autofree char *deep64 = repeat ("", '[', 64, "");
+  g_autofree char *deep65 = repeat ("", '[', 65, "");
+  g_autofree char *ok64 = NULL;
+  const char *extensions[] = {
+    "/* c */ {}", "{} // c", "{\"a\": 1 /* c */}", "# c\n{}", "{'a': 1}", "{\"a\": 'b'}", "{a: 1}",
+    "{\"a\": 0x10}", "{\"a\": $10}", "{\"a\": 010}", "{\"a\": +1}", "{\"a\": .5}", "{\"a\": 1.}",
+    "{\"a\": 1e}", "{\"a\": NaN}", "{\"a\": Infinity}", "{\"a\": True}", "{\"a\": nul}", "[1,]",
+    "{\"a\": 1,}", "[,1]", "{\"a\" 1}", "{\"a\": 1 \"b\": 2}", "[1 2]", "{} {}", "{}x", "[\"\\x41\"]",
+    "[\"\\u12\"]", "[\"\\ud800\"]", "[\"\\udc00\"]", "[\"\\ud800\\u0041\"]", "[\"a\\u0000b\"]",
+    "[\"tab\there\"]", "[\"\\", "[\"abc", "[", "{", "{\"a\":", "", " ", "\xff", "[\"\xc3\"]",
+    "\"\xed\xa0\x80\"",
+    "\f{}", "\v{}", "\xc2\xa0{}", "(1)",
+  };
+  const char *strict[] = {
+    "{}", "[]", "0", "-0", "1.5e+10", "1E-3", "-12.25", "true", "false", "null", "\"s\"",
+    " \t\r\n{ \"a\" : [ 1 , 2 ] } ",
+    "{\"a\":{\"b\":[{},[],\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"]}}",
+    "[\"\xc3\xa9\xf0\x9f\x98\x80\"]",
+    "{\"\":null,\"a\":1,\"a\":2}",
+  };
+
+  /* The exact payloads of the issue, and a line-comment variant. */
+  assert_refused (opens, -1);
+  assert_refused (comment_bypass, -1);
+  assert_refused (line_bypass, -1);
+  /* The limit is 64 levels, counted the same way for objects and lists. */
+  assert_refused (deep65, -1);
+  ok64 = repeat (deep64, ']', 64, "");
+  {
+    g_autoptr (JsonNode) node = ferry_json_parse (ok64, -1, NULL);
+    g_assert_nonnull (node);
+  }
+  /* Everything json-glib reads beyond RFC 8259 is refused before it runs. */
+  for (gsize i = 0; i < G_N_ELEMENTS (extensions); i++)
+    assert_refused (extensions[i], -1);
+  /* A NUL byte inside the given length, even in a string. */
+  assert_refused ("[\"a\0b\"]", 7);
+  assert_refused ("{}\0", 3);
+  /* And json-glib reads all the strict JSON the scanner lets through. */
+  for (gsize i = 0; i < G_N_ELEMENTS (strict); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (JsonNode) node = ferry_json_parse (strict[i], -1, &error);
+      if (node == NULL)
+        g_error ("refused %s: %s", strict[i], error->message);
+    }
+  /* Text given by length need not be NUL-terminated. */
+  {
+    g_autoptr (JsonNode) node = ferry_json_parse ("[1]xyz", 3, NULL);
+    g_assert_nonnull (node);
+    g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+  }
+}
+
+static void
 test_rfc3339 (void)
 {
   g_autofree char *unset = ferry_time_rfc3339 (0);
@@ -122,6 +209,7 @@ main (int argc, char **argv)
   g_test_add_func ("/common/names/instance", test_instance_names);
   g_test_add_func ("/common/names/snapshot", test_snapshot_names);
   g_test_add_func ("/common/json/strict", test_json_strict);
+  g_test_add_func ("/common/json/guard", test_json_guard);
   g_test_add_func ("/common/time/rfc3339", test_rfc3339);
   g_test_add_func ("/common/fs/proc-starttime", test_proc_starttime);
   return g_test_run ();
