@@ -171,21 +171,22 @@ add_certificate (FerryRequest *req)
   g_autofree char *token_name = NULL;
   g_autofree char *pem = NULL;
   g_autofree char *fp = NULL;
-  const char *text, *password, *name, *type;
+  const char *text = "", *password = "", *name = "", *type = "";
+  gboolean token = FALSE;
   FerryDbCertificate row = { 0 };
 
-  if (body == NULL)
+  /* Typed reads: json-glib hands out NULL for "password": 5. */
+  if (body == NULL || !ferry_json_get_string (body, "certificate", &text, &error)
+      || !ferry_json_get_string (body, "password", &password, &error)
+      || !ferry_json_get_string (body, "name", &name, &error) || !ferry_json_get_string (body, "type", &type, &error)
+      || !ferry_json_get_bool (body, "token", &token, &error))
     goto fail;
-  text = json_object_get_string_member_with_default (body, "certificate", "");
-  password = json_object_get_string_member_with_default (body, "password", "");
-  name = json_object_get_string_member_with_default (body, "name", "");
-  type = json_object_get_string_member_with_default (body, "type", "");
   if (*type != '\0' && strcmp (type, "client") != 0)
     {
       g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported certificate type: %s", type);
       goto fail;
     }
-  if (req->trusted && json_object_get_boolean_member_with_default (body, "token", FALSE))
+  if (req->trusted && token)
     {
       create_token (req, name);
       return;

@@ -90,6 +90,17 @@ def test_token_with_json_glib_extensions_or_wrong_types(daemon, port, text):
     still_serves(daemon, port)
 
 
+@pytest.mark.parametrize("field,value", [("password", 5), ("password", ["x"]), ("certificate", 5), ("name", {}),
+                                         ("type", 1), ("token", "yes")])
+def test_certificate_body_with_wrong_type(daemon, port, field, value):
+    # json-glib returned NULL for "password": 5, which ferryd then read: a segfault.
+    body = {"type": "client", "name": "x", "certificate": "", "password": "wrong"}
+    body[field] = value
+    status, env = https_raw(port, "POST", "/1.0/certificates", json.dumps(body).encode())
+    assert status == 400 and f'"{field}"' in env["error"], env
+    still_serves(daemon, port)
+
+
 def test_comment_bypass_over_https(daemon, port):
     status, env = https_raw(port, "POST", "/1.0/certificates", comment_bypass(DEEP))
     assert status in (400, 413), env
