@@ -400,6 +400,60 @@ ferry_json_get_array (JsonObject *obj, const char *member, JsonArray **out, GErr
   return TRUE;
 }
 
+static gboolean
+is_string_map (JsonNode *node)
+{
+  JsonObjectIter iter;
+  JsonNode *value;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return FALSE;
+  json_object_iter_init (&iter, json_node_get_object (node));
+  while (json_object_iter_next (&iter, NULL, &value))
+    if (!JSON_NODE_HOLDS_NULL (value)
+        && (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING))
+      return FALSE;
+  return TRUE;
+}
+
+/* The phrase for a wrong type, or NULL when NODE has TYPE. */
+static const char *
+type_mismatch (JsonNode *node, FerryJsonType type)
+{
+  switch (type)
+    {
+    case FERRY_JSON_STRING:
+      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+        return NULL;
+      return "a string";
+    case FERRY_JSON_BOOL:
+      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_BOOLEAN)
+        return NULL;
+      return "true or false";
+    case FERRY_JSON_STRING_MAP:
+      return is_string_map (node) ? NULL : "an object whose values are strings";
+    }
+  g_assert_not_reached ();
+}
+
+gboolean
+ferry_json_check_fields (JsonObject *obj, const char *prefix, const FerryJsonField *fields, gsize n_fields,
+                         GError **error)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      JsonNode *node = member_or_null (obj, fields[i].member);
+      const char *expected = node != NULL ? type_mismatch (node, fields[i].type) : NULL;
+      if (expected != NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"%s%s\" must be %s", prefix ? prefix : "",
+                       fields[i].member, expected);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 GHashTable *
 ferry_json_string_map (JsonObject *obj, const char *what, GError **error)
 {

@@ -24,6 +24,26 @@ gboolean ferry_json_get_int (JsonObject *obj, const char *member, gint64 *out, G
 gboolean ferry_json_get_object (JsonObject *obj, const char *member, JsonObject **out, GError **error);
 gboolean ferry_json_get_array (JsonObject *obj, const char *member, JsonArray **out, GError **error);
 
+/* Types of members Ferry does not read but LXD's API defines: a client
+ * must still get a 400 for {"start": "yes"}, as LXD's decoder gives one. */
+typedef enum
+{
+  FERRY_JSON_STRING,
+  FERRY_JSON_BOOL,
+  FERRY_JSON_STRING_MAP, /* an object whose values are strings */
+} FerryJsonType;
+
+typedef struct
+{
+  const char *member;
+  FerryJsonType type;
+} FerryJsonField;
+
+/* Checks the members of OBJ listed in FIELDS that are present and not null;
+ * the error names the first wrong one as PREFIX + member ("source.live"). */
+gboolean ferry_json_check_fields (JsonObject *obj, const char *prefix, const FerryJsonField *fields, gsize n_fields,
+                                  GError **error);
+
 /* A JSON object whose values must all be strings (LXD's "config" maps).
  * Returns a new string->string hash table, or NULL with an error. */
 GHashTable *ferry_json_string_map (JsonObject *obj, const char *what, GError **error);

@@ -54,7 +54,7 @@ filter_matches (JsonObject *obj, const char *filter, GError **error)
   for (guint i = 0; terms[i] != NULL; i++)
     {
       g_auto (GStrv) words = g_strsplit (g_strstrip (terms[i]), " ", 3);
-      const char *actual;
+      const char *actual = NULL;
       gboolean equal;
 
       if (g_strv_length (words) != 3 || (strcmp (words[1], "eq") != 0 && strcmp (words[1], "ne") != 0))
@@ -62,8 +62,7 @@ filter_matches (JsonObject *obj, const char *filter, GError **error)
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter \"%s\"", terms[i]);
           return FALSE;
         }
-      actual = json_object_get_string_member_with_default (obj, words[0], NULL);
-      if (actual == NULL)
+      if (!ferry_json_get_string (obj, words[0], &actual, NULL) || actual == NULL)
         {
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter field \"%s\"", words[0]);
           return FALSE;
@@ -389,6 +388,39 @@ parse_writable (FerryDaemon *d, JsonObject *body, GHashTable **config_out, char 
   return TRUE;
 }
 
+/* Members of LXD's InstancesPost and InstanceSource that Ferry ignores or
+ * reads later (the migration target reads mode, operation, certificate,
+ * secrets and live): all are type-checked before anything is created. */
+static const FerryJsonField create_fields[] = {
+  { "architecture", FERRY_JSON_STRING },
+  { "instance_type", FERRY_JSON_STRING },
+  { "restore", FERRY_JSON_STRING },
+  { "stateful", FERRY_JSON_BOOL },
+  { "start", FERRY_JSON_BOOL },
+};
+
+static const FerryJsonField source_fields[] = {
+  { "type", FERRY_JSON_STRING },
+  { "certificate", FERRY_JSON_STRING },
+  { "alias", FERRY_JSON_STRING },
+  { "fingerprint", FERRY_JSON_STRING },
+  { "properties", FERRY_JSON_STRING_MAP },
+  { "server", FERRY_JSON_STRING },
+  { "secret", FERRY_JSON_STRING },
+  { "protocol", FERRY_JSON_STRING },
+  { "base-image", FERRY_JSON_STRING },
+  { "mode", FERRY_JSON_STRING },
+  { "operation", FERRY_JSON_STRING },
+  { "secrets", FERRY_JSON_STRING_MAP },
+  { "source", FERRY_JSON_STRING },
+  { "live", FERRY_JSON_BOOL },
+  { "container_only", FERRY_JSON_BOOL },
+  { "instance_only", FERRY_JSON_BOOL },
+  { "refresh", FERRY_JSON_BOOL },
+  { "project", FERRY_JSON_STRING },
+  { "allow_inconsistent", FERRY_JSON_BOOL },
+};
+
 static void
 create_instance (FerryRequest *req)
 {
@@ -412,6 +444,9 @@ create_instance (FerryRequest *req)
       || !ferry_json_get_string (body, "description", &description, &error)
       || !ferry_json_get_bool (body, "ephemeral", &ephemeral, &error)
       || !ferry_json_get_object (body, "source", &source, &error)
+      || !ferry_json_check_fields (body, NULL, create_fields, G_N_ELEMENTS (create_fields), &error)
+      || (source != NULL
+          && !ferry_json_check_fields (source, "source.", source_fields, G_N_ELEMENTS (source_fields), &error))
       || !parse_writable (d, body, &config, &devices_json, &profiles_json, &error))
     goto fail;
   if (type != NULL && *type != '\0' && strcmp (type, "container") != 0)

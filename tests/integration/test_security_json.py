@@ -1,5 +1,5 @@
-"""Issue 9, item 1: every JSON text ferryd reads goes through one guarded parser
-(strict RFC 8259, at most 64 levels).
+"""Issue 9, items 1 and 16: every JSON text ferryd reads goes through one guarded parser
+(strict RFC 8259, at most 64 levels), and POST /1.0/instances type-checks every field.
 
 The attacks are the issue's own payloads, sent to a real ferryd over HTTPS by an
 untrusted client and over the unix socket; after each, ferryd must still answer.
@@ -148,3 +148,42 @@ def test_nesting_limit_is_64_levels(daemon, port):
     assert status == 400 and "nested deeper than 64 levels" in env["error"], env
     status, env = daemon.api("POST", "/1.0/instances", body(63))  # 64: parsed, then refused for its type
     assert status == 400 and env["error"] == 'Field "description" must be a string', env
+
+
+# --- item 16: POST /1.0/instances, every field typed ------------------------------------------
+
+WRONG_TYPES = [
+    ("architecture", 5), ("stateful", "yes"), ("instance_type", ["c1"]), ("start", "true"), ("restore", 1),
+    ("source.type", 5), ("source.certificate", 5), ("source.alias", ["busybox"]), ("source.fingerprint", {}),
+    ("source.properties", "os=busybox"), ("source.properties", {"os": 1}), ("source.server", True),
+    ("source.secret", 1), ("source.protocol", 1), ("source.base-image", 1), ("source.mode", 1),
+    ("source.operation", 1), ("source.secrets", ["control"]), ("source.secrets", {"control": 1}),
+    ("source.source", 1), ("source.live", "yes"), ("source.container_only", 1), ("source.instance_only", "no"),
+    ("source.refresh", 0), ("source.project", 1), ("source.allow_inconsistent", "x"),
+]
+
+
+@pytest.mark.parametrize("field,value", WRONG_TYPES, ids=[f"{f}={v!r}" for f, v in WRONG_TYPES])
+def test_create_field_with_wrong_type(daemon, port, field, value):
+    body = {"name": "typed1", "source": dict(IMAGE_SRC)}
+    if field.startswith("source."):
+        body["source"][field[len("source."):]] = value
+    else:
+        body[field] = value
+    before_list, before_disk = daemon.instance_names(), containers_on_disk(daemon)
+    status, env = daemon.api("POST", "/1.0/instances", body)
+    assert status == 400 and f'"{field}"' in env["error"], env
+    assert daemon.instance_names() == before_list and containers_on_disk(daemon) == before_disk
+
+
+def test_create_with_all_fields_well_typed(daemon, port):
+    body = {"name": "typed2", "architecture": "", "stateful": False, "instance_type": "", "start": False,
+            "restore": "", "source": dict(IMAGE_SRC, certificate="", fingerprint="", properties={}, server="",
+                                          secret="", protocol="lxd", mode="pull", project="", live=False,
+                                          container_only=False, instance_only=False, refresh=False,
+                                          allow_inconsistent=False, secrets={}, source="")}
+    body["source"]["base-image"] = ""
+    body["source"]["operation"] = None
+    daemon.api_ok("POST", "/1.0/instances", body)
+    assert "typed2" in daemon.instance_names()
+    daemon.api_ok("DELETE", "/1.0/instances/typed2")
