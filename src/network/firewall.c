@@ -30,6 +30,10 @@ ferry_firewall_script (const char *table, GPtrArray *networks)
   for (guint i = 0; networks && i < networks->len; i++)
     {
       FerryFirewallNetwork *n = g_ptr_array_index (networks, i);
+      /* nft has no escape for '"' in a name: a bridge recorded before names
+       * were checked this strictly gets no rule rather than a script. */
+      if (!ferry_ifname_valid (n->bridge))
+        continue;
       g_string_append_printf (s, "    iifname \"%s\" accept\n    oifname \"%s\" accept\n", n->bridge, n->bridge);
     }
   g_string_append (s, "  }\n}\n");

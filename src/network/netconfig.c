@@ -44,13 +44,18 @@ valid_int (const char *v, gint64 min, gint64 max)
   return *end == '\0' && n >= min && n <= max;
 }
 
+/* The kernel (dev_valid_name) takes any 1-15 bytes but "/", ":", spaces,
+ * "." and "..", so '"', ';' or '{' would pass it; these names are written
+ * into nftables scripts and dnsmasq's options, so only LXD's character set
+ * (ValidNetworkName) is taken. '%' is out too: the kernel reads "eth%d" as a
+ * template. */
 gboolean
 ferry_ifname_valid (const char *name)
 {
   if (name == NULL || *name == '\0' || strlen (name) > 15 || strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
     return FALSE;
   for (const char *c = name; *c; c++)
-    if (*c == '/' || *c == ':' || g_ascii_isspace (*c) || !g_ascii_isprint (*c) || *c == '%')
+    if (!g_ascii_isalnum (*c) && *c != '-' && *c != '_' && *c != '.')
       return FALSE;
   return TRUE;
 }
@@ -63,7 +68,7 @@ ferry_network_name_validate (const char *name, GError **error)
   if (!ferry_ifname_valid (name))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                   "Invalid network name \"%s\": it is the bridge's name, 1-15 characters without '/', ':' or spaces",
+                   "Invalid network name \"%s\": it is the bridge's name, 1-15 letters, digits, '-', '_' or '.'",
                    name);
       return FALSE;
     }

@@ -44,7 +44,8 @@ guint64 ferry_cidr_ipv4_hosts (const FerryCidr *net);
 gboolean ferry_network_config_validate (GHashTable *config, GError **error);
 /* LXD's boolean spellings. */
 gboolean ferry_network_bool (const char *value, gboolean fallback);
-/* An interface name the kernel takes (1-15 chars, no '/', ':' or space). */
+/* An interface name the kernel takes that is also safe in nftables and
+ * dnsmasq text: 1-15 of [A-Za-z0-9_.-], not "." or "..". */
 gboolean ferry_ifname_valid (const char *name);
 /* A network name: a valid interface name that is also a valid object name. */
 gboolean ferry_network_name_validate (const char *name, GError **error);

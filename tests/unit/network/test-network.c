@@ -191,6 +191,25 @@ test_nic_spec (void)
   g_assert_false (ferry_nic_spec_parse ("name=eth0,host=v,bridge=b,evil=1", &back, &p2, NULL));
 }
 
+/* Issue 9: names pasted into nftables text ("iifname \"NAME\"") and into
+ * the monitor's "name=...,host=...,bridge=..." specs. */
+static void
+test_ifname (void)
+{
+  const char *good[] = { "eth0", "lxdbr0", "ferrybr0", "veth1a2b3c4d", "a", "br-lan_1.10", "123456789012345" };
+  const char *bad[] = { "", ".", "..", "1234567890123456", "a\"b", "br0\";flush ruleset;\"", "a;b", "a{b", "a}b", "a b",
+                        "a\tb", "a/b", "a:b", "a,b", "a=b", "eth%d", "a\\b", "a'b", "a$b", "\xc3\xa9", "a\nb" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    if (!ferry_ifname_valid (good[i]))
+      g_error ("refused %s", good[i]);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    if (ferry_ifname_valid (bad[i]))
+      g_error ("accepted %s", bad[i]);
+  g_assert_false (ferry_ifname_valid (NULL));
+  g_assert_false (ferry_network_name_validate ("br0\";", NULL));
+}
+
 static void
 test_firewall_script (void)
 {
@@ -204,6 +223,16 @@ test_firewall_script (void)
   g_assert_nonnull (strstr (s, "ip saddr 10.1.2.0/24 ip daddr != 10.1.2.0/24 masquerade"));
   g_assert_nonnull (strstr (s, "ip6 saddr fd00::/64"));
   g_assert_nonnull (strstr (s, "iifname \"ferrybr0\" accept"));
+
+  /* A name that slipped in before the check never reaches the script. */
+  {
+    FerryFirewallNetwork evil = { .bridge = "x\" accept; }" };
+    g_autofree char *t = NULL;
+    g_ptr_array_add (nets, &evil);
+    t = ferry_firewall_script ("ferry-abc", nets);
+    g_assert_null (strstr (t, "x\""));
+    g_assert_nonnull (strstr (t, "iifname \"ferrybr0\" accept"));
+  }
 }
 
 static void
@@ -232,6 +261,7 @@ main (int argc, char **argv)
   g_test_add_func ("/network/config", test_network_config);
   g_test_add_func ("/network/nic", test_nic_config);
   g_test_add_func ("/network/nic-spec", test_nic_spec);
+  g_test_add_func ("/network/ifname", test_ifname);
   g_test_add_func ("/network/firewall-script", test_firewall_script);
   g_test_add_func ("/network/dnsmasq-argv", test_dnsmasq_argv);
   return g_test_run ();
