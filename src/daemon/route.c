@@ -70,6 +70,7 @@ ferry_route_filter_matches (JsonObject *obj, const char *filter, GError **error)
   for (guint i = 0; terms[i] != NULL; i++)
     {
       g_auto (GStrv) words = g_strsplit (g_strstrip (terms[i]), " ", 3);
+      JsonNode *member;
       const char *actual;
       gboolean equal;
 
@@ -78,7 +79,11 @@ ferry_route_filter_matches (JsonObject *obj, const char *filter, GError **error)
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter \"%s\"", terms[i]);
           return FALSE;
         }
-      actual = json_object_get_string_member_with_default (obj, words[0], NULL);
+      /* Only string fields: json-glib's string getter is critical about others. */
+      member = json_object_get_member (obj, words[0]);
+      actual = member != NULL && JSON_NODE_HOLDS_VALUE (member) && json_node_get_value_type (member) == G_TYPE_STRING
+                   ? json_node_get_string (member)
+                   : NULL;
       if (actual == NULL)
         {
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter field \"%s\"", words[0]);
