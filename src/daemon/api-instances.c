@@ -6,6 +6,7 @@
 #include "daemon/images.h"
 #include "daemon/network-manager.h"
 #include "daemon/report.h"
+#include "daemon/route.h"
 #include "daemon/snapshots.h"
 #include "daemon/instance.h"
 #include "common/error.h"
@@ -39,39 +40,6 @@ pick_free_name (FerryDaemon *d)
       g_free (name);
     }
   return g_strdup_printf ("c%u", g_random_int ());
-}
-
-/* "status eq running and name eq c1": the subset of LXD's filter syntax the
- * stock client sends for key=value filters on top-level fields. */
-static gboolean
-filter_matches (JsonObject *obj, const char *filter, GError **error)
-{
-  g_auto (GStrv) terms = NULL;
-
-  if (filter == NULL || *filter == '\0')
-    return TRUE;
-  terms = g_strsplit (filter, " and ", -1);
-  for (guint i = 0; terms[i] != NULL; i++)
-    {
-      g_auto (GStrv) words = g_strsplit (g_strstrip (terms[i]), " ", 3);
-      const char *actual = NULL;
-      gboolean equal;
-
-      if (g_strv_length (words) != 3 || (strcmp (words[1], "eq") != 0 && strcmp (words[1], "ne") != 0))
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter \"%s\"", terms[i]);
-          return FALSE;
-        }
-      if (!ferry_json_get_string (obj, words[0], &actual, NULL) || actual == NULL)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported filter field \"%s\"", words[0]);
-          return FALSE;
-        }
-      equal = g_ascii_strcasecmp (actual, words[2]) == 0;
-      if (equal != (strcmp (words[1], "eq") == 0))
-        return FALSE;
-    }
-  return TRUE;
 }
 
 /* What a full list reads ahead for one instance, in a worker thread. */
@@ -221,7 +189,7 @@ list_instances (FerryRequest *req, const char *collection)
         {
           list_prefetch_wait (d, prefetch, i);
           obj = ferry_instance_to_json (d, inst, recursion >= 2);
-          if (!filter_matches (json_node_get_object (obj), filter, &error))
+          if (!ferry_route_filter_matches (json_node_get_object (obj), filter, &error))
             {
               if (error != NULL)
                 {

@@ -1,6 +1,7 @@
 #include "config.h"
 #include "daemon/http.h"
 #include "daemon/operations.h"
+#include "daemon/route.h"
 #include "daemon/tls.h"
 #include "daemon/wsconn.h"
 #include "common/error.h"
@@ -306,8 +307,8 @@ ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path,
 {
   FerryDaemon *d = user_data;
   FerryRequest req = { 0 };
-  g_auto (GStrv) raw_parts = NULL;
-  g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) parts = NULL;
+  g_autoptr (GError) route_error = NULL;
 
   g_autofree char *peer_fingerprint = NULL;
 
@@ -338,29 +339,12 @@ ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path,
       ferry_respond_sync (msg, ferry_json_string_list (urls));
       return;
     }
-  if (!g_str_has_prefix (path, "/1.0"))
+  parts = ferry_route_split_path (path, &route_error);
+  if (parts == NULL)
     {
-      ferry_respond_error_literal (msg, 404, "not found");
+      ferry_respond_error (msg, route_error);
       return;
     }
-
-  /* libsoup hands us the path still percent-encoded: split first, then decode
-   * each segment, so that "%2F" inside a name cannot make a new segment. */
-  raw_parts = g_strsplit (path + strlen ("/1.0"), "/", -1);
-  for (guint i = 0; raw_parts[i] != NULL; i++)
-    {
-      char *part;
-      if (raw_parts[i][0] == '\0')
-        continue;
-      part = g_uri_unescape_string (raw_parts[i], NULL);
-      if (part == NULL)
-        {
-          ferry_respond_error_literal (msg, 400, "Invalid percent-encoding in URL path");
-          return;
-        }
-      g_ptr_array_add (parts, part);
-    }
-  g_ptr_array_add (parts, NULL);
   req.parts = (char **) parts->pdata;
   req.n_parts = parts->len - 1;
   if (!req.trusted && !untrusted_allowed (&req))
@@ -390,7 +374,8 @@ ferry_http_start (FerryDaemon *d, GError **error)
   g_autoptr (GSocketAddress) addr = NULL;
   g_autoptr (GError) local = NULL;
 
-  d->server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, NULL);
+  /* raw-paths: libsoup would decode the path once before ferry_route_split_path. */
+  d->server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, "raw-paths", TRUE, NULL);
   soup_server_add_handler (d->server, NULL, ferry_http_handle, d, NULL);
 
   /* A socket left by a previous ferryd (crashed, SIGKILLed) is stale: remove it. */

@@ -153,8 +153,9 @@ ferry_https_set_address (FerryDaemon *d, const char *address, GError **error)
     {
       if (!parse_address (address, &inet, &port, error))
         return FALSE;
+      /* raw-paths: libsoup would decode the path once before ferry_route_split_path. */
       server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, "tls-certificate", https->cert,
-                                "tls-auth-mode", G_TLS_AUTHENTICATION_REQUESTED, NULL);
+                                "tls-auth-mode", G_TLS_AUTHENTICATION_REQUESTED, "raw-paths", TRUE, NULL);
       soup_server_add_handler (server, NULL, ferry_http_handle, d, NULL);
       g_signal_connect (server, "request-started", G_CALLBACK (request_started), NULL);
       if (inet == NULL)

@@ -1,5 +1,6 @@
 /* Blocking RFC 6455 websockets for migration channels (see wsconn.h). */
 #include "daemon/wsconn.h"
+#include "daemon/wsframe.h"
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -8,12 +9,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Frames we send stay below this; a peer's frames may be up to MAX_FRAME. */
+/* Frames we send carry at most SEND_CHUNK bytes; a peer's message (its
+ * continuation frames summed) may be up to MAX_MESSAGE, read in pieces of
+ * at most SEND_CHUNK so that a declared length costs memory only as the
+ * bytes arrive. */
 #define SEND_CHUNK (1024 * 1024)
-#define MAX_FRAME (16 * 1024 * 1024)
+#define MAX_MESSAGE (16 * 1024 * 1024)
 #define CHANNEL_SHUT "the migration channel was shut after a failure on this server"
 
 struct FerryWsConn
@@ -21,8 +26,10 @@ struct FerryWsConn
   GIOStream *stream;
   GInputStream *in;
   GOutputStream *out;
-  gboolean is_client; /* clients mask their frames */
+  gboolean is_client;   /* clients mask their frames, servers must not */
+  guint64 max_message;  /* a peer's longer message ends the connection (1009) */
   GMutex send_lock;
+  guint8 *send_buf;     /* header + masked payload of a client's frame, under send_lock */
   GCancellable *cancel; /* cancelled by ferry_ws_conn_shutdown */
   int fd;               /* the TCP socket underneath, to shut, or -1 */
 };
@@ -36,6 +43,7 @@ ferry_ws_conn_new (GIOStream *stream, gboolean is_client)
   c->in = g_io_stream_get_input_stream (stream);
   c->out = g_io_stream_get_output_stream (stream);
   c->is_client = is_client;
+  c->max_message = MAX_MESSAGE;
   c->cancel = g_cancellable_new ();
   c->fd = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (stream), "ferry-socket-fd")) - 1;
   if (c->fd < 0 && G_IS_SOCKET_CONNECTION (stream))
@@ -53,6 +61,7 @@ ferry_ws_conn_free (FerryWsConn *c)
   g_object_unref (c->stream);
   g_object_unref (c->cancel);
   g_mutex_clear (&c->send_lock);
+  g_free (c->send_buf);
   g_free (c);
 }
 
@@ -123,52 +132,103 @@ write_all (FerryWsConn *c, const void *buf, gsize len, GError **error)
   return TRUE;
 }
 
+/* A fresh masking key per frame from the kernel's CSPRNG (RFC 6455 5.3:
+ * unpredictable, so that a peer's payload cannot steer what an
+ * intermediary sees on the wire). */
 static gboolean
-send_frame (FerryWsConn *c, guint8 opcode, const void *data, gsize len, GError **error)
+random_mask (guint8 mask[4], GError **error)
 {
-  guint8 header[14];
-  gsize n = 0;
+  gsize got = 0;
 
-  header[n++] = 0x80 | opcode;
-  if (len < 126)
-    header[n++] = (c->is_client ? 0x80 : 0) | (guint8) len;
-  else if (len <= 0xffff)
+  while (got < 4)
     {
-      header[n++] = (c->is_client ? 0x80 : 0) | 126;
-      header[n++] = (guint8) (len >> 8);
-      header[n++] = (guint8) len;
+      ssize_t n = getrandom (mask + got, 4 - got, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "no random bytes for a websocket mask: %s",
+                       g_strerror (errno));
+          return FALSE;
+        }
+      got += (gsize) n;
     }
-  else
-    {
-      header[n++] = (c->is_client ? 0x80 : 0) | 127;
-      for (int i = 7; i >= 0; i--)
-        header[n++] = (guint8) ((guint64) len >> (8 * i));
-    }
-  /* A zero masking key: valid, and the payload goes out unchanged. */
-  if (c->is_client)
-    for (int i = 0; i < 4; i++)
-      header[n++] = 0;
-  return write_all (c, header, n, error) && (len == 0 || write_all (c, data, len, error));
+  return TRUE;
 }
 
+/* Sends one frame; the caller holds send_lock. */
+static gboolean
+send_frame (FerryWsConn *c, guint8 opcode, gboolean fin, const void *data, gsize len, GError **error)
+{
+  guint8 header[FERRY_WS_HEADER_MAX], mask[4];
+  gsize n;
+
+  g_assert (len <= SEND_CHUNK);
+  if (!c->is_client)
+    {
+      n = ferry_ws_frame_header_write (header, opcode, fin, len, NULL);
+      return write_all (c, header, n, error) && (len == 0 || write_all (c, data, len, error));
+    }
+  /* The caller's bytes stay untouched: the masked copy goes out in one write. */
+  if (!random_mask (mask, error))
+    return FALSE;
+  if (c->send_buf == NULL)
+    c->send_buf = g_malloc (FERRY_WS_HEADER_MAX + SEND_CHUNK);
+  n = ferry_ws_frame_header_write (c->send_buf, opcode, fin, len, mask);
+  if (len > 0)
+    memcpy (c->send_buf + n, data, len);
+  ferry_ws_mask (c->send_buf + n, len, mask, 0);
+  return write_all (c, c->send_buf, n + len, error);
+}
+
+/* Tells the peer why we end the connection, without blocking: a peer that
+ * does not read, or a sender stuck in a write, must not hold up the end of
+ * the connection. Best effort: a close frame that does not fit now is not
+ * sent. */
+static void
+send_close (FerryWsConn *c, guint16 code)
+{
+  guint8 frame[FERRY_WS_HEADER_MAX + 2], mask[4];
+  gboolean masked = c->is_client && random_mask (mask, NULL);
+  gsize n;
+
+  if (c->is_client && !masked)
+    return;
+  n = ferry_ws_frame_header_write (frame, FERRY_WS_OP_CLOSE, TRUE, 2, masked ? mask : NULL);
+  frame[n] = (guint8) (code >> 8);
+  frame[n + 1] = (guint8) code;
+  if (masked)
+    ferry_ws_mask (frame + n, 2, mask, 0);
+  if (!G_IS_POLLABLE_OUTPUT_STREAM (c->out) || !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (c->out))
+      || !g_mutex_trylock (&c->send_lock))
+    return;
+  g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (c->out), frame, n + 2, NULL, NULL);
+  g_mutex_unlock (&c->send_lock);
+}
+
+/* Binary data goes out as messages of at most SEND_CHUNK bytes (a byte
+ * stream does not care where they split, and the receiver holds one at a
+ * time); a longer text message is fragmented into continuation frames. */
 gboolean
 ferry_ws_conn_send (FerryWsConn *c, FerryWsKind kind, const void *data, gsize len, GError **error)
 {
   const guint8 *p = data;
+  guint8 opcode = (guint8) kind;
   gboolean ok = TRUE;
 
   g_mutex_lock (&c->send_lock);
-  if (kind != FERRY_WS_BINARY)
-    ok = send_frame (c, (guint8) kind, data, len, error);
-  else
-    do
-      {
-        gsize chunk = MIN (len, SEND_CHUNK);
-        ok = send_frame (c, FERRY_WS_BINARY, p, chunk, error);
-        p += chunk;
-        len -= chunk;
-      }
-    while (ok && len > 0);
+  do
+    {
+      gsize chunk = MIN (len, SEND_CHUNK);
+      gboolean fin = kind == FERRY_WS_BINARY || chunk == len;
+
+      ok = send_frame (c, opcode, fin, p, chunk, error);
+      if (kind != FERRY_WS_BINARY)
+        opcode = FERRY_WS_OP_CONTINUATION;
+      p += chunk;
+      len -= chunk;
+    }
+  while (ok && len > 0);
   g_mutex_unlock (&c->send_lock);
   return ok;
 }
@@ -179,79 +239,126 @@ ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error)
   return ferry_ws_conn_send (c, FERRY_WS_TEXT, text, strlen (text), error);
 }
 
+void
+ferry_ws_conn_set_max_message (FerryWsConn *c, guint64 max_len)
+{
+  c->max_message = max_len;
+}
+
+/* Reads the next frame's header into FRAME. */
+static gboolean
+read_frame_header (FerryWsConn *c, FerryWsFrame *frame, guint16 *close_code, GError **error)
+{
+  guint8 header[FERRY_WS_HEADER_MAX];
+  gsize have = 0, need = 2;
+
+  for (;;)
+    {
+      if (!read_exact (c, header + have, need - have, error))
+        {
+          *close_code = 0; /* the peer is gone: nobody to tell */
+          return FALSE;
+        }
+      have = need;
+      switch (ferry_ws_frame_parse (header, have, !c->is_client, frame, &need, close_code, error))
+        {
+        case FERRY_WS_PARSE_FRAME:
+          return TRUE;
+        case FERRY_WS_PARSE_NEED_MORE:
+          continue;
+        case FERRY_WS_PARSE_ERROR:
+          return FALSE;
+        }
+    }
+}
+
+/* Appends FRAME's payload to BUF, unmasked. */
+static gboolean
+read_payload (FerryWsConn *c, const FerryWsFrame *frame, GByteArray *buf, GError **error)
+{
+  guint64 done = 0;
+
+  while (done < frame->payload_len)
+    {
+      guint piece = (guint) MIN (frame->payload_len - done, SEND_CHUNK);
+      guint old = buf->len;
+
+      g_byte_array_set_size (buf, old + piece);
+      if (!read_exact (c, buf->data + old, piece, error))
+        return FALSE;
+      if (frame->masked)
+        ferry_ws_mask (buf->data + old, piece, frame->mask, done);
+      done += piece;
+    }
+  return TRUE;
+}
+
+/* Answers a ping with its payload; a pong needs nothing. */
+static gboolean
+answer_control (FerryWsConn *c, const FerryWsFrame *frame, GError **error)
+{
+  g_autoptr (GByteArray) payload = g_byte_array_new ();
+  gboolean ok;
+
+  if (!read_payload (c, frame, payload, error))
+    return FALSE;
+  if (frame->opcode != FERRY_WS_OP_PING)
+    return TRUE;
+  g_mutex_lock (&c->send_lock);
+  ok = send_frame (c, FERRY_WS_OP_PONG, TRUE, payload->data, payload->len, error);
+  g_mutex_unlock (&c->send_lock);
+  return ok;
+}
+
+static gboolean
+recv_message (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GError **error)
+{
+  FerryWsMessage message = { .max_len = c->max_message };
+  guint16 close_code = 0;
+
+  for (;;)
+    {
+      FerryWsFrame frame;
+
+      if (!read_frame_header (c, &frame, &close_code, error))
+        break;
+      if (frame.opcode == FERRY_WS_OP_CLOSE)
+        return peer_gone (error, NULL);
+      if (frame.opcode == FERRY_WS_OP_PING || frame.opcode == FERRY_WS_OP_PONG)
+        {
+          if (!answer_control (c, &frame, error))
+            return FALSE;
+          continue;
+        }
+      if (!ferry_ws_message_add (&message, &frame, &close_code, error))
+        break;
+      if (!read_payload (c, &frame, buf, error))
+        return FALSE;
+      if (frame.fin)
+        {
+          *kind = (FerryWsKind) message.opcode;
+          return TRUE;
+        }
+    }
+  if (close_code != 0)
+    {
+      /* Say why, then stop the peer streaming into a connection nobody reads. */
+      send_close (c, close_code);
+      ferry_ws_conn_shutdown (c);
+    }
+  return FALSE;
+}
+
 gboolean
 ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GCancellable *cancellable, GError **error)
 {
   gulong handler = cancellable ? g_cancellable_connect (cancellable, G_CALLBACK (g_cancellable_cancel),
                                                         g_object_ref (c->cancel), g_object_unref)
                                : 0;
-  gboolean ok = FALSE;
+  gboolean ok;
 
   g_byte_array_set_size (buf, 0);
-  for (;;)
-    {
-      guint8 h[2], ext[8], mask[4] = { 0 };
-      guint64 len;
-      guint8 opcode;
-      guint old;
-
-      if (!read_exact (c, h, 2, error))
-        break;
-      opcode = h[0] & 0x0f;
-      len = h[1] & 0x7f;
-      if (len == 126 || len == 127)
-        {
-          gsize n = len == 126 ? 2 : 8;
-          if (!read_exact (c, ext, n, error))
-            break;
-          len = 0;
-          for (gsize i = 0; i < n; i++)
-            len = (len << 8) | ext[i];
-        }
-      if ((h[1] & 0x80) && !read_exact (c, mask, 4, error))
-        break;
-      if (len > MAX_FRAME)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server sent a %" G_GUINT64_FORMAT
-                       "-byte frame, more than the %d allowed", len, MAX_FRAME);
-          break;
-        }
-      old = buf->len;
-      g_byte_array_set_size (buf, old + (guint) len);
-      if (len > 0 && !read_exact (c, buf->data + old, (gsize) len, error))
-        break;
-      if (mask[0] | mask[1] | mask[2] | mask[3])
-        for (guint64 i = 0; i < len; i++)
-          buf->data[old + i] ^= mask[i % 4];
-      if (opcode == 0x9) /* ping */
-        {
-          g_mutex_lock (&c->send_lock);
-          ok = send_frame (c, 0xA, buf->data + old, (gsize) len, error);
-          g_mutex_unlock (&c->send_lock);
-          g_byte_array_set_size (buf, old);
-          if (!ok)
-            break;
-          continue;
-        }
-      if (opcode == 0xA)
-        {
-          g_byte_array_set_size (buf, old);
-          continue;
-        }
-      if (opcode == FERRY_WS_CLOSE)
-        {
-          peer_gone (error, NULL);
-          ok = FALSE;
-          break;
-        }
-      if (opcode != 0)
-        *kind = (FerryWsKind) opcode;
-      if (h[0] & 0x80)
-        {
-          ok = TRUE;
-          break;
-        }
-    }
+  ok = recv_message (c, kind, buf, error);
   if (handler != 0)
     g_cancellable_disconnect (cancellable, handler);
   return ok;

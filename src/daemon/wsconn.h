@@ -3,7 +3,8 @@
  * server side after ferryd's own handshake, or a client that connected to a
  * peer's operation websocket with a pinned certificate), framed as RFC 6455
  * so relays that copy messages keep working. One thread may send while
- * another receives; sends are serialised. */
+ * another receives; sends are serialised. A client masks each frame with a
+ * fresh random key (RFC 6455 5.3); frames are parsed by wsframe.c. */
 #pragma once
 
 #include <gio/gio.h>
@@ -31,9 +32,15 @@ FerryWsConn *ferry_ws_conn_connect (const char *url, const char *secret, const c
 gboolean ferry_ws_conn_send (FerryWsConn *c, FerryWsKind kind, const void *data, gsize len, GError **error);
 gboolean ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error);
 /* The next data message into BUF (replaced); answers pings. A close frame
- * or EOF is an error naming the peer as gone. */
+ * or EOF is an error naming the peer as gone. A protocol violation, or a
+ * message longer than the connection's maximum (16 MiB unless set), is an
+ * error too: the peer is sent a close frame (1002, 1009) and the connection
+ * is shut. */
 gboolean ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GCancellable *cancellable,
                              GError **error);
+
+/* Lowers (or raises) the longest message ferry_ws_conn_recv accepts. */
+void ferry_ws_conn_set_max_message (FerryWsConn *c, guint64 max_len);
 
 /* One byte stream over the channel, both ways, between the channel and FD
  * (a socket, for example a process's stdin+stdout): FD's bytes go out as

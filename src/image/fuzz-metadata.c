@@ -1,7 +1,8 @@
 /* libFuzzer entry point for the metadata.yaml parser, which reads bytes from
- * untrusted image tarballs. Build with clang; run:
- *   build/src/image/fuzz-image-metadata -max_len=4096 */
+ * untrusted image tarballs. Run by scripts/fuzz; by hand:
+ *   build-fuzz/src/image/fuzz-image-metadata tests/fuzz/image-metadata */
 #include "image/metadata.h"
+#include "common/fuzz-glib.h"
 
 #include <stddef.h>
 #include <stdint.h>
