@@ -11,6 +11,7 @@
 #include "daemon/tls.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "runtime/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +158,10 @@ daemon_setup (FerryDaemon *d, GError **error)
   g_autofree char *log_path = NULL;
   int lock_fd;
 
+  /* Before anything is made: a ferryd that could not limit its containers
+   * must leave nothing behind. */
+  if (!ferry_cgroup_check_host (error))
+    return FALSE;
   for (int i = 0; dirs[i] != NULL; i++)
     if (!ferry_mkdir_p (dirs[i], 0711, error))
       return FALSE;
