@@ -112,7 +112,7 @@ mkdir_hierarchy (const Hierarchy *h, const char *relpath, GError **error)
     {
       g_autofree char *parent = g_steal_pointer (&dir);
       dir = g_build_filename (parent, *p, NULL);
-      if (mkdir (dir, 0755) < 0)
+      if (ferry_cgroup_mkdir (dir) < 0)
         {
           if (errno == EEXIST)
             continue;

@@ -87,7 +87,7 @@ v2_create (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLi
       enable_controllers (cur);
       g_autofree char *parent = g_steal_pointer (&cur);
       cur = g_build_filename (parent, *p, NULL);
-      if (mkdir (cur, 0755) < 0 && errno != EEXIST)
+      if (ferry_cgroup_mkdir (cur) < 0 && errno != EEXIST)
         {
           int saved = errno;
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", cur, g_strerror (saved));

@@ -53,6 +53,14 @@ ferry_cgroup_check_host (GError **error)
   return m->ops->check (m, error);
 }
 
+int
+ferry_cgroup_mkdir (const char *dir)
+{
+  if (mkdir (dir, 0755) < 0)
+    return -1;
+  return chmod (dir, 0755);
+}
+
 FerryCgroupManager *
 ferry_cgroup_manager_new_v2 (const char *root)
 {

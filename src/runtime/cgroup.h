@@ -67,6 +67,11 @@ const FerryCgroupManager *ferry_cgroup_manager_get (void);
  * likely cause. */
 gboolean ferry_cgroup_check_host (GError **error);
 
+/* mkdir of a container's cgroup (or a parent) with mode 0755 whatever the
+ * umask: the container's own non-root processes read their limits there
+ * (a JVM sizes its heap from memory.max). Returns as mkdir() does. */
+int ferry_cgroup_mkdir (const char *dir);
+
 /* A v2 manager on any cgroup2 mount (tests use /sys/fs/cgroup/unified). */
 FerryCgroupManager *ferry_cgroup_manager_new_v2 (const char *root);
 void ferry_cgroup_manager_free (FerryCgroupManager *m);

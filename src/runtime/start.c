@@ -291,7 +291,6 @@ monitor_main (const FerryStartOptions *o, int report_fd)
   sigset_t mask;
 
   setsid ();
-  umask (022);
   if (chdir ("/") < 0)
     _exit (1);
   /* Our stdout is ferryd's pipe: keeping it would hang whoever reads it. */

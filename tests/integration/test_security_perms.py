@@ -1,8 +1,20 @@
-"""The host's set-up, against a real ferryd (issue 9, item 12): ferryd refuses to start
-where the cgroup hierarchy is not visible (under `ip netns exec`), and still runs on a
-cgroup2-only layout."""
+"""The local non-root user of DESIGN's security model, against a real ferryd (issue 9):
 
+- item 7: root in a container makes a setuid binary in its rootfs; a host user who runs
+  it must not get euid 0, because it cannot reach it;
+- item 8: the database (trust password hash, config), the daemon log, the server key,
+  images, snapshots and saved state are unreadable to a host user, also on a root an
+  older ferryd made (0711 instance directories, 0644 database), which ferryd tightens
+  when it starts;
+- item 12: ferryd refuses to start where the cgroup hierarchy is not visible (under
+  `ip netns exec`), and still runs on a cgroup2-only layout.
+
+The attacks run as `nobody` through setpriv; a control shows the same probe reaching
+euid 0 and the database on the old modes, so a pass is not an artefact of the probe."""
+
+import glob
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +28,157 @@ import pytest
 from conftest import (FERRYD, SANITIZER_MARKERS, Daemon, _remove_tree, _sanitizer_env, cgroup_parent_dirs,
                       leaked_processes, teardown_daemon)
 
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+# Runs as nobody: tries each (operation, path) and reports what happened.
+PROBE = r"""
+import errno, json, os, subprocess, sys
+out = {}
+for op, path in json.loads(sys.argv[1]):
+    try:
+        if op == "exec":
+            cp = subprocess.run([path], capture_output=True, text=True, timeout=10)
+            out[path] = "euid " + cp.stdout.strip()
+        elif op == "list":
+            os.listdir(path)
+            out[path] = "listed"
+        else:
+            with open(path, "rb") as f:
+                f.read(1)
+            out[path] = "read"
+    except OSError as e:
+        out[path] = errno.errorcode.get(e.errno, str(e.errno))
+print(json.dumps(out))
+"""
+
+EUID_PROGRAM = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main (void) { printf ("%d\n", (int) geteuid ()); return 0; }
+"""
+
+
+def as_nobody(probes):
+    cp = subprocess.run([*NOBODY, "/usr/bin/python3", "-c", PROBE, json.dumps(probes)], cwd="/",
+                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert cp.returncode == 0, f"the probe failed: {cp.stderr}"
+    return json.loads(cp.stdout)
+
+
+@pytest.fixture(scope="module")
+def euid_program():
+    """A static program printing its effective uid (static: it runs in the busybox
+    container and on the host alike)."""
+    tmp = tempfile.mkdtemp(prefix="ferry-test-euid-")
+    src = os.path.join(tmp, "euid.c")
+    with open(src, "w") as f:
+        f.write(EUID_PROGRAM)
+    subprocess.run(["gcc", "-static", "-O2", "-o", os.path.join(tmp, "euid"), src], check=True,
+                   capture_output=True, timeout=120)
+    yield os.path.join(tmp, "euid")
+    shutil.rmtree(tmp)
+
+
+def plant_setuid(d, name, program):
+    """What root in a privileged container can do: put a binary in its rootfs and make it
+    setuid root (a file in the rootfs is the container's to write: copied there, then the
+    chmod done inside). Returns its path on the host."""
+    host_path = os.path.join(d.root, "containers", name, "rootfs", "tmp", "sx")
+    shutil.copyfile(program, host_path)
+    os.chmod(host_path, 0o755)
+    d.ferry("exec", name, "--", "chmod", "4755", "/tmp/sx")
+    assert os.stat(host_path).st_mode & 0o7777 == 0o4755
+    assert d.ferry("exec", name, "--", "/tmp/sx").stdout == "0\n"
+    return host_path
+
+
+def secrets(d, name):
+    """Everything a host user must not reach, as (operation, path)."""
+    r = d.root
+    image_rootfs = glob.glob(os.path.join(r, "images", "*.rootfs"))
+    assert image_rootfs, "no image rootfs cache to probe"
+    return [
+        ("exec", os.path.join(r, "containers", name, "rootfs", "tmp", "sx")),
+        ("list", os.path.join(r, "containers", name)),
+        ("read", os.path.join(r, "ferry.db")),
+        ("read", os.path.join(r, "ferry.db-wal")),
+        ("read", os.path.join(r, "ferry.db-shm")),
+        ("read", os.path.join(r, "logs", "ferryd.log")),
+        ("list", os.path.join(r, "logs")),
+        ("read", os.path.join(r, "server.key")),
+        ("list", os.path.join(r, "images")),
+        ("read", os.path.join(image_rootfs[0], "bin", "busybox")),
+        ("list", os.path.join(r, "snapshots")),
+        ("list", os.path.join(r, "snapshots", name, "s1", "state")),
+        ("list", os.path.join(r, "run")),
+        ("list", os.path.join(r, "networks")),
+    ]
+
+
+def assert_all_refused(probes):
+    for _op, path in probes:
+        assert os.path.exists(path), f"{path} does not exist: the probe would prove nothing"
+    got = as_nobody(probes)
+    reached = {p: r for p, r in got.items() if r != "EACCES"}
+    assert not reached, f"a local user reached: {reached}"
+
+
+def test_local_user_reaches_nothing(own_daemon, euid_program):
+    d = own_daemon
+    d.launch("c0")
+    plant_setuid(d, "c0", euid_program)
+    d.ferry("snapshot", "c0", "s1", "--stateful")
+    d.ferry("stop", "c0", "--stateful")
+    probes = secrets(d, "c0") + [("list", os.path.join(d.root, "containers", "c0", "state"))]
+
+    assert_all_refused(probes)
+    # What others must pass through, and only that, is 0711.
+    assert os.stat(d.root).st_mode & 0o777 == 0o711
+    assert os.stat(os.path.join(d.root, "containers")).st_mode & 0o777 == 0o711
+    # ... while the container's own "/" stays usable by its non-root users.
+    assert os.stat(os.path.join(d.root, "containers", "c0", "rootfs")).st_mode & 0o777 == 0o755
+
+    # The daemon keeps serving, and the container gets its state back.
+    d.ferry("start", "c0")
+    assert d.ferry("exec", "c0", "--", "/tmp/sx").stdout == "0\n"
+    # Files made from `exec` have the usual modes, not ferryd's umask.
+    d.ferry("exec", "c0", "--", "sh", "-c", "mkdir /root/d && touch /root/f")
+    listing = d.ferry("exec", "c0", "--", "ls", "-ld", "/root/d", "/root/f").stdout
+    assert "drwxr-xr-x" in listing and "-rw-r--r--" in listing, listing
+
+
+# What ferryd made before issue 9 (and what the ROOT of the test, made by mkdtemp, is not).
+OLD_MODES = {
+    "": 0o711, "containers": 0o711, "containers/c1": 0o711, "containers/c1/rootfs": 0o755,
+    "images": 0o711, "logs": 0o711, "logs/ferryd.log": 0o644, "run": 0o711, "networks": 0o755,
+    "snapshots": 0o755, "snapshots/c1": 0o755, "snapshots/c1/s1": 0o755,
+    "ferry.db": 0o644, "ferry.db-wal": 0o644, "ferry.db-shm": 0o644,
+}
+
+
+def test_old_root_tightened_at_start(own_daemon, euid_program):
+    d = own_daemon
+    d.launch("c1")
+    sx = plant_setuid(d, "c1", euid_program)
+    d.ferry("snapshot", "c1", "s1", "--stateful")
+    assert d.kill(signal.SIGTERM) == 0
+    for rel, mode in OLD_MODES.items():
+        os.chmod(os.path.join(d.root, rel), mode)
+    for cache in glob.glob(os.path.join(d.root, "images", "*.rootfs")):
+        os.chmod(cache, 0o755)
+    probes = secrets(d, "c1")
+
+    # Control: on the old modes the attack works, so the probe is a real one.
+    before = as_nobody(probes)
+    assert before[sx] == "euid 0", before
+    assert before[os.path.join(d.root, "ferry.db")] == "read", before
+
+    d.start()
+    assert_all_refused(probes)
+    assert d.ferry("exec", "c1", "--", "/tmp/sx").stdout == "0\n", "c1 did not survive the restart"
+
+
+# --- item 12: the cgroup hierarchy --------------------------------------------------
 
 def test_refuses_to_start_without_cgroup_hierarchy():
     """`ip netns exec` mounts a /sys of its own: no cgroup is visible. ferryd must say so

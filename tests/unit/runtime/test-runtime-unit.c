@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,9 +86,18 @@ test_v2_manager (void)
   FerryCgroupLimits none = { 0 };
   FerryCgroupStats stats;
 
+  /* ferryd's umask (0077) must not hide a container's limits from its own
+   * non-root processes. */
+  mode_t old_umask = umask (0077);
   g_assert_true (m->ops->create (m, relpath, &none, &error));
+  umask (old_umask);
   g_assert_no_error (error);
   g_assert_true (m->ops->exists (m, relpath));
+  struct stat st;
+  g_assert_cmpint (stat (dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0755);
+  g_assert_cmpint (stat (parent_dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0755);
   g_assert_false (m->ops->create (m, relpath, &none, &error));
   g_assert_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT);
   g_clear_error (&error);
