@@ -9,6 +9,7 @@
 #include "daemon/route.h"
 #include "daemon/snapshots.h"
 #include "daemon/instance.h"
+#include "daemon/layout.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 static const char *const adjectives[] = { "amber", "brave", "calm", "deft", "eager", "fair", "glad", "keen",
@@ -236,14 +238,26 @@ create_data_free (CreateData *data)
 }
 
 static gboolean
+make_empty_rootfs (const char *rootfs, GError **error)
+{
+  if (mkdir (rootfs, FERRY_LAYOUT_ROOTFS_MODE) < 0 || chmod (rootfs, FERRY_LAYOUT_ROOTFS_MODE) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating rootfs %s: %s", rootfs, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
 create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   CreateData *data = user_data;
 
-  if (!ferry_mkdir_p (data->instance_dir, 0711, error))
+  if (!ferry_layout_make_instance_dir (data->instance_dir, error))
     return FALSE;
   if (data->fingerprint == NULL)
-    return ferry_mkdir_p (data->rootfs, 0755, error);
+    return make_empty_rootfs (data->rootfs, error);
   if (!ferry_image_unpack (data->daemon->images_dir, data->fingerprint, data->rootfs, error))
     {
       g_prefix_error (error, "Unpacking image %.12s: ", data->fingerprint);

@@ -6,11 +6,13 @@
 #include "daemon/http.h"
 #include "daemon/images.h"
 #include "daemon/instance.h"
+#include "daemon/layout.h"
 #include "daemon/operations.h"
 #include "daemon/network-manager.h"
 #include "daemon/tls.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "runtime/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static FerryDaemon *the_daemon;
@@ -148,18 +151,32 @@ ensure_default_profile (FerryDaemon *d, GError **error)
   return ferry_db_profile_upsert (d->db, &def, error);
 }
 
+/* The log names every instance, image and client: root's alone, also when
+ * an older ferryd made it 0644. */
+static void
+open_log (const char *path)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+  if (fd >= 0 && fchmod (fd, 0600) == 0 && (log_file = fdopen (fd, "a")) != NULL)
+    return;
+  g_warning ("Cannot write the log %s: %s", path, g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+}
+
 static gboolean
 daemon_setup (FerryDaemon *d, GError **error)
 {
-  const char *dirs[] = { d->root, d->containers_dir, d->run_dir, d->logs_dir, d->images_dir, NULL };
   g_autofree char *lock_path = g_build_filename (d->root, "ferryd.lock", NULL);
   g_autofree char *db_path = g_build_filename (d->root, "ferry.db", NULL);
   g_autofree char *log_path = NULL;
   int lock_fd;
 
-  for (int i = 0; dirs[i] != NULL; i++)
-    if (!ferry_mkdir_p (dirs[i], 0711, error))
-      return FALSE;
+  /* Before anything is made: a ferryd that could not limit its containers
+   * must leave nothing behind. */
+  if (!ferry_cgroup_check_host (error) || !ferry_layout_setup (d, error))
+    return FALSE;
   lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || flock (lock_fd, LOCK_EX | LOCK_NB) < 0)
     {
@@ -168,7 +185,7 @@ daemon_setup (FerryDaemon *d, GError **error)
     }
   /* lock_fd stays open for the life of the process. */
   log_path = g_build_filename (d->logs_dir, "ferryd.log", NULL);
-  log_file = fopen (log_path, "ae");
+  open_log (log_path);
   d->db = ferry_db_open (db_path, error);
   if (d->db == NULL)
     return FALSE;
@@ -220,6 +237,11 @@ main (int argc, char **argv)
       fprintf (stderr, "ferryd: must run as root (it creates namespaces, cgroups and mounts)\n");
       return 1;
     }
+  /* Once for the process and its children (CRIU, dnsmasq, rsync, SQLite's
+   * -wal and -shm): what ferryd keeps is root's unless a mode given on
+   * purpose says otherwise (a rootfs is 0755). Processes that enter a
+   * container get 022 back from ferry-monitor. */
+  umask (0077);
   signal (SIGPIPE, SIG_IGN);
   g_log_set_writer_func (write_log, NULL, NULL);
 

@@ -3,6 +3,7 @@
  * instance's own directories, restores, and only then keeps the instance.
  * A failure before that leaves nothing here. See docs/migration.md. */
 #include "daemon/migration.h"
+#include "daemon/layout.h"
 
 #include "common/criu-log.h"
 #include "common/error.h"
@@ -302,7 +303,8 @@ target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
     }
   if (!check_offer (t, offer, error))
     goto fail;
-  if (!ferry_mkdir_p (t->inst_dir, 0711, error) || !ferry_write_file_atomic (t->marker, "", 0, 0600, error))
+  if (!ferry_layout_make_instance_dir (t->inst_dir, error)
+      || !ferry_write_file_atomic (t->marker, "", 0, 0600, error))
     goto fail;
   if (!ferry_migration_send_type (t->link, "accept", error))
     goto fail_quiet;

@@ -557,7 +557,7 @@ ferry_networks_setup (FerryDaemon *d, GError **error)
   ns->table = firewall_table_name (d);
   ns->alias = g_strdup_printf ("ferry:%s", ns->table);
   first = !g_file_test (ns->dir, G_FILE_TEST_IS_DIR);
-  if (!ferry_mkdir_p (ns->dir, 0755, error))
+  if (!ferry_mkdir_p (ns->dir, 0700, error))
     return FALSE;
   if ((dir = g_dir_open (ns->dir, 0, error)) == NULL)
     return FALSE;

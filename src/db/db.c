@@ -1,9 +1,11 @@
 #include "db/db.h"
 #include "common/error.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct FerryDb
 {
@@ -199,6 +201,28 @@ column_text (sqlite3_stmt *stmt, int col)
   return g_strdup (text ? (const char *) text : "");
 }
 
+/* The database holds the trust password's hash and every config value:
+ * 0600, it and the -wal and -shm files SQLite gives the database's mode,
+ * also when an older ferryd made them 0644. */
+static gboolean
+restrict_to_owner (const char *path, GError **error)
+{
+  static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *file = g_strconcat (path, suffixes[i], NULL);
+      if (chmod (file, 0600) < 0 && errno != ENOENT)
+        {
+          int saved = errno;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Making database file %s private: %s", file,
+                       g_strerror (saved));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 FerryDb *
 ferry_db_open (const char *path, GError **error)
 {
@@ -206,6 +230,8 @@ ferry_db_open (const char *path, GError **error)
   sqlite3_stmt *stmt = NULL;
   int version = 0;
 
+  if (!restrict_to_owner (path, error))
+    return NULL;
   if (sqlite3_open_v2 (path, &db->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK)
     {
@@ -219,6 +245,12 @@ ferry_db_open (const char *path, GError **error)
                     NULL, NULL, NULL)
       != SQLITE_OK)
     goto fail;
+  /* A new database was made with the umask's mode, and its -wal with it. */
+  if (!restrict_to_owner (path, error))
+    {
+      sqlite3_close (db->handle);
+      return NULL;
+    }
   if (sqlite3_prepare_v2 (db->handle, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
     goto fail;
   if (sqlite3_step (stmt) == SQLITE_ROW)

@@ -112,7 +112,7 @@ mkdir_hierarchy (const Hierarchy *h, const char *relpath, GError **error)
     {
       g_autofree char *parent = g_steal_pointer (&dir);
       dir = g_build_filename (parent, *p, NULL);
-      if (mkdir (dir, 0755) < 0)
+      if (ferry_cgroup_mkdir (dir) < 0)
         {
           if (errno == EEXIST)
             continue;
@@ -347,6 +347,43 @@ v1_freezer_dir (const FerryCgroupManager *m, const char *relpath)
   return find_dir (FALSE, FALSE, FALSE, TRUE, FALSE, relpath);
 }
 
+/* freezer: CRIU's --freeze-cgroup and consistent snapshots; devices: the
+ * only device filter v1 has; memory, pids, cpuset: limits.memory,
+ * limits.processes, limits.cpu. (cpuacct only feeds statistics.) */
+static gboolean
+v1_check (const FerryCgroupManager *m, GError **error)
+{
+  gboolean freezer = FALSE, devices = FALSE, memory = FALSE, pids = FALSE, cpuset = FALSE;
+  g_autoptr (GString) missing = g_string_new (NULL);
+
+  FOREACH_HIERARCHY (h)
+  {
+    freezer |= h->freezer;
+    devices |= h->devices;
+    memory |= h->memory;
+    pids |= h->pids;
+    cpuset |= h->cpuset;
+  }
+  const struct
+  {
+    const char *name;
+    gboolean found;
+  } needed[] = {
+    { "freezer", freezer }, { "devices", devices }, { "memory", memory }, { "pids", pids }, { "cpuset", cpuset }
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (needed); i++)
+    if (!needed[i].found)
+      g_string_append_printf (missing, "%s%s", missing->len ? ", " : "", needed[i].name);
+  if (missing->len == 0)
+    return TRUE;
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE,
+               "No cgroup v1 hierarchy with the %s controller%s is mounted under /sys/fs/cgroup (ferryd needs "
+               "freezer to freeze containers for CRIU, devices to filter their devices, memory, pids and cpuset "
+               "to enforce limits.memory, limits.processes and limits.cpu)",
+               missing->str, strchr (missing->str, ',') ? "s" : "");
+  return FALSE;
+}
+
 const FerryCgroupOps ferry_cgroup_v1_ops = {
   .name = "cgroup-v1",
   .create = v1_create,
@@ -357,4 +394,5 @@ const FerryCgroupOps ferry_cgroup_v1_ops = {
   .exists = v1_exists,
   .parent_cpus = v1_parent_cpus,
   .freezer_dir = v1_freezer_dir,
+  .check = v1_check,
 };

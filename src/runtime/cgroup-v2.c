@@ -7,6 +7,7 @@
 #include "runtime/cgroup.h"
 
 #include "common/error.h"
+#include "common/fs.h"
 
 #include <errno.h>
 #include <string.h>
@@ -86,7 +87,7 @@ v2_create (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLi
       enable_controllers (cur);
       g_autofree char *parent = g_steal_pointer (&cur);
       cur = g_build_filename (parent, *p, NULL);
-      if (mkdir (cur, 0755) < 0 && errno != EEXIST)
+      if (ferry_cgroup_mkdir (cur) < 0 && errno != EEXIST)
         {
           int saved = errno;
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", cur, g_strerror (saved));
@@ -219,6 +220,48 @@ v2_freezer_dir (const FerryCgroupManager *m, const char *relpath)
   return g_build_filename (m->root, relpath, NULL);
 }
 
+/* The cgroup /proc/self/cgroup puts us in on the unified hierarchy, or
+ * NULL. */
+static char *
+own_cgroup (void)
+{
+  g_autofree char *text = ferry_read_small_file ("/proc/self/cgroup");
+  g_auto (GStrv) lines = g_strsplit (text ? text : "", "\n", -1);
+
+  for (char **l = lines; *l != NULL; l++)
+    if (g_str_has_prefix (*l, "0::/"))
+      return g_strdup (*l + 3);
+  return NULL;
+}
+
+/* Limits need their controllers, but write_limit() says so when one is
+ * set. What every container needs is the freeze of Linux >= 5.2: found as
+ * cgroup.freeze in our own cgroup (the root cgroup has none). */
+static gboolean
+v2_check (const FerryCgroupManager *m, GError **error)
+{
+  g_autofree char *procs = g_build_filename (m->root, "cgroup.procs", NULL);
+  g_autofree char *own = own_cgroup ();
+  g_autofree char *own_dir = own ? g_build_filename (m->root, own, NULL) : NULL;
+  g_autofree char *freeze = own_dir ? g_build_filename (own_dir, "cgroup.freeze", NULL) : NULL;
+
+  if (!g_file_test (procs, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "No cgroup2 hierarchy is mounted on %s", m->root);
+      return FALSE;
+    }
+  if (own != NULL && !g_str_equal (own, "/") && g_file_test (own_dir, G_FILE_TEST_IS_DIR)
+      && !g_file_test (freeze, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE,
+                   "The cgroup2 hierarchy on %s has no cgroup.freeze (Linux >= 5.2 is needed to freeze containers "
+                   "for CRIU)",
+                   m->root);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 const FerryCgroupOps ferry_cgroup_v2_ops = {
   .name = "cgroup-v2",
   .create = v2_create,
@@ -229,4 +272,5 @@ const FerryCgroupOps ferry_cgroup_v2_ops = {
   .exists = v2_exists,
   .parent_cpus = v2_parent_cpus,
   .freezer_dir = v2_freezer_dir,
+  .check = v2_check,
 };

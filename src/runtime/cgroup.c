@@ -34,6 +34,33 @@ ferry_cgroup_manager_get (void)
   return &manager;
 }
 
+gboolean
+ferry_cgroup_check_host (GError **error)
+{
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+  struct statfs sfs;
+
+  /* `ip netns exec` mounts a sysfs of its own on /sys, where
+   * /sys/fs/cgroup is an empty directory (the reference's "small traps"). */
+  if (statfs ("/sys/fs/cgroup", &sfs) < 0 || sfs.f_type == SYSFS_MAGIC)
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE,
+                           "No cgroup hierarchy is mounted on /sys/fs/cgroup, so containers could be neither "
+                           "limited nor frozen for CRIU: if ferryd was started with `ip netns exec`, which mounts "
+                           "a /sys of its own, start it with `nsenter --net=/run/netns/NAME` instead");
+      return FALSE;
+    }
+  return m->ops->check (m, error);
+}
+
+int
+ferry_cgroup_mkdir (const char *dir)
+{
+  if (mkdir (dir, 0755) < 0)
+    return -1;
+  return chmod (dir, 0755);
+}
+
 FerryCgroupManager *
 ferry_cgroup_manager_new_v2 (const char *root)
 {

@@ -45,6 +45,10 @@ typedef struct
   /* The directory that freezes the cgroup (v1 freezer hierarchy, v2 the
    * cgroup itself), as CRIU's --freeze-cgroup wants it; NULL if none. */
   char *(*freezer_dir) (const FerryCgroupManager *m, const char *relpath);
+  /* FALSE, with what is missing, if the hierarchy lacks what containers
+   * need: without it they would run with no limit enforced, and CRIU would
+   * find no freezer. */
+  gboolean (*check) (const FerryCgroupManager *m, GError **error);
 } FerryCgroupOps;
 
 struct FerryCgroupManager
@@ -56,6 +60,17 @@ struct FerryCgroupManager
 /* The manager for this machine's layout, detected once (statfs of
  * /sys/fs/cgroup). Never freed. */
 const FerryCgroupManager *ferry_cgroup_manager_get (void);
+
+/* Whether this host's cgroup hierarchy is visible and has what containers
+ * need (ferryd refuses to start, and ferry-monitor to start a container,
+ * otherwise). The error is one sentence naming what is missing and the
+ * likely cause. */
+gboolean ferry_cgroup_check_host (GError **error);
+
+/* mkdir of a container's cgroup (or a parent) with mode 0755 whatever the
+ * umask: the container's own non-root processes read their limits there
+ * (a JVM sizes its heap from memory.max). Returns as mkdir() does. */
+int ferry_cgroup_mkdir (const char *dir);
 
 /* A v2 manager on any cgroup2 mount (tests use /sys/fs/cgroup/unified). */
 FerryCgroupManager *ferry_cgroup_manager_new_v2 (const char *root);

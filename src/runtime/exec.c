@@ -119,6 +119,8 @@ run_command (const FerryExecOptions *o, const char *path, char **envp, const Fer
       setsid ();
       ioctl (0, TIOCSCTTY, 0);
     }
+  /* The command's files must not be as private as the monitor's. */
+  umask (022);
   if (chdir (cwd) < 0)
     {
       dprintf (2, "ferry-monitor: cannot enter %s: %s\n", cwd, strerror (errno));

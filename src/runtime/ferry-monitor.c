@@ -7,6 +7,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -353,6 +354,10 @@ int
 main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
+  /* As ferryd's, whoever started us: logs, run files and CRIU's images are
+   * root's alone. What runs in a container gets 022 back (container-init.c,
+   * exec.c); a restored process gets its own from CRIU. */
+  umask (0077);
   if (argc < 2)
     {
       usage ();

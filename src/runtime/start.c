@@ -127,6 +127,9 @@ ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GErr
   g_autofree char *cpus = NULL;
   FerryCgroupLimits limits = { 0 };
 
+  /* Without it the limits would be accepted and nothing would enforce them. */
+  if (!ferry_cgroup_check_host (error))
+    return FALSE;
   c->relpath = g_build_path ("/", o->cgroup_parent, o->name, NULL);
   if (o->limit_cpu != NULL && *o->limit_cpu != '\0')
     {
@@ -288,7 +291,6 @@ monitor_main (const FerryStartOptions *o, int report_fd)
   sigset_t mask;
 
   setsid ();
-  umask (022);
   if (chdir ("/") < 0)
     _exit (1);
   /* Our stdout is ferryd's pipe: keeping it would hang whoever reads it. */

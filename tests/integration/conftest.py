@@ -139,6 +139,7 @@ class Daemon:
         self.stdlog_reported = 0  # bytes of stdlog whose sanitizer reports were already reported
         self.crashes = []  # exit statuses of ferryds that died while a test ran, already reported
         self.exits = []  # (how, returncode) of previous ferryd processes on this root
+        self.wrapper = []  # argv that execs ferryd's argv (same PID), e.g. into a mount namespace
 
     # --- process control -------------------------------------------------
     @property
@@ -149,7 +150,7 @@ class Daemon:
         assert self.proc is None or self.proc.poll() is not None
         log = open(self.stdlog, "ab")
         self.proc = subprocess.Popen(
-            [FERRYD, "--root", self.root],
+            [*self.wrapper, FERRYD, "--root", self.root],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=_sanitizer_env(), start_new_session=True,
         )

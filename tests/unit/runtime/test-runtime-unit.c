@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,9 +86,18 @@ test_v2_manager (void)
   FerryCgroupLimits none = { 0 };
   FerryCgroupStats stats;
 
+  /* ferryd's umask (0077) must not hide a container's limits from its own
+   * non-root processes. */
+  mode_t old_umask = umask (0077);
   g_assert_true (m->ops->create (m, relpath, &none, &error));
+  umask (old_umask);
   g_assert_no_error (error);
   g_assert_true (m->ops->exists (m, relpath));
+  struct stat st;
+  g_assert_cmpint (stat (dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0755);
+  g_assert_cmpint (stat (parent_dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0755);
   g_assert_false (m->ops->create (m, relpath, &none, &error));
   g_assert_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT);
   g_clear_error (&error);
@@ -125,6 +135,48 @@ test_v2_manager (void)
   ferry_cgroup_manager_free (m);
 }
 
+/* The start-up check: a cgroup2 mount passes, a directory with no
+ * hierarchy on it (what `ip netns exec` leaves of /sys/fs/cgroup) fails. */
+static void
+test_v2_check (void)
+{
+  struct statfs sfs;
+  const char *root = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (statfs ("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    root = "/sys/fs/cgroup";
+  else if (statfs ("/sys/fs/cgroup/unified", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    root = "/sys/fs/cgroup/unified";
+  if (root == NULL)
+    {
+      g_test_skip ("no cgroup2 mount");
+      return;
+    }
+  FerryCgroupManager *m = ferry_cgroup_manager_new_v2 (root);
+  g_assert_true (m->ops->check (m, &error));
+  g_assert_no_error (error);
+  ferry_cgroup_manager_free (m);
+
+  g_autofree char *empty = g_dir_make_tmp ("ferry-test-cgroup-XXXXXX", NULL);
+  m = ferry_cgroup_manager_new_v2 (empty);
+  g_assert_false (m->ops->check (m, &error));
+  g_assert_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE);
+  g_assert_nonnull (strstr (error->message, empty));
+  ferry_cgroup_manager_free (m);
+  g_assert_cmpint (rmdir (empty), ==, 0);
+}
+
+/* The layout ferryd runs on here passes (hybrid or v2). */
+static void
+test_host_check (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ferry_cgroup_check_host (&error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -132,5 +184,7 @@ main (int argc, char **argv)
   g_test_add_func ("/runtime/cgroup/resolve-cpus", test_resolve_cpus);
   g_test_add_func ("/runtime/cgroup/relpath", test_relpath);
   g_test_add_func ("/runtime/cgroup/v2-manager", test_v2_manager);
+  g_test_add_func ("/runtime/cgroup/v2-check", test_v2_check);
+  g_test_add_func ("/runtime/cgroup/host-check", test_host_check);
   return g_test_run ();
 }
