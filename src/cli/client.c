@@ -48,6 +48,10 @@ https_client_new (const FerryRemote *remote, GError **error)
       client->pinned = g_tls_certificate_new_from_file (remote->server_cert, &local);
       if (client->pinned == NULL)
         goto fail;
+      /* With no database every handshake fails validation, so accept_pinned
+       * decides on every connection: a certificate the system CAs vouch for
+       * is no substitute for the pinned one (lxc trusts only the pin too). */
+      soup_session_set_tls_database (client->session, NULL);
     }
   if (remote->client_cert != NULL && g_file_test (remote->client_cert, G_FILE_TEST_EXISTS))
     {
@@ -97,7 +101,9 @@ ferry_client_new (const FerryRemote *remote, const char *project, GError **error
 }
 
 /* Over HTTPS only the pinned certificate is trusted (as lxc, whose TLS
- * name check is against the certificate's own SAN, not the dialled host). */
+ * name check is against the certificate's own SAN, not the dialled host).
+ * Called for every handshake when there is a pin (see https_client_new);
+ * without a pin, only when the system CAs refuse the server. */
 static gboolean
 accept_pinned (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer user_data)
 {
@@ -255,6 +261,37 @@ parse_envelope (SoupMessage *msg, const char *url, GBytes *body, GError **error)
   return json_node_copy (metadata);
 }
 
+/* ferryd's unix socket queues at most SOMAXCONN connections; past that a
+ * connect fails with EAGAIN before anything is sent, and trying again a
+ * little later is safe. Returns TRUE (error cleared, after a pause) when
+ * the caller should send again. */
+#define CONNECT_RETRIES 100
+#define CONNECT_RETRY_MAX_PAUSE_MS 200
+
+static gboolean
+retry_busy_socket (FerryClient *client, GError **error, guint *attempt)
+{
+  if (client->https || *error == NULL || !g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)
+      || *attempt >= CONNECT_RETRIES)
+    return FALSE;
+  g_clear_error (error);
+  g_usleep (MIN (5u << MIN (*attempt, 8u), CONNECT_RETRY_MAX_PAUSE_MS) * 1000);
+  (*attempt)++;
+  return TRUE;
+}
+
+static GBytes *
+send_and_read (FerryClient *client, SoupMessage *msg, GError **error)
+{
+  GBytes *response;
+  guint attempt = 0;
+
+  do
+    response = soup_session_send_and_read (client->session, msg, NULL, error);
+  while (response == NULL && retry_busy_socket (client, error, &attempt));
+  return response;
+}
+
 static SoupMessage *
 new_message (FerryClient *client, const char *method, const char *path, char **url_out)
 {
@@ -274,7 +311,7 @@ send_message (FerryClient *client, SoupMessage *msg, const char *url, char **eta
   g_autoptr (GBytes) response = NULL;
   g_autoptr (GError) local_error = NULL;
 
-  response = soup_session_send_and_read (client->session, msg, NULL, &local_error);
+  response = send_and_read (client, msg, &local_error);
   if (response == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "Failed to connect to the daemon at %s: %s",
@@ -358,7 +395,7 @@ ferry_client_get_raw (FerryClient *client, const char *path, GError **error)
   GBytes *response;
   guint status;
 
-  response = soup_session_send_and_read (client->session, msg, NULL, &local_error);
+  response = send_and_read (client, msg, &local_error);
   if (response == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "Failed to connect to the daemon: %s",
@@ -430,13 +467,16 @@ ferry_client_download (FerryClient *client, const char *path, const char *file, 
   g_autoptr (GError) local_error = NULL;
   const char *content_type;
   gssize copied;
+  guint attempt = 0;
 
   if (msg == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid request path: %s", path);
       return FALSE;
     }
-  body = soup_session_send (client->session, msg, NULL, &local_error);
+  do
+    body = soup_session_send (client->session, msg, NULL, &local_error);
+  while (body == NULL && retry_busy_socket (client, &local_error, &attempt));
   if (body == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "Failed to connect to the daemon: %s",
@@ -535,31 +575,51 @@ ws_connected (GObject *source, GAsyncResult *result, gpointer user_data)
   state->done = TRUE;
 }
 
+/* Opens the websocket of url (a new message each try), running the main
+ * loop meanwhile. */
+static SoupWebsocketConnection *
+websocket_open (FerryClient *client, const char *url, GError **error)
+{
+  guint attempt = 0;
+  WsConnect state = { 0 };
+
+  do
+    {
+      g_autoptr (SoupMessage) msg = client_message (client, "GET", url);
+
+      if (msg == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid websocket URL: %s", url);
+          return NULL;
+        }
+      state = (WsConnect){ 0 };
+      soup_session_websocket_connect_async (client->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                            ws_connected, &state);
+      while (!state.done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  while (state.conn == NULL && retry_busy_socket (client, &state.error, &attempt));
+  if (state.conn == NULL)
+    g_propagate_error (error, state.error);
+  return state.conn;
+}
+
 static SoupWebsocketConnection *
 websocket_connect (FerryClient *client, const char *path, GError **error)
 {
   g_autofree char *url = client_url (client, client->ws_base, path);
-  g_autoptr (SoupMessage) msg = client_message (client, "GET", url);
-  WsConnect state = { 0 };
+  g_autoptr (GError) local = NULL;
+  SoupWebsocketConnection *conn = websocket_open (client, url, &local);
 
-  if (msg == NULL)
+  if (conn == NULL)
     {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid websocket path: %s", path);
-      return NULL;
-    }
-  soup_session_websocket_connect_async (client->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL, ws_connected,
-                                        &state);
-  while (!state.done)
-    g_main_context_iteration (NULL, TRUE);
-  if (state.conn == NULL)
-    {
-      g_propagate_prefixed_error (error, state.error, "Failed to connect to websocket %s: ", path);
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "Failed to connect to websocket %s: ", path);
       return NULL;
     }
   /* Exec output and events can be large; lxc does not limit them. */
-  soup_websocket_connection_set_max_incoming_payload_size (state.conn, 0);
-  soup_websocket_connection_set_keepalive_interval (state.conn, 0);
-  return state.conn;
+  soup_websocket_connection_set_max_incoming_payload_size (conn, 0);
+  soup_websocket_connection_set_keepalive_interval (conn, 0);
+  return conn;
 }
 
 SoupWebsocketConnection *
@@ -569,23 +629,20 @@ ferry_client_operation_websocket (FerryClient *client, const char *operation_id,
   g_autofree char *id = ferry_client_escape (operation_id);
   g_autofree char *sec = ferry_client_escape (secret);
   g_autofree char *path = g_strdup_printf ("/1.0/operations/%s/websocket?secret=%s", id, sec);
-  g_autofree char *url = g_strconcat (client->ws_base, path, NULL);
-  g_autoptr (SoupMessage) msg = client_message (client, "GET", url);
-  WsConnect state = { 0 };
-
   /* Operation websocket URLs never carry project= (client/lxd.go). */
-  soup_session_websocket_connect_async (client->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL, ws_connected,
-                                        &state);
-  while (!state.done)
-    g_main_context_iteration (NULL, TRUE);
-  if (state.conn == NULL)
+  g_autofree char *url = g_strconcat (client->ws_base, path, NULL);
+  g_autoptr (GError) local = NULL;
+  SoupWebsocketConnection *conn = websocket_open (client, url, &local);
+
+  if (conn == NULL)
     {
-      g_propagate_prefixed_error (error, state.error, "Failed to connect to the operation websocket: ");
+      g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                  "Failed to connect to the operation websocket: ");
       return NULL;
     }
-  soup_websocket_connection_set_max_incoming_payload_size (state.conn, 0);
-  soup_websocket_connection_set_keepalive_interval (state.conn, 0);
-  return state.conn;
+  soup_websocket_connection_set_max_incoming_payload_size (conn, 0);
+  soup_websocket_connection_set_keepalive_interval (conn, 0);
+  return conn;
 }
 
 /* ---- events and operation waits ---- */
@@ -758,6 +815,7 @@ get_operation (FerryClient *client, const char *id, gboolean wait, GError **erro
   g_autoptr (SoupMessage) msg = NULL;
   g_autoptr (JsonNode) node = NULL;
   AsyncRead state = { 0 };
+  guint attempt = 0;
 
   if (!wait)
     {
@@ -765,9 +823,14 @@ get_operation (FerryClient *client, const char *id, gboolean wait, GError **erro
       return operation_from_node (node, error);
     }
   msg = new_message (client, "GET", path, &url);
-  soup_session_send_and_read_async (client->session, msg, G_PRIORITY_DEFAULT, NULL, async_read_done, &state);
-  while (!state.done)
-    g_main_context_iteration (NULL, TRUE);
+  do
+    {
+      state = (AsyncRead){ 0 };
+      soup_session_send_and_read_async (client->session, msg, G_PRIORITY_DEFAULT, NULL, async_read_done, &state);
+      while (!state.done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  while (state.body == NULL && retry_busy_socket (client, &state.error, &attempt));
   if (state.body == NULL)
     {
       g_propagate_prefixed_error (error, state.error, "Failed to wait for operation %s: ", id);

@@ -15,6 +15,7 @@ typedef enum
   FERRY_ERROR_NOT_FOUND = 404,
   FERRY_ERROR_CONFLICT = 409,     /* name taken, wrong state */
   FERRY_ERROR_PRECONDITION = 412, /* ETag mismatch */
+  FERRY_ERROR_TOO_MANY_REQUESTS = 429, /* a client must wait (wrong passwords) */
   FERRY_ERROR_UNAVAILABLE = 503,  /* a needed tool (CRIU...) is missing */
 } FerryErrorCode;
 

@@ -7,6 +7,8 @@
 #include "common/cert.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "common/secret.h"
+#include "daemon/password-guard.h"
 
 #include <string.h>
 
@@ -83,19 +85,33 @@ parse_certificate (const char *text, GError **error)
   return g_tls_certificate_new_from_pem (pem->str, -1, error);
 }
 
+struct FerryTrustTokenEntry
+{
+  char *secret;
+  char *name; /* the client name given when the token was made */
+  FerryOperation *op;
+};
+
+void
+ferry_trust_token_entry_free (FerryTrustTokenEntry *entry)
+{
+  explicit_bzero (entry->secret, strlen (entry->secret));
+  g_free (entry->secret);
+  g_free (entry->name);
+  ferry_operation_unref (entry->op);
+  g_free (entry);
+}
+
 static void
 token_cancelled (FerryOperation *op, gpointer data)
 {
   FerryDaemon *d = data;
   g_autoptr (GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation cancelled");
-  GHashTableIter iter;
-  gpointer secret, value;
 
-  g_hash_table_iter_init (&iter, d->https->tokens);
-  while (g_hash_table_iter_next (&iter, &secret, &value))
-    if (value == op)
+  for (guint i = 0; i < d->https->tokens->len; i++)
+    if (((FerryTrustTokenEntry *) g_ptr_array_index (d->https->tokens, i))->op == op)
       {
-        g_hash_table_iter_remove (&iter);
+        g_ptr_array_remove_index (d->https->tokens, i);
         break;
       }
   ferry_operation_finish (op, error);
@@ -109,94 +125,92 @@ create_token (FerryRequest *req, const char *name)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (FerryOperation) op = ferry_operation_new (d, FERRY_OP_CLASS_TOKEN, "Executing operation");
-  g_autofree char *secret = NULL;
-  guint8 raw[32];
+  FerryTrustTokenEntry *entry = g_new0 (FerryTrustTokenEntry, 1);
   JsonObject *request = json_object_new ();
   JsonNode *request_node = json_node_new (JSON_NODE_OBJECT);
 
-  for (gsize i = 0; i < sizeof raw; i++)
-    raw[i] = (guint8) g_random_int_range (0, 256);
-  secret = g_compute_checksum_for_data (G_CHECKSUM_SHA256, raw, sizeof raw);
+  /* The secret is the whole proof of a token: kernel randomness only. */
+  entry->secret = ferry_secret_new_hex (32);
+  entry->name = g_strdup (name);
+  entry->op = ferry_operation_ref (op);
   json_object_set_string_member (request, "name", name);
   json_object_set_string_member (request, "type", "client");
   json_object_set_boolean_member (request, "restricted", FALSE);
   json_node_take_object (request_node, request);
   ferry_operation_set_metadata_node (op, "request", request_node);
-  ferry_operation_set_metadata_string (op, "secret", secret);
+  ferry_operation_set_metadata_string (op, "secret", entry->secret);
   ferry_operation_set_metadata_string (op, "fingerprint", d->https->fingerprint);
   ferry_operation_set_metadata_node (op, "addresses", ferry_https_addresses_json (d));
   ferry_operation_set_cancel (op, G_CALLBACK (token_cancelled), d);
   ferry_operation_register (op);
-  g_hash_table_insert (d->https->tokens, g_steal_pointer (&secret), ferry_operation_ref (op));
+  g_ptr_array_add (d->https->tokens, entry);
   ferry_respond_async (req->msg, op);
 }
 
-/* Untrusted callers prove themselves with core.trust_password or a token
- * (lxc sends the whole base64 token as "password"). name_out gets the
- * token's client name. */
+/* Uses up the pending token whose secret the client sent (lxc sends the
+ * whole base64 token as "password"). The name is the one stored with the
+ * token: the client's copy of the token is not to be believed. */
 static gboolean
-check_secret (FerryRequest *req, const char *password, char **name_out, GError **error)
+use_token (FerryDaemon *d, const char *password, char **name_out)
 {
-  FerryDaemon *d = req->daemon;
   g_autoptr (FerryTrustToken) token = ferry_trust_token_decode (password, NULL);
-  g_autoptr (GHashTable) config = NULL;
+  gint found = -1;
 
-  if (token != NULL)
-    {
-      FerryOperation *op = g_hash_table_lookup (d->https->tokens, token->secret);
-      if (op != NULL)
-        {
-          *name_out = g_strdup (token->client_name);
-          ferry_operation_finish (op, NULL);
-          g_hash_table_remove (d->https->tokens, token->secret);
-          return TRUE;
-        }
-    }
-  config = ferry_db_config_get_all (d->db, error);
-  if (config == NULL)
+  if (token == NULL)
     return FALSE;
-  if (*password != '\0' && ferry_trust_password_matches (g_hash_table_lookup (config, "core.trust_password"), password))
-    return TRUE;
-  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN, "not authorized");
-  return FALSE;
+  /* Every pending secret is compared, in constant time each. */
+  for (guint i = 0; i < d->https->tokens->len; i++)
+    if (ferry_secret_equal (((FerryTrustTokenEntry *) g_ptr_array_index (d->https->tokens, i))->secret,
+                            token->secret))
+      found = (gint) i;
+  if (found < 0)
+    return FALSE;
+  FerryTrustTokenEntry *entry = g_ptr_array_steal_index (d->https->tokens, (guint) found);
+  *name_out = g_strdup (entry->name);
+  ferry_operation_finish (entry->op, NULL);
+  ferry_trust_token_entry_free (entry);
+  return TRUE;
 }
 
-static void
-add_certificate (FerryRequest *req)
+/* What an untrusted client asks to be trusted as, kept while its password
+ * is checked in a worker thread. */
+typedef struct
 {
-  FerryDaemon *d = req->daemon;
+  FerryDaemon *daemon;
+  SoupServerMessage *msg;
+  char *certificate; /* from the body, or "" for the TLS client certificate */
+  char *name;
+  GTlsCertificate *peer; /* the TLS client certificate, or NULL */
+  gboolean disconnected; /* the listener went away during the check */
+} TrustRequest;
+
+static void
+trust_request_free (TrustRequest *tr)
+{
+  g_signal_handlers_disconnect_by_data (tr->msg, tr);
+  g_object_unref (tr->msg);
+  g_free (tr->certificate);
+  g_free (tr->name);
+  g_clear_object (&tr->peer);
+  g_free (tr);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TrustRequest, trust_request_free)
+
+/* Adds the certificate to the trust store and answers the request. */
+static void
+trust_client (TrustRequest *tr)
+{
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
   g_autoptr (GTlsCertificate) cert = NULL;
-  g_autofree char *token_name = NULL;
   g_autofree char *pem = NULL;
   g_autofree char *fp = NULL;
-  const char *text = "", *password = "", *name = "", *type = "";
-  gboolean token = FALSE;
   FerryDbCertificate row = { 0 };
 
-  /* Typed reads: json-glib hands out NULL for "password": 5. */
-  if (body == NULL || !ferry_json_get_string (body, "certificate", &text, &error)
-      || !ferry_json_get_string (body, "password", &password, &error)
-      || !ferry_json_get_string (body, "name", &name, &error) || !ferry_json_get_string (body, "type", &type, &error)
-      || !ferry_json_get_bool (body, "token", &token, &error))
-    goto fail;
-  if (*type != '\0' && strcmp (type, "client") != 0)
-    {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported certificate type: %s", type);
-      goto fail;
-    }
-  if (req->trusted && token)
-    {
-      create_token (req, name);
-      return;
-    }
-  if (!req->trusted && !check_secret (req, password, &token_name, &error))
-    goto fail;
-  if (*text != '\0')
-    cert = parse_certificate (text, &error);
-  else if (req->https && ferry_https_peer_certificate (req->msg) != NULL)
-    cert = g_object_ref (ferry_https_peer_certificate (req->msg));
+  if (*tr->certificate != '\0')
+    cert = parse_certificate (tr->certificate, &error);
+  else if (tr->peer != NULL)
+    cert = g_object_ref (tr->peer);
   else
     g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Can't use TLS data on non-TLS link");
   if (cert == NULL)
@@ -205,9 +219,9 @@ add_certificate (FerryRequest *req)
   fp = ferry_cert_fingerprint (cert);
   row.fingerprint = fp;
   row.type = (char *) "client";
-  row.name = (char *) (token_name != NULL && *token_name != '\0' ? token_name : name);
+  row.name = tr->name;
   row.certificate = pem;
-  if (!ferry_db_certificate_insert (d->db, &row, &error))
+  if (!ferry_db_certificate_insert (tr->daemon->db, &row, &error))
     {
       if (g_error_matches (error, FERRY_ERROR, FERRY_ERROR_CONFLICT))
         {
@@ -217,11 +231,113 @@ add_certificate (FerryRequest *req)
       goto fail;
     }
   g_message ("Trusting client certificate %s (%s)", fp, row.name);
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync (tr->msg, NULL);
   return;
 
 fail:
-  ferry_respond_error (req->msg, error);
+  ferry_respond_error (tr->msg, error);
+}
+
+static void
+message_disconnected (TrustRequest *tr)
+{
+  tr->disconnected = TRUE;
+}
+
+static void
+password_checked (gboolean matches, gpointer user_data)
+{
+  g_autoptr (TrustRequest) tr = user_data;
+
+  if (matches)
+    trust_client (tr);
+  else
+    ferry_respond_error_literal (tr->msg, 403, "not authorized");
+  if (!tr->disconnected)
+    soup_server_message_unpause (tr->msg);
+}
+
+/* An untrusted client proves itself with a trust token or with
+ * core.trust_password; the password's scrypt runs off the main loop. */
+static void
+trust_untrusted (TrustRequest *tr, const char *password)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) config = NULL;
+  g_autofree char *token_name = NULL;
+  const char *stored;
+
+  if (use_token (tr->daemon, password, &token_name))
+    {
+      if (*token_name != '\0')
+        {
+          g_free (tr->name);
+          tr->name = g_steal_pointer (&token_name);
+        }
+      trust_client (tr);
+      trust_request_free (tr);
+      return;
+    }
+  config = ferry_db_config_get_all (tr->daemon->db, &error);
+  stored = config != NULL ? g_hash_table_lookup (config, "core.trust_password") : NULL;
+  if (config != NULL && (*password == '\0' || stored == NULL))
+    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN, "not authorized");
+  if (error == NULL
+      && ferry_password_guard_check (tr->daemon->https->passwords, ferry_https_peer_address (tr->msg), stored,
+                                     password, password_checked, tr, &error))
+    {
+      g_signal_connect_swapped (tr->msg, "disconnected", G_CALLBACK (message_disconnected), tr);
+      soup_server_message_pause (tr->msg);
+      return;
+    }
+  ferry_respond_error (tr->msg, error);
+  trust_request_free (tr);
+}
+
+static void
+add_certificate (FerryRequest *req)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  const char *text = "", *password = "", *name = "", *type = "";
+  gboolean token = FALSE;
+  TrustRequest *tr;
+
+  /* Typed reads: json-glib hands out NULL for "password": 5. */
+  if (body == NULL || !ferry_json_get_string (body, "certificate", &text, &error)
+      || !ferry_json_get_string (body, "password", &password, &error)
+      || !ferry_json_get_string (body, "name", &name, &error) || !ferry_json_get_string (body, "type", &type, &error)
+      || !ferry_json_get_bool (body, "token", &token, &error))
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (*type != '\0' && strcmp (type, "client") != 0)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unsupported certificate type: %s", type);
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (req->trusted && token)
+    {
+      create_token (req, name);
+      return;
+    }
+  tr = g_new0 (TrustRequest, 1);
+  tr->daemon = req->daemon;
+  tr->msg = g_object_ref (req->msg);
+  tr->certificate = g_strdup (text);
+  tr->name = g_strdup (name);
+  tr->peer = req->https && ferry_https_peer_certificate (req->msg) != NULL
+                 ? g_object_ref (ferry_https_peer_certificate (req->msg))
+                 : NULL;
+  if (!req->trusted)
+    {
+      trust_untrusted (tr, password);
+      return;
+    }
+  trust_client (tr);
+  trust_request_free (tr);
 }
 
 /* Finds a trusted certificate by fingerprint or unique prefix, like LXD. */

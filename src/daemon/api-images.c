@@ -1,5 +1,6 @@
 /* /1.0/images and /1.0/images/aliases. */
 #include "daemon/http.h"
+#include "daemon/http-guard.h"
 #include "daemon/images.h"
 #include "daemon/operations.h"
 #include "common/error.h"
@@ -266,13 +267,10 @@ import_image (FerryRequest *req)
   const char *content_type = soup_message_headers_get_content_type (headers, NULL);
   const char *filename = soup_message_headers_get_one (headers, "X-LXD-filename");
   const char *public_ = soup_message_headers_get_one (headers, "X-LXD-public");
-  g_autoptr (GError) error = NULL;
   g_autofree char *upload = NULL;
-  gsize len = 0;
-  const char *data_ptr = req->body ? g_bytes_get_data (req->body, &len) : NULL;
+  goffset size = 0;
   ImportData *data;
   FerryOperation *op;
-  int fd;
 
   if (content_type != NULL && strcmp (content_type, "application/json") == 0)
     {
@@ -287,28 +285,15 @@ import_image (FerryRequest *req)
                                                   "import a unified tarball");
       return;
     }
-  if (len == 0)
+  /* The body went to a file under ROOT/images as it came (http-guard.c). */
+  upload = ferry_http_guard_steal_upload (req->msg, &size);
+  if (upload == NULL || size == 0)
     {
+      if (upload != NULL)
+        unlink (upload);
       ferry_respond_error_literal (req->msg, 400, "The upload is empty");
       return;
     }
-  upload = g_build_filename (d->images_dir, "upload-XXXXXX", NULL);
-  fd = g_mkstemp_full (upload, O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0)
-    {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Saving upload: %s", g_strerror (errno));
-      ferry_respond_error (req->msg, error);
-      return;
-    }
-  if (!ferry_write_all (fd, data_ptr, len))
-    {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Saving upload: %s", g_strerror (errno));
-      close (fd);
-      unlink (upload);
-      ferry_respond_error (req->msg, error);
-      return;
-    }
-  close (fd);
 
   data = g_new0 (ImportData, 1);
   data->daemon = d;

@@ -1,5 +1,7 @@
 #include "config.h"
 #include "daemon/http.h"
+#include "daemon/http-guard.h"
+#include "daemon/https-listener.h"
 #include "daemon/operations.h"
 #include "daemon/route.h"
 #include "daemon/tls.h"
@@ -86,11 +88,10 @@ ferry_respond_sync (SoupServerMessage *msg, JsonNode *metadata)
   ferry_respond_sync_etag (msg, metadata, NULL);
 }
 
-void
-ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message)
+static JsonNode *
+error_envelope (int status, const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
@@ -102,7 +103,23 @@ ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *mes
   json_builder_set_member_name (b, "metadata");
   json_builder_add_null_value (b);
   json_builder_end_object (b);
-  root = json_builder_get_root (b);
+  return json_builder_get_root (b);
+}
+
+char *
+ferry_json_error_text (int status, const char *message)
+{
+  g_autoptr (JsonNode) root = error_envelope (status, message);
+  g_autofree char *text = ferry_json_to_string (root, FALSE);
+
+  return g_strconcat (text, "\n", NULL);
+}
+
+void
+ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message)
+{
+  g_autoptr (JsonNode) root = error_envelope (status, message);
+
   respond_json (msg, status, root);
 }
 
@@ -202,13 +219,14 @@ static void
 upgrade_written (SoupServerMessage *msg, gpointer user_data)
 {
   UpgradeData *data = user_data;
+  GSocket *sock = ferry_https_conn_socket (msg) != NULL ? ferry_https_conn_socket (msg)
+                                                        : soup_server_message_get_socket (msg);
   GIOStream *stream = soup_server_message_steal_connection (msg);
   GUri *uri = soup_server_message_get_uri (msg);
   SoupWebsocketConnection *conn;
 
   if (data->raw_ready != NULL)
     {
-      GSocket *sock = soup_server_message_get_socket (msg);
       /* Migration channels carry request/response exchanges (rsync, CRIU's
        * page server): Nagle's delay would cost 40 ms a turn. */
       if (sock != NULL)
@@ -247,6 +265,9 @@ websocket_accept (SoupServerMessage *msg, FerryWebsocketReady ready, FerryWebsoc
       ferry_respond_error_literal (msg, 400, "This endpoint expects a websocket upgrade");
       return FALSE;
     }
+  /* A 101 keeps its connection: it is not "Connection: close" (see
+   * ferry_http_handle). */
+  soup_message_headers_remove (soup_server_message_get_response_headers (msg), "Connection");
   if (!soup_websocket_server_process_handshake (msg, NULL, NULL, NULL, NULL))
     {
       ferry_respond_error_literal (msg, 400, "Websocket handshake failed");
@@ -270,20 +291,6 @@ gboolean
 ferry_websocket_accept_raw (SoupServerMessage *msg, FerryWebsocketRawReady ready, gpointer user_data)
 {
   return websocket_accept (msg, NULL, ready, user_data);
-}
-
-static gboolean
-peer_is_root (SoupServerMessage *msg)
-{
-  GSocket *sock = soup_server_message_get_socket (msg);
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-
-  if (sock == NULL)
-    return FALSE;
-  if (getsockopt (g_socket_get_fd (sock), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-    return FALSE;
-  return cred.uid == 0;
 }
 
 /* What LXD answers to a client it does not trust: the API's root, the
@@ -310,22 +317,20 @@ ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path,
   g_autoptr (GPtrArray) parts = NULL;
   g_autoptr (GError) route_error = NULL;
 
-  g_autofree char *peer_fingerprint = NULL;
+  const char *peer_fingerprint = NULL;
 
-  if (server == d->server)
+  /* libsoup 3.2 never closes a kept-alive connection whose client goes
+   * away between two requests (fixed in 3.3.0, d20c6601): one request per
+   * connection, so that every connection ends with its response. */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+  ferry_http_guard_request_read (msg);
+  req.https = server != d->server;
+  req.trusted = ferry_http_guard_trusted (msg, &peer_fingerprint);
+  req.peer_fingerprint = peer_fingerprint;
+  if (!req.https && !req.trusted)
     {
-      if (!peer_is_root (msg))
-        {
-          ferry_respond_error_literal (msg, 403, "Only root may use the local socket");
-          return;
-        }
-      req.trusted = TRUE;
-    }
-  else
-    {
-      req.https = TRUE;
-      req.trusted = ferry_trust_check (d, msg, &peer_fingerprint);
-      req.peer_fingerprint = peer_fingerprint;
+      ferry_respond_error_literal (msg, 403, "Only root may use the local socket");
+      return;
     }
 
   req.daemon = d;
@@ -377,6 +382,7 @@ ferry_http_start (FerryDaemon *d, GError **error)
   /* raw-paths: libsoup would decode the path once before ferry_route_split_path. */
   d->server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, "raw-paths", TRUE, NULL);
   soup_server_add_handler (d->server, NULL, ferry_http_handle, d, NULL);
+  ferry_http_guard_attach (d, d->server);
 
   /* A socket left by a previous ferryd (crashed, SIGKILLed) is stale: remove it. */
   if (unlink (d->socket_path) < 0 && errno != ENOENT)
@@ -389,10 +395,11 @@ ferry_http_start (FerryDaemon *d, GError **error)
   if (sock == NULL)
     goto fail;
   addr = g_unix_socket_address_new (d->socket_path);
-  mode_t old = umask (0077);
-  gboolean bound = g_socket_bind (sock, addr, TRUE, &local);
-  umask (old);
-  if (!bound || !g_socket_listen (sock, &local))
+  /* Bursts of clients (parallel launches and execs) must queue, not fail
+   * with EAGAIN as they did with GLib's default backlog of 10. */
+  g_socket_set_listen_backlog (sock, SOMAXCONN);
+  /* 0600 from ferryd's umask (0077, set once at start): root only. */
+  if (!g_socket_bind (sock, addr, TRUE, &local) || !g_socket_listen (sock, &local))
     goto fail;
   if (!soup_server_listen_socket (d->server, sock, 0, &local))
     goto fail;

@@ -14,7 +14,7 @@ typedef struct
   GBytes *body;
   gboolean https;         /* came over the HTTPS listener (else the unix socket) */
   gboolean trusted;       /* unix socket (root), or a trusted client certificate */
-  char *peer_fingerprint; /* HTTPS: the client certificate's, or NULL */
+  const char *peer_fingerprint; /* HTTPS: the client certificate's, or NULL */
 } FerryRequest;
 
 /* Query parameter or NULL. */
@@ -28,6 +28,8 @@ void ferry_respond_sync (SoupServerMessage *msg, JsonNode *metadata);          /
 void ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag);
 void ferry_respond_error (SoupServerMessage *msg, const GError *error);
 void ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message);
+/* The text of an error envelope, for answers written outside libsoup. */
+char *ferry_json_error_text (int status, const char *message);
 void ferry_respond_async (SoupServerMessage *msg, FerryOperation *op);
 void ferry_respond_raw (SoupServerMessage *msg, const char *content_type, GBytes *bytes);
 

@@ -2,11 +2,10 @@
 #include "daemon/http.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "common/secret.h"
 #include "common/timeutil.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* Finished operations stay readable this long: `lxc` reads the operation
  * once after its event arrives (LXD keeps them 5 s). */
@@ -372,15 +371,8 @@ ferry_operation_run (FerryOperation *op, FerryOperationWork work, FerryOperation
 const char *
 ferry_operation_add_secret (FerryOperation *op, const char *channel)
 {
-  guint8 raw[32];
-  GString *hex = g_string_new (NULL);
-
   /* Secrets guard exec and migration channels: kernel randomness only. */
-  if (getrandom (raw, sizeof raw, 0) != (ssize_t) sizeof raw)
-    g_error ("getrandom failed: %s", g_strerror (errno));
-  for (guint i = 0; i < sizeof raw; i++)
-    g_string_append_printf (hex, "%02x", raw[i]);
-  g_hash_table_insert (op->secrets, g_strdup (channel), g_string_free (hex, FALSE));
+  g_hash_table_insert (op->secrets, g_strdup (channel), ferry_secret_new_hex (32));
   return g_hash_table_lookup (op->secrets, channel);
 }
 
@@ -661,7 +653,7 @@ operation_websocket (FerryRequest *req, FerryOperation *op)
   g_hash_table_iter_init (&iter, op->secrets);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      if (strcmp (value, secret) == 0)
+      if (ferry_secret_equal (value, secret))
         {
           SocketAccept *accept = g_new0 (SocketAccept, 1);
           accept->op = ferry_operation_ref (op);

@@ -2,7 +2,10 @@
 #include "config.h"
 #include "daemon/tls.h"
 #include "daemon/http.h"
+#include "daemon/http-guard.h"
+#include "daemon/https-listener.h"
 #include "daemon/operations.h"
+#include "daemon/password-guard.h"
 #include "common/cert.h"
 #include "common/error.h"
 
@@ -54,7 +57,8 @@ ferry_https_init (FerryDaemon *d, GError **error)
   /* lxc refuses anything older than TLS 1.3 (lxd-client-api.md 7); say so to
    * GnuTLS before glib-networking makes its first connection. */
   g_setenv ("G_TLS_GNUTLS_PRIORITY", "NORMAL:-VERS-ALL:+VERS-TLS1.3", FALSE);
-  https->tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) ferry_operation_unref);
+  https->tokens = g_ptr_array_new_with_free_func ((GDestroyNotify) ferry_trust_token_entry_free);
+  https->passwords = ferry_password_guard_new ();
   d->https = https;
   if (!load_server_certificate (d, https, error))
     return FALSE;
@@ -75,6 +79,7 @@ ferry_https_shutdown (FerryDaemon *d)
 
   if (https == NULL || https->server == NULL)
     return;
+  g_clear_pointer (&https->listener, ferry_https_listener_close);
   soup_server_disconnect (https->server);
   g_clear_object (&https->server);
 }
@@ -118,32 +123,15 @@ ferry_https_address_valid (const char *address, GError **error)
   return address == NULL || *address == '\0' || parse_address (address, &inet, &port, error);
 }
 
-/* LXD's migration peers present no client certificate and lxc's clients
- * present self-signed ones: the TLS layer accepts any, the request handler
- * decides by fingerprint. */
-static gboolean
-accept_any_certificate (SoupServerMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors,
-                        gpointer user_data)
-{
-  return TRUE;
-}
-
-static void
-request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
-{
-  g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
-}
-
 gboolean
 ferry_https_set_address (FerryDaemon *d, const char *address, GError **error)
 {
   FerryHttps *https = https_of (d);
   g_autoptr (SoupServer) server = NULL;
   g_autoptr (GInetAddress) inet = NULL;
-  g_autoptr (GSocketAddress) sockaddr = NULL;
   g_autoptr (GError) local = NULL;
+  FerryHttpsListener *listener = NULL;
   guint16 port = 0;
-  gboolean ok;
 
   if (address != NULL && *address == '\0')
     address = NULL;
@@ -154,18 +142,11 @@ ferry_https_set_address (FerryDaemon *d, const char *address, GError **error)
       if (!parse_address (address, &inet, &port, error))
         return FALSE;
       /* raw-paths: libsoup would decode the path once before ferry_route_split_path. */
-      server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, "tls-certificate", https->cert,
-                                "tls-auth-mode", G_TLS_AUTHENTICATION_REQUESTED, "raw-paths", TRUE, NULL);
+      server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, "raw-paths", TRUE, NULL);
       soup_server_add_handler (server, NULL, ferry_http_handle, d, NULL);
-      g_signal_connect (server, "request-started", G_CALLBACK (request_started), NULL);
-      if (inet == NULL)
-        ok = soup_server_listen_all (server, port, SOUP_SERVER_LISTEN_HTTPS, &local);
-      else
-        {
-          sockaddr = g_inet_socket_address_new (inet, port);
-          ok = soup_server_listen (server, sockaddr, SOUP_SERVER_LISTEN_HTTPS, &local);
-        }
-      if (!ok)
+      ferry_http_guard_attach (d, server);
+      listener = ferry_https_listener_new (server, https->cert, inet, port, &local);
+      if (listener == NULL)
         {
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Listening on %s: %s", address, local->message);
           return FALSE;
@@ -176,6 +157,7 @@ ferry_https_set_address (FerryDaemon *d, const char *address, GError **error)
   if (address == NULL && https->address != NULL)
     g_message ("HTTPS API stopped");
   https->server = g_steal_pointer (&server);
+  https->listener = listener;
   g_free (https->address);
   https->address = g_strdup (address);
   return TRUE;
@@ -249,16 +231,15 @@ ferry_https_addresses_json (FerryDaemon *d)
 GTlsCertificate *
 ferry_https_peer_certificate (SoupServerMessage *msg)
 {
-  GTlsCertificate *peer = soup_server_message_get_tls_peer_certificate (msg);
-  GSocket *sock = soup_server_message_get_socket (msg);
+  return ferry_https_conn_peer_certificate (msg);
+}
 
-  /* libsoup 3.2 gives the peer certificate to the first request of a
-   * connection only: remember it on the socket for the keep-alive ones. */
-  if (peer != NULL && sock != NULL)
-    g_object_set_data_full (G_OBJECT (sock), "ferry-peer-certificate", g_object_ref (peer), g_object_unref);
-  else if (peer == NULL && sock != NULL)
-    peer = g_object_get_data (G_OBJECT (sock), "ferry-peer-certificate");
-  return peer;
+const char *
+ferry_https_peer_address (SoupServerMessage *msg)
+{
+  const char *address = ferry_https_conn_peer_address (msg);
+
+  return address != NULL ? address : "unknown";
 }
 
 gboolean

@@ -5,14 +5,23 @@
 
 #include "daemon/daemon.h"
 
+typedef struct FerryHttpsListener FerryHttpsListener;
+typedef struct FerryPasswordGuard FerryPasswordGuard;
+
+/* A pending trust token (api-certificates.c). */
+typedef struct FerryTrustTokenEntry FerryTrustTokenEntry;
+void ferry_trust_token_entry_free (FerryTrustTokenEntry *entry);
+
 typedef struct FerryHttps
 {
   GTlsCertificate *cert; /* with its private key */
   char *cert_pem;
   char *fingerprint;
   SoupServer *server; /* NULL when core.https_address is unset */
+  FerryHttpsListener *listener; /* its sockets (https-listener.c) */
   char *address;      /* the configured core.https_address */
-  GHashTable *tokens; /* secret -> FerryOperation of a pending trust token */
+  GPtrArray *tokens;  /* FerryTrustTokenEntry of pending trust tokens */
+  FerryPasswordGuard *passwords; /* core.trust_password checks */
 } FerryHttps;
 
 /* Loads (or makes) the server certificate and opens the listener configured
@@ -33,6 +42,8 @@ JsonNode *ferry_https_addresses_json (FerryDaemon *d);
 
 /* The client certificate of msg's TLS connection, or NULL. */
 GTlsCertificate *ferry_https_peer_certificate (SoupServerMessage *msg);
+/* The client's IP address ("unknown" if msg did not come over HTTPS). */
+const char *ferry_https_peer_address (SoupServerMessage *msg);
 
 /* Trust: whether the TLS peer of msg presented a trusted client certificate.
  * fingerprint_out (may be NULL) gets the peer's fingerprint or NULL. */
