@@ -6,6 +6,7 @@
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "runtime/cgroup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -113,7 +114,8 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     return FALSE;
   if (!new_console_open (o->run_dir, &nc, error))
     return FALSE;
-  g_autofree char *cgroup_root = g_strconcat ("/", c->relpath, NULL);
+  /* The cgroup namespace's root, where CRIU puts the tasks back. */
+  g_autofree char *cgroup_root = g_strconcat ("/", c->relpath, "/" FERRY_CGROUP_NS, NULL);
   g_auto (GStrv) nic_keys = ferry_monitor_nic_restore_keys (o, error);
   if (nic_keys == NULL)
     {
