@@ -112,12 +112,39 @@ typedef struct
   int console_slave;
   const char *console_path;
   const char *const *external; /* extra keys, e.g. "veth[eth0]:host@bridge" (issue 4) */
+  /* A seccomp filter (struct sock_filter[]) the restored threads inherit
+   * from the caller: its dumped copies are taken out of their chains. */
+  const void *inherited_filter;
+  gsize inherited_filter_len; /* bytes */
+  /* Called with the tree restored and still stopped, before it resumes
+   * (CRIU's pre-resume); nonzero is logged by CRIU, not fatal. */
+  int (*pre_resume)(void);
 } FerryRestoreRequest;
 
 /* Restores the tree as a child of the calling process (which should be a
  * child subreaper). Returns the host PID of the restored init, or 0 with an
  * error quoting CRIU. The images dir is not modified. */
 pid_t ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error);
+
+/* seccomp-image.c: when the checkpoint in IMAGES_DIR has copies of FILTER
+ * (LEN bytes) in its seccomp filter chains, a new directory in PARENT that
+ * shows the same images without them (symlinks and a new seccomp.img), for
+ * CRIU to restore from; NULL (and no error) when there is none. */
+char *ferry_checkpoint_images_without_filter(const char *images_dir, const char *parent, const void *filter,
+                                             gsize len, GError **error);
+/* Exposed for tests: the filters of a seccomp_entry message (an array of
+ * FerrySeccompFilter from ferry_seccomp_filters_new), dropping DROP's
+ * copies, and back. */
+typedef struct
+{
+  GBytes *filter; /* struct sock_filter[] */
+  gboolean has_prev, has_flags;
+  guint32 prev, flags; /* prev: index of the next newer filter of the chain */
+} FerrySeccompFilter;
+GArray *ferry_seccomp_filters_new(void);
+gboolean ferry_seccomp_image_parse(const guint8 *data, gsize len, GArray *filters);
+guint ferry_seccomp_filters_drop(GArray *filters, GBytes *drop);
+GByteArray *ferry_seccomp_image_serialize(GArray *filters);
 
 /* cp -a --reflink=auto SRC DST (owners, modes, times, xattrs, hard links,
  * symlinks, devices); DST must not exist. On failure DST is removed. */

@@ -12,6 +12,18 @@
 #include <string.h>
 #include <unistd.h>
 
+/* libcriu's notify callback takes no user data: the one restore a process
+ * does at a time is described here. */
+static const FerryRestoreRequest *restore_req;
+
+static int
+restore_notify(char *action, criu_notify_arg_t na)
+{
+  if (restore_req != NULL && restore_req->pre_resume != NULL && strcmp(action, "pre-resume") == 0)
+    return restore_req->pre_resume();
+  return 0;
+}
+
 static gboolean
 fill_options (criu_opts *opts, const FerryRestoreRequest *req, GError **error)
 {
@@ -47,31 +59,48 @@ fill_options (criu_opts *opts, const FerryRestoreRequest *req, GError **error)
       ok &= criu_local_add_inherit_fd (opts, req->console_slave, console_key) == 0;
       ok &= criu_local_add_ext_mount (opts, "console", req->console_path) == 0;
     }
-  if (!ok && error != NULL && *error == NULL)
-    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "libcriu: cannot set the restore options");
-  return ok;
+    if (req->pre_resume != NULL)
+      criu_local_set_notify_cb(opts, restore_notify);
+    if (!ok && error != NULL && *error == NULL)
+      g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "libcriu: cannot set the restore options");
+    return ok;
 }
 
 pid_t
 ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error)
 {
+  g_autoptr(GError) local = NULL;
+  g_autofree char *log_dir = req->log_path ? g_path_get_dirname(req->log_path) : NULL;
+  g_autofree char *view = NULL;
   criu_opts *opts = NULL;
   int images_fd, work_fd = -1;
   pid_t pid = 0;
 
-  if ((images_fd = open (req->images_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Opening the images directory %s: %s",
-                   req->images_dir, g_strerror (saved));
-      return 0;
-    }
+  /* In CRIU's work directory: it goes on the filesystem of the logs. */
+  if (req->inherited_filter != NULL && log_dir != NULL
+      && (view = ferry_checkpoint_images_without_filter(req->images_dir, log_dir, req->inherited_filter,
+                                                        req->inherited_filter_len, &local))
+             == NULL
+      && local != NULL) {
+    g_propagate_error(error, g_steal_pointer(&local));
+    return 0;
+  }
+  if ((images_fd = open(view ? view : req->images_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0) {
+    int saved = errno;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Opening the images directory %s: %s",
+                req->images_dir, g_strerror(saved));
+    if (view != NULL)
+      ferry_rm_rf(view, NULL);
+    return 0;
+  }
   if ((opts = ferry_criu_opts_new (req->criu_path, req->log_path, &work_fd, error)) == NULL)
     goto out;
   criu_local_set_images_dir_fd (opts, images_fd);
   if (!fill_options (opts, req, error))
     goto out;
+  restore_req = req;
   int rc = criu_local_restore_child (opts);
+  restore_req = NULL;
   if (rc > 0)
     pid = rc;
   else
@@ -88,5 +117,7 @@ out:
   if (work_fd >= 0)
     close (work_fd);
   close (images_fd);
+  if (view != NULL)
+    ferry_rm_rf(view, NULL);
   return pid;
 }

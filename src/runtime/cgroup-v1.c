@@ -143,18 +143,17 @@ v1_destroy (const FerryCgroupManager *m, const char *relpath, GError **error)
   FOREACH_HIERARCHY (h)
   {
     g_autofree char *dir = g_build_filename (h->mountpoint, relpath, NULL);
-    ferry_cgroup_kill_all (dir);
+    ferry_cgroup_tree(dir, TRUE, NULL);
   }
   FOREACH_HIERARCHY (h)
   {
     g_autofree char *dir = g_build_filename (h->mountpoint, relpath, NULL);
     g_autoptr (GError) local = NULL;
-    if (!ferry_cgroup_rmdir (dir, &local))
-      {
-        if (ok && error != NULL)
-          *error = g_steal_pointer (&local);
-        ok = FALSE;
-      }
+    if (!ferry_cgroup_tree(dir, FALSE, &local)) {
+      if (ok && error != NULL)
+        *error = g_steal_pointer(&local);
+      ok = FALSE;
+    }
   }
   return ok;
 }
@@ -201,6 +200,10 @@ v1_create (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLi
         if (!ok)
           break;
       }
+      /* Below the limits: it inherits the device list, cpuset and all. */
+      g_autofree char *ns = g_build_path("/", relpath, FERRY_CGROUP_NS, NULL);
+      if (!(ok = mkdir_hierarchy(h, ns, error)))
+        break;
   }
   if (!ok)
     {
@@ -217,7 +220,7 @@ v1_attach (const FerryCgroupManager *m, const char *relpath, pid_t pid, GError *
 
   FOREACH_HIERARCHY (h)
   {
-    g_autofree char *dir = g_build_filename (h->mountpoint, relpath, NULL);
+    g_autofree char *dir = g_build_filename(h->mountpoint, relpath, FERRY_CGROUP_NS, NULL);
     if (!ferry_cgroup_write (dir, "cgroup.procs", spid, error))
       return FALSE;
   }

@@ -51,8 +51,8 @@ v2_destroy (const FerryCgroupManager *m, const char *relpath, GError **error)
     return TRUE;
   /* cgroup.kill (5.14) kills frozen tasks too and races no fork. */
   if (!ferry_cgroup_write (dir, "cgroup.kill", "1", NULL))
-    ferry_cgroup_kill_all (dir);
-  return ferry_cgroup_rmdir (dir, error);
+    ferry_cgroup_tree(dir, TRUE, NULL);
+  return ferry_cgroup_tree(dir, FALSE, error);
 }
 
 static gboolean
@@ -74,6 +74,7 @@ static gboolean
 v2_create (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLimits *limits, GError **error)
 {
   g_autofree char *dir = g_build_filename (m->root, relpath, NULL);
+  g_autofree char *ns = g_build_filename(dir, FERRY_CGROUP_NS, NULL);
   g_auto (GStrv) parts = g_strsplit (relpath, "/", -1);
   g_autofree char *cur = g_strdup (m->root);
 
@@ -108,10 +109,17 @@ v2_create (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLi
       if (!write_limit (dir, "pids.max", v, error))
         goto fail;
     }
+    /* No controller is enabled below DIR: its limits hold for NS as a whole. */
+    if (mkdir(ns, 0755) < 0) {
+      int saved = errno;
+      g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", ns, g_strerror(saved));
+      goto fail;
+    }
   return TRUE;
 
 fail:
   g_prefix_error (error, "Setting up the container's cgroup: ");
+  rmdir(ns);
   rmdir (dir);
   return FALSE;
 }
@@ -119,7 +127,7 @@ fail:
 static gboolean
 v2_attach (const FerryCgroupManager *m, const char *relpath, pid_t pid, GError **error)
 {
-  g_autofree char *dir = g_build_filename (m->root, relpath, NULL);
+  g_autofree char *dir = g_build_filename(m->root, relpath, FERRY_CGROUP_NS, NULL);
   g_autofree char *spid = g_strdup_printf ("%d", (int) pid);
 
   return ferry_cgroup_write (dir, "cgroup.procs", spid, error);
@@ -158,11 +166,11 @@ v2_read_stats (const FerryCgroupManager *m, const char *relpath, FerryCgroupStat
   out->processes = ferry_cgroup_read_int (dir, "pids.current");
   if (out->processes < 0)
     {
-      procs = ferry_cgroup_read (dir, "cgroup.procs");
-      if (procs == NULL)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Cgroup %s does not exist", dir);
-          return FALSE;
+    g_autofree char *ns = g_build_filename(dir, FERRY_CGROUP_NS, NULL);
+    procs = ferry_cgroup_read(ns, "cgroup.procs");
+    if (procs == NULL) {
+      g_set_error(error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Cgroup %s does not exist", dir);
+      return FALSE;
         }
       out->processes = *procs ? 1 : 0;
       for (const char *p = procs; *p; p++)

@@ -166,6 +166,27 @@ ferry_cgroup_rmdir (const char *dir, GError **error)
 }
 
 gboolean
+ferry_cgroup_tree(const char *dir, gboolean kill, GError **error)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  gboolean ok = TRUE;
+
+  if (d == NULL)
+    return kill || !g_file_test(dir, G_FILE_TEST_EXISTS) || ferry_cgroup_rmdir(dir, error);
+  for (const char *e; (e = g_dir_read_name(d)) != NULL;) {
+    g_autofree char *sub = g_build_filename(dir, e, NULL);
+    if (g_file_test(sub, G_FILE_TEST_IS_DIR) && !g_file_test(sub, G_FILE_TEST_IS_SYMLINK) && ok)
+      ok = ferry_cgroup_tree(sub, kill, error);
+  }
+  g_dir_close(d);
+  if (kill) {
+    ferry_cgroup_kill_all(dir);
+    return TRUE;
+  }
+  return ok && ferry_cgroup_rmdir(dir, error);
+}
+
+gboolean
 ferry_cgroup_wait_for (const char *dir, const char *file, const char *want, GError **error)
 {
   for (int i = 0; i < 1000; i++) /* 10 s */

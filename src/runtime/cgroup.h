@@ -8,6 +8,13 @@
 #include <glib.h>
 #include <sys/types.h>
 
+/* The container's processes and its cgroup namespace live one level below
+ * its cgroup ("PARENT/NAME/ns"), LXC's lxc.cgroup.dir.container.inner: the
+ * limits and the device list are on NAME, out of the container's sight, so
+ * that root inside cannot raise them (the kernel checks a cgroup's device
+ * list against its parent's only). */
+#define FERRY_CGROUP_NS "ns"
+
 typedef struct
 {
   gint64 memory_limit; /* bytes, 0 = no limit */
@@ -28,13 +35,14 @@ typedef struct FerryCgroupManager FerryCgroupManager;
 typedef struct
 {
   const char *name;
-  /* Creates the cgroup (and missing parents) and applies the limits; on
-   * failure nothing it created is left. */
+  /* Creates the cgroup (and missing parents) with its FERRY_CGROUP_NS child
+   * and applies the limits; on failure nothing it created is left. */
   gboolean (*create) (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLimits *limits,
                       GError **error);
+  /* Moves PID into the cgroup's FERRY_CGROUP_NS child. */
   gboolean (*attach) (const FerryCgroupManager *m, const char *relpath, pid_t pid, GError **error);
-  /* Thaws, SIGKILLs what is left inside and removes the cgroup; a missing
-   * cgroup is success. */
+  /* Thaws, SIGKILLs what is left inside and removes the cgroup and every
+   * cgroup below it; a missing cgroup is success. */
   gboolean (*destroy) (const FerryCgroupManager *m, const char *relpath, GError **error);
   /* Returns once the kernel reports the cgroup FROZEN / THAWED. */
   gboolean (*set_frozen) (const FerryCgroupManager *m, const char *relpath, gboolean frozen, GError **error);
@@ -87,6 +95,9 @@ gint64 ferry_cgroup_read_int (const char *dir, const char *file);
 gboolean ferry_cgroup_kill_all (const char *dir);
 /* rmdir, retrying while the last tasks are still exiting. */
 gboolean ferry_cgroup_rmdir (const char *dir, GError **error);
+/* SIGKILLs every task in DIR and below (KILL), or removes DIR and the
+ * cgroups below it, deepest first (!KILL). */
+gboolean ferry_cgroup_tree(const char *dir, gboolean kill, GError **error);
 /* Polls DIR/FILE until a line equals WANT (or FILE's content equals it). */
 gboolean ferry_cgroup_wait_for (const char *dir, const char *file, const char *want, GError **error);
 

@@ -75,19 +75,15 @@ parent_of (pid_t pid)
   return ppid;
 }
 
-/* A process in the container's cgroup that does not descend from its init
- * entered from outside (`ferry-monitor exec`): CRIU cannot dump it (its
- * parent is outside the tree). Returns "PID (command)" of the first one. */
+/* The first process listed in DIR or below that does not descend from
+ * INIT_PID, as "PID (command)". */
 static char *
-find_foreign_process (const char *relpath, pid_t init_pid)
+find_foreign_in(const char *dir, pid_t init_pid)
 {
-  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
-  g_autofree char *dir = m->ops->freezer_dir (m, relpath);
-  g_autofree char *procs = dir ? ferry_cgroup_read (dir, "cgroup.procs") : NULL;
+  g_autofree char *procs = ferry_cgroup_read(dir, "cgroup.procs");
+  g_auto(GStrv) lines = g_strsplit(procs ? procs : "", "\n", -1);
+  GDir *d;
 
-  if (procs == NULL)
-    return NULL;
-  g_auto (GStrv) lines = g_strsplit (procs, "\n", -1);
   for (char **l = lines; *l != NULL; l++)
     {
       pid_t pid = (pid_t) g_ascii_strtoll (*l, NULL, 10), p = pid;
@@ -102,7 +98,28 @@ find_foreign_process (const char *relpath, pid_t init_pid)
           return g_strdup_printf ("%d (%s)", (int) pid, comm ? comm : "?");
         }
     }
-  return NULL;
+    if ((d = g_dir_open(dir, 0, NULL)) == NULL)
+      return NULL;
+    char *found = NULL;
+    for (const char *e; found == NULL && (e = g_dir_read_name(d)) != NULL;) {
+      g_autofree char *sub = g_build_filename(dir, e, NULL);
+      if (g_file_test(sub, G_FILE_TEST_IS_DIR))
+        found = find_foreign_in(sub, init_pid);
+    }
+    g_dir_close(d);
+    return found;
+}
+
+/* A process in the container's cgroups that does not descend from its init
+ * entered from outside (`ferry-monitor exec`): CRIU cannot dump it (its
+ * parent is outside the tree). Returns "PID (command)" of the first one. */
+static char *
+find_foreign_process(const char *relpath, pid_t init_pid)
+{
+  const FerryCgroupManager *m = ferry_cgroup_manager_get();
+  g_autofree char *dir = m->ops->freezer_dir(m, relpath);
+
+  return dir ? find_foreign_in(dir, init_pid) : NULL;
 }
 
 /* After a stateful stop the monitor reaps the killed init and cleans up:

@@ -79,6 +79,27 @@ bring_up_loopback (void)
   return rc;
 }
 
+/* Passes FD to the monitor as a message of KIND. */
+static int
+send_fd(int sock, int kind, int fd)
+{
+  FerryInitMessage msg;
+  char control[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = { .iov_base = &msg, .iov_len = sizeof msg };
+  struct msghdr mh
+      = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+
+  memset(&msg, 0, sizeof msg);
+  memset(control, 0, sizeof control);
+  msg.kind = kind;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
 /* The console is a pty of the container's own devpts instance, so the init's
  * stdio never points outside its mount namespace (CRIU must dump it); the
  * monitor gets the master. */
@@ -86,7 +107,7 @@ static void
 create_console (int sock)
 {
   char path[32] = "/dev/pts/", num[16];
-  int unlock = 0;
+  int unlock = 0, rc;
   unsigned ptn = 0;
   int master = open ("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 
@@ -98,22 +119,8 @@ create_console (int sock)
   append (path, sizeof path, num);
   if (mount (path, "/dev/console", NULL, MS_BIND, NULL) < 0)
     fail (sock, "binding the console pty onto /dev/console", NULL, errno);
-
-  FerryInitMessage msg;
-  char control[CMSG_SPACE (sizeof (int))];
-  struct iovec iov = { .iov_base = &msg, .iov_len = sizeof msg };
-  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
-
-  memset (&msg, 0, sizeof msg);
-  memset (control, 0, sizeof control);
-  msg.kind = FERRY_INIT_MSG_CONSOLE;
-  struct cmsghdr *cmsg = CMSG_FIRSTHDR (&mh);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cmsg), &master, sizeof (int));
-  if (sendmsg (sock, &mh, MSG_NOSIGNAL) < 0)
-    fail (sock, "passing the console to the monitor", NULL, errno);
+  if ((rc = send_fd(sock, FERRY_INIT_MSG_CONSOLE, master)) < 0)
+    fail(sock, "passing the console to the monitor", NULL, -rc);
   close (master);
 }
 
@@ -190,6 +197,13 @@ ferry_container_init_run (const FerryInitConfig *cfg)
     fail (sock, "dropping capabilities", NULL, -rc);
   if ((rc = ferry_security_load_seccomp (cfg->seccomp)) < 0)
     fail (sock, "loading the seccomp filter", NULL, -rc);
+  /* Last, after our own mounts: from here on mount(2) goes to the monitor. */
+  int listener = ferry_security_load_mount_notify();
+  if (listener < 0)
+    fail(sock, "loading the mount notification filter", NULL, -listener);
+  if ((rc = send_fd(sock, FERRY_INIT_MSG_MOUNT_LISTENER, listener)) < 0)
+    fail(sock, "passing the mount notifications to the monitor", NULL, -rc);
+  close(listener);
 
   execve (cfg->init_path, cfg->argv, cfg->envp);
   fail (sock, "executing the init ", cfg->init_path, errno);

@@ -23,12 +23,14 @@ typedef struct
 #define FERRY_INIT_CLONE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
 
 /* Messages on cfg->sock. The monitor sends one byte when the child is in
- * its cgroup; the child answers with the console master (SCM_RIGHTS) and
- * then either an error or nothing: EOF means execve() succeeded. */
+ * its cgroup; the child answers with the console master and the listener of
+ * its mount notifications (SCM_RIGHTS), then either an error or nothing: EOF
+ * means execve() succeeded. */
 enum
 {
   FERRY_INIT_MSG_CONSOLE = 1,
   FERRY_INIT_MSG_ERROR = 2,
+  FERRY_INIT_MSG_MOUNT_LISTENER = 3,
 };
 
 typedef struct

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/close_range.h>
@@ -101,9 +103,61 @@ resolve_command (const char *cmd, const char *path_env, int *code)
   return NULL;
 }
 
+/* The monitor's socket for the listener of this session's mount
+ * notifications, or -1 (the session's mount(2) then fails with ENOSYS). */
+static int
+connect_mount_socket(const char *run_dir)
+{
+  g_autofree char *path = g_build_filename(run_dir, FERRY_RUNTIME_MOUNT_SOCKET, NULL);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd;
+
+  if (strlen(path) >= sizeof addr.sun_path)
+    return -1;
+  strcpy(addr.sun_path, path);
+  fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* Stacks the mount notification filter and hands its listener to the
+ * monitor, which answers for this session and what it leaves running. */
+static int
+hand_over_mount_notifications(int sock)
+{
+  char byte = 'l';
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+  struct msghdr mh
+      = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control };
+  struct cmsghdr *cmsg = &control.align;
+  int listener = ferry_security_load_mount_notify();
+
+  if (listener < 0)
+    return listener;
+  memset(&control, 0, sizeof control);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
+  if (sock >= 0)
+    sendmsg(sock, &mh, MSG_NOSIGNAL);
+  close(listener);
+  if (sock >= 0)
+    close(sock);
+  return 0;
+}
+
 static _Noreturn void
-run_command (const FerryExecOptions *o, const char *path, char **envp, const FerrySeccompProgram *seccomp,
-             const char *cwd)
+run_command(const FerryExecOptions *o, const char *path, char **envp, const FerrySeccompProgram *seccomp,
+            const char *cwd, int mount_sock)
 {
   struct sigaction dfl = { .sa_handler = SIG_DFL };
   sigset_t none;
@@ -126,8 +180,8 @@ run_command (const FerryExecOptions *o, const char *path, char **envp, const Fer
       dprintf (2, "ferry-monitor: cannot enter %s: %s\n", cwd, strerror (errno));
       _exit (EXEC_FAILED);
     }
-  if ((rc = ferry_security_drop_capabilities ()) < 0 || (rc = ferry_security_load_seccomp (seccomp)) < 0)
-    {
+    if ((rc = ferry_security_drop_capabilities()) < 0 || (rc = ferry_security_load_seccomp(seccomp)) < 0
+        || (rc = hand_over_mount_notifications(mount_sock)) < 0) {
       dprintf (2, "ferry-monitor: applying the container's security settings: %s\n", strerror (-rc));
       _exit (EXEC_FAILED);
     }
@@ -154,7 +208,7 @@ ferry_monitor_exec (const FerryExecOptions *o)
   FerrySeccompProgram seccomp = { 0 };
   const FerryCgroupManager *m = ferry_cgroup_manager_get ();
   int nsfd[G_N_ELEMENTS (namespaces)];
-  int code;
+  int code, mount_sock;
 
   if (o->run_dir == NULL || o->argv == NULL || o->argv[0] == NULL)
     {
@@ -185,6 +239,9 @@ ferry_monitor_exec (const FerryExecOptions *o)
       return EXEC_FAILED;
     }
   close (init_fd);
+  /* Before entering the container's mount namespace, where the path means
+   * nothing. */
+  mount_sock = connect_mount_socket(o->run_dir);
   if (!ferry_security_build_seccomp (&seccomp, &error))
     {
       ferry_monitor_error ("%s", error->message);
@@ -248,8 +305,10 @@ ferry_monitor_exec (const FerryExecOptions *o)
       return EXEC_FAILED;
     }
   if (pid == 0)
-    run_command (o, path, envp, &seccomp, o->cwd ? o->cwd : home);
+    run_command(o, path, envp, &seccomp, o->cwd ? o->cwd : home, mount_sock);
   command_pid = pid;
+  if (mount_sock >= 0)
+    close(mount_sock);
   ferry_security_seccomp_clear (&seccomp);
 
   int status;

@@ -5,6 +5,8 @@
 
 #include <glib.h>
 
+#include "runtime/mount-notify.h"
+
 typedef struct
 {
   char *name, *rootfs, *run_dir, *log_dir, *cgroup_parent, *hostname, *init;
@@ -32,6 +34,7 @@ typedef struct
 {
   pid_t init_pid;
   int console; /* the console's master */
+  int mount_listener; /* the init's mount notifications (mount-notify.h) */
   char *relpath;
   gboolean cgroup_created;
 } FerryContainer;
@@ -86,9 +89,10 @@ char **ferry_monitor_nic_dump_keys (const char *run_dir);
 gboolean ferry_monitor_plug_nics (const FerryStartOptions *o, GError **error);
 
 /* Runs the monitor loop until the init exits, then cleans up (exit-status,
- * cgroup, pid files) and exits. Takes CGROUP_RELPATH (freed before exit). */
-_Noreturn void ferry_monitor_supervise (const char *run_dir, const char *log_dir, char *cgroup_relpath,
-                                        pid_t init_pid, int console_master);
+ * cgroup, pid files) and exits. Takes C's relpath and descriptors. Exec
+ * sessions hand the listeners of their mount notifications over through
+ * FERRY_RUNTIME_MOUNT_SOCKET in the run directory. */
+_Noreturn void ferry_monitor_supervise(const char *run_dir, const char *log_dir, FerryContainer *c);
 
 /* Environment for processes in the container: BASE entries, then EXTRA
  * ("K=V", overriding same keys). */

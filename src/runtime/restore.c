@@ -7,14 +7,20 @@
 #include "common/error.h"
 #include "common/fs.h"
 
+#include "runtime/cgroup.h"
+#include "runtime/security.h"
+
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CONSOLE_PTS_DIR "console-pts"
@@ -96,6 +102,142 @@ fail:
   }
 }
 
+/* The restorer's side of its socket to the monitor (one restore per
+ * process, libcriu's callbacks take no data). */
+static int restorer_sock = -1;
+
+/* CRIU has restored the tree, stopped: from now on its mount calls are the
+ * container's own. Waits for the monitor to know it. */
+static int
+switch_to_enforcing(void)
+{
+  char ack;
+
+  if (send(restorer_sock, "E", 1, MSG_NOSIGNAL) != 1 || recv(restorer_sock, &ack, 1, 0) != 1)
+    return 1;
+  return 0;
+}
+
+static gboolean
+send_listener(int sock, int listener)
+{
+  char kind = 'L';
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  struct iovec iov = { .iov_base = &kind, .iov_len = 1 };
+  struct msghdr mh
+      = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control };
+
+  memset(&control, 0, sizeof control);
+  control.align.cmsg_level = SOL_SOCKET;
+  control.align.cmsg_type = SCM_RIGHTS;
+  control.align.cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(&control.align), &listener, sizeof(int));
+  return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1;
+}
+
+/* The restorer, a child of the monitor: it stacks the mount notification
+ * filter on itself, so that CRIU and every restored thread inherit it (a
+ * filter cannot be given to another process), hands the listener to the
+ * monitor and restores. The restored init, CRIU's CLONE_PARENT child of
+ * ours, is the monitor's (a subreaper) once we exit. Reports "P<pid>" or
+ * "F<message>". */
+static _Noreturn void
+restorer_main(int sock, FerryRestoreRequest *req)
+{
+  g_autoptr(GError) error = NULL;
+  gsize len;
+  int listener = ferry_security_load_mount_notify();
+  pid_t pid = 0;
+
+  restorer_sock = sock;
+  if (listener < 0)
+    g_set_error(&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Loading the mount notification filter: %s",
+                g_strerror(-listener));
+  else if (!send_listener(sock, listener))
+    g_set_error(&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Passing the mount notifications to the monitor");
+  else {
+    close(listener);
+    req->inherited_filter = ferry_security_mount_notify_filter(&len);
+    req->inherited_filter_len = len * sizeof(struct sock_filter);
+    req->pre_resume = switch_to_enforcing;
+    pid = ferry_checkpoint_restore(req, &error);
+  }
+  g_autofree char *report
+      = pid > 0 ? g_strdup_printf("P%d", (int)pid) : g_strconcat("F", error->message, NULL);
+  send(sock, report, strlen(report), MSG_NOSIGNAL);
+  _exit(0);
+}
+
+/* Runs the restore in a restorer process and answers the restored tree's
+ * mount calls meanwhile: all go on until CRIU is about to resume the tree.
+ * Returns the init's PID (and its listener in *LISTENER), or 0. */
+static pid_t
+restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **error)
+{
+  FerryMountNotifyMode mode = FERRY_MOUNT_NOTIFY_RESTORING;
+  g_autofree char *report = NULL;
+  int sv[2];
+  pid_t restorer, pid = 0;
+
+  *listener = -1;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    int saved = errno;
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "socketpair: %s", g_strerror(saved));
+    return 0;
+  }
+  if ((restorer = fork()) == 0) {
+    close(sv[0]);
+    restorer_main(sv[1], req);
+  }
+  close(sv[1]);
+  while (restorer > 0 && report == NULL) {
+    struct pollfd fds[2] = { { .fd = sv[0], .events = POLLIN }, { .fd = *listener, .events = POLLIN } };
+    if (poll(fds, *listener >= 0 ? 2 : 1, -1) < 0)
+      continue;
+    if ((fds[1].revents & POLLIN) && !ferry_mount_notify_handle(*listener, mode))
+      break;
+    if (!(fds[0].revents & (POLLIN | POLLHUP)))
+      continue;
+    char buf[8192], control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf - 1 };
+    struct msghdr mh
+        = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    ssize_t n = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+      break;
+    buf[n] = '\0';
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+      if (cm->cmsg_type == SCM_RIGHTS && *listener < 0)
+        memcpy(listener, CMSG_DATA(cm), sizeof(int));
+    if (buf[0] == 'E') {
+      mode = FERRY_MOUNT_NOTIFY_ENFORCING;
+      send(sv[0], "a", 1, MSG_NOSIGNAL);
+    }
+    else if (buf[0] == 'P' || buf[0] == 'F')
+      report = g_strdup(buf);
+  }
+  close(sv[0]);
+  if (restorer > 0)
+    while (waitpid(restorer, NULL, 0) < 0 && errno == EINTR)
+      ;
+  if (report != NULL && report[0] == 'P')
+    pid = (pid_t)g_ascii_strtoll(report + 1, NULL, 10);
+  else if (report != NULL)
+    g_set_error_literal(error, FERRY_ERROR, FERRY_ERROR_FAILED, report + 1);
+  else
+    g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "The restorer process died: %s",
+                restorer < 0 ? g_strerror(errno) : "no report");
+  if (pid <= 0 && *listener >= 0) {
+    close(*listener);
+    *listener = -1;
+  }
+  return pid;
+}
+
 gboolean
 ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
 {
@@ -113,7 +255,8 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     return FALSE;
   if (!new_console_open (o->run_dir, &nc, error))
     return FALSE;
-  g_autofree char *cgroup_root = g_strconcat ("/", c->relpath, NULL);
+  /* The cgroup namespace's root, where CRIU puts the tasks back. */
+  g_autofree char *cgroup_root = g_strconcat("/", c->relpath, "/" FERRY_CGROUP_NS, NULL);
   g_auto (GStrv) nic_keys = ferry_monitor_nic_restore_keys (o, error);
   if (nic_keys == NULL)
     {
@@ -132,7 +275,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .console_path = nc.slave_path,
     .external = (const char *const *) nic_keys, /* veth[eth0]:HOST@BRIDGE for each nic */
   };
-  c->init_pid = ferry_checkpoint_restore (&req, error);
+  c->init_pid = restore_under_mount_notify(&req, &c->mount_listener, error);
   new_console_release_mount (&nc);
   if (c->init_pid <= 0)
     {

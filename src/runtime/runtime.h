@@ -36,3 +36,5 @@ char *ferry_runtime_read_cgroup (const char *run_dir);
 #define FERRY_RUNTIME_INIT_PID "init.pid"
 #define FERRY_RUNTIME_CGROUP "cgroup"
 #define FERRY_RUNTIME_EXIT_STATUS "exit-status"
+/* The monitor's socket that takes exec sessions' mount listeners. */
+#define FERRY_RUNTIME_MOUNT_SOCKET "mount-notify.sock"

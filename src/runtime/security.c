@@ -3,17 +3,23 @@
 #include "common/error.h"
 
 #include <errno.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* lxc.cap.drop defaults of LXC's common.conf. */
-static const int dropped_caps[] = { CAP_MAC_ADMIN, CAP_MAC_OVERRIDE, CAP_SYS_TIME, CAP_SYS_MODULE, CAP_SYS_RAWIO };
+/* lxc.cap.drop defaults of LXC's common.conf, plus CAP_SYSLOG: with it the
+ * host's kernel log is readable whatever kernel.dmesg_restrict says (on 6.x
+ * CAP_SYS_ADMIN no longer stands in for it). */
+static const int dropped_caps[]
+    = { CAP_MAC_ADMIN, CAP_MAC_OVERRIDE, CAP_SYS_TIME, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYSLOG };
 
 int
 ferry_security_drop_capabilities (void)
@@ -27,16 +33,88 @@ ferry_security_drop_capabilities (void)
   return 0;
 }
 
+/* No PR_SET_NO_NEW_PRIVS: it would break setuid programs in a system
+ * container; we hold CAP_SYS_ADMIN, which the kernel accepts instead. */
+static int
+load_filter(const struct sock_filter *filter, unsigned short len, unsigned flags)
+{
+  struct sock_fprog fprog = { .len = len, .filter = (struct sock_filter *)filter };
+  int rc = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog);
+
+  return rc < 0 ? -errno : rc;
+}
+
+#define ARCH_NR offsetof(struct seccomp_data, arch)
+#define SYSCALL_NR offsetof(struct seccomp_data, nr)
+#define X32_BIT 0x40000000u
+#define NR_OPEN_TREE_ATTR 467 /* 6.15; unknown to libseccomp 2.5 */
+
+/* Syscalls newer than libseccomp's table, by number: open_tree_attr clones
+ * a mount tree with other attributes (a writable copy of /proc/sys). */
+static const struct sock_filter unknown_syscalls_filter[] = {
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARCH_NR),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 2, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 1, 0),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SYSCALL_NR),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_OPEN_TREE_ATTR, 1, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_OPEN_TREE_ATTR | X32_BIT, 0, 1),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+/* mount(2) and umount(2) of every ABI go to the monitor (mount-notify.c).
+ * Kept apart from the deny list, and hand-written so that its bytes are
+ * known: a restore removes CRIU's dumped copy of it (seccomp-image.c). */
+static const struct sock_filter mount_notify_filter[] = {
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARCH_NR),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 2, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 7, 0),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SYSCALL_NR),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 165 /* mount */, 8, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 166 /* umount2 */, 7, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 165 | X32_BIT, 6, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 166 | X32_BIT, 5, 0),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SYSCALL_NR),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 21 /* i386 mount */, 2, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 52 /* i386 umount2 */, 1, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 22 /* i386 umount */, 0, 1),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+const struct sock_filter *
+ferry_security_mount_notify_filter(gsize *len)
+{
+  *len = G_N_ELEMENTS(mount_notify_filter);
+  return mount_notify_filter;
+}
+
 int
 ferry_security_load_seccomp (const FerrySeccompProgram *prog)
 {
-  struct sock_fprog fprog = { .len = prog->len, .filter = prog->filter };
+  int rc = load_filter(prog->filter, prog->len, 0);
 
-  /* No PR_SET_NO_NEW_PRIVS: it would break setuid programs in a system
-   * container; we hold CAP_SYS_ADMIN, which the kernel accepts instead. */
-  if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
-    return -errno;
-  return 0;
+  if (rc < 0)
+    return rc;
+  rc = load_filter(unknown_syscalls_filter, G_N_ELEMENTS(unknown_syscalls_filter), 0);
+  return rc < 0 ? rc : 0;
+}
+
+int
+ferry_security_load_mount_notify(void)
+{
+  /* A notification the monitor has received is not abandoned on a signal
+   * (the monitor may have mounted already): the caller waits, killable. */
+  int fd = load_filter(mount_notify_filter, G_N_ELEMENTS(mount_notify_filter),
+                       SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+
+  if (fd == -EINVAL) /* kernels before 5.19 */
+    fd = load_filter(mount_notify_filter, G_N_ELEMENTS(mount_notify_filter),
+                     SECCOMP_FILTER_FLAG_NEW_LISTENER);
+  return fd;
 }
 
 void
@@ -52,8 +130,25 @@ static const struct
   const char *name;
   int err;
 } denied_syscalls[] = {
-  { "kexec_load", EPERM },    { "open_by_handle_at", EPERM }, { "init_module", EPERM },
-  { "finit_module", EPERM },  { "delete_module", EPERM },     { "keyctl", ENOSYS },
+  { "kexec_load", EPERM },
+  { "open_by_handle_at", EPERM },
+  { "init_module", EPERM },
+  { "finit_module", EPERM },
+  { "delete_module", EPERM },
+  { "keyctl", ENOSYS },
+  /* Detaching or replacing the cgroup BPF programs that guard the
+   * container, and BPF programs CRIU could not dump anyway. */
+  { "bpf", EPERM },
+  /* The new mount API takes file descriptors and strings the monitor cannot
+   * check the way it checks mount(2) (see mount-notify.c); ENOSYS makes
+   * libmount and systemd fall back to mount(2). */
+  { "fsopen", ENOSYS },
+  { "fsconfig", ENOSYS },
+  { "fsmount", ENOSYS },
+  { "fspick", ENOSYS },
+  { "open_tree", ENOSYS },
+  { "move_mount", ENOSYS },
+  { "mount_setattr", ENOSYS },
 };
 
 gboolean

@@ -83,8 +83,8 @@ validate (const FerryStartOptions *o, GError **error)
 static void
 remove_run_files (const char *run_dir)
 {
-  static const char *const files[]
-      = { FERRY_RUNTIME_INIT_PID, FERRY_RUNTIME_CGROUP, FERRY_RUNTIME_MONITOR_PID };
+  static const char *const files[] = { FERRY_RUNTIME_INIT_PID, FERRY_RUNTIME_CGROUP,
+                                       FERRY_RUNTIME_MONITOR_PID, FERRY_RUNTIME_MOUNT_SOCKET };
 
   for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
     {
@@ -155,7 +155,7 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
   FerrySeccompProgram seccomp = { 0 };
   FerryInitMessage msg;
   int sv[2] = { -1, -1 };
-  int rc, console = -1;
+  int rc, console = -1, listener = -1;
   gboolean ok = FALSE;
 
   if (rootfs == NULL)
@@ -230,6 +230,10 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
           console = fd;
           continue;
         }
+        if (rc == FERRY_INIT_MSG_MOUNT_LISTENER && fd >= 0 && listener < 0) {
+          listener = fd;
+          continue;
+        }
       if (fd >= 0)
         close (fd);
       break;
@@ -239,7 +243,7 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
                  g_strerror (msg.err));
   else if (rc < 0)
     g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Waiting for the container's init: %s", g_strerror (-rc));
-  else if (rc != 0 || console < 0)
+  else if (rc != 0 || console < 0 || listener < 0)
     g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The container's first process died during setup");
   else
     ok = TRUE;
@@ -250,10 +254,16 @@ out:
   if (sv[1] >= 0)
     close (sv[1]);
   ferry_security_seccomp_clear (&seccomp);
-  if (ok)
+  if (ok) {
     c->console = console;
-  else if (console >= 0)
-    close (console);
+    c->mount_listener = listener;
+  }
+  else {
+    if (console >= 0)
+      close(console);
+    if (listener >= 0)
+      close(listener);
+  }
   return ok;
 }
 
@@ -287,7 +297,7 @@ monitor_main (const FerryStartOptions *o, int report_fd)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *log_path = g_build_filename (o->log_dir, "monitor.log", NULL);
-  FerryContainer c = { 0 };
+  FerryContainer c = { .console = -1, .mount_listener = -1 };
   sigset_t mask;
 
   setsid ();
@@ -341,7 +351,7 @@ monitor_main (const FerryStartOptions *o, int report_fd)
     g_autofree char *ok = g_strdup_printf ("OK %d %d\n", (int) c.init_pid, (int) getpid ());
     report (report_fd, ok);
   }
-  ferry_monitor_supervise (o->run_dir, o->log_dir, c.relpath, c.init_pid, c.console);
+  ferry_monitor_supervise(o->run_dir, o->log_dir, &c);
 
 fail:
   ferry_monitor_log ("%s", error->message);

@@ -91,12 +91,15 @@ def cgroup_dir_of(pid, controller):
 
 
 def cgroup_limit(pid, v1_controller, v1_file, v2_file):
-    """Read a limit of the cgroup `pid` lives in, from v1 if that controller is there, else v2."""
-    d = cgroup_dir_of(pid, v1_controller)
+    """Read a limit of the container `pid` lives in, from v1 if that controller is there, else v2.
+    Ferry's containers run in "ns" below their cgroup, which holds the limits."""
+    def limits_dir(d):
+        return os.path.dirname(d) if d is not None and os.path.basename(d) == "ns" else d
+    d = limits_dir(cgroup_dir_of(pid, v1_controller))
     if d is not None and os.path.exists(os.path.join(d, v1_file)):
         with open(os.path.join(d, v1_file)) as f:
             return f.read().strip()
-    d = cgroup_dir_of(pid, "")
+    d = limits_dir(cgroup_dir_of(pid, ""))
     if d is not None and os.path.exists(os.path.join(d, v2_file)):
         with open(os.path.join(d, v2_file)) as f:
             return f.read().strip()

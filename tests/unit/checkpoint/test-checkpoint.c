@@ -5,6 +5,7 @@
 #include "checkpoint/checkpoint.h"
 #include "common/fs.h"
 #include "rootfs-helper.h"
+#include "runtime/cgroup.h"
 #include "runtime/runtime.h"
 
 #include <gio/gio.h>
@@ -506,7 +507,8 @@ test_stop_restore (void)
   g_autofree char *pids_v = ferry_read_small_file (pids);
   g_assert_cmpstr (mem_v, ==, "268435456");
   g_assert_cmpstr (pids_v, ==, "100");
-  g_autofree char *procs_file = cgroup_file (c, "pids", "cgroup.procs");
+  /* The init is back in the cgroup namespace's root, below the limits. */
+  g_autofree char *procs_file = cgroup_file(c, "pids", FERRY_CGROUP_NS "/cgroup.procs");
   g_autofree char *procs = ferry_read_small_file (procs_file);
   g_autofree char *init_line = g_strdup_printf ("%d", (int) c->init_pid);
   g_assert_nonnull (strstr (procs, init_line));

@@ -1,0 +1,112 @@
+/* Attacks on the host from root inside a privileged container, for
+ * test_security_container.py: the calls busybox does not make. Each prints
+ * one line per attempt, "NAME ok" or "NAME ERRNO-NAME". Static: the busybox
+ * rootfs has no libc. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/magic.h>
+
+static void
+report(const char *name, long rc)
+{
+  if (rc < 0)
+    printf("%s %s\n", name, strerrorname_np(errno));
+  else
+    printf("%s ok\n", name);
+  fflush(stdout);
+}
+
+/* The new mount API, open_tree_attr (467) and bpf(). */
+static int
+syscalls(void)
+{
+  struct
+  {
+    unsigned long long set, clr, prop, userns;
+  } attr = { 0 };
+  union bpf_attr battr;
+
+  report("fsopen", syscall(SYS_fsopen, "proc", 0));
+  report("fspick", syscall(SYS_fspick, AT_FDCWD, "/proc", 0));
+  report("fsconfig", syscall(SYS_fsconfig, -1, 0, NULL, NULL, 0));
+  report("fsmount", syscall(SYS_fsmount, -1, 0, 0));
+  report("open_tree", syscall(SYS_open_tree, AT_FDCWD, "/proc", 1 /* OPEN_TREE_CLONE */));
+  report("open_tree_attr", syscall(467, AT_FDCWD, "/proc/sys", 1, &attr, sizeof attr));
+  report("move_mount", syscall(SYS_move_mount, -1, "", -1, "", 0));
+  attr.clr = 1; /* MOUNT_ATTR_RDONLY */
+  report("mount_setattr", syscall(SYS_mount_setattr, AT_FDCWD, "/proc/sys", 0, &attr, sizeof attr));
+  memset(&battr, 0, sizeof battr);
+  report("bpf", syscall(SYS_bpf, BPF_PROG_GET_NEXT_ID, &battr, sizeof battr));
+  return 0;
+}
+
+static char fstype[16] = "tmpfs";
+static volatile int racing = 1;
+
+static void *
+flip(void *arg)
+{
+  while (racing) {
+    memcpy(fstype, "proc", 5);
+    memcpy(fstype, "tmpfs", 6);
+  }
+  return NULL;
+}
+
+/* mount(2) of "tmpfs" while another thread keeps rewriting it to "proc":
+ * the monitor must mount what it checked, never what the string became. */
+static int
+race(const char *dir, int rounds)
+{
+  pthread_t t;
+  int escaped = 0, mounted = 0;
+
+  mkdir(dir, 0755);
+  pthread_create(&t, NULL, flip, NULL);
+  for (int i = 0; i < rounds; i++) {
+    struct statfs sfs;
+    if (mount("race", dir, fstype, 0, NULL) < 0)
+      continue;
+    mounted++;
+    if (statfs(dir, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC)
+      escaped++;
+    umount2(dir, MNT_DETACH);
+  }
+  racing = 0;
+  pthread_join(t, NULL);
+  printf("race mounted %d escaped %d\n", mounted, escaped);
+  return 0;
+}
+
+static int
+open_write(const char *path)
+{
+  report("open-write", open(path, O_WRONLY));
+  return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+  if (argc == 2 && strcmp(argv[1], "syscalls") == 0)
+    return syscalls();
+  if (argc == 4 && strcmp(argv[1], "race") == 0)
+    return race(argv[2], atoi(argv[3]));
+  if (argc == 3 && strcmp(argv[1], "open-write") == 0)
+    return open_write(argv[2]);
+  fprintf(stderr, "usage: attack syscalls | race DIR ROUNDS | open-write PATH\n");
+  return 2;
+}
