@@ -219,8 +219,8 @@ cmd_image_build (FerryCli *cli, FerryArgs *args, GError **error)
   char **pos = ferry_args_positional (args);
   gboolean import = !ferry_args_get_bool (args, "no-import");
   const char *output = ferry_args_get_string (args, "output", NULL);
-  const char *compression = ferry_args_get_string (args, "compression", "zstd");
-  const char *extension = ferry_image_pack_extension (compression);
+  const char *compression = ferry_args_get_string (args, "compression", NULL);
+  const char *extension;
   const char *const *aliases = ferry_args_get_strv (args, "alias");
   g_autofree char *remote = ferry_remote_default ();
   g_autoptr (FerryImageRecipe) recipe = NULL;
@@ -249,6 +249,12 @@ cmd_image_build (FerryCli *cli, FerryArgs *args, GError **error)
   recipe = recipe_from_args (pos[0], args, error);
   if (recipe == NULL)
     return FERRY_EXIT_ERROR;
+  /* --output debian12.tar.xz asks for xz. */
+  if (compression == NULL && output != NULL)
+    compression = ferry_image_pack_compression_for (output);
+  if (compression == NULL)
+    compression = "zstd";
+  extension = ferry_image_pack_extension (compression);
   if (extension == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
@@ -318,7 +324,8 @@ static const FerryOption image_build_options[] = {
   { "output", 'o', FERRY_OPT_STRING, "Also write the image tarball to this file" },
   { "no-import", 0, FERRY_OPT_BOOL, "Only build the tarball; do not import it" },
   { "cache", 0, FERRY_OPT_BOOL, "Reuse the last build of the same release and packages if there is one" },
-  { "compression", 0, FERRY_OPT_STRING, "Compression of the tarball: zstd, xz, gzip or none (default \"zstd\")" },
+  { "compression", 0, FERRY_OPT_STRING,
+    "Compression: zstd, xz, gzip or none (default: --output's extension, else zstd)" },
   { "public", 0, FERRY_OPT_BOOL, "Make image public" },
   { "mirror", 0, FERRY_OPT_STRING, "Debian mirror URL (default: the one this host's apt uses)" },
   { NULL },

@@ -254,10 +254,12 @@ ferry_image_build_run (FerryCli *cli, const FerryImageRecipe *recipe, const char
   fclose (b.log);
   g_free (b.status);
   g_mutex_clear (&b.lock);
-  if (status != 0)
-    set_build_error (&b, recipe, status, error);
-  else if (!packed)
+  /* A failed write (disk full) stops mmdebstrap too: then ours is the cause;
+     a truncated stream is mmdebstrap's failure, which it explains. */
+  if (!packed && (status == 0 || !g_error_matches (pack_error, FERRY_ERROR, FERRY_ERROR_INVALID)))
     g_propagate_error (error, g_steal_pointer (&pack_error));
+  else if (status != 0)
+    set_build_error (&b, recipe, status, error);
   else
     return TRUE;
   ferry_error_add_log (error, log_path);

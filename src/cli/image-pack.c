@@ -168,6 +168,15 @@ ferry_image_pack_extension (const char *compression)
   return NULL;
 }
 
+const char *
+ferry_image_pack_compression_for (const char *file)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (compressions); i++)
+    if (g_str_has_suffix (file, compressions[i].extension))
+      return compressions[i].name;
+  return NULL;
+}
+
 static gboolean
 open_archives (Pack *p, int in_fd, int out_fd, const char *compression, GError **error)
 {

@@ -12,6 +12,10 @@ typedef void (*FerryPackProgress) (guint64 bytes, gpointer user_data);
  * "xz", "gzip" or "none"), e.g. ".tar.zst"; NULL for an unknown one. */
 const char *ferry_image_pack_extension (const char *compression);
 
+/* The compression a file name's extension asks for (".tar.xz" -> "xz"),
+ * or NULL. */
+const char *ferry_image_pack_compression_for (const char *file);
+
 /* Reads a tar stream from in_fd (entries "./etc/...", as mmdebstrap and
  * GNU tar write them) and writes to out_fd a tarball, compressed with
  * compression (see above), of

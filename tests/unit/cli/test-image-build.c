@@ -404,6 +404,11 @@ test_pack_damaged_input (void)
   close (in_fd);
   close (out_fd);
   g_assert_null (ferry_image_pack_extension ("bzip9"));
+  g_assert_cmpstr (ferry_image_pack_compression_for ("/tmp/debian12.tar.xz"), ==, "xz");
+  g_assert_cmpstr (ferry_image_pack_compression_for ("d.tar.zst"), ==, "zstd");
+  g_assert_cmpstr (ferry_image_pack_compression_for ("d.tar.gz"), ==, "gzip");
+  g_assert_cmpstr (ferry_image_pack_compression_for ("d.tar"), ==, "none");
+  g_assert_null (ferry_image_pack_compression_for ("debian12.img"));
   g_assert_true (ferry_rm_rf (dir, NULL));
 }
 
