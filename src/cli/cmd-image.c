@@ -1,5 +1,5 @@
 /* ferry image list|import|delete|info|alias (lxc/image.go,
- * image_alias.go). */
+ * image_alias.go); build is in cmd-image-build.c. */
 #include "config.h"
 
 #include <stdio.h>
@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "image-build.h"
 
 static char *
 image_size (JsonObject *image)
@@ -221,19 +222,56 @@ create_alias (FerryClient *client, const char *alias, const char *fingerprint, G
   return result != NULL;
 }
 
+/* Uploads a unified tarball, names it and says so; shared with image build. */
+gboolean
+ferry_cli_image_upload (FerryCli *cli, FerryClient *client, const char *file, const char *const *aliases,
+                        gboolean public_, const char *properties, GError **error)
+{
+  g_autoptr (GHashTable) headers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr (JsonObject) op = NULL;
+  g_autoptr (JsonObject) done = NULL;
+  g_autofree char *basename = g_path_get_basename (file);
+  JsonObject *metadata;
+  const char *fingerprint;
+  gint64 skipped;
+
+  g_hash_table_insert (headers, "X-LXD-filename", g_strdup (basename));
+  g_hash_table_insert (headers, "X-LXD-public", g_strdup (public_ ? "1" : "0"));
+  if (properties != NULL && *properties != '\0')
+    g_hash_table_insert (headers, "X-LXD-properties", g_strdup (properties));
+  op = ferry_client_operation_upload (client, "/1.0/images", file, headers, error);
+  if (op == NULL)
+    return FALSE;
+  done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, NULL, error);
+  ferry_cli_progress_done (cli);
+  if (done == NULL)
+    return FALSE;
+  metadata = ferry_obj_object (done, "metadata");
+  fingerprint = ferry_obj_string (metadata, "fingerprint");
+  if (*fingerprint == '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The server did not return the image's fingerprint");
+      return FALSE;
+    }
+  for (; aliases != NULL && *aliases != NULL; aliases++)
+    if (!create_alias (client, *aliases, fingerprint, error))
+      return FALSE;
+  skipped = ferry_obj_int (metadata, "skipped_device_nodes");
+  if (skipped > 0 && !cli->quiet)
+    printf ("Note: %" G_GINT64_FORMAT " device nodes under rootfs/dev/ are skipped (containers get a fresh /dev)\n",
+            skipped);
+  printf ("Image imported with fingerprint: %s\n", fingerprint);
+  return TRUE;
+}
+
 static int
 cmd_image_import (FerryCli *cli, FerryArgs *args, GError **error)
 {
   char **pos = ferry_args_positional (args);
   const char *file = pos[0];
   g_autofree char *remote = ferry_remote_default ();
-  g_autoptr (GHashTable) headers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   g_autoptr (GString) properties = g_string_new (NULL);
-  g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
-  g_autofree char *basename = NULL;
   FerryClient *client;
-  const char *fingerprint;
 
   for (guint i = 1; pos[i] != NULL; i++)
     {
@@ -263,28 +301,9 @@ cmd_image_import (FerryCli *cli, FerryArgs *args, GError **error)
   client = ferry_cli_client (cli, remote, error);
   if (client == NULL)
     return FERRY_EXIT_ERROR;
-  basename = g_path_get_basename (file);
-  g_hash_table_insert (headers, "X-LXD-filename", g_strdup (basename));
-  g_hash_table_insert (headers, "X-LXD-public", g_strdup (ferry_args_get_bool (args, "public") ? "1" : "0"));
-  if (properties->len > 0)
-    g_hash_table_insert (headers, "X-LXD-properties", g_strdup (properties->str));
-  op = ferry_client_operation_upload (client, "/1.0/images", file, headers, error);
-  if (op == NULL)
+  if (!ferry_cli_image_upload (cli, client, file, ferry_args_get_strv (args, "alias"),
+                               ferry_args_get_bool (args, "public"), properties->str, error))
     return FERRY_EXIT_ERROR;
-  done = ferry_client_wait (client, op, ferry_cli_operation_progress, cli, NULL, error);
-  ferry_cli_progress_done (cli);
-  if (done == NULL)
-    return FERRY_EXIT_ERROR;
-  fingerprint = ferry_obj_string (ferry_obj_object (done, "metadata"), "fingerprint");
-  if (*fingerprint == '\0')
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The server did not return the image's fingerprint");
-      return FERRY_EXIT_ERROR;
-    }
-  for (const char *const *alias = ferry_args_get_strv (args, "alias"); *alias != NULL; alias++)
-    if (!create_alias (client, *alias, fingerprint, error))
-      return FERRY_EXIT_ERROR;
-  printf ("Image imported with fingerprint: %s\n", fingerprint);
   return 0;
 }
 
@@ -535,8 +554,8 @@ static const FerryCommand image_list = {
   .name = "list", .aliases = list_aliases, .summary = "List images", .usage = "[<remote>:] [<filter>...]",
   .options = image_list_options, .run = cmd_image_list, .min_args = -1,
 };
-static const FerryCommand *const image_commands[] = { &image_alias, &image_delete, &image_import, &image_info,
-                                                      &image_list, NULL };
+static const FerryCommand *const image_commands[] = { &image_alias,  &ferry_cmd_image_build, &image_delete,
+                                                      &image_import, &image_info, &image_list, NULL };
 
 const FerryCommand ferry_cmd_image = {
   .name = "image",

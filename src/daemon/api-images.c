@@ -253,6 +253,13 @@ import_done (FerryOperation *op, gpointer user_data, GError **error)
     }
   ferry_operation_set_metadata_string (op, "fingerprint", data->info->fingerprint);
   ferry_operation_set_metadata_int (op, "size", data->info->size);
+  /* LXD drops them silently; the client shows this note. */
+  if (data->info->skipped_device_nodes > 0)
+    {
+      g_message ("Image %s: %u device nodes under rootfs/dev/ skipped (containers get a fresh /dev)",
+                 data->info->fingerprint, data->info->skipped_device_nodes);
+      ferry_operation_set_metadata_int (op, "skipped_device_nodes", data->info->skipped_device_nodes);
+    }
   {
     g_autofree char *url = g_strdup_printf ("/1.0/images/%s", data->info->fingerprint);
     ferry_events_lifecycle (data->daemon, "image-created", url, NULL);

@@ -230,7 +230,7 @@ ferry_image_extract_rootfs (int tar_fd, int rootfd, GError **error)
   Extract x = { .rootfd = rootfd, .cached_fd = -1, .dir_times = dir_times };
 
   g_array_set_clear_func (dir_times, dir_time_clear);
-  md = ferry_image_tarball_walk (tar_fd, extract_entry, &x, error);
+  md = ferry_image_tarball_walk (tar_fd, extract_entry, &x, NULL, error);
   g_free (x.cached_dir);
   if (x.cached_fd >= 0)
     close (x.cached_fd);

@@ -23,6 +23,8 @@ typedef struct
   char *architecture;     /* from metadata.yaml, e.g. "x86_64" */
   gint64 created_at;      /* metadata.yaml creation_date, as unix microseconds */
   GHashTable *properties; /* string->string: description, os, release, ... */
+  guint skipped_device_nodes; /* set by import only: device nodes under rootfs/dev/ that are never
+                                 unpacked (containers get a fresh /dev) */
 } FerryImageInfo;
 
 void ferry_image_info_free (FerryImageInfo *info);
@@ -35,7 +37,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryImageInfo, ferry_image_info_free)
 FerryImageInfo *ferry_image_build_busybox (const char *images_dir, GError **error);
 
 /* Validates an LXD unified image tarball (gz, xz, zstd, bzip2 or none) at
- * path and stores it in images_dir under its fingerprint. Bad tarballs fail
+ * path and stores it in images_dir under its fingerprint, byte for byte;
+ * device nodes under rootfs/dev/ are accepted but never unpacked (counted in
+ * info->skipped_device_nodes), as LXD's unpack excludes them. Bad tarballs fail
  * with FERRY_ERROR_INVALID naming the offending entry and store nothing; an
  * image already present fails with FERRY_ERROR_CONFLICT. */
 FerryImageInfo *ferry_image_import (const char *images_dir, const char *path, GError **error);

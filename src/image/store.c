@@ -179,6 +179,7 @@ ferry_image_store_commit (const char *images_dir, const char *tmp_path, const ch
   g_autofree char *final = ferry_image_path (images_dir, fingerprint, "");
   g_autoptr (FerryImageMetadata) md = NULL;
   g_autoptr (FerryImageInfo) info = NULL;
+  FerryTarSummary summary = { 0 };
   struct stat st;
   int fd = -1;
 
@@ -190,11 +191,12 @@ ferry_image_store_commit (const char *images_dir, const char *tmp_path, const ch
       ferry_image_errno_error (error, errno, "Opening %s", tmp_path);
       goto fail;
     }
-  md = ferry_image_tarball_walk (fd, NULL, NULL, error);
+  md = ferry_image_tarball_walk (fd, NULL, NULL, &summary, error);
   close (fd);
   if (md == NULL)
     goto fail;
   info = info_new (fingerprint, filename, st.st_size, md);
+  info->skipped_device_nodes = summary.skipped_device_nodes;
   if (renameat2 (AT_FDCWD, tmp_path, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
     {
       if (errno == EEXIST)
@@ -308,7 +310,7 @@ ferry_image_load (const char *images_dir, const char *fingerprint, GError **erro
       return info;
     }
   /* The info cache is lost or damaged: read the tarball again. */
-  md = fstat (fd, &st) == 0 ? ferry_image_tarball_walk (fd, NULL, NULL, error) : NULL;
+  md = fstat (fd, &st) == 0 ? ferry_image_tarball_walk (fd, NULL, NULL, NULL, error) : NULL;
   close (fd);
   if (md == NULL)
     {

@@ -12,7 +12,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArchiveReader, archive_read_free)
 enum kind
 {
   KIND_DIR = 1,
-  KIND_OTHER = 2, /* a file, symlink or hard link: nothing may live beneath it */
+  KIND_OTHER = 2,   /* a file, symlink or hard link: nothing may live beneath it */
+  KIND_SKIPPED = 3, /* a device node under rootfs/dev/, never unpacked */
 };
 
 typedef struct
@@ -21,6 +22,7 @@ typedef struct
   char *metadata;
   gsize metadata_len;
   gboolean have_metadata;
+  FerryTarSummary *summary; /* never NULL */
 } WalkState;
 
 static gboolean
@@ -120,7 +122,7 @@ record_kind (WalkState *st, const char *path, enum kind kind, GError **error)
     {
       g_autofree char *ancestor = g_strndup (path, (gsize) (slash - path));
       old = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, ancestor));
-      if (old == KIND_OTHER)
+      if (old == KIND_OTHER || old == KIND_SKIPPED)
         {
           g_autofree char *shown_anc = printable (ancestor);
           return invalid (error, "Image tarball entry \"%s\" lies beneath \"%s\", which is not a directory",
@@ -130,10 +132,10 @@ record_kind (WalkState *st, const char *path, enum kind kind, GError **error)
         g_hash_table_insert (st->kinds, g_steal_pointer (&ancestor), GINT_TO_POINTER (KIND_DIR));
     }
   old = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, path));
-  if (old != 0 && old != kind)
+  if (old != 0 && (old == KIND_DIR) != (kind == KIND_DIR))
     return invalid (error, "Image tarball entry \"%s\" appears twice, once as a directory and once not", shown);
-  if (old == 0)
-    g_hash_table_insert (st->kinds, g_strdup (path), GINT_TO_POINTER (kind));
+  /* A later non-directory replaces an earlier one, as tar does. */
+  g_hash_table_insert (st->kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
 }
 
@@ -158,6 +160,26 @@ read_metadata (WalkState *st, struct archive *a, struct archive_entry *e, GError
   st->metadata[size] = '\0';
   st->metadata_len = (gsize) size;
   st->have_metadata = TRUE;
+  return TRUE;
+}
+
+/* Debootstrap, mmdebstrap and old LXC templates leave device nodes in the
+ * rootfs's /dev; containers get a fresh tmpfs /dev, so LXD's unpack excludes
+ * everything under rootfs/dev/ and Ferry skips these nodes (counted, for the
+ * import's note).
+ * Anywhere else a device node would be reachable in the container: refused. */
+static gboolean
+skip_device_node (WalkState *st, const char *path, const char *what, GError **error)
+{
+  if (!in_tree (path, "rootfs/dev") || strcmp (path, "rootfs/dev") == 0)
+    {
+      g_autofree char *shown = printable (path);
+      return invalid (error, "Image tarball entry \"%s\" is %s; images may not contain any outside rootfs/dev/",
+                      shown, what);
+    }
+  if (!record_kind (st, path, KIND_SKIPPED, error))
+    return FALSE;
+  st->summary->skipped_device_nodes++;
   return TRUE;
 }
 
@@ -200,6 +222,8 @@ check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTar
                           shown_target);
         }
       target_kind = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, target));
+      if (target_kind == KIND_SKIPPED)
+        return skip_device_node (st, path, "a hard link to a device node", error);
       if (target_kind != KIND_OTHER)
         {
           g_autofree char *shown_target = printable (target);
@@ -221,7 +245,7 @@ check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTar
           break;
         case AE_IFCHR:
         case AE_IFBLK:
-          return invalid (error, "Image tarball entry \"%s\" is a device node; images may not contain any", shown);
+          return skip_device_node (st, path, "a device node", error);
         case AE_IFIFO:
           return invalid (error, "Image tarball entry \"%s\" is a fifo; images may not contain any", shown);
         case AE_IFSOCK:
@@ -252,11 +276,13 @@ check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTar
 }
 
 FerryImageMetadata *
-ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, GError **error)
+ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, FerryTarSummary *summary,
+                          GError **error)
 {
   g_autoptr (ArchiveReader) a = archive_read_new ();
   g_autoptr (GHashTable) kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  WalkState st = { .kinds = kinds };
+  FerryTarSummary ignored = { 0 };
+  WalkState st = { .kinds = kinds, .summary = summary != NULL ? summary : &ignored };
   g_autofree char *metadata = NULL;
   struct archive_entry *e;
   int r;

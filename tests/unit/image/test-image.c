@@ -322,6 +322,16 @@ static const BadCase bad_cases[] = {
   { "chardev", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/dev-null", S_IFCHR | 0666, NULL, NULL, NULL, 0, NULL } }, 3 },
   { "blockdev", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/sda", S_IFBLK | 0660, NULL, NULL, NULL, 0, NULL } }, 3 },
   { "fifo", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/fifo", S_IFIFO | 0644, NULL, NULL, NULL, 0, NULL } }, 3 },
+  /* Device nodes are skipped only strictly beneath rootfs/dev/. */
+  { "chardev-as-dev", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/dev", S_IFCHR | 0666, NULL, NULL, NULL, 0, NULL } }, 3 },
+  { "chardev-in-devices", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/devices/null", S_IFCHR | 0666, NULL, NULL, NULL, 0, NULL } }, 3 },
+  { "chardev-in-etc-dev", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/etc/dev/null", S_IFCHR | 0666, NULL, NULL, NULL, 0, NULL } }, 3 },
+  { "chardev-in-templates-dev", { ENTRY_METADATA, ENTRY_ROOTFS, { "templates/dev/null", S_IFCHR | 0666, NULL, NULL, NULL, 0, NULL } }, 3 },
+  { "fifo-in-dev", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/dev/initctl", S_IFIFO | 0600, NULL, NULL, NULL, 0, NULL } }, 3 },
+  { "hardlink-to-skipped-node", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/dev/mem", S_IFCHR | 0640, NULL, NULL, NULL, 0, NULL },
+                                  { "rootfs/mem", S_IFREG | 0644, NULL, NULL, "rootfs/dev/mem", 0, NULL } }, 4 },
+  { "beneath-skipped-node", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/dev/sda", S_IFBLK | 0660, NULL, NULL, NULL, 0, NULL },
+                              { "rootfs/dev/sda/x", S_IFREG | 0644, "x", NULL, NULL, 0, NULL } }, 4 },
   { "hardlink-outside", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/shadow", S_IFREG | 0644, NULL, NULL, "/etc/shadow", 0, NULL } }, 3 },
   { "hardlink-dotdot", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/shadow", S_IFREG | 0644, NULL, NULL, "rootfs/../../etc/shadow", 0, NULL } }, 3 },
   { "hardlink-to-metadata", { ENTRY_METADATA, ENTRY_ROOTFS, { "rootfs/md", S_IFREG | 0644, NULL, NULL, "metadata.yaml", 0, NULL } }, 3 },
@@ -397,6 +407,49 @@ test_import_not_tarball (Fixture *f, gconstpointer data)
 
   g_assert_null (ferry_image_import (f->images, "/nonexistent/image.tar.gz", &error));
   g_assert_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND);
+}
+
+/* What debootstrap and mmdebstrap leave in /dev: imported, nodes never unpacked. */
+static void
+test_import_dev_nodes (Fixture *f, gconstpointer data)
+{
+  static const TarEntry entries[] = {
+    ENTRY_METADATA,
+    ENTRY_ROOTFS,
+    { "./rootfs/dev/", S_IFDIR | 0755, NULL, NULL, NULL, 0, NULL },
+    { "./rootfs/dev/null", S_IFCHR | 0666, NULL, NULL, NULL, 0, NULL },
+    { "./rootfs/./dev/sda", S_IFBLK | 0660, NULL, NULL, NULL, 0, NULL },
+    { "./rootfs/dev/pts/ptmx", S_IFCHR | 0666, NULL, NULL, NULL, 0, NULL },
+    { "./rootfs/dev/null2", S_IFCHR | 0666, NULL, NULL, "./rootfs/dev/null", 0, NULL },
+    { "./rootfs/dev/fd", S_IFLNK | 0777, NULL, "/proc/self/fd", NULL, 0, NULL },
+    { "./rootfs/dev/shm/", S_IFDIR | 01777, NULL, NULL, NULL, 0, NULL },
+    { "./rootfs/etc/hostname", S_IFREG | 0644, "x\n", NULL, NULL, 0, NULL },
+  };
+  g_autofree char *path = make_tarball (f->dir, "debian.tar.xz", COMPRESS_XZ, entries, G_N_ELEMENTS (entries));
+  g_autofree char *rootfs = g_build_filename (f->dir, "rootfs", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FerryImageInfo) info = ferry_image_import (f->images, path, &error);
+  const char *absent[] = { "dev/null", "dev/sda", "dev/pts/ptmx", "dev/null2" };
+  g_autofree char *fd_path = g_build_filename (rootfs, "dev/fd", NULL);
+  g_autofree char *fd_link = NULL;
+  g_autofree char *shm = g_build_filename (rootfs, "dev/shm", NULL);
+  g_autofree char *hostname = g_build_filename (rootfs, "etc/hostname", NULL);
+  struct stat st;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (info->skipped_device_nodes, ==, 4);
+  g_assert_true (ferry_image_unpack (f->images, info->fingerprint, rootfs, &error));
+  g_assert_no_error (error);
+  for (gsize i = 0; i < G_N_ELEMENTS (absent); i++)
+    {
+      g_autofree char *p = g_build_filename (rootfs, absent[i], NULL);
+      g_assert_cmpint (lstat (p, &st), ==, -1);
+    }
+  fd_link = g_file_read_link (fd_path, NULL);
+  g_assert_cmpstr (fd_link, ==, "/proc/self/fd");
+  g_assert_cmpint (lstat (shm, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 01777);
+  g_assert_true (g_file_test (hostname, G_FILE_TEST_IS_REGULAR));
 }
 
 /* A tarball that bypassed import (a tampered store) must still not write
@@ -623,6 +676,7 @@ main (int argc, char **argv)
   g_test_add ("/image/import/good", Fixture, NULL, fixture_setup, test_import_good, fixture_teardown);
   g_test_add ("/image/import/duplicate", Fixture, NULL, fixture_setup, test_import_duplicate, fixture_teardown);
   g_test_add ("/image/import/bad-entries", Fixture, NULL, fixture_setup, test_import_bad, fixture_teardown);
+  g_test_add ("/image/import/dev-nodes-skipped", Fixture, NULL, fixture_setup, test_import_dev_nodes, fixture_teardown);
   g_test_add ("/image/import/not-a-tarball", Fixture, NULL, fixture_setup, test_import_not_tarball, fixture_teardown);
   g_test_add ("/image/load/without-info-cache", Fixture, NULL, fixture_setup, test_load_without_info_cache,
               fixture_teardown);
