@@ -366,7 +366,8 @@ ferry_json_get_int (JsonObject *obj, const char *member, gint64 *out, GError **e
   if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
     {
       double d = json_node_get_double (node);
-      if (d != (double) (gint64) d)
+      /* Range first: converting 1e999 (or NaN) to gint64 is undefined. */
+      if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != (double) (gint64) d)
         return wrong_type (member, "a whole number", error);
       *out = (gint64) d;
       return TRUE;

@@ -55,6 +55,17 @@ test_json_strict (void)
   g_clear_error (&error);
   g_assert_true (ferry_json_get_int (obj, "n", &n, NULL));
   g_assert_cmpint (n, ==, 3);
+  /* Numbers beyond gint64 (found by fuzz-json) are refused, not converted. */
+  {
+    const char *huge = "{\"a\":1e999,\"b\":-1e19,\"c\":9.3e18,\"d\":4e18}";
+    g_autoptr (JsonObject) h = ferry_json_parse_object (huge, strlen (huge), FALSE, &error);
+    g_assert_no_error (error);
+    g_assert_false (ferry_json_get_int (h, "a", &n, NULL));
+    g_assert_false (ferry_json_get_int (h, "b", &n, NULL));
+    g_assert_false (ferry_json_get_int (h, "c", &n, NULL));
+    g_assert_true (ferry_json_get_int (h, "d", &n, NULL));
+    g_assert_cmpint (n, ==, G_GINT64_CONSTANT (4000000000000000000));
+  }
   g_assert_true (ferry_json_get_object (obj, "config", &config, NULL));
   g_assert_null (ferry_json_string_map (config, "Config", &error));
   g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
