@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -145,6 +146,23 @@ check_aliases_free (FerryClient *client, const char *const *aliases, GError **er
   return TRUE;
 }
 
+/* An interrupted build (Ctrl-C) leaves its temporary tarball; the release
+ * lock is held, so any of this recipe's is a leftover. */
+static void
+remove_leftovers (const CacheDirs *c, const char *key)
+{
+  g_autofree char *prefix = g_strconcat (".", key, ".", NULL);
+  g_autoptr (GDir) dir = g_dir_open (c->images, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, prefix) && strstr (name, ".tmp-") != NULL)
+      {
+        g_autofree char *path = g_build_filename (c->images, name, NULL);
+        unlink (path);
+      }
+}
+
 static gboolean
 build_into_cache (FerryCli *cli, const FerryImageRecipe *recipe, const CacheDirs *c, const char *compression,
                   const char *cached, const char *key, GError **error)
@@ -158,6 +176,7 @@ build_into_cache (FerryCli *cli, const FerryImageRecipe *recipe, const CacheDirs
   gboolean ok;
   int fd;
 
+  remove_leftovers (c, key);
   fd = g_mkstemp_full (tmp, O_RDWR | O_CLOEXEC, 0644);
   if (fd < 0)
     {

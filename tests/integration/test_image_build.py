@@ -95,6 +95,13 @@ def test_build_unreachable_mirror(private_cache):
     assert os.path.exists(log)
     images = os.path.join(private_cache["FERRY_CACHE_DIR"], "images")
     assert os.listdir(images) == [], "a failed build left a tarball behind"
+    # What an interrupted build of the same recipe leaves is removed by the next one.
+    key = os.path.basename(log)[:-len(".log")]
+    leftover = os.path.join(images, f".{key}.tar.zst.tmp-AbC123")
+    open(leftover, "w").close()
+    cp = build("debian/bookworm", "--no-import", "--mirror", mirror, env=private_cache, timeout=300)
+    assert cp.returncode == 1 and "Cannot reach the Debian mirror" in cp.stderr, cp
+    assert os.listdir(images) == [], os.listdir(images)
 
 
 def test_build_unknown_package(private_cache):
