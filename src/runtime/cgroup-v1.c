@@ -3,6 +3,7 @@
  * /sys/fs/cgroup/unified that systemd uses for tracking. The container gets
  * the same relative path in every one of them. */
 #include "runtime/cgroup.h"
+#include "runtime/cgroup-devices.h"
 
 #include "common/error.h"
 
@@ -17,12 +18,6 @@ typedef struct
   char *mountpoint;
   gboolean cpuset, memory, pids, freezer, devices, cpuacct;
 } Hierarchy;
-
-/* LXC's default device allow-list (after "a" is denied). */
-static const char *const device_allow[] = {
-  "c *:* m",  "b *:* m",  "c 1:3 rwm",   "c 1:5 rwm", "c 1:7 rwm",    "c 1:8 rwm",    "c 1:9 rwm",
-  "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:229 rwm", "c 10:200 rwm",
-};
 
 static GPtrArray *
 hierarchies (void)
@@ -195,8 +190,10 @@ v1_create (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLi
       {
         if (!(ok = ferry_cgroup_write (dir, "devices.deny", "a", error)))
           break;
-        for (gsize i = 0; ok && i < G_N_ELEMENTS (device_allow); i++)
-          ok = ferry_cgroup_write (dir, "devices.allow", device_allow[i], error);
+        for (gsize i = 0; ok && i < ferry_device_allow_len; i++) {
+          g_autofree char *rule = ferry_device_rule_format(&ferry_device_allow[i]);
+          ok = ferry_cgroup_write(dir, "devices.allow", rule, error);
+        }
         if (!ok)
           break;
       }

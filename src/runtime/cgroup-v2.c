@@ -1,10 +1,10 @@
 /* The unified layout (cgroup2 only). Controllers must be enabled in every
  * ancestor's cgroup.subtree_control; the container's own cgroup holds its
  * processes and enables nothing below it.
- * Device filtering is not done on v2: it needs a BPF_CGROUP_DEVICE program
- * (as crun and LXC load); privileged containers here rely on the capability
- * bounding set and on /dev being a tmpfs with only the standard nodes. */
+ * v2 has no devices controller: the allow list is a BPF_CGROUP_DEVICE
+ * program on the container's cgroup, as crun and LXC attach it. */
 #include "runtime/cgroup.h"
+#include "runtime/cgroup-devices.h"
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -109,10 +109,16 @@ v2_create (const FerryCgroupManager *m, const char *relpath, const FerryCgroupLi
       if (!write_limit (dir, "pids.max", v, error))
         goto fail;
     }
-    /* No controller is enabled below DIR: its limits hold for NS as a whole. */
-    if (mkdir(ns, 0755) < 0) {
+  /* On DIR, not NS: out of the container's cgroup namespace, and before any
+   * of its processes exist. A restore makes a new DIR and so attaches it
+   * anew; the kernel keeps it while DIR exists, whoever restarts. */
+  if (!ferry_device_policy_attach (dir, error))
+    goto fail;
+  /* No controller is enabled below DIR: its limits hold for NS as a whole. */
+  if (mkdir (ns, 0755) < 0)
+    {
       int saved = errno;
-      g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", ns, g_strerror(saved));
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", ns, g_strerror (saved));
       goto fail;
     }
   return TRUE;

@@ -1,7 +1,13 @@
 /* Runtime pieces that need no container: limits.cpu resolution, cgroup path
- * checks, and the cgroup v2 manager driven on a real cgroup2 mount. */
+ * checks, the device allow list, and the cgroup v2 manager driven on a real
+ * cgroup2 mount. */
 #include "common/error.h"
 #include "runtime/cgroup.h"
+#include "runtime/cgroup-devices.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/sysmacros.h>
 
 #include <signal.h>
 #include <string.h>
@@ -135,6 +141,139 @@ test_v2_manager (void)
   ferry_cgroup_manager_free (m);
 }
 
+/* v1 gets the list as LXC writes it. */
+static void
+test_device_rules_v1 (void)
+{
+  const char *want[] = { "c *:* m",   "b *:* m",   "c 1:3 rwm",   "c 1:5 rwm",    "c 1:7 rwm",
+                         "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",   "c 5:1 rwm",    "c 5:2 rwm",
+                         "c 136:* rwm", "c 10:229 rwm", "c 10:200 rwm" };
+
+  g_assert_cmpuint (ferry_device_allow_len, ==, G_N_ELEMENTS (want));
+  for (gsize i = 0; i < G_N_ELEMENTS (want); i++)
+    {
+      g_autofree char *rule = ferry_device_rule_format (&ferry_device_allow[i]);
+      g_assert_cmpstr (rule, ==, want[i]);
+    }
+}
+
+/* Every rule jumps to the next one or allows; the program ends denying. */
+static void
+test_device_program_shape (void)
+{
+  gsize n = 0;
+  g_autofree struct bpf_insn *insns = ferry_device_program_build (ferry_device_allow, ferry_device_allow_len, &n);
+
+  g_assert_cmpuint (n, >, 6 + 2);
+  g_assert_cmpint (insns[n - 2].code, ==, BPF_ALU64 | BPF_MOV | BPF_K);
+  g_assert_cmpint (insns[n - 2].imm, ==, 0);
+  g_assert_cmpint (insns[n - 1].code, ==, BPF_JMP | BPF_EXIT);
+  for (gsize i = 0; i < n; i++)
+    if (BPF_CLASS (insns[i].code) == BPF_JMP && BPF_OP (insns[i].code) == BPF_JNE)
+      {
+        gsize target = i + 1 + (gsize) insns[i].off;
+        g_assert_cmpint (insns[i].off, >, 0);
+        g_assert_cmpuint (target, <, n);
+        /* The target starts a rule (a type test) or is the final deny. */
+        g_assert_true (target == n - 2 || (insns[target].code == (BPF_JMP | BPF_JNE | BPF_K) && insns[target].dst_reg == BPF_REG_2));
+      }
+}
+
+/* What a process in the container's cgroup may do with device nodes, as the
+ * kernel enforces the attached program: a bitmask of the failed checks. */
+static int
+device_checks (const char *dir)
+{
+  g_autofree char *loop = g_build_filename (dir, "loop0", NULL);
+  g_autofree char *mem = g_build_filename (dir, "mem", NULL);
+  g_autofree char *null = g_build_filename (dir, "null", NULL);
+  int failed = 0, fd;
+
+  /* mknod is allowed for any node: opening is what the list restricts. */
+  if (mknod (loop, S_IFBLK | 0600, makedev (7, 0)) < 0)
+    failed |= 1 << 0;
+  if ((fd = open (loop, O_RDONLY)) >= 0 || errno != EPERM)
+    failed |= 1 << 1;
+  if (mknod (mem, S_IFCHR | 0600, makedev (1, 1)) < 0)
+    failed |= 1 << 2;
+  if ((fd = open (mem, O_RDONLY)) >= 0 || errno != EPERM)
+    failed |= 1 << 3;
+  if (mknod (null, S_IFCHR | 0666, makedev (1, 3)) < 0)
+    failed |= 1 << 4;
+  if ((fd = open (null, O_RDWR)) < 0)
+    failed |= 1 << 5;
+  else
+    close (fd);
+  for (const char *const *p = (const char *const[]) { "/dev/null", "/dev/zero", "/dev/urandom", NULL }; *p; p++)
+    if ((fd = open (*p, O_RDONLY)) < 0)
+      failed |= 1 << 6;
+    else
+      close (fd);
+  return failed;
+}
+
+/* The v2 manager attaches the device program to the container's cgroup:
+ * a process in its "ns" child (where a container runs) is held to it. */
+static void
+test_v2_device_policy (void)
+{
+  struct statfs sfs;
+  const char *root = NULL;
+
+  if (getuid () != 0)
+    {
+      g_test_skip ("needs root");
+      return;
+    }
+  if (statfs ("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    root = "/sys/fs/cgroup";
+  else if (statfs ("/sys/fs/cgroup/unified", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    root = "/sys/fs/cgroup/unified";
+  if (root == NULL)
+    {
+      g_test_skip ("no cgroup2 mount");
+      return;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autofree char *relpath = g_strdup_printf ("ferry-test-dev-%d", (int) getpid ());
+  g_autofree char *tmp = g_dir_make_tmp ("ferry-test-dev-XXXXXX", NULL);
+  FerryCgroupManager *m = ferry_cgroup_manager_new_v2 (root);
+  FerryCgroupLimits none = { 0 };
+  int go[2];
+
+  g_assert_nonnull (tmp);
+  g_assert_true (m->ops->create (m, relpath, &none, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pipe (go), ==, 0);
+  pid_t child = fork ();
+  if (child == 0)
+    {
+      char c;
+      close (go[1]);
+      if (read (go[0], &c, 1) != 1)
+        _exit (255);
+      _exit (device_checks (tmp));
+    }
+  close (go[0]);
+  g_assert_true (m->ops->attach (m, relpath, child, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (write (go[1], "g", 1), ==, 1);
+  close (go[1]);
+  int status;
+  g_assert_cmpint (waitpid (child, &status, 0), ==, child);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_true (m->ops->destroy (m, relpath, &error));
+  g_assert_no_error (error);
+  for (const char *const *f = (const char *const[]) { "loop0", "mem", "null", NULL }; *f; f++)
+    {
+      g_autofree char *path = g_build_filename (tmp, *f, NULL);
+      unlink (path);
+    }
+  g_assert_cmpint (rmdir (tmp), ==, 0);
+  ferry_cgroup_manager_free (m);
+}
+
 /* The start-up check: a cgroup2 mount passes, a directory with no
  * hierarchy on it (what `ip netns exec` leaves of /sys/fs/cgroup) fails. */
 static void
@@ -185,6 +324,9 @@ main (int argc, char **argv)
   g_test_add_func ("/runtime/cgroup/relpath", test_relpath);
   g_test_add_func ("/runtime/cgroup/v2-manager", test_v2_manager);
   g_test_add_func ("/runtime/cgroup/v2-check", test_v2_check);
+  g_test_add_func ("/runtime/cgroup/device-rules-v1", test_device_rules_v1);
+  g_test_add_func ("/runtime/cgroup/device-program-shape", test_device_program_shape);
+  g_test_add_func ("/runtime/cgroup/v2-device-policy", test_v2_device_policy);
   g_test_add_func ("/runtime/cgroup/host-check", test_host_check);
   return g_test_run ();
 }
