@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -104,6 +105,31 @@ def cgroup_limit(pid, v1_controller, v1_file, v2_file):
         with open(os.path.join(d, v2_file)) as f:
             return f.read().strip()
     raise AssertionError(f"no {v1_controller}/{v1_file} or {v2_file} for pid {pid}")
+
+
+def tls_context(cert=None, max_version=None):
+    """A client TLS context for a test ferryd's self-signed certificate, with CERT as its own."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    if cert is not None:
+        ctx.load_cert_chain(*cert)
+    return ctx
+
+
+def https(port, method, path, body=None, cert=None, source="127.0.0.1"):
+    """One JSON request to ferryd's HTTPS listener on 127.0.0.1:PORT, from address SOURCE: (status, envelope)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context(cert), timeout=30,
+                                       source_address=(source, 0))
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+    finally:
+        conn.close()
 
 
 def pid_alive(pid):

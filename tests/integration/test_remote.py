@@ -7,7 +7,6 @@ on 127.0.0.1 with a port of its own per test."""
 
 import base64
 import hashlib
-import http.client
 import json
 import os
 import socket
@@ -16,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import FERRY, free_port, wait_until
+from conftest import FERRY, https, tls_context, free_port, wait_until
 
 PASSWORD = "s3cret-pass"
 
@@ -30,26 +29,6 @@ def make_client_cert(directory):
     return crt, key
 
 
-def tls_context(cert=None, max_version=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if max_version is not None:
-        ctx.maximum_version = max_version
-    if cert is not None:
-        ctx.load_cert_chain(*cert)
-    return ctx
-
-
-def https(port, method, path, body=None, cert=None):
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context(cert), timeout=30)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read() or b"null")
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import FERRY, UnixHTTPConnection, free_port, wait_until
+from conftest import FERRY, https, tls_context, UnixHTTPConnection, free_port, wait_until
 
 PASSWORD = "s3cret-pass"
 GIB = 1024 * 1024 * 1024
@@ -68,30 +68,11 @@ def fingerprint(crt):
         return hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
 
 
-def tls_context(cert=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if cert is not None:
-        ctx.load_cert_chain(*cert)
-    return ctx
-
 
 def tls_socket(port, cert=None, source="127.0.0.1", timeout=30):
     raw = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
     return tls_context(cert).wrap_socket(raw)
 
-
-def https(port, method, path, body=None, cert=None, source="127.0.0.1"):
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context(cert), timeout=30,
-                                       source_address=(source, 0))
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read() or b"null")
-    finally:
-        conn.close()
 
 
 def read_response(sock, bound=30):
