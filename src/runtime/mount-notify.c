@@ -292,16 +292,57 @@ move_reveals(int proc, int fd)
   return reveals;
 }
 
-static int
-open_path(const char *path, int flags)
+/* What the helper works with besides the call: the caller's /proc/PID,
+ * its own /proc/self/fd and the caller's /proc/PID/fd, all of the host's
+ * proc, opened before it entered the caller's root. */
+typedef struct
 {
-  return path == NULL ? -1 : open(path, O_PATH | O_CLOEXEC | flags);
+  int proc, self_fds, caller_fds;
+} Helper;
+
+/* systemd mounts on "/proc/self/fd/N" of a descriptor it opened with
+ * O_NOFOLLOW (mount_nofollow). The helper is not in the caller's PID
+ * namespace, so the container's /proc/self is not the caller: such a path
+ * names the caller's descriptor N, which the host's /proc/PID/fd holds. */
+static const char *
+caller_fd_name(const char *path)
+{
+  const char *n = NULL;
+
+  if (path == NULL)
+    return NULL;
+  if (g_str_has_prefix(path, "/proc/self/fd/"))
+    n = path + strlen("/proc/self/fd/");
+  else if (g_str_has_prefix(path, "/proc/thread-self/fd/"))
+    n = path + strlen("/proc/thread-self/fd/");
+  return n != NULL && *n != '\0' && n[strspn(n, "0123456789")] == '\0' ? n : NULL;
 }
 
 static int
-do_reconfigure(const Call *c)
+open_path(const Helper *h, const char *path, int flags)
 {
-  int fd = open_path(c->target, 0);
+  const char *fd = caller_fd_name(path);
+
+  if (path == NULL)
+    return -1;
+  return fd ? openat(h->caller_fds, fd, O_PATH | O_CLOEXEC | flags) : open(path, O_PATH | O_CLOEXEC | flags);
+}
+
+/* A new mount, on a path or on a caller's descriptor. */
+static int
+do_new(const Call *c, const Helper *h)
+{
+  const char *fd = caller_fd_name(c->target);
+
+  if (fd != NULL && fchdir(h->caller_fds) < 0)
+    return errno;
+  return mount(c->source, fd ? fd : c->target, c->fstype, c->flags, c->data) < 0 ? errno : 0;
+}
+
+static int
+do_reconfigure(const Call *c, const Helper *h)
+{
+  int fd = open_path(h, c->target, 0);
   struct statvfs vfs;
   struct mount_attr attr
       = { .attr_clr = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
@@ -335,9 +376,9 @@ do_reconfigure(const Call *c)
 /* Superblock options of the container's own in-memory file systems only:
  * the rootfs and anything else may be shared with the host. */
 static int
-do_remount(const Call *c)
+do_remount(const Call *c, const Helper *h)
 {
-  int fd = open_path(c->target, O_DIRECTORY);
+  int fd = open_path(h, c->target, O_DIRECTORY);
   struct statfs sfs;
   struct stat st, root;
 
@@ -355,13 +396,13 @@ do_remount(const Call *c)
 }
 
 static int
-do_bind(const Call *c, int proc, int self_fds)
+do_bind(const Call *c, const Helper *h)
 {
-  int src = open_path(c->source, 0), dst = open_path(c->target, 0), tree;
+  int src = open_path(h, c->source, 0), dst = open_path(h, c->target, 0), tree;
 
   if (src < 0 || dst < 0)
     return c->source && c->target ? errno : EFAULT;
-  if (!(c->flags & MS_REC) && is_proc_or_sysfs(src) && bind_reveals(proc, self_fds, src))
+  if (!(c->flags & MS_REC) && is_proc_or_sysfs(src) && bind_reveals(h->proc, h->self_fds, src))
     return EPERM;
   tree = open_tree(src, "",
                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
@@ -372,13 +413,13 @@ do_bind(const Call *c, int proc, int self_fds)
 }
 
 static int
-do_move(const Call *c, int proc)
+do_move(const Call *c, const Helper *h)
 {
-  int src = open_path(c->source, 0), dst = open_path(c->target, 0);
+  int src = open_path(h, c->source, 0), dst = open_path(h, c->target, 0);
 
   if (src < 0 || dst < 0)
     return c->source && c->target ? errno : EFAULT;
-  if (move_reveals(proc, src))
+  if (move_reveals(h->proc, src))
     return EPERM;
   return move_mount(src, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ? errno : 0;
 }
@@ -407,7 +448,7 @@ do_umount(const Call *c)
     struct stat st;
     if (*base == '\0' || g_str_equal(base, ".") || g_str_equal(base, ".."))
       return EINVAL;
-    int parent = open_path(dir, O_DIRECTORY);
+    int parent = open(dir, O_PATH | O_CLOEXEC | O_DIRECTORY);
     if (parent < 0)
       return errno;
     if (!(flags & UMOUNT_NOFOLLOW) && fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0
@@ -432,22 +473,22 @@ do_umount(const Call *c)
 }
 
 static int
-perform(const Call *c, int proc, int self_fds)
+perform(const Call *c, const Helper *h)
 {
   switch (c->op) {
   case OP_RECONFIGURE:
-    return do_reconfigure(c);
+    return do_reconfigure(c, h);
   case OP_REMOUNT:
-    return do_remount(c);
+    return do_remount(c, h);
   case OP_BIND:
-    return do_bind(c, proc, self_fds);
+    return do_bind(c, h);
   case OP_MOVE:
-    return do_move(c, proc);
+    return do_move(c, h);
   case OP_UMOUNT:
     return do_umount(c);
   case OP_NEW:
   default:
-    return mount(c->source, c->target, c->fstype, c->flags, c->data) < 0 ? errno : 0;
+    return do_new(c, h);
   }
 }
 
@@ -472,13 +513,15 @@ emulate(const Call *c, int proc)
   if (root < 0 || cwd < 0)
     err = ESRCH;
   if (err == 0 && (pid = fork()) == 0) {
-    int self_fds = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    Helper h = { .proc = proc,
+                 .self_fds = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC),
+                 .caller_fds = openat(proc, "fd", O_PATH | O_DIRECTORY | O_CLOEXEC) };
     for (gsize i = 0; i < G_N_ELEMENTS(namespaces); i++)
       if (setns(fds[i], 0) < 0)
         _exit(EPERM);
-    if (self_fds < 0 || fchdir(root) < 0 || chroot(".") < 0 || fchdir(cwd) < 0)
+    if (h.self_fds < 0 || h.caller_fds < 0 || fchdir(root) < 0 || chroot(".") < 0 || fchdir(cwd) < 0)
       _exit(EPERM);
-    _exit(perform(c, proc, self_fds) & 0xff);
+    _exit(perform(c, &h) & 0xff);
   }
   else if (err == 0 && pid < 0)
     err = errno;

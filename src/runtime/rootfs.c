@@ -76,7 +76,10 @@ ferry_rootfs_mask_proc (const char **what)
 {
   static const char *const files[] = { "/proc/kcore",       "/proc/keys",        "/proc/timer_list",
                                        "/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats" };
-  static const char *const dirs[] = { "/proc/acpi", "/proc/scsi", "/sys/firmware" };
+  /* /sys/fs/fuse/connections: the host's FUSE connections (fusectl), which
+   * the mount policy refuses; the empty mount there is what systemd's
+   * sys-fs-fuse-connections.mount finds mounted, as on LXD. */
+  static const char *const dirs[] = { "/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/fs/fuse/connections" };
 
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
     if (mount ("/dev/null", files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)

@@ -255,10 +255,6 @@ def delete_systemd_container(daemon, name):
     return cp.returncode == 0, took, cp.stderr.strip()
 
 
-@pytest.mark.xfail(reason="KNOWN REGRESSION (session 4, found at its end): with the privileged-container "
-                   "mount policy (seccomp notify, src/runtime/mount-notify.c) merged, Debian's systemd no "
-                   "longer reaches its private socket; it booted before that merge. Next session: fix, then drop "
-                   "this mark.", strict=False)
 def test_debian12_boots_with_systemd_and_dhcp(daemon, debian12):
     daemon.ferry("launch", "debian12", "d1", timeout=300)
     try:

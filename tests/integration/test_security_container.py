@@ -100,6 +100,9 @@ def test_proc_sys_stays_read_only(box, daemon):
         "mkdir -p /mnt/m && mount --move /proc/sys /mnt/m",
         "mkdir -p /mnt/p && mount -t proc proc /mnt/p",
         "mkdir -p /mnt/b && mount --bind /proc /mnt/b",
+        # systemd's way of naming a target (mount_nofollow): the same checks apply.
+        "mkdir -p /mnt/fb && exec 4</proc && mount --bind /proc/self/fd/4 /mnt/fb",
+        "mkdir -p /mnt/fm && exec 4</mnt/fm && mount --move /proc/sys /proc/thread-self/fd/4",
         "mkdir -p /mnt/r && mount --rbind /proc /mnt/r && umount /mnt/r/sys",
     ]
     for attack in attacks:
@@ -107,6 +110,7 @@ def test_proc_sys_stays_read_only(box, daemon):
             assert failed(out), f"{attack!r} worked:\n{out}"
     for path in ("/proc/sys/kernel/core_pattern", "/mnt/r/sys/kernel/core_pattern",
                  "/mnt/p/sys/kernel/core_pattern", "/mnt/b/sys/kernel/core_pattern",
+                 "/mnt/fb/sys/kernel/core_pattern", "/mnt/fm/kernel/core_pattern",
                  "/mnt/m/kernel/core_pattern"):
         for out in both(box, f"/attack open-write {path}"):
             assert "open-write ok" not in out, f"{path} opened for writing:\n{out}"
@@ -203,6 +207,12 @@ umount -l /mnt/t/d
 umount /mnt/t
 mount -t cgroup -o name=systemd cgroup /mnt/cg && umount /mnt/cg
 mount -t mqueue mqueue /mnt/t && umount /mnt/t
+# systemd mounts on /proc/self/fd/N of a descriptor it opened (mount_nofollow)
+mkdir -p /mnt/fd && exec 3</mnt/fd
+mount -t tmpfs fd /proc/self/fd/3
+grep -q " /mnt/fd .* - tmpfs fd " /proc/self/mountinfo
+mount -o remount,size=2m /proc/self/fd/3 && mount -o remount,bind,ro /proc/thread-self/fd/3
+exec 3<&- && umount /mnt/fd
 """
     for out in both(box, script):
         assert not failed(out), f"an ordinary mount failed:\n{out}"
