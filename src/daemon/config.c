@@ -2,6 +2,7 @@
 #include "daemon/instance.h"
 #include "daemon/network-manager.h"
 #include "common/error.h"
+#include "common/signals.h"
 #include "common/json.h"
 #include "common/names.h"
 
@@ -76,6 +77,46 @@ valid_cpuset (const char *v)
   return TRUE;
 }
 
+/* raw.lxc, as LXD passes it to LXC: "key = value" lines, blank lines and
+ * comments. Ferry is not LXC: it takes lxc.signal.halt (the signal
+ * that asks the init to halt, as users set it for inits LXC's rule gets
+ * wrong) and says so of any other key. Returns the halt signal, 0 when
+ * none is set, -1 with an error. */
+int
+ferry_config_raw_lxc_halt_signal (const char *raw, GError **error)
+{
+  g_auto (GStrv) lines = g_strsplit (raw ? raw : "", "\n", -1);
+  int halt = 0;
+
+  for (char **l = lines; *l != NULL; l++)
+    {
+      g_autofree char *line = g_strstrip (g_strdup (*l));
+      char *eq = strchr (line, '=');
+      if (*line == '\0' || *line == '#')
+        continue;
+      if (eq == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "raw.lxc: \"%s\" is not of the form key = value",
+                       line);
+          return -1;
+        }
+      *eq = '\0';
+      const char *key = g_strstrip (line), *value = g_strstrip (eq + 1);
+      if (strcmp (key, "lxc.signal.halt") != 0)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                       "raw.lxc: Ferry is not LXC and takes only lxc.signal.halt, not %s", key);
+          return -1;
+        }
+      if ((halt = ferry_signal_parse (value)) < 0)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "raw.lxc: invalid lxc.signal.halt \"%s\"", value);
+          return -1;
+        }
+    }
+  return halt;
+}
+
 gboolean
 ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error)
 {
@@ -136,6 +177,12 @@ ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error
           g_ascii_strtoll (value, &end, 10);
           if (*value == '\0' || *end != '\0')
             goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "raw.lxc") == 0)
+        {
+          if (ferry_config_raw_lxc_halt_signal (value, error) < 0)
+            return FALSE;
           continue;
         }
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unknown configuration key: %s", key);

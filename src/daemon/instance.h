@@ -44,6 +44,9 @@ JsonObject *ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst
 
 /* Validation of user-supplied config keys/values and devices. */
 gboolean ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error);
+/* lxc.signal.halt of a raw.lxc value: the signal, 0 if unset, -1 (with an
+ * error) for anything else raw.lxc holds. */
+int ferry_config_raw_lxc_halt_signal (const char *raw, GError **error);
 gboolean ferry_devices_validate (JsonObject *devices, GError **error);
 gboolean ferry_parse_size (const char *text, gint64 *bytes, GError **error);
 

@@ -58,6 +58,8 @@ ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, 
 /* ---- watching containers stop on their own ---- */
 
 static void instance_watch (FerryDaemon *d, FerryInstance *inst);
+static FerryOperation *instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful,
+                                          const char *action, GError **error);
 static FerryOperation *instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error);
 
 static void
@@ -112,6 +114,20 @@ monitor_exited (int fd, GIOCondition cond, gpointer user_data)
   if (inst->busy != NULL)
     return G_SOURCE_REMOVE; /* a stop/restart operation owns this transition */
 
+  /* reboot(2) in a PID namespace ends its init as if by SIGHUP, a halt or
+   * poweroff as by SIGINT (the kernel's reboot_pid_ns): as LXD, a reboot
+   * from inside starts the container again. */
+  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, w->name);
+  g_autofree char *how = ferry_runtime_read_exit_status (run_dir);
+  if (how != NULL && g_str_equal (g_strstrip (how), "signaled 1"))
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (FerryOperation) op = NULL;
+      g_message ("Instance %s rebooted itself: starting it again", inst->row->name);
+      if ((op = instance_start_op (d, inst, FALSE, "reboot", &error)) != NULL)
+        return G_SOURCE_REMOVE;
+      g_warning ("Starting %s after its reboot: %s", inst->row->name, error->message);
+    }
   g_message ("Instance %s stopped on its own", inst->row->name);
   set_power_state (d, inst, "STOPPED");
   ferry_events_lifecycle (d, "instance-shutdown", source, NULL);
@@ -430,9 +446,17 @@ stop_arguments (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean fo
   g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
   g_autofree char *t = g_strdup_printf ("%" G_GINT64_FORMAT, timeout < 0 ? 30 : timeout);
 
+  g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+  int halt = ferry_config_raw_lxc_halt_signal (g_hash_table_lookup (config, "raw.lxc"), NULL);
+
   add_args (argv, "stop", "--run-dir", run_dir, "--timeout", t, NULL);
   if (force || timeout == 0)
     add_args (argv, "--force", NULL);
+  if (halt > 0)
+    {
+      g_autofree char *sig = g_strdup_printf ("%d", halt);
+      add_args (argv, "--halt-signal", sig, NULL);
+    }
   g_ptr_array_add (argv, NULL);
   return argv;
 }
@@ -702,7 +726,9 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
       ferry_events_lifecycle (d, "instance-restored", source, json_builder_get_root (b));
     }
   else if (data->start_argv != NULL)
-    ferry_events_lifecycle (d, data->stop_argv ? "instance-restarted" : "instance-started", source, NULL);
+    ferry_events_lifecycle (d, data->stop_argv || g_str_equal (data->action, "reboot") ? "instance-restarted"
+                                                                                       : "instance-started",
+                            source, NULL);
   else if (data->stop_argv != NULL || data->checkpoint_argv != NULL)
     {
       ferry_events_lifecycle (d, "instance-stopped", source, NULL);
@@ -716,8 +742,9 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
     }
 }
 
-FerryOperation *
-ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GError **error)
+/* ACTION: "start", or "reboot" when the container rebooted itself. */
+static FerryOperation *
+instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const char *action, GError **error)
 {
   LifecycleData *data;
   g_autofree char *log = NULL;
@@ -727,7 +754,7 @@ ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GE
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance is already running");
       return NULL;
     }
-  data = lifecycle_data_new (d, inst, "start");
+  data = lifecycle_data_new (d, inst, action);
   if (!g_file_test (data->rootfs, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The instance's root file system %s is missing",
@@ -752,6 +779,12 @@ ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GE
       return NULL;
     }
   return instance_operation (d, inst, "Starting instance", "start", lifecycle_work, lifecycle_done, data, error);
+}
+
+FerryOperation *
+ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GError **error)
+{
+  return instance_start_op (d, inst, stateful, "start", error);
 }
 
 FerryOperation *

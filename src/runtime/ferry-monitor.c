@@ -2,6 +2,7 @@
  * face for ferryd (start, stop, exec, freeze, unfreeze, checkpoint, restore,
  * check-criu, migrate-facts, migrate-check). */
 #include "runtime/monitor.h"
+#include "common/signals.h"
 #include "runtime/runtime.h"
 
 #include <locale.h>
@@ -17,7 +18,7 @@ usage (void)
          "  ferry-monitor start --name NAME --rootfs DIR --run-dir DIR --log-dir DIR --cgroup-parent PARENT\n"
          "                [--hostname H] [--limit-memory BYTES] [--limit-cpu SPEC] [--limit-processes N]\n"
          "                [--init PATH] [--env K=V ...]\n"
-         "  ferry-monitor stop --run-dir DIR [--timeout SECONDS] [--force]\n"
+         "  ferry-monitor stop --run-dir DIR [--timeout SECONDS] [--force] [--halt-signal SIG]\n"
          "  ferry-monitor exec --run-dir DIR [--cwd D] [--uid U] [--gid G] [--env K=V ...] [--tty] -- CMD [ARGS...]\n"
          "  ferry-monitor freeze|unfreeze --run-dir DIR\n"
          "  ferry-monitor checkpoint --run-dir DIR --images DIR --log FILE [--leave-running]\n"
@@ -124,16 +125,25 @@ static int
 cmd_stop (int argc, char **argv)
 {
   FerryStopOptions o = { .timeout = -1 };
+  g_autofree char *halt = NULL;
   GOptionEntry entries[] = {
     { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.run_dir, "Run directory", "DIR" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout, "Seconds before SIGKILL (default 30)", "SECONDS" },
     { "force", 0, 0, G_OPTION_ARG_NONE, &o.force, "SIGKILL at once", NULL },
+    { "halt-signal", 0, 0, G_OPTION_ARG_STRING, &halt,
+      "The signal that asks the init to halt (default: SIGRTMIN+3 if the init blocks it, as systemd does, "
+      "else SIGPWR)", "SIG" },
     { NULL },
   };
   int rc = 1;
 
   if (parse (&argc, &argv, "stop", entries))
-    rc = ferry_monitor_stop (&o);
+    {
+      if (halt != NULL && (o.halt_signal = ferry_signal_parse (halt)) < 0)
+        ferry_monitor_error ("Invalid halt signal \"%s\"", halt);
+      else
+        rc = ferry_monitor_stop (&o);
+    }
   g_free (o.run_dir);
   return rc;
 }

@@ -44,6 +44,7 @@ typedef struct
   char *run_dir;
   int timeout; /* seconds, -1 = default */
   gboolean force;
+  int halt_signal; /* 0: SIGRTMIN+3 if the init blocks it (systemd), else SIGPWR */
 } FerryStopOptions;
 
 typedef struct

@@ -15,11 +15,25 @@
 #include <sys/pidfd.h>
 #include <unistd.h>
 
-/* LXD's halt signal. Checked on busybox 1.35 (Debian 12): its init handles
- * SIGPWR like SIGUSR1 (runs the inittab shutdown actions, kills everything,
- * then reboot(HALT), which ends the PID namespace: the init is reported as
- * "signaled 2"). systemd starts sigpwr.target on it, as under LXD. */
-#define HALT_SIGNAL SIGPWR
+/* The halt signal, by LXC's rule (lxcapi_shutdown): SIGRTMIN+3 when the
+ * init blocks it, as systemd does to read it from a signalfd (it halts in
+ * a fraction of a second; SIGPWR only starts its sigpwr.target); SIGPWR
+ * otherwise. Checked on busybox 1.35 (Debian 12): its init handles SIGPWR
+ * like SIGUSR1 (runs the inittab shutdown actions, kills everything, then
+ * reboot(HALT), which ends the PID namespace: the init is reported as
+ * "signaled 2"). */
+static int
+halt_signal (pid_t init_pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) init_pid);
+  g_autofree char *status = NULL;
+  const char *blocked;
+
+  if (g_file_get_contents (path, &status, NULL, NULL) && (blocked = strstr (status, "\nSigBlk:")) != NULL
+      && (g_ascii_strtoull (blocked + strlen ("\nSigBlk:"), NULL, 16) & (1ull << (SIGRTMIN + 3 - 1))))
+    return SIGRTMIN + 3;
+  return SIGPWR;
+}
 
 /* TRUE when the process behind PIDFD exited within TIMEOUT_MS. */
 static gboolean
@@ -85,7 +99,7 @@ ferry_monitor_stop (const FerryStopOptions *o)
       /* Frozen tasks would not handle the halt signal (nor die, on v1). */
       if (relpath != NULL)
         m->ops->set_frozen (m, relpath, FALSE, NULL);
-      int sig = o->force ? SIGKILL : HALT_SIGNAL;
+      int sig = o->force ? SIGKILL : o->halt_signal > 0 ? o->halt_signal : halt_signal (init_pid);
       if (pidfd_send_signal (ifd, sig, NULL, 0) < 0 && errno != ESRCH)
         {
           ferry_monitor_error ("Sending signal %d to the init (PID %d): %s", sig, (int) init_pid, g_strerror (errno));

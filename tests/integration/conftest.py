@@ -513,13 +513,30 @@ def pytest_runtest_makereport(item, call):
         item.session.ferry_failures = getattr(item.session, "ferry_failures", 0) + 1
 
 
-def _daemon_fixture(request):
+# On a hybrid host (these machines), a ferryd in a private mount namespace where the
+# controller-less cgroup2 is bound on /sys/fs/cgroup sees the cgroup2-only layout of a stock
+# Debian 12 host (the reference's "Testing cgroup v2 code paths").
+HYBRID_CGROUPS = not os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def cgroup2_wrapper():
+    """The Daemon.wrapper that gives ferryd the cgroup2-only layout ([] on a cgroup2 host)."""
+    if not HYBRID_CGROUPS:
+        return []
+    if not os.path.exists("/sys/fs/cgroup/unified/cgroup.procs"):
+        pytest.skip("no cgroup2 hierarchy on this host")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$0" "$@"']
+
+
+def _daemon_fixture(request, wrapper=()):
     if not os.path.exists(FERRYD):
         pytest.fail(f"ferryd not built: {FERRYD}")
     if os.geteuid() != 0:
         pytest.skip("integration tests need root")
     before = getattr(request.session, "ferry_failures", 0)
     d = Daemon(tempfile.mkdtemp(prefix="ferry-test-", dir="/tmp"))
+    d.wrapper = list(wrapper)
     d.start()
     try:
         yield d

@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <string.h>
 
 #include <unistd.h>
@@ -6,6 +7,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/names.h"
+#include "common/signals.h"
 #include "common/timeutil.h"
 
 static void
@@ -213,6 +215,22 @@ test_proc_starttime (void)
   g_assert_cmpuint (ferry_proc_starttime (-1), ==, 0);
 }
 
+static void
+test_signal_names (void)
+{
+  g_assert_cmpint (ferry_signal_parse ("SIGRTMIN+3"), ==, SIGRTMIN + 3);
+  g_assert_cmpint (ferry_signal_parse ("rtmin+3"), ==, SIGRTMIN + 3);
+  g_assert_cmpint (ferry_signal_parse ("SIGPWR"), ==, SIGPWR);
+  g_assert_cmpint (ferry_signal_parse ("term"), ==, SIGTERM);
+  g_assert_cmpint (ferry_signal_parse ("37"), ==, 37);
+  g_assert_cmpint (ferry_signal_parse ("SIGRTMAX-1"), ==, SIGRTMAX - 1);
+  for (const char *const *bad = (const char *const[]) { "", "0", "9", "SIGKILL", "19", "SIGRTMIN+99", "65", "x",
+                                                        "SIGRTMIN+", "RTMIN-3", "99999999999", "+3", "SIG", NULL };
+       *bad; bad++)
+    g_assert_cmpint (ferry_signal_parse (*bad), ==, -1);
+  g_assert_cmpint (ferry_signal_parse (NULL), ==, -1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -223,5 +241,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/json/guard", test_json_guard);
   g_test_add_func ("/common/time/rfc3339", test_rfc3339);
   g_test_add_func ("/common/fs/proc-starttime", test_proc_starttime);
+  g_test_add_func ("/common/signals/parse", test_signal_names);
   return g_test_run ();
 }

@@ -1,0 +1,175 @@
+"""A stock Debian 12 container with systemd (issue 10): it boots to `running` with no failed
+unit, and stops, restarts, reboots and powers off from inside, and is deleted, in seconds.
+
+Ferry halts an init that blocks SIGRTMIN+3 (systemd) with SIGRTMIN+3, as LXC does, SIGPWR
+otherwise; `raw.lxc: lxc.signal.halt = SIG` overrides it per instance. A stop kills and
+removes the container's whole cgroup tree (systemd puts every service in a child cgroup).
+A reboot from inside starts the container again; a poweroff leaves it stopped.
+
+The bounds below turn a hang into a failure; they are not benchmarks. Every test runs on
+this host's cgroup layout and, on a hybrid host, on the cgroup2-only layout too."""
+
+import os
+import re
+import time
+
+import pytest
+
+from conftest import (HYBRID_CGROUPS, _daemon_fixture, cgroup2_wrapper, cgroup_parent_dirs, leaked_processes,
+                      wait_until)
+from debian_image import debian12_tarball
+
+BOOT_BOUND = 120    # systemctl is-system-running --wait
+STOP_BOUND = 15     # a systemd container halts in well under a second here
+DELETE_BOUND = 30
+NAME = "sd1"
+
+
+@pytest.fixture(scope="module", params=["host", "cgroup2"] if HYBRID_CGROUPS else ["host"])
+def daemon(request):
+    """A ferryd with the Debian 12 image, on this host's layout or the cgroup2-only one."""
+    if not os.path.exists("/usr/bin/mmdebstrap"):
+        pytest.skip("mmdebstrap not installed (scripts/setup-deps)")
+    wrapper = cgroup2_wrapper() if request.param == "cgroup2" else []
+    for d in _daemon_fixture(request, wrapper):
+        d.ferry("image", "import", debian12_tarball(), "--alias", "debian12", timeout=600)
+        yield d
+
+
+def ferry_timed(daemon, *args, timeout=60):
+    started = time.monotonic()
+    cp = daemon.ferry(*args, check=False, timeout=timeout)
+    return cp, time.monotonic() - started
+
+
+def wait_running(daemon, name=NAME):
+    """systemd up, with no failed unit."""
+    # systemctl needs PID 1's private socket: exec can come before systemd made it.
+    wait_until(lambda: daemon.ferry("exec", name, "--", "test", "-S", "/run/systemd/private",
+                                    check=False).returncode == 0, "systemd's private socket", BOOT_BOUND)
+    cp = daemon.ferry("exec", name, "--", "systemctl", "is-system-running", "--wait", check=False,
+                      timeout=BOOT_BOUND)
+    failed = daemon.ferry("exec", name, "--", "systemctl", "--failed", "--no-legend", "--plain",
+                          check=False).stdout
+    assert cp.stdout.strip() == "running", f"{cp.stdout} {cp.stderr}; failed units: {failed}"
+    assert failed.strip() == "", failed
+
+
+def state(daemon, name=NAME):
+    return daemon.api_ok("GET", f"/1.0/instances/{name}/state")
+
+
+def assert_gone(daemon, name=NAME):
+    """No process of NAME left, no cgroup of it in any hierarchy (children included)."""
+    left = {p: w for p, w in leaked_processes(daemon).items() if f"/{daemon.cgroup_parent}/{name}" in w}
+    assert not left, f"processes of {name} left: {left}"
+    cgroups = [os.path.join(cg, name) for cg in cgroup_parent_dirs(daemon.cgroup_parent)
+               if os.path.exists(os.path.join(cg, name))]
+    assert not cgroups, f"cgroups of {name} left: {cgroups}"
+
+
+def init_exits(daemon, name=NAME):
+    """How each init of NAME ended, from its monitor's log: ["signaled 2", ...]."""
+    return re.findall(r"init \d+ (\w+ \d+)", daemon.instance_log(name))
+
+
+@pytest.fixture(scope="module")
+def sd(daemon):
+    daemon.ferry("launch", "debian12", NAME, timeout=300)
+    wait_running(daemon)
+    yield NAME
+    if NAME in daemon.instance_names():
+        daemon.ferry("delete", "-f", NAME, timeout=DELETE_BOUND)
+
+
+def test_boots_with_networkd_dhcp_and_resolved(daemon, sd):
+    # eth0's address comes from networkd's DHCP lease, from Ferry's dnsmasq.
+    st = state(daemon)
+    v4 = [a["address"] for a in st["network"]["eth0"]["addresses"] if a["family"] == "inet"]
+    assert v4, st["network"]["eth0"]
+    lease = daemon.ferry("exec", sd, "--", "networkctl", "status", "eth0", "--no-pager").stdout
+    assert v4[0] in lease and "DHCPv4" in lease, lease
+    assert daemon.ferry("exec", sd, "--", "hostname").stdout.strip() == sd
+    # resolved got dnsmasq from the lease: the container's own name resolves.
+    out = daemon.ferry("exec", sd, "--", "getent", "ahostsv4", f"{sd}.ferry", check=False).stdout
+    assert v4[0] in out, out
+    # The stock client sees it the same way.
+    assert f"{v4[0]} (eth0)" in daemon.lxc("list", sd, "--format", "csv").stdout
+    # Nothing of the host's FUSE connections shows; systemd's unit for them is content.
+    assert daemon.ferry("exec", sd, "--", "ls", "-A", "/sys/fs/fuse/connections",
+                        check=False).stdout.strip() == ""
+
+
+def test_stop_halts_systemd_promptly(daemon, sd):
+    cp, took = ferry_timed(daemon, "stop", sd)
+    assert cp.returncode == 0, cp.stderr
+    assert took < STOP_BOUND, f"stop took {took:.1f}s: a hang (SIGPWR does not halt systemd)"
+    # systemd halted (reboot(2) in a PID namespace: "signaled 2"), nothing was SIGKILLed.
+    assert init_exits(daemon)[-1] == "signaled 2", daemon.instance_log(sd)
+    assert state(daemon)["status"] == "Stopped"
+    assert_gone(daemon)
+
+
+def test_start_and_restart(daemon, sd):
+    cp, took = ferry_timed(daemon, "start", sd)
+    assert cp.returncode == 0, cp.stderr
+    wait_running(daemon)
+    before = state(daemon)["pid"]
+    cp, took = ferry_timed(daemon, "restart", sd)
+    assert cp.returncode == 0, cp.stderr
+    assert took < STOP_BOUND + 10, f"restart took {took:.1f}s"
+    assert init_exits(daemon)[-1] == "signaled 2", daemon.instance_log(sd)
+    assert state(daemon)["pid"] not in (0, before)
+    wait_running(daemon)
+
+
+def test_reboot_from_inside(daemon, sd):
+    before = state(daemon)["pid"]
+    daemon.ferry("exec", sd, "--", "systemctl", "reboot", check=False)
+    wait_until(lambda: state(daemon)["pid"] not in (0, -1, before) and state(daemon)["status"] == "Running",
+               "the container to come back after its reboot", STOP_BOUND + 10)
+    assert init_exits(daemon)[-1] == "signaled 1", daemon.instance_log(sd)
+    wait_running(daemon)
+
+
+def test_poweroff_from_inside(daemon, sd):
+    daemon.ferry("exec", sd, "--", "systemctl", "poweroff", check=False)
+    wait_until(lambda: state(daemon)["status"] == "Stopped", "the container to power off", STOP_BOUND)
+    assert init_exits(daemon)[-1] == "signaled 2", daemon.instance_log(sd)
+    # It stays off, and its cgroup tree is gone.
+    time.sleep(1)
+    assert state(daemon)["status"] == "Stopped"
+    assert_gone(daemon)
+    cp, _ = ferry_timed(daemon, "start", sd)
+    assert cp.returncode == 0, cp.stderr
+    wait_running(daemon)
+
+
+def test_halt_signal_per_instance(daemon, sd):
+    """raw.lxc's lxc.signal.halt, as LXD users write it, replaces the default: systemd
+    ignores SIGUSR2 as a halt request, so the stop ends in SIGKILL after its timeout."""
+    for bad, message in [("lxc.signal.halt = SIGKILL", "invalid lxc.signal.halt"),
+                         ("lxc.signal.halt = 99", "invalid lxc.signal.halt"),
+                         ("lxc.cap.drop = sys_admin", "takes only lxc.signal.halt"),
+                         ("lxc.signal.halt", "key = value")]:
+        cp = daemon.ferry("config", "set", sd, "raw.lxc", bad, check=False)
+        assert cp.returncode != 0 and message in cp.stderr, (bad, cp.stderr)
+        assert "raw.lxc" not in daemon.api_ok("GET", f"/1.0/instances/{sd}")["config"]
+    daemon.ferry("config", "set", sd, "raw.lxc", "# as LXC reads it\nlxc.signal.halt = SIGUSR2\n")
+    try:
+        cp, took = ferry_timed(daemon, "stop", sd, "--timeout", "3")
+        assert cp.returncode == 0, cp.stderr
+        assert init_exits(daemon)[-1] == "signaled 9", daemon.instance_log(sd)
+        assert_gone(daemon)
+    finally:
+        daemon.ferry("config", "unset", sd, "raw.lxc")
+    daemon.ferry("start", sd)
+    wait_running(daemon)
+
+
+def test_delete_force_is_prompt(daemon, sd):
+    cp, took = ferry_timed(daemon, "delete", "-f", sd, timeout=DELETE_BOUND + 30)
+    assert cp.returncode == 0, cp.stderr
+    assert took < DELETE_BOUND, f"delete -f took {took:.1f}s"
+    assert sd not in daemon.instance_names()
+    assert_gone(daemon)
