@@ -3,6 +3,7 @@
 #include "common/error.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -151,6 +152,33 @@ static const struct
   { "mount_setattr", ENOSYS },
 };
 
+/* New UTS namespaces inside the container: CRIU cannot dump a nested one
+ * (checkpoint-restore/criu#1430), and systemd makes one for every unit with
+ * ProtectHostname= (logind, hostnamed, ...). Refused with EPERM, systemd
+ * logs that the container manager prohibits it and starts the unit in the
+ * container's own UTS namespace (systemd PR 15418): the unit still cannot
+ * change the host's hostname, only the container's. clone3() keeps its
+ * flags in memory, where a filter cannot read them: ENOSYS, and glibc
+ * falls back to clone(). */
+static int
+add_uts_rules (scmp_filter_ctx ctx, const char **step)
+{
+  int rc;
+
+  *step = "unshare(CLONE_NEWUTS)";
+  if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (unshare), 1,
+                              SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_NEWUTS, CLONE_NEWUTS))) < 0)
+    return rc;
+  *step = "clone(CLONE_NEWUTS)";
+  if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (clone), 1,
+                              SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_NEWUTS, CLONE_NEWUTS))) < 0)
+    return rc;
+  *step = "clone3";
+  if (seccomp_syscall_resolve_name ("clone3") == __NR_SCMP_ERROR)
+    return 0;
+  return seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), seccomp_syscall_resolve_name ("clone3"), 0);
+}
+
 gboolean
 ferry_security_build_seccomp (FerrySeccompProgram *prog, GError **error)
 {
@@ -184,6 +212,8 @@ ferry_security_build_seccomp (FerrySeccompProgram *prog, GError **error)
       if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (denied_syscalls[i].err), nr, 0)) < 0)
         goto out;
     }
+  if ((rc = add_uts_rules (ctx, &step)) < 0)
+    goto out;
   /* libseccomp 2.5 can only export to an fd: go through a memfd. */
   step = "exporting";
   memfd = memfd_create ("ferry-seccomp", MFD_CLOEXEC);
