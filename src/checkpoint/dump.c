@@ -54,6 +54,8 @@ dump_notify (char *action, criu_notify_arg_t na)
   if (req != NULL && strcmp (action, "pre-dump") == 0 && req->freeze_cgroup != NULL)
     {
       dump_ctx.froze = fast_freeze (req->freeze_cgroup);
+      if (req->frozen != NULL)
+        req->frozen (req->frozen_data);
       /* A migration may sync the rootfs now, while the pages stream. */
       if (dump_ctx.froze && req->hold_fd > 0 && write (req->hold_fd, "early\n", 6) != 6)
         return 1;
@@ -201,6 +203,12 @@ fill_options (criu_opts *opts, const FerryDumpRequest *req, GError **error)
     ok &= criu_local_add_external (opts, "mnt[/dev/console]:console") == 0;
   for (const char *const *e = req->external; e != NULL && *e != NULL; e++)
     ok &= criu_local_add_external (opts, *e) == 0;
+  /* systemd mounts hugetlbfs on /dev/hugepages (dev-hugepages.mount). CRIU
+   * has no dumper of its own for it; an empty one is restored by mounting
+   * it again with its options, which is what enable-fs does. Files in it
+   * would be lost: hugetlb memory of the container's processes is dumped
+   * with their mappings, not through this mount. */
+  ok &= criu_local_add_enable_fs (opts, "hugetlbfs") == 0;
   /* libcriu 4.2 answers -ENOMEM even when it set the address. */
   if (req->page_server_address != NULL)
     (void) criu_local_set_page_server_address_port (opts, req->page_server_address, req->page_server_port);
