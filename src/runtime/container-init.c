@@ -100,25 +100,38 @@ send_fd(int sock, int kind, int fd)
   return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-/* The console is a pty of the container's own devpts instance, so the init's
- * stdio never points outside its mount namespace (CRIU must dump it); the
- * monitor gets the master. */
+/* The console is a pty of a devpts instance of its own, mounted only while
+ * the pty is made: /dev/console is then a bind mount of it, as after a
+ * restore (which makes the new console the same way, runtime/restore.c).
+ * The init's stdio never points outside its mount namespace (CRIU must
+ * dump it), the monitor gets the master, and the container's /dev/pts is
+ * the container's alone. Were the console one of its ptys, the copies of
+ * /dev/console in the mount namespaces of systemd's services would be
+ * dumped as binds of /dev/pts rather than of the console, and come back
+ * from a restore as some other pty. */
+#define CONSOLE_PTS "/dev/.ferry-console"
+
 static void
 create_console (int sock)
 {
-  char path[32] = "/dev/pts/", num[16];
-  int unlock = 0, rc;
+  char path[48] = CONSOLE_PTS "/", num[16];
+  int unlock = 0, rc, master;
   unsigned ptn = 0;
-  int master = open ("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 
-  if (master < 0)
-    fail (sock, "opening /dev/pts/ptmx for the console", NULL, errno);
+  if (mkdir (CONSOLE_PTS, 0700) < 0
+      || mount ("devpts", CONSOLE_PTS, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+             < 0)
+    fail (sock, "mounting a devpts instance for the console", NULL, errno);
+  if ((master = open (CONSOLE_PTS "/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+    fail (sock, "opening the console's ptmx", NULL, errno);
   if (ioctl (master, TIOCSPTLCK, &unlock) < 0 || ioctl (master, TIOCGPTN, &ptn) < 0)
     fail (sock, "setting up the console pty", NULL, errno);
   format_uint (num, sizeof num, ptn);
   append (path, sizeof path, num);
   if (mount (path, "/dev/console", NULL, MS_BIND, NULL) < 0)
     fail (sock, "binding the console pty onto /dev/console", NULL, errno);
+  if (umount2 (CONSOLE_PTS, MNT_DETACH) < 0 || rmdir (CONSOLE_PTS) < 0)
+    fail (sock, "detaching the console's devpts instance", NULL, errno);
   if ((rc = send_fd(sock, FERRY_INIT_MSG_CONSOLE, master)) < 0)
     fail(sock, "passing the console to the monitor", NULL, -rc);
   close (master);
