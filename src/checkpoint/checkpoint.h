@@ -17,6 +17,8 @@
 /* The file Ferry adds to a checkpoint's images: the key (tty[rdev:dev]) under
  * which the container's console was declared external at dump time. */
 #define FERRY_CHECKPOINT_CONSOLE_KEY_FILE "ferry-console.key"
+/* The container's cgroup tree at dump (ferry_cgroup_subtree_list()). */
+#define FERRY_CHECKPOINT_CGROUPS_FILE "ferry-cgroups.txt"
 
 typedef struct
 {
@@ -87,6 +89,10 @@ typedef struct
   const char *page_server_address;
   int page_server_port;
   int hold_fd;
+  /* Called once the tree is frozen, before CRIU dumps it (what the tree
+   * cannot change while frozen, e.g. its cgroups, is recorded there). */
+  void (*frozen) (gpointer data);
+  gpointer frozen_data;
 } FerryDumpRequest;
 
 /* Dumps the tree. On failure the tree runs on, thawed, the images dir is
@@ -119,6 +125,10 @@ typedef struct
   /* Called with the tree restored and still stopped, before it resumes
    * (CRIU's pre-resume); nonzero is logged by CRIU, not fatal. */
   int (*pre_resume)(void);
+  /* CRIU's setup-namespaces: the tree's namespaces and CRIU's cgroups exist,
+   * no task has opened its files yet. Nonzero fails the restore. */
+  int (*namespaces_ready) (gpointer data);
+  gpointer namespaces_data;
 } FerryRestoreRequest;
 
 /* Restores the tree as a child of the calling process (which should be a

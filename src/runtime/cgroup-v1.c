@@ -384,6 +384,16 @@ v1_check (const FerryCgroupManager *m, GError **error)
   return FALSE;
 }
 
+static GStrv
+v1_mountpoints (const FerryCgroupManager *m)
+{
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+
+  FOREACH_HIERARCHY (h)
+  g_strv_builder_add (b, h->mountpoint);
+  return g_strv_builder_end (b);
+}
+
 const FerryCgroupOps ferry_cgroup_v1_ops = {
   .name = "cgroup-v1",
   .create = v1_create,
@@ -395,4 +405,5 @@ const FerryCgroupOps ferry_cgroup_v1_ops = {
   .parent_cpus = v1_parent_cpus,
   .freezer_dir = v1_freezer_dir,
   .check = v1_check,
+  .mountpoints = v1_mountpoints,
 };

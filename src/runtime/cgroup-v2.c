@@ -276,6 +276,12 @@ v2_check (const FerryCgroupManager *m, GError **error)
   return TRUE;
 }
 
+static GStrv
+v2_mountpoints (const FerryCgroupManager *m)
+{
+  return g_strdupv ((char *[]) { m->root, NULL });
+}
+
 const FerryCgroupOps ferry_cgroup_v2_ops = {
   .name = "cgroup-v2",
   .create = v2_create,
@@ -287,4 +293,5 @@ const FerryCgroupOps ferry_cgroup_v2_ops = {
   .parent_cpus = v2_parent_cpus,
   .freezer_dir = v2_freezer_dir,
   .check = v2_check,
+  .mountpoints = v2_mountpoints,
 };

@@ -295,3 +295,108 @@ ferry_cgroup_relpath_valid (const char *relpath)
       return FALSE;
   return TRUE;
 }
+
+/* The name of a hierarchy in a subtree list: its mount point below
+ * /sys/fs/cgroup, "." for /sys/fs/cgroup itself (or any other root). */
+static const char *
+hierarchy_key (const char *mountpoint)
+{
+  if (g_str_has_prefix (mountpoint, "/sys/fs/cgroup/"))
+    return mountpoint + strlen ("/sys/fs/cgroup/");
+  return ".";
+}
+
+static void
+list_below (GString *out, const char *key, const char *top, const char *below)
+{
+  g_autofree char *dir = below ? g_build_filename (top, below, NULL) : g_strdup (top);
+  GDir *d = g_dir_open (dir, 0, NULL);
+
+  if (d == NULL)
+    return;
+  for (const char *e; (e = g_dir_read_name (d)) != NULL;)
+    {
+      g_autofree char *sub = below ? g_build_filename (below, e, NULL) : g_strdup (e);
+      g_autofree char *path = g_build_filename (top, sub, NULL);
+      struct stat st;
+      /* Names with a tab or newline would break the list: none of
+       * systemd's, and the kernel refuses nothing else we would need. */
+      if (lstat (path, &st) < 0 || !S_ISDIR (st.st_mode) || strpbrk (sub, "\t\n") != NULL)
+        continue;
+      g_string_append_printf (out, "%s\t%s\n", key, sub);
+      list_below (out, key, top, sub);
+    }
+  g_dir_close (d);
+}
+
+char *
+ferry_cgroup_subtree_list (const FerryCgroupManager *m, const char *relpath)
+{
+  g_auto (GStrv) mounts = m->ops->mountpoints (m);
+  GString *out = g_string_new (NULL);
+
+  for (char **mp = mounts; *mp != NULL; mp++)
+    {
+      g_autofree char *top = g_build_filename (*mp, relpath, NULL);
+      list_below (out, hierarchy_key (*mp), top, NULL);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* A new v1 cpuset starts with no CPUs and memory nodes, and refuses tasks:
+ * it gets its parent's, as systemd's own cgroups do on such a host. */
+static void
+copy_cpuset (const char *parent, const char *dir)
+{
+  g_autofree char *exclusive = g_build_filename (dir, "cpuset.cpu_exclusive", NULL);
+
+  if (!g_file_test (exclusive, G_FILE_TEST_EXISTS)) /* v1 only */
+    return;
+  for (const char *const *f = (const char *const[]) { "cpuset.cpus", "cpuset.mems", NULL }; *f; f++)
+    {
+      g_autofree char *v = ferry_cgroup_read (parent, *f);
+      if (v != NULL && *v != '\0')
+        ferry_cgroup_write (dir, *f, v, NULL);
+    }
+}
+
+gboolean
+ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, const char *list, GError **error)
+{
+  g_auto (GStrv) mounts = m->ops->mountpoints (m);
+  g_auto (GStrv) lines = g_strsplit (list ? list : "", "\n", -1);
+
+  /* Parents come before their children in the list. */
+  for (char **l = lines; *l != NULL; l++)
+    {
+      const char *tab = strchr (*l, '\t');
+      g_autofree char *key = tab ? g_strndup (*l, tab - *l) : NULL;
+      const char *sub = tab ? tab + 1 : NULL;
+      const char *mountpoint = NULL;
+
+      if (sub == NULL || *sub == '\0')
+        continue;
+      if (!ferry_cgroup_relpath_valid (sub))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid cgroup path in the checkpoint: %s", sub);
+          return FALSE;
+        }
+      for (char **mp = mounts; *mp != NULL && mountpoint == NULL; mp++)
+        if (g_str_equal (hierarchy_key (*mp), key))
+          mountpoint = *mp;
+      if (mountpoint == NULL)
+        continue;
+      g_autofree char *dir = g_build_filename (mountpoint, relpath, sub, NULL);
+      g_autofree char *parent = g_path_get_dirname (dir);
+      if (ferry_cgroup_mkdir (dir) < 0)
+        {
+          if (errno == EEXIST)
+            continue;
+          int saved = errno;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", dir, g_strerror (saved));
+          return FALSE;
+        }
+      copy_cpuset (parent, dir);
+    }
+  return TRUE;
+}

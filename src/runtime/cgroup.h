@@ -57,6 +57,8 @@ typedef struct
    * need: without it they would run with no limit enforced, and CRIU would
    * find no freezer. */
   gboolean (*check) (const FerryCgroupManager *m, GError **error);
+  /* The mount point of every hierarchy a container has a cgroup in. */
+  GStrv (*mountpoints) (const FerryCgroupManager *m);
 } FerryCgroupOps;
 
 struct FerryCgroupManager
@@ -100,6 +102,18 @@ gboolean ferry_cgroup_rmdir (const char *dir, GError **error);
 gboolean ferry_cgroup_tree(const char *dir, gboolean kill, GError **error);
 /* Polls DIR/FILE until a line equals WANT (or FILE's content equals it). */
 gboolean ferry_cgroup_wait_for (const char *dir, const char *file, const char *want, GError **error);
+
+/* The cgroups below RELPATH in every hierarchy, empty ones included, one
+ * line each: "HIERARCHY<TAB>PATH", HIERARCHY the mount point below
+ * /sys/fs/cgroup ("." for a cgroup2-only host), PATH below RELPATH. CRIU
+ * recreates only the cgroups that hold tasks; systemd watches empty ones
+ * (inotify on cgroup.events), so a restore needs them all. */
+char *ferry_cgroup_subtree_list (const FerryCgroupManager *m, const char *relpath);
+/* Creates the cgroups of a ferry_cgroup_subtree_list() LIST below RELPATH,
+ * those of hierarchies this host lacks skipped; existing ones left as they
+ * are. */
+gboolean ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, const char *list,
+                                    GError **error);
 
 /* limits.cpu as LXD: "2" = that many CPUs taken from AVAILABLE, "0-1,3" = that
  * set. Returns the cpuset list or NULL with an error. */

@@ -133,6 +133,29 @@ wait_monitor_exit (int pidfd)
     ;
 }
 
+#define DUMP_ATTEMPTS 3
+
+typedef struct
+{
+  const char *relpath, *images;
+} CgroupRecord;
+
+/* The frozen container's whole cgroup tree, for the restore to recreate
+ * the empty cgroups CRIU does not (ferry_cgroup_subtree_list()). */
+static void
+record_cgroups (gpointer data)
+{
+  const CgroupRecord *r = data;
+  g_autofree char *ns = g_build_filename (r->relpath, FERRY_CGROUP_NS, NULL);
+  g_autofree char *list = ferry_cgroup_subtree_list (ferry_cgroup_manager_get (), ns);
+  g_autofree char *path = g_build_filename (r->images, FERRY_CHECKPOINT_CGROUPS_FILE, NULL);
+  g_autoptr (GError) error = NULL;
+
+  if (!ferry_write_file_atomic (path, list, -1, 0600, &error))
+    ferry_monitor_log ("recording the cgroup tree: %s (a restore makes only the cgroups with tasks)",
+                       error->message);
+}
+
 int
 ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
 {
@@ -197,6 +220,8 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .rootfs_copy_src = o->rootfs_copy[0],
     .rootfs_copy_dst = o->rootfs_copy[1],
     .hold_fd = o->hold_fd,
+    .frozen = record_cgroups,
+    .frozen_data = &(CgroupRecord){ .relpath = relpath, .images = o->images },
   };
   /* CRIU must not inherit the hold: its end of the socket closing is how
    * the daemon learns that this process died. */
@@ -215,8 +240,20 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
       req.page_server_address = ps_address;
       req.page_server_port = (int) port;
     }
-  if (!ferry_checkpoint_dump (&req, &error))
+  for (int attempt = 1; !ferry_checkpoint_dump (&req, &error); attempt++)
     {
+      /* A netlink socket with unread messages at the freeze (systemd's
+       * daemons read their rtnetlink events promptly; CRIU cannot dump a
+       * queue) is a moment's state: the tree runs on after a failed dump,
+       * so try again. A dump into a page server cannot be repeated. */
+      if (attempt < DUMP_ATTEMPTS && o->page_server == NULL
+          && strstr (error->message, "The socket has data to read") != NULL)
+        {
+          ferry_monitor_log ("retrying the checkpoint: a netlink socket had unread messages");
+          g_clear_error (&error);
+          g_usleep (100000 * attempt);
+          continue;
+        }
       ferry_monitor_error ("%s", error->message);
       goto out;
     }
