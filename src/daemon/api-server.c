@@ -11,6 +11,19 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+/* Whether this process's bounding set has capability CAP. */
+static gboolean
+host_has_cap (int cap)
+{
+  g_autofree char *status = NULL;
+  const char *bnd;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL)
+      || (bnd = strstr (status, "\nCapBnd:")) == NULL)
+    return TRUE;
+  return (g_ascii_strtoull (bnd + strlen ("\nCapBnd:"), NULL, 16) >> cap) & 1;
+}
+
 /* What LXD's clients check before using a feature (lxd-client-api.md 1.6). */
 static const char *const api_extensions[] = {
   "instances",
@@ -92,6 +105,13 @@ ferry_api_server_json (FerryDaemon *d)
   add_string (env, "criu_path", host->criu_path);
   add_string (env, "criu_version", host->criu_version);
   add_string (env, "criu_check", host->criu_check);
+  /* CRIU reads each task's rlimits with prlimit(), which needs
+   * CAP_SYS_RESOURCE for tasks of other uids; Ferry's CRIU falls back to
+   * /proc/PID/limits (patches/criu/0001). Said, since a host without it
+   * also caps what the containers' root may raise. */
+  add_string (env, "criu_rlimits", host_has_cap (24 /* CAP_SYS_RESOURCE */)
+                                        ? "prlimit"
+                                        : "/proc/PID/limits (root lacks CAP_SYS_RESOURCE on this host)");
   json_object_set_object_member (o, "environment", env);
   json_node_take_object (node, o);
   return node;
