@@ -209,7 +209,7 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
   EarlySync early = { 0 };
   GThread *relay_thread = NULL, *early_thread = NULL;
   int hold[2] = { -1, -1 }, port = 0;
-  gint64 t_start, t_frozen, t_synced, t_restored, restore_ms = -1;
+  gint64 t_start, t_freeze, t_frozen, t_synced, t_restored, restore_ms = -1;
   gboolean frozen = FALSE, ok = FALSE;
 
   if (!ferry_migration_send_type (s->link, "dump", error)
@@ -236,15 +236,18 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
   g_subprocess_launcher_take_fd (launcher, hold[1], 3);
   hold[1] = -1;
 
-  t_start = g_get_monotonic_time ();
+  t_start = t_freeze = g_get_monotonic_time ();
   relay_thread = g_thread_new ("page-relay", relay_main, &relay);
   proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &local);
   g_clear_object (&launcher);
   if (proc != NULL)
     {
       g_autofree char *line = read_hold_line (hold[0]);
+      /* The dump says "early" as soon as the tree is frozen; without it,
+       * the freeze is known only to be after the dump started. */
       if (g_strcmp0 (line, "early") == 0)
         {
+          t_freeze = g_get_monotonic_time ();
           early.s = s;
           early_thread = g_thread_new ("early-sync", early_sync_main, &early);
           g_free (line);
@@ -315,18 +318,17 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
     gint64 t_exit = g_get_monotonic_time ();
     g_autofree char *stats_text = NULL;
     g_autoptr (JsonObject) stats = NULL;
-    gint64 freezing, frozen_ms, downtime;
+    gint64 freezing;
 
     if (g_file_get_contents (s->stats_file, &stats_text, NULL, NULL))
       stats = ferry_json_parse_object (stats_text, strlen (stats_text), FALSE, NULL);
     freezing = stat_ms (stats, "freezing_time");
-    frozen_ms = stat_ms (stats, "frozen_time");
-    /* CRIU's frozen time ends when the tree here is killed, after the commit. */
-    downtime = freezing >= 0 && frozen_ms >= 0 ? freezing + frozen_ms - (t_exit - t_restored) / 1000
-                                               : (t_restored - t_start) / 1000;
     ferry_migration_set_figure (op, s->figures, "migration_freeze_ms", freezing >= 0 ? freezing : 0);
     ferry_migration_set_figure (op, s->figures, "migration_restore_ms", restore_ms);
-    ferry_migration_set_figure (op, s->figures, "migration_downtime_ms", MAX (downtime, 0));
+    /* From the freeze here to the target saying the restored tree runs:
+     * the time no process of the container ran anywhere. */
+    ferry_migration_set_figure (op, s->figures, "migration_downtime_ms", (t_restored - t_freeze) / 1000);
+    ferry_migration_set_figure (op, s->figures, "migration_teardown_ms", (t_exit - t_restored) / 1000);
     ferry_migration_set_figure (op, s->figures, "migration_transfer_mbps",
                                 (gint64) (relay.bytes / 1e6 / MAX ((t_frozen - t_start) / 1e6, 0.001)));
   }
