@@ -229,6 +229,9 @@ write_output (const char *cached, const char *output, GError **error)
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing %s: %s", output, g_strerror (errsv));
       return FALSE;
     }
+  /* When OUTPUT already was a link to the cached file, rename() did
+   * nothing (POSIX: both names are the same file) and left TMP. */
+  unlink (tmp);
   return TRUE;
 }
 

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import FERRY, free_port
-from debian_image import debian12_tarball, last_build
+from debian_image import INCLUDES, debian12_tarball, last_build
 from imagetar import base_image
 
 
@@ -229,8 +229,13 @@ def test_debian12_stock_lxc_import(daemon, debian12):
 
 def test_cached_build_is_reused(debian12):
     """A second build of the same recipe with --cache takes the stored tarball."""
-    cp = build("debian/bookworm", "--cache", "--no-import", timeout=120)
+    cp = build("debian/bookworm", "--include", INCLUDES, "--cache", "--no-import", timeout=120)
     assert cp.returncode == 0, cp
     assert "Using the build of " in cp.stdout and "from the cache" in cp.stdout, cp.stdout
+    # Writing the cached tarball over a link to itself leaves no temporary file behind.
+    out = os.path.join(os.path.dirname(debian12), "debian12.tar.zst")
+    cp = build("debian/bookworm", "--include", INCLUDES, "--cache", "--no-import", "--output", out, timeout=120)
+    assert cp.returncode == 0, cp
+    assert [n for n in os.listdir(os.path.dirname(out)) if ".tmp-" in n] == []
     info = last_build()
     print(f"debian12 image: {info.get('seconds', 0):.1f}s this run: {info.get('output', '').strip()}")
