@@ -6,7 +6,7 @@ only when it is missing or the recipe changed; the .debs it downloaded are kept 
 /var/cache/ferry/debs for the next build. Tests that need a systemd container:
 
     from debian_image import debian12_tarball
-    path = debian12_tarball()           # builds (minutes) or reuses (a second)
+    path = debian12_tarball()           # builds (minutes) or reuses (a second); with INCLUDES
     daemon.ferry("image", "import", path, "--alias", "debian12", timeout=300)
 """
 
@@ -20,6 +20,10 @@ CACHE = os.environ.get("FERRY_TEST_IMAGE_DIR", "/var/cache/ferry/test-images")
 # A cold build takes 1-5 minutes here; the bound only turns a hang into a failure.
 BUILD_BOUND = 1800
 
+# The services whose connections the systemd suite holds open across every stateful
+# operation (sshd, nginx, PostgreSQL), installed as a user would with --include.
+INCLUDES = "openssh-server,nginx-light,postgresql"
+
 _built = {}
 
 
@@ -31,8 +35,8 @@ def debian12_tarball():
     path = os.path.join(CACHE, "debian12.tar.zst")
     started = time.monotonic()
     try:
-        cp = subprocess.run([FERRY, "image", "build", "debian/bookworm", "--cache", "--no-import",
-                             "--output", path], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        cp = subprocess.run([FERRY, "image", "build", "debian/bookworm", "--include", INCLUDES, "--cache",
+                             "--no-import", "--output", path], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                             timeout=BUILD_BOUND)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"ferry image build hung for {BUILD_BOUND}s: {e.stdout} {e.stderr}")
