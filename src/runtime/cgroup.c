@@ -323,7 +323,8 @@ list_below (GString *out, const char *key, const char *top, const char *below)
        * systemd's, and the kernel refuses nothing else we would need. */
       if (lstat (path, &st) < 0 || !S_ISDIR (st.st_mode) || strpbrk (sub, "\t\n") != NULL)
         continue;
-      g_string_append_printf (out, "%s\t%s\n", key, sub);
+      g_string_append_printf (out, "%s\t%o\t%u\t%u\t%s\n", key, (unsigned) (st.st_mode & 07777),
+                              (unsigned) st.st_uid, (unsigned) st.st_gid, sub);
       list_below (out, key, top, sub);
     }
   g_dir_close (d);
@@ -369,13 +370,20 @@ ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, con
   /* Parents come before their children in the list. */
   for (char **l = lines; *l != NULL; l++)
     {
-      const char *tab = strchr (*l, '\t');
-      g_autofree char *key = tab ? g_strndup (*l, tab - *l) : NULL;
-      const char *sub = tab ? tab + 1 : NULL;
+      g_auto (GStrv) f = g_strsplit (*l, "\t", 5);
+      const char *key = f[0], *sub = g_strv_length (f) == 5 ? f[4] : NULL;
       const char *mountpoint = NULL;
+      guint64 mode = 0, uid = 0, gid = 0;
 
-      if (sub == NULL || *sub == '\0')
+      if (**l == '\0')
         continue;
+      if (sub == NULL || !g_ascii_string_to_unsigned (f[1], 8, 0, 07777, &mode, NULL)
+          || !g_ascii_string_to_unsigned (f[2], 10, 0, G_MAXUINT32 - 1, &uid, NULL)
+          || !g_ascii_string_to_unsigned (f[3], 10, 0, G_MAXUINT32 - 1, &gid, NULL))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid line in the checkpoint's cgroups: %s", *l);
+          return FALSE;
+        }
       if (!ferry_cgroup_relpath_valid (sub))
         {
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid cgroup path in the checkpoint: %s", sub);
@@ -397,6 +405,19 @@ ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, con
           return FALSE;
         }
       copy_cpuset (parent, dir);
+      /* A cgroup systemd delegated (user@UID.service) is its user's, with
+       * the files through which the user's manager moves its processes. */
+      if (chmod (dir, (mode_t) mode) < 0)
+        g_debug ("chmod %s: %s", dir, g_strerror (errno));
+      if (uid != 0 || gid != 0)
+        for (const char *const *file = (const char *const[]) { ".", "cgroup.procs", "cgroup.threads",
+                                                               "cgroup.subtree_control", NULL };
+             *file; file++)
+          {
+            g_autofree char *path = g_build_filename (dir, *file, NULL);
+            if (lchown (path, (uid_t) uid, (gid_t) gid) < 0 && errno != ENOENT)
+              g_debug ("chown %s: %s", path, g_strerror (errno));
+          }
     }
   return TRUE;
 }

@@ -104,8 +104,9 @@ gboolean ferry_cgroup_tree(const char *dir, gboolean kill, GError **error);
 gboolean ferry_cgroup_wait_for (const char *dir, const char *file, const char *want, GError **error);
 
 /* The cgroups below RELPATH in every hierarchy, empty ones included, one
- * line each: "HIERARCHY<TAB>PATH", HIERARCHY the mount point below
- * /sys/fs/cgroup ("." for a cgroup2-only host), PATH below RELPATH. CRIU
+ * line each: "HIERARCHY<TAB>MODE<TAB>UID<TAB>GID<TAB>PATH", HIERARCHY the
+ * mount point below /sys/fs/cgroup ("." for a cgroup2-only host), MODE in
+ * octal, PATH below RELPATH. CRIU
  * recreates only the cgroups that hold tasks; systemd watches empty ones
  * (inotify on cgroup.events), so a restore needs them all. */
 char *ferry_cgroup_subtree_list (const FerryCgroupManager *m, const char *relpath);

@@ -154,6 +154,9 @@ restorer_main(int sock, FerryRestoreRequest *req)
   pid_t pid = 0;
 
   restorer_sock = sock;
+  /* The monitor's umask (0077) is for its own files; CRIU makes the
+   * container's cgroups and mount points, with the modes it recorded. */
+  umask(022);
   if (listener < 0)
     g_set_error(&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Loading the mount notification filter: %s",
                 g_strerror(-listener));
