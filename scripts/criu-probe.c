@@ -3,8 +3,7 @@
  * chosen by scripts/setup-criu (pkg-config module "criu") can drive CRIU
  * through libcriu's RPC: libcriu forks and execs "<service binary> swrk <fd>"
  * with one end of a socketpair, so this also proves that the service binary
- * (for a private prefix: the wrapper that runs criu through the prefix's own
- * dynamic loader) keeps that fd and its pid across the exec.
+ * keeps that fd and its pid across the exec.
  *
  * Usage: criu-probe SERVICE_BINARY [MIN_VERSION]   (MIN_VERSION default 40200)
  * Prints one line; exits 0 when criu_local_get_version() >= MIN_VERSION and
