@@ -29,9 +29,10 @@ PAGE = "ferry-page.txt"
 PAGE_TEXT = "served by nginx in a Ferry container\n"
 
 
-def prepare_services(daemon, name):
-    """Make NAME's services reachable by ServiceClients; returns the ssh key's path."""
-    key = os.path.join(daemon.root + "-lxdconf", "id_ed25519")
+def prepare_services(daemon, name, key_dir):
+    """Make NAME's services reachable by ServiceClients; returns the ssh key's path (made
+    in KEY_DIR if not there)."""
+    key = os.path.join(key_dir, "id_ed25519")
     if not os.path.exists(key):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
                        stdin=subprocess.DEVNULL)

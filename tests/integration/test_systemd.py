@@ -200,13 +200,13 @@ def assert_healthy(daemon, name=SVC):
 
 
 @pytest.fixture(scope="module")
-def services(daemon):
+def services(daemon, tmp_path_factory):
     """SVC running with its services, and a client connected to each (from the host)."""
     if HYBRID_CGROUPS and daemon.layout == "cgroup2":
         pytest.skip("CRIU cannot restore on the emulated cgroup2-only layout of a hybrid host")
     daemon.ferry("launch", "debian12", SVC, timeout=300)
     wait_running(daemon, SVC)
-    key = prepare_services(daemon, SVC)
+    key = prepare_services(daemon, SVC, str(tmp_path_factory.mktemp("ssh")))
     address = [a["address"] for a in state(daemon, SVC)["network"]["eth0"]["addresses"]
                if a["family"] == "inet"][0]
     clients = ServiceClients(subprocess.Popen, address, key)
