@@ -359,7 +359,8 @@ ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path,
     }
 
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
-  req.body = body ? soup_message_body_flatten (body) : NULL;
+  /* An upload streamed to a file (http-guard.c) has no body in memory. */
+  req.body = body && soup_message_body_get_accumulate (body) ? soup_message_body_flatten (body) : NULL;
 
   if (ferry_api_server (&req) || ferry_api_instances (&req) || ferry_api_images (&req)
       || ferry_api_profiles (&req) || ferry_api_networks (&req) || ferry_api_operations (&req) || ferry_api_events (&req)
