@@ -95,8 +95,8 @@ find_dir (gboolean want_cpuset, gboolean want_memory, gboolean want_pids, gboole
   return NULL;
 }
 
-/* Creates every missing component of relpath under one hierarchy, copying
- * cpuset.cpus/mems down (a v1 cpuset starts empty and refuses tasks). */
+/* Creates every missing component of relpath under one hierarchy (a v1
+ * cpuset gets its parent's CPUs and memory nodes). */
 static gboolean
 mkdir_hierarchy (const Hierarchy *h, const char *relpath, GError **error)
 {
@@ -106,22 +106,10 @@ mkdir_hierarchy (const Hierarchy *h, const char *relpath, GError **error)
   for (char **p = parts; *p != NULL; p++)
     {
       g_autofree char *parent = g_steal_pointer (&dir);
+      gboolean created;
       dir = g_build_filename (parent, *p, NULL);
-      if (ferry_cgroup_mkdir (dir) < 0)
-        {
-          if (errno == EEXIST)
-            continue;
-          int saved = errno;
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", dir, g_strerror (saved));
-          return FALSE;
-        }
-      if (h->cpuset)
-        for (const char *const *f = (const char *const[]) { "cpuset.cpus", "cpuset.mems", NULL }; *f; f++)
-          {
-            g_autofree char *v = ferry_cgroup_read (parent, *f);
-            if (v != NULL && *v != '\0' && !ferry_cgroup_write (dir, *f, v, error))
-              return FALSE;
-          }
+      if (!ferry_cgroup_make_dir (dir, &created, error))
+        return FALSE;
     }
   return TRUE;
 }

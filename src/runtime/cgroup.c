@@ -344,21 +344,33 @@ ferry_cgroup_subtree_list (const FerryCgroupManager *m, const char *relpath)
   return g_string_free (out, FALSE);
 }
 
-/* A new v1 cpuset starts with no CPUs and memory nodes, and refuses tasks:
- * it gets its parent's, as systemd's own cgroups do on such a host. */
-static void
-copy_cpuset (const char *parent, const char *dir)
+gboolean
+ferry_cgroup_make_dir (const char *dir, gboolean *created, GError **error)
 {
+  g_autofree char *parent = g_path_get_dirname (dir);
   g_autofree char *exclusive = g_build_filename (dir, "cpuset.cpu_exclusive", NULL);
 
-  if (!g_file_test (exclusive, G_FILE_TEST_EXISTS)) /* v1 only */
-    return;
+  *created = FALSE;
+  if (ferry_cgroup_mkdir (dir) < 0)
+    {
+      int saved = errno;
+      if (saved == EEXIST)
+        return TRUE;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", dir, g_strerror (saved));
+      return FALSE;
+    }
+  *created = TRUE;
+  /* A new v1 cpuset starts with no CPUs and memory nodes, and refuses
+   * tasks (cpuset.cpu_exclusive is v1's alone). */
+  if (!g_file_test (exclusive, G_FILE_TEST_EXISTS))
+    return TRUE;
   for (const char *const *f = (const char *const[]) { "cpuset.cpus", "cpuset.mems", NULL }; *f; f++)
     {
       g_autofree char *v = ferry_cgroup_read (parent, *f);
-      if (v != NULL && *v != '\0')
-        ferry_cgroup_write (dir, *f, v, NULL);
+      if (v != NULL && *v != '\0' && !ferry_cgroup_write (dir, *f, v, error))
+        return FALSE;
     }
+  return TRUE;
 }
 
 gboolean
@@ -395,16 +407,11 @@ ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, con
       if (mountpoint == NULL)
         continue;
       g_autofree char *dir = g_build_filename (mountpoint, relpath, sub, NULL);
-      g_autofree char *parent = g_path_get_dirname (dir);
-      if (ferry_cgroup_mkdir (dir) < 0)
-        {
-          if (errno == EEXIST)
-            continue;
-          int saved = errno;
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating cgroup %s: %s", dir, g_strerror (saved));
-          return FALSE;
-        }
-      copy_cpuset (parent, dir);
+      gboolean created;
+      if (!ferry_cgroup_make_dir (dir, &created, error))
+        return FALSE;
+      if (!created)
+        continue;
       /* A cgroup systemd delegated (user@UID.service) is its user's, with
        * the files through which the user's manager moves its processes. */
       if (chmod (dir, (mode_t) mode) < 0)

@@ -82,6 +82,11 @@ gboolean ferry_cgroup_check_host (GError **error);
  * (a JVM sizes its heap from memory.max). Returns as mkdir() does. */
 int ferry_cgroup_mkdir (const char *dir);
 
+/* ferry_cgroup_mkdir of DIR, a new v1 cpuset given its parent's CPUs and
+ * memory nodes (it starts with none and refuses tasks). An existing DIR is
+ * success; *CREATED says whether it is new. */
+gboolean ferry_cgroup_make_dir (const char *dir, gboolean *created, GError **error);
+
 /* A v2 manager on any cgroup2 mount (tests use /sys/fs/cgroup/unified). */
 FerryCgroupManager *ferry_cgroup_manager_new_v2 (const char *root);
 void ferry_cgroup_manager_free (FerryCgroupManager *m);

@@ -135,17 +135,12 @@ wait_monitor_exit (int pidfd)
 
 #define DUMP_ATTEMPTS 3
 
-typedef struct
-{
-  const char *relpath, *images;
-} CgroupRecord;
-
 /* The frozen container's whole cgroup tree, for the restore to recreate
  * the empty cgroups CRIU does not (ferry_cgroup_subtree_list()). */
-static void
-record_cgroups (gpointer data)
+void
+ferry_monitor_record_cgroups (gpointer data)
 {
-  const CgroupRecord *r = data;
+  const FerryCgroupRecord *r = data;
   g_autofree char *ns = g_build_filename (r->relpath, FERRY_CGROUP_NS, NULL);
   g_autofree char *list = ferry_cgroup_subtree_list (ferry_cgroup_manager_get (), ns);
   g_autofree char *path = g_build_filename (r->images, FERRY_CHECKPOINT_CGROUPS_FILE, NULL);
@@ -154,6 +149,29 @@ record_cgroups (gpointer data)
   if (!ferry_write_file_atomic (path, list, -1, 0600, &error))
     ferry_monitor_log ("recording the cgroup tree: %s (a restore makes only the cgroups with tasks)",
                        error->message);
+}
+
+/* The empty cgroups of the dumped tree, below those CRIU made (with their
+ * properties) for the tasks: systemd's inotify watches on their
+ * cgroup.events are restored next. A checkpoint without the record (an
+ * older Ferry's) restores as before. */
+int
+ferry_monitor_make_cgroups (gpointer data)
+{
+  const FerryCgroupRecord *r = data;
+  g_autofree char *path = g_build_filename (r->images, FERRY_CHECKPOINT_CGROUPS_FILE, NULL);
+  g_autofree char *list = NULL;
+  g_autofree char *ns = g_build_filename (r->relpath, FERRY_CGROUP_NS, NULL);
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_get_contents (path, &list, NULL, NULL))
+    return 0;
+  if (!ferry_cgroup_subtree_make (ferry_cgroup_manager_get (), ns, list, &error))
+    {
+      ferry_monitor_log ("recreating the container's cgroups: %s", error->message);
+      return 1;
+    }
+  return 0;
 }
 
 int
@@ -220,8 +238,8 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .rootfs_copy_src = o->rootfs_copy[0],
     .rootfs_copy_dst = o->rootfs_copy[1],
     .hold_fd = o->hold_fd,
-    .frozen = record_cgroups,
-    .frozen_data = &(CgroupRecord){ .relpath = relpath, .images = o->images },
+    .frozen = ferry_monitor_record_cgroups,
+    .frozen_data = &(FerryCgroupRecord){ .relpath = relpath, .images = o->images },
   };
   /* CRIU must not inherit the hold: its end of the socket closing is how
    * the daemon learns that this process died. */

@@ -62,6 +62,17 @@ int ferry_monitor_exec (const FerryExecOptions *opts);
 /* start with opts->images set: restore instead of booting (restore.c). */
 int ferry_monitor_restore (FerryStartOptions *opts);
 int ferry_monitor_checkpoint (const FerryCheckpointOptions *opts);
+
+/* The container's cgroup tree in a checkpoint (ferry-cgroups.txt in the
+ * images): recorded once the tree is frozen (FerryDumpRequest.frozen),
+ * its missing cgroups made at CRIU's setup-namespaces
+ * (FerryRestoreRequest.namespaces_ready; nonzero fails the restore). */
+typedef struct
+{
+  const char *relpath, *images;
+} FerryCgroupRecord;
+void ferry_monitor_record_cgroups (gpointer record);
+int ferry_monitor_make_cgroups (gpointer record);
 int ferry_monitor_check_criu (gboolean json);
 /* migrate.c: this host's migration facts as JSON on stdout (with the
  * container of INIT_PID if > 0); the target's feasibility checks against the

@@ -241,34 +241,6 @@ restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **err
   return pid;
 }
 
-typedef struct
-{
-  const char *relpath, *images;
-} CgroupRecord;
-
-/* The empty cgroups of the dumped tree, below those CRIU made (with their
- * properties) for the tasks: systemd's inotify watches on their
- * cgroup.events are restored next. A checkpoint without the record (an
- * older Ferry's) restores as before. */
-static int
-make_cgroups (gpointer data)
-{
-  const CgroupRecord *r = data;
-  g_autofree char *path = g_build_filename (r->images, FERRY_CHECKPOINT_CGROUPS_FILE, NULL);
-  g_autofree char *list = NULL;
-  g_autofree char *ns = g_build_filename (r->relpath, FERRY_CGROUP_NS, NULL);
-  g_autoptr (GError) error = NULL;
-
-  if (!g_file_get_contents (path, &list, NULL, NULL))
-    return 0;
-  if (!ferry_cgroup_subtree_make (ferry_cgroup_manager_get (), ns, list, &error))
-    {
-      ferry_monitor_log ("recreating the container's cgroups: %s", error->message);
-      return 1;
-    }
-  return 0;
-}
-
 gboolean
 ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
 {
@@ -305,8 +277,8 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .console_slave = nc.slave,
     .console_path = nc.slave_path,
     .external = (const char *const *) nic_keys, /* veth[eth0]:HOST@BRIDGE for each nic */
-    .namespaces_ready = make_cgroups,
-    .namespaces_data = &(CgroupRecord){ .relpath = c->relpath, .images = o->images },
+    .namespaces_ready = ferry_monitor_make_cgroups,
+    .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
   };
   c->init_pid = restore_under_mount_notify(&req, &c->mount_listener, error);
   new_console_release_mount (&nc);
