@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -316,6 +317,67 @@ test_host_check (void)
   g_assert_no_error (error);
 }
 
+/* The subtree record of a checkpoint, on plain directories standing for a
+ * cgroup2 root: every directory below the container's, empty ones too, with
+ * mode and owner, made again below another container's; lines that would
+ * leave the container's subtree are refused. */
+static void
+test_subtree_record (void)
+{
+  g_autofree char *top = g_dir_make_tmp ("ferry-subtree-XXXXXX", NULL);
+  FerryCgroupManager *m = ferry_cgroup_manager_new_v2 (top);
+  g_autoptr (GError) error = NULL;
+  struct stat st;
+
+  for (const char *const *d = (const char *const[]) { "a/ns", "a/ns/system.slice", "a/ns/system.slice/x.service",
+                                                      "a/ns/user.slice", "a/ns/user.slice/user@1000.service",
+                                                      "b", NULL };
+       *d; d++)
+    {
+      g_autofree char *path = g_build_filename (top, *d, NULL);
+      g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+    }
+  g_autofree char *delegated = g_build_filename (top, "a/ns/user.slice/user@1000.service", NULL);
+  g_assert_cmpint (chmod (delegated, 0700), ==, 0);
+  if (getuid () == 0)
+    g_assert_cmpint (chown (delegated, 1000, 1000), ==, 0);
+
+  g_autofree char *list = ferry_cgroup_subtree_list (m, "a/ns");
+  g_assert_nonnull (strstr (list, ".\t755\t0\t0\tsystem.slice\n"));
+  g_assert_nonnull (strstr (list, "\tsystem.slice/x.service\n"));
+  g_assert_nonnull (strstr (list, ".\t700\t"));
+  g_assert_null (strstr (list, "ns\n"));
+  /* Parents come before their children. */
+  g_assert_true (strstr (list, "\tuser.slice\n") < strstr (list, "\tuser.slice/user@1000.service\n"));
+
+  g_assert_true (ferry_cgroup_subtree_make (m, "b", list, &error));
+  g_assert_no_error (error);
+  g_autofree char *made = g_build_filename (top, "b/user.slice/user@1000.service", NULL);
+  g_assert_cmpint (stat (made, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+  if (getuid () == 0)
+    g_assert_cmpint (st.st_uid, ==, 1000);
+  /* Again: what exists is left alone. */
+  g_assert_true (ferry_cgroup_subtree_make (m, "b", list, &error));
+  /* Another hierarchy's lines are skipped; a path out of the subtree is refused. */
+  g_assert_true (ferry_cgroup_subtree_make (m, "b", "memory\t755\t0\t0\tz\n", &error));
+  g_autofree char *skipped = g_build_filename (top, "b/z", NULL);
+  g_assert_false (g_file_test (skipped, G_FILE_TEST_EXISTS));
+  for (const char *const *bad = (const char *const[]) { ".\t755\t0\t0\t../escape\n", ".\t755\t0\t0\t/abs\n",
+                                                        ".\t999\t0\t0\tq\n", ".\t755\tx\t0\tq\n", "junk\n", NULL };
+       *bad; bad++)
+    {
+      g_assert_false (ferry_cgroup_subtree_make (m, "b", *bad, &error));
+      g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
+      g_clear_error (&error);
+    }
+  g_autofree char *escaped = g_build_filename (top, "escape", NULL);
+  g_assert_false (g_file_test (escaped, G_FILE_TEST_EXISTS));
+  ferry_cgroup_manager_free (m);
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", top);
+  g_assert_cmpint (system (rm), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -328,5 +390,6 @@ main (int argc, char **argv)
   g_test_add_func ("/runtime/cgroup/device-program-shape", test_device_program_shape);
   g_test_add_func ("/runtime/cgroup/v2-device-policy", test_v2_device_policy);
   g_test_add_func ("/runtime/cgroup/host-check", test_host_check);
+  g_test_add_func ("/runtime/cgroup/subtree-record", test_subtree_record);
   return g_test_run ();
 }
