@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* rsync's exit status for source files that vanished during the pass. */
+#define RSYNC_VANISHED 24
+
 static const char *const channel_names[FERRY_MIGRATION_N_CHANNELS] = { "control", "fs", "criu" };
 
 /* How long the side handing out secrets waits for the peer to dial. */
@@ -334,7 +337,12 @@ rsync_session (FerryMigrationLink *link, GPtrArray *argv, gboolean as_stdio, con
         g_propagate_error (error, g_steal_pointer (&pump_error));
       return FALSE;
     }
-  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
+  /* 24: "some files vanished before they could be transferred", which a
+   * pass over a running container's rootfs meets (PostgreSQL replaces
+   * pg_internal.init); the next pass, frozen, sends what is there. LXD
+   * ignores it the same way. */
+  if (!g_subprocess_get_if_exited (proc)
+      || (g_subprocess_get_exit_status (proc) != 0 && g_subprocess_get_exit_status (proc) != RSYNC_VANISHED))
     {
       g_autofree char *tail = rsync_log_tail (log);
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "rsync failed (%s)%s%s", *tail ? tail : "no message",

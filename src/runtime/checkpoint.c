@@ -270,6 +270,12 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
           ferry_monitor_log ("retrying the checkpoint: a netlink socket had unread messages");
           g_clear_error (&error);
           g_usleep (100000 * attempt);
+          /* The failed dump removed the images directory with what it held. */
+          if (g_mkdir_with_parents (o->images, 0700) < 0)
+            {
+              ferry_monitor_error ("Making %s again: %s", o->images, g_strerror (errno));
+              goto out;
+            }
           continue;
         }
       ferry_monitor_error ("%s", error->message);
