@@ -26,6 +26,7 @@ static struct
 } dump_ctx;
 
 static gboolean fast_freeze (const char *dir);
+static void settle_netlink (const FerryDumpRequest *req);
 
 /* Live migration's hold: tell the daemon the tree is frozen and dumped,
  * wait for its verdict. */
@@ -54,6 +55,8 @@ dump_notify (char *action, criu_notify_arg_t na)
   if (req != NULL && strcmp (action, "pre-dump") == 0 && req->freeze_cgroup != NULL)
     {
       dump_ctx.froze = fast_freeze (req->freeze_cgroup);
+      if (dump_ctx.froze)
+        settle_netlink (req);
       if (req->frozen != NULL)
         req->frozen (req->frozen_data);
       /* A migration may sync the rootfs now, while the pages stream. */
@@ -130,6 +133,49 @@ thaw (const char *dir, gboolean v1)
 {
   if (!write_value (dir, v1 ? "freezer.state" : "cgroup.freeze", v1 ? "THAWED" : "0"))
     g_debug ("thawing %s: %s", dir, g_strerror (errno));
+}
+
+/* Bytes waiting on the netlink sockets of PID's network namespace (the
+ * Rmem column of /proc/PID/net/netlink); -1 if unknown. */
+static gint64
+netlink_queued (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/net/netlink", (int) pid);
+  g_autofree char *text = ferry_read_small_file (path);
+  gint64 total = 0;
+
+  if (text == NULL)
+    return -1;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines + 1; *l != NULL && **l != '\0'; l++)
+    {
+      g_auto (GStrv) f = g_strsplit_set (*l, " ", -1);
+      int column = 0;
+      for (char **c = f; *c != NULL; c++)
+        if (**c != '\0' && column++ == 4)
+          total += g_ascii_strtoll (*c, NULL, 10);
+    }
+  return total;
+}
+
+/* CRIU refuses a netlink socket with unread messages ("The socket has
+ * data to read"): an rtnetlink event that reached a daemon just before the
+ * freeze (a router advertisement refreshing an address, for systemd's
+ * networkd and resolved) stays queued in the frozen tree. Thawing for a
+ * moment lets the daemon read it; a socket nobody ever reads is left to
+ * CRIU after ~0.2 s. Only the init's network namespace is looked at. */
+static void
+settle_netlink (const FerryDumpRequest *req)
+{
+  gboolean v1 = FALSE;
+
+  cgroup_frozen (req->freeze_cgroup, &v1);
+  for (int i = 0; i < 20 && netlink_queued (req->init_pid) > 0; i++)
+    {
+      thaw (req->freeze_cgroup, v1);
+      g_usleep (10000);
+      fast_freeze (req->freeze_cgroup);
+    }
 }
 
 /* Leaves nothing of a failed dump but the log (when it lives in the images
