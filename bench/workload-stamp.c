@@ -18,6 +18,12 @@
  *       "TOKEN BAD checksum") to DIR/touched: the pages are resident right
  *       before a timed step, and the memory is verified after a restore.
  *
+ *   workload-stamp echo PORT
+ *       A TCP echo server on PORT (all addresses), one connection at a time:
+ *       what each read returns is written back. The peer of bench/tcp-probe's
+ *       "echo" client on the lab's client namespace: the downtime seen from
+ *       outside the container.
+ *
  *   workload-stamp prefault MIB    (on the host)
  *       Touches MIB MiB of fresh memory and exits, so that the VM's free
  *       memory is backed again before a timed step (this VM hands idle free
@@ -25,11 +31,14 @@
  *
  * Plain C and libc only; no allocation after setup. */
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,6 +211,34 @@ prefault (size_t mib)
   return 0;
 }
 
+static int
+echo (int port)
+{
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+  int one = 1, s = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  char buf[4096];
+
+  if (s < 0 || setsockopt (s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+      || bind (s, (struct sockaddr *) &a, sizeof a) < 0 || listen (s, 4) < 0)
+    {
+      perror ("echo: listen");
+      return 1;
+    }
+  for (;;)
+    {
+      int c = accept (s, NULL, NULL);
+      ssize_t n;
+
+      if (c < 0)
+        continue;
+      setsockopt (c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      while ((n = read (c, buf, sizeof buf)) > 0)
+        if (write (c, buf, (size_t) n) != n)
+          break;
+      close (c);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -212,6 +249,8 @@ main (int argc, char **argv)
     }
   if (argc == 3 && strcmp (argv[1], "prefault") == 0)
     return prefault ((size_t) strtoul (argv[2], NULL, 10));
-  fprintf (stderr, "usage: workload-stamp run DIR MIB | workload-stamp prefault MIB\n");
+  if (argc == 3 && strcmp (argv[1], "echo") == 0)
+    return echo (atoi (argv[2]));
+  fprintf (stderr, "usage: workload-stamp run DIR MIB | workload-stamp echo PORT | workload-stamp prefault MIB\n");
   return 2;
 }
