@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/audit.h>
@@ -268,11 +269,60 @@ bind_reveals(int proc, int self_fds, int fd)
   return FALSE;
 }
 
-/* Moving a mount away from inside proc or sysfs uncovers what it hid. */
-static gboolean
-move_reveals(int proc, int fd)
+/* statmount(2) (Linux 6.8), not in Debian 12's headers. */
+#define FERRY_SYS_statmount 457
+#define FERRY_STATX_MNT_ID_UNIQUE 0x4000u
+#define FERRY_STATMOUNT_SB_BASIC 0x1u
+#define FERRY_STATMOUNT_MNT_BASIC 0x2u
+
+struct ferry_mnt_id_req
 {
-  g_autofree char *mountinfo = read_at(proc, "mountinfo");
+  guint32 size, spare;
+  guint64 mnt_id, param;
+};
+
+struct ferry_statmount
+{
+  guint32 size, mnt_opts;
+  guint64 mask;
+  guint32 sb_dev_major, sb_dev_minor;
+  guint64 sb_magic;
+  guint32 sb_flags, fs_type;
+  guint64 mnt_id, mnt_parent_id;
+  guint32 mnt_id_old, mnt_parent_id_old;
+  guint64 spare[58];
+};
+
+/* The file system magic of the mount FD's mount is mounted on, from the
+ * kernel (statmount), whether or not any path reaches it: 1 if found, 0 if
+ * the kernel cannot tell (ENOSYS before 6.8), -1 on error. */
+static int
+parent_magic(int fd, guint64 *magic)
+{
+  struct statx stx;
+  struct ferry_mnt_id_req req = { .size = 24, .param = FERRY_STATMOUNT_MNT_BASIC };
+  struct ferry_statmount sm;
+
+  if (statx(fd, "", AT_EMPTY_PATH, FERRY_STATX_MNT_ID_UNIQUE, &stx) < 0 || !(stx.stx_mask & FERRY_STATX_MNT_ID_UNIQUE))
+    return 0;
+  req.mnt_id = stx.stx_mnt_id;
+  if (syscall(FERRY_SYS_statmount, &req, &sm, sizeof sm, 0) < 0)
+    return errno == ENOSYS ? 0 : -1;
+  req.mnt_id = sm.mnt_parent_id;
+  req.param = FERRY_STATMOUNT_SB_BASIC;
+  if (sm.mnt_parent_id == sm.mnt_id || syscall(FERRY_SYS_statmount, &req, &sm, sizeof sm, 0) < 0)
+    return -1;
+  *magic = sm.sb_magic;
+  return 1;
+}
+
+/* Whether MOUNTINFO (the whole namespace's, seen from its root) shows
+ * FD's mount on a proc or sysfs mount, or does not list it (mounted where
+ * no path reaches: systemd moves such a new root onto / when pivot_root
+ * fails). */
+static gboolean
+mountinfo_parent_reveals(const char *mountinfo, int fd)
+{
   g_auto(GStrv) lines = g_strsplit(mountinfo ? mountinfo : "", "\n", -1);
   guint64 id = mount_id(fd), parent = 0;
   gboolean reveals = TRUE;
@@ -292,12 +342,27 @@ move_reveals(int proc, int fd)
   return reveals;
 }
 
+/* Moving a mount away from inside proc or sysfs uncovers what it hid. The
+ * kernel says what the mount is on, reachable or not; before Linux 6.8,
+ * the namespace's mountinfo does. */
+static gboolean
+move_reveals(const char *mountinfo, int fd)
+{
+  guint64 magic = 0;
+  int known = parent_magic(fd, &magic);
+
+  if (known == 0)
+    return mountinfo_parent_reveals(mountinfo, fd);
+  return known < 0 || magic == PROC_SUPER_MAGIC || magic == SYSFS_MAGIC;
+}
+
 /* What the helper works with besides the call: the caller's /proc/PID,
  * its own /proc/self/fd and the caller's /proc/PID/fd, all of the host's
  * proc, opened before it entered the caller's root. */
 typedef struct
 {
   int proc, self_fds, caller_fds;
+  char *ns_mountinfo; /* the caller's mount namespace, seen from its root */
 } Helper;
 
 /* systemd mounts on "/proc/self/fd/N" of a descriptor it opened with
@@ -419,7 +484,7 @@ do_move(const Call *c, const Helper *h)
 
   if (src < 0 || dst < 0)
     return c->source && c->target ? errno : EFAULT;
-  if (move_reveals(h->proc, src))
+  if (move_reveals(h->ns_mountinfo, src))
     return EPERM;
   return move_mount(src, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ? errno : 0;
 }
@@ -516,9 +581,13 @@ emulate(const Call *c, int proc)
     Helper h = { .proc = proc,
                  .self_fds = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC),
                  .caller_fds = openat(proc, "fd", O_PATH | O_DIRECTORY | O_CLOEXEC) };
+    int self_proc = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
     for (gsize i = 0; i < G_N_ELEMENTS(namespaces); i++)
       if (setns(fds[i], 0) < 0)
         _exit(EPERM);
+    /* setns() put us at the namespace's root: its mountinfo shows all. */
+    if (c->op == OP_MOVE && (self_proc < 0 || (h.ns_mountinfo = read_at(self_proc, "mountinfo")) == NULL))
+      _exit(EPERM);
     if (h.self_fds < 0 || h.caller_fds < 0 || fchdir(root) < 0 || chroot(".") < 0 || fchdir(cwd) < 0)
       _exit(EPERM);
     _exit(perform(c, &h) & 0xff);

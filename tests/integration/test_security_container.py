@@ -103,6 +103,10 @@ def test_proc_sys_stays_read_only(box, daemon):
         # systemd's way of naming a target (mount_nofollow): the same checks apply.
         "mkdir -p /mnt/fb && exec 4</proc && mount --bind /proc/self/fd/4 /mnt/fb",
         "mkdir -p /mnt/fm && exec 4</mnt/fm && mount --move /proc/sys /proc/thread-self/fd/4",
+        # A mount no path reaches any more (covered), moved from the inside: the kernel still
+        # knows it sits on proc.
+        "mkdir -p /mnt/rp /mnt/ry && mount --rbind /proc /mnt/rp && cd /mnt/rp/sys"
+        " && mount -t tmpfs cover /mnt/rp && mount --move . /mnt/ry",
         "mkdir -p /mnt/r && mount --rbind /proc /mnt/r && umount /mnt/r/sys",
     ]
     for attack in attacks:
@@ -207,6 +211,11 @@ umount -l /mnt/t/d
 umount /mnt/t
 mount -t cgroup -o name=systemd cgroup /mnt/cg && umount /mnt/cg
 mount -t mqueue mqueue /mnt/t && umount /mnt/t
+# systemd 257 moves a new root no path reaches onto / when pivot_root fails: a covered
+# mount that is not on proc or sysfs may move
+mkdir -p /mnt/u/in /mnt/u2 && mount -t tmpfs inner /mnt/u/in && cd /mnt/u/in
+mount -t tmpfs cover /mnt/u && mount --move . /mnt/u2 && cd /
+grep -q " /mnt/u2 .* - tmpfs inner " /proc/self/mountinfo && umount /mnt/u2 && umount /mnt/u
 # systemd mounts on /proc/self/fd/N of a descriptor it opened (mount_nofollow)
 mkdir -p /mnt/fd && exec 3</mnt/fd
 mount -t tmpfs fd /proc/self/fd/3
