@@ -185,3 +185,12 @@ ferry_proc_starttime (pid_t pid)
     return 0;
   return g_ascii_strtoull (p + 1, NULL, 10);
 }
+
+guint64
+ferry_proc_status_mask (const char *status, const char *field)
+{
+  g_autofree char *key = g_strconcat ("\n", field, ":", NULL);
+  const char *at = status ? strstr (status, key) : NULL;
+
+  return at ? g_ascii_strtoull (at + strlen (key), NULL, 16) : 0;
+}

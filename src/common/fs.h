@@ -33,3 +33,6 @@ char *ferry_read_small_file (const char *path);
  * /proc/PID/stat), 0 if it does not exist. Used with the PID to identify a
  * process across daemon restarts without being fooled by PID reuse. */
 guint64 ferry_proc_starttime (pid_t pid);
+/* The hexadecimal mask of FIELD ("CapEff", "SigBlk"...) in STATUS, the text
+ * of a /proc/PID/status; 0 when STATUS is NULL or lacks the field. */
+guint64 ferry_proc_status_mask (const char *status, const char *field);

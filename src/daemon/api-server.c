@@ -5,23 +5,29 @@
 #include "daemon/tls.h"
 #include "common/cert.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/json.h"
 
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-/* Whether this process's bounding set has capability CAP. */
+/* Whether this process's bounding set has capability CAP (read once: it
+ * never grows). */
 static gboolean
 host_has_cap (int cap)
 {
-  g_autofree char *status = NULL;
-  const char *bnd;
+  static gsize bounding = 0;
 
-  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL)
-      || (bnd = strstr (status, "\nCapBnd:")) == NULL)
-    return TRUE;
-  return (g_ascii_strtoull (bnd + strlen ("\nCapBnd:"), NULL, 16) >> cap) & 1;
+  if (g_once_init_enter (&bounding))
+    {
+      g_autofree char *status = NULL;
+      guint64 mask = g_file_get_contents ("/proc/self/status", &status, NULL, NULL)
+                         ? ferry_proc_status_mask (status, "CapBnd")
+                         : G_MAXUINT64;
+      g_once_init_leave (&bounding, (gsize) (mask | (1ull << 63))); /* never 0 */
+    }
+  return (bounding >> cap) & 1;
 }
 
 /* What LXD's clients check before using a feature (lxd-client-api.md 1.6). */

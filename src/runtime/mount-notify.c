@@ -1,6 +1,7 @@
 #include "runtime/mount-notify.h"
 
 #include "runtime/monitor.h"
+#include "common/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,9 +113,8 @@ static gboolean
 has_sys_admin(int proc)
 {
   g_autofree char *status = read_at(proc, "status");
-  const char *cap = status ? strstr(status, "\nCapEff:") : NULL;
 
-  return cap != NULL && (g_ascii_strtoull(cap + 8, NULL, 16) & (1ull << 21 /* CAP_SYS_ADMIN */)) != 0;
+  return (ferry_proc_status_mask(status, "CapEff") & (1ull << 21 /* CAP_SYS_ADMIN */)) != 0;
 }
 
 /* The controllers (and name=) a cgroup v1 mount asks for, sorted, comma

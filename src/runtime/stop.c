@@ -3,6 +3,7 @@
 #include "runtime/monitor.h"
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "runtime/cgroup.h"
 #include "runtime/rundir.h"
 #include "runtime/runtime.h"
@@ -27,10 +28,9 @@ halt_signal (pid_t init_pid)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) init_pid);
   g_autofree char *status = NULL;
-  const char *blocked;
 
-  if (g_file_get_contents (path, &status, NULL, NULL) && (blocked = strstr (status, "\nSigBlk:")) != NULL
-      && (g_ascii_strtoull (blocked + strlen ("\nSigBlk:"), NULL, 16) & (1ull << (SIGRTMIN + 3 - 1))))
+  g_file_get_contents (path, &status, NULL, NULL);
+  if (ferry_proc_status_mask (status, "SigBlk") & (1ull << (SIGRTMIN + 3 - 1)))
     return SIGRTMIN + 3;
   return SIGPWR;
 }

@@ -216,6 +216,17 @@ test_proc_starttime (void)
 }
 
 static void
+test_proc_status_mask (void)
+{
+  const char *status = "Name:\tx\nSigBlk:\t0000001000000000\nCapEff:\t000001fffeffffff\n";
+
+  g_assert_cmphex (ferry_proc_status_mask (status, "SigBlk"), ==, 0x1000000000ull);
+  g_assert_cmphex (ferry_proc_status_mask (status, "CapEff"), ==, 0x1fffeffffffull);
+  g_assert_cmphex (ferry_proc_status_mask (status, "CapBnd"), ==, 0);
+  g_assert_cmphex (ferry_proc_status_mask (NULL, "CapEff"), ==, 0);
+}
+
+static void
 test_signal_names (void)
 {
   g_assert_cmpint (ferry_signal_parse ("SIGRTMIN+3"), ==, SIGRTMIN + 3);
@@ -242,5 +253,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/time/rfc3339", test_rfc3339);
   g_test_add_func ("/common/fs/proc-starttime", test_proc_starttime);
   g_test_add_func ("/common/signals/parse", test_signal_names);
+  g_test_add_func ("/common/fs/proc-status-mask", test_proc_status_mask);
   return g_test_run ();
 }
