@@ -490,7 +490,11 @@ do_move(const Call *c, const Helper *h)
 }
 
 /* umount(2) of what is mounted on an entry of a directory that is not in
- * proc or sysfs: whatever the entry is by then, nothing of theirs shows. */
+ * proc or sysfs: whatever the entry is by then, nothing of theirs shows.
+ * And umount2(".") of what is stacked on a working directory that is not
+ * in proc or sysfs, the end of pivot_root(".", ".") (systemd, runc, LXC):
+ * what shows then is the root of the working directory's own mount or of
+ * one stacked between, never an entry a mask covers. */
 static int
 do_umount(const Call *c)
 {
@@ -505,6 +509,14 @@ do_umount(const Call *c)
     gsize len = strlen(path);
     while (len > 1 && path[len - 1] == '/')
       path[--len] = '\0';
+    if (g_str_equal(path, ".")) {
+      int cwd = open(".", O_PATH | O_CLOEXEC | O_DIRECTORY);
+      if (cwd < 0)
+        return errno;
+      if (is_proc_or_sysfs(cwd))
+        return EPERM;
+      return umount2(".", flags | UMOUNT_NOFOLLOW) < 0 ? errno : 0;
+    }
     char *slash = strrchr(path, '/');
     g_autofree char *dir = slash == NULL   ? g_strdup(".")
                            : slash == path ? g_strdup("/")

@@ -108,6 +108,11 @@ def test_proc_sys_stays_read_only(box, daemon):
         "mkdir -p /mnt/rp /mnt/ry && mount --rbind /proc /mnt/rp && cd /mnt/rp/sys"
         " && mount -t tmpfs cover /mnt/rp && mount --move . /mnt/ry",
         "mkdir -p /mnt/r && mount --rbind /proc /mnt/r && umount /mnt/r/sys",
+        # umount2(".") (the end of pivot_root(".", ".")) of what a working directory in
+        # proc or sysfs is: the masks themselves.
+        "/attack umount-dot /proc/sys",
+        "/attack umount-dot /proc/sys/kernel",
+        "/attack umount-dot /sys",
     ]
     for attack in attacks:
         for out in both(box, attack):
@@ -222,10 +227,22 @@ mount -t tmpfs fd /proc/self/fd/3
 grep -q " /mnt/fd .* - tmpfs fd " /proc/self/mountinfo
 mount -o remount,size=2m /proc/self/fd/3 && mount -o remount,bind,ro /proc/thread-self/fd/3
 exec 3<&- && umount /mnt/fd
+# pivot_root(".", ".") then umount2("."), in a mount namespace of its own (systemd 257, runc)
+mkdir -p /mnt/pv && mount -t tmpfs pv /mnt/pv && touch /mnt/pv/pivot-marker
+/attack pivot /mnt/pv
+umount /mnt/pv
 """
     for out in both(box, script):
         assert not failed(out), f"an ordinary mount failed:\n{out}"
     assert_serving(daemon)
+
+
+def test_host_pressure_information_is_hidden(box):
+    # /proc/pressure: host-wide, and its triggers are kernel state no checkpoint holds.
+    for out in both(box, "ls -A /proc/pressure"):
+        assert out.strip() == "rc=0", out
+    for out in both(box, "echo 'some 150000 1000000' > /proc/pressure/memory"):
+        assert failed(out), out
 
 
 def test_attacks_fail_after_stateful_snapshot_restore(box, daemon):

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,15 +99,82 @@ open_write(const char *path)
   return 0;
 }
 
+/* The end of pivot_root(".", ".") as systemd, runc and LXC do it, in a
+ * mount namespace of its own: the old root stacked on "." is unmounted
+ * with umount2("."). DIR becomes "/" only if both calls work. */
+static int
+pivot(const char *dir)
+{
+  if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 || chdir(dir) < 0) {
+    report("pivot-setup", -1);
+    return 1;
+  }
+  long rc = syscall(SYS_pivot_root, ".", ".");
+  report("pivot_root", rc);
+  if (rc == 0)
+    report("umount-dot", rc = umount2(".", MNT_DETACH));
+  if (rc == 0)
+    report("new-root", rc = access("/pivot-marker", F_OK));
+  return rc == 0 ? 0 : 1;
+}
+
+/* umount2(".") with DIR as the working directory. */
+static int
+umount_dot(const char *dir)
+{
+  if (chdir(dir) < 0) {
+    report("chdir", -1);
+    return 1;
+  }
+  int rc = umount2(".", MNT_DETACH);
+  report("umount-dot", rc);
+  return rc == 0 ? 0 : 1;
+}
+
+/* How systemd 257 starts units: PID 1 holds systemd-executor open with
+ * O_PATH and executes that descriptor in a child. Here the process holds
+ * its own binary with O_PATH and its child executes it ("sleep"). */
+static int
+opath_exec(void)
+{
+  int fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+  pid_t pid;
+
+  if (fd < 0 || (pid = fork()) < 0) {
+    report("opath-exec", -1);
+    return 1;
+  }
+  if (pid == 0) {
+    char *const args[] = { "attack", "sleep", NULL };
+    char *const env[] = { NULL };
+    syscall(SYS_execveat, fd, "", args, env, AT_EMPTY_PATH);
+    _exit(127);
+  }
+  printf("opath-exec ok %d\n", (int)pid);
+  fflush(stdout);
+  for (;;)
+    pause();
+}
+
 int
 main(int argc, char **argv)
 {
+  if (argc == 2 && strcmp(argv[1], "sleep") == 0)
+    for (;;)
+      pause();
+  if (argc == 2 && strcmp(argv[1], "opath-exec") == 0)
+    return opath_exec();
+  if (argc == 3 && strcmp(argv[1], "pivot") == 0)
+    return pivot(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "umount-dot") == 0)
+    return umount_dot(argv[2]);
   if (argc == 2 && strcmp(argv[1], "syscalls") == 0)
     return syscalls();
   if (argc == 4 && strcmp(argv[1], "race") == 0)
     return race(argv[2], atoi(argv[3]));
   if (argc == 3 && strcmp(argv[1], "open-write") == 0)
     return open_write(argv[2]);
-  fprintf(stderr, "usage: attack syscalls | race DIR ROUNDS | open-write PATH\n");
+  fprintf(stderr, "usage: attack syscalls | race DIR ROUNDS | open-write PATH | pivot DIR | umount-dot DIR"
+                  " | opath-exec | sleep\n");
   return 2;
 }
