@@ -78,8 +78,14 @@ ferry_rootfs_mask_proc (const char **what)
                                        "/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats" };
   /* /sys/fs/fuse/connections: the host's FUSE connections (fusectl), which
    * the mount policy refuses; the empty mount there is what systemd's
-   * sys-fs-fuse-connections.mount finds mounted, as on LXD. */
-  static const char *const dirs[] = { "/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/fs/fuse/connections" };
+   * sys-fs-fuse-connections.mount finds mounted, as on LXD.
+   * /proc/pressure: the host's pressure stall information. A trigger
+   * written there (systemd >= 254 arms one in PID 1 and each of its
+   * daemons) is kernel state no checkpoint holds: restored, the file
+   * polls as an error forever and every such daemon spins. Without it
+   * systemd goes on without memory-pressure events. */
+  static const char *const dirs[]
+      = { "/proc/acpi", "/proc/scsi", "/proc/pressure", "/sys/firmware", "/sys/fs/fuse/connections" };
 
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
     if (mount ("/dev/null", files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
