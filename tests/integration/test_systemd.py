@@ -1,5 +1,6 @@
-"""A stock Debian 12 container with systemd (issue 10): it boots to `running` with no failed
-unit, and stops, restarts, reboots and powers off from inside, and is deleted, in seconds.
+"""Stock Debian containers with systemd (issue 10), Debian 12 (systemd 252) and Debian 13
+(trixie, systemd 257): each boots to `running` with no failed unit, and stops, restarts,
+reboots and powers off from inside, and is deleted, in seconds.
 
 Ferry halts an init that blocks SIGRTMIN+3 (systemd) with SIGRTMIN+3, as LXC does, SIGPWR
 otherwise; `raw.lxc: lxc.signal.halt = SIG` overrides it per instance. A stop kills and
@@ -13,8 +14,9 @@ snapshot and restore, restore -> checkpoint -> restore repeatedly, stateful stop
 cannot restore at all (it writes v1 cpuset files into cgroup2, test_security_perms), so
 the stateful tests run on the host's own layout there.
 
-The bounds below turn a hang into a failure; they are not benchmarks. Every test runs on
-this host's cgroup layout and, on a hybrid host, on the cgroup2-only layout too."""
+The bounds below turn a hang into a failure; they are not benchmarks. Every test runs with
+each release on this host's cgroup layout and, on a hybrid host, with Debian 12 on the
+cgroup2-only layout too."""
 
 import os
 import re
@@ -25,7 +27,7 @@ import pytest
 
 from conftest import (HYBRID_CGROUPS, _daemon_fixture, cgroup2_wrapper, cgroup_parent_dirs, leaked_processes,
                       wait_until)
-from debian_image import debian12_tarball
+from debian_image import RELEASES, debian_tarball
 from service_clients import ServiceClients, prepare_services
 
 BOOT_BOUND = 120    # systemctl is-system-running --wait
@@ -34,15 +36,20 @@ DELETE_BOUND = 30
 NAME = "sd1"
 
 
-@pytest.fixture(scope="module", params=["host", "cgroup2"] if HYBRID_CGROUPS else ["host"])
+LAYOUTS = [("host", "bookworm")] + ([("cgroup2", "bookworm")] if HYBRID_CGROUPS else []) + [("host", "trixie")]
+
+
+@pytest.fixture(scope="module", params=LAYOUTS, ids=[f"{layout}-{release}" for layout, release in LAYOUTS])
 def daemon(request):
-    """A ferryd with the Debian 12 image, on this host's layout or the cgroup2-only one."""
+    """A ferryd with a Debian image, on this host's layout or the cgroup2-only one."""
     if not os.path.exists("/usr/bin/mmdebstrap"):
         pytest.skip("mmdebstrap not installed (scripts/setup-deps)")
-    wrapper = cgroup2_wrapper() if request.param == "cgroup2" else []
+    layout, release = request.param
+    wrapper = cgroup2_wrapper() if layout == "cgroup2" else []
     for d in _daemon_fixture(request, wrapper):
-        d.ferry("image", "import", debian12_tarball(), "--alias", "debian12", timeout=600)
-        d.layout = request.param
+        d.image = RELEASES[release]
+        d.ferry("image", "import", debian_tarball(release), "--alias", d.image, timeout=600)
+        d.layout = layout
         yield d
 
 
@@ -85,7 +92,7 @@ def init_exits(daemon, name=NAME):
 
 @pytest.fixture(scope="module")
 def sd(daemon):
-    daemon.ferry("launch", "debian12", NAME, timeout=300)
+    daemon.ferry("launch", daemon.image, NAME, timeout=300)
     wait_running(daemon)
     yield NAME
     if NAME in daemon.instance_names():
@@ -204,7 +211,7 @@ def services(daemon, tmp_path_factory):
     """SVC running with its services, and a client connected to each (from the host)."""
     if HYBRID_CGROUPS and daemon.layout == "cgroup2":
         pytest.skip("CRIU cannot restore on the emulated cgroup2-only layout of a hybrid host")
-    daemon.ferry("launch", "debian12", SVC, timeout=300)
+    daemon.ferry("launch", daemon.image, SVC, timeout=300)
     wait_running(daemon, SVC)
     key = prepare_services(daemon, SVC, str(tmp_path_factory.mktemp("ssh")))
     address = [a["address"] for a in state(daemon, SVC)["network"]["eth0"]["addresses"]
