@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 #include <linux/close_range.h>
@@ -168,13 +170,40 @@ reset_signals (void)
   sigprocmask (SIG_SETMASK, &none, NULL);
 }
 
+/* The monitor's "g", with the idmapped rootfs tree for a user namespace. */
+static int
+receive_go (int sock, int *tree)
+{
+  char go, control[CMSG_SPACE (sizeof (int))];
+  struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+
+  *tree = -1;
+  if (recvmsg (sock, &mh, MSG_CMSG_CLOEXEC) != 1 || go != 'g')
+    return -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&mh); c != NULL; c = CMSG_NXTHDR (&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      memcpy (tree, CMSG_DATA (c), sizeof (int));
+  return 0;
+}
+
+/* In its user namespace (maps written by the monitor): root of it. */
+static void
+enter_userns (int sock, int tree)
+{
+  if (tree < 0)
+    fail (sock, "receiving the idmapped rootfs", NULL, EPROTO);
+  if (setresgid (0, 0, 0) < 0 || setgroups (0, NULL) < 0 || setresuid (0, 0, 0) < 0)
+    fail (sock, "becoming root of the user namespace", NULL, errno);
+}
+
 _Noreturn void
 ferry_container_init_run (const FerryInitConfig *cfg)
 {
   int sock = cfg->sock;
   const char *what = NULL;
-  char go;
-  int rc;
+  int host_nodes[FERRY_ROOTFS_DEV_NODES];
+  int rc, tree;
 
   reset_signals ();
   /* Nothing of the monitor goes into the container: fds above 2 (except the
@@ -183,8 +212,12 @@ ferry_container_init_run (const FerryInitConfig *cfg)
     close_range (3, sock - 1, 0);
   close_range (sock + 1, ~0U, 0);
 
-  if (recv (sock, &go, 1, 0) != 1)
+  if (receive_go (sock, &tree) < 0)
     _exit (1); /* the monitor gave up */
+  if (cfg->userns)
+    enter_userns (sock, tree);
+  else if (tree >= 0)
+    close (tree);
   if (unshare (CLONE_NEWCGROUP) < 0)
     fail (sock, "creating the cgroup namespace", NULL, errno);
   if (sethostname (cfg->hostname, strlen (cfg->hostname)) < 0)
@@ -192,12 +225,21 @@ ferry_container_init_run (const FerryInitConfig *cfg)
   if ((rc = bring_up_loopback ()) < 0)
     fail (sock, "bringing up lo", NULL, -rc);
 
-  umask (0);
-  if ((rc = ferry_rootfs_pivot (cfg->rootfs, &what)) < 0)
+  /* A user namespace may not mknod: its /dev gets binds of the host's nodes,
+   * held open across the pivot. */
+  if (cfg->userns && (rc = ferry_rootfs_open_dev_nodes (host_nodes, &what)) < 0)
     fail (sock, what, NULL, -rc);
+  umask (0);
+  if ((rc = cfg->userns ? ferry_rootfs_pivot_tree (tree, &what) : ferry_rootfs_pivot (cfg->rootfs, &what)) < 0)
+    fail (sock, what, NULL, -rc);
+  if (tree >= 0)
+    close (tree);
   if ((rc = ferry_rootfs_mount_proc_sys (&what)) < 0)
     fail (sock, what, NULL, -rc);
-  if ((rc = ferry_rootfs_setup_dev (&what)) < 0)
+  if ((rc = ferry_rootfs_setup_dev (cfg->userns ? host_nodes : NULL, &what)) < 0)
+    fail (sock, what, NULL, -rc);
+  /* After the binds of the host's nodes: a bind's source must be in our mount namespace. */
+  if (cfg->userns && (rc = ferry_rootfs_detach_old_root (&what)) < 0)
     fail (sock, what, NULL, -rc);
   if ((rc = ferry_rootfs_mask_proc (&what)) < 0)
     fail (sock, "masking ", what, -rc);

@@ -16,6 +16,8 @@ typedef struct
   char *const *envp;
   const FerrySeccompProgram *seccomp;
   int sock; /* SOCK_SEQPACKET to the monitor, close-on-exec */
+  int userns; /* cloned with CLONE_NEWUSER: the monitor writes the maps and
+               * sends an idmapped tree of the rootfs with "g" */
 } FerryInitConfig;
 
 /* Namespaces the child is cloned into; the cgroup namespace is unshared
@@ -23,7 +25,8 @@ typedef struct
 #define FERRY_INIT_CLONE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
 
 /* Messages on cfg->sock. The monitor sends one byte when the child is in
- * its cgroup; the child answers with the console master and the listener of
+ * its cgroup (with, for a user namespace, the idmapped rootfs as a detached
+ * mount, SCM_RIGHTS); the child answers with the console master and the listener of
  * its mount notifications (SCM_RIGHTS), then either an error or nothing: EOF
  * means execve() succeeded. */
 enum

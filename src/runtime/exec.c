@@ -207,7 +207,7 @@ ferry_monitor_exec (const FerryExecOptions *o)
   g_auto (GStrv) envp = NULL;
   FerrySeccompProgram seccomp = { 0 };
   const FerryCgroupManager *m = ferry_cgroup_manager_get ();
-  int nsfd[G_N_ELEMENTS (namespaces)];
+  int nsfd[G_N_ELEMENTS (namespaces)], userns = -1;
   int code, mount_sock;
 
   if (o->run_dir == NULL || o->argv == NULL || o->argv[0] == NULL)
@@ -226,12 +226,28 @@ ferry_monitor_exec (const FerryExecOptions *o)
   for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
     {
       g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/%s", (int) init_pid, namespaces[i]);
+      g_autofree char *own = g_strdup_printf ("/proc/self/ns/%s", namespaces[i]);
+      struct stat theirs, ours;
+      /* One we are in already (the host's time namespace): from the
+       * container's user namespace, setns() into it would be refused. */
+      if (stat (ns, &theirs) == 0 && stat (own, &ours) == 0 && theirs.st_ino == ours.st_ino
+          && theirs.st_dev == ours.st_dev)
+        {
+          nsfd[i] = -1;
+          continue;
+        }
       if ((nsfd[i] = open (ns, O_RDONLY | O_CLOEXEC)) < 0)
         {
           ferry_monitor_error ("Opening %s: %s", ns, g_strerror (errno));
           return EXEC_FAILED;
         }
     }
+  {
+    g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/user", (int) init_pid);
+    struct stat theirs, ours;
+    if (stat (ns, &theirs) == 0 && stat ("/proc/self/ns/user", &ours) == 0 && theirs.st_ino != ours.st_ino)
+      userns = open (ns, O_RDONLY | O_CLOEXEC);
+  }
   /* The namespace fds are the init's only if it is still the same process. */
   if (ferry_rundir_live_pid (o->run_dir, FERRY_RUNTIME_INIT_PID) != init_pid)
     {
@@ -253,8 +269,20 @@ ferry_monitor_exec (const FerryExecOptions *o)
       ferry_monitor_error ("Joining the container's cgroup: %s", error->message);
       return EXEC_FAILED;
     }
+  /* An unprivileged container's user namespace before the namespaces it
+   * owns; then root of it, as its init is. */
+  if (userns >= 0
+      && (setns (userns, CLONE_NEWUSER) < 0 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+    {
+      ferry_monitor_error ("Joining the container's user namespace: %s", g_strerror (errno));
+      return EXEC_FAILED;
+    }
+  if (userns >= 0)
+    close (userns);
   for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
     {
+      if (nsfd[i] < 0)
+        continue;
       if (setns (nsfd[i], 0) < 0)
         {
           ferry_monitor_error ("Joining the container's %s namespace: %s", namespaces[i], g_strerror (errno));

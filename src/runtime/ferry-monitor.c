@@ -51,10 +51,31 @@ parse (int *argc, char ***argv, const char *command, GOptionEntry *entries)
   return TRUE;
 }
 
+/* --idmap BASE:SIZE: host uids and gids BASE.. are the container's 0..SIZE-1. */
+static gboolean
+parse_idmap (const char *spec, FerryStartOptions *o)
+{
+  g_auto (GStrv) f = spec ? g_strsplit (spec, ":", -1) : NULL;
+  guint64 base, size;
+
+  if (spec == NULL)
+    return TRUE;
+  if (g_strv_length (f) != 2 || !g_ascii_string_to_unsigned (f[0], 10, 1, G_MAXUINT32, &base, NULL)
+      || !g_ascii_string_to_unsigned (f[1], 10, 1, G_MAXUINT32, &size, NULL) || base + size - 1 > G_MAXUINT32 - 1)
+    {
+      ferry_monitor_error ("Invalid --idmap \"%s\" (BASE:SIZE, host ids BASE..BASE+SIZE-1, not root's)", spec);
+      return FALSE;
+    }
+  o->idmap_base = (guint32) base;
+  o->idmap_size = (guint32) size;
+  return TRUE;
+}
+
 static int
 cmd_start (int argc, char **argv, gboolean restore)
 {
   FerryStartOptions o = { 0 };
+  g_autofree char *idmap = NULL;
   GOptionEntry restore_entries[] = {
     { "images", 0, 0, G_OPTION_ARG_FILENAME, &o.images, "CRIU images to restore", "DIR" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &o.criu_log, "CRIU's log", "FILE" },
@@ -76,6 +97,8 @@ cmd_start (int argc, char **argv, gboolean restore)
     { "env", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.env, "Environment of the init", "K=V" },
     { "nic", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.nics, "A nic: name=IF,host=IF,bridge=BR[,hwaddr=MAC][,mtu=N]",
       "SPEC" },
+    { "idmap", 0, 0, G_OPTION_ARG_STRING, &idmap, "Unprivileged: host ids BASE.. are the container's 0..SIZE-1",
+      "BASE:SIZE" },
     { NULL },
   };
   int rc = 1;
@@ -93,6 +116,8 @@ cmd_start (int argc, char **argv, gboolean restore)
         {
           if (argc > 1)
             ferry_monitor_error ("Unexpected argument \"%s\"", argv[1]);
+          else if (idmap != NULL)
+            ferry_monitor_error ("Restoring an unprivileged container (--idmap) is not supported yet");
           else
             rc = ferry_monitor_restore (&o);
         }
@@ -101,7 +126,7 @@ cmd_start (int argc, char **argv, gboolean restore)
     {
       if (argc > 1)
         ferry_monitor_error ("Unexpected argument \"%s\"", argv[1]);
-      else
+      else if (parse_idmap (idmap, &o))
         rc = ferry_monitor_start (&o);
     }
   g_free (o.name);

@@ -18,6 +18,10 @@ typedef struct
   char *images, *criu_log, *stats;
   gboolean tcp_established;
   char *criu_path; /* set by ferry_monitor_restore after checking CRIU */
+  /* Unprivileged: a user namespace mapping 0..idmap_size-1 (uids and gids)
+   * to idmap_base..; the rootfs, owned by on-disk root, is mounted idmapped.
+   * idmap_size 0: privileged (root inside is root on the host). */
+  guint32 idmap_base, idmap_size;
 } FerryStartOptions;
 
 typedef struct
@@ -86,6 +90,9 @@ int ferry_monitor_netcat (int fd);
 
 /* Creates the container's cgroup with the limits of O (c->relpath set). */
 gboolean ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GError **error);
+/* A detached copy of ROOTFS, mounted idmapped with the user namespace of
+ * PID (open_tree + mount_setattr); -1 with an error. */
+int ferry_monitor_idmapped_tree (const char *rootfs, pid_t pid, GError **error);
 /* In the monitor: restores O's images into the cgroup made by
  * ferry_monitor_create_cgroup, the init becoming the monitor's child. */
 gboolean ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,6 +37,35 @@ ferry_rootfs_pivot (const char *rootfs, const char **what)
   /* pivot_root(".", ".") stacks the old root on the new one; detaching it
    * leaves the new root alone (no put_old directory needed). */
   TRY (syscall (SYS_pivot_root, ".", "."), "pivot_root into the rootfs");
+  TRY (umount2 (".", MNT_DETACH), "detaching the old root");
+  TRY (chdir ("/"), "entering the new root");
+  return 0;
+}
+
+int
+ferry_rootfs_pivot_tree (int tree, const char **what)
+{
+  int root;
+
+  TRY (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "making the mount tree private");
+  TRY (root = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "opening /");
+  /* Stacked on the old root, entered by its descriptor, pivoted into. */
+  if (syscall (SYS_move_mount, tree, "", root, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    {
+      *what = "mounting the idmapped rootfs";
+      int saved = errno;
+      close (root);
+      return -saved;
+    }
+  close (root);
+  TRY (fchdir (tree), "entering the rootfs");
+  TRY (syscall (SYS_pivot_root, ".", "."), "pivot_root into the rootfs");
+  return 0;
+}
+
+int
+ferry_rootfs_detach_old_root (const char **what)
+{
   TRY (umount2 (".", MNT_DETACH), "detaching the old root");
   TRY (chdir ("/"), "entering the new root");
   return 0;
@@ -103,17 +133,58 @@ ferry_rootfs_mask_proc (const char **what)
   return 0;
 }
 
-int
-ferry_rootfs_setup_dev (const char **what)
+static const struct
 {
-  static const struct
-  {
-    const char *path;
-    unsigned major, minor;
-  } nodes[] = {
-    { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 }, { "/dev/full", 1, 7 },
-    { "/dev/random", 1, 8 },  { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
-  };
+  const char *path;
+  unsigned major, minor;
+} dev_nodes[FERRY_ROOTFS_DEV_NODES] = {
+  { "/dev/null", 1, 3 },   { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
+  { "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+};
+
+int
+ferry_rootfs_open_dev_nodes (int host_nodes[FERRY_ROOTFS_DEV_NODES], const char **what)
+{
+  struct stat st;
+
+  for (size_t i = 0; i < FERRY_ROOTFS_DEV_NODES; i++)
+    {
+      host_nodes[i] = open (dev_nodes[i].path, O_PATH | O_CLOEXEC);
+      /* Only the node it claims to be: the host's /dev is trusted, but not blindly. */
+      if (host_nodes[i] < 0 || fstat (host_nodes[i], &st) < 0 || !S_ISCHR (st.st_mode)
+          || major (st.st_rdev) != dev_nodes[i].major || minor (st.st_rdev) != dev_nodes[i].minor)
+        {
+          *what = dev_nodes[i].path;
+          return host_nodes[i] < 0 ? -errno : -ENODEV;
+        }
+    }
+  return 0;
+}
+
+/* Binds the host's node FD onto PATH (an empty file made here), through
+ * the container's /proc/self/fd. */
+static int
+bind_host_node (int fd, const char *path)
+{
+  char src[32] = "/proc/self/fd/", digits[12];
+  size_t n = 0, len = strlen (src);
+  int f;
+
+  do
+    digits[n++] = (char) ('0' + fd % 10);
+  while ((fd /= 10) > 0);
+  while (n > 0 && len + 1 < sizeof src)
+    src[len++] = digits[--n];
+  src[len] = '\0';
+  if ((f = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0)
+    return -1;
+  close (f);
+  return mount (src, path, NULL, MS_BIND, NULL);
+}
+
+int
+ferry_rootfs_setup_dev (const int *host_nodes, const char **what)
+{
   static const struct
   {
     const char *target, *path;
@@ -125,10 +196,12 @@ ferry_rootfs_setup_dev (const char **what)
 
   TRY (ensure_dir ("/dev", 0755), "creating /dev");
   TRY (mount ("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"), "mounting /dev");
-  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-    if (mknod (nodes[i].path, S_IFCHR | 0666, makedev (nodes[i].major, nodes[i].minor)) < 0)
+  for (size_t i = 0; i < FERRY_ROOTFS_DEV_NODES; i++)
+    if ((host_nodes ? bind_host_node (host_nodes[i], dev_nodes[i].path)
+                    : mknod (dev_nodes[i].path, S_IFCHR | 0666, makedev (dev_nodes[i].major, dev_nodes[i].minor)))
+        < 0)
       {
-        *what = nodes[i].path;
+        *what = dev_nodes[i].path;
         return -errno;
       }
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)

@@ -6,10 +6,23 @@
 /* Binds ROOTFS onto itself, makes the tree private, pivot_root()s into it
  * and detaches the old root. */
 int ferry_rootfs_pivot (const char *rootfs, const char **what);
+/* The same into TREE, a detached mount (the idmapped rootfs of a user
+ * namespace), by descriptor: root of the namespace is nobody to the host
+ * directories above the rootfs, which it could not even traverse. The old
+ * root stays stacked on the new one until ferry_rootfs_detach_old_root():
+ * a user namespace may mount proc and sysfs only while a full view of each
+ * is in its mount namespace (the kernel's mount_too_revealing), and bind
+ * the host's device nodes only from a mount in it. */
+int ferry_rootfs_pivot_tree (int tree, const char **what);
+int ferry_rootfs_detach_old_root (const char **what);
 /* /proc (LXC's proc:mixed), /sys read-only, and the masked /proc paths
  * (needs /dev/null: call after ferry_rootfs_setup_dev). */
 int ferry_rootfs_mount_proc_sys (const char **what);
 int ferry_rootfs_mask_proc (const char **what);
 /* tmpfs /dev with the standard nodes, devpts, /dev/shm, /dev/mqueue and an
- * empty /dev/console to bind the console onto. */
-int ferry_rootfs_setup_dev (const char **what);
+ * empty /dev/console to bind the console onto. The nodes are made with
+ * mknod(), or, in a user namespace (which may not), bound from HOST_NODES:
+ * the host's, opened by ferry_rootfs_open_dev_nodes() before the pivot. */
+#define FERRY_ROOTFS_DEV_NODES 6
+int ferry_rootfs_open_dev_nodes (int host_nodes[FERRY_ROOTFS_DEV_NODES], const char **what);
+int ferry_rootfs_setup_dev (const int *host_nodes, const char **what);

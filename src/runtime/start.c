@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -120,6 +121,82 @@ receive_message (int sock, FerryInitMessage *msg, int *fd)
   return msg->kind;
 }
 
+/* Writes the user namespace maps of PID ("0 BASE SIZE", uids and gids). */
+static gboolean
+write_idmap (pid_t pid, guint32 base, guint32 size, GError **error)
+{
+  g_autofree char *map = g_strdup_printf ("0 %u %u\n", base, size);
+
+  for (const char *const *file = (const char *const[]) { "uid_map", "gid_map", NULL }; *file; file++)
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/%d/%s", (int) pid, *file);
+      int fd = open (path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write (fd, map, strlen (map)) != (ssize_t) strlen (map))
+        {
+          int saved = errno;
+          if (fd >= 0)
+            close (fd);
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing %s (%s): %s", path, g_strstrip (map),
+                       g_strerror (saved));
+          return FALSE;
+        }
+      close (fd);
+    }
+  return TRUE;
+}
+
+/* A detached copy of ROOTFS mounted idmapped with the user namespace of
+ * PID: on-disk root is the namespace's root. */
+int
+ferry_monitor_idmapped_tree (const char *rootfs, pid_t pid, GError **error)
+{
+  g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/user", (int) pid);
+  int ns = open (ns_path, O_RDONLY | O_CLOEXEC), tree = -1, saved;
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
+
+  if (ns < 0)
+    {
+      saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening %s: %s", ns_path, g_strerror (saved));
+      return -1;
+    }
+  attr.userns_fd = (guint64) ns;
+  tree = (int) syscall (SYS_open_tree, AT_FDCWD, rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0 || syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+    {
+      saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Mounting %s idmapped: %s%s", rootfs, g_strerror (saved),
+                   saved == EINVAL ? " (the file system may not support idmapped mounts)" : "");
+      if (tree >= 0)
+        close (tree);
+      tree = -1;
+    }
+  close (ns);
+  return tree;
+}
+
+/* "g", with FD (SCM_RIGHTS) unless it is -1. */
+static gboolean
+send_go (int sock, int fd)
+{
+  char go = 'g', control[CMSG_SPACE (sizeof (int))];
+  struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+  if (fd >= 0)
+    {
+      memset (control, 0, sizeof control);
+      mh.msg_control = control;
+      mh.msg_controllen = sizeof control;
+      struct cmsghdr *c = CMSG_FIRSTHDR (&mh);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (c), &fd, sizeof (int));
+    }
+  return sendmsg (sock, &mh, MSG_NOSIGNAL) == 1;
+}
+
 gboolean
 ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GError **error)
 {
@@ -155,8 +232,8 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
   FerrySeccompProgram seccomp = { 0 };
   FerryInitMessage msg;
   int sv[2] = { -1, -1 };
-  int rc, console = -1, listener = -1;
-  gboolean ok = FALSE;
+  int rc, console = -1, listener = -1, tree = -1;
+  gboolean ok = FALSE, userns = o->idmap_size > 0;
 
   if (rootfs == NULL)
     {
@@ -181,6 +258,7 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
     .argv = argv,
     .envp = envp,
     .seccomp = &seccomp,
+    .userns = userns,
   };
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     {
@@ -194,7 +272,8 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
 
   /* A raw clone without a new stack behaves like fork() (and keeps the
    * sanitizers happy); CLONE_NEWPID makes the child PID 1 of its namespace. */
-  pid_t pid = (pid_t) syscall (SYS_clone, FERRY_INIT_CLONE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+  pid_t pid = (pid_t) syscall (SYS_clone, FERRY_INIT_CLONE_FLAGS | (userns ? CLONE_NEWUSER : 0) | SIGCHLD, NULL,
+                               NULL, NULL, NULL);
   if (pid < 0)
     {
       int saved = errno;
@@ -213,10 +292,14 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
 
   if (!m->ops->attach (m, c->relpath, pid, error))
     goto out;
+  if (userns
+      && (!write_idmap (pid, o->idmap_base, o->idmap_size, error)
+          || (tree = ferry_monitor_idmapped_tree (rootfs, pid, error)) < 0))
+    goto out;
   /* The init waits for "g": its eth0 is there and up before it runs. */
   if (!ferry_monitor_setup_nics (o, pid, error))
     goto out;
-  if (send (sv[0], "g", 1, MSG_NOSIGNAL) != 1)
+  if (!send_go (sv[0], tree))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The container's first process died before setup");
       goto out;
@@ -249,6 +332,8 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
     ok = TRUE;
 
 out:
+  if (tree >= 0)
+    close (tree);
   if (sv[0] >= 0)
     close (sv[0]);
   if (sv[1] >= 0)

@@ -642,6 +642,86 @@ test_criu_dump (void)
   ctr_free (c);
 }
 
+/* --idmap: root inside is uid 1000000 on the host, through the whole tree;
+ * the rootfs (owned by on-disk root) is root's inside and stays on-disk
+ * root's when the container writes; /dev's nodes are the host's. */
+static void
+test_unprivileged (void)
+{
+  if (skip_unless_root ())
+    return;
+  Ctr *c = ctr_new ("rt-userns");
+  const char *extra[] = { "--idmap", "1000000:65536", NULL };
+  char *out = NULL;
+  struct stat st;
+
+  ctr_start (c, extra);
+  g_autofree char *status = g_strdup_printf ("/proc/%d/status", (int) c->init_pid);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (status, &text, NULL, NULL));
+  g_assert_nonnull (strstr (text, "\nUid:\t1000000\t1000000\t1000000\t1000000\n"));
+  g_assert_nonnull (strstr (text, "\nGid:\t1000000\t1000000\t1000000\t1000000\n"));
+
+  g_assert_cmpint (ctr_exec (c, &out, "--", "cat", "/proc/self/uid_map", "/proc/self/gid_map", NULL), ==, 0);
+  g_assert_cmpstr (out, ==, "         0    1000000      65536\n         0    1000000      65536\n");
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctr_exec (c, &out, "--", "id", "-u", NULL), ==, 0);
+  g_assert_cmpstr (g_strstrip (out), ==, "0");
+  g_clear_pointer (&out, g_free);
+  /* The image's files are root's inside; what the container writes is on-disk root's. */
+  g_assert_cmpint (ctr_exec (c, &out, "--", "sh", "-c", "ls -ln /bin/busybox | awk '{print $3 \":\" $4}'", NULL), ==,
+                   0);
+  g_assert_cmpstr (g_strstrip (out), ==, "0:0");
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctr_exec (c, NULL, "--", "sh", "-c", "echo x > /written", NULL), ==, 0);
+  g_autofree char *written = g_build_filename (c->rootfs, "written", NULL);
+  g_assert_cmpint (stat (written, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, 0);
+  g_assert_cmpint (ctr_exec (c, &out, "--", "cat", "/proc/self/mountinfo", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, " / rw,relatime,idmapped "));
+  g_assert_nonnull (strstr (out, " /proc/sys ro,"));
+  g_assert_nonnull (strstr (out, " /sys ro,"));
+  g_assert_nonnull (strstr (out, " /dev/null "));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctr_exec (c, &out, "--", "sh", "-c", "echo hi > /dev/null && head -c 4 /dev/zero | wc -c", NULL),
+                   ==, 0);
+  g_assert_cmpstr (g_strstrip (out), ==, "4");
+  g_clear_pointer (&out, g_free);
+  /* Root inside is nobody outside: no host device, no host sysctl. */
+  g_assert_cmpint (ctr_exec (c, &out, "--", "sh", "-c", "busybox mknod /sda b 8 0 2>&1; echo rc=$?", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "rc=1"));
+  g_clear_pointer (&out, g_free);
+  /* /proc/sys is its own mount, so it may make it writable; the kernel's
+   * sysctls still belong to the host's root. */
+  g_autofree char *panic = NULL, *panic_after = NULL;
+  g_assert_true (g_file_get_contents ("/proc/sys/kernel/panic", &panic, NULL, NULL));
+  g_assert_cmpint (ctr_exec (c, &out, "--", "sh", "-c",
+                             "mount -o remount,rw /proc/sys; echo 4242 > /proc/sys/kernel/panic 2>&1; echo rc=$?",
+                             NULL),
+                   ==, 0);
+  g_assert_nonnull (strstr (out, "rc=1"));
+  g_clear_pointer (&out, g_free);
+  g_assert_true (g_file_get_contents ("/proc/sys/kernel/panic", &panic_after, NULL, NULL));
+  g_assert_cmpstr (panic_after, ==, panic);
+  /* A mount of its own works (the kernel decides in its user namespace). */
+  g_assert_cmpint (ctr_exec (c, NULL, "--", "sh", "-c", "mkdir -p /mnt/t && mount -t tmpfs t /mnt/t && umount /mnt/t",
+                             NULL),
+                   ==, 0);
+  /* Not checkpointed until it can be restored: it keeps running. */
+  {
+    g_autofree char *images = g_build_filename (c->tmp, "images", NULL);
+    g_autofree char *log = g_build_filename (c->tmp, "dump.log", NULL);
+    const char *argv[] = { monitor_bin (), "checkpoint", "--run-dir", c->run_dir, "--images", images, "--log", log, NULL };
+    g_autofree char *err = NULL;
+    g_assert_cmpint (g_mkdir_with_parents (images, 0700), ==, 0);
+    g_assert_cmpint (run_argv (argv, NULL, &err), !=, 0);
+    g_assert_nonnull (strstr (err, "unprivileged container"));
+    g_assert_cmpint (ctr_exec (c, NULL, "--", "true", NULL), ==, 0);
+  }
+  g_assert_cmpint (ctr_stop (c, FALSE), ==, 0);
+  ctr_free (c);
+}
+
 static void
 remove_cgroup_parent (void)
 {
@@ -675,6 +755,7 @@ main (int argc, char **argv)
   g_test_add_func ("/runtime/survives-starter-death", test_survives_starter_death);
   g_test_add_func ("/runtime/start-failures", test_start_failures);
   g_test_add_func ("/runtime/criu-dump", test_criu_dump);
+  g_test_add_func ("/runtime/unprivileged", test_unprivileged);
   int rc = g_test_run ();
   remove_cgroup_parent ();
   g_free (cgroup_parent);
