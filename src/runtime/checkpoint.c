@@ -184,7 +184,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
   FerryCriuInfo criu = { 0 };
   gint64 t0 = g_get_monotonic_time ();
   pid_t init_pid = 0;
-  gboolean console_is_mount = FALSE;
+  gboolean console_is_mount = FALSE, userns = FALSE;
   int init_fd = -1, monitor_fd = -1, rc = 1;
 
   if (o->run_dir == NULL || o->images == NULL || o->log == NULL)
@@ -206,15 +206,9 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
       goto out;
     }
   {
-    /* Its restore (an idmapped --root for CRIU) does not exist yet: a dump
-     * that nothing could restore would lose the container at a stateful stop. */
     g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/user", (int) init_pid);
     struct stat theirs, ours;
-    if (stat (ns, &theirs) == 0 && stat ("/proc/self/ns/user", &ours) == 0 && theirs.st_ino != ours.st_ino)
-      {
-        ferry_monitor_error ("Checkpointing an unprivileged container (user namespace) is not supported yet");
-        goto out;
-      }
+    userns = stat (ns, &theirs) == 0 && stat ("/proc/self/ns/user", &ours) == 0 && theirs.st_ino != ours.st_ino;
   }
   if ((freezer = m->ops->freezer_dir (m, relpath)) == NULL)
     {
@@ -234,6 +228,21 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
    * network is locked while frozen unless there is nothing but lo. */
   int nics = count_interfaces (init_pid);
   veth_keys = ferry_monitor_nic_dump_keys (o->run_dir);
+  /* An unprivileged container's device nodes are binds of the host's:
+   * external mounts, bound again from the host at restore. */
+  if (userns)
+    {
+      GStrvBuilder *b = g_strv_builder_new ();
+      g_strv_builder_addv (b, (const char **) veth_keys);
+      for (const char *const *n = ferry_monitor_dev_nodes; *n; n++)
+        {
+          g_autofree char *k = g_strdup_printf ("mnt[/dev/%s]:" FERRY_MONITOR_DEV_KEY "%s", *n, *n);
+          g_strv_builder_add (b, k);
+        }
+      g_strfreev (veth_keys);
+      veth_keys = g_strv_builder_end (b);
+      g_strv_builder_unref (b);
+    }
   FerryDumpRequest req = {
     .criu_path = criu.path,
     .init_pid = init_pid,

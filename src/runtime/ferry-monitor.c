@@ -116,9 +116,7 @@ cmd_start (int argc, char **argv, gboolean restore)
         {
           if (argc > 1)
             ferry_monitor_error ("Unexpected argument \"%s\"", argv[1]);
-          else if (idmap != NULL)
-            ferry_monitor_error ("Restoring an unprivileged container (--idmap) is not supported yet");
-          else
+          else if (parse_idmap (idmap, &o))
             rc = ferry_monitor_restore (&o);
         }
     }

@@ -93,6 +93,14 @@ gboolean ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer
 /* A detached copy of ROOTFS, mounted idmapped with the user namespace of
  * PID (open_tree + mount_setattr); -1 with an error. */
 int ferry_monitor_idmapped_tree (const char *rootfs, pid_t pid, GError **error);
+/* For a restore: ROOTFS mounted over itself, idmapped with a user namespace
+ * of the same map, in a mount namespace of the calling process's own (CRIU's
+ * --root; nothing of it shows on the host). */
+gboolean ferry_monitor_mount_idmapped_rootfs (const char *rootfs, guint32 base, guint32 size, GError **error);
+/* /dev nodes an unprivileged container binds from the host (rootfs.c's
+ * list), and the prefix of their external mount keys in a checkpoint. */
+extern const char *const ferry_monitor_dev_nodes[];
+#define FERRY_MONITOR_DEV_KEY "ferry-dev-"
 /* In the monitor: restores O's images into the cgroup made by
  * ferry_monitor_create_cgroup, the init becoming the monitor's child. */
 gboolean ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error);

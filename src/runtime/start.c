@@ -175,6 +175,50 @@ ferry_monitor_idmapped_tree (const char *rootfs, pid_t pid, GError **error)
   return tree;
 }
 
+const char *const ferry_monitor_dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+
+gboolean
+ferry_monitor_mount_idmapped_rootfs (const char *rootfs, guint32 base, guint32 size, GError **error)
+{
+  gboolean ok = FALSE;
+  int tree = -1;
+  /* A user namespace with the map, held by a child that waits to be killed. */
+  pid_t helper = (pid_t) syscall (SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+
+  if (helper < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating a user namespace: %s", g_strerror (saved));
+      return FALSE;
+    }
+  if (helper == 0)
+    {
+      for (;;)
+        pause ();
+    }
+  if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "A mount namespace for the restore: %s",
+                   g_strerror (saved));
+    }
+  else if (write_idmap (helper, base, size, error) && (tree = ferry_monitor_idmapped_tree (rootfs, helper, error)) >= 0)
+    {
+      if (syscall (SYS_move_mount, tree, "", AT_FDCWD, rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        {
+          int saved = errno;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Mounting %s idmapped: %s", rootfs, g_strerror (saved));
+        }
+      else
+        ok = TRUE;
+      close (tree);
+    }
+  kill (helper, SIGKILL);
+  while (waitpid (helper, NULL, 0) < 0 && errno == EINTR)
+    ;
+  return ok;
+}
+
 /* "g", with FD (SCM_RIGHTS) unless it is -1. */
 static gboolean
 send_go (int sock, int fd)

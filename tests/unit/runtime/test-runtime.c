@@ -707,17 +707,48 @@ test_unprivileged (void)
   g_assert_cmpint (ctr_exec (c, NULL, "--", "sh", "-c", "mkdir -p /mnt/t && mount -t tmpfs t /mnt/t && umount /mnt/t",
                              NULL),
                    ==, 0);
-  /* Not checkpointed until it can be restored: it keeps running. */
-  {
-    g_autofree char *images = g_build_filename (c->tmp, "images", NULL);
-    g_autofree char *log = g_build_filename (c->tmp, "dump.log", NULL);
-    const char *argv[] = { monitor_bin (), "checkpoint", "--run-dir", c->run_dir, "--images", images, "--log", log, NULL };
-    g_autofree char *err = NULL;
-    g_assert_cmpint (g_mkdir_with_parents (images, 0700), ==, 0);
-    g_assert_cmpint (run_argv (argv, NULL, &err), !=, 0);
-    g_assert_nonnull (strstr (err, "unprivileged container"));
-    g_assert_cmpint (ctr_exec (c, NULL, "--", "true", NULL), ==, 0);
-  }
+  /* A stateful stop and start: CRIU makes the user namespace again from the
+   * images, its root the rootfs idmapped the same way, /dev's nodes the host's. */
+  if (g_file_test ("/opt/ferry/criu/bin/criu", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_autofree char *images = g_build_filename (c->tmp, "images", NULL);
+      g_autofree char *dump_log = g_build_filename (c->tmp, "dump.log", NULL);
+      g_autofree char *restore_log = g_build_filename (c->tmp, "restore.log", NULL);
+      const char *dump[] = { monitor_bin (), "checkpoint", "--run-dir", c->run_dir, "--images", images,
+                             "--log", dump_log, NULL };
+      const char *restore_extra[] = { "--idmap", "1000000:65536", "--images", images, "--log", restore_log, NULL };
+      g_autoptr (GPtrArray) restore = start_argv (c, restore_extra);
+      g_autofree char *err = NULL;
+      int init_pid = 0, monitor_pid = 0;
+
+      g_ptr_array_index (restore, 1) = "restore";
+      g_assert_cmpint (ctr_exec (c, NULL, "--", "sh", "-c", "echo before > /state", NULL), ==, 0);
+      g_assert_cmpint (g_mkdir_with_parents (images, 0700), ==, 0);
+      g_assert_cmpint (run_argv (dump, NULL, &err), ==, 0);
+      g_clear_pointer (&err, g_free);
+      g_assert_cmpint (run_argv ((const char *const *) restore->pdata, &out, &err), ==, 0);
+      g_assert_cmpint (sscanf (out, "%d %d", &init_pid, &monitor_pid), ==, 2);
+      g_clear_pointer (&out, g_free);
+      c->init_pid = init_pid;
+      c->monitor_pid = monitor_pid;
+      g_autofree char *status2 = g_strdup_printf ("/proc/%d/status", init_pid);
+      g_autofree char *text2 = NULL;
+      g_assert_true (g_file_get_contents (status2, &text2, NULL, NULL));
+      g_assert_nonnull (strstr (text2, "\nUid:\t1000000\t1000000\t1000000\t1000000\n"));
+      g_assert_cmpint (ctr_exec (c, &out, "--", "sh", "-c",
+                                 "cat /proc/self/uid_map /state; echo x > /dev/null && echo null-ok; "
+                                 "echo after > /state2",
+                                 NULL),
+                       ==, 0);
+      g_assert_cmpstr (out, ==, "         0    1000000      65536\nbefore\nnull-ok\n");
+      g_clear_pointer (&out, g_free);
+      g_autofree char *state2 = g_build_filename (c->rootfs, "state2", NULL);
+      g_assert_cmpint (stat (state2, &st), ==, 0);
+      g_assert_cmpuint (st.st_uid, ==, 0);
+      g_assert_cmpint (ctr_exec (c, &out, "--", "cat", "/proc/self/mountinfo", NULL), ==, 0);
+      g_assert_nonnull (strstr (out, " / rw,relatime,idmapped "));
+      g_clear_pointer (&out, g_free);
+    }
   g_assert_cmpint (ctr_stop (c, FALSE), ==, 0);
   ctr_free (c);
 }
