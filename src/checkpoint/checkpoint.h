@@ -118,6 +118,9 @@ typedef struct
   int console_slave;
   const char *console_path;
   const char *const *external; /* extra keys, e.g. "veth[eth0]:host@bridge" (issue 4) */
+  /* Host uid of the root of the tree's user namespace (0: none): CRIU reads
+   * some images from inside the tree, so they become that root's. */
+  uid_t images_owner;
   /* A seccomp filter (struct sock_filter[]) the restored threads inherit
    * from the caller: its dumped copies are taken out of their chains. */
   const void *inherited_filter;

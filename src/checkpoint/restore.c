@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* libcriu's notify callback takes no user data: the one restore a process
@@ -68,6 +69,52 @@ fill_options (criu_opts *opts, const FerryRestoreRequest *req, GError **error)
     return ok;
 }
 
+/* CRIU reads some images from inside the restored tree, as the root of its
+ * user namespace (host uid UID): the directory and its files become that
+ * root's. One (timens-0.img) it reads before it writes the namespace's maps,
+ * as nobody: the files are readable by others too, the directory
+ * searchable. It is reached by descriptor; its parents stay closed. */
+static gboolean
+give_images_to (const char *images, uid_t uid, GError **error)
+{
+  g_autoptr (GDir) dir = g_dir_open (images, 0, error);
+  int fd;
+
+  if (dir == NULL)
+    return FALSE;
+  if ((fd = open (images, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+    goto fail;
+  for (const char *e; (e = g_dir_read_name (dir)) != NULL;)
+    {
+      struct stat st;
+      if (fstatat (fd, e, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        {
+          close (fd);
+          goto fail;
+        }
+      /* A symlink of a view (images on another file system) stays as it is. */
+      if (S_ISREG (st.st_mode) && (fchownat (fd, e, uid, uid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat (fd, e, 0644, 0) < 0))
+        {
+          close (fd);
+          goto fail;
+        }
+    }
+  if (fchown (fd, uid, uid) < 0 || fchmod (fd, 0711) < 0)
+    {
+      close (fd);
+      goto fail;
+    }
+  close (fd);
+  return TRUE;
+fail:
+  {
+    int saved = errno;
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Giving the checkpoint %s to the container's root: %s",
+                 images, g_strerror (saved));
+  }
+  return FALSE;
+}
+
 pid_t
 ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error)
 {
@@ -85,6 +132,11 @@ ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error)
              == NULL
       && local != NULL) {
     g_propagate_error(error, g_steal_pointer(&local));
+    return 0;
+  }
+  if (req->images_owner != 0 && !give_images_to(view ? view : req->images_dir, req->images_owner, error)) {
+    if (view != NULL)
+      ferry_rm_rf(view, NULL);
     return 0;
   }
   if ((images_fd = open(view ? view : req->images_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0) {

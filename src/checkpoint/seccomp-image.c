@@ -189,10 +189,13 @@ ferry_seccomp_filters_drop(GArray *filters, GBytes *drop)
   }
 }
 
-/* A directory in PARENT showing every image of IMAGES_DIR (symlinks) but
- * seccomp.img, whose copy lacks FILTER. The links are relative: restored
- * tasks open images through the directory's fd with their own root, in
- * which an absolute target means another file. */
+/* A directory in PARENT showing every image of IMAGES_DIR but seccomp.img,
+ * whose copy lacks FILTER: hard links, or where IMAGES_DIR is on another
+ * file system, symlinks. Restored tasks open images through the
+ * directory's fd with their own root (in which an absolute target means
+ * another file, so the symlinks are relative) and, in a user namespace, as
+ * its root, to whom the directories above IMAGES_DIR are closed: a hard
+ * link needs no path. */
 static char *
 make_view(const char *images_dir, const char *parent, GByteArray *seccomp, GError **error)
 {
@@ -216,9 +219,10 @@ make_view(const char *images_dir, const char *parent, GByteArray *seccomp, GErro
       g_string_append(up, "../");
   for (const char *e; (e = g_dir_read_name(d)) != NULL;) {
     g_autofree char *target = g_strconcat(up->str, abs + 1, "/", e, NULL);
-    g_autofree char *link = g_build_filename(view, e, NULL);
-    if (!g_str_equal(e, SECCOMP_IMAGE) && symlink(target, link) < 0) {
-      g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "Linking %s: %s", link, g_strerror(errno));
+    g_autofree char *entry = g_build_filename(view, e, NULL);
+    g_autofree char *original = g_build_filename(abs, e, NULL);
+    if (!g_str_equal(e, SECCOMP_IMAGE) && link(original, entry) < 0 && symlink(target, entry) < 0) {
+      g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "Linking %s: %s", entry, g_strerror(errno));
       break;
     }
   }

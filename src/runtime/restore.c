@@ -241,49 +241,6 @@ restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **err
   return pid;
 }
 
-/* CRIU reads some images from inside the restored tree, as the root of its
- * user namespace (host uid UID): the directory and its files become that
- * root's. One (timens-0.img) it reads before it writes the namespace's maps,
- * as nobody: the files are readable by others too, the directory
- * searchable. It is reached by descriptor; its parents stay closed. */
-static gboolean
-give_images_to (const char *images, uid_t uid, GError **error)
-{
-  g_autoptr (GDir) dir = g_dir_open (images, 0, error);
-  int fd;
-
-  if (dir == NULL)
-    return FALSE;
-  if ((fd = open (images, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-    goto fail;
-  for (const char *e; (e = g_dir_read_name (dir)) != NULL;)
-    {
-      struct stat st;
-      if (fstatat (fd, e, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode)
-          || fchownat (fd, e, uid, uid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat (fd, e, 0644, 0) < 0)
-        {
-          if (errno == 0)
-            errno = EINVAL;
-          close (fd);
-          goto fail;
-        }
-    }
-  if (fchown (fd, uid, uid) < 0 || fchmod (fd, 0711) < 0)
-    {
-      close (fd);
-      goto fail;
-    }
-  close (fd);
-  return TRUE;
-fail:
-  {
-    int saved = errno;
-    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Giving the checkpoint %s to the container's root: %s",
-                 images, g_strerror (saved));
-  }
-  return FALSE;
-}
-
 gboolean
 ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
 {
@@ -324,8 +281,16 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
       g_strfreev (nic_keys);
       nic_keys = g_strv_builder_end (b);
       g_strv_builder_unref (b);
-      if (!ferry_monitor_mount_idmapped_rootfs (rootfs, o->idmap_base, o->idmap_size, error)
-          || !give_images_to (o->images, o->idmap_base, error))
+      /* CRIU gives the console its dumped owner (root, group tty) from inside. */
+      if (fchown (nc.slave, o->idmap_base, o->idmap_base + 5) < 0)
+        {
+          int saved = errno;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Giving the console to the container's root: %s",
+                       g_strerror (saved));
+          new_console_clear (&nc);
+          return FALSE;
+        }
+      if (!ferry_monitor_mount_idmapped_rootfs (rootfs, o->idmap_base, o->idmap_size, error))
         {
           new_console_clear (&nc);
           return FALSE;
@@ -342,6 +307,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .console_slave = nc.slave,
     .console_path = nc.slave_path,
     .external = (const char *const *) nic_keys, /* veth[eth0]:HOST@BRIDGE for each nic */
+    .images_owner = o->idmap_size > 0 ? o->idmap_base : 0,
     .namespaces_ready = ferry_monitor_make_cgroups,
     .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
   };
