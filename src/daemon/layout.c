@@ -62,7 +62,9 @@ ferry_layout_setup (FerryDaemon *d, GError **error)
 {
   g_autofree char *snapshots = g_build_filename (d->root, "snapshots", NULL);
   g_autofree char *networks = g_build_filename (d->root, "networks", NULL);
-  /* What needs no passage is 0700. dnsmasq runs as root (--user=root), so
+  /* What needs no passage is 0700. run/ is passed by the root of an
+   * unprivileged container at its restore (its new console is in its run
+   * directory, run/NAME, 0711 then). dnsmasq runs as root (--user=root), so
    * networks/ needs none either, unlike LXD's. The network manager makes
    * networks/ itself: its absence is how it knows to create the default
    * network. */
@@ -73,7 +75,7 @@ ferry_layout_setup (FerryDaemon *d, GError **error)
     gboolean create;
   } dirs[] = {
     { d->root, 0711, TRUE },       { d->containers_dir, 0711, TRUE }, { snapshots, 0700, TRUE },
-    { d->images_dir, 0700, TRUE }, { d->logs_dir, 0700, TRUE },       { d->run_dir, 0700, TRUE },
+    { d->images_dir, 0700, TRUE }, { d->logs_dir, 0700, TRUE },       { d->run_dir, 0711, TRUE },
     { networks, 0700, FALSE },
   };
 

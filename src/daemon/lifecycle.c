@@ -74,6 +74,21 @@ set_power_state (FerryDaemon *d, FerryInstance *inst, const char *power)
     g_warning ("Saving state of %s: %s", inst->row->name, error->message);
 }
 
+/* LXD's volatile.idmap.* and volatile.last_state.idmap of the map a start uses. */
+static void
+record_idmap (FerryDaemon *d, FerryInstance *inst, guint32 base, guint32 size)
+{
+  g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
+  g_autofree char *json = ferry_config_idmap_json (base, size);
+
+  g_hash_table_insert (config, g_strdup ("volatile.idmap.base"), g_strdup_printf ("%u", base));
+  for (const char *const *k = (const char *const[]) { "volatile.idmap.current", "volatile.idmap.next",
+                                                      "volatile.last_state.idmap", NULL };
+       *k; k++)
+    g_hash_table_insert (config, g_strdup (*k), g_strdup (json));
+  ferry_instance_set_own_config (inst, config);
+}
+
 static void
 unwatch (FerryInstance *inst)
 {
@@ -418,6 +433,20 @@ start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const 
     }
   if ((v = g_hash_table_lookup (config, "limits.cpu")) != NULL)
     add_args (argv, "--limit-cpu", v, NULL);
+  /* Unprivileged on request for now: privileged stays the default until
+   * moves and systemd containers are proven unprivileged (issue 11). */
+  if (g_strcmp0 (g_hash_table_lookup (config, "security.privileged"), "false") == 0)
+    {
+      guint32 base, size;
+      /* A restore needs the map the checkpoint was made with (CRIU makes the
+       * user namespace from the images): volatile.last_state.idmap. */
+      if (images == NULL
+          || !ferry_config_idmap_parse (g_hash_table_lookup (config, "volatile.last_state.idmap"), &base, &size))
+        ferry_config_idmap_range ("/etc/subuid", "/etc/subgid", &base, &size);
+      g_ptr_array_add (argv, g_strdup ("--idmap"));
+      g_ptr_array_add (argv, g_strdup_printf ("%u:%u", base, size));
+      record_idmap (d, inst, base, size);
+    }
   if ((v = g_hash_table_lookup (config, "limits.processes")) != NULL)
     add_args (argv, "--limit-processes", v, NULL);
   g_hash_table_iter_init (&iter, config);

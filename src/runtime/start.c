@@ -72,6 +72,15 @@ validate (const FerryStartOptions *o, GError **error)
     }
   if (!ferry_mkdir_p (o->run_dir, 0700, error) || !ferry_mkdir_p (o->log_dir, 0700, error))
     return FALSE;
+  /* The root of an unprivileged container reaches its new console there at
+   * a restore (CRIU binds it by path from inside); passage only. */
+  if (chmod (o->run_dir, o->idmap_size > 0 ? 0711 : 0700) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Setting the mode of %s: %s", o->run_dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
   if (ferry_rundir_live_pid (o->run_dir, FERRY_RUNTIME_MONITOR_PID) != 0)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "The container %s is already running (monitor in %s)",
