@@ -211,6 +211,9 @@ class Lab:
 
     def up(self):
         self.dir = tempfile.mkdtemp(prefix=f"ferry-lab-{self.name}-", dir="/tmp")
+        # As /var/lib is for a real ferryd: the root of an unprivileged container passes
+        # through to its console in ferryd's run directory at a restore.
+        os.chmod(self.dir, 0o711)
         args = ["up", self.name, "--hosts", str(self.n_hosts), "--bin", self.build, "--dir", self.dir]
         if self.with_client:
             args.append("--client")

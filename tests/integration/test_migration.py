@@ -123,6 +123,27 @@ def test_live_move_transcript_ferry(hosts):
     assert [s["name"] for s in h1.api_ok("GET", "/1.0/instances/c1/snapshots?recursion=1")] == ["first", "second"]
 
 
+def test_live_move_unprivileged(hosts):
+    """An unprivileged container moves live and comes back in a user namespace with the same
+    map: its processes still unprivileged on the target, its rootfs idmapped there."""
+    h1, h2 = hosts
+    h1.ferry("launch", "busybox", "u1", "-c", "security.privileged=false")
+    counter_start(h1, "u1")
+    uid_map = h1.ferry("exec", "u1", "--", "cat", "/proc/self/uid_map").stdout.split()
+    assert uid_map[0] == "0" and uid_map[1] != "0", uid_map
+    n0 = counter(h1, "u1")
+    h1.ferry("move", "u1", "h2:", timeout=MOVE_TIMEOUT)
+    assert "u1" not in h1.instance_names() and h2.instance("u1")["status"] == "Running"
+    assert h2.ferry("exec", "u1", "--", "cat", "/proc/self/uid_map").stdout.split() == uid_map
+    with open(f"/proc/{h2.init_pid('u1')}/status") as f:
+        uid = next(line for line in f if line.startswith("Uid:")).split()[1]
+    assert uid == uid_map[1], f"the restored init runs as host uid {uid}"
+    assert "idmapped" in h2.ferry("exec", "u1", "--", "grep", " / ", "/proc/self/mountinfo").stdout
+    n1 = counter(h2, "u1")
+    time.sleep(0.3)
+    assert counter(h2, "u1") > n1 >= n0
+
+
 def test_live_move_stock_lxc(hosts):
     h1, h2 = hosts
     h1.lxc("launch", "busybox", "c1")
