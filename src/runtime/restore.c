@@ -256,6 +256,11 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     }
   if (!ferry_monitor_create_cgroup (o, c, error))
     return FALSE;
+  /* Unprivileged: CRIU makes the user namespace from the images, its root
+   * the rootfs idmapped the same way, in the monitor's own mount namespace,
+   * which the new console's devpts instance is then made in too. */
+  if (o->idmap_size > 0 && !ferry_monitor_mount_idmapped_rootfs (rootfs, o->idmap_base, o->idmap_size, error))
+    return FALSE;
   if (!new_console_open (o->run_dir, &nc, error))
     return FALSE;
   /* The cgroup namespace's root, where CRIU puts the tasks back. */
@@ -266,9 +271,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
       new_console_clear (&nc);
       return FALSE;
     }
-  /* Unprivileged: CRIU makes the user namespace from the images, its root
-   * is the rootfs idmapped the same way, and the device nodes are the
-   * host's again. */
+  /* Unprivileged: the device nodes are the host's again. */
   if (o->idmap_size > 0)
     {
       GStrvBuilder *b = g_strv_builder_new ();
@@ -287,11 +290,6 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
           int saved = errno;
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Giving the console to the container's root: %s",
                        g_strerror (saved));
-          new_console_clear (&nc);
-          return FALSE;
-        }
-      if (!ferry_monitor_mount_idmapped_rootfs (rootfs, o->idmap_base, o->idmap_size, error))
-        {
           new_console_clear (&nc);
           return FALSE;
         }

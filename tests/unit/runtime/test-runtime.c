@@ -735,6 +735,10 @@ test_unprivileged (void)
       g_clear_pointer (&out, g_free);
       c->init_pid = init_pid;
       c->monitor_pid = monitor_pid;
+      /* Nothing of the restore (idmapped rootfs, console) shows in our namespace. */
+      g_autofree char *ours = NULL;
+      g_assert_true (g_file_get_contents ("/proc/self/mountinfo", &ours, NULL, NULL));
+      g_assert_null (strstr (ours, c->tmp));
       g_autofree char *status2 = g_strdup_printf ("/proc/%d/status", init_pid);
       g_autofree char *text2 = NULL;
       g_assert_true (g_file_get_contents (status2, &text2, NULL, NULL));
