@@ -136,7 +136,8 @@ typedef struct
 
 /* Restores the tree as a child of the calling process (which should be a
  * child subreaper). Returns the host PID of the restored init, or 0 with an
- * error quoting CRIU. The images dir is not modified. */
+ * error quoting CRIU. The images are not modified (with images_owner, only
+ * their owner and mode). */
 pid_t ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error);
 
 /* seccomp-image.c: when the checkpoint in IMAGES_DIR has copies of FILTER
