@@ -78,41 +78,30 @@ static gboolean
 give_images_to (const char *images, uid_t uid, GError **error)
 {
   g_autoptr (GDir) dir = g_dir_open (images, 0, error);
+  gboolean ok;
   int fd;
 
   if (dir == NULL)
     return FALSE;
-  if ((fd = open (images, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-    goto fail;
-  for (const char *e; (e = g_dir_read_name (dir)) != NULL;)
+  ok = (fd = open (images, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) >= 0;
+  for (const char *e; ok && (e = g_dir_read_name (dir)) != NULL;)
     {
       struct stat st;
-      if (fstatat (fd, e, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        {
-          close (fd);
-          goto fail;
-        }
+      ok = fstatat (fd, e, &st, AT_SYMLINK_NOFOLLOW) == 0;
       /* A symlink of a view (images on another file system) stays as it is. */
-      if (S_ISREG (st.st_mode) && (fchownat (fd, e, uid, uid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat (fd, e, 0644, 0) < 0))
-        {
-          close (fd);
-          goto fail;
-        }
+      if (ok && S_ISREG (st.st_mode))
+        ok = fchownat (fd, e, uid, uid, AT_SYMLINK_NOFOLLOW) == 0 && fchmodat (fd, e, 0644, 0) == 0;
     }
-  if (fchown (fd, uid, uid) < 0 || fchmod (fd, 0711) < 0)
+  ok = ok && fchown (fd, uid, uid) == 0 && fchmod (fd, 0711) == 0;
+  if (!ok)
     {
-      close (fd);
-      goto fail;
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Giving the checkpoint %s to the container's root: %s",
+                   images, g_strerror (saved));
     }
-  close (fd);
-  return TRUE;
-fail:
-  {
-    int saved = errno;
-    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Giving the checkpoint %s to the container's root: %s",
-                 images, g_strerror (saved));
-  }
-  return FALSE;
+  if (fd >= 0)
+    close (fd);
+  return ok;
 }
 
 pid_t

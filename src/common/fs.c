@@ -194,3 +194,15 @@ ferry_proc_status_mask (const char *status, const char *field)
 
   return at ? g_ascii_strtoull (at + strlen (key), NULL, 16) : 0;
 }
+
+int
+ferry_proc_same_namespace (pid_t pid, const char *ns)
+{
+  g_autofree char *theirs_path = g_strdup_printf ("/proc/%d/ns/%s", (int) pid, ns);
+  g_autofree char *ours_path = g_strdup_printf ("/proc/self/ns/%s", ns);
+  struct stat theirs, ours;
+
+  if (stat (theirs_path, &theirs) < 0 || stat (ours_path, &ours) < 0)
+    return -1;
+  return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+}

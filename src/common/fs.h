@@ -36,3 +36,6 @@ guint64 ferry_proc_starttime (pid_t pid);
 /* The hexadecimal mask of FIELD ("CapEff", "SigBlk"...) in STATUS, the text
  * of a /proc/PID/status; 0 when STATUS is NULL or lacks the field. */
 guint64 ferry_proc_status_mask (const char *status, const char *field);
+/* Whether process PID is in the calling process's namespace NS ("user",
+ * "time"...): 1 yes, 0 no, -1 when either cannot be looked at. */
+int ferry_proc_same_namespace (pid_t pid, const char *ns);

@@ -205,11 +205,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
       ferry_monitor_error ("The container in %s is not running", o->run_dir);
       goto out;
     }
-  {
-    g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/user", (int) init_pid);
-    struct stat theirs, ours;
-    userns = stat (ns, &theirs) == 0 && stat ("/proc/self/ns/user", &ours) == 0 && theirs.st_ino != ours.st_ino;
-  }
+  userns = ferry_proc_same_namespace (init_pid, "user") == 0;
   if ((freezer = m->ops->freezer_dir (m, relpath)) == NULL)
     {
       ferry_monitor_error ("Cannot checkpoint: no freezer cgroup for %s", relpath);
@@ -231,18 +227,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
   /* An unprivileged container's device nodes are binds of the host's:
    * external mounts, bound again from the host at restore. */
   if (userns)
-    {
-      GStrvBuilder *b = g_strv_builder_new ();
-      g_strv_builder_addv (b, (const char **) veth_keys);
-      for (const char *const *n = ferry_monitor_dev_nodes; *n; n++)
-        {
-          g_autofree char *k = g_strdup_printf ("mnt[/dev/%s]:" FERRY_MONITOR_DEV_KEY "%s", *n, *n);
-          g_strv_builder_add (b, k);
-        }
-      g_strfreev (veth_keys);
-      veth_keys = g_strv_builder_end (b);
-      g_strv_builder_unref (b);
-    }
+    veth_keys = ferry_monitor_add_dev_node_keys (veth_keys, FALSE);
   FerryDumpRequest req = {
     .criu_path = criu.path,
     .init_pid = init_pid,

@@ -226,12 +226,9 @@ ferry_monitor_exec (const FerryExecOptions *o)
   for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
     {
       g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/%s", (int) init_pid, namespaces[i]);
-      g_autofree char *own = g_strdup_printf ("/proc/self/ns/%s", namespaces[i]);
-      struct stat theirs, ours;
       /* One we are in already (the host's time namespace): from the
        * container's user namespace, setns() into it would be refused. */
-      if (stat (ns, &theirs) == 0 && stat (own, &ours) == 0 && theirs.st_ino == ours.st_ino
-          && theirs.st_dev == ours.st_dev)
+      if (ferry_proc_same_namespace (init_pid, namespaces[i]) == 1)
         {
           nsfd[i] = -1;
           continue;
@@ -242,12 +239,11 @@ ferry_monitor_exec (const FerryExecOptions *o)
           return EXEC_FAILED;
         }
     }
-  {
-    g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/user", (int) init_pid);
-    struct stat theirs, ours;
-    if (stat (ns, &theirs) == 0 && stat ("/proc/self/ns/user", &ours) == 0 && theirs.st_ino != ours.st_ino)
+  if (ferry_proc_same_namespace (init_pid, "user") == 0)
+    {
+      g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/user", (int) init_pid);
       userns = open (ns, O_RDONLY | O_CLOEXEC);
-  }
+    }
   /* The namespace fds are the init's only if it is still the same process. */
   if (ferry_rundir_live_pid (o->run_dir, FERRY_RUNTIME_INIT_PID) != init_pid)
     {

@@ -97,10 +97,10 @@ int ferry_monitor_idmapped_tree (const char *rootfs, pid_t pid, GError **error);
  * of the same map, in a mount namespace of the calling process's own (CRIU's
  * --root; nothing of it shows on the host). */
 gboolean ferry_monitor_mount_idmapped_rootfs (const char *rootfs, guint32 base, guint32 size, GError **error);
-/* /dev nodes an unprivileged container binds from the host (rootfs.c's
- * list), and the prefix of their external mount keys in a checkpoint. */
-extern const char *const ferry_monitor_dev_nodes[];
-#define FERRY_MONITOR_DEV_KEY "ferry-dev-"
+/* KEYS (freed) with the external mount keys of the /dev nodes an
+ * unprivileged container binds from the host (rootfs.c's list): at dump
+ * "mnt[/dev/null]:ferry-dev-null", at a restore "mnt[ferry-dev-null]:/dev/null". */
+char **ferry_monitor_add_dev_node_keys (char **keys, gboolean restore);
 /* In the monitor: restores O's images into the cgroup made by
  * ferry_monitor_create_cgroup, the init becoming the monitor's child. */
 gboolean ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error);

@@ -274,16 +274,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
   /* Unprivileged: the device nodes are the host's again. */
   if (o->idmap_size > 0)
     {
-      GStrvBuilder *b = g_strv_builder_new ();
-      g_strv_builder_addv (b, (const char **) nic_keys);
-      for (const char *const *n = ferry_monitor_dev_nodes; *n; n++)
-        {
-          g_autofree char *k = g_strdup_printf ("mnt[" FERRY_MONITOR_DEV_KEY "%s]:/dev/%s", *n, *n);
-          g_strv_builder_add (b, k);
-        }
-      g_strfreev (nic_keys);
-      nic_keys = g_strv_builder_end (b);
-      g_strv_builder_unref (b);
+      nic_keys = ferry_monitor_add_dev_node_keys (nic_keys, TRUE);
       /* CRIU gives the console its dumped owner (root, group tty) from inside. */
       if (fchown (nc.slave, o->idmap_base, o->idmap_base + 5) < 0)
         {

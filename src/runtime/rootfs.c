@@ -133,11 +133,7 @@ ferry_rootfs_mask_proc (const char **what)
   return 0;
 }
 
-static const struct
-{
-  const char *path;
-  unsigned major, minor;
-} dev_nodes[FERRY_ROOTFS_DEV_NODES] = {
+const FerryRootfsDevNode ferry_rootfs_dev_nodes[FERRY_ROOTFS_DEV_NODES] = {
   { "/dev/null", 1, 3 },   { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
   { "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
 };
@@ -149,12 +145,12 @@ ferry_rootfs_open_dev_nodes (int host_nodes[FERRY_ROOTFS_DEV_NODES], const char 
 
   for (size_t i = 0; i < FERRY_ROOTFS_DEV_NODES; i++)
     {
-      host_nodes[i] = open (dev_nodes[i].path, O_PATH | O_CLOEXEC);
+      host_nodes[i] = open (ferry_rootfs_dev_nodes[i].path, O_PATH | O_CLOEXEC);
       /* Only the node it claims to be: the host's /dev is trusted, but not blindly. */
       if (host_nodes[i] < 0 || fstat (host_nodes[i], &st) < 0 || !S_ISCHR (st.st_mode)
-          || major (st.st_rdev) != dev_nodes[i].major || minor (st.st_rdev) != dev_nodes[i].minor)
+          || major (st.st_rdev) != ferry_rootfs_dev_nodes[i].major || minor (st.st_rdev) != ferry_rootfs_dev_nodes[i].minor)
         {
-          *what = dev_nodes[i].path;
+          *what = ferry_rootfs_dev_nodes[i].path;
           return host_nodes[i] < 0 ? -errno : -ENODEV;
         }
     }
@@ -197,11 +193,11 @@ ferry_rootfs_setup_dev (const int *host_nodes, const char **what)
   TRY (ensure_dir ("/dev", 0755), "creating /dev");
   TRY (mount ("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"), "mounting /dev");
   for (size_t i = 0; i < FERRY_ROOTFS_DEV_NODES; i++)
-    if ((host_nodes ? bind_host_node (host_nodes[i], dev_nodes[i].path)
-                    : mknod (dev_nodes[i].path, S_IFCHR | 0666, makedev (dev_nodes[i].major, dev_nodes[i].minor)))
+    if ((host_nodes ? bind_host_node (host_nodes[i], ferry_rootfs_dev_nodes[i].path)
+                    : mknod (ferry_rootfs_dev_nodes[i].path, S_IFCHR | 0666, makedev (ferry_rootfs_dev_nodes[i].major, ferry_rootfs_dev_nodes[i].minor)))
         < 0)
       {
-        *what = dev_nodes[i].path;
+        *what = ferry_rootfs_dev_nodes[i].path;
         return -errno;
       }
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)

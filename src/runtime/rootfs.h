@@ -24,5 +24,11 @@ int ferry_rootfs_mask_proc (const char **what);
  * mknod(), or, in a user namespace (which may not), bound from HOST_NODES:
  * the host's, opened by ferry_rootfs_open_dev_nodes() before the pivot. */
 #define FERRY_ROOTFS_DEV_NODES 6
+typedef struct
+{
+  const char *path;
+  unsigned major, minor;
+} FerryRootfsDevNode;
+extern const FerryRootfsDevNode ferry_rootfs_dev_nodes[FERRY_ROOTFS_DEV_NODES];
 int ferry_rootfs_open_dev_nodes (int host_nodes[FERRY_ROOTFS_DEV_NODES], const char **what);
 int ferry_rootfs_setup_dev (const int *host_nodes, const char **what);

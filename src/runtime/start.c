@@ -7,6 +7,7 @@
 #include "common/names.h"
 #include "runtime/cgroup.h"
 #include "runtime/container-init.h"
+#include "runtime/rootfs.h"
 #include "runtime/rundir.h"
 #include "runtime/runtime.h"
 
@@ -184,7 +185,25 @@ ferry_monitor_idmapped_tree (const char *rootfs, pid_t pid, GError **error)
   return tree;
 }
 
-const char *const ferry_monitor_dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+char **
+ferry_monitor_add_dev_node_keys (char **keys, gboolean restore)
+{
+  GStrvBuilder *b = g_strv_builder_new ();
+  char **all;
+
+  g_strv_builder_addv (b, (const char **) keys);
+  for (gsize i = 0; i < FERRY_ROOTFS_DEV_NODES; i++)
+    {
+      const char *path = ferry_rootfs_dev_nodes[i].path, *name = strrchr (path, '/') + 1;
+      g_autofree char *k = restore ? g_strdup_printf ("mnt[ferry-dev-%s]:%s", name, path)
+                                   : g_strdup_printf ("mnt[%s]:ferry-dev-%s", path, name);
+      g_strv_builder_add (b, k);
+    }
+  all = g_strv_builder_end (b);
+  g_strv_builder_unref (b);
+  g_strfreev (keys);
+  return all;
+}
 
 gboolean
 ferry_monitor_mount_idmapped_rootfs (const char *rootfs, guint32 base, guint32 size, GError **error)
