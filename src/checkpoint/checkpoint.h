@@ -121,6 +121,7 @@ typedef struct
   /* Host uid of the root of the tree's user namespace (0: none): CRIU reads
    * some images from inside the tree, so they become that root's. */
   uid_t images_owner;
+  gid_t images_group;
   /* A seccomp filter (struct sock_filter[]) the restored threads inherit
    * from the caller: its dumped copies are taken out of their chains. */
   const void *inherited_filter;

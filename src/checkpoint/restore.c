@@ -75,7 +75,7 @@ fill_options (criu_opts *opts, const FerryRestoreRequest *req, GError **error)
  * as nobody: the files are readable by others too, the directory
  * searchable. It is reached by descriptor; its parents stay closed. */
 static gboolean
-give_images_to (const char *images, uid_t uid, GError **error)
+give_images_to (const char *images, uid_t uid, gid_t gid, GError **error)
 {
   g_autoptr (GDir) dir = g_dir_open (images, 0, error);
   gboolean ok;
@@ -90,9 +90,9 @@ give_images_to (const char *images, uid_t uid, GError **error)
       ok = fstatat (fd, e, &st, AT_SYMLINK_NOFOLLOW) == 0;
       /* A symlink of a view (images on another file system) stays as it is. */
       if (ok && S_ISREG (st.st_mode))
-        ok = fchownat (fd, e, uid, uid, AT_SYMLINK_NOFOLLOW) == 0 && fchmodat (fd, e, 0644, 0) == 0;
+        ok = fchownat (fd, e, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 && fchmodat (fd, e, 0644, 0) == 0;
     }
-  ok = ok && fchown (fd, uid, uid) == 0 && fchmod (fd, 0711) == 0;
+  ok = ok && fchown (fd, uid, gid) == 0 && fchmod (fd, 0711) == 0;
   if (!ok)
     {
       int saved = errno;
@@ -123,7 +123,7 @@ ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error)
     g_propagate_error(error, g_steal_pointer(&local));
     return 0;
   }
-  if (req->images_owner != 0 && !give_images_to(view ? view : req->images_dir, req->images_owner, error)) {
+  if (req->images_owner != 0 && !give_images_to(view ? view : req->images_dir, req->images_owner, req->images_group, error)) {
     if (view != NULL)
       ferry_rm_rf(view, NULL);
     return 0;

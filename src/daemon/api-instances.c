@@ -8,6 +8,7 @@
 #include "daemon/report.h"
 #include "daemon/route.h"
 #include "daemon/snapshots.h"
+#include "daemon/idmaps.h"
 #include "daemon/instance.h"
 #include "daemon/layout.h"
 #include "common/error.h"
@@ -508,6 +509,12 @@ create_instance (FerryRequest *req)
   inst->row->devices_json = g_steal_pointer (&devices_json);
   inst->row->profiles_json = g_steal_pointer (&profiles_json);
   g_hash_table_insert (d->instances, inst->row->name, inst);
+  /* The ids its next start uses (a live move's restore keeps the source's). */
+  if (!ferry_instance_choose_idmap (d, inst, &error))
+    {
+      g_hash_table_remove (d->instances, name);
+      goto fail;
+    }
 
   if (g_strcmp0 (source_type, "migration") == 0)
     {
@@ -554,7 +561,7 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
   const char *restore = NULL, *description = NULL;
   gboolean ephemeral = inst->row->ephemeral;
   g_autoptr (GHashTable) config = NULL;
-  g_autofree char *devices_json = NULL, *profiles_json = NULL;
+  g_autofree char *devices_json = NULL, *profiles_json = NULL, *saved_config = NULL, *saved_profiles = NULL;
   JsonObject *config_obj = NULL, *devices_obj = NULL;
   JsonArray *profiles_arr = NULL;
 
@@ -592,6 +599,8 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
     goto fail;
   if (!parse_writable (d, body, &config, &devices_json, NULL, &error))
     goto fail;
+  saved_config = g_strdup (inst->row->config_json);
+  saved_profiles = g_strdup (inst->row->profiles_json);
   if (profiles_arr != NULL || !patch)
     {
       profiles_json = profiles_to_json (profiles_arr, d, &error);
@@ -653,6 +662,15 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
   if (description != NULL)
     { g_free (inst->row->description); inst->row->description = g_strdup (description); }
   inst->row->ephemeral = ephemeral;
+  /* The ids of its next start, for the idmap keys (its own or profiles'). */
+  if (!ferry_instance_choose_idmap (d, inst, &error))
+    {
+      g_free (inst->row->config_json);
+      inst->row->config_json = g_steal_pointer (&saved_config);
+      g_free (inst->row->profiles_json);
+      inst->row->profiles_json = g_steal_pointer (&saved_profiles);
+      goto fail;
+    }
   if (!ferry_instance_save (d, inst, &error))
     goto fail;
   {

@@ -2,6 +2,7 @@
 #include "daemon/instance.h"
 #include "daemon/network-manager.h"
 #include "common/error.h"
+#include "common/idmap.h"
 #include "common/signals.h"
 #include "common/json.h"
 #include "common/names.h"
@@ -74,68 +75,6 @@ valid_cpuset (const char *v)
               return FALSE;
         }
     }
-  return TRUE;
-}
-
-static gboolean
-subid_root_entry (const char *path, guint64 *base, guint64 *size)
-{
-  g_autofree char *text = NULL;
-
-  if (!g_file_get_contents (path, &text, NULL, NULL))
-    return FALSE;
-  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
-  for (char **l = lines; *l != NULL; l++)
-    {
-      g_auto (GStrv) f = g_strsplit (g_strstrip (*l), ":", -1);
-      if (g_strv_length (f) == 3 && g_str_equal (f[0], "root")
-          && g_ascii_string_to_unsigned (f[1], 10, 1, G_MAXUINT32 - 1, base, NULL)
-          && g_ascii_string_to_unsigned (f[2], 10, 1, G_MAXUINT32 - *base, size, NULL))
-        return TRUE;
-    }
-  return FALSE;
-}
-
-void
-ferry_config_idmap_range (const char *subuid, const char *subgid, guint32 *base, guint32 *size)
-{
-  guint64 ub, us, gb, gs;
-
-  if (subid_root_entry (subuid, &ub, &us) && subid_root_entry (subgid, &gb, &gs) && ub == gb && us == gs)
-    {
-      *base = (guint32) ub;
-      *size = (guint32) us;
-      return;
-    }
-  *base = 1000000;
-  *size = 1000000000;
-}
-
-char *
-ferry_config_idmap_json (guint32 base, guint32 size)
-{
-  return g_strdup_printf ("[{\"Isuid\":true,\"Isgid\":false,\"Hostid\":%u,\"Nsid\":0,\"Maprange\":%u},"
-                          "{\"Isuid\":false,\"Isgid\":true,\"Hostid\":%u,\"Nsid\":0,\"Maprange\":%u}]",
-                          base, size, base, size);
-}
-
-gboolean
-ferry_config_idmap_parse (const char *json, guint32 *base, guint32 *size)
-{
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root;
-  JsonObject *first;
-
-  if (json == NULL || !json_parser_load_from_data (parser, json, -1, NULL) || (root = json_parser_get_root (parser)) == NULL
-      || !JSON_NODE_HOLDS_ARRAY (root) || json_array_get_length (json_node_get_array (root)) < 1
-      || (first = json_array_get_object_element (json_node_get_array (root), 0)) == NULL
-      || !json_object_has_member (first, "Hostid") || !json_object_has_member (first, "Maprange"))
-    return FALSE;
-  gint64 b = json_object_get_int_member (first, "Hostid"), s = json_object_get_int_member (first, "Maprange");
-  if (b < 1 || s < 1 || b + s - 1 > G_MAXUINT32 - 1)
-    return FALSE;
-  *base = (guint32) b;
-  *size = (guint32) s;
   return TRUE;
 }
 
@@ -226,7 +165,7 @@ ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error
           continue;
         }
       if (strcmp (key, "boot.autostart") == 0 || strcmp (key, "security.protection.delete") == 0
-          || strcmp (key, "security.privileged") == 0)
+          || strcmp (key, "security.privileged") == 0 || strcmp (key, "security.idmap.isolated") == 0)
         {
           if (!valid_bool (value))
             goto bad_value;
@@ -239,6 +178,23 @@ ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error
           g_ascii_strtoll (value, &end, 10);
           if (*value == '\0' || *end != '\0')
             goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "security.idmap.size") == 0 || strcmp (key, "security.idmap.base") == 0)
+        {
+          guint64 id;
+          if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT32 - 1, &id, NULL))
+            goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "raw.idmap") == 0)
+        {
+          g_autoptr (GArray) raw = ferry_idmap_parse_raw (value, error);
+          if (raw == NULL)
+            {
+              g_prefix_error (error, "Failed to get ID map: ");
+              return FALSE;
+            }
           continue;
         }
       if (strcmp (key, "raw.lxc") == 0)

@@ -48,14 +48,6 @@ gboolean ferry_config_validate (GHashTable *config, gboolean from_profile, GErro
  * error) for anything else raw.lxc holds. */
 int ferry_config_raw_lxc_halt_signal (const char *raw, GError **error);
 gboolean ferry_devices_validate (JsonObject *devices, GError **error);
-/* The host ids of unprivileged containers, as LXD chooses them: root's
- * entries in SUBUID and SUBGID (/etc/subuid, /etc/subgid) when both exist
- * and agree, else 1000000 and 1000000000 ids. */
-void ferry_config_idmap_range (const char *subuid, const char *subgid, guint32 *base, guint32 *size);
-/* volatile.idmap.* of that range, LXD's JSON: uids and gids 0.. at BASE. */
-char *ferry_config_idmap_json (guint32 base, guint32 size);
-/* BASE and SIZE of such JSON (its first entry); FALSE if it is not that. */
-gboolean ferry_config_idmap_parse (const char *json, guint32 *base, guint32 *size);
 gboolean ferry_parse_size (const char *text, gint64 *bytes, GError **error);
 
 /* Marks the instance busy for op; FALSE with CONFLICT if it already is. */

@@ -1,8 +1,10 @@
 #include "config.h"
 #include "daemon/instance.h"
 #include "daemon/http.h"
+#include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
 #include "common/error.h"
+#include "common/idmap.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/names.h"
@@ -72,21 +74,6 @@ set_power_state (FerryDaemon *d, FerryInstance *inst, const char *power)
   ferry_instance_set_own_config (inst, config);
   if (!inst->creating && !ferry_instance_save (d, inst, &error))
     g_warning ("Saving state of %s: %s", inst->row->name, error->message);
-}
-
-/* LXD's volatile.idmap.* and volatile.last_state.idmap of the map a start uses. */
-static void
-record_idmap (FerryDaemon *d, FerryInstance *inst, guint32 base, guint32 size)
-{
-  g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
-  g_autofree char *json = ferry_config_idmap_json (base, size);
-
-  g_hash_table_insert (config, g_strdup ("volatile.idmap.base"), g_strdup_printf ("%u", base));
-  for (const char *const *k = (const char *const[]) { "volatile.idmap.current", "volatile.idmap.next",
-                                                      "volatile.last_state.idmap", NULL };
-       *k; k++)
-    g_hash_table_insert (config, g_strdup (*k), g_strdup (json));
-  ferry_instance_set_own_config (inst, config);
 }
 
 static void
@@ -398,7 +385,7 @@ add_args (GPtrArray *argv, ...)
 /* Arguments of `ferry-monitor start` (or `restore` with images). */
 static GPtrArray *
 start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const char *log, const char *stats,
-                 GError **error)
+                 const char *images_idmap, GError **error)
 {
   g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
@@ -433,19 +420,18 @@ start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const 
     }
   if ((v = g_hash_table_lookup (config, "limits.cpu")) != NULL)
     add_args (argv, "--limit-cpu", v, NULL);
-  /* Unprivileged on request for now: privileged stays the default until
-   * moves and systemd containers are proven unprivileged (issue 11). */
-  if (g_strcmp0 (g_hash_table_lookup (config, "security.privileged"), "false") == 0)
+  /* Unprivileged unless security.privileged: a restore recreates the map
+   * its checkpoint was made with. */
+  g_autoptr (GArray) idmap = ferry_instance_start_idmap (d, inst, images != NULL, images_idmap, error);
+  if (idmap == NULL)
     {
-      guint32 base, size;
-      /* A restore needs the map the checkpoint was made with (CRIU makes the
-       * user namespace from the images): volatile.last_state.idmap. */
-      if (images == NULL
-          || !ferry_config_idmap_parse (g_hash_table_lookup (config, "volatile.last_state.idmap"), &base, &size))
-        ferry_config_idmap_range ("/etc/subuid", "/etc/subgid", &base, &size);
+      g_ptr_array_unref (argv);
+      return NULL;
+    }
+  if (idmap->len > 0)
+    {
       g_ptr_array_add (argv, g_strdup ("--idmap"));
-      g_ptr_array_add (argv, g_strdup_printf ("%u:%u", base, size));
-      record_idmap (d, inst, base, size);
+      g_ptr_array_add (argv, ferry_idmap_to_arg (idmap));
     }
   if ((v = g_hash_table_lookup (config, "limits.processes")) != NULL)
     add_args (argv, "--limit-processes", v, NULL);
@@ -465,7 +451,7 @@ GPtrArray *
 ferry_instance_start_argv (FerryDaemon *d, FerryInstance *inst, const char *images, const char *log,
                            const char *stats, GError **error)
 {
-  return start_arguments (d, inst, images, log, stats, error);
+  return start_arguments (d, inst, images, log, stats, NULL, error);
 }
 
 static GPtrArray *
@@ -794,13 +780,13 @@ instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const
   if (inst->row->stateful && stateful && g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
     {
       log = ferry_instance_criu_log (d, inst->row->name, "restore");
-      data->start_argv = start_arguments (d, inst, data->state_dir, log, data->stats_file, error);
+      data->start_argv = start_arguments (d, inst, data->state_dir, log, data->stats_file, NULL, error);
       data->start_is_restore = TRUE;
     }
   else
     {
       data->discard_state = inst->row->stateful || g_file_test (data->state_dir, G_FILE_TEST_EXISTS);
-      data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, error);
+      data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
     }
   if (data->start_argv == NULL)
     {
@@ -863,7 +849,7 @@ ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gbo
     }
   data = lifecycle_data_new (d, inst, "restart");
   data->stop_argv = stop_arguments (d, inst, timeout, force);
-  data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, error);
+  data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
   if (data->start_argv == NULL)
     {
       lifecycle_data_free (data);
@@ -906,11 +892,18 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
     {
       g_autofree char *log = ferry_instance_criu_log (d, inst->row->name, "restore");
       data->snapshot_state = g_build_filename (snap_dir, "state", NULL);
-      data->start_argv = start_arguments (d, inst, data->snapshot_state, log, data->stats_file, error);
+      /* Its checkpoint's map: the instance's when the snapshot was taken. */
+      g_autoptr (JsonObject) snap_config = ferry_json_parse_object (found->config_json, strlen (found->config_json),
+                                                                    TRUE, NULL);
+      const char *snap_idmap = NULL;
+      if (snap_config != NULL)
+        ferry_json_get_string (snap_config, "volatile.idmap.current", &snap_idmap, NULL);
+      data->start_argv = start_arguments (d, inst, data->snapshot_state, log, data->stats_file,
+                                          snap_idmap ? snap_idmap : "[]", error);
       data->start_is_restore = TRUE;
     }
   else if (running)
-    data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, error);
+    data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
   if ((found->stateful || running) && data->start_argv == NULL)
     {
       lifecycle_data_free (data);

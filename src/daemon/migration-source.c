@@ -5,6 +5,7 @@
 #include "daemon/migration.h"
 
 #include "common/error.h"
+#include "migrate/peer.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "runtime/runtime.h"
@@ -25,6 +26,7 @@ typedef struct
   char *rootfs, *snapshots_dir, *run_dir, *images, *dump_log, *stats_file, *rsync_log;
   JsonNode *snapshots; /* array of snapshot rows for the target */
   GPtrArray *checkpoint_argv;
+  char *idmap; /* the map the processes run with (volatile.idmap.current) */
   gboolean committed;
   /* figures */
   JsonObject *figures;
@@ -46,6 +48,7 @@ source_data_free (SourceData *s)
     unlink (s->stats_file);
   g_free (s->stats_file);
   g_free (s->rsync_log);
+  g_free (s->idmap);
   if (s->snapshots)
     json_node_unref (s->snapshots);
   g_clear_pointer (&s->checkpoint_argv, g_ptr_array_unref);
@@ -397,11 +400,14 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
             goto fail;
           }
         json_object_set_string_member (offer, "facts", facts);
+        json_object_set_string_member (offer, "idmap", s->idmap);
       }
   }
   if (!ferry_migration_send (s->link, offer, error)
       || (accept = ferry_migration_recv (s->link, "accept", cancellable, error)) == NULL)
     goto fail_quiet;
+  if (s->live && !ferry_migrate_accept_check (accept, error))
+    goto fail;
 
   t_pre = g_get_monotonic_time ();
   if (!s->instance_only && json_array_get_length (json_node_get_array (s->snapshots)) > 0
@@ -559,6 +565,10 @@ ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject
           source_data_free (s);
           goto fail;
         }
+      g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+      const char *current = g_hash_table_lookup (config, "volatile.idmap.current");
+      /* Started before Ferry had user namespaces: privileged. */
+      s->idmap = g_strdup (current ? current : "[]");
       s->images = g_build_filename (base, ".migrate-dump", NULL);
       s->dump_log = ferry_instance_criu_log (d, s->name, "migrate_dump");
       s->stats_file = ferry_instance_stats_file (d);

@@ -3,6 +3,7 @@
  * instance's own directories, restores, and only then keeps the instance.
  * A failure before that leaves nothing here. See docs/migration.md. */
 #include "daemon/migration.h"
+#include "daemon/idmaps.h"
 #include "daemon/layout.h"
 
 #include "common/criu-log.h"
@@ -11,6 +12,8 @@
 #include "common/json.h"
 #include "common/names.h"
 #include "common/timeutil.h"
+#include "common/idmap.h"
+#include "migrate/peer.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,6 +29,11 @@ typedef struct
   char *inst_dir, *rootfs, *state_dir, *snapshots_dir, *run_dir, *marker;
   char *restore_log, *pages_log, *rsync_log, *stats_file;
   GPtrArray *restore_argv;
+  /* For the source's idmap (restore_with_source_idmap): the instance's
+   * expanded config and the other isolated ranges, read at start. */
+  GHashTable *config;
+  GArray *taken;
+  char *idmap; /* the map restored with (volatile.idmap.current) */
   GPtrArray *snapshots; /* FerryDbSnapshot from the offer */
   gboolean live, restored, finished;
   JsonObject *figures;
@@ -54,6 +62,9 @@ target_data_free (TargetData *t)
     unlink (t->stats_file);
   g_free (t->stats_file);
   g_clear_pointer (&t->restore_argv, g_ptr_array_unref);
+  g_clear_pointer (&t->config, g_hash_table_unref);
+  g_clear_pointer (&t->taken, g_array_unref);
+  g_free (t->idmap);
   g_clear_pointer (&t->snapshots, g_ptr_array_unref);
   if (t->figures)
     json_object_unref (t->figures);
@@ -282,6 +293,32 @@ forget_restored (TargetData *t)
     g_warning ("Stopping the half-received %s: %s", t->name, error->message);
 }
 
+/* The restore recreates the user namespace the source's processes run in:
+ * its map, not the one its config would give here. Refused (before the
+ * source freezes anything) when this host cannot apply it. */
+static gboolean
+restore_with_source_idmap (TargetData *t, JsonObject *offer, GError **error)
+{
+  g_autoptr (GArray) map = ferry_migrate_offer_idmap (offer, error);
+  GPtrArray *argv = t->restore_argv;
+
+  if (map == NULL || !ferry_idmap_applies (t->name, map, t->config, ferry_idmap_this_host (), t->taken, error))
+    return FALSE;
+  for (guint i = 0; i + 1 < argv->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (argv, i), "--idmap") == 0)
+      {
+        g_ptr_array_remove_range (argv, i, 2);
+        break;
+      }
+  if (map->len > 0)
+    {
+      g_ptr_array_insert (argv, (gint) argv->len - 1, g_strdup ("--idmap"));
+      g_ptr_array_insert (argv, (gint) argv->len - 1, ferry_idmap_to_arg (map));
+    }
+  t->idmap = ferry_idmap_to_json (map);
+  return TRUE;
+}
+
 static gboolean
 target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
@@ -301,13 +338,18 @@ target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
                    live ? "live" : "stateless", t->live ? "a live one" : "a stateless one");
       goto fail;
     }
-  if (!check_offer (t, offer, error))
+  if (!check_offer (t, offer, error) || (t->live && !restore_with_source_idmap (t, offer, error)))
     goto fail;
   if (!ferry_layout_make_instance_dir (t->inst_dir, error)
       || !ferry_write_file_atomic (t->marker, "", 0, 0600, error))
     goto fail;
-  if (!ferry_migration_send_type (t->link, "accept", error))
-    goto fail_quiet;
+  {
+    g_autoptr (JsonObject) accept = json_object_new ();
+    json_object_set_string_member (accept, "type", "accept");
+    json_object_set_boolean_member (accept, "idmap", TRUE);
+    if (!ferry_migration_send (t->link, accept, error))
+      goto fail_quiet;
+  }
 
   for (;;)
     {
@@ -405,6 +447,12 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
     {
       inst->row->created_at = ferry_time_now ();
       inst->row->stateful = FALSE;
+      if (t->idmap != NULL)
+        {
+          g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+          g_hash_table_insert (own, g_strdup ("volatile.idmap.current"), g_strdup (t->idmap));
+          ferry_instance_set_own_config (inst, own);
+        }
       if (ferry_db_instance_insert (d->db, inst->row, error))
         {
           inst->creating = FALSE;
@@ -499,6 +547,11 @@ ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *s
                    t->name, t->inst_dir);
       target_data_free (t);
       return NULL;
+    }
+  if (live)
+    {
+      t->config = ferry_instance_expanded_config (d, inst);
+      t->taken = ferry_instance_taken_idmaps (d, inst);
     }
   if (live && (t->restore_argv = ferry_instance_start_argv (d, inst, t->state_dir, t->restore_log, t->stats_file,
                                                             error)) == NULL)

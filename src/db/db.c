@@ -67,6 +67,15 @@ static const char *const schema_updates[] = {
   "  name TEXT NOT NULL DEFAULT '',"
   "  certificate TEXT NOT NULL,"
   "  restricted INTEGER NOT NULL DEFAULT 0);",
+  /* Containers are unprivileged unless security.privileged says otherwise:
+   * those made before were privileged (all but the ones that ran with a
+   * user namespace's map) and stay so, their snapshots too. */
+  "UPDATE instances SET config = json_set (config, '$.\"security.privileged\"', 'true')"
+  "  WHERE json_extract (config, '$.\"security.privileged\"') IS NULL"
+  "  AND COALESCE (json_extract (config, '$.\"volatile.idmap.current\"'), '[]') = '[]';"
+  "UPDATE snapshots SET config = json_set (config, '$.\"security.privileged\"', 'true')"
+  "  WHERE json_extract (config, '$.\"security.privileged\"') IS NULL"
+  "  AND COALESCE (json_extract (config, '$.\"volatile.idmap.current\"'), '[]') = '[]';",
 };
 
 static gboolean

@@ -90,6 +90,10 @@ ferry_veth_create_unplugged (const char *host, const char *peer_name, GError **e
     {
       peer = rtnl_link_veth_get_peer (veth);
       rtnl_link_set_name (veth, host);
+      /* Up, so that the peer has carrier when CRIU restores nexthop
+       * objects on it (as patch 0004 does for the pairs CRIU makes);
+       * off any bridge, no traffic reaches it until it is plugged. */
+      rtnl_link_set_flags (veth, IFF_UP);
       rtnl_link_set_name (peer, peer_name);
       rc = rtnl_link_add (sk, veth, NLM_F_CREATE | NLM_F_EXCL);
       rtnl_link_put (peer);

@@ -2,6 +2,7 @@
  * face for ferryd (start, stop, exec, freeze, unfreeze, checkpoint, restore,
  * check-criu, migrate-facts, migrate-check). */
 #include "runtime/monitor.h"
+#include "common/idmap.h"
 #include "common/signals.h"
 #include "runtime/runtime.h"
 
@@ -51,23 +52,21 @@ parse (int *argc, char ***argv, const char *command, GOptionEntry *entries)
   return TRUE;
 }
 
-/* --idmap BASE:SIZE: host uids and gids BASE.. are the container's 0..SIZE-1. */
+/* --idmap: the user namespace's map (ferry_idmap_from_arg). */
 static gboolean
 parse_idmap (const char *spec, FerryStartOptions *o)
 {
-  g_auto (GStrv) f = spec ? g_strsplit (spec, ":", -1) : NULL;
-  guint64 base, size;
+  g_autoptr (GError) error = NULL;
 
   if (spec == NULL)
     return TRUE;
-  if (g_strv_length (f) != 2 || !g_ascii_string_to_unsigned (f[0], 10, 1, G_MAXUINT32, &base, NULL)
-      || !g_ascii_string_to_unsigned (f[1], 10, 1, G_MAXUINT32, &size, NULL) || base + size - 1 > G_MAXUINT32 - 1)
+  if ((o->idmap = ferry_idmap_from_arg (spec, &error)) == NULL || ferry_idmap_to_host (o->idmap, TRUE, 0) <= 0
+      || ferry_idmap_to_host (o->idmap, FALSE, 0) <= 0)
     {
-      ferry_monitor_error ("Invalid --idmap \"%s\" (BASE:SIZE, host ids BASE..BASE+SIZE-1, not root's)", spec);
+      ferry_monitor_error ("%s", error ? error->message
+                                       : "Invalid --idmap: the container's root must be a host id other than root");
       return FALSE;
     }
-  o->idmap_base = (guint32) base;
-  o->idmap_size = (guint32) size;
   return TRUE;
 }
 
@@ -97,8 +96,8 @@ cmd_start (int argc, char **argv, gboolean restore)
     { "env", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.env, "Environment of the init", "K=V" },
     { "nic", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.nics, "A nic: name=IF,host=IF,bridge=BR[,hwaddr=MAC][,mtu=N]",
       "SPEC" },
-    { "idmap", 0, 0, G_OPTION_ARG_STRING, &idmap, "Unprivileged: host ids BASE.. are the container's 0..SIZE-1",
-      "BASE:SIZE" },
+    { "idmap", 0, 0, G_OPTION_ARG_STRING, &idmap, "Unprivileged: host ids BASE.. are the container's 0..SIZE-1, or KIND:NSID:HOSTID:RANGE,...",
+      "MAP" },
     { NULL },
   };
   int rc = 1;
@@ -138,6 +137,8 @@ cmd_start (int argc, char **argv, gboolean restore)
   g_strfreev (o.env);
   g_strfreev (o.nics);
   g_free (o.images);
+  if (o.idmap != NULL)
+    g_array_unref (o.idmap);
   g_free (o.criu_log);
   g_free (o.stats);
   g_free (o.criu_path);

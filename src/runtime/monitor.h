@@ -18,10 +18,10 @@ typedef struct
   char *images, *criu_log, *stats;
   gboolean tcp_established;
   char *criu_path; /* set by ferry_monitor_restore after checking CRIU */
-  /* Unprivileged: a user namespace mapping 0..idmap_size-1 (uids and gids)
-   * to idmap_base..; the rootfs, owned by on-disk root, is mounted idmapped.
-   * idmap_size 0: privileged (root inside is root on the host). */
-  guint32 idmap_base, idmap_size;
+  /* Unprivileged: the user namespace's map (common/idmap.h); the rootfs,
+   * owned by on-disk root, is mounted idmapped with it. NULL: privileged
+   * (root inside is root on the host). */
+  GArray *idmap;
 } FerryStartOptions;
 
 typedef struct
@@ -96,7 +96,7 @@ int ferry_monitor_idmapped_tree (const char *rootfs, pid_t pid, GError **error);
 /* For a restore: ROOTFS mounted over itself, idmapped with a user namespace
  * of the same map, in a mount namespace of the calling process's own (CRIU's
  * --root; nothing of it shows on the host). */
-gboolean ferry_monitor_mount_idmapped_rootfs (const char *rootfs, guint32 base, guint32 size, GError **error);
+gboolean ferry_monitor_mount_idmapped_rootfs (const char *rootfs, GArray *idmap, GError **error);
 /* KEYS (freed) with the external mount keys of the /dev nodes an
  * unprivileged container binds from the host (rootfs.c's list): at dump
  * "mnt[/dev/null]:ferry-dev-null", at a restore "mnt[ferry-dev-null]:/dev/null". */

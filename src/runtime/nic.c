@@ -89,7 +89,7 @@ ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error)
       /* Not on the bridge yet: between CRIU bringing eth0 up and restoring
        * its sockets and firewall lock, a peer's retransmission would be
        * answered with a reset. ferry_monitor_plug_nics once restored. */
-      if (o->idmap_size == 0)
+      if (o->idmap == NULL)
         {
           g_ptr_array_add (keys, g_strdup_printf ("veth[%s]:%s", spec.name, spec.host));
           continue;

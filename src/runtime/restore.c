@@ -5,6 +5,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
+#include "common/idmap.h"
 #include "common/fs.h"
 
 #include "runtime/cgroup.h"
@@ -259,7 +260,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
   /* Unprivileged: CRIU makes the user namespace from the images, its root
    * the rootfs idmapped the same way, in the monitor's own mount namespace,
    * which the new console's devpts instance is then made in too. */
-  if (o->idmap_size > 0 && !ferry_monitor_mount_idmapped_rootfs (rootfs, o->idmap_base, o->idmap_size, error))
+  if (o->idmap != NULL && !ferry_monitor_mount_idmapped_rootfs (rootfs, o->idmap, error))
     return FALSE;
   if (!new_console_open (o->run_dir, &nc, error))
     return FALSE;
@@ -272,11 +273,13 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
       return FALSE;
     }
   /* Unprivileged: the device nodes are the host's again. */
-  if (o->idmap_size > 0)
+  if (o->idmap != NULL)
     {
+      gint64 tty = ferry_idmap_to_host (o->idmap, FALSE, 5);
       nic_keys = ferry_monitor_add_dev_node_keys (nic_keys, TRUE);
       /* CRIU gives the console its dumped owner (root, group tty) from inside. */
-      if (fchown (nc.slave, o->idmap_base, o->idmap_base + 5) < 0)
+      if (fchown (nc.slave, (uid_t) ferry_idmap_to_host (o->idmap, TRUE, 0),
+                  (gid_t) (tty >= 0 ? tty : ferry_idmap_to_host (o->idmap, FALSE, 0))) < 0)
         {
           int saved = errno;
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Giving the console to the container's root: %s",
@@ -296,7 +299,8 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .console_slave = nc.slave,
     .console_path = nc.slave_path,
     .external = (const char *const *) nic_keys, /* veth[eth0]:HOST@BRIDGE for each nic */
-    .images_owner = o->idmap_size > 0 ? o->idmap_base : 0,
+    .images_owner = o->idmap != NULL ? (uid_t) ferry_idmap_to_host (o->idmap, TRUE, 0) : 0,
+    .images_group = o->idmap != NULL ? (gid_t) ferry_idmap_to_host (o->idmap, FALSE, 0) : 0,
     .namespaces_ready = ferry_monitor_make_cgroups,
     .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
   };

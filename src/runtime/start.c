@@ -3,6 +3,7 @@
 #include "runtime/monitor.h"
 
 #include "common/error.h"
+#include "common/idmap.h"
 #include "common/fs.h"
 #include "common/names.h"
 #include "runtime/cgroup.h"
@@ -75,7 +76,7 @@ validate (const FerryStartOptions *o, GError **error)
     return FALSE;
   /* The root of an unprivileged container reaches its new console there at
    * a restore (CRIU binds it by path from inside); passage only. */
-  if (chmod (o->run_dir, o->idmap_size > 0 ? 0711 : 0700) < 0)
+  if (chmod (o->run_dir, o->idmap != NULL ? 0711 : 0700) < 0)
     {
       int saved = errno;
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Setting the mode of %s: %s", o->run_dir,
@@ -131,15 +132,14 @@ receive_message (int sock, FerryInitMessage *msg, int *fd)
   return msg->kind;
 }
 
-/* Writes the user namespace maps of PID ("0 BASE SIZE", uids and gids). */
+/* Writes MAP as the user namespace maps of PID. */
 static gboolean
-write_idmap (pid_t pid, guint32 base, guint32 size, GError **error)
+write_idmap (pid_t pid, GArray *idmap, GError **error)
 {
-  g_autofree char *map = g_strdup_printf ("0 %u %u\n", base, size);
-
-  for (const char *const *file = (const char *const[]) { "uid_map", "gid_map", NULL }; *file; file++)
+  for (int uid = 1; uid >= 0; uid--)
     {
-      g_autofree char *path = g_strdup_printf ("/proc/%d/%s", (int) pid, *file);
+      g_autofree char *map = ferry_idmap_proc_text (idmap, uid);
+      g_autofree char *path = g_strdup_printf ("/proc/%d/%s", (int) pid, uid ? "uid_map" : "gid_map");
       int fd = open (path, O_WRONLY | O_CLOEXEC);
       if (fd < 0 || write (fd, map, strlen (map)) != (ssize_t) strlen (map))
         {
@@ -206,7 +206,7 @@ ferry_monitor_add_dev_node_keys (char **keys, gboolean restore)
 }
 
 gboolean
-ferry_monitor_mount_idmapped_rootfs (const char *rootfs, guint32 base, guint32 size, GError **error)
+ferry_monitor_mount_idmapped_rootfs (const char *rootfs, GArray *idmap, GError **error)
 {
   gboolean ok = FALSE;
   int tree = -1;
@@ -230,7 +230,7 @@ ferry_monitor_mount_idmapped_rootfs (const char *rootfs, guint32 base, guint32 s
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "A mount namespace for the restore: %s",
                    g_strerror (saved));
     }
-  else if (write_idmap (helper, base, size, error) && (tree = ferry_monitor_idmapped_tree (rootfs, helper, error)) >= 0)
+  else if (write_idmap (helper, idmap, error) && (tree = ferry_monitor_idmapped_tree (rootfs, helper, error)) >= 0)
     {
       if (syscall (SYS_move_mount, tree, "", AT_FDCWD, rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
         {
@@ -305,7 +305,7 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
   FerryInitMessage msg;
   int sv[2] = { -1, -1 };
   int rc, console = -1, listener = -1, tree = -1;
-  gboolean ok = FALSE, userns = o->idmap_size > 0;
+  gboolean ok = FALSE, userns = o->idmap != NULL;
 
   if (rootfs == NULL)
     {
@@ -365,7 +365,7 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
   if (!m->ops->attach (m, c->relpath, pid, error))
     goto out;
   if (userns
-      && (!write_idmap (pid, o->idmap_base, o->idmap_size, error)
+      && (!write_idmap (pid, o->idmap, error)
           || (tree = ferry_monitor_idmapped_tree (rootfs, pid, error)) < 0))
     goto out;
   /* The init waits for "g": its eth0 is there and up before it runs. */

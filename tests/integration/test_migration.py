@@ -123,25 +123,55 @@ def test_live_move_transcript_ferry(hosts):
     assert [s["name"] for s in h1.api_ok("GET", "/1.0/instances/c1/snapshots?recursion=1")] == ["first", "second"]
 
 
-def test_live_move_unprivileged(hosts):
-    """An unprivileged container moves live and comes back in a user namespace with the same
-    map: its processes still unprivileged on the target, its rootfs idmapped there."""
+@pytest.mark.parametrize("mode", ["unprivileged", "privileged", "isolated"])
+def test_live_move_keeps_the_idmap(hosts, mode):
+    """A container moves live and comes back in a user namespace with the same map (LXD's
+    default, an isolated range, or none when privileged): its processes the same host
+    uids on the target, its rootfs idmapped there, its volatile.idmap.current the map."""
     h1, h2 = hosts
-    h1.ferry("launch", "busybox", "u1", "-c", "security.privileged=false")
+    config = {"unprivileged": [], "privileged": ["-c", "security.privileged=true"],
+              "isolated": ["-c", "security.idmap.isolated=true"]}[mode]
+    h1.ferry("launch", "busybox", "u1", *config)
     counter_start(h1, "u1")
     uid_map = h1.ferry("exec", "u1", "--", "cat", "/proc/self/uid_map").stdout.split()
-    assert uid_map[0] == "0" and uid_map[1] != "0", uid_map
+    assert (uid_map[1] == "0") == (mode == "privileged"), uid_map
+    current = h1.instance("u1")["config"]["volatile.idmap.current"]
     n0 = counter(h1, "u1")
     h1.ferry("move", "u1", "h2:", timeout=MOVE_TIMEOUT)
     assert "u1" not in h1.instance_names() and h2.instance("u1")["status"] == "Running"
     assert h2.ferry("exec", "u1", "--", "cat", "/proc/self/uid_map").stdout.split() == uid_map
+    assert h2.instance("u1")["config"]["volatile.idmap.current"] == current
     with open(f"/proc/{h2.init_pid('u1')}/status") as f:
         uid = next(line for line in f if line.startswith("Uid:")).split()[1]
     assert uid == uid_map[1], f"the restored init runs as host uid {uid}"
-    assert "idmapped" in h2.ferry("exec", "u1", "--", "grep", " / ", "/proc/self/mountinfo").stdout
+    if mode != "privileged":
+        assert "idmapped" in h2.ferry("exec", "u1", "--", "grep", " / ", "/proc/self/mountinfo").stdout
     n1 = counter(h2, "u1")
     time.sleep(0.3)
     assert counter(h2, "u1") > n1 >= n0
+    # A stateful stop and start on the target recreate the same map.
+    h2.ferry("stop", "u1", "--stateful", timeout=MOVE_TIMEOUT)
+    h2.ferry("start", "u1", timeout=MOVE_TIMEOUT)
+    assert h2.ferry("exec", "u1", "--", "cat", "/proc/self/uid_map").stdout.split() == uid_map
+    assert counter(h2, "u1") >= n1
+
+
+def test_live_move_refused_when_the_target_cannot_apply_the_idmap(hosts):
+    """The target already gave the isolated range to a container of its own: the move is
+    refused before anything is frozen, with the reason, and the container runs on."""
+    h1, h2 = hosts
+    h2.ferry("init", "busybox", "taken", "-c", "security.idmap.isolated=true")
+    h1.ferry("launch", "busybox", "u2", "-c", "security.idmap.isolated=true")
+    assert h1.instance("u2")["config"]["volatile.idmap.base"] == h2.instance("taken")["config"]["volatile.idmap.base"]
+    counter_start(h1, "u2")
+    pid = h1.init_pid("u2")
+    cp = h1.ferry("move", "u2", "h2:", check=False, timeout=MOVE_TIMEOUT)
+    assert cp.returncode != 0 and "another isolated container here uses" in cp.stderr, cp.stderr
+    assert h1.instance("u2")["status"] == "Running" and h1.init_pid("u2") == pid
+    assert h2.instance_names() == ["taken"]
+    n = counter(h1, "u2")
+    time.sleep(0.3)
+    assert counter(h1, "u2") > n
 
 
 def test_live_move_stock_lxc(hosts):

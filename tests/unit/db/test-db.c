@@ -1,8 +1,11 @@
 /* The database holds the trust password's hash: its files are the owner's
  * alone, whatever the umask, also when an older ferryd made them 0644. */
 #include "common/error.h"
+#include "common/fs.h"
 #include "db/db.h"
 
+#include <sqlite3.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,10 +54,84 @@ test_files_private (void)
   g_assert_cmpint (rmdir (dir), ==, 0);
 }
 
+static void
+insert_instance (FerryDb *db, const char *name, const char *config)
+{
+  FerryDbInstance row = { .name = (char *) name, .description = (char *) "", .architecture = (char *) "x86_64",
+                          .config_json = (char *) config, .devices_json = (char *) "{}",
+                          .profiles_json = (char *) "[\"default\"]" };
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ferry_db_instance_insert (db, &row, &error));
+  g_assert_no_error (error);
+}
+
+static const char *
+config_of (GPtrArray *rows, const char *name)
+{
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FerryDbInstance *r = g_ptr_array_index (rows, i);
+      if (g_str_equal (r->name, name))
+        return r->config_json;
+    }
+  g_assert_not_reached ();
+}
+
+/* Containers made before unprivileged became the default stay privileged
+ * (schema 3), but those that already ran with a user namespace's map. */
+static void
+test_privileged_migration (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ferry-test-db-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "ferry.db", NULL);
+  g_autoptr (GError) error = NULL;
+  const char *userns = "{\"volatile.idmap.current\":\"[{\\\"Isuid\\\":true,\\\"Isgid\\\":false,"
+                       "\\\"Hostid\\\":100000,\\\"Nsid\\\":0,\\\"Maprange\\\":65536}]\"}";
+  FerryDb *db = ferry_db_open (path, &error);
+  sqlite3 *raw;
+
+  g_assert_no_error (error);
+  insert_instance (db, "old", "{\"limits.cpu\":\"1\"}");
+  insert_instance (db, "asked", "{\"security.privileged\":\"false\"}");
+  insert_instance (db, "ran-userns", userns);
+  insert_instance (db, "ran-privileged", "{\"volatile.idmap.current\":\"[]\"}");
+  {
+    g_autoptr (GPtrArray) rows = ferry_db_instance_list (db, &error);
+    FerryDbSnapshot snap = { .instance_id = ((FerryDbInstance *) g_ptr_array_index (rows, 0))->id,
+                             .name = (char *) "s", .description = (char *) "", .config_json = (char *) "{}",
+                             .devices_json = (char *) "{}", .profiles_json = (char *) "[]",
+                             .architecture = (char *) "x86_64" };
+    g_assert_true (ferry_db_snapshot_insert (db, &snap, &error));
+  }
+  ferry_db_close (db);
+  /* As schema 2 left them. */
+  g_assert_cmpint (sqlite3_open (path, &raw), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (raw, "PRAGMA user_version = 2", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (raw);
+
+  db = ferry_db_open (path, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (GPtrArray) rows = ferry_db_instance_list (db, &error);
+    g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list_all (db, &error);
+    g_assert_cmpstr (config_of (rows, "old"), ==, "{\"limits.cpu\":\"1\",\"security.privileged\":\"true\"}");
+    g_assert_cmpstr (config_of (rows, "asked"), ==, "{\"security.privileged\":\"false\"}");
+    g_assert_cmpstr (config_of (rows, "ran-userns"), ==, userns);
+    g_assert_nonnull (strstr (config_of (rows, "ran-privileged"), "\"security.privileged\":\"true\""));
+    g_assert_cmpuint (snaps->len, ==, 1);
+    g_assert_cmpstr (((FerryDbSnapshot *) g_ptr_array_index (snaps, 0))->config_json, ==,
+                     "{\"security.privileged\":\"true\"}");
+  }
+  ferry_db_close (db);
+  g_assert_true (ferry_rm_rf (dir, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/db/files-private", test_files_private);
+  g_test_add_func ("/db/privileged-migration", test_privileged_migration);
   return g_test_run ();
 }

@@ -2,6 +2,8 @@
  * recorded on a real host (fixtures/this-host.json: `ferry-monitor
  * migrate-facts` of a running Ferry container), edited into the hosts a lab
  * of one kernel cannot have; then the real ferry-monitor subcommands. */
+#include "common/idmap.h"
+#include "migrate/peer.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "migrate/facts.h"
@@ -467,6 +469,38 @@ test_monitor_same_host (void)
 #define ADD(name, fn)                                                                                        \
   g_test_add ("/migrate/feasible/" name, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 
+/* A live move to or from a Ferry that predates user namespaces is refused
+ * before the freeze, whichever side is old. */
+static void
+test_peer_idmap (void)
+{
+  g_autoptr (JsonObject) old_offer = json_object_new ();
+  g_autoptr (JsonObject) offer = json_object_new ();
+  g_autoptr (JsonObject) bad_offer = json_object_new ();
+  g_autoptr (JsonObject) old_accept = json_object_new ();
+  g_autoptr (JsonObject) accept = json_object_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) map = NULL;
+
+  g_assert_null (ferry_migrate_offer_idmap (old_offer, &error));
+  g_assert_nonnull (strstr (error->message, "source host's Ferry predates unprivileged containers"));
+  g_clear_error (&error);
+  json_object_set_string_member (bad_offer, "idmap", "[{\"Isuid\":1}]");
+  g_assert_null (ferry_migrate_offer_idmap (bad_offer, &error));
+  g_clear_error (&error);
+  json_object_set_string_member (offer, "idmap",
+                                 "[{\"Isuid\":true,\"Isgid\":true,\"Hostid\":100000,\"Nsid\":0,\"Maprange\":65536}]");
+  map = ferry_migrate_offer_idmap (offer, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (ferry_idmap_to_host (map, FALSE, 5), ==, 100005);
+
+  g_assert_false (ferry_migrate_accept_check (old_accept, &error));
+  g_assert_nonnull (strstr (error->message, "target host's Ferry predates unprivileged containers"));
+  g_clear_error (&error);
+  json_object_set_boolean_member (accept, "idmap", TRUE);
+  g_assert_true (ferry_migrate_accept_check (accept, &error));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -487,6 +521,7 @@ main (int argc, char **argv)
   ADD ("first-failure-named", test_first_failure_named);
   ADD ("malformed-facts", test_malformed_facts);
   g_test_add_func ("/migrate/facts/container-needs-self", test_container_needs_self);
+  g_test_add_func ("/migrate/peer/idmap", test_peer_idmap);
   g_test_add_func ("/migrate/monitor/same-host", test_monitor_same_host);
   return g_test_run ();
 }
