@@ -118,6 +118,8 @@ typedef struct
   int console_slave;
   const char *console_path;
   const char *const *external; /* extra keys, e.g. "veth[eth0]:host@bridge" (issue 4) */
+  /* No external interface: nothing was locked at dump, nothing to unlock. */
+  gboolean network_lock_skip;
   /* Host uid of the root of the tree's user namespace (0: none): CRIU reads
    * some images from inside the tree, so they become that root's. */
   uid_t images_owner;

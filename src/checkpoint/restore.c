@@ -46,7 +46,7 @@ fill_options (criu_opts *opts, const FerryRestoreRequest *req, GError **error)
     ok &= criu_local_add_cg_root (opts, NULL, req->cgroup_root) == 0;
   /* Without external interfaces nothing is locked at dump (network-lock
    * skip): nothing to unlock here either. */
-  if (req->external == NULL || req->external[0] == NULL)
+  if (req->network_lock_skip)
     ok &= criu_local_set_network_lock (opts, CRIU_NETWORK_LOCK_SKIP) == 0;
   for (const char *const *e = req->external; e != NULL && *e != NULL; e++)
     ok &= criu_local_add_external (opts, *e) == 0;

@@ -306,6 +306,30 @@ hierarchy_key (const char *mountpoint)
   return ".";
 }
 
+/* The files of cgroup DIR that are not host root's, "NAME=UID:GID" joined by
+ * commas: the cgroup files systemd delegates (cgroup.procs, ...), or all of
+ * them in a cgroup an unprivileged container's root made. */
+static void
+list_owned_files (GString *out, const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  gboolean first = TRUE;
+
+  if (d == NULL)
+    return;
+  for (const char *e; (e = g_dir_read_name (d)) != NULL;)
+    {
+      g_autofree char *path = g_build_filename (dir, e, NULL);
+      struct stat st;
+      if (lstat (path, &st) < 0 || !S_ISREG (st.st_mode) || (st.st_uid == 0 && st.st_gid == 0)
+          || strpbrk (e, "\t\n,=:") != NULL)
+        continue;
+      g_string_append_printf (out, "%s%s=%u:%u", first ? "" : ",", e, (unsigned) st.st_uid, (unsigned) st.st_gid);
+      first = FALSE;
+    }
+  g_dir_close (d);
+}
+
 static void
 list_below (GString *out, const char *key, const char *top, const char *below)
 {
@@ -323,8 +347,10 @@ list_below (GString *out, const char *key, const char *top, const char *below)
        * systemd's, and the kernel refuses nothing else we would need. */
       if (lstat (path, &st) < 0 || !S_ISDIR (st.st_mode) || strpbrk (sub, "\t\n") != NULL)
         continue;
-      g_string_append_printf (out, "%s\t%o\t%u\t%u\t%s\n", key, (unsigned) (st.st_mode & 07777),
+      g_string_append_printf (out, "%s\t%o\t%u\t%u\t%s\t", key, (unsigned) (st.st_mode & 07777),
                               (unsigned) st.st_uid, (unsigned) st.st_gid, sub);
+      list_owned_files (out, path);
+      g_string_append_c (out, '\n');
       list_below (out, key, top, sub);
     }
   g_dir_close (d);
@@ -373,6 +399,17 @@ ferry_cgroup_make_dir (const char *dir, gboolean *created, GError **error)
   return TRUE;
 }
 
+static void
+chown_cgroup_file (const char *dir, const char *file, guint64 uid, guint64 gid)
+{
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  struct stat st;
+
+  if (lstat (path, &st) == 0 && (st.st_uid != uid || st.st_gid != gid)
+      && lchown (path, (uid_t) uid, (gid_t) gid) < 0)
+    g_debug ("chown %s: %s", path, g_strerror (errno));
+}
+
 gboolean
 ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, const char *list, GError **error)
 {
@@ -382,8 +419,9 @@ ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, con
   /* Parents come before their children in the list. */
   for (char **l = lines; *l != NULL; l++)
     {
-      g_auto (GStrv) f = g_strsplit (*l, "\t", 5);
-      const char *key = f[0], *sub = g_strv_length (f) == 5 ? f[4] : NULL;
+      g_auto (GStrv) f = g_strsplit (*l, "\t", 6);
+      guint n = g_strv_length (f);
+      const char *key = f[0], *sub = n >= 5 ? f[4] : NULL, *files = n == 6 ? f[5] : NULL;
       const char *mountpoint = NULL;
       guint64 mode = 0, uid = 0, gid = 0;
 
@@ -410,21 +448,33 @@ ferry_cgroup_subtree_make (const FerryCgroupManager *m, const char *relpath, con
       gboolean created;
       if (!ferry_cgroup_make_dir (dir, &created, error))
         return FALSE;
-      if (!created)
-        continue;
-      /* A cgroup systemd delegated (user@UID.service) is its user's, with
-       * the files through which the user's manager moves its processes. */
-      if (chmod (dir, (mode_t) mode) < 0)
+      if (created && chmod (dir, (mode_t) mode) < 0)
         g_debug ("chmod %s: %s", dir, g_strerror (errno));
-      if (uid != 0 || gid != 0)
+      /* Owners as dumped, also of the cgroups CRIU made for the tasks: a
+       * cgroup systemd delegated (user@UID.service) is its user's, with the
+       * files through which the user's manager moves its processes; every
+       * cgroup an unprivileged container's root made is its root's. */
+      if (files != NULL)
+        {
+          chown_cgroup_file (dir, ".", uid, gid);
+          g_auto (GStrv) owned = g_strsplit (files, ",", -1);
+          for (char **o = owned; *o != NULL; o++)
+            {
+              g_auto (GStrv) kv = g_strsplit (*o, "=", 2);
+              g_auto (GStrv) ids = kv[0] && kv[1] ? g_strsplit (kv[1], ":", 2) : NULL;
+              guint64 fu, fg;
+              if (ids != NULL && ids[0] && ids[1] && *kv[0] != '\0' && strchr (kv[0], '/') == NULL
+                  && !g_str_equal (kv[0], ".") && !g_str_equal (kv[0], "..")
+                  && g_ascii_string_to_unsigned (ids[0], 10, 0, G_MAXUINT32 - 1, &fu, NULL)
+                  && g_ascii_string_to_unsigned (ids[1], 10, 0, G_MAXUINT32 - 1, &fg, NULL))
+                chown_cgroup_file (dir, kv[0], fu, fg);
+            }
+        }
+      else if (created && (uid != 0 || gid != 0))
         for (const char *const *file = (const char *const[]) { ".", "cgroup.procs", "cgroup.threads",
                                                                "cgroup.subtree_control", NULL };
              *file; file++)
-          {
-            g_autofree char *path = g_build_filename (dir, *file, NULL);
-            if (lchown (path, (uid_t) uid, (gid_t) gid) < 0 && errno != ENOENT)
-              g_debug ("chown %s: %s", path, g_strerror (errno));
-          }
+          chown_cgroup_file (dir, *file, uid, gid);
     }
   return TRUE;
 }

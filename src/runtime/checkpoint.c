@@ -224,6 +224,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
    * network is locked while frozen unless there is nothing but lo. */
   int nics = count_interfaces (init_pid);
   veth_keys = ferry_monitor_nic_dump_keys (o->run_dir);
+  gboolean has_nics = veth_keys[0] != NULL;
   /* An unprivileged container's device nodes are binds of the host's:
    * external mounts, bound again from the host at restore. */
   if (userns)
@@ -235,7 +236,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .images_dir = o->images,
     .log_path = o->log,
     .leave_running = o->leave_running,
-    .tcp_established = o->tcp_established || veth_keys[0] != NULL,
+    .tcp_established = o->tcp_established || has_nics,
     .network_lock_skip = nics == 0,
     .external = (const char *const *) veth_keys,
     .console_key = key,

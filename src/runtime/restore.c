@@ -272,6 +272,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
       new_console_clear (&nc);
       return FALSE;
     }
+  gboolean has_nics = nic_keys[0] != NULL;
   /* Unprivileged: the device nodes are the host's again. */
   if (o->idmap != NULL)
     {
@@ -295,10 +296,11 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .rootfs = rootfs,
     .cgroup_root = cgroup_root,
     /* A nic's established connections are part of what must survive. */
-    .tcp_established = o->tcp_established || nic_keys[0] != NULL,
+    .tcp_established = o->tcp_established || has_nics,
+    .network_lock_skip = !has_nics,
     .console_slave = nc.slave,
     .console_path = nc.slave_path,
-    .external = (const char *const *) nic_keys, /* veth[eth0]:HOST@BRIDGE for each nic */
+    .external = (const char *const *) nic_keys, /* veth[eth0]:HOST@BRIDGE for each nic, dev nodes */
     .images_owner = o->idmap != NULL ? (uid_t) ferry_idmap_to_host (o->idmap, TRUE, 0) : 0,
     .images_group = o->idmap != NULL ? (gid_t) ferry_idmap_to_host (o->idmap, FALSE, 0) : 0,
     .namespaces_ready = ferry_monitor_make_cgroups,

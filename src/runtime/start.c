@@ -269,6 +269,36 @@ send_go (int sock, int fd)
   return sendmsg (sock, &mh, MSG_NOSIGNAL) == 1;
 }
 
+/* Unprivileged: the root of the container's cgroup namespace (NAME/ns in
+ * every hierarchy) is given to the container's root, as systemd delegates
+ * a cgroup and LXC does for its unprivileged containers: the directory and
+ * the files that move processes and enable controllers. Its limits stay on
+ * NAME, host root's; what it makes below can only be tighter. */
+static gboolean
+delegate_cgroup (const FerryCgroupManager *m, const char *relpath, GArray *idmap, GError **error)
+{
+  uid_t uid = (uid_t) ferry_idmap_to_host (idmap, TRUE, 0);
+  gid_t gid = (gid_t) ferry_idmap_to_host (idmap, FALSE, 0);
+  g_auto (GStrv) mounts = m->ops->mountpoints (m);
+
+  for (char **mp = mounts; mp != NULL && *mp != NULL; mp++)
+    for (const char *const *file = (const char *const[]) { ".", "cgroup.procs", "cgroup.threads",
+                                                           "cgroup.subtree_control", "tasks",
+                                                           "cgroup.clone_children", NULL };
+         *file; file++)
+      {
+        g_autofree char *path = g_build_filename (*mp, relpath, FERRY_CGROUP_NS, *file, NULL);
+        if (lchown (path, uid, gid) < 0 && errno != ENOENT)
+          {
+            int saved = errno;
+            g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Delegating %s to the container's root: %s", path,
+                         g_strerror (saved));
+            return FALSE;
+          }
+      }
+  return TRUE;
+}
+
 gboolean
 ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GError **error)
 {
@@ -292,7 +322,7 @@ ferry_monitor_create_cgroup (const FerryStartOptions *o, FerryContainer *c, GErr
   if (!m->ops->create (m, c->relpath, &limits, error))
     return FALSE;
   c->cgroup_created = TRUE;
-  return TRUE;
+  return o->idmap == NULL || delegate_cgroup (m, c->relpath, o->idmap, error);
 }
 
 static gboolean

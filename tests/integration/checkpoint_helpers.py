@@ -109,10 +109,15 @@ def services(procs):
     return found
 
 
+# Config every launch() adds: a test module runs its tests in both modes by setting it
+# (test_checkpoint.py's `mode` fixture).
+MODE_CONFIG = {}
+
+
 def launch(daemon, name, config=None, client="lxc"):
     """A busybox container, booted (its boot message on the console)."""
     args = ["launch", "busybox", name]
-    for k, v in (config or {}).items():
+    for k, v in {**MODE_CONFIG, **(config or {})}.items():
         args += ["-c", f"{k}={v}"]
     if client == "lxc":
         daemon.lxc(*args, timeout=CR_TIMEOUT)

@@ -2,7 +2,8 @@
 a workload in the container (workload/cr-state.c) sets up state, the test takes a
 stateful snapshot, restores it, stops and starts statefully, and the workload then
 verifies that its memory, file offset, pipe and socket data in flight, PIDs and
-process tree survived. Driven through the stock `lxc` client and through `ferry`.
+process tree survived. Driven through the stock `lxc` client and through `ferry`, for
+unprivileged containers (the default) and privileged ones.
 
 One ferryd for the module; each test makes its own containers.
 """
@@ -14,6 +15,8 @@ import time
 
 import pytest
 
+import checkpoint_helpers
+
 from conftest import LXC, cgroup_limit, wait_until
 from checkpoint_helpers import (
     CR_TIMEOUT, Workload, api_error, build_workload, console, corrupt, criu_logs, delete,
@@ -24,6 +27,16 @@ from checkpoint_helpers import (
 # The image files every CRIU dump of a container writes (besides per-PID ones).
 CRIU_IMAGES = ("inventory.img", "pstree.img")
 CRIU_PER_PID = ("core-", "mm-", "pagemap-", "pages-")
+
+
+@pytest.fixture(scope="module", autouse=True, params=["unprivileged", "privileged"])
+def mode(request):
+    """Every test here in both modes: LXD's default (a user namespace) and privileged."""
+    checkpoint_helpers.MODE_CONFIG.clear()
+    if request.param == "privileged":
+        checkpoint_helpers.MODE_CONFIG["security.privileged"] = "true"
+    yield request.param
+    checkpoint_helpers.MODE_CONFIG.clear()
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +67,13 @@ def assert_snapshot_listed_stateful(daemon, client, name, snap, stateful=True):
         assert "YES" in row[0] or "(stateful)" in row[0], f"{snap} not shown stateful:\n{info}"
     else:
         assert "NO" in row[0] or "(stateless)" in row[0], f"{snap} not shown stateless:\n{info}"
+
+
+def test_mode_is_in_effect(daemon, mode):
+    name = launch(daemon, "modecheck")
+    uid_map = daemon.lxc("exec", name, "--", "cat", "/proc/self/uid_map").stdout.split()
+    assert (uid_map[1] == "0") == (mode == "privileged"), uid_map
+    delete(daemon, name)
 
 
 # --- 1. stateful snapshot keeps the container running ----------------------------

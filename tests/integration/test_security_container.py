@@ -1,6 +1,8 @@
-"""Root inside a privileged container (no user namespace) against the host
-(issue 9, items 9-11): host sysctls, sysfs and sysrq through mounts, device
-limits raised from inside, cgroup v1 release agents, the host's kernel log.
+"""Root inside a container against the host, in both modes: privileged (no user
+namespace; issue 9, items 9-11) and unprivileged (LXD's default; issue 11): host
+sysctls, sysfs and sysrq through mounts, device limits raised from inside, cgroup
+v1 release agents, cgroup mounts reaching outside its own subtree, the host's
+kernel log, modules, kexec, file handles.
 Every attack runs for real, as root in a container, through `ferry exec`, and
 from a process the container keeps running across a stateful snapshot and
 restore; each must fail while ferryd keeps serving, and what systemd needs of
@@ -43,9 +45,10 @@ class Container:
     boot time that runs /sec/cmd: a process of the container's own tree (not an
     exec session), which a stateful snapshot dumps and a restore brings back."""
 
-    def __init__(self, daemon, name, attack):
-        self.daemon, self.name = daemon, name
-        daemon.lxc("launch", "busybox", name, timeout=CR_TIMEOUT)
+    def __init__(self, daemon, name, attack, privileged):
+        self.daemon, self.name, self.privileged = daemon, name, privileged
+        daemon.lxc("launch", "busybox", name, "-c", f"security.privileged={str(privileged).lower()}",
+                   timeout=CR_TIMEOUT)
         shutil.copy2(attack, os.path.join(self.rootfs, "attack"))
         with open(os.path.join(self.rootfs, "loop.sh"), "w") as f:
             f.write(LOOP)
@@ -80,14 +83,29 @@ def assert_serving(daemon):
     assert status == 200, "ferryd stopped serving"
 
 
-@pytest.fixture(scope="module")
-def box(daemon, tmp_path_factory):
-    return Container(daemon, "sec1", attack_binary(tmp_path_factory))
+@pytest.fixture(scope="module", params=["privileged", "unprivileged"])
+def box(daemon, tmp_path_factory, request):
+    privileged = request.param == "privileged"
+    box = Container(daemon, "sec-priv" if privileged else "sec-unpriv", attack_binary(tmp_path_factory), privileged)
+    uid_map = box.exec("cat /proc/self/uid_map").split()
+    assert (uid_map[:2] == ["0", "0"]) == privileged, uid_map
+    return box
 
 
 def both(box, script):
     """SCRIPT through an exec session and through the container's own tree."""
     return [box.exec(script), box.in_tree(script)]
+
+
+def mounts_refused(box, attacks):
+    """Privileged: each mount attack fails (the monitor refuses it). Unprivileged: the
+    kernel decides, and lets the container's root remount or unmount what it mounted in
+    its own user namespace (/proc/sys read-only, the masks), as in LXD's unprivileged
+    containers: what holds is the kernel's ownership check on every host sysctl and
+    sysfs file, which the callers then test by opening them for writing."""
+    for attack in attacks:
+        for out in both(box, attack):
+            assert failed(out) or not box.privileged, f"{attack!r} worked:\n{out}"
 
 
 def test_proc_sys_stays_read_only(box, daemon):
@@ -114,9 +132,7 @@ def test_proc_sys_stays_read_only(box, daemon):
         "/attack umount-dot /proc/sys/kernel",
         "/attack umount-dot /sys",
     ]
-    for attack in attacks:
-        for out in both(box, attack):
-            assert failed(out), f"{attack!r} worked:\n{out}"
+    mounts_refused(box, attacks)
     for path in ("/proc/sys/kernel/core_pattern", "/mnt/r/sys/kernel/core_pattern",
                  "/mnt/p/sys/kernel/core_pattern", "/mnt/b/sys/kernel/core_pattern",
                  "/mnt/fb/sys/kernel/core_pattern", "/mnt/fm/kernel/core_pattern",
@@ -140,10 +156,8 @@ def test_sysfs_and_sysrq_stay_read_only(box, daemon):
         "mkdir -p /mnt/f && mount -t binfmt_misc binfmt_misc /mnt/f",
         "mkdir -p /mnt/g && mount -t debugfs debugfs /mnt/g",
     ]
-    for attack in attacks:
-        for out in both(box, attack):
-            assert failed(out), f"{attack!r} worked:\n{out}"
-    for path in ("/sys/kernel/uevent_helper", "/proc/sysrq-trigger"):
+    mounts_refused(box, attacks)
+    for path in ("/sys/kernel/uevent_helper", "/proc/sysrq-trigger", "/sys/power/state", "/proc/sys/vm/drop_caches"):
         for out in both(box, f"/attack open-write {path}"):
             assert "open-write ok" not in out, f"{path} opened for writing:\n{out}"
     assert_serving(daemon)
@@ -188,6 +202,33 @@ def test_new_mount_api_and_bpf_refused(box, daemon):
                      "mount_setattr"):
             assert f"{call} ENOSYS" in out, f"{call} not refused with ENOSYS:\n{out}"
         assert "bpf EPERM" in out, out
+
+
+def test_kernel_calls_refused(box, daemon):
+    """LXD's default seccomp denials and what no container root may do to the kernel."""
+    calls = ("init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "open_by_handle_at",
+             "keyctl", "iopl", "ioperm")
+    for out in both(box, "/attack kernel"):
+        for call in calls:
+            assert f"{call} " in out and f"{call} ok" not in out, f"{call} was not refused:\n{out}"
+    assert_serving(daemon)
+
+
+def test_cgroup_mounts_stay_in_its_subtree(box, daemon):
+    """A cgroup file system mounted inside shows its own cgroup namespace's tree: its
+    processes, none of the host's cgroups or its own parents, and limits it cannot raise."""
+    v2 = not os.path.exists("/sys/fs/cgroup/memory")
+    fstype = "-t cgroup2" if v2 else "-t cgroup -o memory"
+    limit = "memory.max" if v2 else "memory.limit_in_bytes"
+    for out in both(box, f"mkdir -p /mnt/cg && (mountpoint -q /mnt/cg || mount {fstype} cg /mnt/cg) && "
+                         "cat /proc/self/cgroup && ls /mnt/cg && cat /mnt/cg/cgroup.procs"):
+        if failed(out):
+            continue  # refused: nothing reaches outside either
+        assert "system.slice" not in out and "user.slice" not in out and daemon.cgroup_parent not in out, out
+        assert "\n1\n" in out, f"its init is not in the mounted tree's root:\n{out}"
+    for out in both(box, f"mountpoint -q /mnt/cg && echo max > /mnt/cg/{limit} && cat /mnt/cg/{limit}"):
+        assert failed(out), f"its own limit was writable:\n{out}"
+    assert_serving(daemon)
 
 
 def test_mount_string_race(box, daemon):
@@ -251,12 +292,17 @@ def test_attacks_fail_after_stateful_snapshot_restore(box, daemon):
     # The loop came back from the images: its mount(2) reaches the new monitor.
     out = box.in_tree("mkdir -p /mnt/after && mount -t tmpfs after /mnt/after && umount /mnt/after")
     assert not failed(out), f"a tmpfs mount failed after the restore:\n{out}"
-    for attack in ("mount -o remount,bind,rw /proc/sys", "mkdir -p /mnt/p && mount -t proc proc /mnt/p",
-                   "mount -t sysfs sysfs /mnt/p", "umount /proc/sysrq-trigger",
-                   "mount -t cgroup -o rdma cgroup /mnt/p", "dmesg",
+    mounts_refused(box, ("mount -o remount,bind,rw /proc/sys", "mkdir -p /mnt/p && mount -t proc proc /mnt/p",
+                         "mount -t sysfs sysfs /mnt/p", "umount /proc/sysrq-trigger"))
+    for attack in ("mount -t cgroup -o rdma cgroup /mnt/p", "dmesg",
                    "mount -t cgroup -o devices cgroup /mnt/p && echo 'b 7:0 r' > /mnt/p/devices.allow"):
         for out in both(box, attack):
             assert failed(out), f"{attack!r} worked after the restore:\n{out}"
+    for path in ("/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper"):
+        for out in both(box, f"/attack open-write {path}"):
+            assert "open-write ok" not in out, f"{path} opened for writing after the restore:\n{out}"
     for out in both(box, "/attack syscalls"):
         assert "open_tree ENOSYS" in out and "bpf EPERM" in out, out
+    for out in both(box, "/attack kernel"):
+        assert "init_module ok" not in out and "kexec_load ok" not in out and "open_by_handle_at ok" not in out, out
     assert_serving(daemon)

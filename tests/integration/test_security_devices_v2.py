@@ -1,4 +1,4 @@
-"""Root inside a container against the host's devices on a cgroup2-only host (issue 9,
+"""Root inside a privileged container against the host's devices on a cgroup2-only host (issue 9,
 item 10 on Debian 12's default layout). v2 has no devices controller: Ferry attaches a
 BPF_CGROUP_DEVICE program with v1's allow list to the container's cgroup NAME, whose
 processes live in NAME/ns. Root inside may still mknod any node, but opening one outside
@@ -42,7 +42,9 @@ def d():
     daemon.start()
     try:
         assert daemon.api_ok("GET", "/1.0")["environment"]["cgroup_layout"] == "cgroup2"
-        daemon.launch(NAME)
+        # Privileged: root inside may mknod (an unprivileged one may not at all,
+        # test_security_container), and only the program stands between it and a disk.
+        daemon.launch(NAME, config={"security.privileged": "true"})
         yield daemon
     finally:
         problems = teardown_daemon(daemon)

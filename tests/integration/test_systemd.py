@@ -16,7 +16,8 @@ the stateful tests run on the host's own layout there.
 
 The bounds below turn a hang into a failure; they are not benchmarks. Every test runs with
 each release on this host's cgroup layout and, on a hybrid host, with Debian 12 on the
-cgroup2-only layout too."""
+cgroup2-only layout too, unprivileged (LXD's default: systemd gets its cgroup namespace's
+root delegated); and with Debian 12 privileged."""
 
 import os
 import re
@@ -36,20 +37,26 @@ DELETE_BOUND = 30
 NAME = "sd1"
 
 
-LAYOUTS = [("host", "bookworm")] + ([("cgroup2", "bookworm")] if HYBRID_CGROUPS else []) + [("host", "trixie")]
+# (cgroup layout, Debian release, mode): unprivileged, the default, on every layout and
+# release; privileged on request, on this host's layout.
+LAYOUTS = ([("host", "bookworm", "unprivileged")] + ([("cgroup2", "bookworm", "unprivileged")] if HYBRID_CGROUPS else [])
+           + [("host", "trixie", "unprivileged"), ("host", "bookworm", "privileged")])
 
 
-@pytest.fixture(scope="module", params=LAYOUTS, ids=[f"{layout}-{release}" for layout, release in LAYOUTS])
+@pytest.fixture(scope="module", params=LAYOUTS,
+                ids=[f"{layout}-{release}" + ("-privileged" if mode == "privileged" else "")
+                     for layout, release, mode in LAYOUTS])
 def daemon(request):
     """A ferryd with a Debian image, on this host's layout or the cgroup2-only one."""
     if not os.path.exists("/usr/bin/mmdebstrap"):
         pytest.skip("mmdebstrap not installed (scripts/setup-deps)")
-    layout, release = request.param
+    layout, release, mode = request.param
     wrapper = cgroup2_wrapper() if layout == "cgroup2" else []
     for d in _daemon_fixture(request, wrapper):
         d.image = RELEASES[release]
         d.ferry("image", "import", debian_tarball(release), "--alias", d.image, timeout=600)
         d.layout = layout
+        d.launch_config = ["-c", "security.privileged=true"] if mode == "privileged" else []
         yield d
 
 
@@ -92,7 +99,9 @@ def init_exits(daemon, name=NAME):
 
 @pytest.fixture(scope="module")
 def sd(daemon):
-    daemon.ferry("launch", daemon.image, NAME, timeout=300)
+    daemon.ferry("launch", daemon.image, NAME, *daemon.launch_config, timeout=300)
+    uid_map = daemon.ferry("exec", NAME, "--", "cat", "/proc/self/uid_map").stdout.split()
+    assert (uid_map[1] == "0") == bool(daemon.launch_config), uid_map
     wait_running(daemon)
     yield NAME
     if NAME in daemon.instance_names():
@@ -211,7 +220,7 @@ def services(daemon, tmp_path_factory):
     """SVC running with its services, and a client connected to each (from the host)."""
     if HYBRID_CGROUPS and daemon.layout == "cgroup2":
         pytest.skip("CRIU cannot restore on the emulated cgroup2-only layout of a hybrid host")
-    daemon.ferry("launch", daemon.image, SVC, timeout=300)
+    daemon.ferry("launch", daemon.image, SVC, *daemon.launch_config, timeout=300)
     wait_running(daemon, SVC)
     key = prepare_services(daemon, SVC, str(tmp_path_factory.mktemp("ssh")))
     address = [a["address"] for a in state(daemon, SVC)["network"]["eth0"]["addresses"]

@@ -98,6 +98,24 @@ def test_unprivileged_boot_exec_and_stateful_operations(daemon, unpriv):
     wait_until(lambda: tick() > first, "the ticker to go on after the restore")
 
 
+def test_namespaces_and_devices_as_lxd_gives_them(daemon, unpriv):
+    """Its own user, pid, mount, net, uts, ipc and cgroup namespaces; /dev with the usual
+    nodes only (binds of the host's: a user namespace may not mknod), no block device."""
+    name, _ = unpriv
+    pid = daemon.init_pid(name)
+    for ns in ("user", "pid", "mnt", "net", "uts", "ipc", "cgroup"):
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), f"{ns} is the host's"
+    out = daemon.lxc("exec", name, "--", "sh", "-c", "cat /proc/self/cgroup; ls -ln /dev").stdout
+    assert "0::/\n" in out or ":/\n" in out, out  # the root of its own cgroup namespace
+    nodes = {line.split()[-1]: line[0] for line in out.splitlines() if line[:1] in ("b", "c")}
+    assert set(nodes) <= {"null", "zero", "full", "random", "urandom", "tty", "console", "ptmx"}, nodes
+    assert "b" not in nodes.values(), nodes
+    for node in ("null", "zero", "full", "random", "urandom", "tty"):
+        assert node in nodes, f"/dev/{node} missing: {out}"
+    cp = daemon.lxc("exec", name, "--", "sh", "-c", "mknod /tmp/sda b 8 0", check=False)
+    assert cp.returncode != 0, "mknod worked in a user namespace"
+
+
 def test_unprivileged_root_cannot_reach_the_host(daemon, unpriv):
     name, _ = unpriv
     attacks = {

@@ -1,4 +1,4 @@
-/* Attacks on the host from root inside a privileged container, for
+/* Attacks on the host from root inside a container (privileged or not), for
  * test_security_container.py: the calls busybox does not make. Each prints
  * one line per attempt, "NAME ok" or "NAME ERRNO-NAME". Static: the busybox
  * rootfs has no libc. */
@@ -51,6 +51,31 @@ syscalls(void)
   report("mount_setattr", syscall(SYS_mount_setattr, AT_FDCWD, "/proc/sys", 0, &attr, sizeof attr));
   memset(&battr, 0, sizeof battr);
   report("bpf", syscall(SYS_bpf, BPF_PROG_GET_NEXT_ID, &battr, sizeof battr));
+  return 0;
+}
+
+/* What LXD's default seccomp policy denies, and what a user namespace's
+ * root may not do to the kernel: modules, kexec, file handles, keyrings,
+ * I/O ports. */
+static int
+kernel_calls(void)
+{
+  struct
+  {
+    unsigned int bytes;
+    int type;
+    unsigned char data[8];
+  } handle = { .bytes = 8, .type = 1 };
+
+  report("init_module", syscall(SYS_init_module, NULL, 0UL, ""));
+  report("finit_module", syscall(SYS_finit_module, -1, "", 0));
+  report("delete_module", syscall(SYS_delete_module, "ext4", O_NONBLOCK));
+  report("kexec_load", syscall(SYS_kexec_load, 0UL, 0UL, NULL, 0UL));
+  report("kexec_file_load", syscall(SYS_kexec_file_load, -1, -1, 0UL, "", 0UL));
+  report("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, &handle, O_RDONLY));
+  report("keyctl", syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* session */, 0));
+  report("iopl", syscall(SYS_iopl, 3));
+  report("ioperm", syscall(SYS_ioperm, 0x80UL, 1UL, 1));
   return 0;
 }
 
@@ -170,11 +195,13 @@ main(int argc, char **argv)
     return umount_dot(argv[2]);
   if (argc == 2 && strcmp(argv[1], "syscalls") == 0)
     return syscalls();
+  if (argc == 2 && strcmp(argv[1], "kernel") == 0)
+    return kernel_calls();
   if (argc == 4 && strcmp(argv[1], "race") == 0)
     return race(argv[2], atoi(argv[3]));
   if (argc == 3 && strcmp(argv[1], "open-write") == 0)
     return open_write(argv[2]);
-  fprintf(stderr, "usage: attack syscalls | race DIR ROUNDS | open-write PATH | pivot DIR | umount-dot DIR"
+  fprintf(stderr, "usage: attack syscalls | kernel | race DIR ROUNDS | open-write PATH | pivot DIR | umount-dot DIR"
                   " | opath-exec | sleep\n");
   return 2;
 }

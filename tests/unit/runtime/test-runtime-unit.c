@@ -338,31 +338,60 @@ test_subtree_record (void)
       g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
     }
   g_autofree char *delegated = g_build_filename (top, "a/ns/user.slice/user@1000.service", NULL);
+  g_autofree char *procs = g_build_filename (delegated, "cgroup.procs", NULL);
+  g_autofree char *limit = g_build_filename (delegated, "memory.max", NULL);
+  g_assert_true (g_file_set_contents (procs, "", 0, NULL));
+  g_assert_true (g_file_set_contents (limit, "", 0, NULL));
   g_assert_cmpint (chmod (delegated, 0700), ==, 0);
   if (getuid () == 0)
-    g_assert_cmpint (chown (delegated, 1000, 1000), ==, 0);
+    {
+      g_assert_cmpint (chown (delegated, 1000, 1000), ==, 0);
+      g_assert_cmpint (chown (procs, 1000, 1000), ==, 0);
+    }
 
   g_autofree char *list = ferry_cgroup_subtree_list (m, "a/ns");
-  g_assert_nonnull (strstr (list, ".\t755\t0\t0\tsystem.slice\n"));
-  g_assert_nonnull (strstr (list, "\tsystem.slice/x.service\n"));
+  g_assert_nonnull (strstr (list, ".\t755\t0\t0\tsystem.slice\t\n"));
+  g_assert_nonnull (strstr (list, "\tsystem.slice/x.service\t\n"));
   g_assert_nonnull (strstr (list, ".\t700\t"));
   g_assert_null (strstr (list, "ns\n"));
+  /* The files not host root's, with their owners. */
+  if (getuid () == 0)
+    g_assert_nonnull (strstr (list, "\tuser.slice/user@1000.service\tcgroup.procs=1000:1000\n"));
   /* Parents come before their children. */
-  g_assert_true (strstr (list, "\tuser.slice\n") < strstr (list, "\tuser.slice/user@1000.service\n"));
+  g_assert_true (strstr (list, "\tuser.slice\t") < strstr (list, "\tuser.slice/user@1000.service\t"));
 
+  /* One of them already there, host root's (as CRIU makes a cgroup that
+   * holds tasks): it gets its dumped owners too. */
+  g_autofree char *made = g_build_filename (top, "b/user.slice/user@1000.service", NULL);
+  g_autofree char *made_procs = g_build_filename (made, "cgroup.procs", NULL);
+  g_autofree char *made_limit = g_build_filename (made, "memory.max", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (made, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (made_procs, "", 0, NULL));
+  g_assert_true (g_file_set_contents (made_limit, "", 0, NULL));
   g_assert_true (ferry_cgroup_subtree_make (m, "b", list, &error));
   g_assert_no_error (error);
-  g_autofree char *made = g_build_filename (top, "b/user.slice/user@1000.service", NULL);
   g_assert_cmpint (stat (made, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 07777, ==, 0700);
   if (getuid () == 0)
-    g_assert_cmpint (st.st_uid, ==, 1000);
+    {
+      g_assert_cmpint (st.st_uid, ==, 1000);
+      g_assert_cmpint (stat (made_procs, &st), ==, 0);
+      g_assert_cmpint (st.st_uid, ==, 1000);
+      g_assert_cmpint (stat (made_limit, &st), ==, 0);
+      g_assert_cmpint (st.st_uid, ==, 0); /* not delegated: stays host root's */
+    }
+  /* A record of an older Ferry (no file list): the delegation files. */
+  g_assert_true (ferry_cgroup_subtree_make (m, "b", ".\t700\t1000\t1000\told\n", &error));
+  g_assert_no_error (error);
   /* Again: what exists is left alone. */
   g_assert_true (ferry_cgroup_subtree_make (m, "b", list, &error));
   /* Another hierarchy's lines are skipped; a path out of the subtree is refused. */
   g_assert_true (ferry_cgroup_subtree_make (m, "b", "memory\t755\t0\t0\tz\n", &error));
   g_autofree char *skipped = g_build_filename (top, "b/z", NULL);
   g_assert_false (g_file_test (skipped, G_FILE_TEST_EXISTS));
+  /* A file list naming a path out of the cgroup is ignored. */
+  g_assert_true (ferry_cgroup_subtree_make (m, "b", ".\t755\t0\t0\tq\t../../x=1:1,/etc/passwd=1:1,..=1:1\n", &error));
+  g_assert_no_error (error);
   for (const char *const *bad = (const char *const[]) { ".\t755\t0\t0\t../escape\n", ".\t755\t0\t0\t/abs\n",
                                                         ".\t999\t0\t0\tq\n", ".\t755\tx\t0\tq\n", "junk\n", NULL };
        *bad; bad++)
