@@ -85,15 +85,6 @@ def migrating(clean):
     return a, b
 
 
-@pytest.fixture
-def refusing(clean):
-    """Daemons without the migration API: the client must pass their refusal on."""
-    a, b = clean
-    if supports_migration(a, b):
-        pytest.skip("the daemons migrate: refusals are covered by the fault tests")
-    return a, b
-
-
 def state(d, name):
     return d.instance(name)["status"]
 
@@ -214,39 +205,44 @@ def test_unknown_source_instance(clean):
     assert b.instance_names() == []
 
 
-# --- the daemons refuse migration (until the daemon side lands) ----------------
+# --- the target refuses: the source is kept as it was ------------------------------
 
-def test_refused_move_keeps_source(refusing):
-    a, b = refusing
+def test_refused_move_keeps_source(clean):
+    """The target already has an instance of that name: it refuses before anything moves,
+    its answer is what the user sees, and the source runs on untouched."""
+    a, b = clean
     a.launch("c1")
-    cp = a.ferry("move", "c1", "r2:", check=False)
-    assert cp.returncode == 1
-    # The source daemon's own message, as lxc prints it.
-    assert error_line(cp) == "Error: Migration isn't supported yet", cp.stderr
-    assert a.instance_names() == ["c1"] and state(a, "c1") == "Running"
-    assert b.instance_names() == []
-
-
-def test_refused_stateless_move_restarts_source(refusing):
-    """--stateless stops the source before migrating: a refusal must start it again."""
-    a, b = refusing
-    a.launch("c1")
+    b.launch("c1", start=False)
     pid = a.init_pid("c1")
-    cp = a.ferry("move", "c1", "r2:", "--stateless", check=False)
+    cp = a.ferry("move", "c1", "r2:", check=False, timeout=120)
     assert cp.returncode == 1
-    assert "Migration isn't supported yet" in error_line(cp), cp.stderr
+    assert 'Instance "c1" already exists' in error_line(cp), cp.stderr
+    assert a.instance_names() == ["c1"] and state(a, "c1") == "Running" and a.init_pid("c1") == pid
+    assert b.instance_names() == ["c1"] and state(b, "c1") == "Stopped"
+
+
+def test_refused_stateless_move_restarts_source(clean):
+    """--stateless stops the source before migrating: a refusal must start it again."""
+    a, b = clean
+    a.launch("c1")
+    b.launch("c1", start=False)
+    pid = a.init_pid("c1")
+    cp = a.ferry("move", "c1", "r2:", "--stateless", check=False, timeout=120)
+    assert cp.returncode == 1
+    assert 'Instance "c1" already exists' in error_line(cp), cp.stderr
     assert state(a, "c1") == "Running" and a.init_pid("c1") != pid
-    assert b.instance_names() == []
+    assert b.instance_names() == ["c1"]
 
 
-def test_refused_push_mode_names_target(refusing):
-    a, b = refusing
+def test_refused_push_mode_names_target(clean):
+    a, b = clean
     a.launch("c1", start=False)
-    cp = a.ferry("copy", "c1", "r2:c2", "--mode", "push", check=False)
+    b.launch("c2", start=False)
+    cp = a.ferry("copy", "c1", "r2:c2", "--mode", "push", check=False, timeout=120)
     assert cp.returncode == 1
     # In push mode the target is asked first; its refusal is what the user sees.
-    assert 'Source type "migration" isn\'t supported yet' in error_line(cp), cp.stderr
-    assert a.instance_names() == ["c1"] and b.instance_names() == []
+    assert 'Instance "c2" already exists' in error_line(cp), cp.stderr
+    assert a.instance_names() == ["c1"] and b.instance_names() == ["c2"]
 
 
 def test_local_copy_same_remote(clean):
