@@ -19,6 +19,12 @@
 #define FERRY_CHECKPOINT_CONSOLE_KEY_FILE "ferry-console.key"
 /* The container's cgroup tree at dump (ferry_cgroup_subtree_list()). */
 #define FERRY_CHECKPOINT_CGROUPS_FILE "ferry-cgroups.txt"
+/* Written (and synced, with the directory) by ferry-monitor checkpoint once
+ * the dump is complete: a ferryd that died meanwhile finds it at restart. */
+#define FERRY_CHECKPOINT_COMPLETE_FILE "ferry-complete"
+/* In a container's run directory: held (flock) by ferry-monitor checkpoint
+ * while it dumps, so that a restarted ferryd can wait for it. */
+#define FERRY_CHECKPOINT_LOCK_FILE "checkpoint.lock"
 
 typedef struct
 {

@@ -34,6 +34,50 @@ ferry_write_file_atomic (const char *path, const char *data, gssize len, int mod
   return TRUE;
 }
 
+/* SYNC (fsync or syncfs) of PATH opened with FLAGS. */
+static gboolean
+sync_path (const char *path, int flags, int (*sync) (int), GError **error)
+{
+  int fd = open (path, flags | O_CLOEXEC);
+
+  if (fd < 0 || sync (fd) < 0)
+    {
+      int saved = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Syncing %s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+gboolean
+ferry_fsync_dir (const char *path, GError **error)
+{
+  return sync_path (path, O_RDONLY | O_DIRECTORY, fsync, error);
+}
+
+gboolean
+ferry_syncfs (const char *path, GError **error)
+{
+  return sync_path (path, O_RDONLY, syncfs, error);
+}
+
+gboolean
+ferry_rename_durable (const char *from, const char *to, GError **error)
+{
+  g_autofree char *from_dir = g_path_get_dirname (from), *to_dir = g_path_get_dirname (to);
+
+  if (rename (from, to) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Renaming %s to %s: %s", from, to, g_strerror (saved));
+      return FALSE;
+    }
+  return ferry_fsync_dir (to_dir, error) && (g_str_equal (from_dir, to_dir) || ferry_fsync_dir (from_dir, error));
+}
+
 static int
 remove_entry (const char *fpath, const struct stat *sb, int typeflag, struct FTW *ftwbuf)
 {

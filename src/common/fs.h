@@ -16,6 +16,16 @@ gboolean ferry_write_file_atomic (const char *path, const char *data, gssize len
  * files with it). A missing path is success. */
 gboolean ferry_rm_rf (const char *path, GError **error);
 
+/* fsync of the directory PATH (its entries: a rename or a new file in it). */
+gboolean ferry_fsync_dir (const char *path, GError **error);
+
+/* syncfs(2) of the file system PATH is on: what was written there is on
+ * disk (a tree before the database records it). */
+gboolean ferry_syncfs (const char *path, GError **error);
+
+/* rename(FROM, TO), durable: the directories of both synced. */
+gboolean ferry_rename_durable (const char *from, const char *to, GError **error);
+
 /* cp -a --reflink=auto FROM TO: owners, modes, xattrs, hard links and
  * symlinks kept, shared extents where the file system has them. TO must not
  * exist; a partial TO is removed on failure. */

@@ -12,6 +12,7 @@
 #include "daemon/instance.h"
 #include "daemon/layout.h"
 #include "common/error.h"
+#include "common/testhook.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/names.h"
@@ -264,6 +265,10 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
       g_prefix_error (error, "Unpacking image %.12s: ", data->fingerprint);
       return FALSE;
     }
+  /* On disk before the database records it (docs/durability.md). */
+  if (!ferry_syncfs (data->instance_dir, error))
+    return FALSE;
+  ferry_test_crash_point ("create-after-unpack");
   return TRUE;
 }
 

@@ -50,6 +50,10 @@ int ferry_config_raw_lxc_halt_signal (const char *raw, GError **error);
 gboolean ferry_devices_validate (JsonObject *devices, GError **error);
 gboolean ferry_parse_size (const char *text, gint64 *bytes, GError **error);
 
+/* Moves DIR aside (its name, a random suffix) and removes it in a thread: a
+ * crash meanwhile leaves an aside the next start removes. */
+void ferry_discard_in_background (const char *dir, const char *name);
+
 /* Marks the instance busy for op; FALSE with CONFLICT if it already is. */
 gboolean ferry_instance_claim (FerryInstance *inst, FerryOperation *op, const char *what, GError **error);
 void ferry_instance_release (FerryInstance *inst);

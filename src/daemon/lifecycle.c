@@ -3,12 +3,14 @@
 #include "daemon/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
+#include "daemon/recovery.h"
 #include "common/error.h"
 #include "common/idmap.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/names.h"
 #include "common/timeutil.h"
+#include "common/testhook.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -291,6 +293,7 @@ typedef struct
   gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
   gboolean state_kept;      /* result: a failed restore left state to retry from */
   gboolean restart_after;   /* stateless snapshot restore of a running instance */
+  gint64 intent;            /* settled in the done callback (recovery.h) */
   char *paths[4];           /* delete / rename */
   char *new_paths[4];
   gboolean freeze;
@@ -349,6 +352,7 @@ instance_operation (FerryDaemon *d, FerryInstance *inst, const char *description
 
   if (!ferry_instance_claim (inst, op, what, error))
     {
+      ferry_intent_settle (d, data->intent);
       lifecycle_data_free (data);
       ferry_operation_unref (op);
       return NULL;
@@ -517,7 +521,6 @@ copy_rootfs_main (gpointer user_data)
   return NULL;
 }
 
-static void discard_in_background (const char *dir, const char *name);
 
 static gboolean
 install_rootfs (LifecycleData *data, const char *incoming, GError **error)
@@ -539,7 +542,7 @@ install_rootfs (LifecycleData *data, const char *incoming, GError **error)
       return FALSE;
     }
   if (g_file_test (aside, G_FILE_TEST_EXISTS))
-    discard_in_background (aside, data->name);
+    ferry_discard_in_background (aside, data->name);
   return TRUE;
 }
 
@@ -557,8 +560,8 @@ remove_tree (gpointer path)
 /* Renames DIR aside (so the name is free at once) and removes it in a
  * thread of its own. What a crash leaves is removed at the next start
  * (ferry_instances_load). */
-static void
-discard_in_background (const char *dir, const char *name)
+void
+ferry_discard_in_background (const char *dir, const char *name)
 {
   g_autofree char *uuid = g_uuid_string_random ();
   char *aside = g_strdup_printf ("%s" FERRY_DISCARDED_SUFFIX "%s", dir, uuid);
@@ -631,15 +634,15 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
           ferry_error_add_log (error, argv_value (data->checkpoint_argv, "--log"));
           return FALSE;
         }
+      ferry_test_crash_point ("stop-after-dump");
       ferry_instance_record_stats (d, data->name, "dump", "stop", NULL, data->stats_file);
       wait_stopped (data->run_dir);
-      if (!ferry_rm_rf (data->state_dir, error) || rename (data->state_tmp, data->state_dir) < 0)
+      if (!ferry_rm_rf (data->state_dir, error) || !ferry_rename_durable (data->state_tmp, data->state_dir, error))
         {
-          if (error && *error == NULL)
-            g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Keeping state in %s: %s", data->state_dir,
-                         g_strerror (errno));
+          g_prefix_error (error, "Keeping the state of %s: ", data->name);
           return FALSE;
         }
+      ferry_test_crash_point ("stop-after-rename");
       data->state_saved = TRUE;
     }
   if (copy.error != NULL)
@@ -687,12 +690,13 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
     }
   if (data->start_argv != NULL && data->start_is_restore)
     {
+      ferry_test_crash_point ("start-after-restore");
       ferry_instance_record_stats (d, data->name, "restore", data->action, data->snapshot, data->stats_file);
       if (data->snapshot_state == NULL)
         {
           /* A stateful start consumed the state of the stateful stop:
            * removing hundreds of MiB of images is no part of the start. */
-          discard_in_background (data->state_dir, data->name);
+          ferry_discard_in_background (data->state_dir, data->name);
         }
       data->state_consumed = TRUE;
     }
@@ -709,7 +713,10 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
   gboolean running;
 
   if (inst == NULL)
-    return;
+    {
+      ferry_intent_settle (d, data->intent);
+      return;
+    }
   running = ferry_instance_is_running (d, inst);
   if (data->state_saved)
     inst->row->stateful = TRUE;
@@ -729,6 +736,8 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
       unwatch (inst);
       set_power_state (d, inst, "STOPPED");
     }
+  /* The outcome is in the database: nothing left to recover. */
+  ferry_intent_settle (d, data->intent);
   if (*error != NULL)
     return;
   if (g_strcmp0 (data->action, "restore") == 0)
@@ -782,6 +791,9 @@ instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const
       log = ferry_instance_criu_log (d, inst->row->name, "restore");
       data->start_argv = start_arguments (d, inst, data->state_dir, log, data->stats_file, NULL, error);
       data->start_is_restore = TRUE;
+      if (data->start_argv != NULL
+          && (data->intent = ferry_intent_begin (d, inst->row->name, "start-state", NULL, error)) == 0)
+        g_clear_pointer (&data->start_argv, g_ptr_array_unref);
     }
   else
     {
@@ -830,6 +842,12 @@ ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboole
       add_args (data->checkpoint_argv, "checkpoint", "--run-dir", data->run_dir, "--images", data->state_tmp,
                 "--log", log, "--stats", data->stats_file, NULL);
       g_ptr_array_add (data->checkpoint_argv, NULL);
+      if ((data->intent = ferry_intent_begin (d, inst->row->name, "stop-stateful", NULL, error)) == 0)
+        {
+          ferry_rm_rf (data->state_tmp, NULL);
+          lifecycle_data_free (data);
+          return NULL;
+        }
     }
   else
     data->stop_argv = stop_arguments (d, inst, timeout, force);
@@ -948,14 +966,41 @@ ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboolean freeze, GEr
                              freeze ? "freeze" : "unfreeze", freeze_work, freeze_done, data, error);
 }
 
+/* A delete moves the instance's directories aside (paths -> new_paths),
+ * commits in the database, then removes what is aside; a ferryd that dies
+ * before the commit finds them aside and puts them back (recovery.c). */
+static void
+put_back (LifecycleData *data)
+{
+  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
+    if (data->new_paths[i] != NULL && g_file_test (data->new_paths[i], G_FILE_TEST_EXISTS))
+      (void) rename (data->new_paths[i], data->paths[i]);
+}
+
 static gboolean
 delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   LifecycleData *data = user_data;
 
   for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
-    if (!ferry_rm_rf (data->paths[i], error))
-      return FALSE;
+    {
+      if (data->new_paths[i] == NULL)
+        {
+          /* The run directory: nothing in it outlives a stopped container. */
+          if (!ferry_rm_rf (data->paths[i], error))
+            return FALSE;
+          continue;
+        }
+      if (!ferry_rm_rf (data->new_paths[i], error))
+        return FALSE;
+      if (g_file_test (data->paths[i], G_FILE_TEST_EXISTS)
+          && !ferry_rename_durable (data->paths[i], data->new_paths[i], error))
+        {
+          put_back (data);
+          return FALSE;
+        }
+    }
+  ferry_test_crash_point ("delete-after-aside");
   return TRUE;
 }
 
@@ -967,10 +1012,14 @@ delete_done (FerryOperation *op, gpointer user_data, GError **error)
   FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
 
+  if (inst != NULL && *error == NULL && !ferry_db_instance_delete (d->db, inst->row->id, error))
+    put_back (data);
+  ferry_intent_settle (d, data->intent);
   if (inst == NULL || *error != NULL)
     return;
-  if (!ferry_db_instance_delete (d->db, inst->row->id, error))
-    return;
+  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
+    if (data->new_paths[i] != NULL && g_file_test (data->new_paths[i], G_FILE_TEST_EXISTS))
+      ferry_discard_in_background (data->new_paths[i], data->name);
   g_hash_table_remove (d->instances, data->name);
   ferry_events_lifecycle (d, "instance-deleted", source, NULL);
 }
@@ -1000,8 +1049,15 @@ instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GErr
   data->internal = internal;
   data->paths[0] = ferry_daemon_instance_dir (d, inst->row->name);
   data->paths[1] = ferry_daemon_instance_log_dir (d, inst->row->name);
-  data->paths[2] = ferry_daemon_instance_run_dir (d, inst->row->name);
-  data->paths[3] = ferry_instance_snapshots_dir (d, inst->row->name);
+  data->paths[2] = ferry_instance_snapshots_dir (d, inst->row->name);
+  data->paths[3] = ferry_daemon_instance_run_dir (d, inst->row->name);
+  for (int i = 0; i < 3; i++)
+    data->new_paths[i] = ferry_recovery_aside_path (data->paths[i]);
+  if ((data->intent = ferry_intent_begin (d, inst->row->name, "delete", NULL, error)) == 0)
+    {
+      lifecycle_data_free (data);
+      return NULL;
+    }
   return instance_operation (d, inst, "Deleting instance", "delete", delete_work, delete_done, data, error);
 }
 
@@ -1020,7 +1076,7 @@ rename_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
     {
       if (!g_file_test (data->paths[i], G_FILE_TEST_EXISTS))
         continue;
-      if (rename (data->paths[i], data->new_paths[i]) < 0)
+      if (!ferry_rename_durable (data->paths[i], data->new_paths[i], NULL))
         {
           int saved = errno;
           /* Put back what was already moved. */
@@ -1032,6 +1088,7 @@ rename_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
           return FALSE;
         }
     }
+  ferry_test_crash_point ("rename-after-move");
   return TRUE;
 }
 
@@ -1044,7 +1101,10 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->new_name);
 
   if (inst == NULL)
-    return;
+    {
+      ferry_intent_settle (d, data->intent);
+      return;
+    }
   if (*error == NULL && !ferry_db_instance_rename (d->db, inst->row->id, data->new_name, error))
     {
       /* The database refused: move the directories back. */
@@ -1052,6 +1112,7 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
         if (g_file_test (data->new_paths[i], G_FILE_TEST_EXISTS))
           (void) rename (data->new_paths[i], data->paths[i]);
     }
+  ferry_intent_settle (d, data->intent);
   if (*error != NULL)
     {
       g_hash_table_remove (d->instances, data->new_name); /* the reservation */
@@ -1092,6 +1153,11 @@ ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name
   data->new_paths[1] = ferry_daemon_instance_log_dir (d, new_name);
   data->paths[2] = ferry_instance_snapshots_dir (d, inst->row->name);
   data->new_paths[2] = ferry_instance_snapshots_dir (d, new_name);
+  if ((data->intent = ferry_intent_begin (d, inst->row->name, "rename", new_name, error)) == 0)
+    {
+      lifecycle_data_free (data);
+      return NULL;
+    }
   op = instance_operation (d, inst, "Renaming instance", "rename", rename_work, rename_done, data, error);
   if (op == NULL)
     return NULL;
@@ -1118,19 +1184,30 @@ gboolean
 ferry_instances_load (FerryDaemon *d, GError **error)
 {
   g_autoptr (GPtrArray) rows = ferry_db_instance_list (d->db, error);
+  g_autoptr (GPtrArray) loaded = g_ptr_array_new ();
 
   if (rows == NULL)
     return FALSE;
-  discard_leftovers (d);
   for (guint i = 0; i < rows->len; i++)
     {
       FerryInstance *inst = g_new0 (FerryInstance, 1);
-      g_autoptr (GHashTable) config = NULL;
-      const char *power;
-
       inst->row = g_ptr_array_steal_index (rows, i--);
       inst->monitor_pidfd = -1;
       g_hash_table_insert (d->instances, inst->row->name, inst);
+      g_ptr_array_add (loaded, inst->row->name);
+    }
+  /* What a ferryd that died mid-operation left, settled before anything
+   * touches an instance (docs/durability.md). */
+  ferry_recovery_run (d);
+  discard_leftovers (d);
+  for (guint i = 0; i < loaded->len; i++)
+    {
+      FerryInstance *inst = g_hash_table_lookup (d->instances, g_ptr_array_index (loaded, i));
+      g_autoptr (GHashTable) config = NULL;
+      const char *power;
+
+      if (inst == NULL)
+        continue;
       config = ferry_instance_own_config (inst);
       power = g_hash_table_lookup (config, "volatile.last_state.power");
       if (ferry_instance_is_running (d, inst))
@@ -1140,7 +1217,8 @@ ferry_instances_load (FerryDaemon *d, GError **error)
         }
       else if (g_strcmp0 (power, "RUNNING") == 0)
         {
-          /* It was running when the host (not just ferryd) went down. */
+          /* It was running when the host (not just ferryd) went down: from
+           * its saved state if it has one, never cold over it. */
           g_autoptr (GError) start_error = NULL;
           g_autoptr (FerryOperation) op = NULL;
           g_message ("Starting %s, which was running before the host went down", inst->row->name);

@@ -465,6 +465,9 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
                 g_warning ("Migration of %s: recording snapshot %s: %s", t->name, snap->name, snap_error->message);
             }
           unlink (t->marker);
+          /* Restored: the images are spent (hundreds of MiB). */
+          if (g_file_test (t->state_dir, G_FILE_TEST_EXISTS))
+            ferry_discard_in_background (t->state_dir, t->name);
           if (t->figures != NULL)
             {
               JsonObjectIter it;

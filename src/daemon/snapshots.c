@@ -1,4 +1,6 @@
 #include "daemon/snapshots.h"
+#include "daemon/recovery.h"
+#include "common/testhook.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -25,6 +27,7 @@ typedef struct
   gboolean stateful;
   gint64 expires_at;
   gint64 snapshot_id;
+  gint64 intent; /* recovery.h */
 } SnapshotData;
 
 static void
@@ -64,7 +67,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   gboolean ok;
 
   if (data->checkpoint_argv == NULL)
-    ok = ferry_copy_tree (data->rootfs, snap_rootfs, error);
+    ok = ferry_copy_tree (data->rootfs, snap_rootfs, error) && ferry_syncfs (data->snap_dir, error);
   else
     {
       /* CRIU freezes the container; ferry-monitor copies the rootfs while it
@@ -81,6 +84,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
     }
   if (!ok)
     ferry_rm_rf (data->snap_dir, NULL);
+  ferry_test_crash_point ("snapshot-after-dump");
   return ok;
 }
 
@@ -94,7 +98,10 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
   g_autofree char *source = NULL;
 
   if (inst == NULL || *error != NULL)
-    return;
+    {
+      ferry_intent_settle (d, data->intent);
+      return;
+    }
   row.instance_id = inst->row->id;
   row.name = data->snapshot;
   row.description = (char *) "";
@@ -107,10 +114,10 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
   row.architecture = inst->row->architecture;
   row.ephemeral = inst->row->ephemeral;
   if (!ferry_db_snapshot_insert (d->db, &row, error))
-    {
-      ferry_rm_rf (data->snap_dir, NULL);
-      return;
-    }
+    ferry_rm_rf (data->snap_dir, NULL);
+  ferry_intent_settle (d, data->intent);
+  if (*error != NULL)
+    return;
   source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->snapshot);
   ferry_events_lifecycle (d, "instance-snapshot-created", source, NULL);
   {
@@ -231,6 +238,13 @@ create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
     ferry_operation_add_resource (op, "instances", url);
     ferry_operation_add_resource (op, "instances_snapshots", surl);
   }
+  if ((data->intent = ferry_intent_begin (d, inst->row->name, "snapshot", name, &error)) == 0)
+    {
+      ferry_rm_rf (data->snap_dir, NULL);
+      snapshot_data_free (data);
+      ferry_operation_unref (op);
+      goto fail;
+    }
   ferry_instance_claim (inst, op, "snapshot", NULL);
   ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) snapshot_data_free);
   ferry_respond_async (req->msg, op);

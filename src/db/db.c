@@ -76,6 +76,15 @@ static const char *const schema_updates[] = {
   "UPDATE snapshots SET config = json_set (config, '$.\"security.privileged\"', 'true')"
   "  WHERE json_extract (config, '$.\"security.privileged\"') IS NULL"
   "  AND COALESCE (json_extract (config, '$.\"volatile.idmap.current\"'), '[]') = '[]';",
+  /* Intents: an operation that changes an instance's files records what it
+   * is about to do before it starts, and settles the record in the same
+   * transaction as its outcome; ferryd resolves what is left at start. */
+  "CREATE TABLE IF NOT EXISTS intents ("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  instance TEXT NOT NULL,"
+  "  op TEXT NOT NULL,"
+  "  data TEXT NOT NULL DEFAULT '{}',"
+  "  created_at INTEGER NOT NULL);",
 };
 
 static gboolean
@@ -250,7 +259,7 @@ ferry_db_open (const char *path, GError **error)
       return NULL;
     }
   sqlite3_busy_timeout (db->handle, 5000);
-  if (sqlite3_exec (db->handle, "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+  if (sqlite3_exec (db->handle, "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
                     NULL, NULL, NULL)
       != SQLITE_OK)
     goto fail;
@@ -737,4 +746,53 @@ gboolean
 ferry_db_certificate_delete (FerryDb *db, const char *fingerprint, GError **error)
 {
   return db_exec_one (db, error, "Certificate", "DELETE FROM certificates WHERE fingerprint = ?", "s", fingerprint);
+}
+
+/* Intents */
+
+void
+ferry_db_intent_free (FerryDbIntent *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->instance);
+  g_free (row->op);
+  g_free (row->data_json);
+  g_free (row);
+}
+
+static gpointer
+read_intent (sqlite3_stmt *stmt)
+{
+  FerryDbIntent *row = g_new0 (FerryDbIntent, 1);
+
+  row->id = sqlite3_column_int64 (stmt, 0);
+  row->instance = column_text (stmt, 1);
+  row->op = column_text (stmt, 2);
+  row->data_json = column_text (stmt, 3);
+  row->created_at = sqlite3_column_int64 (stmt, 4);
+  return row;
+}
+
+GPtrArray *
+ferry_db_intent_list (FerryDb *db, GError **error)
+{
+  return db_query (db, error, read_intent, (GDestroyNotify) ferry_db_intent_free,
+                   "SELECT id, instance, op, data, created_at FROM intents ORDER BY id", NULL);
+}
+
+gboolean
+ferry_db_intent_add (FerryDb *db, FerryDbIntent *row, GError **error)
+{
+  if (!db_exec (db, error, NULL, "INSERT INTO intents (instance, op, data, created_at) VALUES (?, ?, ?, ?)", "sssi",
+                row->instance, row->op, row->data_json ? row->data_json : "{}", row->created_at))
+    return FALSE;
+  row->id = sqlite3_last_insert_rowid (db->handle);
+  return TRUE;
+}
+
+gboolean
+ferry_db_intent_settle (FerryDb *db, gint64 id, GError **error)
+{
+  return db_exec (db, error, NULL, "DELETE FROM intents WHERE id = ?", "i", id);
 }

@@ -122,6 +122,25 @@ GHashTable *ferry_db_config_get_all (FerryDb *db, GError **error);
 gboolean ferry_db_config_set (FerryDb *db, const char *key, const char *value, GError **error);
 gboolean ferry_db_config_unset (FerryDb *db, const char *key, GError **error);
 
+/* Intents (see docs/durability.md): what an operation on INSTANCE is about
+ * to do to its files (OP, with DATA as JSON), recorded before it starts and
+ * settled (deleted) in the transaction that records its outcome. */
+typedef struct
+{
+  gint64 id;
+  char *instance;
+  char *op;
+  char *data_json;
+  gint64 created_at;
+} FerryDbIntent;
+
+void ferry_db_intent_free (FerryDbIntent *row);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryDbIntent, ferry_db_intent_free)
+GPtrArray *ferry_db_intent_list (FerryDb *db, GError **error);
+/* Fills row->id. */
+gboolean ferry_db_intent_add (FerryDb *db, FerryDbIntent *row, GError **error);
+gboolean ferry_db_intent_settle (FerryDb *db, gint64 id, GError **error);
+
 /* Trust store: client certificates trusted by the HTTPS API. */
 typedef struct
 {

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -135,6 +136,25 @@ wait_monitor_exit (int pidfd)
 
 #define DUMP_ATTEMPTS 3
 
+/* The images on disk, then the marker that says they are complete, then the
+ * directory entry of the marker: a crash leaves no marker over images that
+ * are not all there. */
+static gboolean
+mark_complete (const char *images, GError **error)
+{
+  g_autofree char *marker = g_build_filename (images, FERRY_CHECKPOINT_COMPLETE_FILE, NULL);
+  int dir = open (images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  gboolean ok = dir >= 0 && syncfs (dir) == 0;
+
+  ok = ok && ferry_write_file_atomic (marker, "", 0, 0644, error) && fsync (dir) == 0;
+  if (!ok && error != NULL && *error == NULL)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Syncing the checkpoint %s: %s", images,
+                 g_strerror (errno));
+  if (dir >= 0)
+    close (dir);
+  return ok;
+}
+
 /* The frozen container's whole cgroup tree, for the restore to recreate
  * the empty cgroups CRIU does not (ferry_cgroup_subtree_list()). */
 void
@@ -185,7 +205,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
   gint64 t0 = g_get_monotonic_time ();
   pid_t init_pid = 0;
   gboolean console_is_mount = FALSE, userns = FALSE;
-  int init_fd = -1, monitor_fd = -1, rc = 1;
+  int init_fd = -1, monitor_fd = -1, lock_fd = -1, rc = 1;
 
   if (o->run_dir == NULL || o->images == NULL || o->log == NULL)
     {
@@ -197,6 +217,16 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
       ferry_monitor_error ("Cannot checkpoint: %s", error->message);
       goto out;
     }
+  /* Held until this process exits, dump done or not (see checkpoint.h). */
+  {
+    g_autofree char *lock = g_build_filename (o->run_dir, FERRY_CHECKPOINT_LOCK_FILE, NULL);
+    lock_fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock_fd < 0 || flock (lock_fd, LOCK_EX) < 0)
+      {
+        ferry_monitor_error ("Locking %s: %s", lock, g_strerror (errno));
+        goto out;
+      }
+  }
   monitor_fd = ferry_rundir_open_pidfd (o->run_dir, FERRY_RUNTIME_MONITOR_PID, NULL);
   init_fd = ferry_rundir_open_pidfd (o->run_dir, FERRY_RUNTIME_INIT_PID, &init_pid);
   relpath = ferry_runtime_read_cgroup (o->run_dir);
@@ -289,6 +319,11 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     }
   if (!o->leave_running)
     wait_monitor_exit (monitor_fd);
+  if (!mark_complete (o->images, &error))
+    {
+      ferry_monitor_error ("%s", error->message);
+      goto out;
+    }
   rc = 0;
   if (o->stats != NULL)
     {
@@ -304,6 +339,8 @@ out:
     close (init_fd);
   if (monitor_fd >= 0)
     close (monitor_fd);
+  if (lock_fd >= 0)
+    close (lock_fd);
   return rc;
 }
 

@@ -7,6 +7,7 @@
 #include "runtime/runtime.h"
 
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -405,7 +406,12 @@ main (int argc, char **argv)
   if (strcmp (cmd, "restore") == 0)
     return cmd_start (argc - 1, argv + 1, TRUE);
   if (strcmp (cmd, "checkpoint") == 0)
-    return cmd_checkpoint (argc - 1, argv + 1);
+    {
+      /* A checkpoint outlives a ferryd that dies meanwhile (its output
+       * pipes then lead nowhere): the next one completes it. */
+      signal (SIGPIPE, SIG_IGN);
+      return cmd_checkpoint (argc - 1, argv + 1);
+    }
   if (strcmp (cmd, "page-server") == 0)
     return cmd_page_server (argc - 1, argv + 1);
   if (strcmp (cmd, "netcat") == 0)

@@ -169,6 +169,7 @@ class Daemon:
         self.crashes = []  # exit statuses of ferryds that died while a test ran, already reported
         self.exits = []  # (how, returncode) of previous ferryd processes on this root
         self.wrapper = []  # argv that execs ferryd's argv (same PID), e.g. into a mount namespace
+        self.env = {}  # extra environment of ferryd (FERRY_TEST_CRASH_AT for test_crash.py)
 
     # --- process control -------------------------------------------------
     @property
@@ -181,7 +182,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [*self.wrapper, FERRYD, "--root", self.root],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=_sanitizer_env(), start_new_session=True,
+            env={**_sanitizer_env(), **self.env}, start_new_session=True,
         )
         log.close()
         self.stopped_by_test = False

@@ -141,6 +141,9 @@ def test_live_move_keeps_the_idmap(hosts, mode):
     assert "u1" not in h1.instance_names() and h2.instance("u1")["status"] == "Running"
     assert h2.ferry("exec", "u1", "--", "cat", "/proc/self/uid_map").stdout.split() == uid_map
     assert h2.instance("u1")["config"]["volatile.idmap.current"] == current
+    # The target's copy of the images is spent once restored.
+    wait_until(lambda: not os.path.exists(os.path.join(h2.root, "containers", "u1", "state")), "the images to go")
+    assert sorted(os.listdir(os.path.join(h2.root, "containers", "u1"))) == ["rootfs"]
     with open(f"/proc/{h2.init_pid('u1')}/status") as f:
         uid = next(line for line in f if line.startswith("Uid:")).split()[1]
     assert uid == uid_map[1], f"the restored init runs as host uid {uid}"

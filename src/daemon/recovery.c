@@ -1,0 +1,384 @@
+/* Crash consistency: intents and what ferryd settles at start (see
+ * recovery.h and docs/durability.md). */
+#include "config.h"
+
+#include "daemon/recovery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "checkpoint/checkpoint.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/timeutil.h"
+#include "daemon/instance.h"
+#include "daemon/migration.h"
+#include "daemon/operations.h"
+
+#define ASIDE_SUFFIX ".deleting"
+
+gint64
+ferry_intent_begin (FerryDaemon *d, const char *instance, const char *op, const char *name, GError **error)
+{
+  g_autoptr (JsonObject) data = json_object_new ();
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  g_autofree char *json = NULL;
+
+  if (name != NULL)
+    json_object_set_string_member (data, "name", name);
+  json_node_set_object (node, data);
+  json = ferry_json_to_string (node, FALSE);
+  FerryDbIntent row = { .instance = (char *) instance, .op = (char *) op, .data_json = json,
+                        .created_at = ferry_time_now () };
+
+  if (!ferry_db_intent_add (d->db, &row, error))
+    {
+      g_prefix_error (error, "Recording the %s of %s: ", op, instance);
+      return 0;
+    }
+  return row.id;
+}
+
+void
+ferry_intent_settle (FerryDaemon *d, gint64 id)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (id > 0 && !ferry_db_intent_settle (d->db, id, &error))
+    g_warning ("Settling intent %" G_GINT64_FORMAT ": %s (the next start settles it again)", id, error->message);
+}
+
+char *
+ferry_recovery_aside_path (const char *dir)
+{
+  return g_strconcat (dir, ASIDE_SUFFIX, NULL);
+}
+
+/* ---- settling what a dead ferryd left ---- */
+
+static gboolean
+dump_complete (const char *images)
+{
+  g_autofree char *marker = g_build_filename (images, FERRY_CHECKPOINT_COMPLETE_FILE, NULL);
+  return g_file_test (marker, G_FILE_TEST_IS_REGULAR);
+}
+
+/* A checkpoint the dead ferryd started may still be running (the monitor
+ * outlives it): its lock is released when it exits. */
+static void
+wait_for_checkpoint (FerryDaemon *d, const char *name)
+{
+  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, name);
+  g_autofree char *lock = g_build_filename (run_dir, FERRY_CHECKPOINT_LOCK_FILE, NULL);
+  int fd = open (lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+  if (fd < 0)
+    return;
+  if (flock (fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+    {
+      g_message ("Waiting for the checkpoint of %s that the previous ferryd started", name);
+      while (flock (fd, LOCK_EX) < 0 && errno == EINTR)
+        ;
+    }
+  close (fd);
+}
+
+static void
+set_power (FerryDaemon *d, FerryInstance *inst, const char *power, gboolean stateful)
+{
+  g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
+  g_autoptr (GError) error = NULL;
+
+  g_hash_table_insert (config, g_strdup ("volatile.last_state.power"), g_strdup (power));
+  ferry_instance_set_own_config (inst, config);
+  inst->row->stateful = stateful;
+  if (!ferry_instance_save (d, inst, &error))
+    g_warning ("Saving the state of %s: %s", inst->row->name, error->message);
+}
+
+static void
+recover_stateful_stop (FerryDaemon *d, FerryInstance *inst)
+{
+  const char *name = inst->row->name;
+  g_autofree char *state = ferry_instance_state_dir (d, name);
+  g_autofree char *state_tmp = g_strconcat (state, ".tmp", NULL);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
+  g_autoptr (GError) error = NULL;
+
+  wait_for_checkpoint (d, name);
+  if (dump_complete (state_tmp) && (!ferry_rm_rf (state, &error) || !ferry_rename_durable (state_tmp, state, &error)))
+    g_warning ("Keeping the saved state of %s: %s", name, error->message);
+  if (dump_complete (state))
+    {
+      g_message ("Completed the stateful stop of %s that the previous ferryd started: it is stopped with its "
+                 "state, `start` resumes it",
+                 name);
+      set_power (d, inst, "STOPPED", TRUE);
+      ferry_events_lifecycle (d, "instance-stopped", url, NULL);
+      return;
+    }
+  ferry_rm_rf (state_tmp, NULL);
+  if (ferry_instance_is_running (d, inst))
+    {
+      g_message ("The stateful stop of %s that the previous ferryd started did not complete: it runs on", name);
+      set_power (d, inst, "RUNNING", inst->row->stateful);
+      return;
+    }
+  g_warning ("The stateful stop of %s that the previous ferryd started did not complete and its processes are "
+             "gone: the incomplete state is dropped and the instance is stopped",
+             name);
+  set_power (d, inst, "STOPPED", FALSE);
+  ferry_events_lifecycle (d, "instance-stopped", url, NULL);
+}
+
+static gboolean
+snapshot_recorded (FerryDaemon *d, FerryInstance *inst, const char *snap)
+{
+  g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, NULL);
+
+  for (guint i = 0; snaps != NULL && i < snaps->len; i++)
+    if (g_str_equal (((FerryDbSnapshot *) g_ptr_array_index (snaps, i))->name, snap))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+recover_snapshot (FerryDaemon *d, FerryInstance *inst, const char *snap)
+{
+  g_autofree char *dir = NULL;
+
+  wait_for_checkpoint (d, inst->row->name);
+  if (snap == NULL || snapshot_recorded (d, inst, snap))
+    return;
+  dir = ferry_instance_snapshot_dir (d, inst->row->name, snap);
+  g_message ("Removing snapshot %s of %s, which the previous ferryd did not finish", snap, inst->row->name);
+  ferry_rm_rf (dir, NULL);
+}
+
+/* A restore from saved state: once the processes run, the state is spent. */
+static void
+recover_start_from_state (FerryDaemon *d, FerryInstance *inst)
+{
+  g_autofree char *state = ferry_instance_state_dir (d, inst->row->name);
+
+  if (!ferry_instance_is_running (d, inst))
+    return; /* the state stays: `start` retries */
+  g_message ("%s was restored from its state before the previous ferryd died: the state is spent",
+             inst->row->name);
+  ferry_rm_rf (state, NULL);
+  set_power (d, inst, "RUNNING", FALSE);
+}
+
+/* The directories an instance has under ROOT, by name. */
+static void
+instance_dirs (FerryDaemon *d, const char *name, char *dirs[3])
+{
+  dirs[0] = ferry_daemon_instance_dir (d, name);
+  dirs[1] = ferry_daemon_instance_log_dir (d, name);
+  dirs[2] = ferry_instance_snapshots_dir (d, name);
+}
+
+static void
+move_back (const char *from, const char *to)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (g_file_test (from, G_FILE_TEST_EXISTS) && !g_file_test (to, G_FILE_TEST_EXISTS)
+      && !ferry_rename_durable (from, to, &error))
+    g_warning ("%s", error->message);
+}
+
+/* A rename commits in the database: until then the directories go back. */
+static void
+recover_rename (FerryDaemon *d, const char *from, const char *to)
+{
+  gboolean committed = !g_hash_table_contains (d->instances, from) && g_hash_table_contains (d->instances, to);
+  char *old_dirs[3], *new_dirs[3];
+
+  if (to == NULL)
+    return;
+  instance_dirs (d, from, old_dirs);
+  instance_dirs (d, to, new_dirs);
+  g_message ("Settling the rename of %s to %s that the previous ferryd started: %s", from, to,
+             committed ? "done" : "undone");
+  for (int i = 0; i < 3; i++)
+    {
+      if (committed)
+        move_back (old_dirs[i], new_dirs[i]);
+      else
+        move_back (new_dirs[i], old_dirs[i]);
+      g_free (old_dirs[i]);
+      g_free (new_dirs[i]);
+    }
+}
+
+/* A delete commits in the database: until then its directories, moved
+ * aside, go back; after, what is aside goes. */
+static void
+recover_delete (FerryDaemon *d, const char *name)
+{
+  gboolean committed = !g_hash_table_contains (d->instances, name);
+  char *dirs[3];
+
+  instance_dirs (d, name, dirs);
+  g_message ("Settling the delete of %s that the previous ferryd started: %s", name, committed ? "done" : "undone");
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree char *aside = ferry_recovery_aside_path (dirs[i]);
+      if (committed)
+        ferry_rm_rf (aside, NULL);
+      else
+        move_back (aside, dirs[i]);
+      g_free (dirs[i]);
+    }
+}
+
+static void
+settle_intents (FerryDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) intents = ferry_db_intent_list (d->db, &error);
+
+  if (intents == NULL)
+    {
+      g_warning ("Reading the intents: %s", error->message);
+      return;
+    }
+  for (guint i = 0; i < intents->len; i++)
+    {
+      FerryDbIntent *it = g_ptr_array_index (intents, i);
+      FerryInstance *inst = g_hash_table_lookup (d->instances, it->instance);
+      g_autoptr (JsonObject) data = ferry_json_parse_object (it->data_json, strlen (it->data_json), TRUE, NULL);
+      const char *arg = NULL;
+
+      if (data != NULL)
+        ferry_json_get_string (data, "name", &arg, NULL);
+      if (g_str_equal (it->op, "rename"))
+        recover_rename (d, it->instance, arg);
+      else if (g_str_equal (it->op, "delete"))
+        recover_delete (d, it->instance);
+      else if (inst == NULL)
+        ; /* gone since: nothing of it to settle */
+      else if (g_str_equal (it->op, "stop-stateful"))
+        recover_stateful_stop (d, inst);
+      else if (g_str_equal (it->op, "snapshot"))
+        recover_snapshot (d, inst, arg);
+      else if (g_str_equal (it->op, "start-state"))
+        recover_start_from_state (d, inst);
+      else
+        g_warning ("Unknown intent \"%s\" on %s left by a previous ferryd: ignored", it->op, it->instance);
+      ferry_intent_settle (d, it->id);
+    }
+}
+
+/* ---- what no instance owns ---- */
+
+static gboolean
+is_incoming (FerryDaemon *d, const char *name)
+{
+  g_autofree char *marker = g_build_filename (d->containers_dir, name, FERRY_MIGRATION_MARKER, NULL);
+  return g_file_test (marker, G_FILE_TEST_EXISTS);
+}
+
+static void
+remove_orphan (const char *what, const char *path)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_message ("Removing %s, which no instance owns (an operation that never completed)", path);
+  if (!ferry_rm_rf (path, &error))
+    g_warning ("Removing %s %s: %s", what, path, error->message);
+}
+
+/* Directories of DIR named for no instance (nor an incoming migration). */
+static void
+sweep_top (FerryDaemon *d, const char *dir, const char *what)
+{
+  GDir *gd = g_dir_open (dir, 0, NULL);
+
+  for (const char *e; gd != NULL && (e = g_dir_read_name (gd)) != NULL;)
+    {
+      g_autofree char *path = g_build_filename (dir, e, NULL);
+      g_autofree char *base = g_str_has_suffix (e, ASIDE_SUFFIX) ? g_strndup (e, strlen (e) - strlen (ASIDE_SUFFIX))
+                                                                  : g_strdup (e);
+      if (!g_file_test (path, G_FILE_TEST_IS_DIR) || is_incoming (d, base))
+        continue;
+      if (!g_hash_table_contains (d->instances, e))
+        remove_orphan (what, path);
+    }
+  if (gd != NULL)
+    g_dir_close (gd);
+}
+
+/* Inside an instance's directories: the rootfs a snapshot restore moved
+ * aside before its copy took its place comes back when that never
+ * happened; a dump that never completed, and snapshots never recorded, go. */
+static void
+sweep_instance (FerryDaemon *d, FerryInstance *inst)
+{
+  const char *name = inst->row->name;
+  g_autofree char *inst_dir = ferry_daemon_instance_dir (d, name);
+  g_autofree char *rootfs = ferry_daemon_instance_rootfs (d, name);
+  g_autofree char *state = ferry_instance_state_dir (d, name);
+  g_autofree char *state_tmp = g_strconcat (state, ".tmp", NULL);
+  g_autofree char *incoming = g_strconcat (rootfs, ".incoming", NULL);
+  g_autofree char *snaps_dir = ferry_instance_snapshots_dir (d, name);
+  g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, NULL);
+  GDir *gd;
+
+  if (!g_file_test (rootfs, G_FILE_TEST_IS_DIR) && (gd = g_dir_open (inst_dir, 0, NULL)) != NULL)
+    {
+      g_autofree char *prefix = g_strdup ("rootfs.discarded-");
+      for (const char *e; (e = g_dir_read_name (gd)) != NULL;)
+        if (g_str_has_prefix (e, prefix))
+          {
+            g_autofree char *aside = g_build_filename (inst_dir, e, NULL);
+            g_message ("Putting back the root file system of %s that an unfinished snapshot restore moved aside",
+                       name);
+            move_back (aside, rootfs);
+            break;
+          }
+      g_dir_close (gd);
+    }
+  if (g_file_test (incoming, G_FILE_TEST_EXISTS))
+    remove_orphan ("the copy of", incoming);
+  if (g_file_test (state_tmp, G_FILE_TEST_EXISTS))
+    remove_orphan ("the incomplete dump", state_tmp);
+  if (g_file_test (state, G_FILE_TEST_EXISTS) && !inst->row->stateful && !dump_complete (state)
+      && !ferry_instance_is_running (d, inst))
+    remove_orphan ("the incomplete state", state);
+  gd = snaps != NULL ? g_dir_open (snaps_dir, 0, NULL) : NULL;
+  for (const char *e; gd != NULL && (e = g_dir_read_name (gd)) != NULL;)
+    {
+      gboolean known = FALSE;
+      for (guint i = 0; i < snaps->len && !known; i++)
+        known = g_str_equal (((FerryDbSnapshot *) g_ptr_array_index (snaps, i))->name, e);
+      if (!known)
+        {
+          g_autofree char *path = g_build_filename (snaps_dir, e, NULL);
+          remove_orphan ("the snapshot", path);
+        }
+    }
+  if (gd != NULL)
+    g_dir_close (gd);
+}
+
+void
+ferry_recovery_run (FerryDaemon *d)
+{
+  GHashTableIter iter;
+  gpointer v;
+  g_autofree char *snapshots = g_build_filename (d->root, "snapshots", NULL);
+
+  settle_intents (d);
+  sweep_top (d, d->containers_dir, "instance directory");
+  sweep_top (d, snapshots, "snapshots of");
+  sweep_top (d, d->logs_dir, "logs of");
+  g_hash_table_iter_init (&iter, d->instances);
+  while (g_hash_table_iter_next (&iter, NULL, &v))
+    sweep_instance (d, v);
+}
