@@ -294,6 +294,9 @@ typedef struct
   gboolean state_kept;      /* result: a failed restore left state to retry from */
   gboolean restart_after;   /* stateless snapshot restore of a running instance */
   gint64 intent;            /* settled in the done callback (recovery.h) */
+  gint64 id;                /* delete: the row, committed from the work */
+  gboolean committed;
+  GError *commit_error;
   char *paths[4];           /* delete / rename */
   char *new_paths[4];
   gboolean freeze;
@@ -316,6 +319,7 @@ lifecycle_data_free (LifecycleData *data)
   g_free (data->swap_from);
   g_free (data->rootfs);
   g_free (data->snapshot_state);
+  g_clear_error (&data->commit_error);
   if (data->stats_file)
     unlink (data->stats_file);
   g_free (data->stats_file);
@@ -977,6 +981,19 @@ put_back (LifecycleData *data)
       (void) rename (data->new_paths[i], data->paths[i]);
 }
 
+/* On the main thread: the commit point of a delete. */
+static gboolean
+delete_commit (gpointer user_data)
+{
+  LifecycleData *data = user_data;
+  FerryDaemon *d = data->daemon;
+
+  data->committed = ferry_db_instance_delete (d->db, data->id, &data->commit_error);
+  ferry_intent_settle (d, data->intent);
+  data->intent = 0;
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
@@ -985,12 +1002,7 @@ delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
     {
       if (data->new_paths[i] == NULL)
-        {
-          /* The run directory: nothing in it outlives a stopped container. */
-          if (!ferry_rm_rf (data->paths[i], error))
-            return FALSE;
-          continue;
-        }
+        continue;
       if (!ferry_rm_rf (data->new_paths[i], error))
         return FALSE;
       if (g_file_test (data->paths[i], G_FILE_TEST_EXISTS)
@@ -1001,6 +1013,21 @@ delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
         }
     }
   ferry_test_crash_point ("delete-after-aside");
+  ferry_operation_call_main (delete_commit, data);
+  if (!data->committed)
+    {
+      put_back (data);
+      g_propagate_error (error, g_steal_pointer (&data->commit_error));
+      return FALSE;
+    }
+  /* Committed: what is aside and the run directory go now (a crash
+   * meanwhile leaves them to the next start's sweep). */
+  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
+    {
+      g_autoptr (GError) rm_error = NULL;
+      if (!ferry_rm_rf (data->new_paths[i] ? data->new_paths[i] : data->paths[i], &rm_error))
+        g_warning ("Deleting %s: %s", data->name, rm_error->message);
+    }
   return TRUE;
 }
 
@@ -1012,14 +1039,9 @@ delete_done (FerryOperation *op, gpointer user_data, GError **error)
   FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
 
-  if (inst != NULL && *error == NULL && !ferry_db_instance_delete (d->db, inst->row->id, error))
-    put_back (data);
-  ferry_intent_settle (d, data->intent);
-  if (inst == NULL || *error != NULL)
+  ferry_intent_settle (d, data->intent); /* failed before the commit */
+  if (inst == NULL || !data->committed)
     return;
-  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
-    if (data->new_paths[i] != NULL && g_file_test (data->new_paths[i], G_FILE_TEST_EXISTS))
-      ferry_discard_in_background (data->new_paths[i], data->name);
   g_hash_table_remove (d->instances, data->name);
   ferry_events_lifecycle (d, "instance-deleted", source, NULL);
 }
@@ -1047,6 +1069,7 @@ instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GErr
     }
   data = lifecycle_data_new (d, inst, "delete");
   data->internal = internal;
+  data->id = inst->row->id;
   data->paths[0] = ferry_daemon_instance_dir (d, inst->row->name);
   data->paths[1] = ferry_daemon_instance_log_dir (d, inst->row->name);
   data->paths[2] = ferry_instance_snapshots_dir (d, inst->row->name);

@@ -732,3 +732,41 @@ ferry_api_operations (FerryRequest *req)
     ferry_respond_not_allowed (req->msg);
   return TRUE;
 }
+
+typedef struct
+{
+  GSourceFunc fn;
+  gpointer data;
+  gboolean done;
+  GMutex lock;
+  GCond cond;
+} MainCall;
+
+static gboolean
+main_call_run (gpointer user_data)
+{
+  MainCall *mc = user_data;
+
+  mc->fn (mc->data);
+  g_mutex_lock (&mc->lock);
+  mc->done = TRUE;
+  g_cond_signal (&mc->cond);
+  g_mutex_unlock (&mc->lock);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ferry_operation_call_main (GSourceFunc fn, gpointer data)
+{
+  MainCall mc = { .fn = fn, .data = data };
+
+  g_mutex_init (&mc.lock);
+  g_cond_init (&mc.cond);
+  g_main_context_invoke (NULL, main_call_run, &mc);
+  g_mutex_lock (&mc.lock);
+  while (!mc.done)
+    g_cond_wait (&mc.cond, &mc.lock);
+  g_mutex_unlock (&mc.lock);
+  g_mutex_clear (&mc.lock);
+  g_cond_clear (&mc.cond);
+}

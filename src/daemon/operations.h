@@ -40,6 +40,11 @@ void ferry_operation_run (FerryOperation *op, FerryOperationWork work, FerryOper
                           GDestroyNotify free_data);
 /* For operations that are not a thread: register as running, and finish later. */
 void ferry_operation_register (FerryOperation *op);
+
+/* From an operation's work (a worker thread): runs FN (DATA) on the main
+ * thread, where the database is used, and returns once it returned. The
+ * commit point of an operation whose work goes on after it. */
+void ferry_operation_call_main (GSourceFunc fn, gpointer data);
 void ferry_operation_finish (FerryOperation *op, const GError *error);
 
 /* Websocket operations: a random secret per channel name. */
