@@ -194,3 +194,68 @@ def test_launch_crash(own_daemon):
     assert not os.path.exists(os.path.join(d.root, "containers", "l"))
     d.ferry("launch", "busybox", "l", timeout=CR_TIMEOUT)
     assert status_of(d, "l")[0] == "Running"
+
+
+def descendants(pid):
+    """(pid, comm) of every process below PID: ours to kill, found by parentage."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat.split("(", 1)[1].rsplit(")", 1)[0]
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append((int(entry), comm))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def kill_mid_dump(d, comm, match=lambda args: True):
+    """SIGKILL of ferryd's descendant COMM once it has run a moment; its PID."""
+    for _ in range(2000):
+        procs = [p for p, c in descendants(d.pid) if c == comm and match(cmdline(p))]
+        if procs:
+            time.sleep(0.1)
+            if os.path.exists(f"/proc/{procs[0]}"):
+                os.kill(procs[0], signal.SIGKILL)
+                return procs[0]
+        time.sleep(0.005)
+    raise AssertionError(f"no {comm} below ferryd to kill")
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read().split("\0")
+    except OSError:
+        return []
+
+
+@pytest.mark.parametrize("victim", ["criu", "ferry-monitor"])
+def test_dump_killed_leaves_the_container_running(own_daemon, workload_bin, victim):
+    """CRIU, or the ferry-monitor that runs it, killed in the middle of a stateful stop's
+    dump: the stop fails and says so, the container runs on thawed, its memory intact, and
+    the stop retried works."""
+    d = own_daemon
+    launch(d, "c", client="ferry")
+    w = Workload(d, "c", workload_bin, mib=256).start()
+    w.assert_pass(what="start")
+    client = subprocess.Popen([FERRY, "stop", "c", "--stateful"], env=dict(_sanitizer_env(), FERRY_DIR=d.root),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kill_mid_dump(d, victim, (lambda args: "checkpoint" in args) if victim == "ferry-monitor" else (lambda a: True))
+    _, err = client.communicate(timeout=CR_TIMEOUT)
+    assert client.returncode != 0 and "keeps running" in err, err
+    assert status_of(d, "c")[0] == "Running"
+    assert not os.path.exists(state_dir(d, "c") + ".tmp")
+    w.assert_pass(what=f"{victim} killed mid-dump")
+    d.ferry("stop", "c", "--stateful", timeout=CR_TIMEOUT)
+    d.ferry("start", "c", timeout=CR_TIMEOUT)
+    w.assert_pass(what="the retried stateful stop")
