@@ -219,7 +219,8 @@ def descendants(pid):
 
 
 def kill_mid_dump(d, comm, match=lambda args: True):
-    """SIGKILL of ferryd's descendant COMM once it has run a moment; its PID."""
+    """SIGKILL of ferryd's descendant COMM (mid-dump or mid-restore) once it has run a
+    moment; its PID."""
     for _ in range(2000):
         procs = [p for p, c in descendants(d.pid) if c == comm and match(cmdline(p))]
         if procs:
@@ -259,3 +260,24 @@ def test_dump_killed_leaves_the_container_running(own_daemon, workload_bin, vict
     d.ferry("stop", "c", "--stateful", timeout=CR_TIMEOUT)
     d.ferry("start", "c", timeout=CR_TIMEOUT)
     w.assert_pass(what="the retried stateful stop")
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_restore_with_criu_killed_fails_cleanly(own_daemon, workload_bin, attempt):
+    """CRIU killed in the middle of a start from saved state: the start fails and keeps the
+    state (it never hangs: the restorer kills what a dead CRIU left holding libcriu's
+    socket), and the retried start restores the processes, memory intact."""
+    d = own_daemon
+    launch(d, "c", client="ferry")
+    w = Workload(d, "c", workload_bin, mib=256).start()
+    w.assert_pass(what="start")
+    d.ferry("stop", "c", "--stateful", timeout=CR_TIMEOUT)
+    client = subprocess.Popen([FERRY, "start", "c"], env=dict(_sanitizer_env(), FERRY_DIR=d.root),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kill_mid_dump(d, "criu")
+    _, err = client.communicate(timeout=CR_TIMEOUT)
+    if client.returncode != 0:
+        assert "saved state kept" in err, err
+        assert status_of(d, "c")[0] == "Stopped" and api_stateful(d, "c") is True
+        d.ferry("start", "c", timeout=CR_TIMEOUT)
+    w.assert_pass(what="CRIU killed mid-restore and a retried start")
