@@ -114,6 +114,9 @@ char **ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **erro
 char **ferry_monitor_nic_dump_keys (const char *run_dir);
 /* After a restore: the host sides onto their bridges, up. */
 gboolean ferry_monitor_plug_nics (const FerryStartOptions *o, GError **error);
+/* After a failed restore: the host sides of O->nics (and the pairs the
+ * monitor made for it) are deleted. */
+void ferry_monitor_forget_nics (const FerryStartOptions *o);
 
 /* Runs the monitor loop until the init exits, then cleans up (exit-status,
  * cgroup, pid files) and exits. Takes C's relpath and descriptors. Exec

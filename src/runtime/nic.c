@@ -132,6 +132,19 @@ ferry_monitor_nic_dump_keys (const char *run_dir)
   return (char **) g_ptr_array_free (keys, FALSE);
 }
 
+void
+ferry_monitor_forget_nics (const FerryStartOptions *o)
+{
+  for (char **n = o->nics; n != NULL && *n != NULL; n++)
+    {
+      FerryNicSpec spec;
+      g_auto (GStrv) parts = NULL;
+      /* One end of a pair takes the other with it. */
+      if (ferry_nic_spec_parse (*n, &spec, &parts, NULL))
+        ferry_link_delete (spec.host, NULL);
+    }
+}
+
 gboolean
 ferry_monitor_plug_nics (const FerryStartOptions *o, GError **error)
 {

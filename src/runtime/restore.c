@@ -389,6 +389,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     {
       c->init_pid = 0;
       new_console_clear (&nc);
+      ferry_monitor_forget_nics (o);
       return FALSE;
     }
   c->console = nc.master;

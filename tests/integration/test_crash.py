@@ -279,5 +279,9 @@ def test_restore_with_criu_killed_fails_cleanly(own_daemon, workload_bin, attemp
     if client.returncode != 0:
         assert "saved state kept" in err, err
         assert status_of(d, "c")[0] == "Stopped" and api_stateful(d, "c") is True
+        # No veth of the failed restore is left on the host.
+        host = d.api_ok("GET", "/1.0/instances/c")["config"].get("volatile.eth0.host_name")
+        for link in (host, f"{host}p"[:15] if host else None):
+            assert link is None or not os.path.exists(f"/sys/class/net/{link}"), f"{link} left on the host"
         d.ferry("start", "c", timeout=CR_TIMEOUT)
     w.assert_pass(what="CRIU killed mid-restore and a retried start")
