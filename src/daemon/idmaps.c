@@ -48,8 +48,8 @@ choose_for (FerryDaemon *d, FerryInstance *inst, GError **error)
   g_autoptr (GHashTable) own = NULL;
   gint64 base = 0;
 
-  map = ferry_idmap_choose (config, ferry_idmap_this_host (), ferry_config_uint (config, "volatile.idmap.base", 0), taken, &base,
-                            error);
+  map = ferry_idmap_choose (config, ferry_idmap_this_host (), ferry_config_uint (config, "volatile.idmap.base", 0),
+                            taken, &base, error);
   if (map == NULL)
     return NULL;
   own = ferry_instance_own_config (inst);
@@ -66,15 +66,6 @@ ferry_instance_choose_idmap (FerryDaemon *d, FerryInstance *inst, GError **error
 {
   g_autoptr (GArray) map = choose_for (d, inst, error);
   return map != NULL;
-}
-
-gboolean
-ferry_instance_idmap_applies (FerryDaemon *d, FerryInstance *inst, GArray *map, GError **error)
-{
-  g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
-  g_autoptr (GArray) taken = ferry_instance_taken_idmaps (d, inst);
-
-  return ferry_idmap_applies (inst->row->name, map, config, ferry_idmap_this_host (), taken, error);
 }
 
 GArray *
@@ -94,7 +85,8 @@ ferry_instance_start_idmap (FerryDaemon *d, FerryInstance *inst, gboolean restor
           g_prefix_error (error, "The checkpoint's idmap (volatile.idmap.current): ");
           return NULL;
         }
-      if (!ferry_instance_idmap_applies (d, inst, map, error))
+      g_autoptr (GArray) taken = ferry_instance_taken_idmaps (d, inst);
+      if (!ferry_idmap_applies (inst->row->name, map, config, ferry_idmap_this_host (), taken, error))
         return NULL;
       if (checkpoint_idmap == NULL)
         return g_steal_pointer (&map);

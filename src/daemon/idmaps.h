@@ -32,8 +32,3 @@ gboolean ferry_instance_choose_idmap (FerryDaemon *d, FerryInstance *inst, GErro
  * empty array: privileged. */
 GArray *ferry_instance_start_idmap (FerryDaemon *d, FerryInstance *inst, gboolean restore,
                                     const char *checkpoint_idmap, GError **error);
-
-/* Whether MAP (a checkpoint's, e.g. of a live move's source) can be applied
- * here to INST: its host ids are this host's (or raw.idmap's), and an
- * isolated map overlaps no other isolated container's. */
-gboolean ferry_instance_idmap_applies (FerryDaemon *d, FerryInstance *inst, GArray *map, GError **error);

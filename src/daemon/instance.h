@@ -88,6 +88,9 @@ gboolean ferry_instance_save (FerryDaemon *d, FerryInstance *inst, GError **erro
 char *ferry_instance_state_dir (FerryDaemon *d, const char *name);
 char *ferry_instance_snapshots_dir (FerryDaemon *d, const char *name);
 char *ferry_instance_snapshot_dir (FerryDaemon *d, const char *name, const char *snap);
+/* The directories named for instance NAME that a rename moves and a delete
+ * removes: containers/NAME, logs/NAME, snapshots/NAME (new strings). */
+void ferry_instance_dirs (FerryDaemon *d, const char *name, char *dirs[3]);
 /* A fresh file for ferry-monitor's --stats output (removed by the caller). */
 char *ferry_instance_stats_file (FerryDaemon *d);
 /* A log file name for a CRIU action: logs/NAME/<what>_<UTC time>.log */
@@ -103,6 +106,8 @@ void ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *
  * IMAGES), and the bookkeeping of an instance found running or stopped. */
 GPtrArray *ferry_instance_start_argv (FerryDaemon *d, FerryInstance *inst, const char *images, const char *log,
                                       const char *stats, GError **error);
+/* volatile.last_state.power (RUNNING, STOPPED) recorded, with the row. */
+void ferry_instance_set_power (FerryDaemon *d, FerryInstance *inst, const char *power);
 void ferry_instance_mark_running (FerryDaemon *d, FerryInstance *inst);
 void ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst);
 

@@ -66,8 +66,8 @@ static FerryOperation *instance_start_op (FerryDaemon *d, FerryInstance *inst, g
                                           const char *action, GError **error);
 static FerryOperation *instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error);
 
-static void
-set_power_state (FerryDaemon *d, FerryInstance *inst, const char *power)
+void
+ferry_instance_set_power (FerryDaemon *d, FerryInstance *inst, const char *power)
 {
   g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
   g_autoptr (GError) error = NULL;
@@ -133,7 +133,7 @@ monitor_exited (int fd, GIOCondition cond, gpointer user_data)
       g_warning ("Starting %s after its reboot: %s", inst->row->name, error->message);
     }
   g_message ("Instance %s stopped on its own", inst->row->name);
-  set_power_state (d, inst, "STOPPED");
+  ferry_instance_set_power (d, inst, "STOPPED");
   ferry_events_lifecycle (d, "instance-shutdown", source, NULL);
   if (inst->row->ephemeral)
     {
@@ -166,7 +166,7 @@ void
 ferry_instance_mark_running (FerryDaemon *d, FerryInstance *inst)
 {
   inst->row->last_used_at = ferry_time_now ();
-  set_power_state (d, inst, "RUNNING");
+  ferry_instance_set_power (d, inst, "RUNNING");
   instance_watch (d, inst);
 }
 
@@ -174,7 +174,7 @@ void
 ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst)
 {
   unwatch (inst);
-  set_power_state (d, inst, "STOPPED");
+  ferry_instance_set_power (d, inst, "STOPPED");
 }
 
 /* ---- paths and helpers for checkpoints ---- */
@@ -189,6 +189,14 @@ char *
 ferry_instance_snapshots_dir (FerryDaemon *d, const char *name)
 {
   return g_build_filename (d->root, "snapshots", name, NULL);
+}
+
+void
+ferry_instance_dirs (FerryDaemon *d, const char *name, char *dirs[3])
+{
+  dirs[0] = ferry_daemon_instance_dir (d, name);
+  dirs[1] = ferry_daemon_instance_log_dir (d, name);
+  dirs[2] = ferry_instance_snapshots_dir (d, name);
 }
 
 char *
@@ -732,13 +740,13 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
     {
       if (data->start_argv != NULL)
         inst->row->last_used_at = ferry_time_now ();
-      set_power_state (d, inst, "RUNNING");
+      ferry_instance_set_power (d, inst, "RUNNING");
       instance_watch (d, inst);
     }
   else
     {
       unwatch (inst);
-      set_power_state (d, inst, "STOPPED");
+      ferry_instance_set_power (d, inst, "STOPPED");
     }
   /* The outcome is in the database: nothing left to recover. */
   ferry_intent_settle (d, data->intent);
@@ -972,7 +980,9 @@ ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboolean freeze, GEr
 
 /* A delete moves the instance's directories aside (paths -> new_paths),
  * commits in the database, then removes what is aside; a ferryd that dies
- * before the commit finds them aside and puts them back (recovery.c). */
+ * before the commit finds them aside and puts them back (recovery.c).
+ * put_back: what a delete or a rename moved goes back, when its commit
+ * fails. */
 static void
 put_back (LifecycleData *data)
 {
@@ -1070,9 +1080,7 @@ instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GErr
   data = lifecycle_data_new (d, inst, "delete");
   data->internal = internal;
   data->id = inst->row->id;
-  data->paths[0] = ferry_daemon_instance_dir (d, inst->row->name);
-  data->paths[1] = ferry_daemon_instance_log_dir (d, inst->row->name);
-  data->paths[2] = ferry_instance_snapshots_dir (d, inst->row->name);
+  ferry_instance_dirs (d, inst->row->name, data->paths);
   data->paths[3] = ferry_daemon_instance_run_dir (d, inst->row->name);
   for (int i = 0; i < 3; i++)
     data->new_paths[i] = ferry_recovery_aside_path (data->paths[i]);
@@ -1128,13 +1136,9 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
       ferry_intent_settle (d, data->intent);
       return;
     }
+  /* The database refused: the directories go back. */
   if (*error == NULL && !ferry_db_instance_rename (d->db, inst->row->id, data->new_name, error))
-    {
-      /* The database refused: move the directories back. */
-      for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
-        if (g_file_test (data->new_paths[i], G_FILE_TEST_EXISTS))
-          (void) rename (data->new_paths[i], data->paths[i]);
-    }
+    put_back (data);
   ferry_intent_settle (d, data->intent);
   if (*error != NULL)
     {
@@ -1170,12 +1174,8 @@ ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name
     }
   data = lifecycle_data_new (d, inst, "rename");
   data->new_name = g_strdup (new_name);
-  data->paths[0] = ferry_daemon_instance_dir (d, inst->row->name);
-  data->new_paths[0] = ferry_daemon_instance_dir (d, new_name);
-  data->paths[1] = ferry_daemon_instance_log_dir (d, inst->row->name);
-  data->new_paths[1] = ferry_daemon_instance_log_dir (d, new_name);
-  data->paths[2] = ferry_instance_snapshots_dir (d, inst->row->name);
-  data->new_paths[2] = ferry_instance_snapshots_dir (d, new_name);
+  ferry_instance_dirs (d, inst->row->name, data->paths);
+  ferry_instance_dirs (d, new_name, data->new_paths);
   if ((data->intent = ferry_intent_begin (d, inst->row->name, "rename", new_name, error)) == 0)
     {
       lifecycle_data_free (data);

@@ -90,14 +90,8 @@ wait_for_checkpoint (FerryDaemon *d, const char *name)
 static void
 set_power (FerryDaemon *d, FerryInstance *inst, const char *power, gboolean stateful)
 {
-  g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
-  g_autoptr (GError) error = NULL;
-
-  g_hash_table_insert (config, g_strdup ("volatile.last_state.power"), g_strdup (power));
-  ferry_instance_set_own_config (inst, config);
   inst->row->stateful = stateful;
-  if (!ferry_instance_save (d, inst, &error))
-    g_warning ("Saving the state of %s: %s", inst->row->name, error->message);
+  ferry_instance_set_power (d, inst, power);
 }
 
 static void
@@ -173,15 +167,6 @@ recover_start_from_state (FerryDaemon *d, FerryInstance *inst)
   set_power (d, inst, "RUNNING", FALSE);
 }
 
-/* The directories an instance has under ROOT, by name. */
-static void
-instance_dirs (FerryDaemon *d, const char *name, char *dirs[3])
-{
-  dirs[0] = ferry_daemon_instance_dir (d, name);
-  dirs[1] = ferry_daemon_instance_log_dir (d, name);
-  dirs[2] = ferry_instance_snapshots_dir (d, name);
-}
-
 static void
 move_back (const char *from, const char *to)
 {
@@ -201,8 +186,8 @@ recover_rename (FerryDaemon *d, const char *from, const char *to)
 
   if (to == NULL)
     return;
-  instance_dirs (d, from, old_dirs);
-  instance_dirs (d, to, new_dirs);
+  ferry_instance_dirs (d, from, old_dirs);
+  ferry_instance_dirs (d, to, new_dirs);
   g_message ("Settling the rename of %s to %s that the previous ferryd started: %s", from, to,
              committed ? "done" : "undone");
   for (int i = 0; i < 3; i++)
@@ -224,7 +209,7 @@ recover_delete (FerryDaemon *d, const char *name)
   gboolean committed = !g_hash_table_contains (d->instances, name);
   char *dirs[3];
 
-  instance_dirs (d, name, dirs);
+  ferry_instance_dirs (d, name, dirs);
   g_message ("Settling the delete of %s that the previous ferryd started: %s", name, committed ? "done" : "undone");
   for (int i = 0; i < 3; i++)
     {
