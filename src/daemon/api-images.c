@@ -7,6 +7,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/names.h"
+#include "common/testhook.h"
 #include "common/timeutil.h"
 #include "image/image.h"
 
@@ -231,6 +232,8 @@ import_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   ImportData *data = user_data;
 
   data->info = ferry_image_import (data->daemon->images_dir, data->upload, error);
+  if (data->info != NULL)
+    ferry_test_crash_point ("import-after-store");
   return data->info != NULL;
 }
 

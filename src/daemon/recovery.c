@@ -352,6 +352,45 @@ sweep_instance (FerryDaemon *d, FerryInstance *inst)
     g_dir_close (gd);
 }
 
+/* The image store: temporaries of an import, an upload or an unpack that
+ * never finished, and image files the database never recorded (an import
+ * that died between storing the file and recording it: its retry would
+ * find the file and refuse). */
+static gboolean
+image_temporary (const char *e)
+{
+  return (g_str_has_prefix (e, ".import-") || g_str_has_prefix (e, "upload-") || strstr (e, ".rootfs.tmp-") != NULL
+          || (g_str_has_prefix (e, ".busybox-") && !g_str_equal (e, ".busybox-build")));
+}
+
+static void
+sweep_images (FerryDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) rows = ferry_db_image_list (d->db, &error);
+  g_autoptr (GHashTable) known = g_hash_table_new (g_str_hash, g_str_equal);
+  GDir *gd;
+
+  if (rows == NULL)
+    {
+      g_warning ("Listing images: %s (their store is not swept)", error->message);
+      return;
+    }
+  for (guint i = 0; i < rows->len; i++)
+    g_hash_table_add (known, ((FerryDbImage *) g_ptr_array_index (rows, i))->fingerprint);
+  if ((gd = g_dir_open (d->images_dir, 0, NULL)) == NULL)
+    return;
+  for (const char *e; (e = g_dir_read_name (gd)) != NULL;)
+    {
+      g_autofree char *path = g_build_filename (d->images_dir, e, NULL);
+      g_autofree char *fingerprint = g_strndup (e, strcspn (e, "."));
+      gboolean image_file = strlen (fingerprint) == 64 && strspn (fingerprint, "0123456789abcdef") == 64;
+      if (image_temporary (e) || (image_file && !g_hash_table_contains (known, fingerprint)))
+        remove_orphan ("the image file", path);
+    }
+  g_dir_close (gd);
+}
+
 void
 ferry_recovery_run (FerryDaemon *d)
 {
@@ -363,6 +402,7 @@ ferry_recovery_run (FerryDaemon *d)
   sweep_top (d, d->containers_dir, "instance directory");
   sweep_top (d, snapshots, "snapshots of");
   sweep_top (d, d->logs_dir, "logs of");
+  sweep_images (d);
   g_hash_table_iter_init (&iter, d->instances);
   while (g_hash_table_iter_next (&iter, NULL, &v))
     sweep_instance (d, v);

@@ -15,6 +15,7 @@ import pytest
 from checkpoint_helpers import (CR_TIMEOUT, Workload, build_workload, launch, rootfs, snapshots_of,
                                 state_dir, status_of, tmpdir)
 from conftest import FERRY, _sanitizer_env, wait_until
+from imagetar import base_image
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +195,23 @@ def test_launch_crash(own_daemon):
     assert not os.path.exists(os.path.join(d.root, "containers", "l"))
     d.ferry("launch", "busybox", "l", timeout=CR_TIMEOUT)
     assert status_of(d, "l")[0] == "Running"
+
+
+def test_image_import_crash(own_daemon, tmp_path):
+    """The image file was stored, the database never recorded it: it goes (with the
+    upload), and the retried import works instead of finding the file "already there"."""
+    d = own_daemon
+    tarball = tmp_path / "img.tar.gz"
+    tarball.write_bytes(base_image(tag="crash").bytes())
+    images = os.path.join(d.root, "images")
+    before = set(os.listdir(images))
+    # A temporary of an unpack that never finished, as a killed launch leaves it.
+    os.mkdir(os.path.join(images, "0" * 64 + ".rootfs.tmp-AbCdEf"))
+    crash_during(d, "import-after-store", "image", "import", str(tarball), "--alias", "crashimg")
+    assert set(os.listdir(images)) == before, set(os.listdir(images)) ^ before
+    d.ferry("image", "import", str(tarball), "--alias", "crashimg", timeout=CR_TIMEOUT)
+    d.ferry("launch", "crashimg", "ci", timeout=CR_TIMEOUT)
+    assert status_of(d, "ci")[0] == "Running"
 
 
 def descendants(pid):
