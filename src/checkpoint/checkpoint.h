@@ -22,9 +22,6 @@
 /* Written (and synced, with the directory) by ferry-monitor checkpoint once
  * the dump is complete: a ferryd that died meanwhile finds it at restart. */
 #define FERRY_CHECKPOINT_COMPLETE_FILE "ferry-complete"
-/* In a container's run directory: held (flock) by ferry-monitor checkpoint
- * while it dumps, so that a restarted ferryd can wait for it. */
-#define FERRY_CHECKPOINT_LOCK_FILE "checkpoint.lock"
 
 typedef struct
 {

@@ -637,6 +637,8 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
       g_prefix_error (error, "Stopping %s: ", data->name);
       return FALSE;
     }
+  if (data->snapshot != NULL && data->stop_argv != NULL)
+    ferry_test_crash_point ("restore-after-stop");
   if (data->checkpoint_argv != NULL)
     {
       if (!ferry_run_monitor (d, (const char *const *) data->checkpoint_argv->pdata, NULL, error))
@@ -934,7 +936,8 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
     }
   else if (running)
     data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
-  if ((found->stateful || running) && data->start_argv == NULL)
+  if (((found->stateful || running) && data->start_argv == NULL)
+      || (data->intent = ferry_intent_begin (d, inst->row->name, "restore", snap, error)) == 0)
     {
       lifecycle_data_free (data);
       return NULL;

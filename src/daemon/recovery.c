@@ -18,6 +18,7 @@
 #include "daemon/instance.h"
 #include "daemon/migration.h"
 #include "daemon/operations.h"
+#include "runtime/rundir.h"
 
 #define ASIDE_SUFFIX ".deleting"
 
@@ -67,24 +68,20 @@ dump_complete (const char *images)
   return g_file_test (marker, G_FILE_TEST_IS_REGULAR);
 }
 
-/* A checkpoint the dead ferryd started may still be running (the monitor
- * outlives it): its lock is released when it exits. */
+/* A checkpoint, start or restore the dead ferryd started may still be
+ * running (ferry-monitor outlives ferryd): its busy lock is released once
+ * its outcome is on disk. Bounded, so that a hung monitor cannot keep
+ * ferryd from starting. */
 static void
-wait_for_checkpoint (FerryDaemon *d, const char *name)
+wait_for_monitor (FerryDaemon *d, const char *name)
 {
   g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, name);
-  g_autofree char *lock = g_build_filename (run_dir, FERRY_CHECKPOINT_LOCK_FILE, NULL);
-  int fd = open (lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
-  if (fd < 0)
+  if (ferry_rundir_wait_not_busy (run_dir, 0))
     return;
-  if (flock (fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
-    {
-      g_message ("Waiting for the checkpoint of %s that the previous ferryd started", name);
-      while (flock (fd, LOCK_EX) < 0 && errno == EINTR)
-        ;
-    }
-  close (fd);
+  g_message ("Waiting for the checkpoint, start or restore of %s that the previous ferryd started", name);
+  if (!ferry_rundir_wait_not_busy (run_dir, 600))
+    g_warning ("The monitor of %s is still busy after 10 minutes: going on without it", name);
 }
 
 static void
@@ -103,7 +100,6 @@ recover_stateful_stop (FerryDaemon *d, FerryInstance *inst)
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
   g_autoptr (GError) error = NULL;
 
-  wait_for_checkpoint (d, name);
   if (dump_complete (state_tmp) && (!ferry_rm_rf (state, &error) || !ferry_rename_durable (state_tmp, state, &error)))
     g_warning ("Keeping the saved state of %s: %s", name, error->message);
   if (dump_complete (state))
@@ -145,7 +141,6 @@ recover_snapshot (FerryDaemon *d, FerryInstance *inst, const char *snap)
 {
   g_autofree char *dir = NULL;
 
-  wait_for_checkpoint (d, inst->row->name);
   if (snap == NULL || snapshot_recorded (d, inst, snap))
     return;
   dir = ferry_instance_snapshot_dir (d, inst->row->name, snap);
@@ -165,6 +160,30 @@ recover_start_from_state (FerryDaemon *d, FerryInstance *inst)
              inst->row->name);
   ferry_rm_rf (state, NULL);
   set_power (d, inst, "RUNNING", FALSE);
+}
+
+/* A snapshot restore: the instance runs (the snapshot's processes, or the
+ * old ones if it died before stopping them), or it is stopped, and not
+ * started again at this start as if nothing had happened: the user asked
+ * for the snapshot, and the retry gives it. */
+static void
+recover_restore (FerryDaemon *d, FerryInstance *inst, const char *snap)
+{
+  const char *name = inst->row->name;
+  g_autofree char *state = ferry_instance_state_dir (d, name);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
+
+  if (ferry_instance_is_running (d, inst))
+    {
+      g_message ("The restore of %s to snapshot %s that the previous ferryd started: %s runs", name, snap, name);
+      set_power (d, inst, "RUNNING", FALSE);
+      return;
+    }
+  g_warning ("The restore of %s to snapshot %s that the previous ferryd started did not complete: %s is stopped "
+             "(`restore %s %s` retries)",
+             name, snap, name, name, snap);
+  set_power (d, inst, "STOPPED", inst->row->stateful && dump_complete (state));
+  ferry_events_lifecycle (d, "instance-stopped", url, NULL);
 }
 
 static void
@@ -254,6 +273,8 @@ settle_intents (FerryDaemon *d)
         recover_snapshot (d, inst, arg);
       else if (g_str_equal (it->op, "start-state"))
         recover_start_from_state (d, inst);
+      else if (g_str_equal (it->op, "restore") && arg != NULL)
+        recover_restore (d, inst, arg);
       else
         g_warning ("Unknown intent \"%s\" on %s left by a previous ferryd: ignored", it->op, it->instance);
       ferry_intent_settle (d, it->id);
@@ -398,6 +419,9 @@ ferry_recovery_run (FerryDaemon *d)
   gpointer v;
   g_autofree char *snapshots = g_build_filename (d->root, "snapshots", NULL);
 
+  g_hash_table_iter_init (&iter, d->instances);
+  while (g_hash_table_iter_next (&iter, NULL, &v))
+    wait_for_monitor (d, ((FerryInstance *) v)->row->name);
   settle_intents (d);
   sweep_top (d, d->containers_dir, "instance directory");
   sweep_top (d, snapshots, "snapshots of");

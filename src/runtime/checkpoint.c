@@ -217,16 +217,12 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
       ferry_monitor_error ("Cannot checkpoint: %s", error->message);
       goto out;
     }
-  /* Held until this process exits, dump done or not (see checkpoint.h). */
-  {
-    g_autofree char *lock = g_build_filename (o->run_dir, FERRY_CHECKPOINT_LOCK_FILE, NULL);
-    lock_fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (lock_fd < 0 || flock (lock_fd, LOCK_EX) < 0)
-      {
-        ferry_monitor_error ("Locking %s: %s", lock, g_strerror (errno));
-        goto out;
-      }
-  }
+  /* Held until this process exits, dump done or not (runtime.h). */
+  if ((lock_fd = ferry_rundir_lock_busy (o->run_dir, &error)) < 0)
+    {
+      ferry_monitor_error ("%s", error->message);
+      goto out;
+    }
   monitor_fd = ferry_rundir_open_pidfd (o->run_dir, FERRY_RUNTIME_MONITOR_PID, NULL);
   init_fd = ferry_rundir_open_pidfd (o->run_dir, FERRY_RUNTIME_INIT_PID, &init_pid);
   relpath = ferry_runtime_read_cgroup (o->run_dir);

@@ -1,10 +1,14 @@
 #include "runtime/rundir.h"
 
+#include "common/error.h"
 #include "common/fs.h"
+#include "runtime/runtime.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/pidfd.h>
 #include <unistd.h>
 
@@ -73,4 +77,39 @@ ferry_rundir_open_pidfd (const char *run_dir, const char *file, pid_t *pid_out)
     *pid_out = pid;
   fcntl (fd, F_SETFD, FD_CLOEXEC);
   return fd;
+}
+
+int
+ferry_rundir_lock_busy (const char *run_dir, GError **error)
+{
+  g_autofree char *path = g_build_filename (run_dir, FERRY_RUNTIME_BUSY_LOCK, NULL);
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+  while (fd >= 0 && flock (fd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      {
+        close (fd);
+        fd = -1;
+      }
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Locking %s: %s", path, g_strerror (saved));
+    }
+  return fd;
+}
+
+gboolean
+ferry_rundir_wait_not_busy (const char *run_dir, int timeout_s)
+{
+  g_autofree char *path = g_build_filename (run_dir, FERRY_RUNTIME_BUSY_LOCK, NULL);
+  int fd = open (path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  gboolean free_ = TRUE;
+
+  if (fd < 0)
+    return TRUE;
+  for (int i = 0; (free_ = flock (fd, LOCK_EX | LOCK_NB) == 0) == FALSE && i < timeout_s * 20; i++)
+    g_usleep (50 * 1000);
+  close (fd);
+  return free_;
 }

@@ -15,3 +15,9 @@ pid_t ferry_rundir_live_pid (const char *run_dir, const char *file);
 /* A pidfd of the live process recorded in FILE (verified after opening, so
  * signals sent through it cannot reach a reused PID), or -1. */
 int ferry_rundir_open_pidfd (const char *run_dir, const char *file, pid_t *pid_out);
+/* Takes the run directory's busy lock (FERRY_RUNTIME_BUSY_LOCK), waiting
+ * for whoever holds it; the descriptor (close-on-exec), or -1. */
+int ferry_rundir_lock_busy (const char *run_dir, GError **error);
+/* Waits up to TIMEOUT_S seconds for nobody to hold the busy lock; FALSE if
+ * someone still does. */
+gboolean ferry_rundir_wait_not_busy (const char *run_dir, int timeout_s);

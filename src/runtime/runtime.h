@@ -36,5 +36,9 @@ char *ferry_runtime_read_cgroup (const char *run_dir);
 #define FERRY_RUNTIME_INIT_PID "init.pid"
 #define FERRY_RUNTIME_CGROUP "cgroup"
 #define FERRY_RUNTIME_EXIT_STATUS "exit-status"
+/* Held (flock) by ferry-monitor while it checkpoints, starts or restores the
+ * container, released once the outcome is on disk: a restarted ferryd waits
+ * for it before it judges what a dead ferryd left (docs/durability.md). */
+#define FERRY_RUNTIME_BUSY_LOCK "busy.lock"
 /* The monitor's socket that takes exec sessions' mount listeners. */
 #define FERRY_RUNTIME_MOUNT_SOCKET "mount-notify.sock"

@@ -508,6 +508,14 @@ monitor_main (const FerryStartOptions *o, int report_fd)
     close_range (3, report_fd - 1, 0);
   close_range (report_fd + 1, ~0U, 0);
   prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  /* Until the outcome (running, with its PID files; or undone) is on disk. */
+  int busy = ferry_rundir_lock_busy (o->run_dir, &error);
+  if (busy < 0)
+    {
+      g_autofree char *msg = g_strdup_printf ("ERR %s", error->message);
+      report (report_fd, msg);
+      exit (1);
+    }
 
   /* Blocked before clone so no SIGCHLD is lost before the signalfd exists;
    * the child unblocks everything. */
@@ -534,6 +542,7 @@ monitor_main (const FerryStartOptions *o, int report_fd)
       goto fail;
   }
   ferry_monitor_log ("%s runs, init PID %d", o->name, (int) c.init_pid);
+  close (busy);
   {
     g_autofree char *ok = g_strdup_printf ("OK %d %d\n", (int) c.init_pid, (int) getpid ());
     report (report_fd, ok);
