@@ -102,6 +102,16 @@ typedef struct
  * emptied and a partial copy removed; the error quotes CRIU and names the log. */
 gboolean ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error);
 
+/* The images on disk (syncfs), then the FERRY_CHECKPOINT_COMPLETE_FILE
+ * marker, then the marker's directory entry: a crash leaves no marker over
+ * images that are not all there. */
+gboolean ferry_checkpoint_mark_complete (const char *images, GError **error);
+gboolean ferry_checkpoint_marked_complete (const char *images);
+/* CRIU wrote its statistics (stats-dump): it does that last, after a dump
+ * that succeeded left the tasks in their final state (killed, for a stop).
+ * A dump whose ferry-monitor died before marking it is complete if so. */
+gboolean ferry_checkpoint_criu_finished (const char *images);
+
 /* CRIU's page server on an already connected socket (live migration's
  * target side): writes the pages a dump sends into images_dir; returns when
  * the dump closes the session. The error quotes CRIU and names the log. */

@@ -14,6 +14,36 @@
 #include <string.h>
 #include <unistd.h>
 
+gboolean
+ferry_checkpoint_mark_complete (const char *images, GError **error)
+{
+  g_autofree char *marker = g_build_filename (images, FERRY_CHECKPOINT_COMPLETE_FILE, NULL);
+  int dir = open (images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  gboolean ok = dir >= 0 && syncfs (dir) == 0;
+
+  ok = ok && ferry_write_file_atomic (marker, "", 0, 0644, error) && fsync (dir) == 0;
+  if (!ok && error != NULL && *error == NULL)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Syncing the checkpoint %s: %s", images,
+                 g_strerror (errno));
+  if (dir >= 0)
+    close (dir);
+  return ok;
+}
+
+gboolean
+ferry_checkpoint_marked_complete (const char *images)
+{
+  g_autofree char *marker = g_build_filename (images, FERRY_CHECKPOINT_COMPLETE_FILE, NULL);
+  return g_file_test (marker, G_FILE_TEST_IS_REGULAR);
+}
+
+gboolean
+ferry_checkpoint_criu_finished (const char *images)
+{
+  g_autofree char *stats = g_build_filename (images, "stats-dump", NULL);
+  return g_file_test (stats, G_FILE_TEST_IS_REGULAR);
+}
+
 /* libcriu's notify callback takes no user data: the one dump a process does
  * at a time is described here. */
 static struct

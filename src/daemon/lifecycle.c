@@ -11,6 +11,8 @@
 #include "common/names.h"
 #include "common/timeutil.h"
 #include "common/testhook.h"
+#include "checkpoint/checkpoint.h"
+#include "runtime/rundir.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -641,6 +643,28 @@ start_or_restore (LifecycleData *data, GError **error)
   return ferry_run_monitor (d, argv, NULL, error);
 }
 
+/* The checkpoint's monitor failed, but CRIU (which outlives it and holds
+ * the busy lock until it ends) may have finished the dump and killed the
+ * processes: then the state is complete, and dropping it would lose them. */
+static gboolean
+dump_ended_anyway (LifecycleData *data, GError **error)
+{
+  FerryRuntimeState st = { 0 };
+
+  ferry_rundir_wait_not_busy (data->run_dir, 600);
+  if (!ferry_checkpoint_criu_finished (data->state_tmp))
+    return FALSE;
+  wait_stopped (data->run_dir);
+  if (ferry_runtime_read_state (data->run_dir, &st, NULL) && st.running)
+    return FALSE;
+  if (!ferry_recovery_dump_complete (data->state_tmp, TRUE))
+    return FALSE;
+  g_warning ("The stateful stop of %s: its monitor failed (%s), but CRIU completed the dump", data->name,
+             (*error)->message);
+  g_clear_error (error);
+  return TRUE;
+}
+
 static gboolean
 lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
@@ -670,7 +694,8 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
     ferry_test_crash_point ("restore-after-stop");
   if (data->checkpoint_argv != NULL)
     {
-      if (!ferry_run_monitor (d, (const char *const *) data->checkpoint_argv->pdata, NULL, error))
+      if (!ferry_run_monitor (d, (const char *const *) data->checkpoint_argv->pdata, NULL, error)
+          && !dump_ended_anyway (data, error))
         {
           ferry_rm_rf (data->state_tmp, NULL);
           g_prefix_error (error, "Stateful stop of %s failed, the instance keeps running: ", data->name);

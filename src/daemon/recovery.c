@@ -61,11 +61,33 @@ ferry_recovery_aside_path (const char *dir)
 
 /* ---- settling what a dead ferryd left ---- */
 
+/* Complete: marked by its monitor; or finished by CRIU (its statistics
+ * written, the processes killed) when the monitor died before marking it,
+ * then synced and marked here. */
+gboolean
+ferry_recovery_dump_complete (const char *images, gboolean processes_gone)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ferry_checkpoint_marked_complete (images))
+    return TRUE;
+  if (!processes_gone || !ferry_checkpoint_criu_finished (images))
+    return FALSE;
+  g_message ("The dump in %s ended (CRIU's statistics are there) but its monitor died before marking it "
+             "complete: marking it now",
+             images);
+  if (!ferry_checkpoint_mark_complete (images, &error))
+    {
+      g_warning ("%s", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 dump_complete (const char *images)
 {
-  g_autofree char *marker = g_build_filename (images, FERRY_CHECKPOINT_COMPLETE_FILE, NULL);
-  return g_file_test (marker, G_FILE_TEST_IS_REGULAR);
+  return ferry_checkpoint_marked_complete (images);
 }
 
 /* A checkpoint, start or restore the dead ferryd started may still be
@@ -100,7 +122,8 @@ recover_stateful_stop (FerryDaemon *d, FerryInstance *inst)
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
   g_autoptr (GError) error = NULL;
 
-  if (dump_complete (state_tmp) && (!ferry_rm_rf (state, &error) || !ferry_rename_durable (state_tmp, state, &error)))
+  if (ferry_recovery_dump_complete (state_tmp, !ferry_instance_is_running (d, inst))
+      && (!ferry_rm_rf (state, &error) || !ferry_rename_durable (state_tmp, state, &error)))
     g_warning ("Keeping the saved state of %s: %s", name, error->message);
   if (dump_complete (state))
     {

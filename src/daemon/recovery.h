@@ -21,3 +21,6 @@ void ferry_recovery_run (FerryDaemon *d);
 
 /* The aside name of DIR for a delete: removed once the delete commits. */
 char *ferry_recovery_aside_path (const char *dir);
+/* The dump in IMAGES is complete: marked by its monitor, or ended by CRIU
+ * (PROCESSES_GONE) and then synced and marked here. */
+gboolean ferry_recovery_dump_complete (const char *images, gboolean processes_gone);

@@ -6,6 +6,7 @@
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/testhook.h"
 #include "runtime/cgroup.h"
 #include "runtime/rundir.h"
 #include "runtime/runtime.h"
@@ -136,25 +137,6 @@ wait_monitor_exit (int pidfd)
 
 #define DUMP_ATTEMPTS 3
 
-/* The images on disk, then the marker that says they are complete, then the
- * directory entry of the marker: a crash leaves no marker over images that
- * are not all there. */
-static gboolean
-mark_complete (const char *images, GError **error)
-{
-  g_autofree char *marker = g_build_filename (images, FERRY_CHECKPOINT_COMPLETE_FILE, NULL);
-  int dir = open (images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  gboolean ok = dir >= 0 && syncfs (dir) == 0;
-
-  ok = ok && ferry_write_file_atomic (marker, "", 0, 0644, error) && fsync (dir) == 0;
-  if (!ok && error != NULL && *error == NULL)
-    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Syncing the checkpoint %s: %s", images,
-                 g_strerror (errno));
-  if (dir >= 0)
-    close (dir);
-  return ok;
-}
-
 /* The frozen container's whole cgroup tree, for the restore to recreate
  * the empty cgroups CRIU does not (ferry_cgroup_subtree_list()). */
 void
@@ -217,10 +199,12 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
       ferry_monitor_error ("Cannot checkpoint: %s", error->message);
       goto out;
     }
-  /* Held until this process exits, dump done or not (runtime.h). */
-  if ((lock_fd = ferry_rundir_lock_busy (o->run_dir, &error)) < 0)
+  /* Held until this process exits, dump done or not (runtime.h); and by
+   * CRIU, our child, which inherits it: a CRIU that outlives a killed
+   * monitor holds it until its dump has ended. */
+  if ((lock_fd = ferry_rundir_lock_busy (o->run_dir, &error)) < 0 || fcntl (lock_fd, F_SETFD, 0) < 0)
     {
-      ferry_monitor_error ("%s", error->message);
+      ferry_monitor_error ("%s", error ? error->message : g_strerror (errno));
       goto out;
     }
   monitor_fd = ferry_rundir_open_pidfd (o->run_dir, FERRY_RUNTIME_MONITOR_PID, NULL);
@@ -315,7 +299,8 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     }
   if (!o->leave_running)
     wait_monitor_exit (monitor_fd);
-  if (!mark_complete (o->images, &error))
+  ferry_test_crash_point ("checkpoint-before-mark");
+  if (!ferry_checkpoint_mark_complete (o->images, &error))
     {
       ferry_monitor_error ("%s", error->message);
       goto out;

@@ -301,6 +301,26 @@ def test_dump_killed_leaves_the_container_running(own_daemon, workload_bin, vict
     w.assert_pass(what="the retried stateful stop")
 
 
+def test_monitor_dies_after_the_dump(own_daemon, workload_bin):
+    """The `ferry-monitor checkpoint` of a stateful stop dies after CRIU finished the dump
+    and killed the processes, before it marked the dump complete: ferryd sees CRIU's end
+    (its statistics, written last) and completes the stop instead of dropping the only copy
+    of the processes."""
+    d = own_daemon
+    launch(d, "c", client="ferry")
+    w = Workload(d, "c", workload_bin).start()
+    w.assert_pass(what="start")
+    restart(d, "checkpoint-before-mark")  # ferryd passes its environment to its monitors
+    cp = d.ferry("stop", "c", "--stateful", check=False, timeout=CR_TIMEOUT)
+    assert d.alive(), "ferryd died: the point is the monitor's"
+    assert cp.returncode == 0, cp.stderr
+    assert status_of(d, "c")[0] == "Stopped" and api_stateful(d, "c") is True
+    assert "CRIU completed the dump" in d.log_tail(20)
+    restart(d)
+    d.ferry("start", "c", timeout=CR_TIMEOUT)
+    w.assert_pass(what="a stateful stop whose monitor died after the dump, and a start")
+
+
 @pytest.mark.parametrize("attempt", range(3))
 def test_restore_with_criu_killed_fails_cleanly(own_daemon, workload_bin, attempt):
     """CRIU killed in the middle of a start from saved state: the start fails and keeps the
