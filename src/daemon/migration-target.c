@@ -279,6 +279,15 @@ restore (TargetData *t, GError **error)
       return FALSE;
     }
   t->restored = TRUE;
+  /* The source commits only when it reads "restored": gone already (its
+   * ferryd died during our restore), it never will, and its held tree
+   * runs on there. This copy must go, or both would run. */
+  if (ferry_ws_conn_peer_closed (ferry_migration_link_channel (t->link, FERRY_MIGRATION_CONTROL)))
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                           "the source went away during the restore (it runs the instance on)");
+      return FALSE;
+    }
   json_object_set_string_member (reply, "type", "restored");
   json_object_set_int_member (reply, "restore_ms", (g_get_monotonic_time () - t0) / 1000);
   return ferry_migration_send (t->link, reply, error);

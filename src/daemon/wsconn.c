@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -98,6 +99,16 @@ ferry_ws_conn_shutdown (FerryWsConn *c)
   /* The peer learns it at once, instead of filling a window nobody reads. */
   if (c->fd >= 0)
     shutdown (c->fd, SHUT_RDWR);
+}
+
+gboolean
+ferry_ws_conn_peer_closed (FerryWsConn *c)
+{
+  struct pollfd p = { .fd = c != NULL ? c->fd : -1, .events = POLLIN | POLLRDHUP };
+
+  if (p.fd < 0 || poll (&p, 1, 0) <= 0)
+    return FALSE;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 static gboolean

@@ -54,5 +54,10 @@ gboolean ferry_ws_conn_pump (FerryWsConn *c, int fd, guint64 *sent, guint64 *rec
  * and CRIU's page server take turns). */
 void ferry_ws_tune_socket (int fd);
 
+/* The peer closed or reset the TCP connection underneath (what the kernel
+ * does for a process that died), as far as this host knows now; FALSE when
+ * unknown (no socket). */
+gboolean ferry_ws_conn_peer_closed (FerryWsConn *c);
+
 /* Shuts the connection so that blocked readers on either side return. */
 void ferry_ws_conn_shutdown (FerryWsConn *c);

@@ -406,3 +406,52 @@ def test_target_daemon_killed_mid_transfer(lab, workload_binary):
     assert_untouched(h1, "f7", w, pid)
     h2.restart_daemon()
     on_target_nothing_of(h2, "f7")
+
+
+def descendants(pid):
+    """(pid, argv) of every process below PID, found by parentage."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline") as f:
+                argv = f.read().split("\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append((int(entry), argv))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+@pytest.mark.lab(hosts=2, client=False)
+def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
+    """The source's ferryd dies while the target restores: the source's held tree runs on
+    (it never read "restored", so never committed), and the target, finding the source gone
+    when its restore ends, removes its copy instead of running a second one."""
+    lab.remotes()
+    h1, h2 = lab.hosts
+    w, pid = running_workload(h1, "f8", workload_binary, 64)
+    target = h2.pid
+    mover = h1.popen([FERRY, "move", "f8", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: any("restore" in argv and "--images" in argv for _, argv in descendants(target)),
+               "the target's restore", bound=MOVE_TIMEOUT, step=0.002)
+    h1.kill_daemon()
+    out, err = mover.communicate(timeout=MOVE_TIMEOUT)
+    assert mover.returncode != 0, out + err
+    wait_until(lambda: "f8" not in h2.instance_names()
+               and not os.path.exists(os.path.join(h2.root, "containers", "f8")), "the target to drop its copy",
+               bound=MOVE_TIMEOUT)
+    assert "went away during the restore" in h2.log_tail(40)
+    h1.restart_daemon()
+    assert_untouched(h1, "f8", w, pid)
+    # The move retried works.
+    h1.ferry("move", "f8", "h2:", timeout=MOVE_TIMEOUT)
+    w.daemon = h2
+    w.assert_pass(what="the retried move")
