@@ -8,6 +8,7 @@
 
 #include "common/criu-log.h"
 #include "common/error.h"
+#include "common/testhook.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/names.h"
@@ -36,6 +37,8 @@ typedef struct
   char *idmap; /* the map restored with (volatile.idmap.current) */
   GPtrArray *snapshots; /* FerryDbSnapshot from the offer */
   gboolean live, restored, finished;
+  gboolean recorded; /* the instance's rows are in the database (record_received) */
+  GError *record_error;
   JsonObject *figures;
   /* page server */
   GSubprocess *page_server;
@@ -264,6 +267,59 @@ receive (TargetData *t, JsonObject *msg, GError **error)
   return FALSE;
 }
 
+/* The commit point on this side: the instance's rows. A live move records
+ * them before it tells the source "restored" (the source then kills its
+ * copy): a ferryd killed after that finds the instance at its next start,
+ * running, instead of removing it as an unfinished transfer. On the main
+ * thread. */
+static gboolean
+record_received (gpointer data)
+{
+  TargetData *t = data;
+  FerryDaemon *d = t->daemon;
+  FerryInstance *inst = g_hash_table_lookup (d->instances, t->name);
+
+  if (inst == NULL)
+    {
+      g_set_error (&t->record_error, FERRY_ERROR, FERRY_ERROR_FAILED, "the instance being received is gone");
+      return G_SOURCE_REMOVE;
+    }
+  inst->row->created_at = ferry_time_now ();
+  inst->row->stateful = FALSE;
+  if (t->idmap != NULL)
+    {
+      g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+      g_hash_table_insert (own, g_strdup ("volatile.idmap.current"), g_strdup (t->idmap));
+      ferry_instance_set_own_config (inst, own);
+    }
+  if (!ferry_db_instance_insert (d->db, inst->row, &t->record_error))
+    return G_SOURCE_REMOVE;
+  t->recorded = TRUE;
+  inst->creating = FALSE;
+  for (guint i = 0; i < t->snapshots->len; i++)
+    {
+      FerryDbSnapshot *snap = g_ptr_array_index (t->snapshots, i);
+      g_autoptr (GError) snap_error = NULL;
+      snap->instance_id = inst->row->id;
+      if (!ferry_db_snapshot_insert (d->db, snap, &snap_error))
+        g_warning ("Migration of %s: recording snapshot %s: %s", t->name, snap->name, snap_error->message);
+    }
+  if (t->restored)
+    ferry_instance_mark_running (d, inst);
+  return G_SOURCE_REMOVE;
+}
+
+/* Undoes record_received, for a migration that failed after it. */
+static void
+unrecord_received (TargetData *t, FerryInstance *inst)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (t->recorded && !ferry_db_instance_delete (t->daemon->db, inst->row->id, &error))
+    g_warning ("Migration of %s: removing its record: %s", t->name, error->message);
+  t->recorded = FALSE;
+}
+
 static gboolean
 restore (TargetData *t, GError **error)
 {
@@ -288,9 +344,18 @@ restore (TargetData *t, GError **error)
                            "the source went away during the restore (it runs the instance on)");
       return FALSE;
     }
+  ferry_operation_call_main (record_received, t);
+  if (t->record_error != NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&t->record_error), "recording the instance: ");
+      return FALSE;
+    }
   json_object_set_string_member (reply, "type", "restored");
   json_object_set_int_member (reply, "restore_ms", (g_get_monotonic_time () - t0) / 1000);
-  return ferry_migration_send (t->link, reply, error);
+  if (!ferry_migration_send (t->link, reply, error))
+    return FALSE;
+  ferry_test_crash_point ("migration-target-after-restored");
+  return TRUE;
 }
 
 static void
@@ -454,25 +519,14 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
     return;
   if (*error == NULL)
     {
-      inst->row->created_at = ferry_time_now ();
-      inst->row->stateful = FALSE;
-      if (t->idmap != NULL)
+      if (!t->recorded)
         {
-          g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
-          g_hash_table_insert (own, g_strdup ("volatile.idmap.current"), g_strdup (t->idmap));
-          ferry_instance_set_own_config (inst, own);
+          record_received (t);
+          if (t->record_error != NULL)
+            g_propagate_error (error, g_steal_pointer (&t->record_error));
         }
-      if (ferry_db_instance_insert (d->db, inst->row, error))
+      if (t->recorded)
         {
-          inst->creating = FALSE;
-          for (guint i = 0; i < t->snapshots->len; i++)
-            {
-              FerryDbSnapshot *snap = g_ptr_array_index (t->snapshots, i);
-              g_autoptr (GError) snap_error = NULL;
-              snap->instance_id = inst->row->id;
-              if (!ferry_db_snapshot_insert (d->db, snap, &snap_error))
-                g_warning ("Migration of %s: recording snapshot %s: %s", t->name, snap->name, snap_error->message);
-            }
           unlink (t->marker);
           /* Restored: the images are spent (hundreds of MiB). */
           if (g_file_test (t->state_dir, G_FILE_TEST_EXISTS))
@@ -489,10 +543,7 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
             }
           ferry_events_lifecycle (d, "instance-created", url, NULL);
           if (t->restored)
-            {
-              ferry_instance_mark_running (d, inst);
-              ferry_events_lifecycle (d, "instance-started", url, NULL);
-            }
+            ferry_events_lifecycle (d, "instance-started", url, NULL);
           g_message ("Instance %s received%s", t->name, t->restored ? " live, running" : "");
           return;
         }
@@ -502,6 +553,7 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
     g_autoptr (GError) cleanup_error = NULL;
     if (t->restored)
       forget_restored (t);
+    unrecord_received (t, inst);
     if (!ferry_rm_rf (t->inst_dir, &cleanup_error) || !ferry_rm_rf (t->snapshots_dir, &cleanup_error))
       g_warning ("Cleaning up the failed migration of %s: %s", t->name, cleanup_error->message);
   }

@@ -428,8 +428,19 @@ ferry_migration_cleanup_incoming (FerryDaemon *d)
       g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, name);
       g_autoptr (GError) error = NULL;
 
-      if (!g_file_test (marker, G_FILE_TEST_EXISTS) || g_hash_table_contains (d->instances, name))
+      if (!g_file_test (marker, G_FILE_TEST_EXISTS))
         continue;
+      if (g_hash_table_contains (d->instances, name))
+        {
+          /* Recorded before the source was told "restored", then ferryd
+           * died: the instance is this host's now; its images are spent. */
+          g_autofree char *state = g_build_filename (inst_dir, "state", NULL);
+          g_message ("Completing the incoming migration of %s: it was restored and recorded here", name);
+          unlink (marker);
+          if (g_file_test (state, G_FILE_TEST_EXISTS))
+            ferry_discard_in_background (state, name);
+          continue;
+        }
       g_message ("Removing what an unfinished incoming migration of %s left", name);
       ferry_migration_force_stop (d, run_dir, NULL);
       if (!ferry_rm_rf (inst_dir, &error) || !ferry_rm_rf (snaps, &error))

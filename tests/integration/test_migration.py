@@ -455,3 +455,30 @@ def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
     h1.ferry("move", "f8", "h2:", timeout=MOVE_TIMEOUT)
     w.daemon = h2
     w.assert_pass(what="the retried move")
+
+
+@pytest.mark.lab(hosts=2, client=False)
+def test_target_daemon_killed_after_restored(lab, workload_binary):
+    """The target's ferryd dies right after telling the source "restored" (the source then
+    kills its frozen copy): the target recorded the instance before answering, so its next
+    start has it, running, memory intact, instead of removing an "unfinished" transfer."""
+    lab.remotes()
+    h1, h2 = lab.hosts
+    w, pid = running_workload(h1, "f9", workload_binary, 32)
+    os.environ["FERRY_TEST_CRASH_AT"] = "migration-target-after-restored"
+    try:
+        h2.restart_daemon()
+    finally:
+        del os.environ["FERRY_TEST_CRASH_AT"]
+    h1.ferry("move", "f9", "h2:", check=False, timeout=MOVE_TIMEOUT)
+    wait_until(lambda: not h2.alive(), "the target's ferryd to die after answering", bound=MOVE_TIMEOUT)
+    h2.stopped_by_test = True
+    h2.start()
+    assert h2.instance("f9")["status"] == "Running"
+    w.daemon = h2
+    w.assert_pass(what="a move whose target ferryd died after answering")
+    w.assert_alive_inside()
+    # The source's copy is stopped (the client deletes it when it sees the move through).
+    assert "f9" not in h1.instance_names() or h1.instance("f9")["status"] == "Stopped"
+    wait_until(lambda: sorted(os.listdir(os.path.join(h2.root, "containers", "f9"))) == ["rootfs"],
+               "the marker and the spent images to go")
