@@ -472,7 +472,7 @@ def check_import(d, tarball):
 
 
 def import_setup(d, wb):
-    tarball = os.path.join(d.root + "-img.tar.gz")
+    tarball = os.path.join(d.root, "killed-img.tar.gz")  # removed with the root
     with open(tarball, "wb") as f:
         f.write(base_image(tag="killed").bytes())
     return tarball
