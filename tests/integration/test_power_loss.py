@@ -89,6 +89,11 @@ def workload_bin():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def running_operations(d):
+    ops = d.api_ok("GET", "/1.0/operations?recursion=1")
+    return [o for group in ops.values() for o in group if o["status"] == "Running"]
+
+
 def lose_power(d):
     """The disk as of now comes back under a new ferryd; the old one and all it ran are gone."""
     lr = d.loop_root
@@ -134,6 +139,9 @@ def test_power_loss_after_a_stateful_snapshot(loop_daemon, workload_bin):
     snap_round = w.next_round
     lose_power(d)
     assert list(snapshots_of(d, "c")) == ["s1"]
+    # It was running when the power went: the new ferryd starts it again (cold: a power
+    # loss took its processes, and it had no saved state of its own).
+    wait_until(lambda: status_of(d, "c")[0] == "Running" and not running_operations(d), "c started again")
     d.ferry("restore", "c", "s1", timeout=CR_TIMEOUT)
     w.next_round = snap_round
     w.assert_pass(what="a power loss after a stateful snapshot, and its restore")
