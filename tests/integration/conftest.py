@@ -132,6 +132,36 @@ def https(port, method, path, body=None, cert=None, source="127.0.0.1"):
         conn.close()
 
 
+def descendants(pid):
+    """(pid, comm) of every process below PID: ours to kill, found by parentage."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat.split("(", 1)[1].rsplit(")", 1)[0]
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append((int(entry), comm))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read().split("\0")
+    except OSError:
+        return []
+
+
 def pid_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -15,7 +15,7 @@ import pytest
 
 from checkpoint_helpers import (CR_TIMEOUT, Workload, build_workload, launch, rootfs, snapshots_of,
                                 state_dir, status_of, tmpdir)
-from conftest import FERRY, _sanitizer_env, wait_until
+from conftest import FERRY, _sanitizer_env, cmdline, descendants, wait_until
 from imagetar import base_image
 
 
@@ -235,28 +235,6 @@ def test_image_import_crash(own_daemon, tmp_path):
     assert status_of(d, "ci")[0] == "Running"
 
 
-def descendants(pid):
-    """(pid, comm) of every process below PID: ours to kill, found by parentage."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat.split("(", 1)[1].rsplit(")", 1)[0]
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append((int(entry), comm))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child[0])
-    return found
-
-
 def kill_mid_dump(d, comm, match=lambda args: True):
     """SIGKILL of ferryd's descendant COMM (mid-dump or mid-restore) once it has run a
     moment; its PID."""
@@ -269,14 +247,6 @@ def kill_mid_dump(d, comm, match=lambda args: True):
                 return procs[0]
         time.sleep(0.005)
     raise AssertionError(f"no {comm} below ferryd to kill")
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline") as f:
-            return f.read().split("\0")
-    except OSError:
-        return []
 
 
 @pytest.mark.parametrize("victim", ["criu", "ferry-monitor"])

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from checkpoint_helpers import Workload, build_workload, hold_external_socket
-from conftest import FERRY, wait_until
+from conftest import FERRY, cmdline, descendants, wait_until
 from test_network import TCP_CLIENT
 
 LAB_OPTIONS = {"hosts": 2, "client": True}
@@ -408,28 +408,6 @@ def test_target_daemon_killed_mid_transfer(lab, workload_binary):
     on_target_nothing_of(h2, "f7")
 
 
-def descendants(pid):
-    """(pid, argv) of every process below PID, found by parentage."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline") as f:
-                argv = f.read().split("\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append((int(entry), argv))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child[0])
-    return found
-
-
 @pytest.mark.lab(hosts=2, client=False)
 def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
     """The source's ferryd dies while the target restores: the source's held tree runs on
@@ -440,7 +418,7 @@ def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
     w, pid = running_workload(h1, "f8", workload_binary, 64)
     target = h2.pid
     mover = h1.popen([FERRY, "move", "f8", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: any("restore" in argv and "--images" in argv for _, argv in descendants(target)),
+    wait_until(lambda: any("restore" in argv and "--images" in argv for argv in (cmdline(p) for p, _ in descendants(target))),
                "the target's restore", bound=MOVE_TIMEOUT, step=0.002)
     h1.kill_daemon()
     out, err = mover.communicate(timeout=MOVE_TIMEOUT)
