@@ -218,7 +218,7 @@ ferry_proc_starttime (pid_t pid)
     return 0;
   /* The command name (field 2) may contain spaces and ')' : skip to the last ')'. */
   const char *p = strrchr (stat, ')');
-  if (p == NULL)
+  if (p == NULL || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
     return 0;
   p++;
   /* p is at the space before field 3; each step moves to the space before

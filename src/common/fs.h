@@ -40,8 +40,10 @@ gboolean ferry_write_all (int fd, const void *data, gsize len);
 char *ferry_read_small_file (const char *path);
 
 /* Starting time of a process in clock ticks since boot (field 22 of
- * /proc/PID/stat), 0 if it does not exist. Used with the PID to identify a
- * process across daemon restarts without being fooled by PID reuse. */
+ * /proc/PID/stat), 0 if it does not exist or has exited (a zombie its
+ * reaper has not got to yet runs nothing: this sandbox's PID 1 reaps
+ * orphans late). Used with the PID to identify a live process across daemon
+ * restarts without being fooled by PID reuse. */
 guint64 ferry_proc_starttime (pid_t pid);
 /* The hexadecimal mask of FIELD ("CapEff", "SigBlk"...) in STATUS, the text
  * of a /proc/PID/status; 0 when STATUS is NULL or lacks the field. */

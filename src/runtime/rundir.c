@@ -28,24 +28,6 @@ ferry_rundir_write_pid (const char *run_dir, const char *file, pid_t pid, GError
   return ferry_write_file_atomic (path, data, -1, 0644, error);
 }
 
-/* PID is the process that was recorded with STARTTIME, and not a zombie:
- * an exited monitor whose reaper (init) has not got to it yet runs nothing
- * (seen here: this sandbox's PID 1 reaps orphans late). */
-static gboolean
-recorded_process_alive (pid_t pid, guint64 starttime)
-{
-  char path[64];
-  g_autofree char *stat = NULL;
-  const char *p;
-
-  if (ferry_rundir_starttime (pid) != starttime)
-    return FALSE;
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  stat = ferry_read_small_file (path);
-  p = stat != NULL ? strrchr (stat, ')') : NULL;
-  return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
 static gboolean
 read_pid_file (const char *run_dir, const char *file, pid_t *pid, guint64 *starttime)
 {
@@ -54,7 +36,7 @@ read_pid_file (const char *run_dir, const char *file, pid_t *pid, guint64 *start
   int p = 0;
   unsigned long long st = 0;
 
-  if (data == NULL || sscanf (data, "%d %llu", &p, &st) != 2 || p <= 0)
+  if (data == NULL || sscanf (data, "%d %llu", &p, &st) != 2 || p <= 0 || st == 0)
     return FALSE;
   *pid = p;
   *starttime = st;
@@ -67,7 +49,7 @@ ferry_rundir_live_pid (const char *run_dir, const char *file)
   pid_t pid;
   guint64 starttime;
 
-  if (!read_pid_file (run_dir, file, &pid, &starttime) || !recorded_process_alive (pid, starttime))
+  if (!read_pid_file (run_dir, file, &pid, &starttime) || ferry_rundir_starttime (pid) != starttime)
     return 0;
   return pid;
 }
@@ -84,7 +66,7 @@ ferry_rundir_open_pidfd (const char *run_dir, const char *file, pid_t *pid_out)
   if (fd < 0)
     return -1;
   /* Checked after opening: the pidfd now pins this very process. */
-  if (!recorded_process_alive (pid, starttime))
+  if (ferry_rundir_starttime (pid) != starttime)
     {
       close (fd);
       return -1;
