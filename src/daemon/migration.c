@@ -434,7 +434,7 @@ ferry_migration_cleanup_incoming (FerryDaemon *d)
         {
           /* Recorded before the source was told "restored", then ferryd
            * died: the instance is this host's now; its images are spent. */
-          g_autofree char *state = g_build_filename (inst_dir, "state", NULL);
+          g_autofree char *state = ferry_instance_state_dir (d, name);
           g_message ("Completing the incoming migration of %s: it was restored and recorded here", name);
           unlink (marker);
           if (g_file_test (state, G_FILE_TEST_EXISTS))

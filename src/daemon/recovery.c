@@ -84,12 +84,6 @@ ferry_recovery_dump_complete (const char *images, gboolean processes_gone)
   return TRUE;
 }
 
-static gboolean
-dump_complete (const char *images)
-{
-  return ferry_checkpoint_marked_complete (images);
-}
-
 /* A checkpoint, start or restore the dead ferryd started may still be
  * running (ferry-monitor outlives ferryd): its busy lock is released once
  * its outcome is on disk. Bounded, so that a hung monitor cannot keep
@@ -125,7 +119,7 @@ recover_stateful_stop (FerryDaemon *d, FerryInstance *inst)
   if (ferry_recovery_dump_complete (state_tmp, !ferry_instance_is_running (d, inst))
       && (!ferry_rm_rf (state, &error) || !ferry_rename_durable (state_tmp, state, &error)))
     g_warning ("Keeping the saved state of %s: %s", name, error->message);
-  if (dump_complete (state))
+  if (ferry_checkpoint_marked_complete (state))
     {
       g_message ("Completed the stateful stop of %s that the previous ferryd started: it is stopped with its "
                  "state, `start` resumes it",
@@ -205,7 +199,7 @@ recover_restore (FerryDaemon *d, FerryInstance *inst, const char *snap)
   g_warning ("The restore of %s to snapshot %s that the previous ferryd started did not complete: %s is stopped "
              "(`restore %s %s` retries)",
              name, snap, name, name, snap);
-  set_power (d, inst, "STOPPED", inst->row->stateful && dump_complete (state));
+  set_power (d, inst, "STOPPED", inst->row->stateful && ferry_checkpoint_marked_complete (state));
   ferry_events_lifecycle (d, "instance-stopped", url, NULL);
 }
 
@@ -377,7 +371,7 @@ sweep_instance (FerryDaemon *d, FerryInstance *inst)
     remove_orphan ("the copy of", incoming);
   if (g_file_test (state_tmp, G_FILE_TEST_EXISTS))
     remove_orphan ("the incomplete dump", state_tmp);
-  if (g_file_test (state, G_FILE_TEST_EXISTS) && !inst->row->stateful && !dump_complete (state)
+  if (g_file_test (state, G_FILE_TEST_EXISTS) && !inst->row->stateful && !ferry_checkpoint_marked_complete (state)
       && !ferry_instance_is_running (d, inst))
     remove_orphan ("the incomplete state", state);
   gd = snaps != NULL ? g_dir_open (snaps_dir, 0, NULL) : NULL;
