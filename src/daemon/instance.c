@@ -1,6 +1,6 @@
 #include "config.h"
 #include "daemon/instance.h"
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "daemon/network-manager.h"
 #include "common/error.h"
 #include "common/fs.h"

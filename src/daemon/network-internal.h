@@ -1,4 +1,4 @@
-/* Shared by network-manager.c and api-networks.c only. */
+/* Shared by network-manager.c and api/networks.c only. */
 #pragma once
 
 #include "daemon/network-manager.h"

@@ -1,5 +1,5 @@
 #include "daemon/operations.h"
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "common/secret.h"

@@ -16,7 +16,7 @@
 #include "common/json.h"
 #include "common/timeutil.h"
 #include "daemon/instance.h"
-#include "daemon/migration.h"
+#include "migrate/migration.h"
 #include "daemon/operations.h"
 #include "runtime/rundir.h"
 

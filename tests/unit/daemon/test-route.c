@@ -1,9 +1,9 @@
-/* Request paths and list filters (src/daemon/route.c). */
+/* Request paths and list filters (src/daemon/http/route.c). */
 #include <glib.h>
 #include <string.h>
 
 #include "common/error.h"
-#include "daemon/route.h"
+#include "daemon/http/route.h"
 
 static void
 assert_split (const char *path, const char *const *expected)

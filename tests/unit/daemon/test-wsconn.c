@@ -1,4 +1,4 @@
-/* Websocket channels (src/daemon/wsconn.c, wsframe.c): one end is a real
+/* Websocket channels (src/daemon/http/wsconn.c, wsframe.c): one end is a real
  * FerryWsConn over a socketpair, the other end raw bytes, so every test
  * sees exactly what goes over the wire. */
 #include <gio/gio.h>
@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "daemon/wsconn.h"
-#include "daemon/wsframe.h"
+#include "daemon/http/wsconn.h"
+#include "daemon/http/wsframe.h"
 
 typedef struct
 {

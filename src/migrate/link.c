@@ -1,6 +1,6 @@
 /* What both sides of a migration share: the three channels, control
  * messages, and rsync sessions over the fs channel. */
-#include "daemon/migration.h"
+#include "migrate/migration.h"
 
 #include "common/error.h"
 #include "common/fs.h"

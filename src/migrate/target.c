@@ -2,7 +2,7 @@
  * (rsync) and, for a live move, the pages (CRIU's page server) into the
  * instance's own directories, restores, and only then keeps the instance.
  * A failure before that leaves nothing here. See docs/migration.md. */
-#include "daemon/migration.h"
+#include "migrate/migration.h"
 #include "daemon/idmaps.h"
 #include "daemon/layout.h"
 

@@ -1,5 +1,5 @@
 /* /1.0/networks: LXD's managed bridge networks. */
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "daemon/network-internal.h"
 
 #include "common/error.h"

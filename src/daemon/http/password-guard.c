@@ -1,6 +1,6 @@
 /* core.trust_password checks off the main loop, limited per client address
  * (see password-guard.h). Main-thread only, except hash_in_thread. */
-#include "daemon/password-guard.h"
+#include "daemon/http/password-guard.h"
 #include "common/cert.h"
 #include "common/error.h"
 

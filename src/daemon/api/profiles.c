@@ -1,5 +1,5 @@
 /* /1.0/profiles: the default profile and user profiles. */
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "daemon/instance.h"
 #include "common/error.h"
 #include "common/json.h"

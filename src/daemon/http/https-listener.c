@@ -1,7 +1,7 @@
 /* The HTTPS listener: accept, caps, TLS handshake, idle timeouts (see
  * https-listener.h). Main-thread only. */
 #include "config.h"
-#include "daemon/https-listener.h"
+#include "daemon/http/https-listener.h"
 #include "common/error.h"
 
 #include <netinet/in.h>

@@ -1,5 +1,5 @@
 /* RFC 6455 frame headers and message assembly (see wsframe.h). */
-#include "daemon/wsframe.h"
+#include "daemon/http/wsframe.h"
 
 #include "common/error.h"
 

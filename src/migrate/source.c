@@ -2,7 +2,7 @@
  * then (live) dump to the target's page server and hold the frozen tree
  * until the target reports its restore; commit kills it here, anything else
  * lets it run on here untouched. See docs/migration.md. */
-#include "daemon/migration.h"
+#include "migrate/migration.h"
 
 #include "common/error.h"
 #include "migrate/peer.h"

@@ -2,7 +2,7 @@
  * a handler runs: the raw path (split and decoded once by route.c) and the
  * query (parsed by libsoup as the server does, then the list filter).
  * Input: PATH, optionally "?" QUERY. Run by scripts/fuzz. */
-#include "daemon/route.h"
+#include "daemon/http/route.h"
 #include "common/fuzz-glib.h"
 
 #include <libsoup/soup.h>

@@ -3,7 +3,7 @@
  * with wsframe.c) until it fails. The first byte chooses the side (a
  * server expects masked frames, a client unmasked) and a message cap
  * small enough to hit. Run by scripts/fuzz. */
-#include "daemon/wsconn.h"
+#include "daemon/http/wsconn.h"
 #include "common/fuzz-glib.h"
 
 #include <stddef.h>

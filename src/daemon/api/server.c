@@ -1,8 +1,8 @@
 /* GET/PUT/PATCH /1.0: server information and server configuration. */
 #include "config.h"
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "daemon/hostinfo.h"
-#include "daemon/tls.h"
+#include "daemon/http/tls.h"
 #include "common/cert.h"
 #include "common/error.h"
 #include "common/fs.h"

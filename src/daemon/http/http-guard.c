@@ -1,10 +1,10 @@
 /* Requests' trust and body caps, checked before bodies are read (see
  * http-guard.h). Main-thread only. */
 #include "config.h"
-#include "daemon/http-guard.h"
-#include "daemon/http.h"
-#include "daemon/https-listener.h"
-#include "daemon/tls.h"
+#include "daemon/http/http-guard.h"
+#include "daemon/http/http.h"
+#include "daemon/http/https-listener.h"
+#include "daemon/http/tls.h"
 #include "common/error.h"
 #include "common/fs.h"
 
@@ -234,7 +234,7 @@ is_image_upload (SoupServerMessage *msg)
 {
   const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
 
-  /* api-images.c answers JSON (remote sources) and multipart (split images)
+  /* api/images.c answers JSON (remote sources) and multipart (split images)
    * with an error: those stay small documents. */
   return strcmp (soup_server_message_get_method (msg), "POST") == 0 && path_is (msg, "/1.0/images")
          && (type == NULL || (strcmp (type, "application/json") != 0 && !g_str_has_prefix (type, "multipart/")));

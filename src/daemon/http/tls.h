@@ -8,7 +8,7 @@
 typedef struct FerryHttpsListener FerryHttpsListener;
 typedef struct FerryPasswordGuard FerryPasswordGuard;
 
-/* A pending trust token (api-certificates.c). */
+/* A pending trust token (api/certificates.c). */
 typedef struct FerryTrustTokenEntry FerryTrustTokenEntry;
 void ferry_trust_token_entry_free (FerryTrustTokenEntry *entry);
 

@@ -1,5 +1,5 @@
 /* Request paths and query filters (see route.h). */
-#include "daemon/route.h"
+#include "daemon/http/route.h"
 
 #include "common/error.h"
 

@@ -1,14 +1,14 @@
 /* /1.0/certificates: the HTTPS API's trust store, core.trust_password and
  * trust tokens, as LXD 5.0 (lxc remote add, lxc config trust). */
 #include "config.h"
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "daemon/operations.h"
-#include "daemon/tls.h"
+#include "daemon/http/tls.h"
 #include "common/cert.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "common/secret.h"
-#include "daemon/password-guard.h"
+#include "daemon/http/password-guard.h"
 
 #include <string.h>
 

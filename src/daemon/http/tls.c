@@ -1,11 +1,11 @@
 /* The HTTPS listener on core.https_address and its server certificate. */
 #include "config.h"
-#include "daemon/tls.h"
-#include "daemon/http.h"
-#include "daemon/http-guard.h"
-#include "daemon/https-listener.h"
+#include "daemon/http/tls.h"
+#include "daemon/http/http.h"
+#include "daemon/http/http-guard.h"
+#include "daemon/http/https-listener.h"
 #include "daemon/operations.h"
-#include "daemon/password-guard.h"
+#include "daemon/http/password-guard.h"
 #include "common/cert.h"
 #include "common/error.h"
 

@@ -1,6 +1,6 @@
 /* Blocking RFC 6455 websockets for migration channels (see wsconn.h). */
-#include "daemon/wsconn.h"
-#include "daemon/wsframe.h"
+#include "daemon/http/wsconn.h"
+#include "daemon/http/wsframe.h"
 
 #include "common/error.h"
 #include "common/fs.h"

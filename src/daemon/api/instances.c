@@ -1,13 +1,13 @@
 /* /1.0/instances (and /1.0/containers): list, create, get, update, delete,
- * rename, state changes, logs. Exec lives in api-exec.c. */
-#include "daemon/api-exec.h"
-#include "daemon/migration.h"
-#include "daemon/http.h"
+ * rename, state changes, logs. Exec lives in exec.c. */
+#include "daemon/api/exec.h"
+#include "migrate/migration.h"
+#include "daemon/http/http.h"
 #include "daemon/images.h"
 #include "daemon/network-manager.h"
-#include "daemon/report.h"
-#include "daemon/route.h"
-#include "daemon/snapshots.h"
+#include "daemon/api/report.h"
+#include "daemon/http/route.h"
+#include "daemon/api/snapshots.h"
 #include "daemon/idmaps.h"
 #include "daemon/instance.h"
 #include "daemon/layout.h"

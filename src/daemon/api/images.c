@@ -1,6 +1,6 @@
 /* /1.0/images and /1.0/images/aliases. */
-#include "daemon/http.h"
-#include "daemon/http-guard.h"
+#include "daemon/http/http.h"
+#include "daemon/http/http-guard.h"
 #include "daemon/images.h"
 #include "daemon/operations.h"
 #include "common/error.h"

@@ -6,10 +6,10 @@
 #pragma once
 
 #include "daemon/daemon.h"
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "daemon/instance.h"
 #include "daemon/operations.h"
-#include "daemon/wsconn.h"
+#include "daemon/http/wsconn.h"
 
 typedef enum
 {

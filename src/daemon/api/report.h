@@ -2,7 +2,7 @@
  * LXD article's bug-report section lists, gathered on this host. */
 #pragma once
 
-#include "daemon/http.h"
+#include "daemon/http/http.h"
 #include "daemon/instance.h"
 
 void ferry_api_report (FerryRequest *req, FerryInstance *inst);
