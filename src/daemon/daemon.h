@@ -7,6 +7,7 @@
 #include <libsoup/soup.h>
 
 #include "db/db.h"
+#include "storage/layout.h"
 
 typedef struct FerryOperation FerryOperation;
 typedef struct FerryInstance FerryInstance;
@@ -15,12 +16,7 @@ typedef struct FerryRenderCache FerryRenderCache;
 
 typedef struct
 {
-  char *root;           /* --root, default /var/lib/ferry */
-  char *socket_path;    /* ROOT/unix.socket */
-  char *containers_dir; /* ROOT/containers/NAME/rootfs */
-  char *run_dir;        /* ROOT/run/NAME: monitor pid files */
-  char *logs_dir;       /* ROOT/logs/NAME: console.log, monitor.log */
-  char *images_dir;     /* ROOT/images */
+  FerryLayout *layout;  /* every path under --root (default /var/lib/ferry) */
   char *cgroup_parent;  /* cgroup directory holding this daemon's containers */
   char *monitor_path;   /* the ferry-monitor binary */
   char *server_name;
@@ -48,9 +44,3 @@ typedef struct
 } FerryDaemon;
 
 FerryDaemon *ferry_daemon_get (void);
-
-/* Paths of one instance. */
-char *ferry_daemon_instance_rootfs (FerryDaemon *d, const char *name);
-char *ferry_daemon_instance_dir (FerryDaemon *d, const char *name);
-char *ferry_daemon_instance_run_dir (FerryDaemon *d, const char *name);
-char *ferry_daemon_instance_log_dir (FerryDaemon *d, const char *name);

@@ -330,7 +330,7 @@ ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
 gboolean
 ferry_instance_is_running (FerryDaemon *d, FerryInstance *inst)
 {
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
   FerryRuntimeState st = { 0 };
 
   return ferry_runtime_read_state (run_dir, &st, NULL) && st.running;
@@ -403,7 +403,7 @@ read_state (FerryDaemon *d, FerryInstance *inst, FerryRuntimeState *st)
           return;
         }
     }
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
 
   memset (st, 0, sizeof *st);
   if (!inst->creating)
@@ -505,7 +505,7 @@ add_checkpoint_stats (FerryDaemon *d, FerryInstance *inst, JsonObject *o)
 
   for (int i = 0; i < 2; i++)
     {
-      g_autofree char *path = g_strdup_printf ("%s/%s/last_%s.json", d->logs_dir, inst->row->name, kinds[i]);
+      g_autofree char *path = ferry_layout_last_stats (d->layout, inst->row->name, kinds[i]);
       g_autofree char *member = g_strdup_printf ("last_%s", kinds[i]);
       g_autofree char *text = NULL;
       gsize len = 0;

@@ -84,17 +84,6 @@ FerryOperation *ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, cons
 /* Saves the row of an instance. */
 gboolean ferry_instance_save (FerryDaemon *d, FerryInstance *inst, GError **error);
 
-/* Paths of the saved state of a stateful stop, and of snapshots. */
-char *ferry_instance_state_dir (FerryDaemon *d, const char *name);
-char *ferry_instance_snapshots_dir (FerryDaemon *d, const char *name);
-char *ferry_instance_snapshot_dir (FerryDaemon *d, const char *name, const char *snap);
-/* The directories named for instance NAME that a rename moves and a delete
- * removes: containers/NAME, logs/NAME, snapshots/NAME (new strings). */
-void ferry_instance_dirs (FerryDaemon *d, const char *name, char *dirs[3]);
-/* A fresh file for ferry-monitor's --stats output (removed by the caller). */
-char *ferry_instance_stats_file (FerryDaemon *d);
-/* A log file name for a CRIU action: logs/NAME/<what>_<UTC time>.log */
-char *ferry_instance_criu_log (FerryDaemon *d, const char *name, const char *what);
 /* Refuses a checkpoint while an exec session is attached (CRIU can't dump it). */
 gboolean ferry_instance_check_checkpointable (FerryDaemon *d, FerryInstance *inst, GError **error);
 /* Stores CRIU statistics (JSON file from ferry-monitor --stats) as the

@@ -123,7 +123,7 @@ monitor_exited (int fd, GIOCondition cond, gpointer user_data)
   /* reboot(2) in a PID namespace ends its init as if by SIGHUP, a halt or
    * poweroff as by SIGINT (the kernel's reboot_pid_ns): as LXD, a reboot
    * from inside starts the container again. */
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, w->name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, w->name);
   g_autofree char *how = ferry_runtime_read_exit_status (run_dir);
   if (how != NULL && g_str_equal (g_strstrip (how), "signaled 1"))
     {
@@ -150,7 +150,7 @@ monitor_exited (int fd, GIOCondition cond, gpointer user_data)
 static void
 instance_watch (FerryDaemon *d, FerryInstance *inst)
 {
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
   WatchData *w;
 
   unwatch (inst);
@@ -179,51 +179,7 @@ ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst)
   ferry_instance_set_power (d, inst, "STOPPED");
 }
 
-/* ---- paths and helpers for checkpoints ---- */
-
-char *
-ferry_instance_state_dir (FerryDaemon *d, const char *name)
-{
-  return g_build_filename (d->containers_dir, name, "state", NULL);
-}
-
-char *
-ferry_instance_snapshots_dir (FerryDaemon *d, const char *name)
-{
-  return g_build_filename (d->root, "snapshots", name, NULL);
-}
-
-void
-ferry_instance_dirs (FerryDaemon *d, const char *name, char *dirs[3])
-{
-  dirs[0] = ferry_daemon_instance_dir (d, name);
-  dirs[1] = ferry_daemon_instance_log_dir (d, name);
-  dirs[2] = ferry_instance_snapshots_dir (d, name);
-}
-
-char *
-ferry_instance_snapshot_dir (FerryDaemon *d, const char *name, const char *snap)
-{
-  return g_build_filename (d->root, "snapshots", name, snap, NULL);
-}
-
-char *
-ferry_instance_stats_file (FerryDaemon *d)
-{
-  g_autofree char *uuid = g_uuid_string_random ();
-
-  return g_strdup_printf ("%s/.stats-%s.json", d->run_dir, uuid);
-}
-
-char *
-ferry_instance_criu_log (FerryDaemon *d, const char *name, const char *what)
-{
-  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
-  g_autofree char *file = g_strdup_printf ("%s_%s.%03d.log", what, stamp, g_date_time_get_microsecond (now) / 1000);
-
-  return g_build_filename (d->logs_dir, name, file, NULL);
-}
+/* ---- helpers for checkpoints ---- */
 
 gboolean
 ferry_instance_check_checkpointable (FerryDaemon *d, FerryInstance *inst, GError **error)
@@ -271,7 +227,7 @@ ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind,
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   text = ferry_json_to_string (root, TRUE);
-  dest = g_strdup_printf ("%s/%s/last_%s.json", d->logs_dir, name, kind);
+  dest = ferry_layout_last_stats (d->layout, name, kind);
   ferry_write_file_atomic (dest, text, -1, 0600, NULL);
 }
 
@@ -349,10 +305,10 @@ lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action)
   data->daemon = d;
   data->name = g_strdup (inst->row->name);
   data->action = g_strdup (action);
-  data->run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
-  data->state_dir = ferry_instance_state_dir (d, inst->row->name);
-  data->rootfs = ferry_daemon_instance_rootfs (d, inst->row->name);
-  data->stats_file = ferry_instance_stats_file (d);
+  data->run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
+  data->state_dir = ferry_layout_state_dir (d->layout, inst->row->name);
+  data->rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
+  data->stats_file = ferry_layout_stats_file (d->layout);
   return data;
 }
 
@@ -407,9 +363,9 @@ start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const 
 {
   g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *rootfs = ferry_daemon_instance_rootfs (d, inst->row->name);
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
-  g_autofree char *log_dir = ferry_daemon_instance_log_dir (d, inst->row->name);
+  g_autofree char *rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
+  g_autofree char *log_dir = ferry_layout_log_dir (d->layout, inst->row->name);
   const char *v;
   GHashTableIter iter;
   gpointer k, val;
@@ -476,7 +432,7 @@ static GPtrArray *
 stop_arguments (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
   g_autofree char *t = g_strdup_printf ("%" G_GINT64_FORMAT, timeout < 0 ? 30 : timeout);
 
   g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
@@ -595,11 +551,11 @@ ferry_discard_in_background (const char *dir, const char *name)
 static void
 discard_leftovers (FerryDaemon *d)
 {
-  GDir *dir = g_dir_open (d->containers_dir, 0, NULL);
+  GDir *dir = g_dir_open (d->layout->containers, 0, NULL);
 
   for (const char *name; dir != NULL && (name = g_dir_read_name (dir)) != NULL;)
     {
-      g_autofree char *inst_dir = g_build_filename (d->containers_dir, name, NULL);
+      g_autofree char *inst_dir = g_build_filename (d->layout->containers, name, NULL);
       GDir *sub = g_dir_open (inst_dir, 0, NULL);
       for (const char *e; sub != NULL && (e = g_dir_read_name (sub)) != NULL;)
         if (strstr (e, FERRY_DISCARDED_SUFFIX) != NULL)
@@ -728,7 +684,7 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
   if (data->start_argv != NULL && !start_or_restore (data, error))
     {
       const char *criu_log = argv_value (data->start_argv, "--log");
-      g_autofree char *monitor_log = g_build_filename (d->logs_dir, data->name, "monitor.log", NULL);
+      g_autofree char *monitor_log = g_build_filename (d->layout->logs, data->name, "monitor.log", NULL);
 
       if (data->start_is_restore)
         {
@@ -855,7 +811,7 @@ instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const
     }
   if (inst->row->stateful && stateful && g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
     {
-      log = ferry_instance_criu_log (d, inst->row->name, "restore");
+      log = ferry_layout_criu_log (d->layout, inst->row->name, "restore");
       data->start_argv = start_arguments (d, inst, data->state_dir, log, data->stats_file, NULL, error);
       data->start_is_restore = TRUE;
       if (data->start_argv != NULL
@@ -897,7 +853,7 @@ ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboole
   data = lifecycle_data_new (d, inst, "stop");
   if (stateful)
     {
-      g_autofree char *log = ferry_instance_criu_log (d, inst->row->name, "stop_dump");
+      g_autofree char *log = ferry_layout_criu_log (d->layout, inst->row->name, "stop_dump");
       data->state_tmp = g_strconcat (data->state_dir, ".tmp", NULL);
       data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
       ferry_rm_rf (data->state_tmp, NULL);
@@ -967,16 +923,16 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
   running = ferry_instance_is_running (d, inst);
   data = lifecycle_data_new (d, inst, "restore");
   data->snapshot = g_strdup (snap);
-  snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, snap);
-  data->swap_from = g_build_filename (snap_dir, "rootfs", NULL);
+  snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, snap);
+  data->swap_from = ferry_layout_dir_rootfs (snap_dir);
   if (running)
     data->stop_argv = stop_arguments (d, inst, 0, TRUE);
   /* Saved state of an earlier stateful stop is stale once the rootfs changes. */
   data->discard_state = TRUE;
   if (found->stateful)
     {
-      g_autofree char *log = ferry_instance_criu_log (d, inst->row->name, "restore");
-      data->snapshot_state = g_build_filename (snap_dir, "state", NULL);
+      g_autofree char *log = ferry_layout_criu_log (d->layout, inst->row->name, "restore");
+      data->snapshot_state = ferry_layout_dir_state (snap_dir);
       /* Its checkpoint's map: the instance's when the snapshot was taken. */
       g_autoptr (JsonObject) snap_config = ferry_json_parse_object (found->config_json, strlen (found->config_json),
                                                                     TRUE, NULL);
@@ -1136,8 +1092,8 @@ instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GErr
   data = lifecycle_data_new (d, inst, "delete");
   data->internal = internal;
   data->id = inst->row->id;
-  ferry_instance_dirs (d, inst->row->name, data->paths);
-  data->paths[3] = ferry_daemon_instance_run_dir (d, inst->row->name);
+  ferry_layout_instance_dirs (d->layout, inst->row->name, data->paths);
+  data->paths[3] = ferry_layout_run_dir (d->layout, inst->row->name);
   for (int i = 0; i < 3; i++)
     data->new_paths[i] = ferry_recovery_aside_path (data->paths[i]);
   if ((data->intent = ferry_intent_begin (d, inst->row->name, "delete", NULL, error)) == 0)
@@ -1230,8 +1186,8 @@ ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name
     }
   data = lifecycle_data_new (d, inst, "rename");
   data->new_name = g_strdup (new_name);
-  ferry_instance_dirs (d, inst->row->name, data->paths);
-  ferry_instance_dirs (d, new_name, data->new_paths);
+  ferry_layout_instance_dirs (d->layout, inst->row->name, data->paths);
+  ferry_layout_instance_dirs (d->layout, new_name, data->new_paths);
   if ((data->intent = ferry_intent_begin (d, inst->row->name, "rename", new_name, error)) == 0)
     {
       lifecycle_data_free (data);

@@ -6,7 +6,7 @@
 #include "daemon/http/http.h"
 #include "daemon/images.h"
 #include "daemon/instance.h"
-#include "daemon/layout.h"
+#include "storage/layout.h"
 #include "daemon/operations.h"
 #include "daemon/network-manager.h"
 #include "daemon/http/tls.h"
@@ -32,30 +32,6 @@ FerryDaemon *
 ferry_daemon_get (void)
 {
   return the_daemon;
-}
-
-char *
-ferry_daemon_instance_dir (FerryDaemon *d, const char *name)
-{
-  return g_build_filename (d->containers_dir, name, NULL);
-}
-
-char *
-ferry_daemon_instance_rootfs (FerryDaemon *d, const char *name)
-{
-  return g_build_filename (d->containers_dir, name, "rootfs", NULL);
-}
-
-char *
-ferry_daemon_instance_run_dir (FerryDaemon *d, const char *name)
-{
-  return g_build_filename (d->run_dir, name, NULL);
-}
-
-char *
-ferry_daemon_instance_log_dir (FerryDaemon *d, const char *name)
-{
-  return g_build_filename (d->logs_dir, name, NULL);
 }
 
 static GLogWriterOutput
@@ -168,25 +144,21 @@ open_log (const char *path)
 static gboolean
 daemon_setup (FerryDaemon *d, GError **error)
 {
-  g_autofree char *lock_path = g_build_filename (d->root, "ferryd.lock", NULL);
-  g_autofree char *db_path = g_build_filename (d->root, "ferry.db", NULL);
-  g_autofree char *log_path = NULL;
   int lock_fd;
 
   /* Before anything is made: a ferryd that could not limit its containers
    * must leave nothing behind. */
-  if (!ferry_cgroup_check_host (error) || !ferry_layout_setup (d, error))
+  if (!ferry_cgroup_check_host (error) || !ferry_layout_setup (d->layout, error))
     return FALSE;
-  lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  lock_fd = open (d->layout->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || flock (lock_fd, LOCK_EX | LOCK_NB) < 0)
     {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Another ferryd already runs with root %s", d->root);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Another ferryd already runs with root %s", d->layout->root);
       return FALSE;
     }
   /* lock_fd stays open for the life of the process. */
-  log_path = g_build_filename (d->logs_dir, "ferryd.log", NULL);
-  open_log (log_path);
-  d->db = ferry_db_open (db_path, error);
+  open_log (d->layout->daemon_log);
+  d->db = ferry_db_open (d->layout->db, error);
   if (d->db == NULL)
     return FALSE;
   if (!ensure_default_profile (d, error))
@@ -251,13 +223,8 @@ main (int argc, char **argv)
   g_cond_init (&d->host_probed);
   if (root == NULL)
     root = g_strdup (g_getenv ("FERRY_DIR") ? g_getenv ("FERRY_DIR") : FERRY_DEFAULT_ROOT);
-  d->root = g_canonicalize_filename (root, NULL);
-  d->socket_path = g_build_filename (d->root, "unix.socket", NULL);
-  d->containers_dir = g_build_filename (d->root, "containers", NULL);
-  d->run_dir = g_build_filename (d->root, "run", NULL);
-  d->logs_dir = g_build_filename (d->root, "logs", NULL);
-  d->images_dir = g_build_filename (d->root, "images", NULL);
-  d->cgroup_parent = cgroup_parent ? g_strdup (cgroup_parent) : default_cgroup_parent (d->root);
+  d->layout = ferry_layout_new (root);
+  d->cgroup_parent = cgroup_parent ? g_strdup (cgroup_parent) : default_cgroup_parent (d->layout->root);
   d->monitor_path = find_monitor ();
   d->server_name = g_strdup (g_get_host_name ());
   d->started_at = g_get_real_time ();
@@ -271,7 +238,7 @@ main (int argc, char **argv)
       g_critical ("%s", error->message);
       return 1;
     }
-  g_message ("ferryd %s ready on %s (cgroup parent %s, monitor %s)", FERRY_VERSION, d->socket_path,
+  g_message ("ferryd %s ready on %s (cgroup parent %s, monitor %s)", FERRY_VERSION, d->layout->socket,
              d->cgroup_parent, d->monitor_path);
   g_unix_signal_add (SIGTERM, on_quit_signal, d);
   g_unix_signal_add (SIGINT, on_quit_signal, d);
@@ -279,7 +246,7 @@ main (int argc, char **argv)
 
   ferry_https_shutdown (d);
   soup_server_disconnect (d->server);
-  unlink (d->socket_path);
+  unlink (d->layout->socket);
   ferry_networks_shutdown (d);
   return 0;
 }

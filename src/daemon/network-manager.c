@@ -537,9 +537,9 @@ firewall_table_name (FerryDaemon *d)
 {
   g_autofree char *sum = NULL;
 
-  if (strcmp (d->root, FERRY_DEFAULT_ROOT) == 0)
+  if (strcmp (d->layout->root, FERRY_DEFAULT_ROOT) == 0)
     return g_strdup ("ferry");
-  sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, d->root, -1);
+  sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, d->layout->root, -1);
   return g_strdup_printf ("ferry-%.10s", sum);
 }
 
@@ -553,7 +553,7 @@ ferry_networks_setup (FerryDaemon *d, GError **error)
 
   d->networks = ns;
   ns->by_name = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) ferry_network_free);
-  ns->dir = g_build_filename (d->root, "networks", NULL);
+  ns->dir = g_strdup (d->layout->networks);
   ns->table = firewall_table_name (d);
   ns->alias = g_strdup_printf ("ferry:%s", ns->table);
   first = !g_file_test (ns->dir, G_FILE_TEST_IS_DIR);

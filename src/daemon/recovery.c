@@ -16,7 +16,6 @@
 #include "common/json.h"
 #include "common/timeutil.h"
 #include "daemon/instance.h"
-#include "migrate/migration.h"
 #include "daemon/operations.h"
 #include "runtime/rundir.h"
 
@@ -91,7 +90,7 @@ ferry_recovery_dump_complete (const char *images, gboolean processes_gone)
 static void
 wait_for_monitor (FerryDaemon *d, const char *name)
 {
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, name);
 
   if (ferry_rundir_wait_not_busy (run_dir, 0))
     return;
@@ -111,7 +110,7 @@ static void
 recover_stateful_stop (FerryDaemon *d, FerryInstance *inst)
 {
   const char *name = inst->row->name;
-  g_autofree char *state = ferry_instance_state_dir (d, name);
+  g_autofree char *state = ferry_layout_state_dir (d->layout, name);
   g_autofree char *state_tmp = g_strconcat (state, ".tmp", NULL);
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
   g_autoptr (GError) error = NULL;
@@ -160,7 +159,7 @@ recover_snapshot (FerryDaemon *d, FerryInstance *inst, const char *snap)
 
   if (snap == NULL || snapshot_recorded (d, inst, snap))
     return;
-  dir = ferry_instance_snapshot_dir (d, inst->row->name, snap);
+  dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, snap);
   g_message ("Removing snapshot %s of %s, which the previous ferryd did not finish", snap, inst->row->name);
   ferry_rm_rf (dir, NULL);
 }
@@ -169,7 +168,7 @@ recover_snapshot (FerryDaemon *d, FerryInstance *inst, const char *snap)
 static void
 recover_start_from_state (FerryDaemon *d, FerryInstance *inst)
 {
-  g_autofree char *state = ferry_instance_state_dir (d, inst->row->name);
+  g_autofree char *state = ferry_layout_state_dir (d->layout, inst->row->name);
 
   if (!ferry_instance_is_running (d, inst))
     return; /* the state stays: `start` retries */
@@ -187,7 +186,7 @@ static void
 recover_restore (FerryDaemon *d, FerryInstance *inst, const char *snap)
 {
   const char *name = inst->row->name;
-  g_autofree char *state = ferry_instance_state_dir (d, name);
+  g_autofree char *state = ferry_layout_state_dir (d->layout, name);
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
 
   if (ferry_instance_is_running (d, inst))
@@ -222,8 +221,8 @@ recover_rename (FerryDaemon *d, const char *from, const char *to)
 
   if (to == NULL)
     return;
-  ferry_instance_dirs (d, from, old_dirs);
-  ferry_instance_dirs (d, to, new_dirs);
+  ferry_layout_instance_dirs (d->layout, from, old_dirs);
+  ferry_layout_instance_dirs (d->layout, to, new_dirs);
   g_message ("Settling the rename of %s to %s that the previous ferryd started: %s", from, to,
              committed ? "done" : "undone");
   for (int i = 0; i < 3; i++)
@@ -245,7 +244,7 @@ recover_delete (FerryDaemon *d, const char *name)
   gboolean committed = !g_hash_table_contains (d->instances, name);
   char *dirs[3];
 
-  ferry_instance_dirs (d, name, dirs);
+  ferry_layout_instance_dirs (d->layout, name, dirs);
   g_message ("Settling the delete of %s that the previous ferryd started: %s", name, committed ? "done" : "undone");
   for (int i = 0; i < 3; i++)
     {
@@ -303,7 +302,7 @@ settle_intents (FerryDaemon *d)
 static gboolean
 is_incoming (FerryDaemon *d, const char *name)
 {
-  g_autofree char *marker = g_build_filename (d->containers_dir, name, FERRY_MIGRATION_MARKER, NULL);
+  g_autofree char *marker = ferry_layout_incoming_marker (d->layout, name);
   return g_file_test (marker, G_FILE_TEST_EXISTS);
 }
 
@@ -344,12 +343,12 @@ static void
 sweep_instance (FerryDaemon *d, FerryInstance *inst)
 {
   const char *name = inst->row->name;
-  g_autofree char *inst_dir = ferry_daemon_instance_dir (d, name);
-  g_autofree char *rootfs = ferry_daemon_instance_rootfs (d, name);
-  g_autofree char *state = ferry_instance_state_dir (d, name);
+  g_autofree char *inst_dir = ferry_layout_instance_dir (d->layout, name);
+  g_autofree char *rootfs = ferry_layout_rootfs (d->layout, name);
+  g_autofree char *state = ferry_layout_state_dir (d->layout, name);
   g_autofree char *state_tmp = g_strconcat (state, ".tmp", NULL);
   g_autofree char *incoming = g_strconcat (rootfs, ".incoming", NULL);
-  g_autofree char *snaps_dir = ferry_instance_snapshots_dir (d, name);
+  g_autofree char *snaps_dir = ferry_layout_snapshots_dir (d->layout, name);
   g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, NULL);
   GDir *gd;
 
@@ -416,11 +415,11 @@ sweep_images (FerryDaemon *d)
     }
   for (guint i = 0; i < rows->len; i++)
     g_hash_table_add (known, ((FerryDbImage *) g_ptr_array_index (rows, i))->fingerprint);
-  if ((gd = g_dir_open (d->images_dir, 0, NULL)) == NULL)
+  if ((gd = g_dir_open (d->layout->images, 0, NULL)) == NULL)
     return;
   for (const char *e; (e = g_dir_read_name (gd)) != NULL;)
     {
-      g_autofree char *path = g_build_filename (d->images_dir, e, NULL);
+      g_autofree char *path = g_build_filename (d->layout->images, e, NULL);
       g_autofree char *fingerprint = g_strndup (e, strcspn (e, "."));
       gboolean image_file = strlen (fingerprint) == 64 && strspn (fingerprint, "0123456789abcdef") == 64;
       if (image_temporary (e) || (image_file && !g_hash_table_contains (known, fingerprint)))
@@ -434,15 +433,15 @@ ferry_recovery_run (FerryDaemon *d)
 {
   GHashTableIter iter;
   gpointer v;
-  g_autofree char *snapshots = g_build_filename (d->root, "snapshots", NULL);
+  g_autofree char *snapshots = g_strdup (d->layout->snapshots);
 
   g_hash_table_iter_init (&iter, d->instances);
   while (g_hash_table_iter_next (&iter, NULL, &v))
     wait_for_monitor (d, ((FerryInstance *) v)->row->name);
   settle_intents (d);
-  sweep_top (d, d->containers_dir, "instance directory");
+  sweep_top (d, d->layout->containers, "instance directory");
   sweep_top (d, snapshots, "snapshots of");
-  sweep_top (d, d->logs_dir, "logs of");
+  sweep_top (d, d->layout->logs, "logs of");
   sweep_images (d);
   g_hash_table_iter_init (&iter, d->instances);
   while (g_hash_table_iter_next (&iter, NULL, &v))

@@ -416,16 +416,16 @@ ferry_migration_force_stop (FerryDaemon *d, const char *run_dir, GError **error)
 void
 ferry_migration_cleanup_incoming (FerryDaemon *d)
 {
-  GDir *dir = g_dir_open (d->containers_dir, 0, NULL);
+  GDir *dir = g_dir_open (d->layout->containers, 0, NULL);
 
   if (dir == NULL)
     return;
   for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
     {
-      g_autofree char *marker = g_build_filename (d->containers_dir, name, FERRY_MIGRATION_MARKER, NULL);
-      g_autofree char *inst_dir = g_build_filename (d->containers_dir, name, NULL);
-      g_autofree char *snaps = g_build_filename (d->root, "snapshots", name, NULL);
-      g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, name);
+      g_autofree char *marker = ferry_layout_incoming_marker (d->layout, name);
+      g_autofree char *inst_dir = g_build_filename (d->layout->containers, name, NULL);
+      g_autofree char *snaps = ferry_layout_snapshots_dir (d->layout, name);
+      g_autofree char *run_dir = ferry_layout_run_dir (d->layout, name);
       g_autoptr (GError) error = NULL;
 
       if (!g_file_test (marker, G_FILE_TEST_EXISTS))
@@ -434,7 +434,7 @@ ferry_migration_cleanup_incoming (FerryDaemon *d)
         {
           /* Recorded before the source was told "restored", then ferryd
            * died: the instance is this host's now; its images are spent. */
-          g_autofree char *state = ferry_instance_state_dir (d, name);
+          g_autofree char *state = ferry_layout_state_dir (d->layout, name);
           g_message ("Completing the incoming migration of %s: it was restored and recorded here", name);
           unlink (marker);
           if (g_file_test (state, G_FILE_TEST_EXISTS))

@@ -63,9 +63,9 @@ void ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonO
 FerryOperation *ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *source,
                                               GError **error);
 
-/* Marks a directory being filled by an incoming migration; at start, ferryd
- * removes what such a migration left if it never completed. */
-#define FERRY_MIGRATION_MARKER ".ferry-incoming"
+/* An incoming migration marks its instance directory
+ * (ferry_layout_incoming_marker); at start, ferryd removes what such a
+ * migration left if it never completed. */
 /* Kills whatever container runs from RUN_DIR (a half-received instance). */
 gboolean ferry_migration_force_stop (FerryDaemon *d, const char *run_dir, GError **error);
 void ferry_migration_cleanup_incoming (FerryDaemon *d);

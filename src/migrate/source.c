@@ -393,7 +393,7 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
       {
         g_autofree char *pid = g_strdup_printf ("%d", (int) st.init_pid);
         g_autofree char *facts = NULL;
-        const char *argv[] = { "migrate-facts", "--root", s->daemon->root, "--pid", pid, NULL };
+        const char *argv[] = { "migrate-facts", "--root", s->daemon->layout->root, "--pid", pid, NULL };
         if (!ferry_run_monitor (s->daemon, argv, &facts, error))
           {
             g_prefix_error (error, "Gathering this host's facts for the target's checks: ");
@@ -540,12 +540,12 @@ ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject
   s->running = ferry_instance_is_running (d, inst);
   s->live = live && s->running;
   s->instance_only = instance_only || container_only;
-  s->rootfs = ferry_daemon_instance_rootfs (d, s->name);
-  s->snapshots_dir = ferry_instance_snapshots_dir (d, s->name);
-  s->run_dir = ferry_daemon_instance_run_dir (d, s->name);
+  s->rootfs = ferry_layout_rootfs (d->layout, s->name);
+  s->snapshots_dir = ferry_layout_snapshots_dir (d->layout, s->name);
+  s->run_dir = ferry_layout_run_dir (d->layout, s->name);
   s->figures = json_object_new ();
   {
-    g_autofree char *log_dir = ferry_daemon_instance_log_dir (d, s->name);
+    g_autofree char *log_dir = ferry_layout_log_dir (d->layout, s->name);
     g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
     g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
     g_autofree char *file = g_strdup_printf ("migrate_rsync_%s.log", stamp);
@@ -559,7 +559,7 @@ ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject
     }
   if (s->live)
     {
-      g_autofree char *base = ferry_daemon_instance_dir (d, s->name);
+      g_autofree char *base = ferry_layout_instance_dir (d->layout, s->name);
       if (!ferry_instance_check_checkpointable (d, inst, &error))
         {
           source_data_free (s);
@@ -570,8 +570,8 @@ ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject
       /* Started before Ferry had user namespaces: privileged. */
       s->idmap = g_strdup (current ? current : "[]");
       s->images = g_build_filename (base, ".migrate-dump", NULL);
-      s->dump_log = ferry_instance_criu_log (d, s->name, "migrate_dump");
-      s->stats_file = ferry_instance_stats_file (d);
+      s->dump_log = ferry_layout_criu_log (d->layout, s->name, "migrate_dump");
+      s->stats_file = ferry_layout_stats_file (d->layout);
       ferry_rm_rf (s->images, NULL);
       if (!ferry_mkdir_p (s->images, 0700, &error))
         {

@@ -4,7 +4,7 @@
  * A failure before that leaves nothing here. See docs/migration.md. */
 #include "migrate/migration.h"
 #include "daemon/idmaps.h"
-#include "daemon/layout.h"
+#include "storage/layout.h"
 
 #include "common/criu-log.h"
 #include "common/error.h"
@@ -139,9 +139,9 @@ check_offer (TargetData *t, JsonObject *offer, GError **error)
     return FALSE;
   if (t->live && facts != NULL)
     {
-      g_autofree char *file = g_strdup_printf ("%s/.migrate-facts-%s.json", t->daemon->run_dir, t->name);
+      g_autofree char *file = g_strdup_printf ("%s/.migrate-facts-%s.json", t->daemon->layout->run, t->name);
       g_autofree char *text = g_strdup_printf ("%" G_GINT64_FORMAT, bytes);
-      const char *argv[] = { "migrate-check", "--source", file, "--root", t->daemon->root, "--bytes", text, NULL };
+      const char *argv[] = { "migrate-check", "--source", file, "--root", t->daemon->layout->root, "--bytes", text, NULL };
       gboolean ok;
 
       if (!ferry_write_file_atomic (file, facts, -1, 0600, error))
@@ -155,12 +155,12 @@ check_offer (TargetData *t, JsonObject *offer, GError **error)
       g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID, "A live migration's offer must carry the source's facts");
       return FALSE;
     }
-  if (statvfs (t->daemon->root, &vfs) == 0 && (gint64) (vfs.f_bavail * vfs.f_frsize) < bytes)
+  if (statvfs (t->daemon->layout->root, &vfs) == 0 && (gint64) (vfs.f_bavail * vfs.f_frsize) < bytes)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT,
                    "Migration check 'storage' failed: the instance needs %" G_GINT64_FORMAT " bytes and %s has %"
                    G_GINT64_FORMAT " free",
-                   bytes, t->daemon->root, (gint64) (vfs.f_bavail * vfs.f_frsize));
+                   bytes, t->daemon->layout->root, (gint64) (vfs.f_bavail * vfs.f_frsize));
       return FALSE;
     }
   return TRUE;
@@ -593,18 +593,18 @@ ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *s
   t->name = g_strdup (inst->row->name);
   t->live = live;
   t->page_fd = -1;
-  t->inst_dir = ferry_daemon_instance_dir (d, t->name);
-  t->rootfs = ferry_daemon_instance_rootfs (d, t->name);
-  t->state_dir = ferry_instance_state_dir (d, t->name);
-  t->snapshots_dir = ferry_instance_snapshots_dir (d, t->name);
-  t->run_dir = ferry_daemon_instance_run_dir (d, t->name);
-  t->marker = g_build_filename (t->inst_dir, FERRY_MIGRATION_MARKER, NULL);
-  log_dir = ferry_daemon_instance_log_dir (d, t->name);
+  t->inst_dir = ferry_layout_instance_dir (d->layout, t->name);
+  t->rootfs = ferry_layout_rootfs (d->layout, t->name);
+  t->state_dir = ferry_layout_state_dir (d->layout, t->name);
+  t->snapshots_dir = ferry_layout_snapshots_dir (d->layout, t->name);
+  t->run_dir = ferry_layout_run_dir (d->layout, t->name);
+  t->marker = ferry_layout_incoming_marker (d->layout, t->name);
+  log_dir = ferry_layout_log_dir (d->layout, t->name);
   ferry_mkdir_p (log_dir, 0700, NULL);
-  t->rsync_log = ferry_instance_criu_log (d, t->name, "migrate_rsync");
-  t->pages_log = ferry_instance_criu_log (d, t->name, "migrate_pages");
-  t->restore_log = ferry_instance_criu_log (d, t->name, "migrate_restore");
-  t->stats_file = ferry_instance_stats_file (d);
+  t->rsync_log = ferry_layout_criu_log (d->layout, t->name, "migrate_rsync");
+  t->pages_log = ferry_layout_criu_log (d->layout, t->name, "migrate_pages");
+  t->restore_log = ferry_layout_criu_log (d->layout, t->name, "migrate_restore");
+  t->stats_file = ferry_layout_stats_file (d->layout);
   if (g_file_test (t->inst_dir, G_FILE_TEST_EXISTS) || g_file_test (t->snapshots_dir, G_FILE_TEST_EXISTS))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Files of an instance named %s are already here (%s)",

@@ -338,7 +338,7 @@ socket_closed (SoupWebsocketConnection *ws, gpointer user_data)
 static gboolean
 open_container_pty (ExecSession *s, int *master_out, int *slave_out, GError **error)
 {
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (s->daemon, s->instance);
+  g_autofree char *run_dir = ferry_layout_run_dir (s->daemon->layout, s->instance);
   g_autofree char *ptmx = NULL;
   FerryRuntimeState st = { 0 };
   int unlock = 0;
@@ -533,7 +533,7 @@ ferry_api_exec (FerryRequest *req, FerryInstance *inst)
   g_ptr_array_add (s->argv, g_strdup (d->monitor_path));
   g_ptr_array_add (s->argv, g_strdup ("exec"));
   g_ptr_array_add (s->argv, g_strdup ("--run-dir"));
-  g_ptr_array_add (s->argv, ferry_daemon_instance_run_dir (d, inst->row->name));
+  g_ptr_array_add (s->argv, ferry_layout_run_dir (d->layout, inst->row->name));
   if (interactive)
     g_ptr_array_add (s->argv, g_strdup ("--tty"));
   if (cwd != NULL && *cwd != '\0')

@@ -57,7 +57,7 @@ record_image (FerryDaemon *d, FerryImageInfo *info, gboolean public_, GError **e
 gboolean
 ferry_images_bootstrap (FerryDaemon *d, GError **error)
 {
-  g_autoptr (FerryImageInfo) info = ferry_image_build_busybox (d->images_dir, error);
+  g_autoptr (FerryImageInfo) info = ferry_image_build_busybox (d->layout->images, error);
   g_autoptr (GPtrArray) images = NULL;
   g_autoptr (GPtrArray) aliases = NULL;
   gboolean have_alias = FALSE;
@@ -231,7 +231,7 @@ import_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
 {
   ImportData *data = user_data;
 
-  data->info = ferry_image_import (data->daemon->images_dir, data->upload, error);
+  data->info = ferry_image_import (data->daemon->layout->images, data->upload, error);
   if (data->info != NULL)
     ferry_test_crash_point ("import-after-store");
   return data->info != NULL;
@@ -251,7 +251,7 @@ import_done (FerryOperation *op, gpointer user_data, GError **error)
     }
   if (!record_image (data->daemon, data->info, data->public_, error))
     {
-      ferry_image_delete (data->daemon->images_dir, data->info->fingerprint, NULL);
+      ferry_image_delete (data->daemon->layout->images, data->info->fingerprint, NULL);
       return;
     }
   ferry_operation_set_metadata_string (op, "fingerprint", data->info->fingerprint);
@@ -333,7 +333,7 @@ static gboolean
 delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   DeleteData *data = user_data;
-  return ferry_image_delete (data->daemon->images_dir, data->fingerprint, error);
+  return ferry_image_delete (data->daemon->layout->images, data->fingerprint, error);
 }
 
 static void

@@ -10,7 +10,7 @@
 #include "daemon/api/snapshots.h"
 #include "daemon/idmaps.h"
 #include "daemon/instance.h"
-#include "daemon/layout.h"
+#include "storage/layout.h"
 #include "common/error.h"
 #include "common/testhook.h"
 #include "common/fs.h"
@@ -116,7 +116,7 @@ prefetch_for_list (FerryDaemon *d, GList *names, gboolean with_state)
 
       job->items[i].state = g_new0 (FerryRuntimeState, 1);
       if (!inst->creating)
-        job->items[i].run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+        job->items[i].run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
       g_hash_table_insert (d->state_prefetch, inst->row->name, job->items[i].state);
     }
   job->n_workers = MIN (MIN (G_N_ELEMENTS (job->workers), MAX (1, g_get_num_processors ())), job->n_items);
@@ -260,7 +260,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
     return FALSE;
   if (data->fingerprint == NULL)
     return make_empty_rootfs (data->rootfs, error);
-  if (!ferry_image_unpack (data->daemon->images_dir, data->fingerprint, data->rootfs, error))
+  if (!ferry_image_unpack (data->daemon->layout->images, data->fingerprint, data->rootfs, error))
     {
       g_prefix_error (error, "Unpacking image %.12s: ", data->fingerprint);
       return FALSE;
@@ -473,7 +473,7 @@ create_instance (FerryRequest *req)
       fingerprint = ferry_images_resolve (d, fp && *fp ? fp : alias, &error);
       if (fingerprint == NULL)
         goto fail;
-      image = ferry_image_load (d->images_dir, fingerprint, &error);
+      image = ferry_image_load (d->layout->images, fingerprint, &error);
       if (image == NULL)
         goto fail;
     }
@@ -544,8 +544,8 @@ create_instance (FerryRequest *req)
   data->daemon = d;
   data->name = g_strdup (name);
   data->fingerprint = g_steal_pointer (&fingerprint);
-  data->instance_dir = ferry_daemon_instance_dir (d, name);
-  data->rootfs = ferry_daemon_instance_rootfs (d, name);
+  data->instance_dir = ferry_layout_instance_dir (d->layout, name);
+  data->rootfs = ferry_layout_rootfs (d->layout, name);
   ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) create_data_free);
   ferry_respond_async (req->msg, op);
   ferry_operation_unref (op);
@@ -748,7 +748,7 @@ fail:
 static void
 serve_log (FerryRequest *req, FerryInstance *inst, const char *file)
 {
-  g_autofree char *dir = ferry_daemon_instance_log_dir (req->daemon, inst->row->name);
+  g_autofree char *dir = ferry_layout_log_dir (req->daemon->layout, inst->row->name);
   g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
   gsize len = 0;

@@ -177,7 +177,7 @@ ferry_api_report (FerryRequest *req, FerryInstance *inst)
   ReportData *data = g_new0 (ReportData, 1);
   g_autoptr (GError) error = NULL;
   g_autoptr (GTask) task = NULL;
-  g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
   FerryRuntimeState st = { 0 };
   g_autoptr (JsonNode) info = NULL;
   g_autoptr (JsonNode) server = NULL;
@@ -191,7 +191,7 @@ ferry_api_report (FerryRequest *req, FerryInstance *inst)
   data->name = g_strdup (inst->row->name);
   {
     g_autofree char *template = g_strdup_printf ("ferry-report-%s-XXXXXX", inst->row->name);
-    data->dir = g_build_filename (d->run_dir, template, NULL);
+    data->dir = g_build_filename (d->layout->run, template, NULL);
   }
   if (g_mkdtemp (data->dir) == NULL)
     {
@@ -201,8 +201,8 @@ ferry_api_report (FerryRequest *req, FerryInstance *inst)
       ferry_respond_error (req->msg, error);
       return;
     }
-  data->log_dir = ferry_daemon_instance_log_dir (d, inst->row->name);
-  data->ferryd_log = g_build_filename (d->logs_dir, "ferryd.log", NULL);
+  data->log_dir = ferry_layout_log_dir (d->layout, inst->row->name);
+  data->ferryd_log = g_strdup (d->layout->daemon_log);
   data->monitor = g_strdup (d->monitor_path);
   if (ferry_runtime_read_state (run_dir, &st, NULL) && st.running)
     data->init_pid = st.init_pid;

@@ -63,7 +63,7 @@ static gboolean
 create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   SnapshotData *data = user_data;
-  g_autofree char *snap_rootfs = g_build_filename (data->snap_dir, "rootfs", NULL);
+  g_autofree char *snap_rootfs = ferry_layout_dir_rootfs (data->snap_dir);
   gboolean ok;
 
   if (data->checkpoint_argv == NULL)
@@ -122,7 +122,7 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
   ferry_events_lifecycle (d, "instance-snapshot-created", source, NULL);
   {
     g_autofree char *stats = NULL;
-    g_autofree char *path = g_strdup_printf ("%s/%s/last_dump.json", d->logs_dir, data->instance);
+    g_autofree char *path = g_strdup_printf ("%s/%s/last_dump.json", d->layout->logs, data->instance);
     g_autoptr (JsonObject) obj = NULL;
     gsize len = 0;
     if (data->stateful && g_file_get_contents (path, &stats, &len, NULL)
@@ -189,8 +189,8 @@ create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
   data->instance = g_strdup (inst->row->name);
   data->snapshot = g_strdup (name);
   data->stateful = stateful;
-  data->rootfs = ferry_daemon_instance_rootfs (d, inst->row->name);
-  data->snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, name);
+  data->rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
+  data->snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, name);
   if (expires != NULL && *expires != '\0')
     {
       g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
@@ -210,9 +210,9 @@ create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
     }
   if (stateful)
     {
-      g_autofree char *images = g_build_filename (data->snap_dir, "state", NULL);
-      g_autofree char *snap_rootfs = g_build_filename (data->snap_dir, "rootfs", NULL);
-      g_autofree char *run_dir = ferry_daemon_instance_run_dir (d, inst->row->name);
+      g_autofree char *images = ferry_layout_dir_state (data->snap_dir);
+      g_autofree char *snap_rootfs = ferry_layout_dir_rootfs (data->snap_dir);
+      g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
 
       if (!ferry_mkdir_p (images, 0700, &error))
         {
@@ -220,8 +220,8 @@ create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
           snapshot_data_free (data);
           goto fail;
         }
-      data->log = ferry_instance_criu_log (d, inst->row->name, "snapshot_dump");
-      data->stats_file = ferry_instance_stats_file (d);
+      data->log = ferry_layout_criu_log (d->layout, inst->row->name, "snapshot_dump");
+      data->stats_file = ferry_layout_stats_file (d->layout);
       data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
       const char *args[] = { "checkpoint", "--run-dir", run_dir, "--images", images, "--log", data->log,
                              "--leave-running", "--rootfs-copy", data->rootfs, snap_rootfs, "--stats",
@@ -333,11 +333,11 @@ run_on_snapshot (FerryRequest *req, FerryInstance *inst, FerryDbSnapshot *s, con
   data->instance = g_strdup (inst->row->name);
   data->snapshot = g_strdup (s->name);
   data->snapshot_id = s->id;
-  data->snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, s->name);
+  data->snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, s->name);
   if (new_name != NULL)
     {
       data->new_name = g_strdup (new_name);
-      data->new_snap_dir = ferry_instance_snapshot_dir (d, inst->row->name, new_name);
+      data->new_snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, new_name);
     }
   {
     g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);

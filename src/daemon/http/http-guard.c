@@ -243,7 +243,7 @@ is_image_upload (SoupServerMessage *msg)
 static gboolean
 start_upload (FerryDaemon *d, SoupServerMessage *msg, Guard *guard)
 {
-  guard->upload_path = g_build_filename (d->images_dir, "upload-XXXXXX", NULL);
+  guard->upload_path = g_build_filename (d->layout->images, "upload-XXXXXX", NULL);
   guard->upload_fd = g_mkstemp_full (guard->upload_path, O_RDWR | O_CLOEXEC, 0600);
   if (guard->upload_fd < 0)
     {

@@ -386,16 +386,16 @@ ferry_http_start (FerryDaemon *d, GError **error)
   ferry_http_guard_attach (d, d->server);
 
   /* A socket left by a previous ferryd (crashed, SIGKILLed) is stale: remove it. */
-  if (unlink (d->socket_path) < 0 && errno != ENOENT)
+  if (unlink (d->layout->socket) < 0 && errno != ENOENT)
     {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing old socket %s: %s", d->socket_path,
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing old socket %s: %s", d->layout->socket,
                    g_strerror (errno));
       return FALSE;
     }
   sock = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &local);
   if (sock == NULL)
     goto fail;
-  addr = g_unix_socket_address_new (d->socket_path);
+  addr = g_unix_socket_address_new (d->layout->socket);
   /* Bursts of clients (parallel launches and execs) must queue, not fail
    * with EAGAIN as they did with GLib's default backlog of 10. */
   g_socket_set_listen_backlog (sock, SOMAXCONN);
@@ -407,6 +407,6 @@ ferry_http_start (FerryDaemon *d, GError **error)
   return TRUE;
 
 fail:
-  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Listening on %s: %s", d->socket_path, local->message);
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Listening on %s: %s", d->layout->socket, local->message);
   return FALSE;
 }

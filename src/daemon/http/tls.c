@@ -26,8 +26,8 @@ https_of (FerryDaemon *d)
 static gboolean
 load_server_certificate (FerryDaemon *d, FerryHttps *https, GError **error)
 {
-  g_autofree char *crt = g_build_filename (d->root, "server.crt", NULL);
-  g_autofree char *key = g_build_filename (d->root, "server.key", NULL);
+  g_autofree char *crt = g_strdup (d->layout->server_crt);
+  g_autofree char *key = g_strdup (d->layout->server_key);
 
   if (!g_file_test (crt, G_FILE_TEST_EXISTS) || !g_file_test (key, G_FILE_TEST_EXISTS))
     {
