@@ -1,6 +1,7 @@
 /* ferryd: the Ferry daemon. Serves LXD's REST API on ROOT/unix.socket. */
 #include "config.h"
 #include "daemon/daemon.h"
+#include "daemon/api/api.h"
 #include "migrate/migration.h"
 #include "daemon/hostinfo.h"
 #include "daemon/http/http.h"
@@ -173,6 +174,7 @@ daemon_setup (FerryDaemon *d, GError **error)
     return FALSE;
   ferry_migration_cleanup_incoming (d);
   /* HTTPS first: once the unix socket answers, the whole API does. */
+  ferry_http_set_handler (ferry_api_handle);
   return ferry_https_init (d, error) && ferry_http_start (d, error);
 }
 

@@ -201,6 +201,14 @@ add_time_member (JsonBuilder *b, const char *name, gint64 usec)
   add_string_member (b, name, t);
 }
 
+void
+ferry_respond_async (SoupServerMessage *msg, FerryOperation *op)
+{
+  g_autofree char *url = g_strdup_printf ("/1.0/operations/%s", ferry_operation_id (op));
+
+  ferry_respond_async_json (msg, url, ferry_operation_to_json (op));
+}
+
 JsonNode *
 ferry_operation_to_json (FerryOperation *op)
 {
@@ -480,19 +488,22 @@ events_ready (SoupWebsocketConnection *conn, gpointer user_data)
   g_free (accept);
 }
 
-gboolean
-ferry_api_events (FerryRequest *req)
+void
+ferry_api_events (FerryRequest *req, FerryInstance *unused)
 {
   const char *type;
   EventsAccept *accept;
   static const char *known[] = { "operation", "logging", "lifecycle", NULL };
 
   if (req->n_parts != 1 || strcmp (req->parts[0], "events") != 0)
-    return FALSE;
+    {
+      ferry_respond_error_literal (req->msg, 404, "not found");
+      return;
+    }
   if (strcmp (req->method, "GET") != 0)
     {
       ferry_respond_not_allowed (req->msg);
-      return TRUE;
+      return;
     }
   accept = g_new0 (EventsAccept, 1);
   accept->daemon = req->daemon;
@@ -507,7 +518,7 @@ ferry_api_events (FerryRequest *req)
             g_strfreev (accept->types);
             g_free (accept);
             ferry_respond_error_literal (req->msg, 400, message);
-            return TRUE;
+            return;
           }
     }
   if (!ferry_websocket_accept (req->msg, events_ready, accept))
@@ -515,7 +526,6 @@ ferry_api_events (FerryRequest *req)
       g_strfreev (accept->types);
       g_free (accept);
     }
-  return TRUE;
 }
 
 void ferry_events_listener_free (gpointer l);
@@ -673,26 +683,29 @@ operation_websocket (FerryRequest *req, FerryOperation *op)
   ferry_respond_error_literal (req->msg, 403, "Invalid websocket secret");
 }
 
-gboolean
-ferry_api_operations (FerryRequest *req)
+void
+ferry_api_operations (FerryRequest *req, FerryInstance *unused)
 {
   FerryOperation *op;
 
   if (req->n_parts < 1 || strcmp (req->parts[0], "operations") != 0)
-    return FALSE;
+    {
+      ferry_respond_error_literal (req->msg, 404, "not found");
+      return;
+    }
   if (req->n_parts == 1)
     {
       if (strcmp (req->method, "GET") == 0)
         list_operations (req);
       else
         ferry_respond_not_allowed (req->msg);
-      return TRUE;
+      return;
     }
   op = ferry_operation_lookup (req->daemon, req->parts[1]);
   if (op == NULL || req->n_parts > 3)
     {
       ferry_respond_error_literal (req->msg, 404, "Operation not found");
-      return TRUE;
+      return;
     }
   if (req->n_parts == 2 && strcmp (req->method, "GET") == 0)
     ferry_respond_sync (req->msg, ferry_operation_to_json (op));
@@ -701,7 +714,7 @@ ferry_api_operations (FerryRequest *req)
       if (op->cancel_cb == NULL || ferry_operation_is_final (op))
         {
           ferry_respond_error_literal (req->msg, 400, "This operation can't be cancelled");
-          return TRUE;
+          return;
         }
       g_cancellable_cancel (op->cancellable);
       ((void (*) (FerryOperation *, gpointer)) op->cancel_cb) (op, op->cancel_data);
@@ -715,7 +728,7 @@ ferry_api_operations (FerryRequest *req)
       if (ferry_operation_is_final (op) || timeout == 0)
         {
           ferry_respond_sync (req->msg, ferry_operation_to_json (op));
-          return TRUE;
+          return;
         }
       g_object_set_data (G_OBJECT (req->msg), "ferry-daemon", req->daemon);
       g_object_set_data_full (G_OBJECT (req->msg), "ferry-op", ferry_operation_ref (op),
@@ -730,7 +743,6 @@ ferry_api_operations (FerryRequest *req)
     operation_websocket (req, op);
   else
     ferry_respond_not_allowed (req->msg);
-  return TRUE;
 }
 
 typedef struct

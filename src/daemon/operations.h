@@ -4,6 +4,7 @@
 #pragma once
 
 #include "daemon/daemon.h"
+#include "daemon/http/http.h"
 
 typedef enum
 {
@@ -58,8 +59,15 @@ typedef void (*FerryOperationRawConnect) (FerryOperation *op, const char *channe
 void ferry_operation_set_raw_connect_handler (FerryOperation *op, FerryOperationRawConnect handler, gpointer data);
 
 JsonNode *ferry_operation_to_json (FerryOperation *op);
+/* LXD's 202 answer naming the operation. */
+void ferry_respond_async (SoupServerMessage *msg, FerryOperation *op);
 FerryOperation *ferry_operation_lookup (FerryDaemon *d, const char *id);
 
 /* Events */
 void ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata); /* takes metadata */
 void ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context);
+
+/* GET /1.0/events and /1.0/operations[/ID[/wait|/websocket]] (routed by
+ * src/daemon/api/routes.c; they read the operations' private state). */
+void ferry_api_events (FerryRequest *req, FerryInstance *unused);
+void ferry_api_operations (FerryRequest *req, FerryInstance *unused);

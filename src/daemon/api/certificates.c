@@ -1,7 +1,7 @@
 /* /1.0/certificates: the HTTPS API's trust store, core.trust_password and
  * trust tokens, as LXD 5.0 (lxc remote add, lxc config trust). */
 #include "config.h"
-#include "daemon/http/http.h"
+#include "daemon/api/api.h"
 #include "daemon/operations.h"
 #include "daemon/http/tls.h"
 #include "common/cert.h"
@@ -372,14 +372,17 @@ find_certificate (FerryDaemon *d, const char *fp, GError **error)
   return g_ptr_array_steal_index (rows, found_index);
 }
 
-gboolean
-ferry_api_certificates (FerryRequest *req)
+void
+ferry_api_certificates (FerryRequest *req, FerryInstance *unused)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (FerryDbCertificate) row = NULL;
 
   if (req->n_parts < 1 || strcmp (req->parts[0], "certificates") != 0 || req->n_parts > 2)
-    return FALSE;
+    {
+      ferry_respond_error_literal (req->msg, 404, "not found");
+      return;
+    }
   if (req->n_parts == 1)
     {
       if (strcmp (req->method, "GET") == 0)
@@ -388,7 +391,7 @@ ferry_api_certificates (FerryRequest *req)
         add_certificate (req);
       else
         ferry_respond_not_allowed (req->msg);
-      return TRUE;
+      return;
     }
   row = find_certificate (req->daemon, req->parts[1], &error);
   if (row == NULL)
@@ -404,5 +407,4 @@ ferry_api_certificates (FerryRequest *req)
     }
   else
     ferry_respond_not_allowed (req->msg);
-  return TRUE;
 }

@@ -1,4 +1,4 @@
-#include "daemon/api/exec.h"
+#include "daemon/api/api.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "runtime/runtime.h"

@@ -1,5 +1,5 @@
 /* /1.0/images and /1.0/images/aliases. */
-#include "daemon/http/http.h"
+#include "daemon/api/api.h"
 #include "daemon/http/http-guard.h"
 #include "daemon/images.h"
 #include "daemon/operations.h"
@@ -352,8 +352,8 @@ is_method (FerryRequest *req, const char *method)
   return strcmp (req->method, method) == 0;
 }
 
-static void
-handle_aliases (FerryRequest *req)
+void
+ferry_api_image_aliases (FerryRequest *req, FerryInstance *unused)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
@@ -458,130 +458,166 @@ handle_aliases (FerryRequest *req)
     ferry_respond_not_allowed (req->msg);
 }
 
-gboolean
-ferry_api_images (FerryRequest *req)
+void
+ferry_api_images_list (FerryRequest *req, FerryInstance *unused)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) images = NULL;
-  g_autoptr (GPtrArray) aliases = NULL;
-  g_autofree char *fp = NULL;
-  FerryDbImage *img;
+  g_autoptr (GPtrArray) images = ferry_db_image_list (d->db, &error);
+  g_autoptr (GPtrArray) aliases = images ? ferry_db_alias_list (d->db, &error) : NULL;
+  JsonArray *arr;
+  JsonNode *node;
 
-  if (req->n_parts < 1 || strcmp (req->parts[0], "images") != 0)
-    return FALSE;
-  if (req->n_parts >= 2 && strcmp (req->parts[1], "aliases") == 0)
-    {
-      handle_aliases (req);
-      return TRUE;
-    }
-  images = ferry_db_image_list (d->db, &error);
-  aliases = images ? ferry_db_alias_list (d->db, &error) : NULL;
   if (aliases == NULL)
     {
       ferry_respond_error (req->msg, error);
-      return TRUE;
+      return;
     }
-  if (req->n_parts == 1)
+  arr = json_array_new ();
+  node = json_node_new (JSON_NODE_ARRAY);
+  for (guint i = 0; i < images->len; i++)
     {
-      if (is_method (req, "GET"))
-        {
-          JsonArray *arr = json_array_new ();
-          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
-          for (guint i = 0; i < images->len; i++)
-            {
-              FerryDbImage *im = g_ptr_array_index (images, i);
-              if (ferry_request_recursion (req) >= 1)
-                json_array_add_element (arr, image_json (im, aliases));
-              else
-                {
-                  g_autofree char *url = g_strdup_printf ("/1.0/images/%s", im->fingerprint);
-                  json_array_add_string_element (arr, url);
-                }
-            }
-          json_node_take_array (node, arr);
-          ferry_respond_sync (req->msg, node);
-        }
-      else if (is_method (req, "POST"))
-        import_image (req);
+      FerryDbImage *im = g_ptr_array_index (images, i);
+      if (ferry_request_recursion (req) >= 1)
+        json_array_add_element (arr, image_json (im, aliases));
       else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
-    }
-  /* Only full fingerprints or unique prefixes address an image here. */
-  {
-    const char *ref = req->parts[1];
-    for (const char *c = ref; *c; c++)
-      if (!g_ascii_isxdigit (*c))
         {
-          ferry_respond_error_literal (req->msg, 404, "Image not found");
-          return TRUE;
+          g_autofree char *url = g_strdup_printf ("/1.0/images/%s", im->fingerprint);
+          json_array_add_string_element (arr, url);
         }
-    for (guint i = 0; i < images->len; i++)
+    }
+  json_node_take_array (node, arr);
+  ferry_respond_sync (req->msg, node);
+}
+
+void
+ferry_api_images_import (FerryRequest *req, FerryInstance *unused)
+{
+  import_image (req);
+}
+
+/* The image /1.0/images/REF names: only full fingerprints or unique
+ * prefixes address an image here. NULL once it answered why not. */
+typedef struct
+{
+  GPtrArray *images;
+  GPtrArray *aliases;
+  FerryDbImage *image;
+} ImageLookup;
+
+static void
+image_lookup_clear (ImageLookup *l)
+{
+  g_clear_pointer (&l->images, g_ptr_array_unref);
+  g_clear_pointer (&l->aliases, g_ptr_array_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ImageLookup, image_lookup_clear)
+
+static gboolean
+lookup_image (FerryRequest *req, ImageLookup *l)
+{
+  g_autoptr (GError) error = NULL;
+  const char *ref = req->parts[1];
+  const char *fp = NULL;
+
+  l->images = ferry_db_image_list (req->daemon->db, &error);
+  l->aliases = l->images ? ferry_db_alias_list (req->daemon->db, &error) : NULL;
+  if (l->aliases == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return FALSE;
+    }
+  for (const char *c = ref; *c; c++)
+    if (!g_ascii_isxdigit (*c))
       {
-        FerryDbImage *im = g_ptr_array_index (images, i);
-        if (g_str_has_prefix (im->fingerprint, ref))
-          {
-            if (fp != NULL)
-              {
-                ferry_respond_error_literal (req->msg, 400, "Image prefix matches several images");
-                return TRUE;
-              }
-            fp = g_strdup (im->fingerprint);
-          }
+        ferry_respond_error_literal (req->msg, 404, "Image not found");
+        return FALSE;
       }
-  }
-  img = fp ? find_image (images, fp) : NULL;
-  if (img == NULL || req->n_parts > 2)
+  for (guint i = 0; i < l->images->len; i++)
+    {
+      FerryDbImage *im = g_ptr_array_index (l->images, i);
+      if (g_str_has_prefix (im->fingerprint, ref))
+        {
+          if (fp != NULL)
+            {
+              ferry_respond_error_literal (req->msg, 400, "Image prefix matches several images");
+              return FALSE;
+            }
+          fp = im->fingerprint;
+        }
+    }
+  l->image = fp ? find_image (l->images, fp) : NULL;
+  if (l->image == NULL)
     {
       ferry_respond_error_literal (req->msg, 404, "Image not found");
-      return TRUE;
+      return FALSE;
     }
-  if (is_method (req, "GET"))
-    ferry_respond_sync (req->msg, image_json (img, aliases));
-  else if (is_method (req, "DELETE"))
+  return TRUE;
+}
+
+void
+ferry_api_image_get (FerryRequest *req, FerryInstance *unused)
+{
+  g_auto (ImageLookup) l = { 0 };
+
+  if (lookup_image (req, &l))
+    ferry_respond_sync (req->msg, image_json (l.image, l.aliases));
+}
+
+void
+ferry_api_image_delete (FerryRequest *req, FerryInstance *unused)
+{
+  g_auto (ImageLookup) l = { 0 };
+  g_autofree char *url = NULL;
+  DeleteData *data;
+  FerryOperation *op;
+
+  if (!lookup_image (req, &l))
+    return;
+  data = g_new0 (DeleteData, 1);
+  op = ferry_operation_new (req->daemon, FERRY_OP_CLASS_TASK, "Deleting image");
+  data->daemon = req->daemon;
+  data->fingerprint = g_strdup (l.image->fingerprint);
+  url = g_strdup_printf ("/1.0/images/%s", l.image->fingerprint);
+  ferry_operation_add_resource (op, "images", url);
+  ferry_operation_run (op, delete_work, delete_done, data, (GDestroyNotify) delete_data_free);
+  ferry_respond_async (req->msg, op);
+  ferry_operation_unref (op);
+}
+
+void
+ferry_api_image_update (FerryRequest *req, FerryInstance *unused)
+{
+  g_auto (ImageLookup) l = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  gboolean public_;
+  JsonObject *props = NULL;
+
+  if (!lookup_image (req, &l))
+    return;
+  public_ = l.image->public_;
+  body = ferry_request_json (req, FALSE, &error);
+  if (body == NULL || !ferry_json_get_bool (body, "public", &public_, &error)
+      || !ferry_json_get_object (body, "properties", &props, &error))
     {
-      DeleteData *data = g_new0 (DeleteData, 1);
-      FerryOperation *op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Deleting image");
-      data->daemon = d;
-      data->fingerprint = g_strdup (img->fingerprint);
-      {
-        g_autofree char *url = g_strdup_printf ("/1.0/images/%s", img->fingerprint);
-        ferry_operation_add_resource (op, "images", url);
-      }
-      ferry_operation_run (op, delete_work, delete_done, data, (GDestroyNotify) delete_data_free);
-      ferry_respond_async (req->msg, op);
-      ferry_operation_unref (op);
+      ferry_respond_error (req->msg, error);
+      return;
     }
-  else if (is_method (req, "PUT") || is_method (req, "PATCH"))
+  if (props != NULL)
     {
-      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-      gboolean public_ = img->public_;
-      JsonObject *props = NULL;
-      if (body == NULL || !ferry_json_get_bool (body, "public", &public_, &error)
-          || !ferry_json_get_object (body, "properties", &props, &error))
+      g_autoptr (GHashTable) map = ferry_json_string_map (props, "Property", &error);
+      if (map == NULL)
         {
           ferry_respond_error (req->msg, error);
-          return TRUE;
+          return;
         }
-      if (props != NULL)
-        {
-          g_autoptr (GHashTable) map = ferry_json_string_map (props, "Property", &error);
-          if (map == NULL)
-            {
-              ferry_respond_error (req->msg, error);
-              return TRUE;
-            }
-          g_free (img->properties_json);
-          img->properties_json = properties_json (map);
-        }
-      img->public_ = public_;
-      if (ferry_db_image_update (d->db, img, &error))
-        ferry_respond_sync (req->msg, NULL);
-      else
-        ferry_respond_error (req->msg, error);
+      g_free (l.image->properties_json);
+      l.image->properties_json = properties_json (map);
     }
+  l.image->public_ = public_;
+  if (ferry_db_image_update (req->daemon->db, l.image, &error))
+    ferry_respond_sync (req->msg, NULL);
   else
-    ferry_respond_not_allowed (req->msg);
-  return TRUE;
+    ferry_respond_error (req->msg, error);
 }

@@ -1,13 +1,11 @@
 /* /1.0/instances (and /1.0/containers): list, create, get, update, delete,
  * rename, state changes, logs. Exec lives in exec.c. */
-#include "daemon/api/exec.h"
+#include "daemon/api/api.h"
 #include "migrate/migration.h"
 #include "daemon/http/http.h"
 #include "daemon/images.h"
 #include "daemon/network-manager.h"
-#include "daemon/api/report.h"
 #include "daemon/http/route.h"
-#include "daemon/api/snapshots.h"
 #include "daemon/idmaps.h"
 #include "daemon/instance.h"
 #include "storage/layout.h"
@@ -796,132 +794,103 @@ list_logs (FerryRequest *req, FerryInstance *inst)
 
 /* ---- dispatch ---- */
 
-static gboolean
-is_method (FerryRequest *req, const char *method)
+void
+ferry_api_instances_list (FerryRequest *req, FerryInstance *unused)
 {
-  return strcmp (req->method, method) == 0;
+  list_instances (req, req->parts[0]);
 }
 
-gboolean
-ferry_api_instances (FerryRequest *req)
+void
+ferry_api_instances_create (FerryRequest *req, FerryInstance *unused)
 {
-  FerryDaemon *d = req->daemon;
-  const char *collection;
-  FerryInstance *inst;
+  create_instance (req);
+}
+
+void
+ferry_api_instance_get (FerryRequest *req, FerryInstance *inst)
+{
+  g_autofree char *etag = g_compute_checksum_for_string (G_CHECKSUM_SHA256, inst->row->config_json, -1);
+
+  ferry_respond_sync_etag (req->msg, ferry_instance_to_json (req->daemon, inst, ferry_request_recursion (req) >= 1),
+                           etag);
+}
+
+void
+ferry_api_instance_update (FerryRequest *req, FerryInstance *inst)
+{
+  update_instance (req, inst, strcmp (req->method, "PATCH") == 0);
+}
+
+static void
+respond_operation (FerryRequest *req, FerryOperation *op, const GError *error)
+{
+  if (op == NULL)
+    ferry_respond_error (req->msg, error);
+  else
+    ferry_respond_async (req->msg, op);
+}
+
+void
+ferry_api_instance_delete (FerryRequest *req, FerryInstance *inst)
+{
   g_autoptr (GError) error = NULL;
+  g_autoptr (FerryOperation) op = ferry_instance_delete (req->daemon, inst, &error);
 
-  if (req->n_parts < 1 || (strcmp (req->parts[0], "instances") != 0 && strcmp (req->parts[0], "containers") != 0))
-    return FALSE;
-  collection = req->parts[0];
-  if (req->n_parts == 1)
-    {
-      if (is_method (req, "GET"))
-        list_instances (req, collection);
-      else if (is_method (req, "POST"))
-        create_instance (req);
-      else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
-    }
-  inst = ferry_instance_lookup (d, req->parts[1], &error);
-  if (inst == NULL || ferry_instance_is_rename_placeholder (inst))
-    {
-      ferry_respond_error_literal (req->msg, 404, "Instance not found");
-      return TRUE;
-    }
-  if (req->n_parts == 2)
-    {
-      if (is_method (req, "GET"))
-        {
-          g_autofree char *etag = g_compute_checksum_for_string (G_CHECKSUM_SHA256, inst->row->config_json, -1);
-          ferry_respond_sync_etag (req->msg, ferry_instance_to_json (d, inst, ferry_request_recursion (req) >= 1),
-                                   etag);
-        }
-      else if (is_method (req, "PUT") || is_method (req, "PATCH"))
-        update_instance (req, inst, is_method (req, "PATCH"));
-      else if (is_method (req, "DELETE"))
-        {
-          g_autoptr (FerryOperation) op = ferry_instance_delete (d, inst, &error);
-          if (op == NULL)
-            ferry_respond_error (req->msg, error);
-          else
-            ferry_respond_async (req->msg, op);
-        }
-      else if (is_method (req, "POST"))
-        {
-          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-          const char *new_name = NULL;
-          gboolean migration = FALSE;
-          g_autoptr (FerryOperation) op = NULL;
+  respond_operation (req, op, error);
+}
 
-          if (body != NULL && ferry_json_get_string (body, "name", &new_name, &error)
-              && ferry_json_get_bool (body, "migration", &migration, &error))
-            {
-              if (migration)
-                {
-                  ferry_migration_source_start (req, inst, body);
-                  return TRUE;
-                }
-              op = ferry_instance_rename (d, inst, new_name, &error);
-            }
-          if (op == NULL)
-            ferry_respond_error (req->msg, error);
-          else
-            ferry_respond_async (req->msg, op);
+/* POST: a rename, or with "migration": true, the source of a migration. */
+void
+ferry_api_instance_post (FerryRequest *req, FerryInstance *inst)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  const char *new_name = NULL;
+  gboolean migration = FALSE;
+  g_autoptr (FerryOperation) op = NULL;
+
+  if (body != NULL && ferry_json_get_string (body, "name", &new_name, &error)
+      && ferry_json_get_bool (body, "migration", &migration, &error))
+    {
+      if (migration)
+        {
+          ferry_migration_source_start (req, inst, body);
+          return;
         }
-      else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
+      op = ferry_instance_rename (req->daemon, inst, new_name, &error);
     }
-  if (strcmp (req->parts[2], "state") == 0 && req->n_parts == 3)
-    {
-      if (is_method (req, "GET"))
-        ferry_respond_sync (req->msg, ferry_instance_state_json (d, inst));
-      else if (is_method (req, "PUT"))
-        change_state (req, inst);
-      else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
-    }
-  if (strcmp (req->parts[2], "exec") == 0 && req->n_parts == 3)
-    {
-      if (is_method (req, "POST"))
-        ferry_api_exec (req, inst);
-      else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
-    }
-  if (strcmp (req->parts[2], "logs") == 0)
-    {
-      if (req->n_parts == 3 && is_method (req, "GET"))
-        list_logs (req, inst);
-      else if (req->n_parts == 4 && (is_method (req, "GET") || is_method (req, "DELETE")))
-        serve_log (req, inst, req->parts[3]);
-      else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
-    }
-  if (strcmp (req->parts[2], "console") == 0 && req->n_parts == 3)
-    {
-      if (is_method (req, "GET") || is_method (req, "DELETE"))
-        serve_log (req, inst, "console.log");
-      else
-        ferry_respond_error_literal (req->msg, 400, "Attaching to the console isn't supported yet; use GET for the log");
-      return TRUE;
-    }
-  if (strcmp (req->parts[2], "report") == 0 && req->n_parts == 3)
-    {
-      if (is_method (req, "GET"))
-        ferry_api_report (req, inst);
-      else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
-    }
-  if (strcmp (req->parts[2], "snapshots") == 0)
-    {
-      ferry_api_snapshots (req, inst);
-      return TRUE;
-    }
-  ferry_respond_error_literal (req->msg, 404, "not found");
-  return TRUE;
+  respond_operation (req, op, error);
+}
+
+void
+ferry_api_instance_state_get (FerryRequest *req, FerryInstance *inst)
+{
+  ferry_respond_sync (req->msg, ferry_instance_state_json (req->daemon, inst));
+}
+
+void
+ferry_api_instance_state_put (FerryRequest *req, FerryInstance *inst)
+{
+  change_state (req, inst);
+}
+
+void
+ferry_api_instance_logs (FerryRequest *req, FerryInstance *inst)
+{
+  list_logs (req, inst);
+}
+
+void
+ferry_api_instance_log (FerryRequest *req, FerryInstance *inst)
+{
+  serve_log (req, inst, req->parts[3]);
+}
+
+void
+ferry_api_instance_console (FerryRequest *req, FerryInstance *inst)
+{
+  if (strcmp (req->method, "GET") == 0 || strcmp (req->method, "DELETE") == 0)
+    serve_log (req, inst, "console.log");
+  else
+    ferry_respond_error_literal (req->msg, 400, "Attaching to the console isn't supported yet; use GET for the log");
 }

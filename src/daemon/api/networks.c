@@ -1,5 +1,5 @@
 /* /1.0/networks: LXD's managed bridge networks. */
-#include "daemon/http/http.h"
+#include "daemon/api/api.h"
 #include "daemon/network-internal.h"
 
 #include "common/error.h"
@@ -324,15 +324,18 @@ rename_network (FerryRequest *req, FerryNetwork *n, GError **error)
   return ferry_network_bring_up (d, n, TRUE, NULL, error);
 }
 
-gboolean
-ferry_api_networks (FerryRequest *req)
+void
+ferry_api_networks (FerryRequest *req, FerryInstance *unused)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
   FerryNetwork *n;
 
   if (req->n_parts < 1 || strcmp (req->parts[0], "networks") != 0)
-    return FALSE;
+    {
+      ferry_respond_error_literal (req->msg, 404, "not found");
+      return;
+    }
   if (req->n_parts == 1)
     {
       if (strcmp (req->method, "GET") == 0)
@@ -345,13 +348,13 @@ ferry_api_networks (FerryRequest *req)
         }
       else
         ferry_respond_not_allowed (req->msg);
-      return TRUE;
+      return;
     }
   n = ferry_network_lookup (d, req->parts[1]);
   if (n == NULL || req->n_parts > 2)
     {
       ferry_respond_error_literal (req->msg, 404, "Network not found");
-      return TRUE;
+      return;
     }
   if (strcmp (req->method, "GET") == 0)
     ferry_respond_sync (req->msg, network_json (d, n));
@@ -375,9 +378,8 @@ ferry_api_networks (FerryRequest *req)
     }
   else
     ferry_respond_not_allowed (req->msg);
-  return TRUE;
+  return;
 
 fail:
   ferry_respond_error (req->msg, error);
-  return TRUE;
 }

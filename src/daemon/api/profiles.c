@@ -1,5 +1,5 @@
 /* /1.0/profiles: the default profile and user profiles. */
-#include "daemon/http/http.h"
+#include "daemon/api/api.h"
 #include "daemon/instance.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -116,129 +116,166 @@ parse_profile_body (JsonObject *body, FerryDbProfile *p, gboolean patch, GError 
   return TRUE;
 }
 
-gboolean
-ferry_api_profiles (FerryRequest *req)
+void
+ferry_api_profiles_list (FerryRequest *req, FerryInstance *unused)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) profiles = NULL;
-  FerryDbProfile *p = NULL;
+  g_autoptr (GPtrArray) profiles = ferry_db_profile_list (d->db, &error);
+  JsonArray *arr;
+  JsonNode *node;
 
-  if (req->n_parts < 1 || strcmp (req->parts[0], "profiles") != 0)
-    return FALSE;
-  profiles = ferry_db_profile_list (d->db, &error);
   if (profiles == NULL)
     {
       ferry_respond_error (req->msg, error);
-      return TRUE;
+      return;
     }
-  if (req->n_parts == 1)
-    {
-      if (strcmp (req->method, "GET") == 0)
-        {
-          JsonArray *arr = json_array_new ();
-          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
-          for (guint i = 0; i < profiles->len; i++)
-            {
-              FerryDbProfile *pr = g_ptr_array_index (profiles, i);
-              if (ferry_request_recursion (req) >= 1)
-                json_array_add_element (arr, profile_json (d, pr));
-              else
-                {
-                  g_autofree char *escaped = g_uri_escape_string (pr->name, NULL, FALSE);
-                  g_autofree char *url = g_strdup_printf ("/1.0/profiles/%s", escaped);
-                  json_array_add_string_element (arr, url);
-                }
-            }
-          json_node_take_array (node, arr);
-          ferry_respond_sync (req->msg, node);
-        }
-      else if (strcmp (req->method, "POST") == 0)
-        {
-          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-          const char *name = NULL;
-          FerryDbProfile row = { 0 };
-
-          if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
-              || !ferry_name_validate_object ("Profile", name, &error))
-            goto fail;
-          for (guint i = 0; i < profiles->len; i++)
-            if (strcmp (((FerryDbProfile *) g_ptr_array_index (profiles, i))->name, name) == 0)
-              {
-                g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Profile \"%s\" already exists", name);
-                goto fail;
-              }
-          row.name = g_strdup (name);
-          row.config_json = g_strdup ("{}");
-          row.devices_json = g_strdup ("{}");
-          row.description = g_strdup ("");
-          gboolean ok = parse_profile_body (body, &row, FALSE, &error) && ferry_db_profile_upsert (d->db, &row, &error);
-          g_free (row.name);
-          g_free (row.config_json);
-          g_free (row.devices_json);
-          g_free (row.description);
-          if (!ok)
-            goto fail;
-          ferry_respond_sync (req->msg, NULL);
-        }
-      else
-        ferry_respond_not_allowed (req->msg);
-      return TRUE;
-    }
+  arr = json_array_new ();
+  node = json_node_new (JSON_NODE_ARRAY);
   for (guint i = 0; i < profiles->len; i++)
-    if (strcmp (((FerryDbProfile *) g_ptr_array_index (profiles, i))->name, req->parts[1]) == 0)
-      p = g_ptr_array_index (profiles, i);
-  if (p == NULL || req->n_parts > 2)
     {
-      ferry_respond_error_literal (req->msg, 404, "Profile not found");
-      return TRUE;
+      FerryDbProfile *pr = g_ptr_array_index (profiles, i);
+      if (ferry_request_recursion (req) >= 1)
+        json_array_add_element (arr, profile_json (d, pr));
+      else
+        {
+          g_autofree char *escaped = g_uri_escape_string (pr->name, NULL, FALSE);
+          g_autofree char *url = g_strdup_printf ("/1.0/profiles/%s", escaped);
+          json_array_add_string_element (arr, url);
+        }
     }
-  if (strcmp (req->method, "GET") == 0)
-    ferry_respond_sync (req->msg, profile_json (d, p));
-  else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
+  json_node_take_array (node, arr);
+  ferry_respond_sync (req->msg, node);
+}
+
+static FerryDbProfile *
+find_profile (GPtrArray *profiles, const char *name)
+{
+  for (guint i = 0; i < profiles->len; i++)
+    if (strcmp (((FerryDbProfile *) g_ptr_array_index (profiles, i))->name, name) == 0)
+      return g_ptr_array_index (profiles, i);
+  return NULL;
+}
+
+void
+ferry_api_profiles_create (FerryRequest *req, FerryInstance *unused)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) profiles = ferry_db_profile_list (d->db, &error);
+  g_autoptr (JsonObject) body = NULL;
+  const char *name = NULL;
+  FerryDbProfile row = { 0 };
+  gboolean ok;
+
+  if (profiles == NULL || (body = ferry_request_json (req, FALSE, &error)) == NULL
+      || !ferry_json_get_string (body, "name", &name, &error) || !ferry_name_validate_object ("Profile", name, &error))
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (find_profile (profiles, name) != NULL)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Profile \"%s\" already exists", name);
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  row.name = g_strdup (name);
+  row.config_json = g_strdup ("{}");
+  row.devices_json = g_strdup ("{}");
+  row.description = g_strdup ("");
+  ok = parse_profile_body (body, &row, FALSE, &error) && ferry_db_profile_upsert (d->db, &row, &error);
+  g_free (row.name);
+  g_free (row.config_json);
+  g_free (row.devices_json);
+  g_free (row.description);
+  if (ok)
+    ferry_respond_sync (req->msg, NULL);
+  else
+    ferry_respond_error (req->msg, error);
+}
+
+/* The profile /1.0/profiles/NAME names, from PROFILES (read here); NULL
+ * once it answered why not. */
+static FerryDbProfile *
+lookup_profile (FerryRequest *req, GPtrArray **profiles)
+{
+  g_autoptr (GError) error = NULL;
+  FerryDbProfile *p;
+
+  *profiles = ferry_db_profile_list (req->daemon->db, &error);
+  if (*profiles == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return NULL;
+    }
+  p = find_profile (*profiles, req->parts[1]);
+  if (p == NULL)
+    ferry_respond_error_literal (req->msg, 404, "Profile not found");
+  return p;
+}
+
+void
+ferry_api_profile_get (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GPtrArray) profiles = NULL;
+  FerryDbProfile *p = lookup_profile (req, &profiles);
+
+  if (p != NULL)
+    ferry_respond_sync (req->msg, profile_json (req->daemon, p));
+}
+
+void
+ferry_api_profile_update (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GPtrArray) profiles = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  FerryDbProfile *p = lookup_profile (req, &profiles);
+
+  if (p == NULL)
+    return;
+  body = ferry_request_json (req, FALSE, &error);
+  if (body == NULL || !parse_profile_body (body, p, strcmp (req->method, "PATCH") == 0, &error)
+      || !ferry_db_profile_upsert (req->daemon->db, p, &error))
+    ferry_respond_error (req->msg, error);
+  else
+    ferry_respond_sync (req->msg, NULL);
+}
+
+/* DELETE, or POST (a rename): neither of the default profile, nor of a
+ * profile in use. */
+void
+ferry_api_profile_delete_or_rename (FerryRequest *req, FerryInstance *unused)
+{
+  FerryDaemon *d = req->daemon;
+  g_autoptr (GPtrArray) profiles = NULL;
+  g_autoptr (GPtrArray) users = NULL;
+  g_autoptr (GError) error = NULL;
+  gboolean delete = strcmp (req->method, "DELETE") == 0;
+  FerryDbProfile *p = lookup_profile (req, &profiles);
+
+  if (p == NULL)
+    return;
+  users = users_of (d, p->name);
+  if (strcmp (p->name, "default") == 0)
+    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN, "The \"default\" profile cannot be %s",
+                 delete ? "deleted" : "renamed");
+  else if (users->len > 0)
+    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Profile is currently in use by %u instance(s)",
+                 users->len);
+  else if (delete)
+    ferry_db_profile_delete (d->db, p->name, &error);
+  else
     {
       g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-      if (body == NULL || !parse_profile_body (body, p, strcmp (req->method, "PATCH") == 0, &error)
-          || !ferry_db_profile_upsert (d->db, p, &error))
-        goto fail;
-      ferry_respond_sync (req->msg, NULL);
+      const char *name = NULL;
+      if (body != NULL && ferry_json_get_string (body, "name", &name, &error)
+          && ferry_name_validate_object ("Profile", name, &error))
+        ferry_db_profile_rename (d->db, p->name, name, &error);
     }
-  else if (strcmp (req->method, "DELETE") == 0 || strcmp (req->method, "POST") == 0)
-    {
-      g_autoptr (GPtrArray) users = users_of (d, p->name);
-      if (strcmp (p->name, "default") == 0)
-        {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN, "The \"default\" profile cannot be %s",
-                       strcmp (req->method, "DELETE") == 0 ? "deleted" : "renamed");
-          goto fail;
-        }
-      if (users->len > 0)
-        {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Profile is currently in use by %u instance(s)",
-                       users->len);
-          goto fail;
-        }
-      if (strcmp (req->method, "DELETE") == 0)
-        {
-          if (!ferry_db_profile_delete (d->db, p->name, &error))
-            goto fail;
-        }
-      else
-        {
-          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-          const char *name = NULL;
-          if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
-              || !ferry_name_validate_object ("Profile", name, &error)
-              || !ferry_db_profile_rename (d->db, p->name, name, &error))
-            goto fail;
-        }
-      ferry_respond_sync (req->msg, NULL);
-    }
+  if (error != NULL)
+    ferry_respond_error (req->msg, error);
   else
-    ferry_respond_not_allowed (req->msg);
-  return TRUE;
-
-fail:
-  ferry_respond_error (req->msg, error);
-  return TRUE;
+    ferry_respond_sync (req->msg, NULL);
 }

@@ -1,4 +1,4 @@
-#include "daemon/api/report.h"
+#include "daemon/api/api.h"
 #include "daemon/hostinfo.h"
 #include "daemon/operations.h"
 #include "common/error.h"

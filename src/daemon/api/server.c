@@ -1,6 +1,6 @@
 /* GET/PUT/PATCH /1.0: server information and server configuration. */
 #include "config.h"
-#include "daemon/http/http.h"
+#include "daemon/api/api.h"
 #include "daemon/hostinfo.h"
 #include "daemon/http/tls.h"
 #include "common/cert.h"
@@ -232,16 +232,14 @@ fail:
   ferry_respond_error (req->msg, error);
 }
 
-gboolean
-ferry_api_server (FerryRequest *req)
+void
+ferry_api_server_get (FerryRequest *req, FerryInstance *unused)
 {
-  if (req->n_parts != 0)
-    return FALSE;
-  if (strcmp (req->method, "GET") == 0)
-    ferry_respond_sync (req->msg, req->trusted ? ferry_api_server_json (req->daemon) : untrusted_server_json ());
-  else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
-    update_server (req, strcmp (req->method, "PATCH") == 0);
-  else
-    ferry_respond_not_allowed (req->msg);
-  return TRUE;
+  ferry_respond_sync (req->msg, req->trusted ? ferry_api_server_json (req->daemon) : untrusted_server_json ());
+}
+
+void
+ferry_api_server_update (FerryRequest *req, FerryInstance *unused)
+{
+  update_server (req, strcmp (req->method, "PATCH") == 0);
 }

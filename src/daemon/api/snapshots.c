@@ -1,4 +1,4 @@
-#include "daemon/api/snapshots.h"
+#include "daemon/api/api.h"
 #include "daemon/recovery.h"
 #include "common/testhook.h"
 #include "common/error.h"

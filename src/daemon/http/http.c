@@ -2,7 +2,6 @@
 #include "daemon/http/http.h"
 #include "daemon/http/http-guard.h"
 #include "daemon/http/https-listener.h"
-#include "daemon/operations.h"
 #include "daemon/http/route.h"
 #include "daemon/http/tls.h"
 #include "daemon/http/wsconn.h"
@@ -141,11 +140,10 @@ ferry_respond_not_allowed (SoupServerMessage *msg)
 }
 
 void
-ferry_respond_async (SoupServerMessage *msg, FerryOperation *op)
+ferry_respond_async_json (SoupServerMessage *msg, const char *url, JsonNode *operation)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
-  g_autofree char *url = g_strdup_printf ("/1.0/operations/%s", ferry_operation_id (op));
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
@@ -161,7 +159,7 @@ ferry_respond_async (SoupServerMessage *msg, FerryOperation *op)
   json_builder_set_member_name (b, "error");
   json_builder_add_string_value (b, "");
   json_builder_set_member_name (b, "metadata");
-  json_builder_add_value (b, ferry_operation_to_json (op));
+  json_builder_add_value (b, operation);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location", url);
@@ -293,19 +291,12 @@ ferry_websocket_accept_raw (SoupServerMessage *msg, FerryWebsocketRawReady ready
   return websocket_accept (msg, NULL, ready, user_data);
 }
 
-/* What LXD answers to a client it does not trust: the API's root, the
- * server's public facts, the certificate request of remote add, and
- * operation websockets (a migration peer proves itself by the secret). */
-static gboolean
-untrusted_allowed (FerryRequest *req)
+static FerryHttpHandler api_handler;
+
+void
+ferry_http_set_handler (FerryHttpHandler handler)
 {
-  if (req->n_parts == 0)
-    return strcmp (req->method, "GET") == 0;
-  if (strcmp (req->parts[0], "certificates") == 0)
-    return req->n_parts == 1 && strcmp (req->method, "POST") == 0;
-  if (strcmp (req->parts[0], "operations") == 0)
-    return req->n_parts == 3 && strcmp (req->parts[2], "websocket") == 0 && strcmp (req->method, "GET") == 0;
-  return FALSE;
+  api_handler = handler;
 }
 
 void
@@ -352,25 +343,12 @@ ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path,
     }
   req.parts = (char **) parts->pdata;
   req.n_parts = parts->len - 1;
-  if (!req.trusted && !untrusted_allowed (&req))
-    {
-      ferry_respond_error_literal (msg, 403, "not authorized");
-      return;
-    }
-
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   /* An upload streamed to a file (http-guard.c) has no body in memory. */
   req.body = body && soup_message_body_get_accumulate (body) ? soup_message_body_flatten (body) : NULL;
 
-  if (ferry_api_server (&req) || ferry_api_instances (&req) || ferry_api_images (&req)
-      || ferry_api_profiles (&req) || ferry_api_networks (&req) || ferry_api_operations (&req) || ferry_api_events (&req)
-      || ferry_api_certificates (&req))
-    {
-      g_clear_pointer (&req.body, g_bytes_unref);
-      return;
-    }
+  api_handler (&req);
   g_clear_pointer (&req.body, g_bytes_unref);
-  ferry_respond_error_literal (msg, 404, "not found");
 }
 
 gboolean

@@ -30,7 +30,8 @@ void ferry_respond_error (SoupServerMessage *msg, const GError *error);
 void ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message);
 /* The text of an error envelope, for answers written outside libsoup. */
 char *ferry_json_error_text (int status, const char *message);
-void ferry_respond_async (SoupServerMessage *msg, FerryOperation *op);
+/* 202 with the operation object OPERATION (taken), at URL (Location). */
+void ferry_respond_async_json (SoupServerMessage *msg, const char *url, JsonNode *operation);
 void ferry_respond_raw (SoupServerMessage *msg, const char *content_type, GBytes *bytes);
 
 /* Request body: method-not-allowed, sent for unknown verbs on a known path. */
@@ -51,20 +52,12 @@ gboolean ferry_websocket_accept_raw (SoupServerMessage *msg, FerryWebsocketRawRe
 JsonNode *ferry_json_string_list (const char *const *items);
 JsonNode *ferry_json_url_list (const char *prefix, GPtrArray *names);
 
+/* What answers a request once it is parsed and its client known (the API's
+ * routes, src/daemon/api): set before ferry_http_start. */
+typedef void (*FerryHttpHandler) (FerryRequest *req);
+void ferry_http_set_handler (FerryHttpHandler handler);
+
 gboolean ferry_http_start (FerryDaemon *d, GError **error);
 /* The request handler of both the unix socket and the HTTPS listener. */
 void ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                         gpointer user_data);
-
-/* GET /1.0 metadata (also bundled into bug reports). */
-JsonNode *ferry_api_server_json (FerryDaemon *d);
-
-/* Route handlers, one per API area. Each returns TRUE if it handled the path. */
-gboolean ferry_api_server (FerryRequest *req);
-gboolean ferry_api_instances (FerryRequest *req);
-gboolean ferry_api_images (FerryRequest *req);
-gboolean ferry_api_profiles (FerryRequest *req);
-gboolean ferry_api_networks (FerryRequest *req);
-gboolean ferry_api_operations (FerryRequest *req);
-gboolean ferry_api_events (FerryRequest *req);
-gboolean ferry_api_certificates (FerryRequest *req);

@@ -4,7 +4,6 @@
 #include "daemon/http/http.h"
 #include "daemon/http/http-guard.h"
 #include "daemon/http/https-listener.h"
-#include "daemon/operations.h"
 #include "daemon/http/password-guard.h"
 #include "common/cert.h"
 #include "common/error.h"

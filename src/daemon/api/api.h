@@ -1,0 +1,52 @@
+/* The LXD endpoints ferryd serves, one file per endpoint family, reached
+ * through one table of routes (routes.c). A handler gets the request and,
+ * for /1.0/instances/NAME/..., the instance (looked up by the router). */
+#pragma once
+
+#include "daemon/http/http.h"
+#include "daemon/instance.h"
+#include "daemon/operations.h"
+
+typedef void (*FerryApiHandler) (FerryRequest *req, FerryInstance *inst);
+
+/* Answers one request: the request handler of both listeners. */
+void ferry_api_handle (FerryRequest *req);
+
+/* GET /1.0 metadata (also bundled into bug reports). */
+JsonNode *ferry_api_server_json (FerryDaemon *d);
+
+/* The handlers, by family (the files of this folder). */
+void ferry_api_server_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_server_update (FerryRequest *req, FerryInstance *unused);
+
+void ferry_api_instances_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_instances_create (FerryRequest *req, FerryInstance *unused);
+void ferry_api_instance_get (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_update (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_delete (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_post (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_state_get (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_state_put (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_logs (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_log (FerryRequest *req, FerryInstance *inst);
+void ferry_api_instance_console (FerryRequest *req, FerryInstance *inst);
+void ferry_api_exec (FerryRequest *req, FerryInstance *inst);         /* exec.c */
+void ferry_api_report (FerryRequest *req, FerryInstance *inst);       /* report.c */
+void ferry_api_snapshots (FerryRequest *req, FerryInstance *inst);    /* snapshots.c */
+
+void ferry_api_images_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_images_import (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_aliases (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_delete (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_update (FerryRequest *req, FerryInstance *unused);
+
+void ferry_api_profiles_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_profiles_create (FerryRequest *req, FerryInstance *unused);
+void ferry_api_profile_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_profile_update (FerryRequest *req, FerryInstance *unused);
+void ferry_api_profile_delete_or_rename (FerryRequest *req, FerryInstance *unused);
+
+/* Families still dispatching within themselves. */
+void ferry_api_networks (FerryRequest *req, FerryInstance *unused);     /* networks.c */
+void ferry_api_certificates (FerryRequest *req, FerryInstance *unused); /* certificates.c */

@@ -1,0 +1,175 @@
+/* The one table of LXD endpoints: path pattern, method, handler. */
+#include "daemon/api/api.h"
+
+#include <string.h>
+
+enum
+{
+  ROUTE_UNTRUSTED = 1 << 0, /* open to clients ferryd does not trust */
+  ROUTE_INSTANCE = 1 << 1,  /* parts[1] names an instance, looked up first */
+};
+
+typedef struct
+{
+  const char *pattern; /* segments after /1.0/; "*" is one, a final "**" any number */
+  const char *method;  /* NULL: any (the handler answers the others) */
+  FerryApiHandler handler;
+  unsigned flags;
+} FerryApiRoute;
+
+static void
+image_not_found (FerryRequest *req, FerryInstance *unused)
+{
+  ferry_respond_error_literal (req->msg, 404, "Image not found");
+}
+
+static void
+profile_not_found (FerryRequest *req, FerryInstance *unused)
+{
+  ferry_respond_error_literal (req->msg, 404, "Profile not found");
+}
+
+/* What LXD answers to a client it does not trust: the API's root, the
+ * certificate request of remote add, and operation websockets (a migration
+ * peer proves itself by the secret). */
+static const FerryApiRoute routes[] = {
+  { "", "GET", ferry_api_server_get, ROUTE_UNTRUSTED },
+  { "", "PUT", ferry_api_server_update, 0 },
+  { "", "PATCH", ferry_api_server_update, 0 },
+
+  { "instances", "GET", ferry_api_instances_list, 0 },
+  { "instances", "POST", ferry_api_instances_create, 0 },
+  { "instances/*", "GET", ferry_api_instance_get, ROUTE_INSTANCE },
+  { "instances/*", "PUT", ferry_api_instance_update, ROUTE_INSTANCE },
+  { "instances/*", "PATCH", ferry_api_instance_update, ROUTE_INSTANCE },
+  { "instances/*", "DELETE", ferry_api_instance_delete, ROUTE_INSTANCE },
+  { "instances/*", "POST", ferry_api_instance_post, ROUTE_INSTANCE },
+  { "instances/*/state", "GET", ferry_api_instance_state_get, ROUTE_INSTANCE },
+  { "instances/*/state", "PUT", ferry_api_instance_state_put, ROUTE_INSTANCE },
+  { "instances/*/exec", "POST", ferry_api_exec, ROUTE_INSTANCE },
+  { "instances/*/logs", "GET", ferry_api_instance_logs, ROUTE_INSTANCE },
+  { "instances/*/logs/*", "GET", ferry_api_instance_log, ROUTE_INSTANCE },
+  { "instances/*/logs/*", "DELETE", ferry_api_instance_log, ROUTE_INSTANCE },
+  { "instances/*/console", NULL, ferry_api_instance_console, ROUTE_INSTANCE },
+  { "instances/*/report", "GET", ferry_api_report, ROUTE_INSTANCE },
+  { "instances/*/snapshots/**", NULL, ferry_api_snapshots, ROUTE_INSTANCE },
+
+  { "images", "GET", ferry_api_images_list, 0 },
+  { "images", "POST", ferry_api_images_import, 0 },
+  { "images/aliases/**", NULL, ferry_api_image_aliases, 0 },
+  { "images/*", "GET", ferry_api_image_get, 0 },
+  { "images/*", "DELETE", ferry_api_image_delete, 0 },
+  { "images/*", "PUT", ferry_api_image_update, 0 },
+  { "images/*", "PATCH", ferry_api_image_update, 0 },
+  { "images/*/*/**", NULL, image_not_found, 0 },
+
+  { "profiles", "GET", ferry_api_profiles_list, 0 },
+  { "profiles", "POST", ferry_api_profiles_create, 0 },
+  { "profiles/*", "GET", ferry_api_profile_get, 0 },
+  { "profiles/*", "PUT", ferry_api_profile_update, 0 },
+  { "profiles/*", "PATCH", ferry_api_profile_update, 0 },
+  { "profiles/*", "DELETE", ferry_api_profile_delete_or_rename, 0 },
+  { "profiles/*", "POST", ferry_api_profile_delete_or_rename, 0 },
+  { "profiles/*/*/**", NULL, profile_not_found, 0 },
+
+  { "networks/**", NULL, ferry_api_networks, 0 },
+  { "certificates", "POST", ferry_api_certificates, ROUTE_UNTRUSTED },
+  { "certificates/**", NULL, ferry_api_certificates, 0 },
+  { "operations/*/websocket", "GET", ferry_api_operations, ROUTE_UNTRUSTED },
+  { "operations/**", NULL, ferry_api_operations, 0 },
+  { "events", NULL, ferry_api_events, 0 },
+};
+
+/* "containers" is LXD's older name of "instances". */
+static gboolean
+segment_matches (const char *pattern, gsize len, const char *segment, guint index)
+{
+  if (len == 1 && pattern[0] == '*')
+    return TRUE;
+  if (index == 0 && strcmp (segment, "containers") == 0)
+    segment = "instances";
+  return strlen (segment) == len && strncmp (pattern, segment, len) == 0;
+}
+
+static gboolean
+path_matches (const char *pattern, FerryRequest *req)
+{
+  const char *p = pattern;
+  guint i = 0;
+
+  while (*p != '\0')
+    {
+      const char *end = strchrnul (p, '/');
+
+      if (end - p == 2 && p[0] == '*' && p[1] == '*' && *end == '\0')
+        return TRUE;
+      if (i >= req->n_parts || !segment_matches (p, end - p, req->parts[i], i))
+        return FALSE;
+      i++;
+      p = *end == '/' ? end + 1 : end;
+    }
+  return i == req->n_parts;
+}
+
+static void
+answer (FerryRequest *req, const FerryApiRoute *route)
+{
+  FerryInstance *inst = NULL;
+
+  if (route->flags & ROUTE_INSTANCE)
+    {
+      inst = ferry_instance_lookup (req->daemon, req->parts[1], NULL);
+      if (inst == NULL || ferry_instance_is_rename_placeholder (inst))
+        {
+          ferry_respond_error_literal (req->msg, 404, "Instance not found");
+          return;
+        }
+    }
+  route->handler (req, inst);
+}
+
+void
+ferry_api_handle (FerryRequest *req)
+{
+  const FerryApiRoute *path_route = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (routes); i++)
+    {
+      const FerryApiRoute *r = &routes[i];
+
+      if (!req->trusted && !(r->flags & ROUTE_UNTRUSTED))
+        continue;
+      if (!path_matches (r->pattern, req))
+        continue;
+      if (r->method == NULL || strcmp (r->method, req->method) == 0)
+        {
+          answer (req, r);
+          return;
+        }
+      if (path_route == NULL)
+        path_route = r;
+    }
+  if (!req->trusted)
+    ferry_respond_error_literal (req->msg, 403, "not authorized");
+  else if (path_route == NULL && req->n_parts >= 2 && segment_matches ("instances", 9, req->parts[0], 0))
+    {
+      /* Unknown below an instance: 404, naming the instance if it is missing. */
+      FerryInstance *inst = ferry_instance_lookup (req->daemon, req->parts[1], NULL);
+      ferry_respond_error_literal (req->msg, 404,
+                                   inst == NULL || ferry_instance_is_rename_placeholder (inst) ? "Instance not found"
+                                                                                               : "not found");
+    }
+  else if (path_route == NULL)
+    ferry_respond_error_literal (req->msg, 404, "not found");
+  else if (path_route->flags & ROUTE_INSTANCE)
+    {
+      /* As before the table: a missing instance is 404 whatever the method. */
+      FerryInstance *inst = ferry_instance_lookup (req->daemon, req->parts[1], NULL);
+      if (inst == NULL || ferry_instance_is_rename_placeholder (inst))
+        ferry_respond_error_literal (req->msg, 404, "Instance not found");
+      else
+        ferry_respond_not_allowed (req->msg);
+    }
+  else
+    ferry_respond_not_allowed (req->msg);
+}
