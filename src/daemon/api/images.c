@@ -16,136 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BUILTIN_ALIAS "busybox"
-
-static FerryDbImage *
-find_image (GPtrArray *images, const char *fingerprint)
-{
-  for (guint i = 0; images && i < images->len; i++)
-    {
-      FerryDbImage *img = g_ptr_array_index (images, i);
-      if (strcmp (img->fingerprint, fingerprint) == 0)
-        return img;
-    }
-  return NULL;
-}
-
-static char *
-properties_json (GHashTable *properties)
-{
-  g_autoptr (JsonNode) node = ferry_json_from_string_map (properties);
-  return ferry_json_to_string (node, FALSE);
-}
-
-static gboolean
-record_image (FerryDaemon *d, FerryImageInfo *info, gboolean public_, GError **error)
-{
-  FerryDbImage row = { 0 };
-  g_autofree char *props = properties_json (info->properties);
-
-  row.fingerprint = info->fingerprint;
-  row.filename = info->filename;
-  row.size = info->size;
-  row.architecture = info->architecture;
-  row.public_ = public_;
-  row.created_at = info->created_at;
-  row.uploaded_at = ferry_time_now ();
-  row.properties_json = props;
-  return ferry_db_image_insert (d->db, &row, error);
-}
-
-gboolean
-ferry_images_bootstrap (FerryDaemon *d, GError **error)
-{
-  g_autoptr (FerryImageInfo) info = ferry_image_build_busybox (d->layout->images, error);
-  g_autoptr (GPtrArray) images = NULL;
-  g_autoptr (GPtrArray) aliases = NULL;
-  gboolean have_alias = FALSE;
-
-  if (info == NULL)
-    {
-      g_prefix_error (error, "Building the built-in busybox image: ");
-      return FALSE;
-    }
-  images = ferry_db_image_list (d->db, error);
-  if (images == NULL)
-    return FALSE;
-  if (find_image (images, info->fingerprint) == NULL && !record_image (d, info, FALSE, error))
-    return FALSE;
-  aliases = ferry_db_alias_list (d->db, error);
-  if (aliases == NULL)
-    return FALSE;
-  for (guint i = 0; i < aliases->len; i++)
-    have_alias = have_alias || strcmp (((FerryDbAlias *) g_ptr_array_index (aliases, i))->name, BUILTIN_ALIAS) == 0;
-  if (!have_alias)
-    {
-      FerryDbAlias alias = { .name = (char *) BUILTIN_ALIAS,
-                             .fingerprint = info->fingerprint,
-                             .description = (char *) "Built-in busybox image" };
-      if (!ferry_db_alias_insert (d->db, &alias, error))
-        return FALSE;
-    }
-  return TRUE;
-}
-
-char *
-ferry_images_resolve (FerryDaemon *d, const char *ref, GError **error)
-{
-  g_autoptr (GPtrArray) aliases = NULL;
-  g_autoptr (GPtrArray) images = NULL;
-  const char *match = NULL;
-
-  if (ref == NULL || *ref == '\0')
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "No image fingerprint or alias given");
-      return NULL;
-    }
-  aliases = ferry_db_alias_list (d->db, error);
-  if (aliases == NULL)
-    return NULL;
-  for (guint i = 0; i < aliases->len; i++)
-    {
-      FerryDbAlias *a = g_ptr_array_index (aliases, i);
-      if (strcmp (a->name, ref) == 0)
-        return g_strdup (a->fingerprint);
-    }
-  images = ferry_db_image_list (d->db, error);
-  if (images == NULL)
-    return NULL;
-  for (guint i = 0; i < images->len; i++)
-    {
-      FerryDbImage *img = g_ptr_array_index (images, i);
-      if (g_str_has_prefix (img->fingerprint, ref))
-        {
-          if (match != NULL)
-            {
-              g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Image prefix \"%s\" matches several images", ref);
-              return NULL;
-            }
-          match = img->fingerprint;
-        }
-    }
-  if (match == NULL)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Image \"%s\" not found", ref);
-      return NULL;
-    }
-  return g_strdup (match);
-}
-
-void
-ferry_images_mark_used (FerryDaemon *d, const char *fingerprint)
-{
-  g_autoptr (GPtrArray) images = ferry_db_image_list (d->db, NULL);
-  FerryDbImage *img = find_image (images, fingerprint);
-
-  if (img != NULL)
-    {
-      img->last_used_at = ferry_time_now ();
-      ferry_db_image_update (d->db, img, NULL);
-    }
-}
-
 static JsonNode *
 image_json (FerryDbImage *img, GPtrArray *aliases)
 {
@@ -249,7 +119,7 @@ import_done (FerryOperation *op, gpointer user_data, GError **error)
       g_free (data->info->filename);
       data->info->filename = g_path_get_basename (data->filename);
     }
-  if (!record_image (data->daemon, data->info, data->public_, error))
+  if (!ferry_images_record (data->daemon, data->info, data->public_, error))
     {
       ferry_image_delete (data->daemon->layout->images, data->info->fingerprint, NULL);
       return;
@@ -546,7 +416,7 @@ lookup_image (FerryRequest *req, ImageLookup *l)
           fp = im->fingerprint;
         }
     }
-  l->image = fp ? find_image (l->images, fp) : NULL;
+  l->image = fp ? ferry_images_find (l->images, fp) : NULL;
   if (l->image == NULL)
     {
       ferry_respond_error_literal (req->msg, 404, "Image not found");
@@ -613,7 +483,7 @@ ferry_api_image_update (FerryRequest *req, FerryInstance *unused)
           return;
         }
       g_free (l.image->properties_json);
-      l.image->properties_json = properties_json (map);
+      l.image->properties_json = ferry_images_properties_json (map);
     }
   l.image->public_ = public_;
   if (ferry_db_image_update (req->daemon->db, l.image, &error))
