@@ -1,5 +1,8 @@
+/* Start, stop (stateful too), restart, restore of a snapshot, freeze:
+ * the steps of one lifecycle operation, run through ferry-monitor. */
 #include "config.h"
 #include "daemon/instance.h"
+#include "daemon/lifecycle.h"
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
@@ -26,158 +29,6 @@
 
 /* The suffix of a directory being removed in the background. */
 #define FERRY_DISCARDED_SUFFIX ".discarded-"
-
-/* ---- running ferry-monitor ---- */
-
-gboolean
-ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error)
-{
-  g_autoptr (GPtrArray) full = g_ptr_array_new ();
-  g_autoptr (GSubprocess) proc = NULL;
-  g_autofree char *out = NULL, *err = NULL;
-  g_autoptr (GError) local = NULL;
-
-  g_ptr_array_add (full, d->monitor_path);
-  for (guint i = 0; argv[i] != NULL; i++)
-    g_ptr_array_add (full, (gpointer) argv[i]);
-  g_ptr_array_add (full, NULL);
-
-  proc = g_subprocess_newv ((const char *const *) full->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &local);
-  if (proc == NULL || !g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &local))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Running %s: %s", d->monitor_path, local->message);
-      return FALSE;
-    }
-  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
-    {
-      g_strstrip (err);
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "%s",
-                   *err ? err : "ferry-monitor failed without saying why");
-      return FALSE;
-    }
-  if (stdout_text != NULL)
-    *stdout_text = g_steal_pointer (&out);
-  return TRUE;
-}
-
-/* ---- watching containers stop on their own ---- */
-
-static void instance_watch (FerryDaemon *d, FerryInstance *inst);
-static FerryOperation *instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful,
-                                          const char *action, GError **error);
-static FerryOperation *instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error);
-
-void
-ferry_instance_set_power (FerryDaemon *d, FerryInstance *inst, const char *power)
-{
-  g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
-  g_autoptr (GError) error = NULL;
-
-  g_hash_table_insert (config, g_strdup ("volatile.last_state.power"), g_strdup (power));
-  ferry_instance_set_own_config (inst, config);
-  if (!inst->creating && !ferry_instance_save (d, inst, &error))
-    g_warning ("Saving state of %s: %s", inst->row->name, error->message);
-}
-
-static void
-unwatch (FerryInstance *inst)
-{
-  if (inst->monitor_watch != 0)
-    g_source_remove (inst->monitor_watch);
-  inst->monitor_watch = 0;
-  if (inst->monitor_pidfd >= 0)
-    close (inst->monitor_pidfd);
-  inst->monitor_pidfd = -1;
-}
-
-typedef struct
-{
-  FerryDaemon *daemon;
-  char *name;
-} WatchData;
-
-static void
-watch_data_free (WatchData *w)
-{
-  g_free (w->name);
-  g_free (w);
-}
-
-static gboolean
-monitor_exited (int fd, GIOCondition cond, gpointer user_data)
-{
-  WatchData *w = user_data;
-  FerryDaemon *d = w->daemon;
-  FerryInstance *inst = g_hash_table_lookup (d->instances, w->name);
-  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", w->name);
-
-  if (inst == NULL)
-    return G_SOURCE_REMOVE;
-  inst->monitor_watch = 0;
-  close (inst->monitor_pidfd);
-  inst->monitor_pidfd = -1;
-  if (inst->busy != NULL)
-    return G_SOURCE_REMOVE; /* a stop/restart operation owns this transition */
-
-  /* reboot(2) in a PID namespace ends its init as if by SIGHUP, a halt or
-   * poweroff as by SIGINT (the kernel's reboot_pid_ns): as LXD, a reboot
-   * from inside starts the container again. */
-  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, w->name);
-  g_autofree char *how = ferry_runtime_read_exit_status (run_dir);
-  if (how != NULL && g_str_equal (g_strstrip (how), "signaled 1"))
-    {
-      g_autoptr (GError) error = NULL;
-      g_autoptr (FerryOperation) op = NULL;
-      g_message ("Instance %s rebooted itself: starting it again", inst->row->name);
-      if ((op = instance_start_op (d, inst, FALSE, "reboot", &error)) != NULL)
-        return G_SOURCE_REMOVE;
-      g_warning ("Starting %s after its reboot: %s", inst->row->name, error->message);
-    }
-  g_message ("Instance %s stopped on its own", inst->row->name);
-  ferry_instance_set_power (d, inst, "STOPPED");
-  ferry_events_lifecycle (d, "instance-shutdown", source, NULL);
-  if (inst->row->ephemeral)
-    {
-      g_autoptr (GError) error = NULL;
-      g_autoptr (FerryOperation) op = instance_delete_op (d, inst, TRUE, &error);
-      if (op == NULL)
-        g_warning ("Deleting ephemeral instance %s: %s", w->name, error->message);
-    }
-  return G_SOURCE_REMOVE;
-}
-
-static void
-instance_watch (FerryDaemon *d, FerryInstance *inst)
-{
-  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
-  WatchData *w;
-
-  unwatch (inst);
-  inst->monitor_pidfd = ferry_runtime_open_pidfd (run_dir);
-  if (inst->monitor_pidfd < 0)
-    return;
-  w = g_new0 (WatchData, 1);
-  w->daemon = d;
-  w->name = g_strdup (inst->row->name);
-  inst->monitor_watch = g_unix_fd_add_full (G_PRIORITY_DEFAULT, inst->monitor_pidfd, G_IO_IN, monitor_exited, w,
-                                            (GDestroyNotify) watch_data_free);
-}
-
-void
-ferry_instance_mark_running (FerryDaemon *d, FerryInstance *inst)
-{
-  inst->row->last_used_at = ferry_time_now ();
-  ferry_instance_set_power (d, inst, "RUNNING");
-  instance_watch (d, inst);
-}
-
-void
-ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst)
-{
-  unwatch (inst);
-  ferry_instance_set_power (d, inst, "STOPPED");
-}
 
 /* ---- helpers for checkpoints ---- */
 
@@ -233,44 +84,9 @@ ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind,
 
 /* ---- lifecycle ---- */
 
-/* One lifecycle operation is a list of steps, each optional, done in this
- * order in a worker thread: stop, checkpoint (stateful stop), rootfs swap
- * (restore of a snapshot), discard saved state, start or restore. */
-typedef struct
-{
-  FerryDaemon *daemon;
-  char *name;
-  char *new_name;
-  char *action;          /* for stats and events: "start", "stop", "restore"... */
-  char *snapshot;        /* the snapshot restored, if any */
-  GPtrArray *stop_argv;  /* ferry-monitor arguments, built in the main thread */
-  GPtrArray *checkpoint_argv;
-  GPtrArray *start_argv; /* `start` or `restore` */
-  gboolean start_is_restore;
-  char *run_dir;
-  char *state_dir;       /* containers/NAME/state */
-  char *state_tmp;       /* where a stateful stop dumps before it is complete */
-  char *swap_from;       /* snapshot rootfs to put in place of the instance's */
-  char *rootfs;
-  char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
-  char *stats_file;
-  gboolean discard_state;
-  gboolean state_saved;     /* result: a stateful stop completed */
-  gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
-  gboolean state_kept;      /* result: a failed restore left state to retry from */
-  gboolean restart_after;   /* stateless snapshot restore of a running instance */
-  gint64 intent;            /* settled in the done callback (recovery.h) */
-  gint64 id;                /* delete: the row, committed from the work */
-  gboolean committed;
-  GError *commit_error;
-  char *paths[4];           /* delete / rename */
-  char *new_paths[4];
-  gboolean freeze;
-  gboolean internal;
-} LifecycleData;
 
-static void
-lifecycle_data_free (LifecycleData *data)
+void
+ferry_lifecycle_data_free (LifecycleData *data)
 {
   g_free (data->name);
   g_free (data->new_name);
@@ -297,8 +113,8 @@ lifecycle_data_free (LifecycleData *data)
   g_free (data);
 }
 
-static LifecycleData *
-lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action)
+LifecycleData *
+ferry_lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action)
 {
   LifecycleData *data = g_new0 (LifecycleData, 1);
 
@@ -313,8 +129,8 @@ lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action)
 }
 
 /* Creates an operation on inst, claims the instance and runs work/done. */
-static FerryOperation *
-instance_operation (FerryDaemon *d, FerryInstance *inst, const char *description, const char *what,
+FerryOperation *
+ferry_lifecycle_operation (FerryDaemon *d, FerryInstance *inst, const char *description, const char *what,
                     FerryOperationWork work, FerryOperationDone done, LifecycleData *data, GError **error)
 {
   FerryOperation *op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, description);
@@ -323,12 +139,12 @@ instance_operation (FerryDaemon *d, FerryInstance *inst, const char *description
   if (!ferry_instance_claim (inst, op, what, error))
     {
       ferry_intent_settle (d, data->intent);
-      lifecycle_data_free (data);
+      ferry_lifecycle_data_free (data);
       ferry_operation_unref (op);
       return NULL;
     }
   ferry_operation_add_resource (op, "instances", url);
-  ferry_operation_run (op, work, done, data, (GDestroyNotify) lifecycle_data_free);
+  ferry_operation_run (op, work, done, data, (GDestroyNotify) ferry_lifecycle_data_free);
   return op;
 }
 
@@ -548,8 +364,8 @@ ferry_discard_in_background (const char *dir, const char *name)
 }
 
 /* State directories a crash kept from being removed in the background. */
-static void
-discard_leftovers (FerryDaemon *d)
+void
+ferry_lifecycle_discard_leftovers (FerryDaemon *d)
 {
   GDir *dir = g_dir_open (d->layout->containers, 0, NULL);
 
@@ -752,11 +568,11 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
       if (data->start_argv != NULL)
         inst->row->last_used_at = ferry_time_now ();
       ferry_instance_set_power (d, inst, "RUNNING");
-      instance_watch (d, inst);
+      ferry_instance_watch (d, inst);
     }
   else
     {
-      unwatch (inst);
+      ferry_instance_unwatch (inst);
       ferry_instance_set_power (d, inst, "STOPPED");
     }
   /* The outcome is in the database: nothing left to recover. */
@@ -782,7 +598,7 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
       if (inst->row->ephemeral && !data->state_saved)
         {
           g_autoptr (GError) del_error = NULL;
-          g_autoptr (FerryOperation) del = instance_delete_op (d, inst, TRUE, &del_error);
+          g_autoptr (FerryOperation) del = ferry_instance_delete_op (d, inst, TRUE, &del_error);
           if (del == NULL)
             g_warning ("Deleting ephemeral instance %s: %s", data->name, del_error->message);
         }
@@ -790,8 +606,8 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
 }
 
 /* ACTION: "start", or "reboot" when the container rebooted itself. */
-static FerryOperation *
-instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const char *action, GError **error)
+FerryOperation *
+ferry_instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const char *action, GError **error)
 {
   LifecycleData *data;
   g_autofree char *log = NULL;
@@ -801,12 +617,12 @@ instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance is already running");
       return NULL;
     }
-  data = lifecycle_data_new (d, inst, action);
+  data = ferry_lifecycle_data_new (d, inst, action);
   if (!g_file_test (data->rootfs, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The instance's root file system %s is missing",
                    data->rootfs);
-      lifecycle_data_free (data);
+      ferry_lifecycle_data_free (data);
       return NULL;
     }
   if (inst->row->stateful && stateful && g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
@@ -825,16 +641,16 @@ instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const
     }
   if (data->start_argv == NULL)
     {
-      lifecycle_data_free (data);
+      ferry_lifecycle_data_free (data);
       return NULL;
     }
-  return instance_operation (d, inst, "Starting instance", "start", lifecycle_work, lifecycle_done, data, error);
+  return ferry_lifecycle_operation (d, inst, "Starting instance", "start", lifecycle_work, lifecycle_done, data, error);
 }
 
 FerryOperation *
 ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GError **error)
 {
-  return instance_start_op (d, inst, stateful, "start", error);
+  return ferry_instance_start_op (d, inst, stateful, "start", error);
 }
 
 FerryOperation *
@@ -850,7 +666,7 @@ ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboole
     }
   if (stateful && !ferry_instance_check_checkpointable (d, inst, error))
     return NULL;
-  data = lifecycle_data_new (d, inst, "stop");
+  data = ferry_lifecycle_data_new (d, inst, "stop");
   if (stateful)
     {
       g_autofree char *log = ferry_layout_criu_log (d->layout, inst->row->name, "stop_dump");
@@ -859,7 +675,7 @@ ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboole
       ferry_rm_rf (data->state_tmp, NULL);
       if (!ferry_mkdir_p (data->state_tmp, 0700, error))
         {
-          lifecycle_data_free (data);
+          ferry_lifecycle_data_free (data);
           return NULL;
         }
       add_args (data->checkpoint_argv, "checkpoint", "--run-dir", data->run_dir, "--images", data->state_tmp,
@@ -868,13 +684,13 @@ ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboole
       if ((data->intent = ferry_intent_begin (d, inst->row->name, "stop-stateful", NULL, error)) == 0)
         {
           ferry_rm_rf (data->state_tmp, NULL);
-          lifecycle_data_free (data);
+          ferry_lifecycle_data_free (data);
           return NULL;
         }
     }
   else
     data->stop_argv = stop_arguments (d, inst, timeout, force);
-  return instance_operation (d, inst, stateful ? "Stopping instance statefully" : "Stopping instance", "stop",
+  return ferry_lifecycle_operation (d, inst, stateful ? "Stopping instance statefully" : "Stopping instance", "stop",
                              lifecycle_work, lifecycle_done, data, error);
 }
 
@@ -888,15 +704,15 @@ ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gbo
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
       return NULL;
     }
-  data = lifecycle_data_new (d, inst, "restart");
+  data = ferry_lifecycle_data_new (d, inst, "restart");
   data->stop_argv = stop_arguments (d, inst, timeout, force);
   data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
   if (data->start_argv == NULL)
     {
-      lifecycle_data_free (data);
+      ferry_lifecycle_data_free (data);
       return NULL;
     }
-  return instance_operation (d, inst, "Restarting instance", "restart", lifecycle_work, lifecycle_done, data,
+  return ferry_lifecycle_operation (d, inst, "Restarting instance", "restart", lifecycle_work, lifecycle_done, data,
                              error);
 }
 
@@ -921,7 +737,7 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
       return NULL;
     }
   running = ferry_instance_is_running (d, inst);
-  data = lifecycle_data_new (d, inst, "restore");
+  data = ferry_lifecycle_data_new (d, inst, "restore");
   data->snapshot = g_strdup (snap);
   snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, snap);
   data->swap_from = ferry_layout_dir_rootfs (snap_dir);
@@ -948,10 +764,10 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
   if (((found->stateful || running) && data->start_argv == NULL)
       || (data->intent = ferry_intent_begin (d, inst->row->name, "restore", snap, error)) == 0)
     {
-      lifecycle_data_free (data);
+      ferry_lifecycle_data_free (data);
       return NULL;
     }
-  return instance_operation (d, inst, "Restoring snapshot", "restore", lifecycle_work, lifecycle_done, data,
+  return ferry_lifecycle_operation (d, inst, "Restoring snapshot", "restore", lifecycle_work, lifecycle_done, data,
                              error);
 }
 
@@ -984,283 +800,9 @@ ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboolean freeze, GEr
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
       return NULL;
     }
-  data = lifecycle_data_new (d, inst, freeze ? "freeze" : "unfreeze");
+  data = ferry_lifecycle_data_new (d, inst, freeze ? "freeze" : "unfreeze");
   data->freeze = freeze;
-  return instance_operation (d, inst, freeze ? "Freezing instance" : "Unfreezing instance",
+  return ferry_lifecycle_operation (d, inst, freeze ? "Freezing instance" : "Unfreezing instance",
                              freeze ? "freeze" : "unfreeze", freeze_work, freeze_done, data, error);
 }
 
-/* A delete moves the instance's directories aside (paths -> new_paths),
- * commits in the database, then removes what is aside; a ferryd that dies
- * before the commit finds them aside and puts them back (recovery.c).
- * put_back: what a delete or a rename moved goes back, when its commit
- * fails. */
-static void
-put_back (LifecycleData *data)
-{
-  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
-    if (data->new_paths[i] != NULL && g_file_test (data->new_paths[i], G_FILE_TEST_EXISTS))
-      (void) rename (data->new_paths[i], data->paths[i]);
-}
-
-/* On the main thread: the commit point of a delete. */
-static gboolean
-delete_commit (gpointer user_data)
-{
-  LifecycleData *data = user_data;
-  FerryDaemon *d = data->daemon;
-
-  data->committed = ferry_db_instance_delete (d->db, data->id, &data->commit_error);
-  ferry_intent_settle (d, data->intent);
-  data->intent = 0;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
-{
-  LifecycleData *data = user_data;
-
-  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
-    {
-      if (data->new_paths[i] == NULL)
-        continue;
-      if (!ferry_rm_rf (data->new_paths[i], error))
-        return FALSE;
-      if (g_file_test (data->paths[i], G_FILE_TEST_EXISTS)
-          && !ferry_rename_durable (data->paths[i], data->new_paths[i], error))
-        {
-          put_back (data);
-          return FALSE;
-        }
-    }
-  ferry_test_crash_point ("delete-after-aside");
-  ferry_operation_call_main (delete_commit, data);
-  if (!data->committed)
-    {
-      put_back (data);
-      g_propagate_error (error, g_steal_pointer (&data->commit_error));
-      return FALSE;
-    }
-  /* Committed: what is aside and the run directory go now (a crash
-   * meanwhile leaves them to the next start's sweep). */
-  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
-    {
-      g_autoptr (GError) rm_error = NULL;
-      if (!ferry_rm_rf (data->new_paths[i] ? data->new_paths[i] : data->paths[i], &rm_error))
-        g_warning ("Deleting %s: %s", data->name, rm_error->message);
-    }
-  return TRUE;
-}
-
-static void
-delete_done (FerryOperation *op, gpointer user_data, GError **error)
-{
-  LifecycleData *data = user_data;
-  FerryDaemon *d = data->daemon;
-  FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
-  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->name);
-
-  ferry_intent_settle (d, data->intent); /* failed before the commit */
-  if (inst == NULL || !data->committed)
-    return;
-  g_hash_table_remove (d->instances, data->name);
-  ferry_events_lifecycle (d, "instance-deleted", source, NULL);
-}
-
-static FerryOperation *
-instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error)
-{
-  LifecycleData *data;
-
-  if (ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance is running");
-      return NULL;
-    }
-  if (!internal)
-    {
-      g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
-      const char *protect = g_hash_table_lookup (config, "security.protection.delete");
-      if (protect != NULL && (strcmp (protect, "true") == 0 || strcmp (protect, "1") == 0))
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN,
-                       "Instance is protected from deletion (security.protection.delete)");
-          return NULL;
-        }
-    }
-  data = lifecycle_data_new (d, inst, "delete");
-  data->internal = internal;
-  data->id = inst->row->id;
-  ferry_layout_instance_dirs (d->layout, inst->row->name, data->paths);
-  data->paths[3] = ferry_layout_run_dir (d->layout, inst->row->name);
-  for (int i = 0; i < 3; i++)
-    data->new_paths[i] = ferry_recovery_aside_path (data->paths[i]);
-  if ((data->intent = ferry_intent_begin (d, inst->row->name, "delete", NULL, error)) == 0)
-    {
-      lifecycle_data_free (data);
-      return NULL;
-    }
-  return instance_operation (d, inst, "Deleting instance", "delete", delete_work, delete_done, data, error);
-}
-
-FerryOperation *
-ferry_instance_delete (FerryDaemon *d, FerryInstance *inst, GError **error)
-{
-  return instance_delete_op (d, inst, FALSE, error);
-}
-
-static gboolean
-rename_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
-{
-  LifecycleData *data = user_data;
-
-  for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
-    {
-      if (!g_file_test (data->paths[i], G_FILE_TEST_EXISTS))
-        continue;
-      if (!ferry_rename_durable (data->paths[i], data->new_paths[i], NULL))
-        {
-          int saved = errno;
-          /* Put back what was already moved. */
-          for (int j = i - 1; j >= 0; j--)
-            if (g_file_test (data->new_paths[j], G_FILE_TEST_EXISTS))
-              (void) rename (data->new_paths[j], data->paths[j]);
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Renaming %s: %s", data->paths[i],
-                       g_strerror (saved));
-          return FALSE;
-        }
-    }
-  ferry_test_crash_point ("rename-after-move");
-  return TRUE;
-}
-
-static void
-rename_done (FerryOperation *op, gpointer user_data, GError **error)
-{
-  LifecycleData *data = user_data;
-  FerryDaemon *d = data->daemon;
-  FerryInstance *inst = ferry_instance_release_by_name (d, data->name);
-  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", data->new_name);
-
-  if (inst == NULL)
-    {
-      ferry_intent_settle (d, data->intent);
-      return;
-    }
-  /* The database refused: the directories go back. */
-  if (*error == NULL && !ferry_db_instance_rename (d->db, inst->row->id, data->new_name, error))
-    put_back (data);
-  ferry_intent_settle (d, data->intent);
-  if (*error != NULL)
-    {
-      g_hash_table_remove (d->instances, data->new_name); /* the reservation */
-      return;
-    }
-  g_hash_table_steal (d->instances, data->name);
-  g_free (inst->row->name);
-  inst->row->name = g_strdup (data->new_name);
-  g_hash_table_replace (d->instances, inst->row->name, inst);
-  ferry_events_lifecycle (d, "instance-renamed", source, NULL);
-}
-
-FerryOperation *
-ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name, GError **error)
-{
-  LifecycleData *data;
-  FerryOperation *op;
-  FerryInstance *placeholder;
-
-  if (!ferry_name_validate_instance (new_name, error))
-    return NULL;
-  if (g_hash_table_contains (d->instances, new_name))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Name \"%s\" is already used by another instance",
-                   new_name);
-      return NULL;
-    }
-  if (ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Renaming of running instance not allowed");
-      return NULL;
-    }
-  data = lifecycle_data_new (d, inst, "rename");
-  data->new_name = g_strdup (new_name);
-  ferry_layout_instance_dirs (d->layout, inst->row->name, data->paths);
-  ferry_layout_instance_dirs (d->layout, new_name, data->new_paths);
-  if ((data->intent = ferry_intent_begin (d, inst->row->name, "rename", new_name, error)) == 0)
-    {
-      lifecycle_data_free (data);
-      return NULL;
-    }
-  op = instance_operation (d, inst, "Renaming instance", "rename", rename_work, rename_done, data, error);
-  if (op == NULL)
-    return NULL;
-  /* Reserve the new name while the operation runs: a placeholder that is
-   * "creating" and busy, so nothing else can take or touch it. */
-  placeholder = g_new0 (FerryInstance, 1);
-  placeholder->row = g_new0 (FerryDbInstance, 1);
-  placeholder->row->name = g_strdup (new_name);
-  placeholder->row->architecture = g_strdup (inst->row->architecture);
-  placeholder->row->config_json = g_strdup ("{}");
-  placeholder->row->devices_json = g_strdup ("{}");
-  placeholder->row->profiles_json = g_strdup ("[]");
-  placeholder->creating = TRUE;
-  placeholder->busy = op;
-  placeholder->busy_what = g_strdup ("rename");
-  placeholder->monitor_pidfd = -1;
-  g_hash_table_insert (d->instances, placeholder->row->name, placeholder);
-  return op;
-}
-
-/* ---- loading at start ---- */
-
-gboolean
-ferry_instances_load (FerryDaemon *d, GError **error)
-{
-  g_autoptr (GPtrArray) rows = ferry_db_instance_list (d->db, error);
-  g_autoptr (GPtrArray) loaded = g_ptr_array_new ();
-
-  if (rows == NULL)
-    return FALSE;
-  for (guint i = 0; i < rows->len; i++)
-    {
-      FerryInstance *inst = g_new0 (FerryInstance, 1);
-      inst->row = g_ptr_array_steal_index (rows, i--);
-      inst->monitor_pidfd = -1;
-      g_hash_table_insert (d->instances, inst->row->name, inst);
-      g_ptr_array_add (loaded, inst->row->name);
-    }
-  /* What a ferryd that died mid-operation left, settled before anything
-   * touches an instance (docs/durability.md). */
-  ferry_recovery_run (d);
-  discard_leftovers (d);
-  for (guint i = 0; i < loaded->len; i++)
-    {
-      FerryInstance *inst = g_hash_table_lookup (d->instances, g_ptr_array_index (loaded, i));
-      g_autoptr (GHashTable) config = NULL;
-      const char *power;
-
-      if (inst == NULL)
-        continue;
-      config = ferry_instance_own_config (inst);
-      power = g_hash_table_lookup (config, "volatile.last_state.power");
-      if (ferry_instance_is_running (d, inst))
-        {
-          g_message ("Re-attached to running instance %s", inst->row->name);
-          instance_watch (d, inst);
-        }
-      else if (g_strcmp0 (power, "RUNNING") == 0)
-        {
-          /* It was running when the host (not just ferryd) went down: from
-           * its saved state if it has one, never cold over it. */
-          g_autoptr (GError) start_error = NULL;
-          g_autoptr (FerryOperation) op = NULL;
-          g_message ("Starting %s, which was running before the host went down", inst->row->name);
-          op = ferry_instance_start (d, inst, TRUE, &start_error);
-          if (op == NULL)
-            g_warning ("Could not start %s: %s", inst->row->name, start_error->message);
-        }
-    }
-  return TRUE;
-}
