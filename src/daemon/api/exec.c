@@ -470,144 +470,166 @@ channel_connected (FerryOperation *op, const char *channel, SoupWebsocketConnect
     }
 }
 
-void
-ferry_api_exec (FerryRequest *req, FerryInstance *inst)
+/* What POST /1.0/instances/NAME/exec asks for, validated. */
+typedef struct
 {
-  FerryDaemon *d = req->daemon;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-  JsonArray *command = NULL;
-  JsonObject *env_obj = NULL;
-  gboolean interactive = FALSE, wait_ws = TRUE;
-  gint64 width = 0, height = 0, uid = 0, gid = 0;
-  const char *cwd = NULL;
-  g_autoptr (GHashTable) env = NULL;
-  g_autoptr (GHashTable) config = NULL;
-  ExecSession *s;
-  GHashTableIter iter;
-  gpointer k, v;
-  JsonObject *fds;
-  JsonNode *fds_node;
+  JsonArray *command; /* of strings (checked by exec_argv) */
+  GHashTable *env;
+  gboolean interactive;
+  gint64 width, height, uid, gid;
+  const char *cwd;
+} ExecRequest;
 
-  if (body == NULL || !ferry_json_get_array (body, "command", &command, &error)
-      || !ferry_json_get_object (body, "environment", &env_obj, &error)
-      || !ferry_json_get_bool (body, "interactive", &interactive, &error)
-      || !ferry_json_get_bool (body, "wait-for-websocket", &wait_ws, &error)
-      || !ferry_json_get_int (body, "width", &width, &error) || !ferry_json_get_int (body, "height", &height, &error)
-      || !ferry_json_get_int (body, "user", &uid, &error) || !ferry_json_get_int (body, "group", &gid, &error)
-      || !ferry_json_get_string (body, "cwd", &cwd, &error))
-    goto fail;
-  if (command == NULL || json_array_get_length (command) == 0)
+static void
+exec_request_clear (ExecRequest *r)
+{
+  g_clear_pointer (&r->env, g_hash_table_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ExecRequest, exec_request_clear)
+
+static gboolean
+parse_exec_request (JsonObject *body, ExecRequest *r, GError **error)
+{
+  JsonObject *env_obj = NULL;
+  gboolean wait_ws = TRUE;
+
+  if (!ferry_json_get_array (body, "command", &r->command, error)
+      || !ferry_json_get_object (body, "environment", &env_obj, error)
+      || !ferry_json_get_bool (body, "interactive", &r->interactive, error)
+      || !ferry_json_get_bool (body, "wait-for-websocket", &wait_ws, error)
+      || !ferry_json_get_int (body, "width", &r->width, error) || !ferry_json_get_int (body, "height", &r->height, error)
+      || !ferry_json_get_int (body, "user", &r->uid, error) || !ferry_json_get_int (body, "group", &r->gid, error)
+      || !ferry_json_get_string (body, "cwd", &r->cwd, error))
+    return FALSE;
+  if (r->command == NULL || json_array_get_length (r->command) == 0)
     {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"command\" must be a non-empty list");
-      goto fail;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"command\" must be a non-empty list");
+      return FALSE;
     }
   if (!wait_ws)
     {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Only \"wait-for-websocket\": true is supported");
-      goto fail;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Only \"wait-for-websocket\": true is supported");
+      return FALSE;
     }
-  if (uid < 0 || gid < 0 || uid > G_MAXUINT32 || gid > G_MAXUINT32 || width < 0 || height < 0 || width > 65535
-      || height > 65535)
+  if (r->uid < 0 || r->gid < 0 || r->uid > G_MAXUINT32 || r->gid > G_MAXUINT32 || r->width < 0 || r->height < 0
+      || r->width > 65535 || r->height > 65535)
     {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid user, group or terminal size");
-      goto fail;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid user, group or terminal size");
+      return FALSE;
     }
-  env = ferry_json_string_map (env_obj, "Environment", &error);
-  if (env == NULL)
-    goto fail;
-  if (!ferry_instance_is_running (d, inst))
-    {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance is not running");
-      goto fail;
-    }
+  r->env = ferry_json_string_map (env_obj, "Environment", error);
+  return r->env != NULL;
+}
 
-  s = g_new0 (ExecSession, 1);
-  s->daemon = d;
-  s->interactive = interactive;
-  s->size.ws_col = (unsigned short) width;
-  s->size.ws_row = (unsigned short) height;
-  s->stdin_fd = s->out_fd[0] = s->out_fd[1] = -1;
-  s->pending_in = g_byte_array_new ();
-  s->argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (s->argv, g_strdup (d->monitor_path));
-  g_ptr_array_add (s->argv, g_strdup ("exec"));
-  g_ptr_array_add (s->argv, g_strdup ("--run-dir"));
-  g_ptr_array_add (s->argv, ferry_layout_run_dir (d->layout, inst->row->name));
-  if (interactive)
-    g_ptr_array_add (s->argv, g_strdup ("--tty"));
-  if (cwd != NULL && *cwd != '\0')
+/* `ferry-monitor exec` with the request's user, directory, environment
+ * (the instance's environment.* keys, then the request's) and command. */
+static GPtrArray *
+exec_argv (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, GError **error)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+  GHashTableIter iter;
+  gpointer k, v;
+
+  g_ptr_array_add (argv, g_strdup (d->monitor_path));
+  g_ptr_array_add (argv, g_strdup ("exec"));
+  g_ptr_array_add (argv, g_strdup ("--run-dir"));
+  g_ptr_array_add (argv, ferry_layout_run_dir (d->layout, inst->row->name));
+  if (r->interactive)
+    g_ptr_array_add (argv, g_strdup ("--tty"));
+  if (r->cwd != NULL && *r->cwd != '\0')
     {
-      g_ptr_array_add (s->argv, g_strdup ("--cwd"));
-      g_ptr_array_add (s->argv, g_strdup (cwd));
+      g_ptr_array_add (argv, g_strdup ("--cwd"));
+      g_ptr_array_add (argv, g_strdup (r->cwd));
     }
-  g_ptr_array_add (s->argv, g_strdup ("--uid"));
-  g_ptr_array_add (s->argv, g_strdup_printf ("%" G_GINT64_FORMAT, uid));
-  g_ptr_array_add (s->argv, g_strdup ("--gid"));
-  g_ptr_array_add (s->argv, g_strdup_printf ("%" G_GINT64_FORMAT, gid));
-  config = ferry_instance_expanded_config (d, inst);
+  g_ptr_array_add (argv, g_strdup ("--uid"));
+  g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, r->uid));
+  g_ptr_array_add (argv, g_strdup ("--gid"));
+  g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, r->gid));
   g_hash_table_iter_init (&iter, config);
   while (g_hash_table_iter_next (&iter, &k, &v))
-    if (g_str_has_prefix (k, "environment.") && !g_hash_table_contains (env, (const char *) k + 12))
+    if (g_str_has_prefix (k, "environment.") && !g_hash_table_contains (r->env, (const char *) k + 12))
       {
-        g_ptr_array_add (s->argv, g_strdup ("--env"));
-        g_ptr_array_add (s->argv, g_strdup_printf ("%s=%s", (const char *) k + 12, (const char *) v));
+        g_ptr_array_add (argv, g_strdup ("--env"));
+        g_ptr_array_add (argv, g_strdup_printf ("%s=%s", (const char *) k + 12, (const char *) v));
       }
-  g_hash_table_iter_init (&iter, env);
+  g_hash_table_iter_init (&iter, r->env);
   while (g_hash_table_iter_next (&iter, &k, &v))
     {
       if (strchr (k, '=') != NULL || *(const char *) k == '\0')
         {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid environment variable name \"%s\"",
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid environment variable name \"%s\"",
                        (const char *) k);
-          g_ptr_array_unref (s->argv);
-          g_byte_array_unref (s->pending_in);
-          g_free (s);
-          goto fail;
+          return NULL;
         }
-      g_ptr_array_add (s->argv, g_strdup ("--env"));
-      g_ptr_array_add (s->argv, g_strdup_printf ("%s=%s", (const char *) k, (const char *) v));
+      g_ptr_array_add (argv, g_strdup ("--env"));
+      g_ptr_array_add (argv, g_strdup_printf ("%s=%s", (const char *) k, (const char *) v));
     }
-  g_ptr_array_add (s->argv, g_strdup ("--"));
-  for (guint i = 0; i < json_array_get_length (command); i++)
+  g_ptr_array_add (argv, g_strdup ("--"));
+  for (guint i = 0; i < json_array_get_length (r->command); i++)
     {
-      JsonNode *n = json_array_get_element (command, i);
+      JsonNode *n = json_array_get_element (r->command, i);
       if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
         {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Every element of \"command\" must be a string");
-          g_ptr_array_unref (s->argv);
-          g_byte_array_unref (s->pending_in);
-          g_free (s);
-          goto fail;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Every element of \"command\" must be a string");
+          return NULL;
         }
-      g_ptr_array_add (s->argv, g_strdup (json_node_get_string (n)));
+      g_ptr_array_add (argv, g_strdup (json_node_get_string (n)));
     }
-  g_ptr_array_add (s->argv, NULL);
+  g_ptr_array_add (argv, NULL);
+  return g_steal_pointer (&argv);
+}
 
+/* The session and its websocket operation: a secret per channel (no
+ * stdout/stderr on a pty), waiting for the client's connections. */
+static FerryOperation *
+exec_session_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, GPtrArray *argv)
+{
+  ExecSession *s = g_new0 (ExecSession, 1);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+  JsonObject *fds = json_object_new ();
+  JsonNode *fds_node = json_node_new (JSON_NODE_OBJECT);
+
+  s->daemon = d;
+  s->interactive = r->interactive;
+  s->size.ws_col = (unsigned short) r->width;
+  s->size.ws_row = (unsigned short) r->height;
+  s->stdin_fd = s->out_fd[0] = s->out_fd[1] = -1;
+  s->pending_in = g_byte_array_new ();
+  s->argv = argv;
   s->instance = g_strdup (inst->row->name);
   inst->exec_sessions++;
   s->op = ferry_operation_new (d, FERRY_OP_CLASS_WEBSOCKET, "Executing command");
-  {
-    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
-    ferry_operation_add_resource (s->op, "instances", url);
-  }
-  fds = json_object_new ();
+  ferry_operation_add_resource (s->op, "instances", url);
   for (int i = 0; i < N_CHANNELS; i++)
     {
-      if (interactive && (i == CH_STDOUT || i == CH_STDERR))
+      if (r->interactive && (i == CH_STDOUT || i == CH_STDERR))
         continue;
       json_object_set_string_member (fds, channel_names[i], ferry_operation_add_secret (s->op, channel_names[i]));
       s->expected++;
     }
-  fds_node = json_node_new (JSON_NODE_OBJECT);
   json_node_take_object (fds_node, fds);
   ferry_operation_set_metadata_node (s->op, "fds", fds_node);
   ferry_operation_set_connect_handler (s->op, channel_connected, s);
   s->connect_timeout = g_timeout_add_seconds (EXEC_CONNECT_TIMEOUT_SECONDS, connect_timed_out, s);
   ferry_operation_register (s->op);
-  ferry_respond_async (req->msg, s->op);
-  return;
+  return s->op;
+}
 
-fail:
-  ferry_respond_error (req->msg, error);
+void
+ferry_api_exec (FerryRequest *req, FerryInstance *inst)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  g_auto (ExecRequest) r = { 0 };
+  GPtrArray *argv = NULL;
+
+  if (body == NULL || !parse_exec_request (body, &r, &error))
+    ferry_respond_error (req->msg, error);
+  else if (!ferry_instance_is_running (req->daemon, inst))
+    ferry_respond_error_literal (req->msg, 400, "Instance is not running");
+  else if ((argv = exec_argv (req->daemon, inst, &r, &error)) == NULL)
+    ferry_respond_error (req->msg, error);
+  else
+    ferry_respond_async (req->msg, exec_session_start (req->daemon, inst, &r, argv));
 }
