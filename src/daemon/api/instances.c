@@ -407,125 +407,172 @@ static const FerryJsonField source_fields[] = {
   { "allow_inconsistent", FERRY_JSON_BOOL },
 };
 
+/* What POST /1.0/instances asks for, validated. */
+typedef struct
+{
+  const char *name, *description, *source_type;
+  gboolean ephemeral;
+  JsonObject *source;
+  GHashTable *config;
+  char *devices_json, *profiles_json, *chosen_name;
+  char *fingerprint;     /* source type "image" */
+  FerryImageInfo *image;
+} CreateRequest;
+
+static void
+create_request_clear (CreateRequest *r)
+{
+  g_clear_pointer (&r->config, g_hash_table_unref);
+  g_free (r->devices_json);
+  g_free (r->profiles_json);
+  g_free (r->chosen_name);
+  g_free (r->fingerprint);
+  g_clear_pointer (&r->image, ferry_image_info_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CreateRequest, create_request_clear)
+
+/* The body's fields, the instance's name (free, or chosen) and its source. */
+static gboolean
+parse_create_request (FerryDaemon *d, JsonObject *body, CreateRequest *r, GError **error)
+{
+  const char *type = NULL;
+
+  r->description = "";
+  if (!ferry_json_get_string (body, "name", &r->name, error) || !ferry_json_get_string (body, "type", &type, error)
+      || !ferry_json_get_string (body, "description", &r->description, error)
+      || !ferry_json_get_bool (body, "ephemeral", &r->ephemeral, error)
+      || !ferry_json_get_object (body, "source", &r->source, error)
+      || !ferry_json_check_fields (body, NULL, create_fields, G_N_ELEMENTS (create_fields), error)
+      || (r->source != NULL
+          && !ferry_json_check_fields (r->source, "source.", source_fields, G_N_ELEMENTS (source_fields), error))
+      || !parse_writable (d, body, &r->config, &r->devices_json, &r->profiles_json, error))
+    return FALSE;
+  if (type != NULL && *type != '\0' && strcmp (type, "container") != 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance type \"%s\" isn't supported: Ferry runs containers",
+                   type);
+      return FALSE;
+    }
+  if (r->name == NULL || *r->name == '\0')
+    r->name = r->chosen_name = pick_free_name (d);
+  if (!ferry_name_validate_instance (r->name, error))
+    return FALSE;
+  if (g_hash_table_contains (d->instances, r->name))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Instance \"%s\" already exists", r->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* source: an image of this host's store, a migration, or none. */
+static gboolean
+resolve_source (FerryDaemon *d, CreateRequest *r, GError **error)
+{
+  const char *fp = NULL, *alias = NULL, *server = NULL;
+
+  if (r->source == NULL || !ferry_json_get_string (r->source, "type", &r->source_type, error)
+      || !ferry_json_get_string (r->source, "fingerprint", &fp, error)
+      || !ferry_json_get_string (r->source, "alias", &alias, error)
+      || !ferry_json_get_string (r->source, "server", &server, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"source\" is required");
+      return FALSE;
+    }
+  if (g_strcmp0 (r->source_type, "migration") == 0 || g_strcmp0 (r->source_type, "none") == 0)
+    return TRUE;
+  if (g_strcmp0 (r->source_type, "image") != 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Source type \"%s\" isn't supported yet",
+                   r->source_type ? r->source_type : "");
+      return FALSE;
+    }
+  if (server != NULL && *server != '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "Images from remote servers (%s) aren't supported; import the image with `ferry image import`",
+                   server);
+      return FALSE;
+    }
+  r->fingerprint = ferry_images_resolve (d, fp && *fp ? fp : alias, error);
+  if (r->fingerprint == NULL)
+    return FALSE;
+  r->image = ferry_image_load (d->layout->images, r->fingerprint, error);
+  return r->image != NULL;
+}
+
+/* The instance (not yet in the database) with the keys the server owns,
+ * put in d->instances under its name. */
+static FerryInstance *
+add_new_instance (FerryDaemon *d, CreateRequest *r)
+{
+  FerryInstance *inst = g_new0 (FerryInstance, 1);
+  g_autoptr (JsonNode) config_node = NULL;
+  struct utsname uts;
+
+  if (r->image != NULL)
+    {
+      GHashTableIter iter;
+      gpointer k, v;
+      g_hash_table_insert (r->config, g_strdup ("volatile.base_image"), g_strdup (r->fingerprint));
+      g_hash_table_iter_init (&iter, r->image->properties);
+      while (g_hash_table_iter_next (&iter, &k, &v))
+        if (!g_hash_table_contains (r->config, k))
+          g_hash_table_insert (r->config, g_strdup_printf ("image.%s", (const char *) k), g_strdup (v));
+    }
+  if (!g_hash_table_contains (r->config, "volatile.uuid") || g_strcmp0 (r->source_type, "migration") != 0)
+    g_hash_table_insert (r->config, g_strdup ("volatile.uuid"), g_uuid_string_random ());
+
+  inst->monitor_pidfd = -1;
+  inst->creating = TRUE;
+  inst->row = g_new0 (FerryDbInstance, 1);
+  inst->row->name = g_strdup (r->name);
+  inst->row->description = g_strdup (r->description ? r->description : "");
+  uname (&uts);
+  inst->row->architecture = g_strdup (r->image ? r->image->architecture : uts.machine);
+  inst->row->ephemeral = r->ephemeral;
+  config_node = ferry_json_from_string_map (r->config);
+  inst->row->config_json = ferry_json_to_string (config_node, FALSE);
+  inst->row->devices_json = g_steal_pointer (&r->devices_json);
+  inst->row->profiles_json = g_steal_pointer (&r->profiles_json);
+  g_hash_table_insert (d->instances, inst->row->name, inst);
+  return inst;
+}
+
 static void
 create_instance (FerryRequest *req)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-  const char *name = NULL, *type = NULL, *description = "", *source_type = NULL, *fp = NULL, *alias = NULL;
-  const char *server = NULL;
-  gboolean ephemeral = FALSE;
-  JsonObject *source = NULL;
-  g_autoptr (GHashTable) config = NULL;
-  g_autofree char *devices_json = NULL, *profiles_json = NULL, *chosen_name = NULL, *fingerprint = NULL;
-  g_autoptr (FerryImageInfo) image = NULL;
+  g_auto (CreateRequest) r = { 0 };
+  g_autofree char *url = NULL;
   FerryInstance *inst;
   FerryOperation *op;
   CreateData *data;
-  struct utsname uts;
 
-  if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
-      || !ferry_json_get_string (body, "type", &type, &error)
-      || !ferry_json_get_string (body, "description", &description, &error)
-      || !ferry_json_get_bool (body, "ephemeral", &ephemeral, &error)
-      || !ferry_json_get_object (body, "source", &source, &error)
-      || !ferry_json_check_fields (body, NULL, create_fields, G_N_ELEMENTS (create_fields), &error)
-      || (source != NULL
-          && !ferry_json_check_fields (source, "source.", source_fields, G_N_ELEMENTS (source_fields), &error))
-      || !parse_writable (d, body, &config, &devices_json, &profiles_json, &error))
-    goto fail;
-  if (type != NULL && *type != '\0' && strcmp (type, "container") != 0)
+  if (body == NULL || !parse_create_request (d, body, &r, &error) || !resolve_source (d, &r, &error))
     {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Instance type \"%s\" isn't supported: Ferry runs containers",
-                   type);
-      goto fail;
+      ferry_respond_error (req->msg, error);
+      return;
     }
-  if (name == NULL || *name == '\0')
-    name = chosen_name = pick_free_name (d);
-  if (!ferry_name_validate_instance (name, &error))
-    goto fail;
-  if (g_hash_table_contains (d->instances, name))
-    {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Instance \"%s\" already exists", name);
-      goto fail;
-    }
-  if (source == NULL || !ferry_json_get_string (source, "type", &source_type, &error)
-      || !ferry_json_get_string (source, "fingerprint", &fp, &error)
-      || !ferry_json_get_string (source, "alias", &alias, &error)
-      || !ferry_json_get_string (source, "server", &server, &error))
-    {
-      if (error == NULL)
-        g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"source\" is required");
-      goto fail;
-    }
-  if (g_strcmp0 (source_type, "image") == 0)
-    {
-      if (server != NULL && *server != '\0')
-        {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                       "Images from remote servers (%s) aren't supported; import the image with `ferry image import`",
-                       server);
-          goto fail;
-        }
-      fingerprint = ferry_images_resolve (d, fp && *fp ? fp : alias, &error);
-      if (fingerprint == NULL)
-        goto fail;
-      image = ferry_image_load (d->layout->images, fingerprint, &error);
-      if (image == NULL)
-        goto fail;
-    }
-  else if (g_strcmp0 (source_type, "migration") != 0 && g_strcmp0 (source_type, "none") != 0)
-    {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Source type \"%s\" isn't supported yet",
-                   source_type ? source_type : "");
-      goto fail;
-    }
-
-  /* Keys the server owns. */
-  if (image != NULL)
-    {
-      GHashTableIter iter;
-      gpointer k, v;
-      g_hash_table_insert (config, g_strdup ("volatile.base_image"), g_strdup (fingerprint));
-      g_hash_table_iter_init (&iter, image->properties);
-      while (g_hash_table_iter_next (&iter, &k, &v))
-        if (!g_hash_table_contains (config, k))
-          g_hash_table_insert (config, g_strdup_printf ("image.%s", (const char *) k), g_strdup (v));
-    }
-  if (!g_hash_table_contains (config, "volatile.uuid") || g_strcmp0 (source_type, "migration") != 0)
-    g_hash_table_insert (config, g_strdup ("volatile.uuid"), g_uuid_string_random ());
-
-  inst = g_new0 (FerryInstance, 1);
-  inst->monitor_pidfd = -1;
-  inst->creating = TRUE;
-  inst->row = g_new0 (FerryDbInstance, 1);
-  inst->row->name = g_strdup (name);
-  inst->row->description = g_strdup (description ? description : "");
-  uname (&uts);
-  inst->row->architecture = g_strdup (image ? image->architecture : uts.machine);
-  inst->row->ephemeral = ephemeral;
-  {
-    g_autoptr (JsonNode) cn = ferry_json_from_string_map (config);
-    inst->row->config_json = ferry_json_to_string (cn, FALSE);
-  }
-  inst->row->devices_json = g_steal_pointer (&devices_json);
-  inst->row->profiles_json = g_steal_pointer (&profiles_json);
-  g_hash_table_insert (d->instances, inst->row->name, inst);
+  inst = add_new_instance (d, &r);
   /* The ids its next start uses (a live move's restore keeps the source's). */
   if (!ferry_instance_choose_idmap (d, inst, &error))
     {
-      g_hash_table_remove (d->instances, name);
-      goto fail;
+      g_hash_table_remove (d->instances, r.name);
+      ferry_respond_error (req->msg, error);
+      return;
     }
-
-  if (g_strcmp0 (source_type, "migration") == 0)
+  if (g_strcmp0 (r.source_type, "migration") == 0)
     {
-      op = ferry_migration_target_start (d, inst, source, &error);
+      op = ferry_migration_target_start (d, inst, r.source, &error);
       if (op == NULL)
         {
-          g_hash_table_remove (d->instances, name);
-          goto fail;
+          g_hash_table_remove (d->instances, r.name);
+          ferry_respond_error (req->msg, error);
+          return;
         }
       ferry_respond_async (req->msg, op);
       ferry_operation_unref (op);
@@ -533,27 +580,159 @@ create_instance (FerryRequest *req)
     }
 
   op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Creating instance");
-  {
-    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
-    ferry_operation_add_resource (op, "instances", url);
-  }
+  url = g_strdup_printf ("/1.0/instances/%s", r.name);
+  ferry_operation_add_resource (op, "instances", url);
   ferry_instance_claim (inst, op, "create", NULL);
   data = g_new0 (CreateData, 1);
   data->daemon = d;
-  data->name = g_strdup (name);
-  data->fingerprint = g_steal_pointer (&fingerprint);
-  data->instance_dir = ferry_layout_instance_dir (d->layout, name);
-  data->rootfs = ferry_layout_rootfs (d->layout, name);
+  data->name = g_strdup (r.name);
+  data->fingerprint = g_steal_pointer (&r.fingerprint);
+  data->instance_dir = ferry_layout_instance_dir (d->layout, r.name);
+  data->rootfs = ferry_layout_rootfs (d->layout, r.name);
   ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) create_data_free);
   ferry_respond_async (req->msg, op);
   ferry_operation_unref (op);
-  return;
-
-fail:
-  ferry_respond_error (req->msg, error);
 }
 
 /* ---- update ---- */
+
+/* PUT/PATCH with "restore": the snapshot named (lxc sends
+ * "INSTANCE/SNAPSHOT"; a bare snapshot name is accepted too). */
+static void
+restore_snapshot (FerryRequest *req, FerryInstance *inst, const char *restore)
+{
+  g_autoptr (GError) error = NULL;
+  const char *slash = strchr (restore, '/');
+  g_autofree char *owner = slash ? g_strndup (restore, (gsize) (slash - restore)) : NULL;
+  g_autoptr (FerryOperation) op = NULL;
+
+  if (owner != NULL && strcmp (owner, inst->row->name) != 0)
+    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Snapshot \"%s\" doesn't belong to %s", restore,
+                 inst->row->name);
+  else
+    op = ferry_instance_restore (req->daemon, inst, slash ? slash + 1 : restore, &error);
+  if (op == NULL)
+    ferry_respond_error (req->msg, error);
+  else
+    ferry_respond_async (req->msg, op);
+}
+
+/* The instance's config after an update with CONFIG: PUT replaces the
+ * user's keys, PATCH adds to them; volatile keys are the server's. */
+static char *
+updated_config_json (FerryInstance *inst, GHashTable *config, gboolean patch)
+{
+  g_autoptr (JsonObject) old_config = ferry_json_parse_object (inst->row->config_json,
+                                                               strlen (inst->row->config_json), TRUE, NULL);
+  g_autoptr (GHashTable) merged = ferry_json_string_map (old_config, "Config", NULL);
+  g_autoptr (JsonNode) node = NULL;
+  GHashTableIter iter;
+  gpointer k, v;
+
+  if (!patch)
+    {
+      g_hash_table_iter_init (&iter, merged);
+      while (g_hash_table_iter_next (&iter, &k, &v))
+        if (!g_str_has_prefix (k, "volatile."))
+          g_hash_table_iter_remove (&iter);
+    }
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    if (!g_str_has_prefix (k, "volatile."))
+      g_hash_table_insert (merged, g_strdup (k), g_strdup (v));
+  node = ferry_json_from_string_map (merged);
+  return ferry_json_to_string (node, FALSE);
+}
+
+/* The instance's devices after PATCH with DEVICES (members replaced). */
+static char *
+patched_devices_json (FerryInstance *inst, JsonObject *devices)
+{
+  g_autoptr (JsonObject) old = ferry_json_parse_object (inst->row->devices_json, strlen (inst->row->devices_json),
+                                                        TRUE, NULL);
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  JsonObjectIter iter;
+  const char *k;
+  JsonNode *v;
+
+  json_object_iter_init (&iter, devices);
+  while (json_object_iter_next (&iter, &k, &v))
+    json_object_set_member (old, k, json_node_copy (v));
+  json_node_set_object (node, old);
+  return ferry_json_to_string (node, FALSE);
+}
+
+/* The writable fields of a row, to put back when an update is refused. */
+typedef struct
+{
+  char *config_json, *devices_json, *profiles_json, *description;
+  gboolean ephemeral;
+} RowFields;
+
+static void
+swap_row_fields (FerryDbInstance *row, RowFields *f)
+{
+  char *t;
+  gboolean e;
+
+  t = row->config_json, row->config_json = f->config_json, f->config_json = t;
+  t = row->devices_json, row->devices_json = f->devices_json, f->devices_json = t;
+  t = row->profiles_json, row->profiles_json = f->profiles_json, f->profiles_json = t;
+  t = row->description, row->description = f->description, f->description = t;
+  e = row->ephemeral, row->ephemeral = f->ephemeral, f->ephemeral = e;
+}
+
+static void
+row_fields_clear (RowFields *f)
+{
+  g_free (f->config_json);
+  g_free (f->devices_json);
+  g_free (f->profiles_json);
+  g_free (f->description);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (RowFields, row_fields_clear)
+
+/* The fields of the row an update asks for (new strings in F). */
+static gboolean
+updated_row_fields (FerryDaemon *d, FerryInstance *inst, JsonObject *body, gboolean patch, RowFields *f,
+                    GError **error)
+{
+  const char *description = NULL;
+  JsonObject *config_obj = NULL, *devices_obj = NULL;
+  JsonArray *profiles_arr = NULL;
+  g_autoptr (GHashTable) config = NULL;
+  g_autofree char *devices_json = NULL;
+
+  f->ephemeral = inst->row->ephemeral;
+  if (!ferry_json_get_string (body, "description", &description, error)
+      || !ferry_json_get_bool (body, "ephemeral", &f->ephemeral, error)
+      || !ferry_json_get_object (body, "config", &config_obj, error)
+      || !ferry_json_get_object (body, "devices", &devices_obj, error)
+      || !ferry_json_get_array (body, "profiles", &profiles_arr, error)
+      || !parse_writable (d, body, &config, &devices_json, NULL, error))
+    return FALSE;
+  if (profiles_arr != NULL || !patch)
+    {
+      /* Validated even when absent from a PUT, which keeps the list. */
+      f->profiles_json = profiles_to_json (profiles_arr, d, error);
+      if (f->profiles_json == NULL)
+        return FALSE;
+    }
+  if (profiles_arr == NULL)
+    {
+      g_free (f->profiles_json);
+      f->profiles_json = g_strdup (inst->row->profiles_json);
+    }
+  f->config_json = updated_config_json (inst, config, patch);
+  if (devices_obj != NULL && patch)
+    f->devices_json = patched_devices_json (inst, devices_obj);
+  else if (devices_obj != NULL || !patch)
+    f->devices_json = g_steal_pointer (&devices_json);
+  else
+    f->devices_json = g_strdup (inst->row->devices_json);
+  f->description = g_strdup (description != NULL ? description : inst->row->description);
+  return TRUE;
+}
 
 static void
 update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
@@ -561,32 +740,16 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-  const char *restore = NULL, *description = NULL;
-  gboolean ephemeral = inst->row->ephemeral;
-  g_autoptr (GHashTable) config = NULL;
-  g_autofree char *devices_json = NULL, *profiles_json = NULL, *saved_config = NULL, *saved_profiles = NULL;
-  JsonObject *config_obj = NULL, *devices_obj = NULL;
-  JsonArray *profiles_arr = NULL;
+  const char *restore = NULL;
+  g_auto (RowFields) fields = { 0 };
+  g_autofree char *source = NULL;
+  g_autoptr (FerryOperation) op = NULL;
 
   if (body == NULL || !ferry_json_get_string (body, "restore", &restore, &error))
     goto fail;
   if (restore != NULL && *restore != '\0')
     {
-      /* lxc sends "INSTANCE/SNAPSHOT"; a bare snapshot name is accepted too. */
-      const char *slash = strchr (restore, '/');
-      g_autofree char *owner = slash ? g_strndup (restore, (gsize) (slash - restore)) : NULL;
-      g_autoptr (FerryOperation) op = NULL;
-
-      if (owner != NULL && strcmp (owner, inst->row->name) != 0)
-        {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Snapshot \"%s\" doesn't belong to %s", restore,
-                       inst->row->name);
-          goto fail;
-        }
-      op = ferry_instance_restore (d, inst, slash ? slash + 1 : restore, &error);
-      if (op == NULL)
-        goto fail;
-      ferry_respond_async (req->msg, op);
+      restore_snapshot (req, inst, restore);
       return;
     }
   if (inst->busy != NULL)
@@ -594,98 +757,23 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
       ferry_instance_claim (inst, NULL, NULL, &error);
       goto fail;
     }
-  if (!ferry_json_get_string (body, "description", &description, &error)
-      || !ferry_json_get_bool (body, "ephemeral", &ephemeral, &error)
-      || !ferry_json_get_object (body, "config", &config_obj, &error)
-      || !ferry_json_get_object (body, "devices", &devices_obj, &error)
-      || !ferry_json_get_array (body, "profiles", &profiles_arr, &error))
+  if (!updated_row_fields (d, inst, body, patch, &fields, &error))
     goto fail;
-  if (!parse_writable (d, body, &config, &devices_json, NULL, &error))
-    goto fail;
-  saved_config = g_strdup (inst->row->config_json);
-  saved_profiles = g_strdup (inst->row->profiles_json);
-  if (profiles_arr != NULL || !patch)
-    {
-      profiles_json = profiles_to_json (profiles_arr, d, &error);
-      if (profiles_json == NULL)
-        goto fail;
-      if (profiles_arr == NULL)
-        { g_free (profiles_json); profiles_json = g_strdup (inst->row->profiles_json); }
-    }
-
-  {
-    g_autoptr (JsonObject) old_config = ferry_json_parse_object (inst->row->config_json,
-                                                                 strlen (inst->row->config_json), TRUE, NULL);
-    g_autoptr (GHashTable) merged = ferry_json_string_map (old_config, "Config", NULL);
-    GHashTableIter iter;
-    gpointer k, v;
-
-    if (!patch)
-      {
-        /* PUT replaces the user's keys; volatile keys are the server's. */
-        g_hash_table_iter_init (&iter, merged);
-        while (g_hash_table_iter_next (&iter, &k, &v))
-          if (!g_str_has_prefix (k, "volatile."))
-            g_hash_table_iter_remove (&iter);
-      }
-    g_hash_table_iter_init (&iter, config);
-    while (g_hash_table_iter_next (&iter, &k, &v))
-      if (!g_str_has_prefix (k, "volatile."))
-        g_hash_table_insert (merged, g_strdup (k), g_strdup (v));
-    g_autoptr (JsonNode) cn = ferry_json_from_string_map (merged);
-    g_free (inst->row->config_json);
-    inst->row->config_json = ferry_json_to_string (cn, FALSE);
-  }
-  if (devices_obj != NULL || !patch)
-    {
-      if (patch)
-        {
-          g_autoptr (JsonObject) old = ferry_json_parse_object (inst->row->devices_json,
-                                                                strlen (inst->row->devices_json), TRUE, NULL);
-          JsonObjectIter iter;
-          const char *k;
-          JsonNode *v;
-          json_object_iter_init (&iter, devices_obj);
-          while (json_object_iter_next (&iter, &k, &v))
-            json_object_set_member (old, k, json_node_copy (v));
-          JsonNode *n = json_node_new (JSON_NODE_OBJECT);
-          json_node_set_object (n, old);
-          g_free (devices_json);
-          devices_json = ferry_json_to_string (n, FALSE);
-          json_node_unref (n);
-        }
-      g_free (inst->row->devices_json);
-      inst->row->devices_json = g_steal_pointer (&devices_json);
-    }
-  if (profiles_json != NULL)
-    {
-      g_free (inst->row->profiles_json);
-      inst->row->profiles_json = g_steal_pointer (&profiles_json);
-    }
-  if (description != NULL)
-    { g_free (inst->row->description); inst->row->description = g_strdup (description); }
-  inst->row->ephemeral = ephemeral;
+  swap_row_fields (inst->row, &fields);
   /* The ids of its next start, for the idmap keys (its own or profiles'). */
-  if (!ferry_instance_choose_idmap (d, inst, &error))
+  if (!ferry_instance_choose_idmap (d, inst, &error) || !ferry_instance_save (d, inst, &error))
     {
-      g_free (inst->row->config_json);
-      inst->row->config_json = g_steal_pointer (&saved_config);
-      g_free (inst->row->profiles_json);
-      inst->row->profiles_json = g_steal_pointer (&saved_profiles);
+      swap_row_fields (inst->row, &fields);
       goto fail;
     }
-  if (!ferry_instance_save (d, inst, &error))
-    goto fail;
-  {
-    g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
-    /* LXD answers an instance update with an operation; lxc waits on it. */
-    g_autoptr (FerryOperation) op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Updating instance");
-    ferry_operation_add_resource (op, "instances", source);
-    ferry_operation_register (op);
-    ferry_operation_finish (op, NULL);
-    ferry_events_lifecycle (d, "instance-updated", source, NULL);
-    ferry_respond_async (req->msg, op);
-  }
+  source = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+  /* LXD answers an instance update with an operation; lxc waits on it. */
+  op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Updating instance");
+  ferry_operation_add_resource (op, "instances", source);
+  ferry_operation_register (op);
+  ferry_operation_finish (op, NULL);
+  ferry_events_lifecycle (d, "instance-updated", source, NULL);
+  ferry_respond_async (req->msg, op);
   return;
 
 fail:
