@@ -199,35 +199,62 @@ stat_ms (JsonObject *stats, const char *key)
   return stats && json_object_has_member (stats, key) ? json_object_get_int_member (stats, key) / 1000 : -1;
 }
 
+/* A live dump in progress: `ferry-monitor checkpoint --page-server`
+ * (PROC), which says "early" and "frozen" on HOLD and waits there for "c"
+ * (commit: the tree dies here) or "a" (abort: it runs on); the thread
+ * relaying its pages to the criu channel; the thread of the final rootfs
+ * sync, started once the tree is frozen. */
+typedef struct
+{
+  GSubprocess *proc;
+  int hold;
+  Relay relay;
+  GThread *relay_thread;
+  EarlySync early;
+  GThread *early_thread;
+  gint64 t_start, t_freeze, t_frozen;
+} LiveDump;
+
+static void
+live_dump_clear (LiveDump *ld)
+{
+  if (ld->early_thread != NULL)
+    g_thread_join (ld->early_thread);
+  g_clear_error (&ld->early.error);
+  if (ld->relay_thread != NULL)
+    g_thread_join (ld->relay_thread);
+  g_clear_error (&ld->relay.error);
+  if (ld->relay.listen_fd >= 0)
+    close (ld->relay.listen_fd);
+  if (ld->hold >= 0)
+    close (ld->hold);
+  g_clear_object (&ld->proc);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (LiveDump, live_dump_clear)
+
+/* Asks the target for its page server, then starts the dump, whose pages
+ * CRIU sends to a local port the relay joins to the criu channel. A
+ * failure to spawn is reported by live_dump_wait_frozen. */
 static gboolean
-live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **error)
+live_dump_start (SourceData *s, LiveDump *ld, GError **spawn_error, GError **error)
 {
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (JsonObject) ready = NULL, restored = NULL;
-  g_autoptr (GError) local = NULL;
-  g_autofree char *err_text = NULL;
-  Relay relay = { 0 };
-  EarlySync early = { 0 };
-  GThread *relay_thread = NULL, *early_thread = NULL;
+  g_autoptr (JsonObject) ready = NULL;
   int hold[2] = { -1, -1 }, port = 0;
-  gint64 t_start, t_freeze, t_frozen, t_synced, t_restored, restore_ms = -1;
-  gboolean frozen = FALSE, ok = FALSE;
 
   if (!ferry_migration_send_type (s->link, "dump", error)
       || (ready = ferry_migration_recv (s->link, "ready", NULL, error)) == NULL)
     return FALSE;
-  relay.criu = ferry_migration_link_channel (s->link, FERRY_MIGRATION_CRIU);
-  if ((relay.listen_fd = listen_loopback (&port)) < 0
+  ld->relay.criu = ferry_migration_link_channel (s->link, FERRY_MIGRATION_CRIU);
+  if ((ld->relay.listen_fd = listen_loopback (&port)) < 0
       || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hold) < 0)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Preparing the page stream: %s", g_strerror (errno));
-      if (relay.listen_fd >= 0)
-        close (relay.listen_fd);
-      ferry_ws_conn_send (relay.criu, FERRY_WS_TEXT, "EOF", 3, NULL);
+      ferry_ws_conn_send (ld->relay.criu, FERRY_WS_TEXT, "EOF", 3, NULL);
       return FALSE;
     }
+  ld->hold = hold[0];
   g_ptr_array_add (argv, g_strdup (s->daemon->monitor_path));
   for (guint i = 0; i < s->checkpoint_argv->len && g_ptr_array_index (s->checkpoint_argv, i) != NULL; i++)
     g_ptr_array_add (argv, g_strdup (g_ptr_array_index (s->checkpoint_argv, i)));
@@ -237,125 +264,158 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
   g_ptr_array_add (argv, g_strdup ("3"));
   g_ptr_array_add (argv, NULL);
   g_subprocess_launcher_take_fd (launcher, hold[1], 3);
-  hold[1] = -1;
 
-  t_start = t_freeze = g_get_monotonic_time ();
-  relay_thread = g_thread_new ("page-relay", relay_main, &relay);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &local);
-  g_clear_object (&launcher);
-  if (proc != NULL)
+  ld->t_start = ld->t_freeze = g_get_monotonic_time ();
+  ld->relay_thread = g_thread_new ("page-relay", relay_main, &ld->relay);
+  ld->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, spawn_error);
+  return TRUE;
+}
+
+/* Waits for the tree to be frozen (starting the final rootfs sync as soon
+ * as the dump says "early"). If it never is, the dump failed: the relay
+ * is stopped and the error says why. */
+static gboolean
+live_dump_wait_frozen (SourceData *s, FerryOperation *op, LiveDump *ld, guint64 *fs_bytes, GError *spawn_error,
+                       GError **error)
+{
+  g_autofree char *err_text = NULL;
+  gboolean frozen = FALSE;
+
+  if (ld->proc != NULL)
     {
-      g_autofree char *line = read_hold_line (hold[0]);
+      g_autofree char *line = read_hold_line (ld->hold);
       /* The dump says "early" as soon as the tree is frozen; without it,
        * the freeze is known only to be after the dump started. */
       if (g_strcmp0 (line, "early") == 0)
         {
-          t_freeze = g_get_monotonic_time ();
-          early.s = s;
-          early_thread = g_thread_new ("early-sync", early_sync_main, &early);
+          ld->t_freeze = g_get_monotonic_time ();
+          ld->early.s = s;
+          ld->early_thread = g_thread_new ("early-sync", early_sync_main, &ld->early);
           g_free (line);
-          line = read_hold_line (hold[0]);
+          line = read_hold_line (ld->hold);
         }
       frozen = g_strcmp0 (line, "frozen") == 0;
     }
-  t_frozen = g_get_monotonic_time ();
-  if (early_thread != NULL)
+  ld->t_frozen = g_get_monotonic_time ();
+  if (ld->early_thread != NULL)
     {
-      g_thread_join (early_thread);
-      early_thread = NULL;
-      *fs_bytes += early.bytes;
-      ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", early.ms);
+      g_thread_join (ld->early_thread);
+      ld->early_thread = NULL;
+      *fs_bytes += ld->early.bytes;
+      ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", ld->early.ms);
     }
-  if (!frozen)
-    {
-      g_atomic_int_set (&relay.stop, 1);
-      ferry_ws_conn_shutdown (relay.criu);
-      g_thread_join (relay_thread);
-      relay_thread = NULL;
-      g_clear_error (&relay.error);
-      if (proc != NULL)
-        g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, NULL);
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the dump failed on the source: %s",
-                   local ? local->message : (err_text && *g_strstrip (err_text) ? err_text : "ferry-monitor died"));
-      ferry_error_add_log (error, s->dump_log);
-      goto out;
-    }
-  /* CRIU closed the page stream before post-dump. */
-  g_thread_join (relay_thread);
-  relay_thread = NULL;
-  if (relay.error != NULL)
-    {
-      g_propagate_prefixed_error (error, g_steal_pointer (&relay.error), "sending the memory pages: ");
-      goto abort;
-    }
-  ferry_migration_set_figure (op, s->figures, "migration_memory_bytes", (gint64) relay.bytes);
-  ferry_migration_set_figure (op, s->figures, "migration_dump_ms", (t_frozen - t_start) / 1000);
+  if (frozen)
+    return TRUE;
+  g_atomic_int_set (&ld->relay.stop, 1);
+  ferry_ws_conn_shutdown (ld->relay.criu);
+  g_thread_join (ld->relay_thread);
+  ld->relay_thread = NULL;
+  g_clear_error (&ld->relay.error);
+  if (ld->proc != NULL)
+    g_subprocess_communicate_utf8 (ld->proc, NULL, NULL, NULL, &err_text, NULL);
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the dump failed on the source: %s",
+               spawn_error ? spawn_error->message
+                           : (err_text && *g_strstrip (err_text) ? err_text : "ferry-monitor died"));
+  ferry_error_add_log (error, s->dump_log);
+  return FALSE;
+}
 
-  if (early.error != NULL)
+/* Frozen: the pages are through (CRIU closed the stream before
+ * post-dump), then the rootfs (unless the early sync did it) and the
+ * other images; the target restores (*restore_ms: its figure). */
+static gboolean
+sync_and_restore (SourceData *s, FerryOperation *op, LiveDump *ld, guint64 *fs_bytes, gint64 *restore_ms,
+                  GError **error)
+{
+  g_autoptr (JsonObject) restored = NULL;
+  gint64 t_synced;
+
+  g_thread_join (ld->relay_thread);
+  ld->relay_thread = NULL;
+  if (ld->relay.error != NULL)
     {
-      g_propagate_prefixed_error (error, g_steal_pointer (&early.error), "the final rootfs sync: ");
-      goto abort;
+      g_propagate_prefixed_error (error, g_steal_pointer (&ld->relay.error), "sending the memory pages: ");
+      return FALSE;
     }
-  /* Without the early notice, the rootfs is synced now. */
-  if ((early.s == NULL && !send_sync (s, "rootfs", s->rootfs, TRUE, fs_bytes, error))
+  ferry_migration_set_figure (op, s->figures, "migration_memory_bytes", (gint64) ld->relay.bytes);
+  ferry_migration_set_figure (op, s->figures, "migration_dump_ms", (ld->t_frozen - ld->t_start) / 1000);
+  if (ld->early.error != NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&ld->early.error), "the final rootfs sync: ");
+      return FALSE;
+    }
+  if ((ld->early.s == NULL && !send_sync (s, "rootfs", s->rootfs, TRUE, fs_bytes, error))
       || !send_sync (s, "state", s->images, FALSE, fs_bytes, error))
-    goto abort;
+    return FALSE;
   t_synced = g_get_monotonic_time ();
-  ferry_migration_set_figure (op, s->figures, "migration_images_sync_ms", (t_synced - t_frozen) / 1000);
-  if (early.s == NULL)
-    ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", (t_synced - t_frozen) / 1000);
+  ferry_migration_set_figure (op, s->figures, "migration_images_sync_ms", (t_synced - ld->t_frozen) / 1000);
+  if (ld->early.s == NULL)
+    ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", (t_synced - ld->t_frozen) / 1000);
   if (!ferry_migration_send_type (s->link, "restore", error)
       || (restored = ferry_migration_recv (s->link, "restored", NULL, error)) == NULL)
-    goto abort;
-  t_restored = g_get_monotonic_time ();
-  ferry_json_get_int (restored, "restore_ms", &restore_ms, NULL);
+    return FALSE;
+  ferry_json_get_int (restored, "restore_ms", restore_ms, NULL);
+  return TRUE;
+}
 
-  /* The target runs it: the frozen tree here dies. */
-  if (write (hold[0], "c", 1) != 1)
+/* The target runs it: the frozen tree here dies. Then the figures. */
+static void
+live_dump_commit (SourceData *s, FerryOperation *op, LiveDump *ld, gint64 t_restored, gint64 restore_ms)
+{
+  g_autofree char *err_text = NULL;
+  g_autofree char *stats_text = NULL;
+  g_autoptr (JsonObject) stats = NULL;
+  gint64 t_exit, freezing;
+
+  if (write (ld->hold, "c", 1) != 1)
     g_warning ("Migration of %s: telling the dump to commit: %s", s->name, g_strerror (errno));
   s->committed = TRUE;
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, NULL);
-  if (!g_subprocess_get_successful (proc))
+  g_subprocess_communicate_utf8 (ld->proc, NULL, NULL, NULL, &err_text, NULL);
+  if (!g_subprocess_get_successful (ld->proc))
     g_warning ("Migration of %s: the source's dump ended badly after the commit: %s", s->name, err_text);
-  {
-    gint64 t_exit = g_get_monotonic_time ();
-    g_autofree char *stats_text = NULL;
-    g_autoptr (JsonObject) stats = NULL;
-    gint64 freezing;
+  t_exit = g_get_monotonic_time ();
+  if (g_file_get_contents (s->stats_file, &stats_text, NULL, NULL))
+    stats = ferry_json_parse_object (stats_text, strlen (stats_text), FALSE, NULL);
+  freezing = stat_ms (stats, "freezing_time");
+  ferry_migration_set_figure (op, s->figures, "migration_freeze_ms", freezing >= 0 ? freezing : 0);
+  ferry_migration_set_figure (op, s->figures, "migration_restore_ms", restore_ms);
+  /* From the freeze here to the target saying the restored tree runs:
+   * the time no process of the container ran anywhere. */
+  ferry_migration_set_figure (op, s->figures, "migration_downtime_ms", (t_restored - ld->t_freeze) / 1000);
+  ferry_migration_set_figure (op, s->figures, "migration_teardown_ms", (t_exit - t_restored) / 1000);
+  ferry_migration_set_figure (op, s->figures, "migration_transfer_mbps",
+                              (gint64) (ld->relay.bytes / 1e6 / MAX ((ld->t_frozen - ld->t_start) / 1e6, 0.001)));
+}
 
-    if (g_file_get_contents (s->stats_file, &stats_text, NULL, NULL))
-      stats = ferry_json_parse_object (stats_text, strlen (stats_text), FALSE, NULL);
-    freezing = stat_ms (stats, "freezing_time");
-    ferry_migration_set_figure (op, s->figures, "migration_freeze_ms", freezing >= 0 ? freezing : 0);
-    ferry_migration_set_figure (op, s->figures, "migration_restore_ms", restore_ms);
-    /* From the freeze here to the target saying the restored tree runs:
-     * the time no process of the container ran anywhere. */
-    ferry_migration_set_figure (op, s->figures, "migration_downtime_ms", (t_restored - t_freeze) / 1000);
-    ferry_migration_set_figure (op, s->figures, "migration_teardown_ms", (t_exit - t_restored) / 1000);
-    ferry_migration_set_figure (op, s->figures, "migration_transfer_mbps",
-                                (gint64) (relay.bytes / 1e6 / MAX ((t_frozen - t_start) / 1e6, 0.001)));
-  }
-  ok = TRUE;
-  goto out;
+/* Anything before the commit: the tree runs on here, as it was. */
+static void
+live_dump_abort (SourceData *s, LiveDump *ld, GError **error)
+{
+  g_autofree char *err_text = NULL;
 
-abort:
-  /* Anything before the commit: the tree runs on here, as it was. */
-  if (write (hold[0], "a", 1) != 1)
+  if (write (ld->hold, "a", 1) != 1)
     g_debug ("abort: %s", g_strerror (errno));
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, NULL);
+  g_subprocess_communicate_utf8 (ld->proc, NULL, NULL, NULL, &err_text, NULL);
   g_prefix_error (error, "%s runs on here (the source) as before; ", s->name);
+}
 
-out:
-  if (early_thread != NULL)
-    g_thread_join (early_thread);
-  g_clear_error (&early.error);
-  if (relay_thread != NULL)
-    g_thread_join (relay_thread);
-  g_clear_error (&relay.error);
-  close (relay.listen_fd);
-  if (hold[0] >= 0)
-    close (hold[0]);
-  return ok;
+static gboolean
+live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **error)
+{
+  g_auto (LiveDump) ld = { .hold = -1, .relay.listen_fd = -1 };
+  g_autoptr (GError) spawn_error = NULL;
+  gint64 restore_ms = -1;
+
+  if (!live_dump_start (s, &ld, &spawn_error, error)
+      || !live_dump_wait_frozen (s, op, &ld, fs_bytes, spawn_error, error))
+    return FALSE;
+  if (!sync_and_restore (s, op, &ld, fs_bytes, &restore_ms, error))
+    {
+      live_dump_abort (s, &ld, error);
+      return FALSE;
+    }
+  live_dump_commit (s, op, &ld, g_get_monotonic_time (), restore_ms);
+  return TRUE;
 }
 
 static gboolean
