@@ -1,4 +1,5 @@
-/* Shared by network-manager.c and api/networks.c only. */
+/* Shared by the network manager (network-manager.c, network-dnsmasq.c,
+ * network-nics.c) and api/networks.c only. */
 #pragma once
 
 #include "daemon/network-manager.h"
@@ -26,6 +27,8 @@ void ferry_network_free (FerryNetwork *n);
 FerryNetwork *ferry_network_lookup (FerryDaemon *d, const char *name);
 char *ferry_network_dir (FerryDaemon *d, const char *name);
 const char *ferry_network_get (FerryNetwork *n, const char *key);
+/* An address key's value, NULL when it is unset, "none" or "auto". */
+const char *ferry_network_address (FerryNetwork *n, const char *key);
 gboolean ferry_network_save (FerryDaemon *d, FerryNetwork *n, GError **error);
 /* Validates CONFIG, replaces "auto" addresses with free ones and refuses
  * subnets that overlap other networks or the host's routes. */
