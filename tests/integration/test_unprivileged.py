@@ -250,6 +250,16 @@ def test_bad_idmap_config_changes_nothing(daemon):
             cp = daemon.lxc("config", "set", name, key, value, check=False)
             assert cp.returncode != 0 and text in cp.stderr, (key, value, cp.stderr)
             assert daemon.api_ok("GET", f"/1.0/instances/{name}")["config"] == before, (key, value)
+        # An update refused by the idmap choice changes none of its other fields either.
+        whole = daemon.api_ok("GET", f"/1.0/instances/{name}")
+        status, env = daemon.api("PATCH", f"/1.0/instances/{name}", {
+            "description": "changed", "ephemeral": True,
+            "config": {"raw.idmap": "both 100005 5"},
+            "devices": {"extra": {"type": "nic", "network": "ferrybr0", "name": "eth9"}}})
+        assert status == 400 and "in the range of the container's subids" in env["error"], (status, env)
+        after = daemon.api_ok("GET", f"/1.0/instances/{name}")
+        for field in ("description", "ephemeral", "config", "devices", "profiles"):
+            assert after[field] == whole[field], (field, after[field], whole[field])
         # volatile keys are the server's: a PUT naming them does not change them.
         body = daemon.api_ok("GET", f"/1.0/instances/{name}")
         body["config"]["volatile.idmap.next"] = "[]"
