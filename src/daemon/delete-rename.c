@@ -1,7 +1,7 @@
 /* Deleting and renaming an instance: its directories, then its row. */
 #include "config.h"
 #include "daemon/instance.h"
-#include "daemon/lifecycle.h"
+#include "daemon/lifecycle-internal.h"
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"

@@ -2,7 +2,7 @@
  * recovery, and those that ran when the host went down started. */
 #include "config.h"
 #include "daemon/instance.h"
-#include "daemon/lifecycle.h"
+#include "daemon/lifecycle-internal.h"
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"

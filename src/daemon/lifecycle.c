@@ -1,8 +1,9 @@
 /* Start, stop (stateful too), restart, restore of a snapshot, freeze:
  * the steps of one lifecycle operation, run through ferry-monitor. */
 #include "config.h"
+#include "daemon/validate.h"
 #include "daemon/instance.h"
-#include "daemon/lifecycle.h"
+#include "daemon/lifecycle-internal.h"
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"

@@ -1,56 +1,49 @@
-/* Shared by the files of an instance's lifecycle (lifecycle.c,
- * monitor-watch.c, delete-rename.c, instances-load.c) only. */
+/* The lifecycle of an instance, run as operations through ferry-monitor:
+ * start, stop (stateful too), restart, restore, freeze (lifecycle.c);
+ * delete and rename (delete-rename.c); running and watching ferry-monitor
+ * (monitor-watch.c); loading at start (instances-load.c). */
 #pragma once
 
 #include "daemon/instance.h"
 
-/* One lifecycle operation is a list of steps, each optional, done in this
- * order in a worker thread: stop, checkpoint (stateful stop), rootfs swap
- * (restore of a snapshot), discard saved state, start or restore. */
-typedef struct
-{
-  FerryDaemon *daemon;
-  char *name;
-  char *new_name;
-  char *action;          /* for stats and events: "start", "stop", "restore"... */
-  char *snapshot;        /* the snapshot restored, if any */
-  GPtrArray *stop_argv;  /* ferry-monitor arguments, built in the main thread */
-  GPtrArray *checkpoint_argv;
-  GPtrArray *start_argv; /* `start` or `restore` */
-  gboolean start_is_restore;
-  char *run_dir;
-  char *state_dir;       /* containers/NAME/state */
-  char *state_tmp;       /* where a stateful stop dumps before it is complete */
-  char *swap_from;       /* snapshot rootfs to put in place of the instance's */
-  char *rootfs;
-  char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
-  char *stats_file;
-  gboolean discard_state;
-  gboolean state_saved;     /* result: a stateful stop completed */
-  gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
-  gboolean state_kept;      /* result: a failed restore left state to retry from */
-  gboolean restart_after;   /* stateless snapshot restore of a running instance */
-  gint64 intent;            /* settled in the done callback (recovery.h) */
-  gint64 id;                /* delete: the row, committed from the work */
-  gboolean committed;
-  GError *commit_error;
-  char *paths[4];           /* delete / rename */
-  char *new_paths[4];
-  gboolean freeze;
-  gboolean internal;
-} LifecycleData;
+/* Lifecycle operations (return an operation already running).
+ * start: with saved state (a stateful stop, or a failed stateful restore)
+ * and stateful TRUE, the processes are restored; stateful FALSE discards the
+ * state and boots cold. stop with stateful dumps the processes with CRIU. */
+FerryOperation *ferry_instance_start (FerryDaemon *d, FerryInstance *inst, gboolean stateful, GError **error);
+FerryOperation *ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force,
+                                     gboolean stateful, GError **error);
+/* Restores snapshot snap (its rootfs, and its processes when stateful). */
+FerryOperation *ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, GError **error);
+FerryOperation *ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboolean force,
+                                        GError **error);
+FerryOperation *ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboolean freeze, GError **error);
+FerryOperation *ferry_instance_delete (FerryDaemon *d, FerryInstance *inst, GError **error);
+FerryOperation *ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name, GError **error);
 
-LifecycleData *ferry_lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action);
-void ferry_lifecycle_data_free (LifecycleData *data);
-/* Creates an operation on inst, claims the instance and runs work/done. */
-FerryOperation *ferry_lifecycle_operation (FerryDaemon *d, FerryInstance *inst, const char *description,
-                                           const char *what, FerryOperationWork work, FerryOperationDone done,
-                                           LifecycleData *data, GError **error);
-/* Watches the instance's monitor: its exit marks the instance stopped. */
-void ferry_instance_watch (FerryDaemon *d, FerryInstance *inst);
-void ferry_instance_unwatch (FerryInstance *inst);
-FerryOperation *ferry_instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const char *action,
-                                         GError **error);
-FerryOperation *ferry_instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error);
-/* Removes what discards left behind by a crash (names with a discard suffix). */
-void ferry_lifecycle_discard_leftovers (FerryDaemon *d);
+/* Refuses a checkpoint while an exec session is attached (CRIU can't dump it). */
+gboolean ferry_instance_check_checkpointable (FerryDaemon *d, FerryInstance *inst, GError **error);
+/* Stores CRIU statistics (JSON file from ferry-monitor --stats) as the
+ * instance's last dump or restore (kind "dump" or "restore"). */
+void ferry_instance_record_stats (FerryDaemon *d, const char *name, const char *kind, const char *action,
+                                  const char *snapshot, const char *stats_file);
+
+/* For migrations: the arguments of `ferry-monitor start` (or `restore` from
+ * IMAGES), and the bookkeeping of an instance found running or stopped. */
+GPtrArray *ferry_instance_start_argv (FerryDaemon *d, FerryInstance *inst, const char *images, const char *log,
+                                      const char *stats, GError **error);
+/* volatile.last_state.power (RUNNING, STOPPED) recorded, with the row. */
+void ferry_instance_set_power (FerryDaemon *d, FerryInstance *inst, const char *power);
+void ferry_instance_mark_running (FerryDaemon *d, FerryInstance *inst);
+void ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst);
+
+/* Runs `ferry-monitor ARGS...`; on failure the error carries its stderr. */
+gboolean ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error);
+
+/* Moves DIR aside (its name, a random suffix) and removes it in a thread: a
+ * crash meanwhile leaves an aside the next start removes. */
+void ferry_discard_in_background (const char *dir, const char *name);
+
+/* Loads every instance from the database and re-attaches to running ones;
+ * starts those that were running when the host went down. */
+gboolean ferry_instances_load (FerryDaemon *d, GError **error);

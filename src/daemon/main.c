@@ -1,5 +1,6 @@
 /* ferryd: the Ferry daemon. Serves LXD's REST API on ROOT/unix.socket. */
 #include "config.h"
+#include "daemon/lifecycle.h"
 #include "daemon/daemon.h"
 #include "daemon/api/api.h"
 #include "migrate/migration.h"

@@ -1,7 +1,7 @@
 /* Running ferry-monitor, and watching containers stop on their own. */
 #include "config.h"
 #include "daemon/instance.h"
-#include "daemon/lifecycle.h"
+#include "daemon/lifecycle-internal.h"
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"

@@ -2,6 +2,7 @@
  * recovery.h and docs/durability.md). */
 #include "config.h"
 
+#include "daemon/lifecycle.h"
 #include "daemon/recovery.h"
 
 #include <errno.h>

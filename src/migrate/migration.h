@@ -7,7 +7,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/http/http.h"
-#include "daemon/instance.h"
+#include "daemon/lifecycle.h"
 #include "daemon/operations.h"
 #include "daemon/http/wsconn.h"
 

@@ -1,5 +1,7 @@
 /* /1.0/instances (and /1.0/containers): list, create, get, update, delete,
  * rename, state changes, logs. Exec lives in exec.c. */
+#include "daemon/lifecycle.h"
+#include "daemon/validate.h"
 #include "daemon/api/api.h"
 #include "migrate/migration.h"
 #include "daemon/http/http.h"

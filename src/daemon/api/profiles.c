@@ -1,4 +1,5 @@
 /* /1.0/profiles: the default profile and user profiles. */
+#include "daemon/validate.h"
 #include "daemon/api/api.h"
 #include "daemon/instance.h"
 #include "common/error.h"

@@ -1,3 +1,4 @@
+#include "daemon/lifecycle.h"
 #include "daemon/api/api.h"
 #include "daemon/recovery.h"
 #include "common/testhook.h"

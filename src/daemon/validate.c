@@ -1,4 +1,5 @@
 /* Validation of instance and profile configuration, with LXD's keys. */
+#include "daemon/validate.h"
 #include "daemon/instance.h"
 #include "daemon/network-manager.h"
 #include "common/error.h"

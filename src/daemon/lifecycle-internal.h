@@ -1,0 +1,56 @@
+/* Shared by the files of an instance's lifecycle (lifecycle.c,
+ * monitor-watch.c, delete-rename.c, instances-load.c) only. */
+#pragma once
+
+#include "daemon/lifecycle.h"
+
+/* One lifecycle operation is a list of steps, each optional, done in this
+ * order in a worker thread: stop, checkpoint (stateful stop), rootfs swap
+ * (restore of a snapshot), discard saved state, start or restore. */
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *name;
+  char *new_name;
+  char *action;          /* for stats and events: "start", "stop", "restore"... */
+  char *snapshot;        /* the snapshot restored, if any */
+  GPtrArray *stop_argv;  /* ferry-monitor arguments, built in the main thread */
+  GPtrArray *checkpoint_argv;
+  GPtrArray *start_argv; /* `start` or `restore` */
+  gboolean start_is_restore;
+  char *run_dir;
+  char *state_dir;       /* containers/NAME/state */
+  char *state_tmp;       /* where a stateful stop dumps before it is complete */
+  char *swap_from;       /* snapshot rootfs to put in place of the instance's */
+  char *rootfs;
+  char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
+  char *stats_file;
+  gboolean discard_state;
+  gboolean state_saved;     /* result: a stateful stop completed */
+  gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
+  gboolean state_kept;      /* result: a failed restore left state to retry from */
+  gboolean restart_after;   /* stateless snapshot restore of a running instance */
+  gint64 intent;            /* settled in the done callback (recovery.h) */
+  gint64 id;                /* delete: the row, committed from the work */
+  gboolean committed;
+  GError *commit_error;
+  char *paths[4];           /* delete / rename */
+  char *new_paths[4];
+  gboolean freeze;
+  gboolean internal;
+} LifecycleData;
+
+LifecycleData *ferry_lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action);
+void ferry_lifecycle_data_free (LifecycleData *data);
+/* Creates an operation on inst, claims the instance and runs work/done. */
+FerryOperation *ferry_lifecycle_operation (FerryDaemon *d, FerryInstance *inst, const char *description,
+                                           const char *what, FerryOperationWork work, FerryOperationDone done,
+                                           LifecycleData *data, GError **error);
+/* Watches the instance's monitor: its exit marks the instance stopped. */
+void ferry_instance_watch (FerryDaemon *d, FerryInstance *inst);
+void ferry_instance_unwatch (FerryInstance *inst);
+FerryOperation *ferry_instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful, const char *action,
+                                         GError **error);
+FerryOperation *ferry_instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal, GError **error);
+/* Removes what discards left behind by a crash (names with a discard suffix). */
+void ferry_lifecycle_discard_leftovers (FerryDaemon *d);
