@@ -469,63 +469,15 @@ listener_closed (SoupWebsocketConnection *conn, gpointer user_data)
     }
 }
 
-typedef struct
+void
+ferry_events_add_listener (FerryDaemon *d, SoupWebsocketConnection *conn, char **types)
 {
-  FerryDaemon *daemon;
-  char **types;
-} EventsAccept;
-
-static void
-events_ready (SoupWebsocketConnection *conn, gpointer user_data)
-{
-  EventsAccept *accept = user_data;
   EventListener *l = g_new0 (EventListener, 1);
 
   l->conn = g_object_ref (conn);
-  l->types = g_steal_pointer (&accept->types);
-  g_signal_connect (conn, "closed", G_CALLBACK (listener_closed), accept->daemon);
-  g_ptr_array_add (accept->daemon->listeners, l);
-  g_free (accept);
-}
-
-void
-ferry_api_events (FerryRequest *req, FerryInstance *unused)
-{
-  const char *type;
-  EventsAccept *accept;
-  static const char *known[] = { "operation", "logging", "lifecycle", NULL };
-
-  if (req->n_parts != 1 || strcmp (req->parts[0], "events") != 0)
-    {
-      ferry_respond_error_literal (req->msg, 404, "not found");
-      return;
-    }
-  if (strcmp (req->method, "GET") != 0)
-    {
-      ferry_respond_not_allowed (req->msg);
-      return;
-    }
-  accept = g_new0 (EventsAccept, 1);
-  accept->daemon = req->daemon;
-  type = ferry_request_query (req, "type");
-  if (type != NULL && *type != '\0')
-    {
-      accept->types = g_strsplit (type, ",", -1);
-      for (guint i = 0; accept->types[i] != NULL; i++)
-        if (!g_strv_contains (known, accept->types[i]))
-          {
-            g_autofree char *message = g_strdup_printf ("'%s' isn't a supported event type", accept->types[i]);
-            g_strfreev (accept->types);
-            g_free (accept);
-            ferry_respond_error_literal (req->msg, 400, message);
-            return;
-          }
-    }
-  if (!ferry_websocket_accept (req->msg, events_ready, accept))
-    {
-      g_strfreev (accept->types);
-      g_free (accept);
-    }
+  l->types = types;
+  g_signal_connect (conn, "closed", G_CALLBACK (listener_closed), d);
+  g_ptr_array_add (d->listeners, l);
 }
 
 void ferry_events_listener_free (gpointer l);
@@ -535,12 +487,8 @@ ferry_events_listener_free (gpointer l)
   listener_free (l);
 }
 
-/* /1.0/operations */
-
-static const char *const status_groups[] = { "running", "success", "failure", "cancelled", NULL };
-
-static const char *
-status_group (FerryOperation *op)
+const char *
+ferry_operation_status_group (FerryOperation *op)
 {
   switch (op->status_code)
     {
@@ -551,60 +499,44 @@ status_group (FerryOperation *op)
     }
 }
 
-static void
-list_operations (FerryRequest *req)
+gboolean
+ferry_operation_cancel (FerryOperation *op)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  gboolean recursive = ferry_request_recursion (req) > 0;
-
-  json_builder_begin_object (b);
-  for (guint g = 0; status_groups[g] != NULL; g++)
-    {
-      GHashTableIter iter;
-      gpointer value;
-      gboolean any = FALSE;
-
-      g_hash_table_iter_init (&iter, req->daemon->operations);
-      while (g_hash_table_iter_next (&iter, NULL, &value))
-        {
-          FerryOperation *op = value;
-          if (strcmp (status_group (op), status_groups[g]) != 0)
-            continue;
-          if (!any)
-            {
-              json_builder_set_member_name (b, status_groups[g]);
-              json_builder_begin_array (b);
-              any = TRUE;
-            }
-          if (recursive)
-            json_builder_add_value (b, ferry_operation_to_json (op));
-          else
-            {
-              g_autofree char *url = g_strdup_printf ("/1.0/operations/%s", op->id);
-              json_builder_add_string_value (b, url);
-            }
-        }
-      if (any)
-        json_builder_end_array (b);
-    }
-  json_builder_end_object (b);
-  ferry_respond_sync (req->msg, json_builder_get_root (b));
+  if (op->cancel_cb == NULL || ferry_operation_is_final (op))
+    return FALSE;
+  g_cancellable_cancel (op->cancellable);
+  ((void (*) (FerryOperation *, gpointer)) op->cancel_cb) (op, op->cancel_data);
+  return TRUE;
 }
 
 static gboolean
 wait_timeout (gpointer user_data)
 {
   SoupServerMessage *msg = user_data;
-  FerryDaemon *d = g_object_get_data (G_OBJECT (msg), "ferry-daemon");
   FerryOperation *op = g_object_get_data (G_OBJECT (msg), "ferry-op");
 
   if (op != NULL && g_ptr_array_remove (op->waiters, msg))
     {
-      (void) d;
       ferry_respond_sync (msg, ferry_operation_to_json (op));
       soup_server_message_unpause (msg);
     }
   return G_SOURCE_REMOVE;
+}
+
+void
+ferry_operation_wait (FerryOperation *op, SoupServerMessage *msg, gint64 timeout)
+{
+  if (ferry_operation_is_final (op) || timeout == 0)
+    {
+      ferry_respond_sync (msg, ferry_operation_to_json (op));
+      return;
+    }
+  g_object_set_data_full (G_OBJECT (msg), "ferry-op", ferry_operation_ref (op), (GDestroyNotify) ferry_operation_unref);
+  g_ptr_array_add (op->waiters, g_object_ref (msg));
+  soup_server_message_pause (msg);
+  if (timeout > 0)
+    g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, (guint) MIN (timeout, 86400), wait_timeout, g_object_ref (msg),
+                                g_object_unref);
 }
 
 typedef struct
@@ -612,6 +544,14 @@ typedef struct
   FerryOperation *op;
   char *channel;
 } SocketAccept;
+
+static void
+socket_accept_free (SocketAccept *accept)
+{
+  ferry_operation_unref (accept->op);
+  g_free (accept->channel);
+  g_free (accept);
+}
 
 static void
 operation_socket_ready (SoupWebsocketConnection *conn, gpointer user_data)
@@ -622,9 +562,7 @@ operation_socket_ready (SoupWebsocketConnection *conn, gpointer user_data)
     accept->op->connect_cb (accept->op, accept->channel, conn, accept->op->connect_data);
   else
     soup_websocket_connection_close (conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
-  ferry_operation_unref (accept->op);
-  g_free (accept->channel);
-  g_free (accept);
+  socket_accept_free (accept);
 }
 
 static void
@@ -636,9 +574,7 @@ operation_stream_ready (GIOStream *stream, gpointer user_data)
     accept->op->raw_connect_cb (accept->op, accept->channel, stream, accept->op->raw_connect_data);
   else
     g_io_stream_close (stream, NULL, NULL);
-  ferry_operation_unref (accept->op);
-  g_free (accept->channel);
-  g_free (accept);
+  socket_accept_free (accept);
 }
 
 void
@@ -648,16 +584,15 @@ ferry_operation_set_raw_connect_handler (FerryOperation *op, FerryOperationRawCo
   op->raw_connect_data = data;
 }
 
-static void
-operation_websocket (FerryRequest *req, FerryOperation *op)
+void
+ferry_operation_accept_websocket (FerryOperation *op, SoupServerMessage *msg, const char *secret)
 {
-  const char *secret = ferry_request_query (req, "secret");
   GHashTableIter iter;
   gpointer key, value;
 
   if (secret == NULL || ferry_operation_is_final (op))
     {
-      ferry_respond_error_literal (req->msg, 403, "Missing or expired websocket secret");
+      ferry_respond_error_literal (msg, 403, "Missing or expired websocket secret");
       return;
     }
   g_hash_table_iter_init (&iter, op->secrets);
@@ -670,79 +605,13 @@ operation_websocket (FerryRequest *req, FerryOperation *op)
           accept->channel = g_strdup (key);
           /* A secret opens one websocket, once. */
           g_hash_table_iter_remove (&iter);
-          if (op->raw_connect_cb != NULL ? !ferry_websocket_accept_raw (req->msg, operation_stream_ready, accept)
-                                         : !ferry_websocket_accept (req->msg, operation_socket_ready, accept))
-            {
-              ferry_operation_unref (accept->op);
-              g_free (accept->channel);
-              g_free (accept);
-            }
+          if (op->raw_connect_cb != NULL ? !ferry_websocket_accept_raw (msg, operation_stream_ready, accept)
+                                         : !ferry_websocket_accept (msg, operation_socket_ready, accept))
+            socket_accept_free (accept);
           return;
         }
     }
-  ferry_respond_error_literal (req->msg, 403, "Invalid websocket secret");
-}
-
-void
-ferry_api_operations (FerryRequest *req, FerryInstance *unused)
-{
-  FerryOperation *op;
-
-  if (req->n_parts < 1 || strcmp (req->parts[0], "operations") != 0)
-    {
-      ferry_respond_error_literal (req->msg, 404, "not found");
-      return;
-    }
-  if (req->n_parts == 1)
-    {
-      if (strcmp (req->method, "GET") == 0)
-        list_operations (req);
-      else
-        ferry_respond_not_allowed (req->msg);
-      return;
-    }
-  op = ferry_operation_lookup (req->daemon, req->parts[1]);
-  if (op == NULL || req->n_parts > 3)
-    {
-      ferry_respond_error_literal (req->msg, 404, "Operation not found");
-      return;
-    }
-  if (req->n_parts == 2 && strcmp (req->method, "GET") == 0)
-    ferry_respond_sync (req->msg, ferry_operation_to_json (op));
-  else if (req->n_parts == 2 && strcmp (req->method, "DELETE") == 0)
-    {
-      if (op->cancel_cb == NULL || ferry_operation_is_final (op))
-        {
-          ferry_respond_error_literal (req->msg, 400, "This operation can't be cancelled");
-          return;
-        }
-      g_cancellable_cancel (op->cancellable);
-      ((void (*) (FerryOperation *, gpointer)) op->cancel_cb) (op, op->cancel_data);
-      ferry_respond_sync (req->msg, NULL);
-    }
-  else if (req->n_parts == 3 && strcmp (req->parts[2], "wait") == 0 && strcmp (req->method, "GET") == 0)
-    {
-      const char *t = ferry_request_query (req, "timeout");
-      gint64 timeout = t ? g_ascii_strtoll (t, NULL, 10) : -1;
-
-      if (ferry_operation_is_final (op) || timeout == 0)
-        {
-          ferry_respond_sync (req->msg, ferry_operation_to_json (op));
-          return;
-        }
-      g_object_set_data (G_OBJECT (req->msg), "ferry-daemon", req->daemon);
-      g_object_set_data_full (G_OBJECT (req->msg), "ferry-op", ferry_operation_ref (op),
-                              (GDestroyNotify) ferry_operation_unref);
-      g_ptr_array_add (op->waiters, g_object_ref (req->msg));
-      soup_server_message_pause (req->msg);
-      if (timeout > 0)
-        g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, (guint) MIN (timeout, 86400), wait_timeout,
-                                    g_object_ref (req->msg), g_object_unref);
-    }
-  else if (req->n_parts == 3 && strcmp (req->parts[2], "websocket") == 0 && strcmp (req->method, "GET") == 0)
-    operation_websocket (req, op);
-  else
-    ferry_respond_not_allowed (req->msg);
+  ferry_respond_error_literal (msg, 403, "Invalid websocket secret");
 }
 
 typedef struct

@@ -66,8 +66,15 @@ FerryOperation *ferry_operation_lookup (FerryDaemon *d, const char *id);
 /* Events */
 void ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata); /* takes metadata */
 void ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context);
+/* A client of /1.0/events (api/events.c), for TYPES (taken; NULL: all). */
+void ferry_events_add_listener (FerryDaemon *d, SoupWebsocketConnection *conn, char **types);
 
-/* GET /1.0/events and /1.0/operations[/ID[/wait|/websocket]] (routed by
- * src/daemon/api/routes.c; they read the operations' private state). */
-void ferry_api_events (FerryRequest *req, FerryInstance *unused);
-void ferry_api_operations (FerryRequest *req, FerryInstance *unused);
+/* For /1.0/operations (api/operations.c): "running", "success", "failure"
+ * or "cancelled"; cancelling (FALSE if the operation cannot be, or is
+ * over); answering MSG with the operation once it is final or after
+ * TIMEOUT seconds (-1: none); opening the channel whose secret is SECRET
+ * (once: a secret opens one websocket), or answering 403. */
+const char *ferry_operation_status_group (FerryOperation *op);
+gboolean ferry_operation_cancel (FerryOperation *op);
+void ferry_operation_wait (FerryOperation *op, SoupServerMessage *msg, gint64 timeout);
+void ferry_operation_accept_websocket (FerryOperation *op, SoupServerMessage *msg, const char *secret);

@@ -50,3 +50,5 @@ void ferry_api_profile_delete_or_rename (FerryRequest *req, FerryInstance *unuse
 /* Families still dispatching within themselves. */
 void ferry_api_networks (FerryRequest *req, FerryInstance *unused);     /* networks.c */
 void ferry_api_certificates (FerryRequest *req, FerryInstance *unused); /* certificates.c */
+void ferry_api_operations (FerryRequest *req, FerryInstance *unused);   /* operations.c */
+void ferry_api_events (FerryRequest *req, FerryInstance *unused);       /* events.c */

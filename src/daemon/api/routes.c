@@ -77,7 +77,7 @@ static const FerryApiRoute routes[] = {
   { "certificates/**", NULL, ferry_api_certificates, 0 },
   { "operations/*/websocket", "GET", ferry_api_operations, ROUTE_UNTRUSTED },
   { "operations/**", NULL, ferry_api_operations, 0 },
-  { "events", NULL, ferry_api_events, 0 },
+  { "events", "GET", ferry_api_events, 0 },
 };
 
 /* "containers" is LXD's older name of "instances". */
