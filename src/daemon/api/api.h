@@ -32,11 +32,20 @@ void ferry_api_instance_log (FerryRequest *req, FerryInstance *inst);
 void ferry_api_instance_console (FerryRequest *req, FerryInstance *inst);
 void ferry_api_exec (FerryRequest *req, FerryInstance *inst);         /* exec.c */
 void ferry_api_report (FerryRequest *req, FerryInstance *inst);       /* report.c */
-void ferry_api_snapshots (FerryRequest *req, FerryInstance *inst);    /* snapshots.c */
+void ferry_api_snapshots_list (FerryRequest *req, FerryInstance *inst);   /* snapshots.c */
+void ferry_api_snapshots_create (FerryRequest *req, FerryInstance *inst);
+void ferry_api_snapshot_get (FerryRequest *req, FerryInstance *inst);
+void ferry_api_snapshot_delete (FerryRequest *req, FerryInstance *inst);
+void ferry_api_snapshot_post (FerryRequest *req, FerryInstance *inst);
+void ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst);
 
 void ferry_api_images_list (FerryRequest *req, FerryInstance *unused);
 void ferry_api_images_import (FerryRequest *req, FerryInstance *unused);
-void ferry_api_image_aliases (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_aliases_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_aliases_create (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_alias_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_alias_delete (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_alias_update (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_get (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_delete (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_update (FerryRequest *req, FerryInstance *unused);

@@ -216,116 +216,146 @@ delete_done (FerryOperation *op, gpointer user_data, GError **error)
     ferry_events_lifecycle (data->daemon, "image-deleted", url, NULL);
 }
 
-static gboolean
-is_method (FerryRequest *req, const char *method)
-{
-  return strcmp (req->method, method) == 0;
-}
-
 void
-ferry_api_image_aliases (FerryRequest *req, FerryInstance *unused)
+ferry_api_image_aliases_list (FerryRequest *req, FerryInstance *unused)
 {
-  FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) aliases = ferry_db_alias_list (d->db, &error);
-  FerryDbAlias *alias = NULL;
+  g_autoptr (GPtrArray) aliases = ferry_db_alias_list (req->daemon->db, &error);
+  JsonArray *arr;
+  JsonNode *node;
 
   if (aliases == NULL)
     {
       ferry_respond_error (req->msg, error);
       return;
     }
-  if (req->n_parts == 2)
-    {
-      if (is_method (req, "GET"))
-        {
-          JsonArray *arr = json_array_new ();
-          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
-          for (guint i = 0; i < aliases->len; i++)
-            {
-              FerryDbAlias *a = g_ptr_array_index (aliases, i);
-              if (ferry_request_recursion (req) >= 1)
-                json_array_add_element (arr, alias_json (a));
-              else
-                {
-                  g_autofree char *escaped = g_uri_escape_string (a->name, NULL, FALSE);
-                  g_autofree char *url = g_strdup_printf ("/1.0/images/aliases/%s", escaped);
-                  json_array_add_string_element (arr, url);
-                }
-            }
-          json_node_take_array (node, arr);
-          ferry_respond_sync (req->msg, node);
-        }
-      else if (is_method (req, "POST"))
-        {
-          g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-          const char *name = NULL, *target = NULL, *description = "";
-          g_autofree char *fp = NULL;
-          if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
-              || !ferry_json_get_string (body, "target", &target, &error)
-              || !ferry_json_get_string (body, "description", &description, &error)
-              || !ferry_name_validate_object ("Alias", name, &error)
-              || (fp = ferry_images_resolve (d, target, &error)) == NULL)
-            {
-              ferry_respond_error (req->msg, error);
-              return;
-            }
-          FerryDbAlias row = { .name = (char *) name, .fingerprint = fp, .description = (char *) description };
-          if (!ferry_db_alias_insert (d->db, &row, &error))
-            {
-              if (g_error_matches (error, FERRY_ERROR, FERRY_ERROR_CONFLICT))
-                ferry_respond_error_literal (req->msg, 409, "Alias already exists");
-              else
-                ferry_respond_error (req->msg, error);
-              return;
-            }
-          ferry_respond_sync (req->msg, NULL);
-        }
-      else
-        ferry_respond_not_allowed (req->msg);
-      return;
-    }
+  arr = json_array_new ();
+  node = json_node_new (JSON_NODE_ARRAY);
   for (guint i = 0; i < aliases->len; i++)
-    if (strcmp (((FerryDbAlias *) g_ptr_array_index (aliases, i))->name, req->parts[2]) == 0)
-      alias = g_ptr_array_index (aliases, i);
-  if (alias == NULL || req->n_parts > 3)
     {
-      ferry_respond_error_literal (req->msg, 404, "Alias not found");
+      FerryDbAlias *a = g_ptr_array_index (aliases, i);
+      if (ferry_request_recursion (req) >= 1)
+        json_array_add_element (arr, alias_json (a));
+      else
+        {
+          g_autofree char *escaped = g_uri_escape_string (a->name, NULL, FALSE);
+          g_autofree char *url = g_strdup_printf ("/1.0/images/aliases/%s", escaped);
+          json_array_add_string_element (arr, url);
+        }
+    }
+  json_node_take_array (node, arr);
+  ferry_respond_sync (req->msg, node);
+}
+
+/* name, target (an alias, fingerprint or prefix: resolved) and
+ * description of an alias body; *fp the target's fingerprint. */
+static gboolean
+parse_alias_body (FerryRequest *req, JsonObject **body, const char **name, const char **target,
+                  const char **description, char **fp, GError **error)
+{
+  *body = ferry_request_json (req, FALSE, error);
+  return *body != NULL && ferry_json_get_string (*body, "name", name, error)
+         && ferry_json_get_string (*body, "target", target, error)
+         && ferry_json_get_string (*body, "description", description, error)
+         && ferry_name_validate_object ("Alias", *name, error)
+         && (*fp = ferry_images_resolve (req->daemon, *target, error)) != NULL;
+}
+
+void
+ferry_api_image_aliases_create (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  const char *name = NULL, *target = NULL, *description = "";
+  g_autofree char *fp = NULL;
+  FerryDbAlias row;
+
+  if (!parse_alias_body (req, &body, &name, &target, &description, &fp, &error))
+    {
+      ferry_respond_error (req->msg, error);
       return;
     }
-  if (is_method (req, "GET"))
-    ferry_respond_sync (req->msg, alias_json (alias));
-  else if (is_method (req, "DELETE"))
-    {
-      if (ferry_db_alias_delete (d->db, alias->name, &error))
-        ferry_respond_sync (req->msg, NULL);
-      else
-        ferry_respond_error (req->msg, error);
-    }
-  else if (is_method (req, "PUT") || is_method (req, "PATCH") || is_method (req, "POST"))
-    {
-      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-      const char *name = alias->name, *target = alias->fingerprint, *description = alias->description;
-      g_autofree char *fp = NULL;
-      if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
-          || !ferry_json_get_string (body, "target", &target, &error)
-          || !ferry_json_get_string (body, "description", &description, &error)
-          || !ferry_name_validate_object ("Alias", name, &error)
-          || (fp = ferry_images_resolve (d, target, &error)) == NULL)
-        {
-          ferry_respond_error (req->msg, error);
-          return;
-        }
-      if (!is_method (req, "POST"))
-        name = alias->name; /* POST renames; PUT/PATCH change target/description */
-      FerryDbAlias row = { .name = (char *) name, .fingerprint = fp, .description = (char *) description };
-      if (ferry_db_alias_update (d->db, alias->name, &row, &error))
-        ferry_respond_sync (req->msg, NULL);
-      else
-        ferry_respond_error (req->msg, error);
-    }
+  row = (FerryDbAlias){ .name = (char *) name, .fingerprint = fp, .description = (char *) description };
+  if (ferry_db_alias_insert (req->daemon->db, &row, &error))
+    ferry_respond_sync (req->msg, NULL);
+  else if (g_error_matches (error, FERRY_ERROR, FERRY_ERROR_CONFLICT))
+    ferry_respond_error_literal (req->msg, 409, "Alias already exists");
   else
-    ferry_respond_not_allowed (req->msg);
+    ferry_respond_error (req->msg, error);
+}
+
+/* The alias /1.0/images/aliases/NAME names, from ALIASES (read here);
+ * NULL once it answered why not. */
+static FerryDbAlias *
+lookup_alias (FerryRequest *req, GPtrArray **aliases)
+{
+  g_autoptr (GError) error = NULL;
+
+  *aliases = ferry_db_alias_list (req->daemon->db, &error);
+  if (*aliases == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return NULL;
+    }
+  for (guint i = 0; i < (*aliases)->len; i++)
+    if (strcmp (((FerryDbAlias *) g_ptr_array_index (*aliases, i))->name, req->parts[2]) == 0)
+      return g_ptr_array_index (*aliases, i);
+  ferry_respond_error_literal (req->msg, 404, "Alias not found");
+  return NULL;
+}
+
+void
+ferry_api_image_alias_get (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GPtrArray) aliases = NULL;
+  FerryDbAlias *alias = lookup_alias (req, &aliases);
+
+  if (alias != NULL)
+    ferry_respond_sync (req->msg, alias_json (alias));
+}
+
+void
+ferry_api_image_alias_delete (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GPtrArray) aliases = NULL;
+  g_autoptr (GError) error = NULL;
+  FerryDbAlias *alias = lookup_alias (req, &aliases);
+
+  if (alias == NULL)
+    return;
+  if (ferry_db_alias_delete (req->daemon->db, alias->name, &error))
+    ferry_respond_sync (req->msg, NULL);
+  else
+    ferry_respond_error (req->msg, error);
+}
+
+/* POST renames; PUT/PATCH change the target and description. */
+void
+ferry_api_image_alias_update (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GPtrArray) aliases = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  FerryDbAlias *alias = lookup_alias (req, &aliases);
+  const char *name, *target, *description;
+  g_autofree char *fp = NULL;
+  FerryDbAlias row;
+
+  if (alias == NULL)
+    return;
+  name = alias->name, target = alias->fingerprint, description = alias->description;
+  if (!parse_alias_body (req, &body, &name, &target, &description, &fp, &error))
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (strcmp (req->method, "POST") != 0)
+    name = alias->name;
+  row = (FerryDbAlias){ .name = (char *) name, .fingerprint = fp, .description = (char *) description };
+  if (ferry_db_alias_update (req->daemon->db, alias->name, &row, &error))
+    ferry_respond_sync (req->msg, NULL);
+  else
+    ferry_respond_error (req->msg, error);
 }
 
 void

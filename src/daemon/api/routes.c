@@ -18,6 +18,24 @@ typedef struct
 } FerryApiRoute;
 
 static void
+not_allowed (FerryRequest *req, FerryInstance *unused)
+{
+  ferry_respond_not_allowed (req->msg);
+}
+
+static void
+snapshot_not_found (FerryRequest *req, FerryInstance *unused)
+{
+  ferry_respond_error_literal (req->msg, 404, "Snapshot not found");
+}
+
+static void
+alias_not_found (FerryRequest *req, FerryInstance *unused)
+{
+  ferry_respond_error_literal (req->msg, 404, "Alias not found");
+}
+
+static void
 image_not_found (FerryRequest *req, FerryInstance *unused)
 {
   ferry_respond_error_literal (req->msg, 404, "Image not found");
@@ -52,11 +70,28 @@ static const FerryApiRoute routes[] = {
   { "instances/*/logs/*", "DELETE", ferry_api_instance_log, ROUTE_INSTANCE },
   { "instances/*/console", NULL, ferry_api_instance_console, ROUTE_INSTANCE },
   { "instances/*/report", "GET", ferry_api_report, ROUTE_INSTANCE },
-  { "instances/*/snapshots/**", NULL, ferry_api_snapshots, ROUTE_INSTANCE },
+  { "instances/*/snapshots", "GET", ferry_api_snapshots_list, ROUTE_INSTANCE },
+  { "instances/*/snapshots", "POST", ferry_api_snapshots_create, ROUTE_INSTANCE },
+  { "instances/*/snapshots/*", "GET", ferry_api_snapshot_get, ROUTE_INSTANCE },
+  { "instances/*/snapshots/*", "DELETE", ferry_api_snapshot_delete, ROUTE_INSTANCE },
+  { "instances/*/snapshots/*", "POST", ferry_api_snapshot_post, ROUTE_INSTANCE },
+  { "instances/*/snapshots/*", "PUT", ferry_api_snapshot_update, ROUTE_INSTANCE },
+  { "instances/*/snapshots/*", "PATCH", ferry_api_snapshot_update, ROUTE_INSTANCE },
+  { "instances/*/snapshots/*/*/**", NULL, snapshot_not_found, ROUTE_INSTANCE },
 
   { "images", "GET", ferry_api_images_list, 0 },
   { "images", "POST", ferry_api_images_import, 0 },
-  { "images/aliases/**", NULL, ferry_api_image_aliases, 0 },
+  { "images/aliases", "GET", ferry_api_image_aliases_list, 0 },
+  { "images/aliases", "POST", ferry_api_image_aliases_create, 0 },
+  { "images/aliases/*", "GET", ferry_api_image_alias_get, 0 },
+  { "images/aliases/*", "DELETE", ferry_api_image_alias_delete, 0 },
+  { "images/aliases/*", "PUT", ferry_api_image_alias_update, 0 },
+  { "images/aliases/*", "PATCH", ferry_api_image_alias_update, 0 },
+  { "images/aliases/*", "POST", ferry_api_image_alias_update, 0 },
+  { "images/aliases/*/*/**", NULL, alias_not_found, 0 },
+  /* Not images named "aliases": the other methods of these paths. */
+  { "images/aliases", NULL, not_allowed, 0 },
+  { "images/aliases/*", NULL, not_allowed, 0 },
   { "images/*", "GET", ferry_api_image_get, 0 },
   { "images/*", "DELETE", ferry_api_image_delete, 0 },
   { "images/*", "PUT", ferry_api_image_update, 0 },

@@ -350,106 +350,149 @@ run_on_snapshot (FerryRequest *req, FerryInstance *inst, FerryDbSnapshot *s, con
 }
 
 void
-ferry_api_snapshots (FerryRequest *req, FerryInstance *inst)
+ferry_api_snapshots_list (FerryRequest *req, FerryInstance *inst)
 {
-  FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, &error);
-  const char *method = req->method;
-  FerryDbSnapshot *s;
+  g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (req->daemon->db, inst->row->id, &error);
+  JsonArray *arr;
+  JsonNode *node;
 
   if (snaps == NULL)
     {
       ferry_respond_error (req->msg, error);
       return;
     }
-  if (req->n_parts == 3)
+  arr = json_array_new ();
+  node = json_node_new (JSON_NODE_ARRAY);
+  for (guint i = 0; i < snaps->len; i++)
     {
-      if (strcmp (method, "GET") == 0)
-        {
-          JsonArray *arr = json_array_new ();
-          JsonNode *node = json_node_new (JSON_NODE_ARRAY);
-          for (guint i = 0; i < snaps->len; i++)
-            {
-              FerryDbSnapshot *sn = g_ptr_array_index (snaps, i);
-              if (ferry_request_recursion (req) >= 1)
-                json_array_add_element (arr, ferry_snapshot_to_json (inst, sn));
-              else
-                {
-                  g_autofree char *escaped = g_uri_escape_string (sn->name, NULL, FALSE);
-                  g_autofree char *url = g_strdup_printf ("/1.0/%s/%s/snapshots/%s", req->parts[0], inst->row->name,
-                                                          escaped);
-                  json_array_add_string_element (arr, url);
-                }
-            }
-          json_node_take_array (node, arr);
-          ferry_respond_sync (req->msg, node);
-        }
-      else if (strcmp (method, "POST") == 0)
-        create_snapshot (req, inst, snaps);
+      FerryDbSnapshot *sn = g_ptr_array_index (snaps, i);
+      if (ferry_request_recursion (req) >= 1)
+        json_array_add_element (arr, ferry_snapshot_to_json (inst, sn));
       else
-        ferry_respond_not_allowed (req->msg);
-      return;
-    }
-  s = req->n_parts == 4 ? find_snapshot (snaps, req->parts[3]) : NULL;
-  if (s == NULL)
-    {
-      ferry_respond_error_literal (req->msg, 404, "Snapshot not found");
-      return;
-    }
-  if (strcmp (method, "GET") == 0)
-    ferry_respond_sync (req->msg, ferry_snapshot_to_json (inst, s));
-  else if (strcmp (method, "DELETE") == 0)
-    run_on_snapshot (req, inst, s, "Deleting snapshot", delete_work, delete_done, NULL);
-  else if (strcmp (method, "POST") == 0)
-    {
-      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-      const char *name = NULL;
-      gboolean migration = FALSE;
-      if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
-          || !ferry_json_get_bool (body, "migration", &migration, &error)
-          || !ferry_name_validate_snapshot (name, &error))
         {
-          ferry_respond_error (req->msg, error);
-          return;
+          g_autofree char *escaped = g_uri_escape_string (sn->name, NULL, FALSE);
+          g_autofree char *url = g_strdup_printf ("/1.0/%s/%s/snapshots/%s", req->parts[0], inst->row->name, escaped);
+          json_array_add_string_element (arr, url);
         }
-      if (migration)
-        ferry_respond_error_literal (req->msg, 400, "Snapshot migration isn't supported yet");
-      else if (find_snapshot (snaps, name) != NULL)
-        ferry_respond_error_literal (req->msg, 409, "A snapshot by that name already exists");
-      else
-        run_on_snapshot (req, inst, s, "Renaming snapshot", rename_work, rename_done, name);
     }
-  else if (strcmp (method, "PUT") == 0 || strcmp (method, "PATCH") == 0)
-    {
-      g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
-      const char *description = NULL, *expires = NULL;
-      if (body == NULL || !ferry_json_get_string (body, "description", &description, &error)
-          || !ferry_json_get_string (body, "expires_at", &expires, &error))
-        {
-          ferry_respond_error (req->msg, error);
-          return;
-        }
-      if (expires != NULL && *expires != '\0')
-        {
-          g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
-          if (dt == NULL)
-            {
-              ferry_respond_error_literal (req->msg, 400, "Invalid expires_at");
-              return;
-            }
-          s->expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
-        }
-      if (description != NULL)
-        {
-          g_free (s->description);
-          s->description = g_strdup (description);
-        }
-      if (ferry_db_snapshot_update (d->db, s, &error))
-        ferry_respond_sync (req->msg, NULL);
-      else
-        ferry_respond_error (req->msg, error);
-    }
+  json_node_take_array (node, arr);
+  ferry_respond_sync (req->msg, node);
+}
+
+void
+ferry_api_snapshots_create (FerryRequest *req, FerryInstance *inst)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (req->daemon->db, inst->row->id, &error);
+
+  if (snaps == NULL)
+    ferry_respond_error (req->msg, error);
   else
-    ferry_respond_not_allowed (req->msg);
+    create_snapshot (req, inst, snaps);
+}
+
+/* The snapshot /1.0/instances/NAME/snapshots/SNAP names, from SNAPS (read
+ * here); NULL once it answered why not. */
+static FerryDbSnapshot *
+lookup_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray **snaps)
+{
+  g_autoptr (GError) error = NULL;
+  FerryDbSnapshot *s;
+
+  *snaps = ferry_db_snapshot_list (req->daemon->db, inst->row->id, &error);
+  if (*snaps == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return NULL;
+    }
+  s = find_snapshot (*snaps, req->parts[3]);
+  if (s == NULL)
+    ferry_respond_error_literal (req->msg, 404, "Snapshot not found");
+  return s;
+}
+
+void
+ferry_api_snapshot_get (FerryRequest *req, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) snaps = NULL;
+  FerryDbSnapshot *s = lookup_snapshot (req, inst, &snaps);
+
+  if (s != NULL)
+    ferry_respond_sync (req->msg, ferry_snapshot_to_json (inst, s));
+}
+
+void
+ferry_api_snapshot_delete (FerryRequest *req, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) snaps = NULL;
+  FerryDbSnapshot *s = lookup_snapshot (req, inst, &snaps);
+
+  if (s != NULL)
+    run_on_snapshot (req, inst, s, "Deleting snapshot", delete_work, delete_done, NULL);
+}
+
+/* POST: a rename (a snapshot's migration is not supported). */
+void
+ferry_api_snapshot_post (FerryRequest *req, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) snaps = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  FerryDbSnapshot *s = lookup_snapshot (req, inst, &snaps);
+  const char *name = NULL;
+  gboolean migration = FALSE;
+
+  if (s == NULL)
+    return;
+  body = ferry_request_json (req, FALSE, &error);
+  if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
+      || !ferry_json_get_bool (body, "migration", &migration, &error) || !ferry_name_validate_snapshot (name, &error))
+    ferry_respond_error (req->msg, error);
+  else if (migration)
+    ferry_respond_error_literal (req->msg, 400, "Snapshot migration isn't supported yet");
+  else if (find_snapshot (snaps, name) != NULL)
+    ferry_respond_error_literal (req->msg, 409, "A snapshot by that name already exists");
+  else
+    run_on_snapshot (req, inst, s, "Renaming snapshot", rename_work, rename_done, name);
+}
+
+/* PUT/PATCH: description and expires_at. */
+void
+ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst)
+{
+  g_autoptr (GPtrArray) snaps = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  FerryDbSnapshot *s = lookup_snapshot (req, inst, &snaps);
+  const char *description = NULL, *expires = NULL;
+
+  if (s == NULL)
+    return;
+  body = ferry_request_json (req, FALSE, &error);
+  if (body == NULL || !ferry_json_get_string (body, "description", &description, &error)
+      || !ferry_json_get_string (body, "expires_at", &expires, &error))
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (expires != NULL && *expires != '\0')
+    {
+      g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
+      if (dt == NULL)
+        {
+          ferry_respond_error_literal (req->msg, 400, "Invalid expires_at");
+          return;
+        }
+      s->expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
+    }
+  if (description != NULL)
+    {
+      g_free (s->description);
+      s->description = g_strdup (description);
+    }
+  if (ferry_db_snapshot_update (req->daemon->db, s, &error))
+    ferry_respond_sync (req->msg, NULL);
+  else
+    ferry_respond_error (req->msg, error);
 }
