@@ -56,8 +56,18 @@ void ferry_api_profile_get (FerryRequest *req, FerryInstance *unused);
 void ferry_api_profile_update (FerryRequest *req, FerryInstance *unused);
 void ferry_api_profile_delete_or_rename (FerryRequest *req, FerryInstance *unused);
 
-/* Families still dispatching within themselves. */
-void ferry_api_networks (FerryRequest *req, FerryInstance *unused);     /* networks.c */
-void ferry_api_certificates (FerryRequest *req, FerryInstance *unused); /* certificates.c */
+void ferry_api_networks_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_networks_create (FerryRequest *req, FerryInstance *unused);
+void ferry_api_network_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_network_update (FerryRequest *req, FerryInstance *unused);
+void ferry_api_network_delete (FerryRequest *req, FerryInstance *unused);
+void ferry_api_network_rename (FerryRequest *req, FerryInstance *unused);
+
+void ferry_api_certificates_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_certificates_add (FerryRequest *req, FerryInstance *unused);
+void ferry_api_certificate_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_certificate_delete (FerryRequest *req, FerryInstance *unused);
+
+/* GET/DELETE /1.0/operations[/ID[/wait|/websocket]] and GET /1.0/events. */
 void ferry_api_operations (FerryRequest *req, FerryInstance *unused);   /* operations.c */
 void ferry_api_events (FerryRequest *req, FerryInstance *unused);       /* events.c */

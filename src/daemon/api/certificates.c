@@ -373,38 +373,37 @@ find_certificate (FerryDaemon *d, const char *fp, GError **error)
 }
 
 void
-ferry_api_certificates (FerryRequest *req, FerryInstance *unused)
+ferry_api_certificates_list (FerryRequest *req, FerryInstance *unused)
+{
+  list_certificates (req);
+}
+
+void
+ferry_api_certificates_add (FerryRequest *req, FerryInstance *unused)
+{
+  add_certificate (req);
+}
+
+void
+ferry_api_certificate_get (FerryRequest *req, FerryInstance *unused)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (FerryDbCertificate) row = NULL;
+  g_autoptr (FerryDbCertificate) row = find_certificate (req->daemon, req->parts[1], &error);
 
-  if (req->n_parts < 1 || strcmp (req->parts[0], "certificates") != 0 || req->n_parts > 2)
-    {
-      ferry_respond_error_literal (req->msg, 404, "not found");
-      return;
-    }
-  if (req->n_parts == 1)
-    {
-      if (strcmp (req->method, "GET") == 0)
-        list_certificates (req);
-      else if (strcmp (req->method, "POST") == 0)
-        add_certificate (req);
-      else
-        ferry_respond_not_allowed (req->msg);
-      return;
-    }
-  row = find_certificate (req->daemon, req->parts[1], &error);
   if (row == NULL)
     ferry_respond_error (req->msg, error);
-  else if (strcmp (req->method, "GET") == 0)
-    ferry_respond_sync_etag (req->msg, certificate_json (row), NULL);
-  else if (strcmp (req->method, "DELETE") == 0)
-    {
-      if (!ferry_db_certificate_delete (req->daemon->db, row->fingerprint, &error))
-        ferry_respond_error (req->msg, error);
-      else
-        ferry_respond_sync (req->msg, NULL);
-    }
   else
-    ferry_respond_not_allowed (req->msg);
+    ferry_respond_sync_etag (req->msg, certificate_json (row), NULL);
+}
+
+void
+ferry_api_certificate_delete (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FerryDbCertificate) row = find_certificate (req->daemon, req->parts[1], &error);
+
+  if (row == NULL || !ferry_db_certificate_delete (req->daemon->db, row->fingerprint, &error))
+    ferry_respond_error (req->msg, error);
+  else
+    ferry_respond_sync (req->msg, NULL);
 }

@@ -325,61 +325,85 @@ rename_network (FerryRequest *req, FerryNetwork *n, GError **error)
 }
 
 void
-ferry_api_networks (FerryRequest *req, FerryInstance *unused)
+ferry_api_networks_list (FerryRequest *req, FerryInstance *unused)
 {
-  FerryDaemon *d = req->daemon;
-  g_autoptr (GError) error = NULL;
-  FerryNetwork *n;
+  list_networks (req);
+}
 
-  if (req->n_parts < 1 || strcmp (req->parts[0], "networks") != 0)
-    {
-      ferry_respond_error_literal (req->msg, 404, "not found");
-      return;
-    }
-  if (req->n_parts == 1)
-    {
-      if (strcmp (req->method, "GET") == 0)
-        list_networks (req);
-      else if (strcmp (req->method, "POST") == 0)
-        {
-          if (!create_network (req, &error))
-            goto fail;
-          ferry_respond_sync (req->msg, NULL);
-        }
-      else
-        ferry_respond_not_allowed (req->msg);
-      return;
-    }
-  n = ferry_network_lookup (d, req->parts[1]);
-  if (n == NULL || req->n_parts > 2)
-    {
-      ferry_respond_error_literal (req->msg, 404, "Network not found");
-      return;
-    }
-  if (strcmp (req->method, "GET") == 0)
-    ferry_respond_sync (req->msg, network_json (d, n));
-  else if (strcmp (req->method, "PUT") == 0 || strcmp (req->method, "PATCH") == 0)
-    {
-      if (!update_network (req, n, strcmp (req->method, "PATCH") == 0, &error))
-        goto fail;
-      ferry_respond_sync (req->msg, NULL);
-    }
-  else if (strcmp (req->method, "DELETE") == 0)
-    {
-      if (!delete_network (req, n, &error))
-        goto fail;
-      ferry_respond_sync (req->msg, NULL);
-    }
-  else if (strcmp (req->method, "POST") == 0)
-    {
-      if (!rename_network (req, n, &error))
-        goto fail;
-      ferry_respond_sync (req->msg, NULL);
-    }
+/* Answers 200, or the error of a change that failed. */
+static void
+respond_change (FerryRequest *req, gboolean ok, const GError *error)
+{
+  if (ok)
+    ferry_respond_sync (req->msg, NULL);
   else
-    ferry_respond_not_allowed (req->msg);
-  return;
+    ferry_respond_error (req->msg, error);
+}
 
-fail:
-  ferry_respond_error (req->msg, error);
+void
+ferry_api_networks_create (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean ok = create_network (req, &error);
+
+  respond_change (req, ok, error);
+}
+
+/* The network /1.0/networks/NAME names; NULL once it answered 404. */
+static FerryNetwork *
+lookup_network (FerryRequest *req)
+{
+  FerryNetwork *n = ferry_network_lookup (req->daemon, req->parts[1]);
+
+  if (n == NULL)
+    ferry_respond_error_literal (req->msg, 404, "Network not found");
+  return n;
+}
+
+void
+ferry_api_network_get (FerryRequest *req, FerryInstance *unused)
+{
+  FerryNetwork *n = lookup_network (req);
+
+  if (n != NULL)
+    ferry_respond_sync (req->msg, network_json (req->daemon, n));
+}
+
+void
+ferry_api_network_update (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GError) error = NULL;
+  FerryNetwork *n = lookup_network (req);
+
+  if (n != NULL)
+    {
+      gboolean ok = update_network (req, n, strcmp (req->method, "PATCH") == 0, &error);
+      respond_change (req, ok, error);
+    }
+}
+
+void
+ferry_api_network_delete (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GError) error = NULL;
+  FerryNetwork *n = lookup_network (req);
+
+  if (n != NULL)
+    {
+      gboolean ok = delete_network (req, n, &error);
+      respond_change (req, ok, error);
+    }
+}
+
+void
+ferry_api_network_rename (FerryRequest *req, FerryInstance *unused)
+{
+  g_autoptr (GError) error = NULL;
+  FerryNetwork *n = lookup_network (req);
+
+  if (n != NULL)
+    {
+      gboolean ok = rename_network (req, n, &error);
+      respond_change (req, ok, error);
+    }
 }

@@ -36,6 +36,12 @@ alias_not_found (FerryRequest *req, FerryInstance *unused)
 }
 
 static void
+network_not_found (FerryRequest *req, FerryInstance *unused)
+{
+  ferry_respond_error_literal (req->msg, 404, "Network not found");
+}
+
+static void
 image_not_found (FerryRequest *req, FerryInstance *unused)
 {
   ferry_respond_error_literal (req->msg, 404, "Image not found");
@@ -107,9 +113,20 @@ static const FerryApiRoute routes[] = {
   { "profiles/*", "POST", ferry_api_profile_delete_or_rename, 0 },
   { "profiles/*/*/**", NULL, profile_not_found, 0 },
 
-  { "networks/**", NULL, ferry_api_networks, 0 },
-  { "certificates", "POST", ferry_api_certificates, ROUTE_UNTRUSTED },
-  { "certificates/**", NULL, ferry_api_certificates, 0 },
+  { "networks", "GET", ferry_api_networks_list, 0 },
+  { "networks", "POST", ferry_api_networks_create, 0 },
+  { "networks/*", "GET", ferry_api_network_get, 0 },
+  { "networks/*", "PUT", ferry_api_network_update, 0 },
+  { "networks/*", "PATCH", ferry_api_network_update, 0 },
+  { "networks/*", "DELETE", ferry_api_network_delete, 0 },
+  { "networks/*", "POST", ferry_api_network_rename, 0 },
+  { "networks/*/*/**", NULL, network_not_found, 0 },
+
+  { "certificates", "GET", ferry_api_certificates_list, 0 },
+  { "certificates", "POST", ferry_api_certificates_add, ROUTE_UNTRUSTED },
+  { "certificates/*", "GET", ferry_api_certificate_get, 0 },
+  { "certificates/*", "DELETE", ferry_api_certificate_delete, 0 },
+
   { "operations/*/websocket", "GET", ferry_api_operations, ROUTE_UNTRUSTED },
   { "operations/**", NULL, ferry_api_operations, 0 },
   { "events", "GET", ferry_api_events, 0 },
