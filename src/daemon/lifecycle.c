@@ -438,12 +438,82 @@ dump_ended_anyway (LifecycleData *data, GError **error)
   return TRUE;
 }
 
+/* A stateful stop's dump: into state.tmp, then (complete) renamed to
+ * state/ once the container is gone. */
+static gboolean
+save_state (LifecycleData *data, GError **error)
+{
+  if (!ferry_run_monitor (data->daemon, (const char *const *) data->checkpoint_argv->pdata, NULL, error)
+      && !dump_ended_anyway (data, error))
+    {
+      ferry_rm_rf (data->state_tmp, NULL);
+      g_prefix_error (error, "Stateful stop of %s failed, the instance keeps running: ", data->name);
+      ferry_error_add_log (error, argv_value (data->checkpoint_argv, "--log"));
+      return FALSE;
+    }
+  ferry_test_crash_point ("stop-after-dump");
+  ferry_instance_record_stats (data->daemon, data->name, "dump", "stop", NULL, data->stats_file);
+  wait_stopped (data->run_dir);
+  if (!ferry_rm_rf (data->state_dir, error) || !ferry_rename_durable (data->state_tmp, data->state_dir, error))
+    {
+      g_prefix_error (error, "Keeping the state of %s: ", data->name);
+      return FALSE;
+    }
+  ferry_test_crash_point ("stop-after-rename");
+  data->state_saved = TRUE;
+  return TRUE;
+}
+
+/* A start or restore failed: say why, and for a restore keep the state
+ * where `ferry start` finds it (nothing is lost). */
+static void
+start_failed (LifecycleData *data, GError **error)
+{
+  if (data->start_is_restore)
+    {
+      if (data->snapshot_state != NULL && !g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
+        {
+          g_autoptr (GError) keep_error = NULL;
+          if (ferry_copy_tree (data->snapshot_state, data->state_dir, &keep_error))
+            data->state_kept = TRUE;
+          else
+            g_warning ("Keeping restore state for a retry: %s", keep_error->message);
+        }
+      else
+        data->state_kept = TRUE;
+      g_prefix_error (error, "Restoring the processes of %s failed, the instance is stopped and its saved state "
+                             "kept (`start` retries, `start --stateless` boots it cold): ",
+                      data->name);
+      ferry_error_add_log (error, argv_value (data->start_argv, "--log"));
+    }
+  else
+    {
+      g_autofree char *monitor_log = ferry_layout_log_file (data->daemon->layout, data->name, "monitor.log");
+      g_prefix_error (error, "Starting %s: ", data->name);
+      ferry_error_add_log (error, monitor_log);
+    }
+}
+
+/* A restore succeeded: its statistics, and the state of a stateful stop
+ * it consumed removed (in the background: hundreds of MiB of images are
+ * no part of the start). */
+static void
+restored (LifecycleData *data)
+{
+  ferry_test_crash_point ("start-after-restore");
+  ferry_instance_record_stats (data->daemon, data->name, "restore", data->action, data->snapshot, data->stats_file);
+  if (data->snapshot_state == NULL)
+    ferry_discard_in_background (data->state_dir, data->name);
+  data->state_consumed = TRUE;
+}
+
+/* The steps, in order: stop (while a snapshot's rootfs is copied beside
+ * the instance's), the dump of a stateful stop, the rootfs swap of a
+ * snapshot restore, discarding saved state, start or restore. */
 static gboolean
 lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   LifecycleData *data = user_data;
-  FerryDaemon *d = data->daemon;
-
   g_autofree char *incoming = g_strconcat (data->rootfs, ".incoming", NULL);
   RootfsCopy copy = { .from = data->swap_from, .to = incoming };
   GThread *copier = data->swap_from ? g_thread_new ("rootfs-copy", copy_rootfs_main, &copy) : NULL;
@@ -453,7 +523,8 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
    * must not see the old processes' sockets close. */
   if (data->stop_argv != NULL && data->start_is_restore)
     ferry_network_unplug (data->run_dir);
-  stopped = data->stop_argv == NULL || ferry_run_monitor (d, (const char *const *) data->stop_argv->pdata, NULL, error);
+  stopped = data->stop_argv == NULL
+            || ferry_run_monitor (data->daemon, (const char *const *) data->stop_argv->pdata, NULL, error);
   if (copier != NULL)
     g_thread_join (copier);
   if (!stopped)
@@ -465,27 +536,8 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
     }
   if (data->snapshot != NULL && data->stop_argv != NULL)
     ferry_test_crash_point ("restore-after-stop");
-  if (data->checkpoint_argv != NULL)
-    {
-      if (!ferry_run_monitor (d, (const char *const *) data->checkpoint_argv->pdata, NULL, error)
-          && !dump_ended_anyway (data, error))
-        {
-          ferry_rm_rf (data->state_tmp, NULL);
-          g_prefix_error (error, "Stateful stop of %s failed, the instance keeps running: ", data->name);
-          ferry_error_add_log (error, argv_value (data->checkpoint_argv, "--log"));
-          return FALSE;
-        }
-      ferry_test_crash_point ("stop-after-dump");
-      ferry_instance_record_stats (d, data->name, "dump", "stop", NULL, data->stats_file);
-      wait_stopped (data->run_dir);
-      if (!ferry_rm_rf (data->state_dir, error) || !ferry_rename_durable (data->state_tmp, data->state_dir, error))
-        {
-          g_prefix_error (error, "Keeping the state of %s: ", data->name);
-          return FALSE;
-        }
-      ferry_test_crash_point ("stop-after-rename");
-      data->state_saved = TRUE;
-    }
+  if (data->checkpoint_argv != NULL && !save_state (data, error))
+    return FALSE;
   if (copy.error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&copy.error));
@@ -500,46 +552,11 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
     return FALSE;
   if (data->start_argv != NULL && !start_or_restore (data, error))
     {
-      const char *criu_log = argv_value (data->start_argv, "--log");
-      g_autofree char *monitor_log = g_build_filename (d->layout->logs, data->name, "monitor.log", NULL);
-
-      if (data->start_is_restore)
-        {
-          /* Nothing is lost: the state stays where `ferry start` finds it. */
-          if (data->snapshot_state != NULL && !g_file_test (data->state_dir, G_FILE_TEST_IS_DIR))
-            {
-              g_autoptr (GError) keep_error = NULL;
-              if (ferry_copy_tree (data->snapshot_state, data->state_dir, &keep_error))
-                data->state_kept = TRUE;
-              else
-                g_warning ("Keeping restore state for a retry: %s", keep_error->message);
-            }
-          else
-            data->state_kept = TRUE;
-          g_prefix_error (error, "Restoring the processes of %s failed, the instance is stopped and its saved state "
-                                 "kept (`start` retries, `start --stateless` boots it cold): ",
-                          data->name);
-          ferry_error_add_log (error, criu_log);
-        }
-      else
-        {
-          g_prefix_error (error, "Starting %s: ", data->name);
-          ferry_error_add_log (error, monitor_log);
-        }
+      start_failed (data, error);
       return FALSE;
     }
   if (data->start_argv != NULL && data->start_is_restore)
-    {
-      ferry_test_crash_point ("start-after-restore");
-      ferry_instance_record_stats (d, data->name, "restore", data->action, data->snapshot, data->stats_file);
-      if (data->snapshot_state == NULL)
-        {
-          /* A stateful start consumed the state of the stateful stop:
-           * removing hundreds of MiB of images is no part of the start. */
-          ferry_discard_in_background (data->state_dir, data->name);
-        }
-      data->state_consumed = TRUE;
-    }
+    restored (data);
   return TRUE;
 }
 
