@@ -393,42 +393,89 @@ restore_with_source_idmap (TargetData *t, JsonObject *offer, GError **error)
   return TRUE;
 }
 
-static gboolean
-target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+/* How a step of the conversation ended: FAILED is this side's failure
+ * (the source is told why), LINK_LOST the link's or the source's (there
+ * is nobody to tell). */
+typedef enum
 {
-  TargetData *t = user_data;
+  STEP_OK,
+  STEP_FAILED,
+  STEP_LINK_LOST,
+} Step;
+
+/* The link, the source's offer, its checks, the instance's directory
+ * marked as incoming, and the answer "accept". */
+static Step
+accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
+{
   g_autoptr (JsonObject) offer = NULL;
+  g_autoptr (JsonObject) accept = NULL;
   gboolean live = FALSE;
 
-  if (!ferry_migration_link_establish (t->link, cancellable, error))
-    goto fail_quiet;
-  if ((offer = ferry_migration_recv (t->link, "offer", cancellable, error)) == NULL)
-    goto fail_quiet;
+  if (!ferry_migration_link_establish (t->link, cancellable, error)
+      || (offer = ferry_migration_recv (t->link, "offer", cancellable, error)) == NULL)
+    return STEP_LINK_LOST;
   if (!ferry_json_get_bool (offer, "live", &live, error) || !read_snapshots (t, offer, error))
-    goto fail;
+    return STEP_FAILED;
   if (live != t->live)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The source offers a %s transfer where %s was asked",
                    live ? "live" : "stateless", t->live ? "a live one" : "a stateless one");
-      goto fail;
+      return STEP_FAILED;
     }
-  if (!check_offer (t, offer, error) || (t->live && !restore_with_source_idmap (t, offer, error)))
-    goto fail;
-  if (!ferry_layout_make_instance_dir (t->inst_dir, error)
+  if (!check_offer (t, offer, error) || (t->live && !restore_with_source_idmap (t, offer, error))
+      || !ferry_layout_make_instance_dir (t->inst_dir, error)
       || !ferry_write_file_atomic (t->marker, "", 0, 0600, error))
-    goto fail;
-  {
-    g_autoptr (JsonObject) accept = json_object_new ();
-    json_object_set_string_member (accept, "type", "accept");
-    json_object_set_boolean_member (accept, "idmap", TRUE);
-    if (!ferry_migration_send (t->link, accept, error))
-      goto fail_quiet;
-  }
+    return STEP_FAILED;
+  accept = json_object_new ();
+  json_object_set_string_member (accept, "type", "accept");
+  json_object_set_boolean_member (accept, "idmap", TRUE);
+  return ferry_migration_send (t->link, accept, error) ? STEP_OK : STEP_LINK_LOST;
+}
 
-  for (;;)
+/* One message of the source: sync, dump (live), restore (live) or done
+ * (*done set). Anything else is out of turn. */
+static Step
+answer (TargetData *t, JsonObject *msg, gboolean *done, GError **error)
+{
+  const char *type = json_object_get_string_member_with_default (msg, "type", "");
+
+  if (g_str_equal (type, "sync"))
+    {
+      if (!receive (t, msg, error))
+        return STEP_FAILED;
+      return ferry_migration_send_type (t->link, "synced", error) ? STEP_OK : STEP_LINK_LOST;
+    }
+  if (g_str_equal (type, "dump") && t->live && t->page_server == NULL)
+    {
+      if (!start_page_server (t, error))
+        return STEP_FAILED;
+      return ferry_migration_send_type (t->link, "ready", error) ? STEP_OK : STEP_LINK_LOST;
+    }
+  if (g_str_equal (type, "restore") && t->live && !t->restored)
+    return restore (t, error) ? STEP_OK : STEP_FAILED;
+  if (g_str_equal (type, "done") && (t->restored || !t->live))
+    {
+      JsonObject *figures = NULL;
+      if (ferry_json_get_object (msg, "figures", &figures, NULL) && figures != NULL)
+        t->figures = json_object_ref (figures);
+      *done = TRUE;
+      return STEP_OK;
+    }
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the source sent \"%s\" out of turn", type);
+  return STEP_FAILED;
+}
+
+/* The source's messages until "done". */
+static Step
+converse (TargetData *t, GCancellable *cancellable, GError **error)
+{
+  gboolean done = FALSE;
+
+  while (!done)
     {
       g_autoptr (JsonObject) msg = ferry_migration_recv (t->link, NULL, cancellable, error);
-      const char *type;
+      Step step;
 
       if (msg == NULL && t->restored && !g_str_has_prefix ((*error)->message, "the other server failed"))
         {
@@ -438,49 +485,24 @@ target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
                      "If the source never received our answer, it runs there too: check before starting it there.",
                      t->name, (*error)->message);
           g_clear_error (error);
-          break;
+          return STEP_OK;
         }
       if (msg == NULL)
-        goto fail_quiet;
-      type = json_object_get_string_member_with_default (msg, "type", "");
-      if (g_str_equal (type, "sync"))
-        {
-          if (!receive (t, msg, error))
-            goto fail;
-          if (!ferry_migration_send_type (t->link, "synced", error))
-            goto fail_quiet;
-        }
-      else if (g_str_equal (type, "dump") && t->live && t->page_server == NULL)
-        {
-          if (!start_page_server (t, error))
-            goto fail;
-          if (!ferry_migration_send_type (t->link, "ready", error))
-            goto fail_quiet;
-        }
-      else if (g_str_equal (type, "restore") && t->live && !t->restored)
-        {
-          if (!restore (t, error))
-            goto fail;
-        }
-      else if (g_str_equal (type, "done") && (t->restored || !t->live))
-        {
-          JsonObject *figures = NULL;
-          if (ferry_json_get_object (msg, "figures", &figures, NULL) && figures != NULL)
-            t->figures = json_object_ref (figures);
-          break;
-        }
-      else
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the source sent \"%s\" out of turn", type);
-          goto fail;
-        }
+        return STEP_LINK_LOST;
+      if ((step = answer (t, msg, &done, error)) != STEP_OK)
+        return step;
     }
-  t->finished = TRUE;
-  return TRUE;
+  return STEP_OK;
+}
 
-fail:
-  ferry_migration_send_error (t->link, *error);
-fail_quiet:
+/* What a failed migration leaves here: nothing. The source learns why
+ * (unless the link is what failed); a failing page server is named as
+ * the cause; a restored copy the source never heard of goes. */
+static void
+target_failed (TargetData *t, Step step, GError **error)
+{
+  if (step == STEP_FAILED)
+    ferry_migration_send_error (t->link, *error);
   ferry_migration_link_shutdown (t->link);
   if (t->page_server != NULL)
     {
@@ -499,12 +521,28 @@ fail_quiet:
     {
       /* Restored, but the source never learnt it: it runs there again, so
        * this copy must go. Once "restored" reached the source it would have
-       * committed; a lost "done" after that is no failure (see below). */
+       * committed; a lost "done" after that is no failure (see converse). */
       forget_restored (t);
       t->restored = FALSE;
     }
   g_prefix_error (error, "Migration of %s failed: ", t->name);
-  return FALSE;
+}
+
+static gboolean
+target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  TargetData *t = user_data;
+  Step step = accept_offer (t, cancellable, error);
+
+  if (step == STEP_OK)
+    step = converse (t, cancellable, error);
+  if (step != STEP_OK)
+    {
+      target_failed (t, step, error);
+      return FALSE;
+    }
+  t->finished = TRUE;
+  return TRUE;
 }
 
 static void
