@@ -148,6 +148,70 @@ next_snapshot_name (GPtrArray *snaps)
     }
 }
 
+/* `ferry-monitor checkpoint --leave-running` of a stateful snapshot: the
+ * images into SNAP/state, the rootfs copied into SNAP/rootfs while the
+ * container is frozen. */
+static gboolean
+add_checkpoint_argv (FerryDaemon *d, FerryInstance *inst, SnapshotData *data, GError **error)
+{
+  g_autofree char *images = ferry_layout_dir_state (data->snap_dir);
+  g_autofree char *snap_rootfs = ferry_layout_dir_rootfs (data->snap_dir);
+  g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
+
+  if (!ferry_mkdir_p (images, 0700, error))
+    return FALSE;
+  data->log = ferry_layout_criu_log (d->layout, inst->row->name, "snapshot_dump");
+  data->stats_file = ferry_layout_stats_file (d->layout);
+  data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
+  const char *args[] = { "checkpoint", "--run-dir", run_dir, "--images", images, "--log", data->log,
+                         "--leave-running", "--rootfs-copy", data->rootfs, snap_rootfs, "--stats",
+                         data->stats_file, NULL };
+  for (int i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (data->checkpoint_argv, g_strdup (args[i]));
+  g_ptr_array_add (data->checkpoint_argv, NULL);
+  return TRUE;
+}
+
+/* The work of snapshot NAME, its (empty) directory made; NULL with
+ * nothing left behind on failure. */
+static SnapshotData *
+prepare_snapshot (FerryDaemon *d, FerryInstance *inst, const char *name, gboolean stateful, const char *expires,
+                  GError **error)
+{
+  SnapshotData *data = g_new0 (SnapshotData, 1);
+
+  data->daemon = d;
+  data->instance = g_strdup (inst->row->name);
+  data->snapshot = g_strdup (name);
+  data->stateful = stateful;
+  data->rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
+  data->snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, name);
+  if (expires != NULL && *expires != '\0')
+    {
+      g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
+      if (dt == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid expires_at \"%s\"", expires);
+          snapshot_data_free (data);
+          return NULL;
+        }
+      data->expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
+    }
+  ferry_rm_rf (data->snap_dir, NULL); /* a leftover of a crash, never a known snapshot */
+  if (!ferry_mkdir_p (data->snap_dir, 0700, error))
+    {
+      snapshot_data_free (data);
+      return NULL;
+    }
+  if (stateful && !add_checkpoint_argv (d, inst, data, error))
+    {
+      ferry_rm_rf (data->snap_dir, NULL);
+      snapshot_data_free (data);
+      return NULL;
+    }
+  return data;
+}
+
 static void
 create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
 {
@@ -156,7 +220,7 @@ create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
   g_autoptr (JsonObject) body = ferry_request_json (req, TRUE, &error);
   const char *name = NULL, *expires = NULL;
   gboolean stateful = FALSE;
-  g_autofree char *chosen = NULL;
+  g_autofree char *chosen = NULL, *url = NULL, *snapshot_url = NULL;
   SnapshotData *data;
   FerryOperation *op;
 
@@ -184,68 +248,20 @@ create_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray *snaps)
       g_prefix_error (&error, "Unable to create a stateful snapshot: ");
       goto fail;
     }
-
-  data = g_new0 (SnapshotData, 1);
-  data->daemon = d;
-  data->instance = g_strdup (inst->row->name);
-  data->snapshot = g_strdup (name);
-  data->stateful = stateful;
-  data->rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
-  data->snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, name);
-  if (expires != NULL && *expires != '\0')
-    {
-      g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
-      if (dt == NULL)
-        {
-          g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid expires_at \"%s\"", expires);
-          snapshot_data_free (data);
-          goto fail;
-        }
-      data->expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
-    }
-  ferry_rm_rf (data->snap_dir, NULL); /* a leftover of a crash, never a known snapshot */
-  if (!ferry_mkdir_p (data->snap_dir, 0700, &error))
-    {
-      snapshot_data_free (data);
-      goto fail;
-    }
-  if (stateful)
-    {
-      g_autofree char *images = ferry_layout_dir_state (data->snap_dir);
-      g_autofree char *snap_rootfs = ferry_layout_dir_rootfs (data->snap_dir);
-      g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
-
-      if (!ferry_mkdir_p (images, 0700, &error))
-        {
-          ferry_rm_rf (data->snap_dir, NULL);
-          snapshot_data_free (data);
-          goto fail;
-        }
-      data->log = ferry_layout_criu_log (d->layout, inst->row->name, "snapshot_dump");
-      data->stats_file = ferry_layout_stats_file (d->layout);
-      data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
-      const char *args[] = { "checkpoint", "--run-dir", run_dir, "--images", images, "--log", data->log,
-                             "--leave-running", "--rootfs-copy", data->rootfs, snap_rootfs, "--stats",
-                             data->stats_file, NULL };
-      for (int i = 0; args[i] != NULL; i++)
-        g_ptr_array_add (data->checkpoint_argv, g_strdup (args[i]));
-      g_ptr_array_add (data->checkpoint_argv, NULL);
-    }
-  op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, stateful ? "Snapshotting instance statefully"
-                                                             : "Snapshotting instance");
-  {
-    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
-    g_autofree char *surl = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst->row->name, name);
-    ferry_operation_add_resource (op, "instances", url);
-    ferry_operation_add_resource (op, "instances_snapshots", surl);
-  }
+  if ((data = prepare_snapshot (d, inst, name, stateful, expires, &error)) == NULL)
+    goto fail;
   if ((data->intent = ferry_intent_begin (d, inst->row->name, "snapshot", name, &error)) == 0)
     {
       ferry_rm_rf (data->snap_dir, NULL);
       snapshot_data_free (data);
-      ferry_operation_unref (op);
       goto fail;
     }
+  op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, stateful ? "Snapshotting instance statefully"
+                                                             : "Snapshotting instance");
+  url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+  snapshot_url = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst->row->name, name);
+  ferry_operation_add_resource (op, "instances", url);
+  ferry_operation_add_resource (op, "instances_snapshots", snapshot_url);
   ferry_instance_claim (inst, op, "snapshot", NULL);
   ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) snapshot_data_free);
   ferry_respond_async (req->msg, op);
