@@ -5,7 +5,7 @@
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
-#include "daemon/recovery.h"
+#include "daemon/intent.h"
 #include "common/error.h"
 #include "common/idmap.h"
 #include "common/fs.h"
@@ -131,7 +131,7 @@ ferry_instance_delete_op (FerryDaemon *d, FerryInstance *inst, gboolean internal
   ferry_layout_instance_dirs (d->layout, inst->row->name, data->paths);
   data->paths[3] = ferry_layout_run_dir (d->layout, inst->row->name);
   for (int i = 0; i < 3; i++)
-    data->new_paths[i] = ferry_recovery_aside_path (data->paths[i]);
+    data->new_paths[i] = ferry_intent_aside_path (data->paths[i]);
   if ((data->intent = ferry_intent_begin (d, inst->row->name, "delete", NULL, error)) == 0)
     {
       ferry_lifecycle_data_free (data);

@@ -7,7 +7,7 @@
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
-#include "daemon/recovery.h"
+#include "daemon/intent.h"
 #include "common/error.h"
 #include "common/idmap.h"
 #include "common/fs.h"
@@ -430,7 +430,7 @@ dump_ended_anyway (LifecycleData *data, GError **error)
   wait_stopped (data->run_dir);
   if (ferry_runtime_read_state (data->run_dir, &st, NULL) && st.running)
     return FALSE;
-  if (!ferry_recovery_dump_complete (data->state_tmp, TRUE))
+  if (!ferry_intent_dump_complete (data->state_tmp, TRUE))
     return FALSE;
   g_warning ("The stateful stop of %s: its monitor failed (%s), but CRIU completed the dump", data->name,
              (*error)->message);

@@ -5,7 +5,6 @@
 #include "daemon/http/http.h"
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
-#include "daemon/recovery.h"
 #include "common/error.h"
 #include "common/idmap.h"
 #include "common/fs.h"

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "daemon/lifecycle.h"
+#include "daemon/intent.h"
 #include "daemon/recovery.h"
 
 #include <errno.h>
@@ -19,70 +20,6 @@
 #include "daemon/instance.h"
 #include "daemon/operations.h"
 #include "runtime/rundir.h"
-
-#define ASIDE_SUFFIX ".deleting"
-
-gint64
-ferry_intent_begin (FerryDaemon *d, const char *instance, const char *op, const char *name, GError **error)
-{
-  g_autoptr (JsonObject) data = json_object_new ();
-  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
-  g_autofree char *json = NULL;
-
-  if (name != NULL)
-    json_object_set_string_member (data, "name", name);
-  json_node_set_object (node, data);
-  json = ferry_json_to_string (node, FALSE);
-  FerryDbIntent row = { .instance = (char *) instance, .op = (char *) op, .data_json = json,
-                        .created_at = ferry_time_now () };
-
-  if (!ferry_db_intent_add (d->db, &row, error))
-    {
-      g_prefix_error (error, "Recording the %s of %s: ", op, instance);
-      return 0;
-    }
-  return row.id;
-}
-
-void
-ferry_intent_settle (FerryDaemon *d, gint64 id)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (id > 0 && !ferry_db_intent_settle (d->db, id, &error))
-    g_warning ("Settling intent %" G_GINT64_FORMAT ": %s (the next start settles it again)", id, error->message);
-}
-
-char *
-ferry_recovery_aside_path (const char *dir)
-{
-  return g_strconcat (dir, ASIDE_SUFFIX, NULL);
-}
-
-/* ---- settling what a dead ferryd left ---- */
-
-/* Complete: marked by its monitor; or finished by CRIU (its statistics
- * written, the processes killed) when the monitor died before marking it,
- * then synced and marked here. */
-gboolean
-ferry_recovery_dump_complete (const char *images, gboolean processes_gone)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (ferry_checkpoint_marked_complete (images))
-    return TRUE;
-  if (!processes_gone || !ferry_checkpoint_criu_finished (images))
-    return FALSE;
-  g_message ("The dump in %s ended (CRIU's statistics are there) but its monitor died before marking it "
-             "complete: marking it now",
-             images);
-  if (!ferry_checkpoint_mark_complete (images, &error))
-    {
-      g_warning ("%s", error->message);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 /* A checkpoint, start or restore the dead ferryd started may still be
  * running (ferry-monitor outlives ferryd): its busy lock is released once
@@ -116,7 +53,7 @@ recover_stateful_stop (FerryDaemon *d, FerryInstance *inst)
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
   g_autoptr (GError) error = NULL;
 
-  if (ferry_recovery_dump_complete (state_tmp, !ferry_instance_is_running (d, inst))
+  if (ferry_intent_dump_complete (state_tmp, !ferry_instance_is_running (d, inst))
       && (!ferry_rm_rf (state, &error) || !ferry_rename_durable (state_tmp, state, &error)))
     g_warning ("Keeping the saved state of %s: %s", name, error->message);
   if (ferry_checkpoint_marked_complete (state))
@@ -249,7 +186,7 @@ recover_delete (FerryDaemon *d, const char *name)
   g_message ("Settling the delete of %s that the previous ferryd started: %s", name, committed ? "done" : "undone");
   for (int i = 0; i < 3; i++)
     {
-      g_autofree char *aside = ferry_recovery_aside_path (dirs[i]);
+      g_autofree char *aside = ferry_intent_aside_path (dirs[i]);
       if (committed)
         ferry_rm_rf (aside, NULL);
       else
@@ -326,7 +263,7 @@ sweep_top (FerryDaemon *d, const char *dir, const char *what)
   for (const char *e; gd != NULL && (e = g_dir_read_name (gd)) != NULL;)
     {
       g_autofree char *path = g_build_filename (dir, e, NULL);
-      g_autofree char *base = g_str_has_suffix (e, ASIDE_SUFFIX) ? g_strndup (e, strlen (e) - strlen (ASIDE_SUFFIX))
+      g_autofree char *base = g_str_has_suffix (e, FERRY_INTENT_ASIDE_SUFFIX) ? g_strndup (e, strlen (e) - strlen (FERRY_INTENT_ASIDE_SUFFIX))
                                                                   : g_strdup (e);
       if (!g_file_test (path, G_FILE_TEST_IS_DIR) || is_incoming (d, base))
         continue;

@@ -1,26 +1,10 @@
-/* Crash consistency (docs/durability.md). The database is the commit point
- * of every operation on an instance; what an operation does to files before
- * its commit is recorded first as an intent (src/db), settled in its done
- * callback. At start, before anything else touches an instance, ferryd
- * settles the intents a dead ferryd left, each to the state before or after
- * its operation, and removes what no instance owns (never-committed creates,
- * snapshots, incomplete dumps). */
+/* Crash consistency at start (docs/durability.md): before anything else
+ * touches an instance, ferryd settles the intents (intent.h) a dead ferryd
+ * left, each to the state before or after its operation, and removes what
+ * no instance owns (never-committed creates, snapshots, incomplete dumps). */
 #pragma once
 
 #include "daemon/daemon.h"
 
-/* Records that OP is about to change INSTANCE's files (NAME: the snapshot,
- * or the new name of a rename; or NULL); its id for ferry_intent_settle, or
- * 0 with an error. */
-gint64 ferry_intent_begin (FerryDaemon *d, const char *instance, const char *op, const char *name, GError **error);
-/* The operation's outcome is recorded: nothing is left to recover. */
-void ferry_intent_settle (FerryDaemon *d, gint64 id);
-
 /* At start, after the instances are loaded and before any autostart. */
 void ferry_recovery_run (FerryDaemon *d);
-
-/* The aside name of DIR for a delete: removed once the delete commits. */
-char *ferry_recovery_aside_path (const char *dir);
-/* The dump in IMAGES is complete: marked by its monitor, or ended by CRIU
- * (PROCESSES_GONE) and then synced and marked here. */
-gboolean ferry_recovery_dump_complete (const char *images, gboolean processes_gone);

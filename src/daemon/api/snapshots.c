@@ -1,6 +1,6 @@
 #include "daemon/lifecycle.h"
 #include "daemon/api/api.h"
-#include "daemon/recovery.h"
+#include "daemon/intent.h"
 #include "common/testhook.h"
 #include "common/error.h"
 #include "common/fs.h"
