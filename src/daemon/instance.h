@@ -1,5 +1,5 @@
-/* Instances: the model (DB row + expanded config), its JSON in LXD's shape,
- * claiming one for an operation (instance.c). Their validation is
+/* Instances: the model (DB row + expanded config, snapshots), claiming one
+ * for an operation (instance.c); their JSON is api/instance-json.c's. Their validation is
  * validate.h's, their lifecycle lifecycle.h's. */
 #pragma once
 
@@ -22,12 +22,10 @@ gboolean ferry_instance_is_rename_placeholder (FerryInstance *inst);
 FerryInstance *ferry_instance_lookup (FerryDaemon *d, const char *name, GError **error);
 void ferry_instance_free (FerryInstance *inst);
 
-/* The instance object as LXD returns it; with_state adds "state",
- * "snapshots" and "backups" (recursion=1 of one instance). */
-JsonNode *ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state);
-JsonNode *ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *snap);
-JsonNode *ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst);
 gboolean ferry_instance_is_running (FerryDaemon *d, FerryInstance *inst);
+/* Its snapshots, oldest first (from the render cache while a list
+ * renders); NULL while it is being created. */
+GPtrArray *ferry_instance_snapshots (FerryDaemon *d, FerryInstance *inst);
 
 /* While a list renders many instances, they share one reading of the
  * profiles (parsed once) and of every instance's snapshots (one query),
@@ -37,6 +35,21 @@ void ferry_instance_render_cache_end (FerryDaemon *d);
 
 /* Expanded config and devices: profiles in order, then the instance's own. */
 GHashTable *ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst);
+/* Everything of the row parsed once, own and expanded, for its JSON. */
+typedef struct
+{
+  char **profiles;
+  JsonObject *config, *devices;
+  GHashTable *own_config, *expanded_config;
+  JsonObject *expanded_devices;
+} FerryInstanceExpansion;
+void ferry_instance_expand (FerryDaemon *d, FerryInstance *inst, FerryInstanceExpansion *x);
+void ferry_instance_expansion_clear (FerryInstanceExpansion *x);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (FerryInstanceExpansion, ferry_instance_expansion_clear)
+/* A row's stored JSON texts: its profile list, an object ({} if unset or
+ * broken). */
+char **ferry_instance_parse_profiles (const char *json);
+JsonObject *ferry_instance_parse_object (const char *json);
 JsonObject *ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst);
 
 /* Marks the instance busy for op; FALSE with CONFLICT if it already is. */

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "daemon/network-manager.h"
 #include "daemon/network-internal.h"
+#include "daemon/instance.h"
 
 #include "common/error.h"
 #include "common/fs.h"

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "daemon/daemon.h"
-#include "daemon/instance.h"
 
 typedef struct FerryNetwork FerryNetwork;
 

@@ -15,6 +15,13 @@ void ferry_api_handle (FerryRequest *req);
 /* GET /1.0 metadata (also bundled into bug reports). */
 JsonNode *ferry_api_server_json (FerryDaemon *d);
 
+/* The instance object as LXD returns it; with_state adds "state",
+ * "snapshots" and "backups" (recursion=1 of one instance); the state; a
+ * snapshot object (instance-json.c). */
+JsonNode *ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state);
+JsonNode *ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *snap);
+JsonNode *ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst);
+
 /* The handlers, by family (the files of this folder). */
 void ferry_api_server_get (FerryRequest *req, FerryInstance *unused);
 void ferry_api_server_update (FerryRequest *req, FerryInstance *unused);
