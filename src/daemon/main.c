@@ -176,7 +176,7 @@ daemon_setup (FerryDaemon *d, GError **error)
   ferry_migration_cleanup_incoming (d);
   /* HTTPS first: once the unix socket answers, the whole API does. */
   ferry_http_set_handler (ferry_api_handle);
-  return ferry_https_init (d, error) && ferry_http_start (d, error);
+  return ferry_https_init (d, ferry_http_setup_server, error) && ferry_http_start (d, error);
 }
 
 int

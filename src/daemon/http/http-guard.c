@@ -2,7 +2,7 @@
  * http-guard.h). Main-thread only. */
 #include "config.h"
 #include "daemon/http/http-guard.h"
-#include "daemon/http/http.h"
+#include "daemon/http/request.h"
 #include "daemon/http/https-listener.h"
 #include "daemon/http/tls.h"
 #include "common/error.h"

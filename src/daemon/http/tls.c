@@ -1,8 +1,6 @@
 /* The HTTPS listener on core.https_address and its server certificate. */
 #include "config.h"
 #include "daemon/http/tls.h"
-#include "daemon/http/http.h"
-#include "daemon/http/http-guard.h"
 #include "daemon/http/https-listener.h"
 #include "daemon/http/password-guard.h"
 #include "common/cert.h"
@@ -47,7 +45,7 @@ load_server_certificate (FerryDaemon *d, FerryHttps *https, GError **error)
 }
 
 gboolean
-ferry_https_init (FerryDaemon *d, GError **error)
+ferry_https_init (FerryDaemon *d, FerryHttpsServerSetup setup, GError **error)
 {
   FerryHttps *https = g_new0 (FerryHttps, 1);
   g_autoptr (GHashTable) config = NULL;
@@ -56,6 +54,7 @@ ferry_https_init (FerryDaemon *d, GError **error)
   /* lxc refuses anything older than TLS 1.3 (lxd-client-api.md 7); say so to
    * GnuTLS before glib-networking makes its first connection. */
   g_setenv ("G_TLS_GNUTLS_PRIORITY", "NORMAL:-VERS-ALL:+VERS-TLS1.3", FALSE);
+  https->setup = setup;
   https->tokens = g_ptr_array_new_with_free_func ((GDestroyNotify) ferry_trust_token_entry_free);
   https->passwords = ferry_password_guard_new ();
   d->https = https;
@@ -142,8 +141,7 @@ ferry_https_set_address (FerryDaemon *d, const char *address, GError **error)
         return FALSE;
       /* raw-paths: libsoup would decode the path once before ferry_route_split_path. */
       server = soup_server_new ("server-header", "ferryd/" FERRY_VERSION, "raw-paths", TRUE, NULL);
-      soup_server_add_handler (server, NULL, ferry_http_handle, d, NULL);
-      ferry_http_guard_attach (d, server);
+      https->setup (d, server);
       listener = ferry_https_listener_new (server, https->cert, inet, port, &local);
       if (listener == NULL)
         {

@@ -12,8 +12,13 @@ typedef struct FerryPasswordGuard FerryPasswordGuard;
 typedef struct FerryTrustTokenEntry FerryTrustTokenEntry;
 void ferry_trust_token_entry_free (FerryTrustTokenEntry *entry);
 
+/* Serves a new HTTPS server with ferryd's handler and guards
+ * (ferry_http_setup_server). */
+typedef void (*FerryHttpsServerSetup) (FerryDaemon *d, SoupServer *server);
+
 typedef struct FerryHttps
 {
+  FerryHttpsServerSetup setup;
   GTlsCertificate *cert; /* with its private key */
   char *cert_pem;
   char *fingerprint;
@@ -26,7 +31,7 @@ typedef struct FerryHttps
 
 /* Loads (or makes) the server certificate and opens the listener configured
  * in the DB. Also restricts TLS to 1.3, as lxc requires. */
-gboolean ferry_https_init (FerryDaemon *d, GError **error);
+gboolean ferry_https_init (FerryDaemon *d, FerryHttpsServerSetup setup, GError **error);
 void ferry_https_shutdown (FerryDaemon *d);
 
 /* Starts, moves or (address NULL/"") stops the listener. On error the old
