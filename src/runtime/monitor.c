@@ -3,6 +3,7 @@
  * records the exit status and removes the cgroup. Single-threaded, one
  * poll() loop. */
 #include "runtime/monitor.h"
+#include "runtime/mount-notify.h"
 
 #include "common/fs.h"
 #include "runtime/cgroup.h"
@@ -23,34 +24,6 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
-
-void
-ferry_monitor_log (const char *fmt, ...)
-{
-  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S.%fZ");
-  g_autofree char *text = NULL;
-  va_list ap;
-
-  va_start (ap, fmt);
-  text = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  fprintf (stderr, "%s ferry-monitor[%d]: %s\n", stamp, (int) getpid (), text);
-  fflush (stderr);
-}
-
-void
-ferry_monitor_error (const char *fmt, ...)
-{
-  g_autofree char *text = NULL;
-  va_list ap;
-
-  va_start (ap, fmt);
-  text = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  fprintf (stderr, "ferry-monitor: %s\n", text);
-  fflush (stderr);
-}
 
 /* Copies what the console has; FALSE once the master is unusable. */
 static gboolean

@@ -3,9 +3,9 @@
  * process exit code. */
 #pragma once
 
-#include <glib.h>
+#include "runtime/monitor-log.h"
 
-#include "runtime/mount-notify.h"
+#include <glib.h>
 
 typedef struct
 {
@@ -128,8 +128,3 @@ _Noreturn void ferry_monitor_supervise(const char *run_dir, const char *log_dir,
  * ("K=V", overriding same keys). */
 char **ferry_runtime_build_env (const char *const *base, char *const *extra, GError **error);
 
-/* A timestamped line in monitor.log (the monitor's stderr). */
-void ferry_monitor_log (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
-
-/* "ferry-monitor: ..." on stderr. */
-void ferry_monitor_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);

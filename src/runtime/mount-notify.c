@@ -1,6 +1,6 @@
 #include "runtime/mount-notify.h"
 
-#include "runtime/monitor.h"
+#include "runtime/monitor-log.h"
 #include "common/fs.h"
 
 #include <errno.h>

@@ -2,6 +2,7 @@
  * come from CRIU images. The monitor makes the cgroup (with the limits) and a
  * new console, then restores the tree as its own child. */
 #include "runtime/monitor.h"
+#include "runtime/mount-notify.h"
 
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
