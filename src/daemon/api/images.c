@@ -216,35 +216,30 @@ delete_done (FerryOperation *op, gpointer user_data, GError **error)
     ferry_events_lifecycle (data->daemon, "image-deleted", url, NULL);
 }
 
+static const char *
+alias_name (gpointer item)
+{
+  return ((FerryDbAlias *) item)->name;
+}
+
+static JsonNode *
+alias_item_json (gpointer item, gpointer unused)
+{
+  return alias_json (item);
+}
+
 void
 ferry_api_image_aliases_list (FerryRequest *req, FerryInstance *unused)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) aliases = ferry_db_alias_list (req->daemon->db, &error);
-  JsonArray *arr;
-  JsonNode *node;
 
   if (aliases == NULL)
     {
       ferry_respond_error (req->msg, error);
       return;
     }
-  arr = json_array_new ();
-  node = json_node_new (JSON_NODE_ARRAY);
-  for (guint i = 0; i < aliases->len; i++)
-    {
-      FerryDbAlias *a = g_ptr_array_index (aliases, i);
-      if (ferry_request_recursion (req) >= 1)
-        json_array_add_element (arr, alias_json (a));
-      else
-        {
-          g_autofree char *escaped = g_uri_escape_string (a->name, NULL, FALSE);
-          g_autofree char *url = g_strdup_printf ("/1.0/images/aliases/%s", escaped);
-          json_array_add_string_element (arr, url);
-        }
-    }
-  json_node_take_array (node, arr);
-  ferry_respond_sync (req->msg, node);
+  ferry_api_respond_collection (req, aliases, "/1.0/images/aliases", alias_name, alias_item_json, NULL);
 }
 
 /* name, target (an alias, fingerprint or prefix: resolved) and
@@ -358,6 +353,18 @@ ferry_api_image_alias_update (FerryRequest *req, FerryInstance *unused)
     ferry_respond_error (req->msg, error);
 }
 
+static const char *
+image_fingerprint (gpointer item)
+{
+  return ((FerryDbImage *) item)->fingerprint;
+}
+
+static JsonNode *
+image_item_json (gpointer item, gpointer aliases)
+{
+  return image_json (item, aliases);
+}
+
 void
 ferry_api_images_list (FerryRequest *req, FerryInstance *unused)
 {
@@ -365,29 +372,13 @@ ferry_api_images_list (FerryRequest *req, FerryInstance *unused)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) images = ferry_db_image_list (d->db, &error);
   g_autoptr (GPtrArray) aliases = images ? ferry_db_alias_list (d->db, &error) : NULL;
-  JsonArray *arr;
-  JsonNode *node;
 
   if (aliases == NULL)
     {
       ferry_respond_error (req->msg, error);
       return;
     }
-  arr = json_array_new ();
-  node = json_node_new (JSON_NODE_ARRAY);
-  for (guint i = 0; i < images->len; i++)
-    {
-      FerryDbImage *im = g_ptr_array_index (images, i);
-      if (ferry_request_recursion (req) >= 1)
-        json_array_add_element (arr, image_json (im, aliases));
-      else
-        {
-          g_autofree char *url = g_strdup_printf ("/1.0/images/%s", im->fingerprint);
-          json_array_add_string_element (arr, url);
-        }
-    }
-  json_node_take_array (node, arr);
-  ferry_respond_sync (req->msg, node);
+  ferry_api_respond_collection (req, images, "/1.0/images", image_fingerprint, image_item_json, aliases);
 }
 
 void

@@ -109,28 +109,29 @@ copy_map (GHashTable *m)
   return c;
 }
 
+static const char *
+network_name (gpointer name)
+{
+  return name;
+}
+
+static JsonNode *
+network_item_json (gpointer name, gpointer d)
+{
+  return network_json (d, ferry_network_lookup (d, name));
+}
+
 static void
 list_networks (FerryRequest *req)
 {
   FerryDaemon *d = req->daemon;
-  GList *names = g_list_sort (g_hash_table_get_keys (d->networks->by_name), (GCompareFunc) strcmp);
-  JsonArray *arr = json_array_new ();
-  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  GList *sorted = g_list_sort (g_hash_table_get_keys (d->networks->by_name), (GCompareFunc) strcmp);
+  g_autoptr (GPtrArray) names = g_ptr_array_new ();
 
-  for (GList *l = names; l != NULL; l = l->next)
-    {
-      if (ferry_request_recursion (req) >= 1)
-        json_array_add_element (arr, network_json (d, ferry_network_lookup (d, l->data)));
-      else
-        {
-          g_autofree char *escaped = g_uri_escape_string (l->data, NULL, FALSE);
-          g_autofree char *url = g_strdup_printf ("/1.0/networks/%s", escaped);
-          json_array_add_string_element (arr, url);
-        }
-    }
-  g_list_free (names);
-  json_node_take_array (node, arr);
-  ferry_respond_sync (req->msg, node);
+  for (GList *l = sorted; l != NULL; l = l->next)
+    g_ptr_array_add (names, l->data);
+  g_list_free (sorted);
+  ferry_api_respond_collection (req, names, "/1.0/networks", network_name, network_item_json, d);
 }
 
 static gboolean

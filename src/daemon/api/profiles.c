@@ -117,36 +117,31 @@ parse_profile_body (JsonObject *body, FerryDbProfile *p, gboolean patch, GError 
   return TRUE;
 }
 
+static const char *
+profile_name (gpointer item)
+{
+  return ((FerryDbProfile *) item)->name;
+}
+
+static JsonNode *
+profile_item_json (gpointer item, gpointer d)
+{
+  return profile_json (d, item);
+}
+
 void
 ferry_api_profiles_list (FerryRequest *req, FerryInstance *unused)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) profiles = ferry_db_profile_list (d->db, &error);
-  JsonArray *arr;
-  JsonNode *node;
 
   if (profiles == NULL)
     {
       ferry_respond_error (req->msg, error);
       return;
     }
-  arr = json_array_new ();
-  node = json_node_new (JSON_NODE_ARRAY);
-  for (guint i = 0; i < profiles->len; i++)
-    {
-      FerryDbProfile *pr = g_ptr_array_index (profiles, i);
-      if (ferry_request_recursion (req) >= 1)
-        json_array_add_element (arr, profile_json (d, pr));
-      else
-        {
-          g_autofree char *escaped = g_uri_escape_string (pr->name, NULL, FALSE);
-          g_autofree char *url = g_strdup_printf ("/1.0/profiles/%s", escaped);
-          json_array_add_string_element (arr, url);
-        }
-    }
-  json_node_take_array (node, arr);
-  ferry_respond_sync (req->msg, node);
+  ferry_api_respond_collection (req, profiles, "/1.0/profiles", profile_name, profile_item_json, d);
 }
 
 static FerryDbProfile *

@@ -365,35 +365,32 @@ run_on_snapshot (FerryRequest *req, FerryInstance *inst, FerryDbSnapshot *s, con
   ferry_operation_unref (op);
 }
 
+static const char *
+snapshot_name (gpointer item)
+{
+  return ((FerryDbSnapshot *) item)->name;
+}
+
+static JsonNode *
+snapshot_item_json (gpointer item, gpointer inst)
+{
+  return ferry_snapshot_to_json (inst, item);
+}
+
 void
 ferry_api_snapshots_list (FerryRequest *req, FerryInstance *inst)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (req->daemon->db, inst->row->id, &error);
-  JsonArray *arr;
-  JsonNode *node;
+  g_autofree char *prefix = NULL;
 
   if (snaps == NULL)
     {
       ferry_respond_error (req->msg, error);
       return;
     }
-  arr = json_array_new ();
-  node = json_node_new (JSON_NODE_ARRAY);
-  for (guint i = 0; i < snaps->len; i++)
-    {
-      FerryDbSnapshot *sn = g_ptr_array_index (snaps, i);
-      if (ferry_request_recursion (req) >= 1)
-        json_array_add_element (arr, ferry_snapshot_to_json (inst, sn));
-      else
-        {
-          g_autofree char *escaped = g_uri_escape_string (sn->name, NULL, FALSE);
-          g_autofree char *url = g_strdup_printf ("/1.0/%s/%s/snapshots/%s", req->parts[0], inst->row->name, escaped);
-          json_array_add_string_element (arr, url);
-        }
-    }
-  json_node_take_array (node, arr);
-  ferry_respond_sync (req->msg, node);
+  prefix = g_strdup_printf ("/1.0/%s/%s/snapshots", req->parts[0], inst->row->name);
+  ferry_api_respond_collection (req, snaps, prefix, snapshot_name, snapshot_item_json, inst);
 }
 
 void
