@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "instance.h"
 #include "snapshot.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 /* lxc 5.0 marshals the whole api.InstanceSnapshot: its fields in Go's
  * order, with zero values for what the daemon left out, maps sorted, and
@@ -313,14 +313,17 @@ static const char edit_header[] =
   "### Note that the name is shown but cannot be changed\n\n";
 
 /* The edited YAML as the body of PUT /1.0/instances/NAME: string maps for
- * config and devices, as Go decodes them. */
+ * config and devices, as Go decodes them (their scalars as written: "1.0"
+ * stays "1.0", yes stays yes), typed values for the other fields. */
 static JsonNode *
 parse_instance_put (const char *text, GError **error)
 {
-  g_autoptr (JsonNode) doc = ferry_yaml_read (text, error);
+  g_autoptr (JsonNode) doc = ferry_yaml_read (text, -1, FERRY_YAML_READ_TYPED, error);
+  g_autoptr (JsonNode) doc_text = NULL;
   g_autoptr (JsonObject) out = json_object_new ();
   g_autoptr (JsonObject) devices_out = json_object_new ();
   JsonObject *in;
+  JsonObject *as_text;
   JsonObject *devices;
   JsonNode *config;
   JsonNode *result;
@@ -332,11 +335,14 @@ parse_instance_put (const char *text, GError **error)
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "yaml: the document must be a map");
       return NULL;
     }
-  in = json_node_get_object (doc);
-  config = ferry_yaml_string_map (json_object_get_member (in, "config"), error);
+  doc_text = ferry_yaml_read (text, -1, FERRY_YAML_READ_TEXT, error);
+  if (doc_text == NULL)
+    return NULL;
+  as_text = json_node_get_object (doc_text);
+  config = ferry_yaml_string_map (json_object_get_member (as_text, "config"), error);
   if (config == NULL)
     return NULL;
-  devices = ferry_obj_object (in, "devices");
+  devices = ferry_obj_object (as_text, "devices");
   if (devices != NULL)
     {
       g_autoptr (GList) names = json_object_get_members (devices);
@@ -348,6 +354,7 @@ parse_instance_put (const char *text, GError **error)
           json_object_set_member (devices_out, l->data, device);
         }
     }
+  in = json_node_get_object (doc);
   json_object_set_string_member (out, "architecture", ferry_obj_string (in, "architecture"));
   json_object_set_member (out, "config", config);
   json_object_set_object_member (out, "devices", g_steal_pointer (&devices_out));

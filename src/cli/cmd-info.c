@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "common/error.h"
 #include "instance.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 #define INFO_TIME_LAYOUT "%Y/%m/%d %H:%M %Z"
 

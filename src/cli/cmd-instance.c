@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "instance.h"
 #include "snapshot.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 /* Instance status codes (shared/api/status_code.go). */
 #define STATUS_STOPPED 102
@@ -75,7 +75,7 @@ read_stdin_config (GError **error)
     return NULL;
   if (len == 0)
     return json_object_new ();
-  node = ferry_yaml_read (text, error);
+  node = ferry_yaml_read (text, (gssize) len, FERRY_YAML_READ_TYPED, error);
   if (node == NULL)
     return NULL;
   if (!JSON_NODE_HOLDS_OBJECT (node))

@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "common/error.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 static char *
 first_address (JsonObject *config, const char *key)

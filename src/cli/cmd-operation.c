@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "common/json.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 static int
 cmd_operation_list (FerryCli *cli, FerryArgs *args, GError **error)

@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 static int
 cmd_profile_list (FerryCli *cli, FerryArgs *args, GError **error)

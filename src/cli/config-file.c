@@ -10,7 +10,7 @@
 #include "common/cert.h"
 #include "common/error.h"
 #include "common/fs.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 void
 ferry_remote_config_free (FerryRemoteConfig *remote)
@@ -120,7 +120,7 @@ FerryConfig *
 ferry_config_from_yaml (const char *dir, const char *text, GError **error)
 {
   g_autoptr (FerryConfig) config = config_new (dir);
-  g_autoptr (JsonNode) root = ferry_yaml_read (text, error);
+  g_autoptr (JsonNode) root = ferry_yaml_read (text, -1, FERRY_YAML_READ_TYPED, error);
   JsonObject *o, *remotes;
   JsonNode *remotes_node;
 

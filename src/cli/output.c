@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 gboolean
 ferry_format_parse (const char *text, FerryFormat *format, GError **error)

@@ -1,5 +1,4 @@
-/* metadata.yaml of LXD unified images: a strict parser for the YAML subset
- * LXD and distrobuilder write. */
+/* metadata.yaml of LXD unified images, read as LXD reads it. */
 #pragma once
 
 #include <glib.h>
@@ -18,9 +17,10 @@ typedef struct
 void ferry_image_metadata_free (FerryImageMetadata *md);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryImageMetadata, ferry_image_metadata_free)
 
-/* Accepted: top-level scalar keys (architecture, creation_date, expiry_date,
- * unknown ones ignored), a `properties:` map of scalars (block or `{}`), and
- * any nested block under `templates:` or an unknown key, skipped unread.
- * Scalars are plain, 'single' or "double" quoted. Everything else, and a
- * missing architecture, fails with FERRY_ERROR_INVALID naming the line. */
+/* Any YAML that is a map (ferry_yaml_read, from untrusted tarballs): its
+ * architecture (required, a name like x86_64), creation_date and
+ * expiry_date (unix seconds), and a `properties:` map of scalars, read as
+ * text; templates and unknown keys are ignored, as LXD does. Bad YAML
+ * (the error names its line and column), a key given twice or a member of
+ * the wrong shape fails with FERRY_ERROR_INVALID. */
 FerryImageMetadata *ferry_image_metadata_parse (const char *data, gsize len, GError **error);

@@ -188,3 +188,66 @@ def test_profile_list_show(daemon):
 def test_console_show_log(daemon, f1):
     wait_until(lambda: "Ferry busybox: boot complete" in daemon.ferry("console", "--show-log", "f1").stdout,
                "boot line in ferry console --show-log")
+
+
+# Config values that trip up a YAML writer or reader: each must come out of
+# `ferry config show` as the stock lxc (go-yaml v2) prints it, and read back
+# unchanged through `ferry config edit`.
+TRICKY_CONFIG = {
+    "user.colon": "key: value",
+    "user.quotes": "say \"hi\", it's",
+    "user.leading": "  two leading spaces",
+    "user.trailing": "trailing space ",
+    "user.cr": "one\rtwo",
+    "user.crlf": "one\r\ntwo",
+    "user.lines": "line one\nline two",
+    "user.lines-newline": "line one\nline two\n",
+    "user.lines-keep": "kept\n\n",
+    "user.lines-indented": "  indented\nsecond",
+    "user.number": "1000",
+    "user.octal": "0755",
+    "user.float": "1.5",
+    "user.sexagesimal": "12:30",
+    "user.date": "2024-01-02",
+    "user.true": "true",
+    "user.yes": "yes",
+    "user.null": "null",
+    "user.tilde": "~",
+    "user.empty": "",
+    "user.unicode": "h\u00e9llo w\u00f6rld \u2713 \U0001F600",
+    "user.tab": "a\tb",
+    "user.hash": "a #b",
+    "user.dash": "- x",
+    "user.flow": "[a, 'b, c']",
+    "user.anchor": "&a *b !c",
+    "user.long": " ".join(["word"] * 40),
+    "user.long-quoted": "'" + " ".join(["quoted"] * 20),
+    "user.nbsp": "a\u00a0b",
+}
+
+
+@pytest.fixture(scope="module")
+def tricky(daemon):
+    daemon.launch("ftricky", config=TRICKY_CONFIG, start=False)
+    yield "ftricky"
+    daemon.api_ok("DELETE", "/1.0/instances/ftricky")
+
+
+@pytest.mark.parametrize("args", [["config", "show", "ftricky"], ["config", "show", "ftricky", "--expanded"],
+                                  ["profile", "show", "default"]])
+def test_yaml_matches_lxc_byte_for_byte(daemon, tricky, args):
+    ours = daemon.ferry(*args).stdout
+    theirs = daemon.lxc(*args).stdout
+    assert ours == theirs
+
+
+def test_config_edit_round_trip(daemon, tricky):
+    before = daemon.instance(tricky)
+    shown = daemon.ferry("config", "show", tricky).stdout
+    daemon.ferry("config", "edit", tricky, input=shown)
+    after = daemon.instance(tricky)
+    assert after["config"] == before["config"]
+    assert after["devices"] == before["devices"] and after["profiles"] == before["profiles"]
+    assert daemon.ferry("config", "show", tricky).stdout == shown
+    for key, value in TRICKY_CONFIG.items():
+        assert after["config"].get(key, "") == value, key

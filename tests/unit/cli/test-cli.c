@@ -8,13 +8,14 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "common/error.h"
 #include "common/json.h"
 #include "checkpoint-stats.h"
 #include "cli.h"
 #include "exec.h"
 #include "output.h"
 #include "snapshot.h"
-#include "yaml.h"
+#include "common/yaml.h"
 
 /* from cmd-list.c */
 char *ferry_list_addresses (JsonObject *inst, const char *family);
@@ -200,7 +201,7 @@ static void
 test_yaml_round_trip (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) node = ferry_yaml_read (config_show_sample, &error);
+  g_autoptr (JsonNode) node = ferry_yaml_read (config_show_sample, -1, FERRY_YAML_READ_TYPED, &error);
   g_autofree char *written = NULL;
   JsonObject *config;
 
@@ -234,6 +235,11 @@ test_yaml_styles (void)
   g_assert_cmpint (ferry_yaml_string_style ("a: b"), ==, FERRY_YAML_SINGLE);
   g_assert_cmpint (ferry_yaml_string_style ("- x"), ==, FERRY_YAML_SINGLE);
   g_assert_cmpint (ferry_yaml_string_style ("a\nb"), ==, FERRY_YAML_LITERAL);
+  /* libyaml's choices, which lxc's go-yaml shares */
+  g_assert_cmpint (ferry_yaml_string_style ("  lead\nsecond"), ==, FERRY_YAML_LITERAL);
+  g_assert_cmpint (ferry_yaml_string_style ("one\rtwo"), ==, FERRY_YAML_DOUBLE);
+  g_assert_cmpint (ferry_yaml_string_style ("tab\there"), ==, FERRY_YAML_DOUBLE);
+  g_assert_cmpint (ferry_yaml_string_style ("12:30"), ==, FERRY_YAML_DOUBLE);
 }
 
 static void
@@ -254,7 +260,7 @@ test_yaml_reader_forms (void)
                                                "- name: x\n"
                                                "  value: 1\n"
                                                "h: 'it''s'\n",
-                                               &error);
+                                               -1, FERRY_YAML_READ_TYPED, &error);
   JsonObject *o;
   JsonArray *g;
 
@@ -271,7 +277,7 @@ test_yaml_reader_forms (void)
   g_assert_cmpstr (json_object_get_string_member (o, "h"), ==, "it's");
 
   g_clear_pointer (&node, json_node_unref);
-  node = ferry_yaml_read ("a: b\n  c: d\n", &error);
+  node = ferry_yaml_read ("a: b\n  c: d\n", -1, FERRY_YAML_READ_TYPED, &error);
   g_assert_null (node);
   g_assert_nonnull (error);
 }
@@ -280,7 +286,8 @@ static void
 test_yaml_string_map (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) doc = ferry_yaml_read ("limits.cpu: 2\nsecurity.nesting: true\nuser.x: ~\n", &error);
+  g_autoptr (JsonNode) doc = ferry_yaml_read ("limits.cpu: 2\nsecurity.nesting: true\nuser.x: ~\n", -1,
+                                                FERRY_YAML_READ_TYPED, &error);
   g_autoptr (JsonNode) map = ferry_yaml_string_map (doc, &error);
   JsonObject *o;
 
@@ -289,6 +296,175 @@ test_yaml_string_map (void)
   g_assert_cmpstr (json_object_get_string_member (o, "limits.cpu"), ==, "2");
   g_assert_cmpstr (json_object_get_string_member (o, "security.nesting"), ==, "true");
   g_assert_cmpstr (json_object_get_string_member (o, "user.x"), ==, "");
+}
+
+static JsonObject *
+read_map (const char *text, FerryYamlReadFlags flags)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) node = ferry_yaml_read (text, -1, flags, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_ref (json_node_get_object (node));
+}
+
+/* What the hand-written reader got wrong: commas inside quotes in a flow
+ * collection, "\r" in quoted scalars, anchors, tags, multi-line scalars. */
+static void
+test_yaml_reader_fixed (void)
+{
+  g_autoptr (JsonObject) o = read_map ("flow: [x, 'y, z', \"a,b\"]\n"
+                                       "flow-map: {k: \"v, w\", n: 1}\n"
+                                       "nested: [[1, 2], {a: b}]\n"
+                                       "cr: \"one\\rtwo\"\n"
+                                       "crlf-single: 'a\r\n  b'\n"
+                                       "base: &base {type: disk, path: /}\n"
+                                       "alias: *base\n"
+                                       "merged:\n"
+                                       "  <<: *base\n"
+                                       "  path: /mnt\n"
+                                       "str: !!str 123\n"
+                                       "bool-str: !!str true\n"
+                                       "int: !!int \"42\"\n"
+                                       "plain: a plain\n"
+                                       "  scalar on\n"
+                                       "\n"
+                                       "  three lines\n"
+                                       "literal: |\n"
+                                       "  one\n"
+                                       "   two\n"
+                                       "keep: |+\n"
+                                       "  kept\n"
+                                       "\n"
+                                       "folded: >\n"
+                                       "  folded\n"
+                                       "  text\n"
+                                       "\n"
+                                       "  para\n",
+                                       FERRY_YAML_READ_TYPED);
+  JsonArray *flow = json_object_get_array_member (o, "flow");
+  JsonObject *merged = json_object_get_object_member (o, "merged");
+
+  g_assert_cmpuint (json_array_get_length (flow), ==, 3);
+  g_assert_cmpstr (json_array_get_string_element (flow, 1), ==, "y, z");
+  g_assert_cmpstr (json_array_get_string_element (flow, 2), ==, "a,b");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "flow-map"), "k"), ==, "v, w");
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (o, "flow-map"), "n"), ==, 1);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "nested")), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (o, "cr"), ==, "one\rtwo");
+  g_assert_cmpstr (json_object_get_string_member (o, "crlf-single"), ==, "a b");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "alias"), "type"), ==, "disk");
+  g_assert_cmpstr (json_object_get_string_member (merged, "type"), ==, "disk");
+  g_assert_cmpstr (json_object_get_string_member (merged, "path"), ==, "/mnt");
+  g_assert_false (json_object_has_member (merged, "<<"));
+  g_assert_cmpstr (json_object_get_string_member (o, "str"), ==, "123");
+  g_assert_cmpstr (json_object_get_string_member (o, "bool-str"), ==, "true");
+  g_assert_cmpint (json_object_get_int_member (o, "int"), ==, 42);
+  g_assert_cmpstr (json_object_get_string_member (o, "plain"), ==, "a plain scalar on\nthree lines");
+  g_assert_cmpstr (json_object_get_string_member (o, "literal"), ==, "one\n two\n");
+  g_assert_cmpstr (json_object_get_string_member (o, "keep"), ==, "kept\n\n");
+  g_assert_cmpstr (json_object_get_string_member (o, "folded"), ==, "folded text\npara\n");
+}
+
+/* config edit reads config values as Go's map[string]string does: as
+ * written, not as YAML 1.1 would type them. */
+static void
+test_yaml_reader_text (void)
+{
+  g_autoptr (JsonObject) o = read_map ("config:\n  limits.cpu: 1.0\n  a: yes\n  b: 0x10\n  c: ~\n  d: \"~\"\n",
+                                       FERRY_YAML_READ_TEXT);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) map = ferry_yaml_string_map (json_object_get_member (o, "config"), &error);
+  JsonObject *config;
+
+  g_assert_no_error (error);
+  config = json_node_get_object (map);
+  g_assert_cmpstr (json_object_get_string_member (config, "limits.cpu"), ==, "1.0");
+  g_assert_cmpstr (json_object_get_string_member (config, "a"), ==, "yes");
+  g_assert_cmpstr (json_object_get_string_member (config, "b"), ==, "0x10");
+  g_assert_cmpstr (json_object_get_string_member (config, "c"), ==, "");
+  g_assert_cmpstr (json_object_get_string_member (config, "d"), ==, "~");
+}
+
+/* Bad YAML is an error with libyaml's line and column, never a crash. */
+static void
+test_yaml_reader_errors (void)
+{
+  static const struct
+  {
+    const char *text;
+    const char *message;
+  } cases[] = {
+    { "a: b\n  c: d\n", "yaml: line 2, column 4: mapping values are not allowed in this context" },
+    { "a: [1, 2\nb: c\n", "yaml: line 2, column 2: did not find expected ',' or ']'" },
+    { "a: \"open\n", "yaml: line 2, column 1: found unexpected end of stream" },
+    { "a: *nowhere\n", "yaml: line 1, column 4: unknown anchor 'nowhere' referenced" },
+    { "? [a]\n: b\n", "yaml: line 1, column 3: a map key must be a scalar" },
+    { "a: !!int x\n", "yaml: line 1, column 4: cannot decode x as int" },
+    { "a: 1\na: 2\n", NULL }, /* the last one wins, as in go-yaml v2 */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (JsonNode) node = ferry_yaml_read (cases[i].text, -1, FERRY_YAML_READ_TYPED, &error);
+
+      if (cases[i].message == NULL)
+        {
+          g_assert_no_error (error);
+          continue;
+        }
+      g_assert_null (node);
+      g_assert_error (error, FERRY_ERROR, FERRY_ERROR_INVALID);
+      g_assert_true (g_str_has_prefix (error->message, cases[i].message));
+    }
+}
+
+/* Values lxc writes in ways a hand-written emitter got wrong, and that
+ * must read back as the same string. */
+static void
+test_yaml_writer_round_trip (void)
+{
+  static const char *const values[] = {
+    "one\rtwo", "  lead\nsecond", "kept\n\n", "ends in space\n ", "tab\there", "12:30", "a #b", "x: y",
+    "\xc3\xa9t\xc3\xa9", "'quoted", "\"dq\"", "- x", "? x", "@at", "%pct", "...", "---", "1e3", "0o17",
+    "word word word word word word word word word word word word word word word word word word",
+  };
+  g_autoptr (JsonObject) in = json_object_new ();
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  g_autofree char *text = NULL;
+  g_autoptr (JsonObject) out = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autofree char *key = g_strdup_printf ("k%02" G_GSIZE_FORMAT, i);
+      json_object_set_string_member (in, key, values[i]);
+    }
+  json_node_set_object (node, in);
+  text = ferry_yaml_write (node);
+  g_test_message ("%s", text);
+  g_assert_false (g_str_has_suffix (text, "...\n"));
+  g_assert_nonnull (strstr (text, "k00: \"one\\rtwo\"\n"));
+  g_assert_nonnull (strstr (text, "k02: |+\n  kept\n\n"));
+  g_assert_nonnull (strstr (text, "k05: \"12:30\"\n"));
+  g_assert_nonnull (strstr (text, "k18: \"0o17\"\n"));
+  out = read_map (text, FERRY_YAML_READ_TEXT);
+  for (gsize i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autofree char *key = g_strdup_printf ("k%02" G_GSIZE_FORMAT, i);
+      g_assert_cmpstr (json_object_get_string_member (out, key), ==, values[i]);
+    }
+}
+
+static void
+test_yaml_scalars (void)
+{
+  g_autoptr (JsonNode) list = json_from_string ("[0.1, 1e+100, 123456.0, 1234567.0, 0.0001, 0.00001, -2.5, 3]", NULL);
+  g_autofree char *text = ferry_yaml_write (list);
+
+  /* Go's strconv.FormatFloat (f, 'g', -1, 64) */
+  g_assert_cmpstr (text, ==, "- 0.1\n- 1e+100\n- 123456\n- 1.234567e+06\n- 0.0001\n- 1e-05\n- -2.5\n- 3\n");
 }
 
 static const FerryOption test_options[] = {
@@ -644,6 +820,11 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/yaml/styles", test_yaml_styles);
   g_test_add_func ("/cli/yaml/reader", test_yaml_reader_forms);
   g_test_add_func ("/cli/yaml/string-map", test_yaml_string_map);
+  g_test_add_func ("/cli/yaml/reader-fixed", test_yaml_reader_fixed);
+  g_test_add_func ("/cli/yaml/reader-text", test_yaml_reader_text);
+  g_test_add_func ("/cli/yaml/reader-errors", test_yaml_reader_errors);
+  g_test_add_func ("/cli/yaml/writer-round-trip", test_yaml_writer_round_trip);
+  g_test_add_func ("/cli/yaml/scalars", test_yaml_scalars);
   g_test_add_func ("/cli/args/parse", test_args);
   g_test_add_func ("/cli/args/errors", test_args_errors);
   g_test_add_func ("/cli/args/help", test_args_help);
