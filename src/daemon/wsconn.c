@@ -20,6 +20,8 @@
  * bytes arrive. */
 #define SEND_CHUNK (1024 * 1024)
 #define MAX_MESSAGE (16 * 1024 * 1024)
+/* Masking keys drawn from the kernel per getrandom(2). */
+#define MASK_POOL 64
 #define CHANNEL_SHUT "the migration channel was shut after a failure on this server"
 
 struct FerryWsConn
@@ -27,12 +29,14 @@ struct FerryWsConn
   GIOStream *stream;
   GInputStream *in;
   GOutputStream *out;
-  gboolean is_client;   /* clients mask their frames, servers must not */
-  guint64 max_message;  /* a peer's longer message ends the connection (1009) */
+  gboolean is_client;  /* clients mask their frames, servers must not */
+  guint64 max_message; /* a peer's longer message ends the connection (1009) */
   GMutex send_lock;
-  guint8 *send_buf;     /* header + masked payload of a client's frame, under send_lock */
-  GCancellable *cancel; /* cancelled by ferry_ws_conn_shutdown */
-  int fd;               /* the TCP socket underneath, to shut, or -1 */
+  guint8 *send_buf;         /* header + masked payload of a client's frame, under send_lock */
+  guint32 masks[MASK_POOL]; /* random masking keys, under send_lock... */
+  guint masks_left;         /* ...of which the first masks_left are unused */
+  GCancellable *cancel;     /* cancelled by ferry_ws_conn_shutdown */
+  int fd;                   /* the TCP socket underneath, to shut, or -1 */
 };
 
 FerryWsConn *
@@ -143,27 +147,48 @@ write_all (FerryWsConn *c, const void *buf, gsize len, GError **error)
   return TRUE;
 }
 
-/* A fresh masking key per frame from the kernel's CSPRNG (RFC 6455 5.3:
- * unpredictable, so that a peer's payload cannot steer what an
- * intermediary sees on the wire). */
 static gboolean
-random_mask (guint8 mask[4], GError **error)
+random_bytes (void *buf, gsize len, GError **error)
 {
   gsize got = 0;
 
-  while (got < 4)
+  while (got < len)
     {
-      ssize_t n = getrandom (mask + got, 4 - got, 0);
+      ssize_t n = getrandom ((guint8 *) buf + got, len - got, 0);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
         {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "no random bytes for a websocket mask: %s",
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "no random bytes for the websocket: %s",
                        g_strerror (errno));
           return FALSE;
         }
       got += (gsize) n;
     }
+  return TRUE;
+}
+
+/* A fresh masking key per frame from the kernel's CSPRNG (RFC 6455 5.3:
+ * unpredictable, so that a peer's payload cannot steer what an
+ * intermediary sees on the wire), drawn MASK_POOL at a time so that small
+ * frames do not cost a system call each. A zero key would send the
+ * payload as it is: it is skipped. The caller holds send_lock. */
+static gboolean
+next_mask (FerryWsConn *c, guint8 mask[4], GError **error)
+{
+  guint32 key = 0;
+
+  while (key == 0)
+    {
+      if (c->masks_left == 0)
+        {
+          if (!random_bytes (c->masks, sizeof c->masks, error))
+            return FALSE;
+          c->masks_left = MASK_POOL;
+        }
+      key = c->masks[--c->masks_left];
+    }
+  memcpy (mask, &key, 4);
   return TRUE;
 }
 
@@ -181,7 +206,7 @@ send_frame (FerryWsConn *c, guint8 opcode, gboolean fin, const void *data, gsize
       return write_all (c, header, n, error) && (len == 0 || write_all (c, data, len, error));
     }
   /* The caller's bytes stay untouched: the masked copy goes out in one write. */
-  if (!random_mask (mask, error))
+  if (!next_mask (c, mask, error))
     return FALSE;
   if (c->send_buf == NULL)
     c->send_buf = g_malloc (FERRY_WS_HEADER_MAX + SEND_CHUNK);
@@ -200,20 +225,20 @@ static void
 send_close (FerryWsConn *c, guint16 code)
 {
   guint8 frame[FERRY_WS_HEADER_MAX + 2], mask[4];
-  gboolean masked = c->is_client && random_mask (mask, NULL);
   gsize n;
 
-  if (c->is_client && !masked)
-    return;
-  n = ferry_ws_frame_header_write (frame, FERRY_WS_OP_CLOSE, TRUE, 2, masked ? mask : NULL);
-  frame[n] = (guint8) (code >> 8);
-  frame[n + 1] = (guint8) code;
-  if (masked)
-    ferry_ws_mask (frame + n, 2, mask, 0);
   if (!G_IS_POLLABLE_OUTPUT_STREAM (c->out) || !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (c->out))
       || !g_mutex_trylock (&c->send_lock))
     return;
-  g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (c->out), frame, n + 2, NULL, NULL);
+  if (!c->is_client || next_mask (c, mask, NULL))
+    {
+      n = ferry_ws_frame_header_write (frame, FERRY_WS_OP_CLOSE, TRUE, 2, c->is_client ? mask : NULL);
+      frame[n] = (guint8) (code >> 8);
+      frame[n + 1] = (guint8) code;
+      if (c->is_client)
+        ferry_ws_mask (frame + n, 2, mask, 0);
+      g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (c->out), frame, n + 2, NULL, NULL);
+    }
   g_mutex_unlock (&c->send_lock);
 }
 
