@@ -294,7 +294,8 @@ ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error)
 void
 ferry_ws_conn_set_max_message (FerryWsConn *c, guint64 max_len)
 {
-  c->max_message = max_len;
+  /* A message is held in a GByteArray, whose length is a guint. */
+  c->max_message = MIN (max_len, G_MAXUINT);
 }
 
 /* Reads the next frame's header into FRAME. */

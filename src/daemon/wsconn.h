@@ -46,7 +46,8 @@ gboolean ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **err
 gboolean ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GCancellable *cancellable,
                              GError **error);
 
-/* Lowers (or raises) the longest message ferry_ws_conn_recv accepts. */
+/* Lowers (or raises, up to G_MAXUINT) the longest message ferry_ws_conn_recv
+ * accepts. */
 void ferry_ws_conn_set_max_message (FerryWsConn *c, guint64 max_len);
 
 /* One byte stream over the channel, both ways, between the channel and FD

@@ -213,6 +213,30 @@ test_oversize_message_is_refused_with_1009 (void)
 }
 
 static void
+test_cap_is_per_message_not_per_connection (void)
+{
+  Pair p = pair_new (FALSE);
+  g_autofree char *part = g_strnfill (400, 'y');
+
+  ferry_ws_conn_set_max_message (p.conn, 1024);
+  /* Twenty fragmented messages of 800 bytes: 16000 in all, each under the cap. */
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GByteArray) buf = g_byte_array_new ();
+      FerryWsKind kind = 0;
+
+      raw_write_frame (p.raw, FERRY_WS_OP_BINARY, FALSE, part, mask_a);
+      raw_write_frame (p.raw, FERRY_WS_OP_CONTINUATION, TRUE, part, mask_a);
+      g_assert_true (ferry_ws_conn_recv (p.conn, &kind, buf, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (kind, ==, FERRY_WS_BINARY);
+      g_assert_cmpuint (buf->len, ==, 800);
+    }
+  pair_free (&p);
+}
+
+static void
 test_oversize_frame_is_refused_before_its_payload (void)
 {
   Pair p = pair_new (FALSE);
@@ -629,6 +653,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wsconn/server-frames-are-unmasked", test_server_frames_are_unmasked);
   g_test_add_func ("/wsconn/fragmented-message-with-a-ping-inside", test_fragmented_message_with_a_ping_inside);
   g_test_add_func ("/wsconn/oversize-message-is-refused-with-1009", test_oversize_message_is_refused_with_1009);
+  g_test_add_func ("/wsconn/cap-is-per-message-not-per-connection", test_cap_is_per_message_not_per_connection);
   g_test_add_func ("/wsconn/oversize-frame-is-refused-before-its-payload",
                    test_oversize_frame_is_refused_before_its_payload);
   g_test_add_func ("/wsconn/protocol-violations-close-with-1002", test_protocol_violations_close_with_1002);
