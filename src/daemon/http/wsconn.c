@@ -6,6 +6,7 @@
 #include "common/fs.h"
 
 #include <errno.h>
+#include <libsoup/soup.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -20,6 +21,10 @@
  * bytes arrive. */
 #define SEND_CHUNK (1024 * 1024)
 #define MAX_MESSAGE (16 * 1024 * 1024)
+/* The server's answer to the upgrade request, headers and blank line. */
+#define UPGRADE_ANSWER_MAX (16 * 1024)
+/* Masking keys drawn from the kernel per getrandom(2). */
+#define MASK_POOL 64
 #define CHANNEL_SHUT "the migration channel was shut after a failure on this server"
 
 struct FerryWsConn
@@ -27,12 +32,16 @@ struct FerryWsConn
   GIOStream *stream;
   GInputStream *in;
   GOutputStream *out;
-  gboolean is_client;   /* clients mask their frames, servers must not */
-  guint64 max_message;  /* a peer's longer message ends the connection (1009) */
+  gboolean is_client;  /* clients mask their frames, servers must not */
+  guint64 max_message; /* a peer's longer message ends the connection (1009) */
   GMutex send_lock;
-  guint8 *send_buf;     /* header + masked payload of a client's frame, under send_lock */
-  GCancellable *cancel; /* cancelled by ferry_ws_conn_shutdown */
-  int fd;               /* the TCP socket underneath, to shut, or -1 */
+  guint8 *send_buf;           /* header + masked payload of a client's frame, under send_lock */
+  guint32 masks[MASK_POOL];   /* random masking keys, under send_lock... */
+  guint masks_left;           /* ...of which the first masks_left are unused */
+  guint8 *early;              /* read with the server's 101: the start of its first frame */
+  gsize early_len, early_pos; /* its length, and how much of it was read */
+  GCancellable *cancel;       /* cancelled by ferry_ws_conn_shutdown */
+  int fd;                     /* the TCP socket underneath, to shut, or -1 */
 };
 
 FerryWsConn *
@@ -63,6 +72,7 @@ ferry_ws_conn_free (FerryWsConn *c)
   g_object_unref (c->cancel);
   g_mutex_clear (&c->send_lock);
   g_free (c->send_buf);
+  g_free (c->early);
   g_free (c);
 }
 
@@ -125,10 +135,20 @@ peer_gone (GError **error, GError *cause)
 static gboolean
 read_exact (FerryWsConn *c, void *buf, gsize len, GError **error)
 {
-  gsize got = 0;
+  gsize early = 0, got = 0;
   g_autoptr (GError) local = NULL;
 
-  if (!g_input_stream_read_all (c->in, buf, len, &got, c->cancel, &local) || got != len)
+  if (c->early != NULL)
+    {
+      early = MIN (len, c->early_len - c->early_pos);
+      memcpy (buf, c->early + c->early_pos, early);
+      c->early_pos += early;
+      if (c->early_pos == c->early_len)
+        g_clear_pointer (&c->early, g_free);
+    }
+  if (early < len
+      && (!g_input_stream_read_all (c->in, (guint8 *) buf + early, len - early, &got, c->cancel, &local)
+          || got != len - early))
     return peer_gone (error, local);
   return TRUE;
 }
@@ -143,27 +163,48 @@ write_all (FerryWsConn *c, const void *buf, gsize len, GError **error)
   return TRUE;
 }
 
-/* A fresh masking key per frame from the kernel's CSPRNG (RFC 6455 5.3:
- * unpredictable, so that a peer's payload cannot steer what an
- * intermediary sees on the wire). */
 static gboolean
-random_mask (guint8 mask[4], GError **error)
+random_bytes (void *buf, gsize len, GError **error)
 {
   gsize got = 0;
 
-  while (got < 4)
+  while (got < len)
     {
-      ssize_t n = getrandom (mask + got, 4 - got, 0);
+      ssize_t n = getrandom ((guint8 *) buf + got, len - got, 0);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
         {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "no random bytes for a websocket mask: %s",
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "no random bytes for the websocket: %s",
                        g_strerror (errno));
           return FALSE;
         }
       got += (gsize) n;
     }
+  return TRUE;
+}
+
+/* A fresh masking key per frame from the kernel's CSPRNG (RFC 6455 5.3:
+ * unpredictable, so that a peer's payload cannot steer what an
+ * intermediary sees on the wire), drawn MASK_POOL at a time so that small
+ * frames do not cost a system call each. A zero key would send the
+ * payload as it is: it is skipped. The caller holds send_lock. */
+static gboolean
+next_mask (FerryWsConn *c, guint8 mask[4], GError **error)
+{
+  guint32 key = 0;
+
+  while (key == 0)
+    {
+      if (c->masks_left == 0)
+        {
+          if (!random_bytes (c->masks, sizeof c->masks, error))
+            return FALSE;
+          c->masks_left = MASK_POOL;
+        }
+      key = c->masks[--c->masks_left];
+    }
+  memcpy (mask, &key, 4);
   return TRUE;
 }
 
@@ -181,7 +222,7 @@ send_frame (FerryWsConn *c, guint8 opcode, gboolean fin, const void *data, gsize
       return write_all (c, header, n, error) && (len == 0 || write_all (c, data, len, error));
     }
   /* The caller's bytes stay untouched: the masked copy goes out in one write. */
-  if (!random_mask (mask, error))
+  if (!next_mask (c, mask, error))
     return FALSE;
   if (c->send_buf == NULL)
     c->send_buf = g_malloc (FERRY_WS_HEADER_MAX + SEND_CHUNK);
@@ -200,20 +241,20 @@ static void
 send_close (FerryWsConn *c, guint16 code)
 {
   guint8 frame[FERRY_WS_HEADER_MAX + 2], mask[4];
-  gboolean masked = c->is_client && random_mask (mask, NULL);
   gsize n;
 
-  if (c->is_client && !masked)
-    return;
-  n = ferry_ws_frame_header_write (frame, FERRY_WS_OP_CLOSE, TRUE, 2, masked ? mask : NULL);
-  frame[n] = (guint8) (code >> 8);
-  frame[n + 1] = (guint8) code;
-  if (masked)
-    ferry_ws_mask (frame + n, 2, mask, 0);
   if (!G_IS_POLLABLE_OUTPUT_STREAM (c->out) || !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (c->out))
       || !g_mutex_trylock (&c->send_lock))
     return;
-  g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (c->out), frame, n + 2, NULL, NULL);
+  if (!c->is_client || next_mask (c, mask, NULL))
+    {
+      n = ferry_ws_frame_header_write (frame, FERRY_WS_OP_CLOSE, TRUE, 2, c->is_client ? mask : NULL);
+      frame[n] = (guint8) (code >> 8);
+      frame[n + 1] = (guint8) code;
+      if (c->is_client)
+        ferry_ws_mask (frame + n, 2, mask, 0);
+      g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (c->out), frame, n + 2, NULL, NULL);
+    }
   g_mutex_unlock (&c->send_lock);
 }
 
@@ -253,7 +294,8 @@ ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error)
 void
 ferry_ws_conn_set_max_message (FerryWsConn *c, guint64 max_len)
 {
-  c->max_message = max_len;
+  /* A message is held in a GByteArray, whose length is a guint. */
+  c->max_message = MIN (max_len, G_MAXUINT);
 }
 
 /* Reads the next frame's header into FRAME. */
@@ -391,24 +433,132 @@ on_client_event (GSocketClient *client, GSocketClientEvent event, GSocketConnect
     g_signal_connect_object (connection, "accept-certificate", G_CALLBACK (accept_pinned), user_data, 0);
 }
 
-static char *
-read_http_head (FerryWsConn *c, GError **error)
+/* Reads the server's answer to the upgrade request up to and including its
+ * blank line, as much at a time as the connection has (the server may send
+ * its first frame right behind it). What follows the blank line is the
+ * start of that frame, kept for read_exact. Returns the answer's length. */
+static gssize
+read_upgrade_answer (FerryWsConn *c, char *answer, GError **error)
 {
-  g_autoptr (GString) head = g_string_new (NULL);
+  gsize have = 0;
 
-  while (!g_str_has_suffix (head->str, "\r\n\r\n"))
+  for (;;)
     {
-      char ch;
-      if (head->len > 16384)
+      g_autoptr (GError) local = NULL;
+      gsize from = have > 3 ? have - 3 : 0, len;
+      const char *blank;
+      gssize n;
+
+      if (have == UPGRADE_ANSWER_MAX)
         {
-          g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server's answer is too long");
-          return NULL;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                       "the other server's answer to the websocket upgrade is longer than %d bytes",
+                       UPGRADE_ANSWER_MAX);
+          return -1;
         }
-      if (!read_exact (c, &ch, 1, error))
-        return NULL;
-      g_string_append_c (head, ch);
+      n = g_input_stream_read (c->in, answer + have, UPGRADE_ANSWER_MAX - have, c->cancel, &local);
+      if (n <= 0)
+        return peer_gone (error, local), -1;
+      have += (gsize) n;
+      blank = memmem (answer + from, have - from, "\r\n\r\n", 4);
+      if (blank == NULL)
+        continue;
+      len = (gsize) (blank + 4 - answer);
+      if (len < have)
+        {
+          c->early = g_memdup2 (answer + len, have - len);
+          c->early_len = have - len;
+          c->early_pos = 0;
+        }
+      answer[len] = '\0';
+      return (gssize) len;
     }
-  return g_string_free (g_steal_pointer (&head), FALSE);
+}
+
+/* RFC 6455 4.2.2: base64 (SHA-1 (KEY + the protocol's GUID)). */
+static char *
+websocket_accept_for_key (const char *key)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
+  guint8 digest[20];
+  gsize len = sizeof digest;
+
+  g_checksum_update (sum, (const guchar *) key, -1);
+  g_checksum_update (sum, (const guchar *) "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", -1);
+  g_checksum_get_digest (sum, digest, &len);
+  return g_base64_encode (digest, len);
+}
+
+/* RFC 6455 4.1: the client fails the connection unless the server switched
+ * to websocket for this very KEY, without an extension or a subprotocol
+ * (the client offered none). */
+static gboolean
+check_upgrade_answer (const char *answer, gsize len, const char *key, GError **error)
+{
+  g_autoptr (SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autofree char *reason = NULL, *shown = NULL, *expected = websocket_accept_for_key (key);
+  SoupHTTPVersion version = SOUP_HTTP_1_0;
+  guint status = 0;
+  const char *accept;
+
+  if (!soup_headers_parse_response (answer, (int) len, headers, &version, &status, &reason))
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                           "the other server's answer to the websocket upgrade is not an HTTP response");
+      return FALSE;
+    }
+  if (status != SOUP_STATUS_SWITCHING_PROTOCOLS)
+    {
+      /* The reason is the peer's text: into a message, as UTF-8 and short. */
+      shown = g_utf8_make_valid (reason, MIN (strlen (reason), 100));
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "the other server refused the migration channel (%u %s)",
+                   status, shown);
+      return FALSE;
+    }
+  if (version != SOUP_HTTP_1_1 || !soup_message_headers_header_contains (headers, "Upgrade", "websocket")
+      || !soup_message_headers_header_contains (headers, "Connection", "upgrade"))
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                           "the other server's 101 answer does not switch to websocket "
+                           "(it needs HTTP/1.1, \"Upgrade: websocket\" and \"Connection: upgrade\")");
+      return FALSE;
+    }
+  /* As a list: a second Sec-WebSocket-Accept joins the first with a comma
+   * and cannot match. */
+  accept = soup_message_headers_get_list (headers, "Sec-WebSocket-Accept");
+  if (accept == NULL || !g_str_equal (accept, expected))
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                           "the other server's Sec-WebSocket-Accept is missing or does not answer the key sent");
+      return FALSE;
+    }
+  if (soup_message_headers_get_one (headers, "Sec-WebSocket-Extensions") != NULL
+      || soup_message_headers_get_one (headers, "Sec-WebSocket-Protocol") != NULL)
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED,
+                           "the other server chose a websocket extension or subprotocol that was not offered");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ferry_ws_conn_handshake (FerryWsConn *c, const char *host, const char *resource, GError **error)
+{
+  g_autofree char *key = NULL, *request = NULL, *answer = g_malloc (UPGRADE_ANSWER_MAX + 1);
+  guint8 nonce[16];
+  gssize len;
+
+  g_return_val_if_fail (c->is_client, FALSE);
+  if (!random_bytes (nonce, sizeof nonce, error))
+    return FALSE;
+  key = g_base64_encode (nonce, sizeof nonce);
+  request = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: ferryd\r\n\r\n",
+                             resource, host, key);
+  if (!write_all (c, request, strlen (request), error) || (len = read_upgrade_answer (c, answer, error)) < 0)
+    return FALSE;
+  return check_upgrade_answer (answer, (gsize) len, key, error);
 }
 
 FerryWsConn *
@@ -421,8 +571,7 @@ ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem
   g_autoptr (GSocketConnection) conn = NULL;
   g_autoptr (FerryWsConn) ws = NULL;
   g_autoptr (GError) local = NULL;
-  g_autofree char *request = NULL, *head = NULL, *key = NULL, *expected = NULL, *escaped = NULL;
-  guint8 nonce[16];
+  g_autofree char *escaped = NULL, *host = NULL, *resource = NULL;
   int port;
 
   uri = g_uri_parse (url, G_URI_FLAGS_NONE, &local);
@@ -449,9 +598,6 @@ ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Unable to connect to %s: %s", url, local->message);
       return NULL;
     }
-  /* The timeout was for connecting: a migration's channels may stay
-   * silent for as long as a restore takes. */
-  g_socket_set_timeout (g_socket_connection_get_socket (conn), 0);
   ferry_ws_tune_socket (g_socket_get_fd (g_socket_connection_get_socket (conn)));
   if (G_IS_TCP_WRAPPER_CONNECTION (conn))
     {
@@ -466,37 +612,18 @@ ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem
         }
     }
   ws = ferry_ws_conn_new (G_IO_STREAM (conn), TRUE);
-  for (int i = 0; i < 4; i++)
-    ((guint32 *) nonce)[i] = g_random_int ();
-  key = g_base64_encode (nonce, sizeof nonce);
   escaped = g_uri_escape_string (secret, NULL, FALSE);
-  request = g_strdup_printf ("GET %s/websocket?secret=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                             "User-Agent: ferryd\r\n\r\n",
-                             g_uri_get_path (uri), escaped, g_uri_get_host (uri), port, key);
-  if (!write_all (ws, request, strlen (request), error) || (head = read_http_head (ws, error)) == NULL)
+  /* GUri gives an IPv6 address without its brackets; Host needs them. */
+  host = g_strdup_printf (strchr (g_uri_get_host (uri), ':') ? "[%s]:%d" : "%s:%d", g_uri_get_host (uri), port);
+  resource = g_strdup_printf ("%s/websocket?secret=%s", g_uri_get_path (uri), escaped);
+  if (!ferry_ws_conn_handshake (ws, host, resource, error))
     {
       g_prefix_error (error, "Unable to connect to %s: ", url);
       return NULL;
     }
-  {
-    g_autofree char *concat = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
-    g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
-    guint8 digest[20];
-    gsize dlen = sizeof digest;
-    g_checksum_update (sum, (const guchar *) concat, -1);
-    g_checksum_get_digest (sum, digest, &dlen);
-    expected = g_base64_encode (digest, dlen);
-  }
-  if (strncmp (head, "HTTP/1.1 101", 12) != 0 || strstr (head, expected) == NULL)
-    {
-      char *eol = strstr (head, "\r\n");
-      if (eol)
-        *eol = '\0';
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The other server refused the migration channel (%s)",
-                   head);
-      return NULL;
-    }
+  /* The timeout was for connecting and for the server's answer: a
+   * migration's channels may stay silent for as long as a restore takes. */
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), 0);
   return g_steal_pointer (&ws);
 }
 

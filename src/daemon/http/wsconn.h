@@ -29,6 +29,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryWsConn, ferry_ws_conn_free)
 FerryWsConn *ferry_ws_conn_connect (const char *url, const char *secret, const char *cert_pem,
                                     GCancellable *cancellable, GError **error);
 
+/* The client's side of the upgrade on C, a connection open to HOST
+ * ("name:port"): asks for RESOURCE (path and query) as a websocket and
+ * checks the server's answer (RFC 6455 4.1: a 101 switching to websocket
+ * for the key sent). Bytes of the first frame that came with the answer
+ * are the first that ferry_ws_conn_recv reads. */
+gboolean ferry_ws_conn_handshake (FerryWsConn *c, const char *host, const char *resource, GError **error);
+
 gboolean ferry_ws_conn_send (FerryWsConn *c, FerryWsKind kind, const void *data, gsize len, GError **error);
 gboolean ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error);
 /* The next data message into BUF (replaced); answers pings. A close frame
@@ -39,7 +46,8 @@ gboolean ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **err
 gboolean ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GCancellable *cancellable,
                              GError **error);
 
-/* Lowers (or raises) the longest message ferry_ws_conn_recv accepts. */
+/* Lowers (or raises, up to G_MAXUINT) the longest message ferry_ws_conn_recv
+ * accepts. */
 void ferry_ws_conn_set_max_message (FerryWsConn *c, guint64 max_len);
 
 /* One byte stream over the channel, both ways, between the channel and FD

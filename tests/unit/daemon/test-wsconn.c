@@ -121,10 +121,11 @@ static void
 test_client_masks_each_frame_with_a_fresh_key (void)
 {
   Pair p = pair_new (TRUE);
-  guint8 keys[8][4];
-  gboolean all_same = TRUE;
+  static const guint8 zero[4] = { 0 };
+  guint8 previous[4] = { 0 };
 
-  for (int i = 0; i < 8; i++)
+  /* More frames than keys drawn per getrandom(2): the pool is refilled. */
+  for (int i = 0; i < 200; i++)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (GByteArray) payload = NULL;
@@ -136,12 +137,11 @@ test_client_masks_each_frame_with_a_fresh_key (void)
       g_assert_true (frame.masked && frame.fin);
       g_assert_cmpint (frame.opcode, ==, FERRY_WS_OP_TEXT);
       g_assert_cmpmem (payload->data, payload->len, "hello, peer", 11);
-      memcpy (keys[i], frame.mask, 4);
-      if (i > 0 && memcmp (keys[i], keys[0], 4) != 0)
-        all_same = FALSE;
+      g_assert_true (memcmp (frame.mask, zero, 4) != 0);
+      /* Two equal random keys in a row: a chance of 2^-32 each. */
+      g_assert_true (memcmp (frame.mask, previous, 4) != 0);
+      memcpy (previous, frame.mask, 4);
     }
-  /* Eight equal random keys: a chance of 2^-224. */
-  g_assert_false (all_same);
   pair_free (&p);
 }
 
@@ -209,6 +209,30 @@ test_oversize_message_is_refused_with_1009 (void)
   g_assert_error (error, FERRY_ERROR, FERRY_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, "more than 1024 bytes"));
   assert_closed_with (p.raw, FERRY_WS_CLOSE_TOO_BIG);
+  pair_free (&p);
+}
+
+static void
+test_cap_is_per_message_not_per_connection (void)
+{
+  Pair p = pair_new (FALSE);
+  g_autofree char *part = g_strnfill (400, 'y');
+
+  ferry_ws_conn_set_max_message (p.conn, 1024);
+  /* Twenty fragmented messages of 800 bytes: 16000 in all, each under the cap. */
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GByteArray) buf = g_byte_array_new ();
+      FerryWsKind kind = 0;
+
+      raw_write_frame (p.raw, FERRY_WS_OP_BINARY, FALSE, part, mask_a);
+      raw_write_frame (p.raw, FERRY_WS_OP_CONTINUATION, TRUE, part, mask_a);
+      g_assert_true (ferry_ws_conn_recv (p.conn, &kind, buf, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (kind, ==, FERRY_WS_BINARY);
+      g_assert_cmpuint (buf->len, ==, 800);
+    }
   pair_free (&p);
 }
 
@@ -407,6 +431,220 @@ test_header_parse (void)
     }
 }
 
+/* ---- the client's upgrade handshake ---- */
+
+#define RESOURCE "/1.0/operations/op1/websocket?secret=s3cret"
+
+/* RFC 6455 4.2.2, computed here independently of wsconn.c. */
+static char *
+accept_for_key (const char *key)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
+  g_autofree char *concat = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
+  guint8 digest[20];
+  gsize len = sizeof digest;
+
+  g_checksum_update (sum, (const guchar *) concat, -1);
+  g_checksum_get_digest (sum, digest, &len);
+  return g_base64_encode (digest, len);
+}
+
+/* Reads the client's upgrade request from FD; returns its key. */
+static char *
+raw_read_upgrade_request (int fd)
+{
+  g_autoptr (GString) request = g_string_new (NULL);
+  const char *key;
+
+  while (!g_str_has_suffix (request->str, "\r\n\r\n"))
+    {
+      char ch;
+      raw_read (fd, &ch, 1);
+      g_string_append_c (request, ch);
+    }
+  g_assert_true (g_str_has_prefix (request->str, "GET " RESOURCE " HTTP/1.1\r\nHost: peer:8443\r\n"));
+  g_assert_nonnull (strstr (request->str, "\r\nUpgrade: websocket\r\n"));
+  g_assert_nonnull (strstr (request->str, "\r\nSec-WebSocket-Version: 13\r\n"));
+  key = strstr (request->str, "\r\nSec-WebSocket-Key: ");
+  g_assert_nonnull (key);
+  key += strlen ("\r\nSec-WebSocket-Key: ");
+  return g_strndup (key, strcspn (key, "\r"));
+}
+
+typedef struct
+{
+  FerryWsConn *conn;
+  gboolean ok;
+  GError *error;
+} Handshake;
+
+static gpointer
+handshake_thread (gpointer data)
+{
+  Handshake *h = data;
+
+  h->ok = ferry_ws_conn_handshake (h->conn, "peer:8443", RESOURCE, &h->error);
+  return NULL;
+}
+
+/* Plays the server: answers the client's request with ANSWER, where
+ * @ACCEPT@ stands for the right Sec-WebSocket-Accept, and EXTRA in the
+ * same write. Returns what the client's handshake returned. */
+static gboolean
+run_handshake (Pair *p, const char *answer, const void *extra, gsize extra_len, GError **error)
+{
+  Handshake h = { .conn = p->conn };
+  GThread *t = g_thread_new ("handshake", handshake_thread, &h);
+  g_autofree char *key = raw_read_upgrade_request (p->raw);
+  g_autofree char *accept = accept_for_key (key);
+  g_autoptr (GString) bytes = g_string_new (answer);
+
+  g_assert_cmpuint (strlen (key), ==, 24); /* 16 random bytes in base64 */
+  g_string_replace (bytes, "@ACCEPT@", accept, 0);
+  g_string_append_len (bytes, extra, (gssize) extra_len);
+  raw_write (p->raw, bytes->str, bytes->len);
+  g_thread_join (t);
+  if (h.error != NULL)
+    g_propagate_error (error, h.error);
+  return h.ok;
+}
+
+/* An unmasked frame as a server sends it. */
+static GByteArray *
+server_frame (guint8 opcode, const char *text)
+{
+  GByteArray *bytes = g_byte_array_new ();
+  guint8 header[FERRY_WS_HEADER_MAX];
+  gsize n = ferry_ws_frame_header_write (header, opcode, TRUE, strlen (text), NULL);
+
+  g_byte_array_append (bytes, header, (guint) n);
+  g_byte_array_append (bytes, (const guint8 *) text, (guint) strlen (text));
+  return bytes;
+}
+
+static void
+test_accept_key_of_rfc_6455 (void)
+{
+  g_autofree char *accept = accept_for_key ("dGhlIHNhbXBsZSBub25jZQ==");
+
+  /* The example of RFC 6455 1.3, so that the tests' own value is right. */
+  g_assert_cmpstr (accept, ==, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+static void
+test_handshake_headers_in_any_case_and_order (void)
+{
+  Pair p = pair_new (TRUE);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (run_handshake (&p,
+                                "HTTP/1.1 101 Switching Protocols\r\n"
+                                "sec-websocket-accept: @ACCEPT@\r\n"
+                                "X-Folded: one\r\n two\r\n"
+                                "CONNECTION: keep-alive,  UPGRADE\r\n"
+                                "Server: test\r\n"
+                                "upgrade: WebSocket\r\n\r\n",
+                                NULL, 0, &error));
+  g_assert_no_error (error);
+  pair_free (&p);
+}
+
+static void
+test_handshake_refusals_say_why (void)
+{
+  g_autofree char *padding = g_strnfill (17 * 1024, 'a');
+  g_autofree char *oversize = g_strconcat ("HTTP/1.1 101 Switching Protocols\r\nX-Pad: ", padding, NULL);
+  const struct
+  {
+    const char *answer;
+    const char *error;
+  } cases[] = {
+    { "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", "refused the migration channel (403 Forbidden)" },
+    { "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+      "Sec-WebSocket-Accept is missing or does not answer the key sent" },
+    { "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+      "Sec-WebSocket-Accept is missing or does not answer the key sent" },
+    { "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: @ACCEPT@\r\nSec-WebSocket-Accept: @ACCEPT@\r\n\r\n",
+      "Sec-WebSocket-Accept is missing or does not answer the key sent" },
+    { "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: @ACCEPT@\r\n\r\n",
+      "does not switch to websocket" },
+    { "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: close\r\n"
+      "Sec-WebSocket-Accept: @ACCEPT@\r\n\r\n",
+      "does not switch to websocket" },
+    { "HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: @ACCEPT@\r\n\r\n",
+      "does not switch to websocket" },
+    { "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: @ACCEPT@\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+      "extension or subprotocol that was not offered" },
+    { "SSH-2.0-OpenSSH_9.2\r\n\r\n", "is not an HTTP response" },
+    { oversize, "answer to the websocket upgrade is longer than 16384 bytes" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Pair p = pair_new (TRUE);
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("case %u: expecting \"%s\"", i, cases[i].error);
+      g_assert_false (run_handshake (&p, cases[i].answer, NULL, 0, &error));
+      g_assert_error (error, FERRY_ERROR, FERRY_ERROR_FAILED);
+      if (strstr (error->message, cases[i].error) == NULL)
+        g_error ("case %u: \"%s\" does not say \"%s\"", i, error->message, cases[i].error);
+      pair_free (&p);
+    }
+}
+
+static void
+test_handshake_cut_short_is_a_lost_connection (void)
+{
+  Pair p = pair_new (TRUE);
+  Handshake h = { .conn = p.conn };
+  GThread *t = g_thread_new ("handshake", handshake_thread, &h);
+  g_autofree char *key = raw_read_upgrade_request (p.raw);
+  static const char partial[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n";
+
+  raw_write (p.raw, partial, strlen (partial));
+  shutdown (p.raw, SHUT_WR);
+  g_thread_join (t);
+  g_assert_false (h.ok);
+  g_assert_nonnull (strstr (h.error->message, "connection to the other server was lost"));
+  g_clear_error (&h.error);
+  pair_free (&p);
+}
+
+static void
+test_frames_behind_the_101_are_read_first (void)
+{
+  Pair p = pair_new (TRUE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GByteArray) first = server_frame (FERRY_WS_OP_TEXT, "first");
+  g_autoptr (GByteArray) second = server_frame (FERRY_WS_OP_BINARY, "second frame");
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  FerryWsKind kind = 0;
+
+  /* The first frame and 3 bytes of the second come in the 101's segment. */
+  g_byte_array_append (first, second->data, 3);
+  g_assert_true (run_handshake (&p,
+                                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\nSec-WebSocket-Accept: @ACCEPT@\r\n\r\n",
+                                first->data, first->len, &error));
+  g_assert_no_error (error);
+  raw_write (p.raw, second->data + 3, second->len - 3);
+
+  g_assert_true (ferry_ws_conn_recv (p.conn, &kind, buf, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (kind, ==, FERRY_WS_TEXT);
+  g_assert_cmpmem (buf->data, buf->len, "first", 5);
+  g_assert_true (ferry_ws_conn_recv (p.conn, &kind, buf, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (kind, ==, FERRY_WS_BINARY);
+  g_assert_cmpmem (buf->data, buf->len, "second frame", 12);
+  pair_free (&p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -415,11 +653,17 @@ main (int argc, char **argv)
   g_test_add_func ("/wsconn/server-frames-are-unmasked", test_server_frames_are_unmasked);
   g_test_add_func ("/wsconn/fragmented-message-with-a-ping-inside", test_fragmented_message_with_a_ping_inside);
   g_test_add_func ("/wsconn/oversize-message-is-refused-with-1009", test_oversize_message_is_refused_with_1009);
+  g_test_add_func ("/wsconn/cap-is-per-message-not-per-connection", test_cap_is_per_message_not_per_connection);
   g_test_add_func ("/wsconn/oversize-frame-is-refused-before-its-payload",
                    test_oversize_frame_is_refused_before_its_payload);
   g_test_add_func ("/wsconn/protocol-violations-close-with-1002", test_protocol_violations_close_with_1002);
   g_test_add_func ("/wsconn/client-refuses-masked-frames", test_client_refuses_masked_frames);
   g_test_add_func ("/wsconn/long-messages-between-two-ends", test_long_messages_between_two_ends);
+  g_test_add_func ("/wsconn/handshake/accept-key-of-rfc-6455", test_accept_key_of_rfc_6455);
+  g_test_add_func ("/wsconn/handshake/headers-in-any-case-and-order", test_handshake_headers_in_any_case_and_order);
+  g_test_add_func ("/wsconn/handshake/refusals-say-why", test_handshake_refusals_say_why);
+  g_test_add_func ("/wsconn/handshake/cut-short-is-a-lost-connection", test_handshake_cut_short_is_a_lost_connection);
+  g_test_add_func ("/wsconn/handshake/frames-behind-the-101-are-read-first", test_frames_behind_the_101_are_read_first);
   g_test_add_func ("/wsframe/mask-in-pieces-equals-mask-whole", test_mask_in_pieces_equals_mask_whole);
   g_test_add_func ("/wsframe/header-parse", test_header_parse);
   return g_test_run ();
