@@ -1,8 +1,24 @@
 /* Small file-system helpers shared by the daemon, the client and the tools. */
 #pragma once
 
+#include <errno.h>
 #include <glib.h>
 #include <sys/types.h>
+#include <unistd.h>
+
+/* An fd closed when it leaves its scope, as GLib 2.76's g_autofd (Debian
+ * 12 has 2.74): `ferry_autofd int fd = open (...)`; g_steal_fd() hands it
+ * off. errno survives the close, for the error path that reads it. */
+static inline void
+ferry_close_fdp (int *fd)
+{
+  int errsv = errno;
+
+  if (*fd >= 0)
+    close (*fd);
+  errno = errsv;
+}
+#define ferry_autofd __attribute__ ((cleanup (ferry_close_fdp)))
 
 /* mkdir -p with the given mode for the directories it creates. */
 gboolean ferry_mkdir_p (const char *path, int mode, GError **error);
