@@ -175,7 +175,3 @@ GArray *ferry_seccomp_filters_new(void);
 gboolean ferry_seccomp_image_parse(const guint8 *data, gsize len, GArray *filters);
 guint ferry_seccomp_filters_drop(GArray *filters, GBytes *drop);
 GByteArray *ferry_seccomp_image_serialize(GArray *filters);
-
-/* cp -a --reflink=auto SRC DST (owners, modes, times, xattrs, hard links,
- * symlinks, devices); DST must not exist. On failure DST is removed. */
-gboolean ferry_checkpoint_copy_tree (const char *src, const char *dst, GError **error);

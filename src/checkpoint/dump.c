@@ -103,7 +103,7 @@ dump_notify (char *action, criu_notify_arg_t na)
     }
   if (req->rootfs_copy_src == NULL)
     return 0;
-  if (!ferry_checkpoint_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
+  if (!ferry_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
     return 1;
   dump_ctx.copied = TRUE;
   return 0;

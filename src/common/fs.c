@@ -130,26 +130,6 @@ ferry_rm_rf (const char *path, GError **error)
 }
 
 gboolean
-ferry_copy_tree (const char *from, const char *to, GError **error)
-{
-  const char *argv[] = { "cp", "-a", "--reflink=auto", "--", from, to, NULL };
-  g_autofree char *err = NULL;
-  int status = 0;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                     &err, &status, error))
-    return FALSE;
-  if (!g_spawn_check_wait_status (status, NULL))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Copying %s to %s: %s", from, to,
-                   err && *err ? g_strstrip (err) : "cp failed");
-      ferry_rm_rf (to, NULL);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-gboolean
 ferry_write_all (int fd, const void *data, gsize len)
 {
   const guint8 *p = data;

@@ -1,8 +1,24 @@
 /* Small file-system helpers shared by the daemon, the client and the tools. */
 #pragma once
 
+#include <errno.h>
 #include <glib.h>
 #include <sys/types.h>
+#include <unistd.h>
+
+/* An fd closed when it leaves its scope, as GLib 2.76's g_autofd (Debian
+ * 12 has 2.74): `ferry_autofd int fd = open (...)`; g_steal_fd() hands it
+ * off. errno survives the close, for the error path that reads it. */
+static inline void
+ferry_close_fdp (int *fd)
+{
+  int errsv = errno;
+
+  if (*fd >= 0)
+    close (*fd);
+  errno = errsv;
+}
+#define ferry_autofd __attribute__ ((cleanup (ferry_close_fdp)))
 
 /* mkdir -p with the given mode for the directories it creates. */
 gboolean ferry_mkdir_p (const char *path, int mode, GError **error);
@@ -26,9 +42,38 @@ gboolean ferry_syncfs (const char *path, GError **error);
 /* rename(FROM, TO), durable: the directories of both synced. */
 gboolean ferry_rename_durable (const char *from, const char *to, GError **error);
 
-/* cp -a --reflink=auto FROM TO: owners, modes, xattrs, hard links and
- * symlinks kept, shared extents where the file system has them. TO must not
- * exist; a partial TO is removed on failure. */
+/* Tree copies (copy-tree.c). Always kept: owners, modes (set-id bits
+ * included), atimes and mtimes, xattrs, hard links within the tree, holes;
+ * symlinks are copied as links, never followed, and the source is only
+ * ever opened beneath the directory being copied (it may be a container's).
+ * Data is shared (FICLONE) where the file systems can, else copied with
+ * copy_file_range(), else read and written. Mounts in the source are
+ * crossed. What differs between users is a flag: */
+typedef enum
+{
+  FERRY_COPY_DEVICES = 1 << 0, /* character and block devices are made again; else refused */
+  FERRY_COPY_FIFOS = 1 << 1,   /* fifos and sockets are made again; else refused */
+  /* An xattr that cannot be read or set is skipped, as cp -a does; else
+   * only one the destination cannot hold (ENOTSUP) is. */
+  FERRY_COPY_XATTRS_BEST_EFFORT = 1 << 2,
+  /* The source must not change: a file whose size differs from what it had
+   * when it was looked at fails the copy (an image cache). Else a live tree
+   * is copied as found (a running container's rootfs). */
+  FERRY_COPY_STABLE_SOURCE = 1 << 3,
+} FerryCopyFlags;
+
+/* Copies what is in the directory src_dirfd into the empty directory
+ * dst_dirfd, whose own owner, mode and times are left alone. On failure the
+ * error names the entry and what is copied so far stays (the caller removes
+ * it). */
+gboolean ferry_copy_tree_at (int src_dirfd, int dst_dirfd, FerryCopyFlags flags, GError **error);
+
+/* What cp -a --reflink=auto FROM TO did, without the process: TO is made a
+ * copy of the directory FROM, its own attributes included, with
+ * FERRY_COPY_DEVICES | FERRY_COPY_FIFOS | FERRY_COPY_XATTRS_BEST_EFFORT (a
+ * snapshot, a restore, a rootfs copy taken while frozen). FROM must be a
+ * directory (FERRY_ERROR_NOT_FOUND) and TO must not exist
+ * (FERRY_ERROR_CONFLICT); a partial TO is removed on failure. */
 gboolean ferry_copy_tree (const char *from, const char *to, GError **error);
 
 /* write() until all LEN bytes are out (EINTR retried); FALSE with errno set

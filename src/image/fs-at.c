@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 gboolean
@@ -95,56 +94,6 @@ ferry_image_open_dir_beneath (int rootfd, const char *rel, gboolean create, GErr
       cur = next;
     }
   return cur;
-}
-
-static gboolean
-xattr_ignorable (int errsv)
-{
-  return errsv == ENOTSUP || errsv == EOPNOTSUPP;
-}
-
-gboolean
-ferry_image_copy_xattrs (int src_fd, int dst_fd, int src_dirfd, int dst_dirfd, const char *name, GError **error)
-{
-  g_autofree char *src_path = NULL;
-  g_autofree char *dst_path = NULL;
-  g_autofree char *names = NULL;
-  ssize_t len;
-
-  if (src_fd < 0)
-    {
-      /* Symlinks have no fd of their own to hand to f*xattr(); address
-         them through the already opened parent, which cannot be swapped. */
-      src_path = g_strdup_printf ("/proc/self/fd/%d/%s", src_dirfd, name);
-      dst_path = g_strdup_printf ("/proc/self/fd/%d/%s", dst_dirfd, name);
-    }
-  len = src_fd >= 0 ? flistxattr (src_fd, NULL, 0) : llistxattr (src_path, NULL, 0);
-  if (len < 0)
-    return xattr_ignorable (errno) ? TRUE : ferry_image_errno_error (error, errno, "Listing xattrs");
-  if (len == 0)
-    return TRUE;
-  names = g_malloc ((gsize) len);
-  len = src_fd >= 0 ? flistxattr (src_fd, names, (size_t) len) : llistxattr (src_path, names, (size_t) len);
-  if (len < 0)
-    return ferry_image_errno_error (error, errno, "Listing xattrs");
-  for (const char *n = names; n < names + len; n += strlen (n) + 1)
-    {
-      g_autofree char *value = NULL;
-      ssize_t vlen = src_fd >= 0 ? fgetxattr (src_fd, n, NULL, 0) : lgetxattr (src_path, n, NULL, 0);
-      int r;
-
-      if (vlen < 0)
-        return ferry_image_errno_error (error, errno, "Reading xattr %s", n);
-      value = g_malloc ((gsize) vlen + 1);
-      vlen = src_fd >= 0 ? fgetxattr (src_fd, n, value, (size_t) vlen) : lgetxattr (src_path, n, value, (size_t) vlen);
-      if (vlen < 0)
-        return ferry_image_errno_error (error, errno, "Reading xattr %s", n);
-      r = dst_fd >= 0 ? fsetxattr (dst_fd, n, value, (size_t) vlen, 0)
-                      : lsetxattr (dst_path, n, value, (size_t) vlen, 0);
-      if (r < 0 && !xattr_ignorable (errno))
-        return ferry_image_errno_error (error, errno, "Setting xattr %s", n);
-    }
-  return TRUE;
 }
 
 gboolean

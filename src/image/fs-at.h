@@ -14,12 +14,6 @@ int ferry_image_open_dir_beneath (int rootfd, const char *rel, gboolean create, 
 /* "a/b/c" -> dir "a/b", base "c"; "c" -> dir "", base "c". */
 void ferry_image_split_path (const char *rel, char **dir, const char **base);
 
-/* Copies all extended attributes from src_fd to dst_fd (files, dirs). For a
- * symlink pass its parent dir fds and name instead (fds -1 then). Attributes
- * the destination cannot hold (ENOTSUP) are skipped. */
-gboolean ferry_image_copy_xattrs (int src_fd, int dst_fd, int src_dirfd, int dst_dirfd, const char *name,
-                                  GError **error);
-
 /* Sets an fd's owner, then its mode (chown clears set-id bits), for files
  * and dirs. EPERM on chown is ignored when not running as root, so tests can
  * run unprivileged. */

@@ -95,7 +95,7 @@ ferry_image_unpack (const char *images_dir, const char *fingerprint, const char 
       return FALSE;
     }
   cache_fd = open_rootfs_cache (images_dir, fingerprint, error);
-  ok = cache_fd >= 0 && ferry_image_copy_tree (cache_fd, dst_fd, error);
+  ok = cache_fd >= 0 && ferry_copy_tree_at (cache_fd, dst_fd, FERRY_COPY_STABLE_SOURCE, error);
   if (cache_fd >= 0)
     close (cache_fd);
   close (dst_fd);
