@@ -1,5 +1,6 @@
-/* Bringing a managed network up and down: the bridge, NAT and forwarding,
- * and the supervision of its dnsmasq (restarted when it dies). */
+/* Bringing a managed network up and down (the bridge, forwarding and NAT
+ * from network-firewall.c), and the supervision of its dnsmasq (restarted
+ * when it dies). */
 #include "config.h"
 #include "daemon/network-manager.h"
 #include "daemon/network-internal.h"
@@ -173,59 +174,6 @@ dnsmasq_watch (FerryDaemon *d, FerryNetwork *n, pid_t pid)
   n->watch = g_unix_fd_add_full (G_PRIORITY_DEFAULT, n->pidfd, G_IO_IN, dnsmasq_exited, r, restart_data_free);
 }
 
-static void
-write_sysctl (const char *path, const char *value)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *now = ferry_read_small_file (path);
-
-  if (now != NULL && strcmp (g_strstrip (now), value) == 0)
-    return;
-  FILE *f = fopen (path, "we");
-  if (f == NULL || fputs (value, f) < 0 || fclose (f) != 0)
-    g_warning ("Setting %s: %s", path, g_strerror (errno));
-  else
-    f = NULL;
-  if (f != NULL)
-    fclose (f);
-}
-
-gboolean
-ferry_networks_apply_firewall (FerryDaemon *d, GError **error)
-{
-  g_autoptr (GPtrArray) rules = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
-  GHashTableIter iter;
-  gpointer v;
-
-  g_hash_table_iter_init (&iter, d->networks->by_name);
-  while (g_hash_table_iter_next (&iter, NULL, &v))
-    {
-      FerryNetwork *n = v;
-      FerryFirewallNetwork *f = g_new0 (FerryFirewallNetwork, 1);
-      const char *a4 = ferry_network_address (n, "ipv4.address"), *a6 = ferry_network_address (n, "ipv6.address");
-      FerryCidr c, net;
-
-      f->bridge = n->name;
-      if (a4 && ferry_network_bool (ferry_network_get (n, "ipv4.nat"), FALSE) && ferry_cidr_parse (a4, &c, NULL))
-        {
-          ferry_cidr_network (&c, &net);
-          f->ipv4_subnet = ferry_cidr_to_string (&net);
-          g_ptr_array_add (texts, (char *) f->ipv4_subnet);
-        }
-      if (a6 && ferry_network_bool (ferry_network_get (n, "ipv6.nat"), FALSE) && ferry_cidr_parse (a6, &c, NULL))
-        {
-          ferry_cidr_network (&c, &net);
-          f->ipv6_subnet = ferry_cidr_to_string (&net);
-          g_ptr_array_add (texts, (char *) f->ipv6_subnet);
-        }
-      g_ptr_array_add (rules, f);
-    }
-  if (rules->len == 0)
-    return ferry_firewall_remove (d->networks->table, error);
-  return ferry_firewall_apply (d->networks->table, rules, error);
-}
-
 gboolean
 ferry_network_bring_up (FerryDaemon *d, FerryNetwork *n, gboolean restart_dnsmasq, gboolean *created, GError **error)
 {
@@ -256,9 +204,9 @@ ferry_network_bring_up (FerryDaemon *d, FerryNetwork *n, gboolean restart_dnsmas
   if (created)
     *created = made;
   if (a4)
-    write_sysctl ("/proc/sys/net/ipv4/ip_forward", "1");
+    ferry_networks_enable_forwarding ("/proc/sys/net/ipv4/ip_forward");
   if (a6)
-    write_sysctl ("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+    ferry_networks_enable_forwarding ("/proc/sys/net/ipv6/conf/all/forwarding");
   if (!dnsmasq_ensure (d, n, restart_dnsmasq, error) || !ferry_networks_apply_firewall (d, error))
     goto fail;
   g_clear_pointer (&n->error, g_free);

@@ -36,5 +36,8 @@ gboolean ferry_network_resolve_config (FerryDaemon *d, const char *name, GHashTa
 gboolean ferry_network_bring_up (FerryDaemon *d, FerryNetwork *n, gboolean restart_dnsmasq, gboolean *created,
                                  GError **error);
 void ferry_network_take_down (FerryDaemon *d, FerryNetwork *n);
+/* network-firewall.c: the nftables rules of every network, applied as
+ * one table; forwarding turned on (SYSCTL set to 1 unless it is). */
 gboolean ferry_networks_apply_firewall (FerryDaemon *d, GError **error);
+void ferry_networks_enable_forwarding (const char *sysctl);
 void ferry_network_write_hosts (FerryDaemon *d, FerryNetwork *n);
