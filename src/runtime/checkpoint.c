@@ -176,6 +176,65 @@ ferry_monitor_make_cgroups (gpointer data)
   return 0;
 }
 
+/* ADDRESS:PORT of --page-server: the address (new), and *PORT; NULL
+ * (said why) if it is not one. */
+static char *
+page_server_address (const char *spec, int *port)
+{
+  const char *colon = strrchr (spec, ':');
+  gint64 n = colon ? g_ascii_strtoll (colon + 1, NULL, 10) : 0;
+
+  if (colon == NULL || n <= 0 || n > 65535)
+    {
+      ferry_monitor_error ("--page-server takes ADDRESS:PORT, not \"%s\"", spec);
+      return NULL;
+    }
+  *port = (int) n;
+  return g_strndup (spec, colon - spec);
+}
+
+/* The dump, tried again while it fails on a netlink socket with unread
+ * messages at the freeze (systemd's daemons read their rtnetlink events
+ * promptly; CRIU cannot dump a queue): a moment's state, and the tree runs
+ * on after a failed dump. A dump into a page server cannot be repeated. */
+static gboolean
+dump_retrying (const FerryCheckpointOptions *o, FerryDumpRequest *req)
+{
+  g_autoptr (GError) error = NULL;
+
+  for (int attempt = 1; !ferry_checkpoint_dump (req, &error); attempt++)
+    {
+      if (attempt >= DUMP_ATTEMPTS || o->page_server != NULL
+          || strstr (error->message, "The socket has data to read") == NULL)
+        {
+          ferry_monitor_error ("%s", error->message);
+          return FALSE;
+        }
+      ferry_monitor_log ("retrying the checkpoint: a netlink socket had unread messages");
+      g_clear_error (&error);
+      g_usleep (100000 * attempt);
+      /* The failed dump removed the images directory with what it held. */
+      if (g_mkdir_with_parents (o->images, 0700) < 0)
+        {
+          ferry_monitor_error ("Making %s again: %s", o->images, g_strerror (errno));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* CRIU's statistics of a complete dump, for ferryd (--stats). */
+static void
+write_stats (const FerryCheckpointOptions *o, gint64 elapsed)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *json = ferry_criu_stats_json (o->images, TRUE, elapsed, &error);
+  g_autofree char *data = json ? g_strconcat (json, "\n", NULL) : NULL;
+
+  if (json == NULL || !ferry_write_file_atomic (o->stats, data, -1, 0644, &error))
+    ferry_monitor_error ("The checkpoint is complete, but its statistics are lost: %s", error->message);
+}
+
 int
 ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
 {
@@ -261,42 +320,11 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
    * the daemon learns that this process died. */
   if (o->hold_fd > 0)
     fcntl (o->hold_fd, F_SETFD, FD_CLOEXEC);
-  if (o->page_server != NULL)
-    {
-      const char *colon = strrchr (o->page_server, ':');
-      gint64 port = colon ? g_ascii_strtoll (colon + 1, NULL, 10) : 0;
-      if (colon == NULL || port <= 0 || port > 65535)
-        {
-          ferry_monitor_error ("--page-server takes ADDRESS:PORT, not \"%s\"", o->page_server);
-          goto out;
-        }
-      ps_address = g_strndup (o->page_server, colon - o->page_server);
-      req.page_server_address = ps_address;
-      req.page_server_port = (int) port;
-    }
-  for (int attempt = 1; !ferry_checkpoint_dump (&req, &error); attempt++)
-    {
-      /* A netlink socket with unread messages at the freeze (systemd's
-       * daemons read their rtnetlink events promptly; CRIU cannot dump a
-       * queue) is a moment's state: the tree runs on after a failed dump,
-       * so try again. A dump into a page server cannot be repeated. */
-      if (attempt < DUMP_ATTEMPTS && o->page_server == NULL
-          && strstr (error->message, "The socket has data to read") != NULL)
-        {
-          ferry_monitor_log ("retrying the checkpoint: a netlink socket had unread messages");
-          g_clear_error (&error);
-          g_usleep (100000 * attempt);
-          /* The failed dump removed the images directory with what it held. */
-          if (g_mkdir_with_parents (o->images, 0700) < 0)
-            {
-              ferry_monitor_error ("Making %s again: %s", o->images, g_strerror (errno));
-              goto out;
-            }
-          continue;
-        }
-      ferry_monitor_error ("%s", error->message);
-      goto out;
-    }
+  if (o->page_server != NULL && (ps_address = page_server_address (o->page_server, &req.page_server_port)) == NULL)
+    goto out;
+  req.page_server_address = ps_address;
+  if (!dump_retrying (o, &req))
+    goto out;
   if (!o->leave_running)
     wait_monitor_exit (monitor_fd);
   ferry_test_crash_point ("checkpoint-before-mark");
@@ -307,12 +335,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     }
   rc = 0;
   if (o->stats != NULL)
-    {
-      g_autofree char *json = ferry_criu_stats_json (o->images, TRUE, g_get_monotonic_time () - t0, &error);
-      g_autofree char *data = json ? g_strconcat (json, "\n", NULL) : NULL;
-      if (json == NULL || !ferry_write_file_atomic (o->stats, data, -1, 0644, &error))
-        ferry_monitor_error ("The checkpoint is complete, but its statistics are lost: %s", error->message);
-    }
+    write_stats (o, g_get_monotonic_time () - t0);
 
 out:
   ferry_criu_info_clear (&criu);

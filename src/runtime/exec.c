@@ -199,14 +199,126 @@ run_command(const FerryExecOptions *o, const char *path, char **envp, const Ferr
   _exit (err == ENOENT ? 127 : 126);
 }
 
+/* The init's namespaces, each an fd (-1: one we are in already: the
+ * host's time namespace, which from the container's user namespace
+ * setns() would refuse), and its user namespace if it has one of its own
+ * (else -1). FALSE (said why) if one cannot be opened. */
+static gboolean
+open_namespaces (pid_t init_pid, int nsfd[], int *userns)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
+    {
+      g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/%s", (int) init_pid, namespaces[i]);
+      if (ferry_proc_same_namespace (init_pid, namespaces[i]) == 1)
+        {
+          nsfd[i] = -1;
+          continue;
+        }
+      if ((nsfd[i] = open (ns, O_RDONLY | O_CLOEXEC)) < 0)
+        {
+          ferry_monitor_error ("Opening %s: %s", ns, g_strerror (errno));
+          return FALSE;
+        }
+    }
+  *userns = -1;
+  if (ferry_proc_same_namespace (init_pid, "user") == 0)
+    {
+      g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/user", (int) init_pid);
+      *userns = open (ns, O_RDONLY | O_CLOEXEC);
+    }
+  return TRUE;
+}
+
+/* Joins the container: its cgroup first (the cgroup namespace's root is
+ * the cgroup we are in), an unprivileged container's user namespace
+ * before the namespaces it owns (then root of it, as its init is), then
+ * the others. */
+static gboolean
+enter_container (const char *relpath, int userns, int nsfd[])
+{
+  g_autoptr (GError) error = NULL;
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+
+  if (!m->ops->attach (m, relpath, getpid (), &error))
+    {
+      ferry_monitor_error ("Joining the container's cgroup: %s", error->message);
+      return FALSE;
+    }
+  if (userns >= 0
+      && (setns (userns, CLONE_NEWUSER) < 0 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+    {
+      ferry_monitor_error ("Joining the container's user namespace: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (userns >= 0)
+    close (userns);
+  for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
+    {
+      if (nsfd[i] < 0)
+        continue;
+      if (setns (nsfd[i], 0) < 0)
+        {
+          ferry_monitor_error ("Joining the container's %s namespace: %s", namespaces[i], g_strerror (errno));
+          return FALSE;
+        }
+      close (nsfd[i]);
+    }
+  return TRUE;
+}
+
+/* The command's environment: a base (PATH, container, LANG, HOME, USER
+ * and TERM on a tty), then --env. *HOME: the user's home, from inside. */
+static char **
+command_env (const FerryExecOptions *o, char **home)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *user = NULL;
+  uid_t uid = (uid_t) (o->uid >= 0 ? o->uid : 0);
+  char **envp;
+
+  passwd_entry (uid, home, &user);
+  g_autofree char *home_env = g_strconcat ("HOME=", *home, NULL);
+  g_autofree char *user_env = user ? g_strconcat ("USER=", user, NULL) : NULL;
+  const char *term = g_getenv ("TERM");
+  g_autofree char *term_env = o->tty ? g_strconcat ("TERM=", term ? term : "xterm", NULL) : NULL;
+  const char *base[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "container=ferry",
+    "LANG=C.UTF-8",
+    home_env,
+    user_env ? user_env : term_env,
+    user_env ? term_env : NULL,
+    NULL,
+  };
+  if ((envp = ferry_runtime_build_env (base, o->env, &error)) == NULL)
+    ferry_monitor_error ("%s", error->message);
+  return envp;
+}
+
+/* The command's exit code, as a shell gives it (128 + signal). */
+static int
+wait_command (pid_t pid)
+{
+  int status;
+
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      {
+        ferry_monitor_error ("waitpid: %s", g_strerror (errno));
+        return EXEC_FAILED;
+      }
+  if (WIFSIGNALED (status))
+    return 128 + WTERMSIG (status);
+  return WEXITSTATUS (status);
+}
+
 int
 ferry_monitor_exec (const FerryExecOptions *o)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *relpath = NULL, *home = NULL, *user = NULL, *path = NULL;
+  g_autofree char *relpath = NULL, *home = NULL, *path = NULL;
   g_auto (GStrv) envp = NULL;
   FerrySeccompProgram seccomp = { 0 };
-  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
   int nsfd[G_N_ELEMENTS (namespaces)], userns = -1;
   int code, mount_sock;
 
@@ -223,27 +335,8 @@ ferry_monitor_exec (const FerryExecOptions *o)
       ferry_monitor_error ("The container in %s is not running", o->run_dir);
       return EXEC_FAILED;
     }
-  for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
-    {
-      g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/%s", (int) init_pid, namespaces[i]);
-      /* One we are in already (the host's time namespace): from the
-       * container's user namespace, setns() into it would be refused. */
-      if (ferry_proc_same_namespace (init_pid, namespaces[i]) == 1)
-        {
-          nsfd[i] = -1;
-          continue;
-        }
-      if ((nsfd[i] = open (ns, O_RDONLY | O_CLOEXEC)) < 0)
-        {
-          ferry_monitor_error ("Opening %s: %s", ns, g_strerror (errno));
-          return EXEC_FAILED;
-        }
-    }
-  if (ferry_proc_same_namespace (init_pid, "user") == 0)
-    {
-      g_autofree char *ns = g_strdup_printf ("/proc/%d/ns/user", (int) init_pid);
-      userns = open (ns, O_RDONLY | O_CLOEXEC);
-    }
+  if (!open_namespaces (init_pid, nsfd, &userns))
+    return EXEC_FAILED;
   /* The namespace fds are the init's only if it is still the same process. */
   if (ferry_rundir_live_pid (o->run_dir, FERRY_RUNTIME_INIT_PID) != init_pid)
     {
@@ -259,56 +352,9 @@ ferry_monitor_exec (const FerryExecOptions *o)
       ferry_monitor_error ("%s", error->message);
       return EXEC_FAILED;
     }
-  /* Cgroup first: the cgroup namespace's root is the cgroup we are in. */
-  if (!m->ops->attach (m, relpath, getpid (), &error))
-    {
-      ferry_monitor_error ("Joining the container's cgroup: %s", error->message);
-      return EXEC_FAILED;
-    }
-  /* An unprivileged container's user namespace before the namespaces it
-   * owns; then root of it, as its init is. */
-  if (userns >= 0
-      && (setns (userns, CLONE_NEWUSER) < 0 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
-    {
-      ferry_monitor_error ("Joining the container's user namespace: %s", g_strerror (errno));
-      return EXEC_FAILED;
-    }
-  if (userns >= 0)
-    close (userns);
-  for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
-    {
-      if (nsfd[i] < 0)
-        continue;
-      if (setns (nsfd[i], 0) < 0)
-        {
-          ferry_monitor_error ("Joining the container's %s namespace: %s", namespaces[i], g_strerror (errno));
-          return EXEC_FAILED;
-        }
-      close (nsfd[i]);
-    }
-
-  uid_t uid = (uid_t) (o->uid >= 0 ? o->uid : 0);
-  passwd_entry (uid, &home, &user);
-  g_autofree char *home_env = g_strconcat ("HOME=", home, NULL);
-  g_autofree char *user_env = user ? g_strconcat ("USER=", user, NULL) : NULL;
-  const char *term = g_getenv ("TERM");
-  g_autofree char *term_env = o->tty ? g_strconcat ("TERM=", term ? term : "xterm", NULL) : NULL;
-  const char *base[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "container=ferry",
-    "LANG=C.UTF-8",
-    home_env,
-    user_env ? user_env : term_env,
-    user_env ? term_env : NULL,
-    NULL,
-  };
-  if ((envp = ferry_runtime_build_env (base, o->env, &error)) == NULL)
-    {
-      ferry_monitor_error ("%s", error->message);
-      return EXEC_FAILED;
-    }
-  const char *path_env = g_environ_getenv (envp, "PATH");
-  if ((path = resolve_command (o->argv[0], path_env, &code)) == NULL)
+  if (!enter_container (relpath, userns, nsfd) || (envp = command_env (o, &home)) == NULL)
+    return EXEC_FAILED;
+  if ((path = resolve_command (o->argv[0], g_environ_getenv (envp, "PATH"), &code)) == NULL)
     {
       ferry_monitor_error ("%s: %s", o->argv[0], code == 127 ? "command not found" : "permission denied");
       ferry_security_seccomp_clear (&seccomp);
@@ -334,15 +380,5 @@ ferry_monitor_exec (const FerryExecOptions *o)
   if (mount_sock >= 0)
     close(mount_sock);
   ferry_security_seccomp_clear (&seccomp);
-
-  int status;
-  while (waitpid (pid, &status, 0) < 0)
-    if (errno != EINTR)
-      {
-        ferry_monitor_error ("waitpid: %s", g_strerror (errno));
-        return EXEC_FAILED;
-      }
-  if (WIFSIGNALED (status))
-    return 128 + WTERMSIG (status);
-  return WEXITSTATUS (status);
+  return wait_command (pid);
 }
