@@ -306,6 +306,55 @@ drop_data_sockets (ExecSession *session)
     }
 }
 
+/* The operation's websockets, in lxc's order: control, 0, then 1 and 2
+ * (only 0 on a pty, whose output comes back on it). */
+static gboolean
+connect_session (FerryClient *client, const char *op_id, JsonObject *fds, ExecSession *session, GError **error)
+{
+  session->control = ferry_client_operation_websocket (client, op_id, ferry_obj_string (fds, "control"), error);
+  if (session->control == NULL)
+    return FALSE;
+  for (int fd = 0; fd < (session->interactive ? 1 : 3); fd++)
+    {
+      char key[2] = { (char) ('0' + fd), '\0' };
+      int out_fd = session->interactive ? STDOUT_FILENO : fd;
+
+      session->data[fd] = ferry_client_operation_websocket (client, op_id, ferry_obj_string (fds, key), error);
+      if (session->data[fd] == NULL)
+        return FALSE;
+      g_object_set_data (G_OBJECT (session->data[fd]), "ferry-session", session);
+      if (fd == 0 && !session->interactive)
+        continue;
+      g_signal_connect (session->data[fd], "message", G_CALLBACK (output_message), GINT_TO_POINTER (out_fd));
+      /* LXD ends a pty stream with a close frame; libsoup may sit in the
+       * closing state until the peer drops TCP, so closing already ends it */
+      g_signal_connect (session->data[fd], "closing", G_CALLBACK (output_closed), GINT_TO_POINTER (out_fd));
+      g_signal_connect (session->data[fd], "closed", G_CALLBACK (output_closed), GINT_TO_POINTER (out_fd));
+    }
+  return TRUE;
+}
+
+/* The command's exit status, once the operation ends; a failed exec may
+ * still carry one (else 1, its error printed). */
+static int
+wait_exit_status (FerryClient *client, JsonObject *op, const char *op_id)
+{
+  g_autoptr (GError) wait_error = NULL;
+  g_autoptr (JsonObject) done = ferry_client_wait (client, op, NULL, NULL, NULL, &wait_error);
+  g_autoptr (JsonObject) failed = NULL;
+  g_autofree char *op_path = NULL;
+
+  ferry_terminal_restore ();
+  if (done != NULL)
+    return (int) ferry_obj_int (ferry_obj_object (done, "metadata"), "return");
+  op_path = g_strdup_printf ("/1.0/operations/%s", op_id);
+  failed = ferry_client_get_object (client, op_path, NULL, NULL);
+  g_printerr ("Error: %s\n", wait_error->message);
+  return failed != NULL && json_object_has_member (ferry_obj_object (failed, "metadata"), "return")
+           ? (int) ferry_obj_int (ferry_obj_object (failed, "metadata"), "return")
+           : 1;
+}
+
 static int
 cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
 {
@@ -315,8 +364,6 @@ cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
   g_autofree char *path = NULL;
   g_autoptr (JsonNode) body = NULL;
   g_autoptr (JsonObject) op = NULL;
-  g_autoptr (JsonObject) done = NULL;
-  g_autoptr (GError) wait_error = NULL;
   ExecSession session = { 0 };
   FerryExecMode mode;
   FerryClient *client;
@@ -359,27 +406,8 @@ cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
       return FERRY_EXIT_ERROR;
     }
 
-  /* same order as lxc: control, 0, then 1 and 2 */
-  session.control = ferry_client_operation_websocket (client, op_id, ferry_obj_string (fds, "control"), error);
-  if (session.control == NULL)
-    return FERRY_EXIT_ERROR;
-  for (int fd = 0; fd < (session.interactive ? 1 : 3); fd++)
-    {
-      char key[2] = { (char) ('0' + fd), '\0' };
-      int out_fd = session.interactive ? STDOUT_FILENO : fd;
-
-      session.data[fd] = ferry_client_operation_websocket (client, op_id, ferry_obj_string (fds, key), error);
-      if (session.data[fd] == NULL)
-        goto out;
-      g_object_set_data (G_OBJECT (session.data[fd]), "ferry-session", &session);
-      if (fd == 0 && !session.interactive)
-        continue;
-      g_signal_connect (session.data[fd], "message", G_CALLBACK (output_message), GINT_TO_POINTER (out_fd));
-      /* LXD ends a pty stream with a close frame; libsoup may sit in the
-       * closing state until the peer drops TCP, so closing already ends it */
-      g_signal_connect (session.data[fd], "closing", G_CALLBACK (output_closed), GINT_TO_POINTER (out_fd));
-      g_signal_connect (session.data[fd], "closed", G_CALLBACK (output_closed), GINT_TO_POINTER (out_fd));
-    }
+  if (!connect_session (client, op_id, fds, &session, error))
+    goto out;
 
   if (!install_signal_forwarding (&session, error))
     goto out;
@@ -395,23 +423,7 @@ cmd_exec (FerryCli *cli, FerryArgs *args, GError **error)
   while (!outputs_ended (&session))
     g_main_context_iteration (NULL, TRUE);
   drop_data_sockets (&session);
-  done = ferry_client_wait (client, op, NULL, NULL, NULL, &wait_error);
-  ferry_terminal_restore ();
-
-  if (done == NULL)
-    {
-      g_autoptr (JsonObject) failed = NULL;
-      g_autofree char *op_path = g_strdup_printf ("/1.0/operations/%s", op_id);
-
-      /* a failed exec may still carry the command's exit status */
-      failed = ferry_client_get_object (client, op_path, NULL, NULL);
-      g_printerr ("Error: %s\n", wait_error->message);
-      status = failed != NULL && json_object_has_member (ferry_obj_object (failed, "metadata"), "return")
-                 ? (int) ferry_obj_int (ferry_obj_object (failed, "metadata"), "return")
-                 : 1;
-    }
-  else
-    status = (int) ferry_obj_int (ferry_obj_object (done, "metadata"), "return");
+  status = wait_exit_status (client, op, op_id);
 
 out:
   ferry_terminal_restore ();

@@ -72,6 +72,49 @@ image_matches (JsonObject *image, const char *filter)
   return FALSE;
 }
 
+/* The cell of column CODE (lxc's shorthand) for IMAGE, a new string. */
+static char *
+image_cell (JsonObject *image, char code)
+{
+  const char *fp = ferry_obj_string (image, "fingerprint");
+
+  switch (code)
+    {
+    case 'l':
+      return shortest_alias (ferry_obj_array (image, "aliases"));
+    case 'L':
+      {
+        JsonArray *aliases = ferry_obj_array (image, "aliases");
+        GString *all = g_string_new (NULL);
+        for (guint a = 0; aliases != NULL && a < json_array_get_length (aliases); a++)
+          g_string_append_printf (all, "%s%s", a > 0 ? "\n" : "",
+                                  ferry_obj_string (json_array_get_object_element (aliases, a), "name"));
+        return g_string_free (all, FALSE);
+      }
+    case 'f':
+      return g_strndup (fp, 12);
+    case 'F':
+      return g_strdup (fp);
+    case 'p':
+      return g_strdup (ferry_obj_bool (image, "public") ? "yes" : "no");
+    case 'd':
+      return g_strdup (ferry_obj_string (ferry_obj_object (image, "properties"), "description"));
+    case 'a':
+      return g_strdup (ferry_obj_string (image, "architecture"));
+    case 't':
+      {
+        const char *type = ferry_obj_string (image, "type");
+        return g_ascii_strup (*type != '\0' ? type : "container", -1);
+      }
+    case 's':
+      return image_size (image);
+    case 'u':
+      return ferry_format_time (ferry_obj_string (image, "uploaded_at"), "%b %-e, %Y at %-l:%M%P (%Z)", TRUE);
+    default:
+      return g_strdup ("");
+    }
+}
+
 static int
 cmd_image_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
@@ -130,7 +173,6 @@ cmd_image_list (FerryCli *cli, FerryArgs *args, GError **error)
   for (guint i = 0; i < json_array_get_length (images); i++)
     {
       JsonObject *image = json_array_get_object_element (images, i);
-      JsonObject *properties;
       GPtrArray *row;
       gboolean match = TRUE;
 
@@ -141,56 +183,9 @@ cmd_image_list (FerryCli *cli, FerryArgs *args, GError **error)
       if (!match)
         continue;
       json_array_add_element (shown, json_node_copy (json_array_get_element (images, i)));
-      properties = ferry_obj_object (image, "properties");
       row = g_ptr_array_new ();
       for (const char *c = spec; *c != '\0'; c++)
-        {
-          const char *fp = ferry_obj_string (image, "fingerprint");
-          switch (*c)
-            {
-            case 'l':
-              g_ptr_array_add (row, shortest_alias (ferry_obj_array (image, "aliases")));
-              break;
-            case 'L':
-              {
-                JsonArray *aliases = ferry_obj_array (image, "aliases");
-                GString *all = g_string_new (NULL);
-                for (guint a = 0; aliases != NULL && a < json_array_get_length (aliases); a++)
-                  g_string_append_printf (all, "%s%s", a > 0 ? "\n" : "",
-                                          ferry_obj_string (json_array_get_object_element (aliases, a), "name"));
-                g_ptr_array_add (row, g_string_free (all, FALSE));
-              }
-              break;
-            case 'f':
-              g_ptr_array_add (row, g_strndup (fp, 12));
-              break;
-            case 'F':
-              g_ptr_array_add (row, g_strdup (fp));
-              break;
-            case 'p':
-              g_ptr_array_add (row, g_strdup (ferry_obj_bool (image, "public") ? "yes" : "no"));
-              break;
-            case 'd':
-              g_ptr_array_add (row, g_strdup (ferry_obj_string (properties, "description")));
-              break;
-            case 'a':
-              g_ptr_array_add (row, g_strdup (ferry_obj_string (image, "architecture")));
-              break;
-            case 't':
-              {
-                const char *type = ferry_obj_string (image, "type");
-                g_ptr_array_add (row, g_ascii_strup (*type != '\0' ? type : "container", -1));
-              }
-              break;
-            case 's':
-              g_ptr_array_add (row, image_size (image));
-              break;
-            case 'u':
-              g_ptr_array_add (row, ferry_format_time (ferry_obj_string (image, "uploaded_at"),
-                                                       "%b %-e, %Y at %-l:%M%P (%Z)", TRUE));
-              break;
-            }
-        }
+        g_ptr_array_add (row, image_cell (image, *c));
       g_ptr_array_add (row, NULL);
       ferry_table_add_row (table, (char **) g_ptr_array_free (row, FALSE));
     }

@@ -135,6 +135,41 @@ token_address (FerryTrustToken *token, GTlsCertificate **cert_out, GError **erro
   return NULL;
 }
 
+/* Makes the server trust our client certificate unless it does already:
+ * with TOKEN (a trust token, then trusted once accepted), else the
+ * password given or asked for (then checked). */
+static gboolean
+get_trusted (FerryClient *client, const char *name, const char *token, const char *password, GError **error)
+{
+  g_autofree char *secret = NULL;
+
+  if (server_trusts_us (client, error))
+    return TRUE;
+  if (error != NULL && *error != NULL)
+    return FALSE;
+  if (token != NULL)
+    secret = g_strdup (token);
+  else if (password != NULL)
+    secret = g_strdup (password);
+  else
+    {
+      g_autofree char *prompt = g_strdup_printf ("Admin password (or token) for %s: ", name);
+      secret = read_line (prompt);
+    }
+  if (!send_trust_request (client, secret, error))
+    return FALSE;
+  if (token != NULL)
+    return TRUE;
+  if (!server_trusts_us (client, error))
+    {
+      if (error == NULL || *error == NULL)
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN, "Server doesn't trust us after authentication");
+      return FALSE;
+    }
+  printf ("Client certificate now trusted by server: %s\n", name);
+  return TRUE;
+}
+
 static int
 cmd_remote_add (FerryCli *cli, FerryArgs *args, GError **error)
 {
@@ -150,7 +185,6 @@ cmd_remote_add (FerryCli *cli, FerryArgs *args, GError **error)
   g_autoptr (FerryClient) client = NULL;
   g_autofree char *addr = NULL;
   g_autofree char *fp = NULL;
-  g_autofree char *secret = NULL;
   FerryRemoteConfig *rc;
 
   if (config == NULL)
@@ -208,32 +242,9 @@ cmd_remote_add (FerryCli *cli, FerryArgs *args, GError **error)
   client = ferry_client_new (remote, NULL, error);
   if (client == NULL)
     goto fail;
-  if (!server_trusts_us (client, error))
-    {
-      if (error != NULL && *error != NULL)
-        goto fail;
-      if (token != NULL)
-        secret = g_strdup (token_text != NULL ? token_text : addr_arg);
-      else if (password != NULL)
-        secret = g_strdup (password);
-      else
-        {
-          g_autofree char *prompt = g_strdup_printf ("Admin password (or token) for %s: ", name);
-          secret = read_line (prompt);
-        }
-      if (!send_trust_request (client, secret, error))
-        goto fail;
-      if (token == NULL)
-        {
-          if (!server_trusts_us (client, error))
-            {
-              if (error == NULL || *error == NULL)
-                g_set_error (error, FERRY_ERROR, FERRY_ERROR_FORBIDDEN, "Server doesn't trust us after authentication");
-              goto fail;
-            }
-          printf ("Client certificate now trusted by server: %s\n", name);
-        }
-    }
+  if (!get_trusted (client, name, token != NULL ? (token_text != NULL ? token_text : addr_arg) : NULL, password,
+                    error))
+    goto fail;
   rc = g_new0 (FerryRemoteConfig, 1);
   rc->name = g_strdup (name);
   rc->addr = g_strdup (addr);
