@@ -132,7 +132,8 @@ static const FerryApiRoute routes[] = {
   { "events", "GET", ferry_api_events, 0 },
 };
 
-/* "containers" is LXD's older name of "instances". */
+/* Segment INDEX of a path against LEN bytes of a pattern ("*": any);
+ * "containers" is LXD's older name of "instances". */
 static gboolean
 segment_matches (const char *pattern, gsize len, const char *segment, guint index)
 {
@@ -163,21 +164,24 @@ path_matches (const char *pattern, FerryRequest *req)
   return i == req->n_parts;
 }
 
+/* The instance /1.0/instances/NAME/... names (parts[1]), or NULL. */
+static FerryInstance *
+instance_of (FerryRequest *req)
+{
+  FerryInstance *inst = ferry_instance_lookup (req->daemon, req->parts[1], NULL);
+
+  return inst == NULL || ferry_instance_is_rename_placeholder (inst) ? NULL : inst;
+}
+
 static void
 answer (FerryRequest *req, const FerryApiRoute *route)
 {
   FerryInstance *inst = NULL;
 
-  if (route->flags & ROUTE_INSTANCE)
-    {
-      inst = ferry_instance_lookup (req->daemon, req->parts[1], NULL);
-      if (inst == NULL || ferry_instance_is_rename_placeholder (inst))
-        {
-          ferry_respond_error_literal (req->msg, 404, "Instance not found");
-          return;
-        }
-    }
-  route->handler (req, inst);
+  if ((route->flags & ROUTE_INSTANCE) && (inst = instance_of (req)) == NULL)
+    ferry_respond_error_literal (req->msg, 404, "Instance not found");
+  else
+    route->handler (req, inst);
 }
 
 void
@@ -203,25 +207,14 @@ ferry_api_handle (FerryRequest *req)
     }
   if (!req->trusted)
     ferry_respond_error_literal (req->msg, 403, "not authorized");
-  else if (path_route == NULL && req->n_parts >= 2 && segment_matches ("instances", 9, req->parts[0], 0))
-    {
-      /* Unknown below an instance: 404, naming the instance if it is missing. */
-      FerryInstance *inst = ferry_instance_lookup (req->daemon, req->parts[1], NULL);
-      ferry_respond_error_literal (req->msg, 404,
-                                   inst == NULL || ferry_instance_is_rename_placeholder (inst) ? "Instance not found"
-                                                                                               : "not found");
-    }
+  else if (path_route == NULL && path_matches ("instances/*/**", req))
+    /* Unknown below an instance: 404, naming the instance if it is missing. */
+    ferry_respond_error_literal (req->msg, 404, instance_of (req) == NULL ? "Instance not found" : "not found");
   else if (path_route == NULL)
     ferry_respond_error_literal (req->msg, 404, "not found");
-  else if (path_route->flags & ROUTE_INSTANCE)
-    {
-      /* As before the table: a missing instance is 404 whatever the method. */
-      FerryInstance *inst = ferry_instance_lookup (req->daemon, req->parts[1], NULL);
-      if (inst == NULL || ferry_instance_is_rename_placeholder (inst))
-        ferry_respond_error_literal (req->msg, 404, "Instance not found");
-      else
-        ferry_respond_not_allowed (req->msg);
-    }
+  else if ((path_route->flags & ROUTE_INSTANCE) && instance_of (req) == NULL)
+    /* As before the table: a missing instance is 404 whatever the method. */
+    ferry_respond_error_literal (req->msg, 404, "Instance not found");
   else
     ferry_respond_not_allowed (req->msg);
 }
