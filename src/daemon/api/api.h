@@ -22,8 +22,8 @@ JsonNode *ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean 
 JsonNode *ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *snap);
 JsonNode *ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst);
 
-/* GET of a collection: with recursion=0 the URL PREFIX/NAME (NAME
- * escaped) of each item, else TO_JSON (item, DATA) of each (collection.c). */
+/* GET of a collection: with recursion=0 the URL PREFIX + NAME (NAME
+ * escaped; PREFIX ends with "/") of each item, else TO_JSON (item, DATA) of each (collection.c). */
 typedef const char *(*FerryApiItemName) (gpointer item);
 typedef JsonNode *(*FerryApiItemJson) (gpointer item, gpointer data);
 void ferry_api_respond_collection (FerryRequest *req, GPtrArray *items, const char *prefix, FerryApiItemName name,

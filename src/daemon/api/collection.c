@@ -5,22 +5,21 @@ void
 ferry_api_respond_collection (FerryRequest *req, GPtrArray *items, const char *prefix, FerryApiItemName name,
                               FerryApiItemJson to_json, gpointer data)
 {
-  JsonArray *arr = json_array_new ();
-  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
-  gboolean objects = ferry_request_recursion (req) >= 1;
+  JsonArray *arr;
+  JsonNode *node;
 
-  for (guint i = 0; items != NULL && i < items->len; i++)
+  if (ferry_request_recursion (req) < 1)
     {
-      gpointer item = g_ptr_array_index (items, i);
-      if (objects)
-        json_array_add_element (arr, to_json (item, data));
-      else
-        {
-          g_autofree char *escaped = g_uri_escape_string (name (item), NULL, FALSE);
-          g_autofree char *url = g_strdup_printf ("%s/%s", prefix, escaped);
-          json_array_add_string_element (arr, url);
-        }
+      g_autoptr (GPtrArray) names = g_ptr_array_new ();
+      for (guint i = 0; items != NULL && i < items->len; i++)
+        g_ptr_array_add (names, (gpointer) name (g_ptr_array_index (items, i)));
+      ferry_respond_sync (req->msg, ferry_json_url_list (prefix, names));
+      return;
     }
+  arr = json_array_new ();
+  node = json_node_new (JSON_NODE_ARRAY);
+  for (guint i = 0; items != NULL && i < items->len; i++)
+    json_array_add_element (arr, to_json (g_ptr_array_index (items, i), data));
   json_node_take_array (node, arr);
   ferry_respond_sync (req->msg, node);
 }

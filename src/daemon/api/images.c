@@ -239,7 +239,7 @@ ferry_api_image_aliases_list (FerryRequest *req, FerryInstance *unused)
       ferry_respond_error (req->msg, error);
       return;
     }
-  ferry_api_respond_collection (req, aliases, "/1.0/images/aliases", alias_name, alias_item_json, NULL);
+  ferry_api_respond_collection (req, aliases, "/1.0/images/aliases/", alias_name, alias_item_json, NULL);
 }
 
 /* name, target (an alias, fingerprint or prefix: resolved) and
@@ -378,7 +378,7 @@ ferry_api_images_list (FerryRequest *req, FerryInstance *unused)
       ferry_respond_error (req->msg, error);
       return;
     }
-  ferry_api_respond_collection (req, images, "/1.0/images", image_fingerprint, image_item_json, aliases);
+  ferry_api_respond_collection (req, images, "/1.0/images/", image_fingerprint, image_item_json, aliases);
 }
 
 void

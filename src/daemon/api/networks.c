@@ -131,7 +131,7 @@ list_networks (FerryRequest *req)
   for (GList *l = sorted; l != NULL; l = l->next)
     g_ptr_array_add (names, l->data);
   g_list_free (sorted);
-  ferry_api_respond_collection (req, names, "/1.0/networks", network_name, network_item_json, d);
+  ferry_api_respond_collection (req, names, "/1.0/networks/", network_name, network_item_json, d);
 }
 
 static gboolean

@@ -141,7 +141,7 @@ ferry_api_profiles_list (FerryRequest *req, FerryInstance *unused)
       ferry_respond_error (req->msg, error);
       return;
     }
-  ferry_api_respond_collection (req, profiles, "/1.0/profiles", profile_name, profile_item_json, d);
+  ferry_api_respond_collection (req, profiles, "/1.0/profiles/", profile_name, profile_item_json, d);
 }
 
 static FerryDbProfile *

@@ -389,7 +389,7 @@ ferry_api_snapshots_list (FerryRequest *req, FerryInstance *inst)
       ferry_respond_error (req->msg, error);
       return;
     }
-  prefix = g_strdup_printf ("/1.0/%s/%s/snapshots", req->parts[0], inst->row->name);
+  prefix = g_strdup_printf ("/1.0/%s/%s/snapshots/", req->parts[0], inst->row->name);
   ferry_api_respond_collection (req, snaps, prefix, snapshot_name, snapshot_item_json, inst);
 }
 
