@@ -120,15 +120,15 @@ parse_config_json (const char *json)
   return config_map (obj);
 }
 
-static JsonObject *
-parse_object_json (const char *json)
+JsonObject *
+ferry_instance_parse_object (const char *json)
 {
   JsonObject *obj = ferry_json_parse_object (json, json ? strlen (json) : 0, TRUE, NULL);
   return obj ? obj : json_object_new ();
 }
 
-static char **
-parse_profiles_json (const char *json)
+char **
+ferry_instance_parse_profiles (const char *json)
 {
   g_autoptr (JsonNode) root = json != NULL ? ferry_json_parse (json, -1, NULL) : NULL;
   GPtrArray *names = g_ptr_array_new ();
@@ -183,7 +183,7 @@ parsed_profiles_read (FerryDaemon *d)
 
       p->name = g_strdup (row->name);
       p->config = parse_config_json (row->config_json);
-      p->devices = parse_object_json (row->devices_json);
+      p->devices = ferry_instance_parse_object (row->devices_json);
       g_ptr_array_add (profiles, p);
     }
   return profiles;
@@ -308,7 +308,7 @@ GHashTable *
 ferry_instance_expanded_config (FerryDaemon *d, FerryInstance *inst)
 {
   g_autoptr (GPtrArray) profiles = profiles_for_render (d);
-  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
+  g_auto (GStrv) names = ferry_instance_parse_profiles (inst->row->profiles_json);
   g_autoptr (GHashTable) own = parse_config_json (inst->row->config_json);
 
   return expand_config (profiles, names, own);
@@ -318,8 +318,8 @@ JsonObject *
 ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
 {
   g_autoptr (GPtrArray) profiles = profiles_for_render (d);
-  g_auto (GStrv) names = parse_profiles_json (inst->row->profiles_json);
-  g_autoptr (JsonObject) own = parse_object_json (inst->row->devices_json);
+  g_auto (GStrv) names = ferry_instance_parse_profiles (inst->row->profiles_json);
+  g_autoptr (JsonObject) own = ferry_instance_parse_object (inst->row->devices_json);
 
   return expand_devices (profiles, names, own);
 }
@@ -329,9 +329,9 @@ ferry_instance_expand (FerryDaemon *d, FerryInstance *inst, FerryInstanceExpansi
 {
   g_autoptr (GPtrArray) all_profiles = profiles_for_render (d);
 
-  x->profiles = parse_profiles_json (inst->row->profiles_json);
-  x->config = parse_object_json (inst->row->config_json);
-  x->devices = parse_object_json (inst->row->devices_json);
+  x->profiles = ferry_instance_parse_profiles (inst->row->profiles_json);
+  x->config = ferry_instance_parse_object (inst->row->config_json);
+  x->devices = ferry_instance_parse_object (inst->row->devices_json);
   x->own_config = config_map (x->config);
   x->expanded_config = expand_config (all_profiles, x->profiles, x->own_config);
   x->expanded_devices = expand_devices (all_profiles, x->profiles, x->devices);
@@ -346,18 +346,6 @@ ferry_instance_expansion_clear (FerryInstanceExpansion *x)
   g_clear_pointer (&x->own_config, g_hash_table_unref);
   g_clear_pointer (&x->expanded_config, g_hash_table_unref);
   g_clear_pointer (&x->expanded_devices, json_object_unref);
-}
-
-char **
-ferry_instance_parse_profiles (const char *json)
-{
-  return parse_profiles_json (json);
-}
-
-JsonObject *
-ferry_instance_parse_object (const char *json)
-{
-  return parse_object_json (json);
 }
 
 /* ---- state ---- */

@@ -510,7 +510,6 @@ static FerryInstance *
 add_new_instance (FerryDaemon *d, CreateRequest *r)
 {
   FerryInstance *inst = g_new0 (FerryInstance, 1);
-  g_autoptr (JsonNode) config_node = NULL;
   struct utsname uts;
 
   if (r->image != NULL)
@@ -534,8 +533,7 @@ add_new_instance (FerryDaemon *d, CreateRequest *r)
   uname (&uts);
   inst->row->architecture = g_strdup (r->image ? r->image->architecture : uts.machine);
   inst->row->ephemeral = r->ephemeral;
-  config_node = ferry_json_from_string_map (r->config);
-  inst->row->config_json = ferry_json_to_string (config_node, FALSE);
+  ferry_instance_set_own_config (inst, r->config);
   inst->row->devices_json = g_steal_pointer (&r->devices_json);
   inst->row->profiles_json = g_steal_pointer (&r->profiles_json);
   g_hash_table_insert (d->instances, inst->row->name, inst);
@@ -713,18 +711,11 @@ updated_row_fields (FerryDaemon *d, FerryInstance *inst, JsonObject *body, gbool
       || !ferry_json_get_array (body, "profiles", &profiles_arr, error)
       || !parse_writable (d, body, &config, &devices_json, NULL, error))
     return FALSE;
-  if (profiles_arr != NULL || !patch)
-    {
-      /* Validated even when absent from a PUT, which keeps the list. */
-      f->profiles_json = profiles_to_json (profiles_arr, d, error);
-      if (f->profiles_json == NULL)
-        return FALSE;
-    }
-  if (profiles_arr == NULL)
-    {
-      g_free (f->profiles_json);
-      f->profiles_json = g_strdup (inst->row->profiles_json);
-    }
+  /* Without "profiles", a PUT keeps the list too. */
+  f->profiles_json = profiles_arr != NULL ? profiles_to_json (profiles_arr, d, error)
+                                          : g_strdup (inst->row->profiles_json);
+  if (f->profiles_json == NULL)
+    return FALSE;
   f->config_json = updated_config_json (inst, config, patch);
   if (devices_obj != NULL && patch)
     f->devices_json = patched_devices_json (inst, devices_obj);
