@@ -7,6 +7,9 @@
 #include "common/signals.h"
 #include "common/json.h"
 #include "common/names.h"
+#include "common/cron.h"
+#include "common/expiry.h"
+#include "common/snapshot-pattern.h"
 
 #include <errno.h>
 #include <string.h>
@@ -119,6 +122,27 @@ ferry_config_raw_lxc_halt_signal (const char *raw, GError **error)
   return halt;
 }
 
+/* The scheduled snapshots' keys, each refused with the parser's reason. */
+static gboolean
+validate_snapshot_key (const char *key, const char *value, GError **error)
+{
+  gboolean ok;
+
+  if (strcmp (key, "snapshots.schedule") == 0)
+    ok = ferry_schedule_validate (value, error);
+  else if (strcmp (key, "snapshots.expiry") == 0)
+    ok = ferry_expiry_validate (value, error);
+  else
+    {
+      g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+      g_autofree char *rendered = *value ? ferry_snapshot_pattern_render (value, now, error) : g_strdup ("");
+      ok = rendered != NULL;
+    }
+  if (!ok)
+    g_prefix_error (error, "Invalid value for configuration key \"%s\": ", key);
+  return ok;
+}
+
 gboolean
 ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error)
 {
@@ -201,6 +225,19 @@ ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error
       if (strcmp (key, "raw.lxc") == 0)
         {
           if (ferry_config_raw_lxc_halt_signal (value, error) < 0)
+            return FALSE;
+          continue;
+        }
+      if (strcmp (key, "snapshots.schedule.stopped") == 0)
+        {
+          if (!valid_bool (value))
+            goto bad_value;
+          continue;
+        }
+      if (strcmp (key, "snapshots.schedule") == 0 || strcmp (key, "snapshots.expiry") == 0
+          || strcmp (key, "snapshots.pattern") == 0)
+        {
+          if (!validate_snapshot_key (key, value, error))
             return FALSE;
           continue;
         }
