@@ -13,8 +13,9 @@ typedef struct FerryOperation FerryOperation;
 typedef struct FerryInstance FerryInstance;
 typedef struct FerryNetworks FerryNetworks;
 typedef struct FerryRenderCache FerryRenderCache;
+typedef struct FerrySnapshotScheduler FerrySnapshotScheduler;
 
-typedef struct
+typedef struct FerryDaemon
 {
   FerryLayout *layout;  /* every path under --root (default /var/lib/ferry) */
   char *cgroup_parent;  /* cgroup directory holding this daemon's containers */
@@ -33,6 +34,10 @@ typedef struct
   GHashTable *netns_prefetch; /* init pid -> interfaces, while a list renders */
   GHashTable *state_prefetch; /* name -> FerryRuntimeState, while a list renders */
   FerryRenderCache *render_cache; /* profiles and snapshots, while a list renders */
+  FerrySnapshotScheduler *snapshot_scheduler; /* snapshot-schedule.c */
+  /* Called once an instance started (or restarted), for @startup snapshots;
+   * NULL until the scheduler runs. */
+  void (*instance_started) (struct FerryDaemon *d, FerryInstance *inst);
 
   /* Host facts computed once in a thread at start (CRIU probing is slow). */
   GMutex host_lock;

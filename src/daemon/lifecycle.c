@@ -607,9 +607,13 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
       ferry_events_lifecycle (d, "instance-restored", source, json_builder_get_root (b));
     }
   else if (data->start_argv != NULL)
-    ferry_events_lifecycle (d, data->stop_argv || g_str_equal (data->action, "reboot") ? "instance-restarted"
-                                                                                       : "instance-started",
-                            source, NULL);
+    {
+      ferry_events_lifecycle (d, data->stop_argv || g_str_equal (data->action, "reboot") ? "instance-restarted"
+                                                                                         : "instance-started",
+                              source, NULL);
+      if (d->instance_started != NULL)
+        d->instance_started (d, inst);
+    }
   else if (data->stop_argv != NULL || data->checkpoint_argv != NULL)
     {
       ferry_events_lifecycle (d, "instance-stopped", source, NULL);

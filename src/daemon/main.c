@@ -11,6 +11,7 @@
 #include "storage/layout.h"
 #include "daemon/operations.h"
 #include "daemon/network-manager.h"
+#include "daemon/snapshot-schedule.h"
 #include "daemon/http/tls.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -174,6 +175,7 @@ daemon_setup (FerryDaemon *d, GError **error)
   if (!ferry_instances_load (d, error))
     return FALSE;
   ferry_migration_cleanup_incoming (d);
+  ferry_snapshot_scheduler_start (d);
   /* HTTPS first: once the unix socket answers, the whole API does. */
   ferry_http_set_handler (ferry_api_handle);
   return ferry_https_init (d, ferry_http_setup_server, error) && ferry_http_start (d, error);

@@ -53,6 +53,11 @@ static const char *const api_extensions[] = {
   "container_push_target",
   "container_only_migration",
   "migration_ferry",
+  "snapshot_scheduling",
+  "snapshot_schedule_aliases",
+  "snapshot_expiry",
+  "snapshot_expiry_creation",
+  "instance_snapshot_never",
   NULL,
 };
 
