@@ -28,14 +28,14 @@ def sched(daemon):
     return daemon
 
 
-def calm(client, *args):
+def calm(client, *args, **kw):
     """CLIENT (d.lxc or d.ferry) with ARGS, again while the instance is busy
     with a scheduled snapshot: Ferry runs one operation per instance at a
     time, and here the schedule fires every 2 seconds."""
     result = {}
 
     def attempt():
-        cp = client(*args, check=False)
+        cp = client(*args, check=False, **kw)
         result["cp"] = cp
         if cp.returncode != 0 and "busy" not in cp.stderr:
             raise AssertionError(f"{args} exited {cp.returncode}: {cp.stderr}")
@@ -76,6 +76,7 @@ BAD = [
     ("snapshots.pattern", "a/b%d", "not a valid snapshot name"),
     ("snapshots.pattern", "{{ creation_date }}", "Unsupported template"),
     ("snapshots.pattern", "{% if 1 %}x{% endif %}", "Unsupported template"),
+    ("snapshots.pattern", "{{ creation_date|date:'../2006' }}", "not a valid snapshot name"),
 ]
 
 GOOD = [
@@ -190,8 +191,10 @@ def test_expiry_sets_expires_at_and_prunes(sched):
         assert snaps["keep"]["expires_at"].startswith("0001"), snaps["keep"]
         # lxc info shows the expiry in its table.
         year = snaps["manual"]["expires_at"][:4]
-        rows = [line for line in d.lxc("info", "e1").stdout.splitlines() if "| manual" in line]
-        assert rows and year in rows[0], d.lxc("info", "e1").stdout
+        for client in (d.lxc, d.ferry):
+            out = client("info", "e1").stdout
+            rows = [line for line in out.splitlines() if "manual" in line]
+            assert rows and year in rows[0], out
         d.lxc("config", "set", "e1", "snapshots.schedule", "* * * * *")
         wait_until(lambda: any(n.startswith("snap") for n in snapshots(d, "e1")), "a scheduled snapshot",
                    bound=BOUND)
@@ -201,9 +204,8 @@ def test_expiry_sets_expires_at_and_prunes(sched):
         wait_until(lambda: "manual" not in snapshots(d, "e1"), "the expired manual snapshot pruned", bound=BOUND)
         unset_schedule(d, "e1")
         assert "keep" in snapshots(d, "e1")
-        # expires_at set on a snapshot (PUT, as lxc config edit e1/keep does) is pruned likewise.
-        calm(d.lxc, "query", "-X", "PUT", "-d", '{"expires_at": "2001-01-01T00:00:00Z"}',
-             "/1.0/instances/e1/snapshots/keep")
+        # expires_at set on one snapshot (lxc config edit, a PUT) is pruned likewise.
+        calm(d.lxc, "config", "edit", "e1/keep", input="expires_at: 2001-01-01T00:00:00Z\n")
         wait_until(lambda: "keep" not in snapshots(d, "e1"), "the snapshot whose expires_at passed", bound=BOUND)
         status, env = d.api("PUT", "/1.0/instances/e1/snapshots/none", {"expires_at": "x"})
         assert status == 404
@@ -235,3 +237,25 @@ def test_schedule_survives_restart(sched):
         unset_schedule(d, "r1")
     finally:
         calm(d.lxc, "delete", "r1", "--force")
+
+
+def test_schedule_from_a_profile(sched):
+    d = sched
+    d.lxc("profile", "create", "every")
+    try:
+        d.lxc("profile", "set", "every", "snapshots.schedule", "* * * * *")
+        d.lxc("profile", "set", "every", "snapshots.pattern", "p%d")
+        d.lxc("launch", "busybox", "p1", "-p", "default", "-p", "every")
+        wait_until(lambda: {"p0", "p1"} <= set(snapshots(d, "p1")), "snapshots by the profile's schedule",
+                   bound=BOUND)
+        # @never in the instance turns the profile's schedule off.
+        calm(d.lxc, "config", "set", "p1", "snapshots.schedule", "@never")
+        d.lxc("launch", "busybox", "clock", "-p", "default", "-p", "every")
+        wait_until(lambda: len(snapshots(d, "clock")) >= 1, "a snapshot of another instance", bound=BOUND)
+        count = len(snapshots(d, "p1"))
+        wait_until(lambda: len(snapshots(d, "clock")) >= 4, "more snapshots of the other", bound=BOUND)
+        assert len(snapshots(d, "p1")) == count
+    finally:
+        calm(d.lxc, "delete", "p1", "--force")
+        calm(d.lxc, "delete", "clock", "--force")
+        d.lxc("profile", "delete", "every")

@@ -223,8 +223,19 @@ ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst)
       g_free (s->description);
       s->description = g_strdup (description);
     }
-  if (ferry_db_snapshot_update (req->daemon->db, s, &error))
-    ferry_respond_sync (req->msg, NULL);
-  else
-    ferry_respond_error (req->msg, error);
+  if (!ferry_db_snapshot_update (req->daemon->db, s, &error))
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  /* LXD answers with an operation, which lxc config edit waits on. */
+  {
+    g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst->row->name, s->name);
+    g_autoptr (FerryOperation) op = ferry_operation_new (req->daemon, FERRY_OP_CLASS_TASK, "Updating snapshot");
+    ferry_operation_add_resource (op, "instances_snapshots", source);
+    ferry_operation_register (op);
+    ferry_operation_finish (op, NULL);
+    ferry_events_lifecycle (req->daemon, "instance-snapshot-updated", source, NULL);
+    ferry_respond_async (req->msg, op);
+  }
 }
