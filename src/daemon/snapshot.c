@@ -34,6 +34,8 @@ typedef struct
   gint64 expires_at;
   gint64 snapshot_id;
   gint64 intent; /* recovery.h */
+  gboolean committed;  /* delete: the row is gone */
+  GError *commit_error;
 } SnapshotData;
 
 static void
@@ -50,6 +52,7 @@ snapshot_data_free (SnapshotData *data)
     unlink (data->stats_file);
   g_free (data->stats_file);
   g_free (data->log);
+  g_clear_error (&data->commit_error);
   g_free (data);
 }
 
@@ -196,10 +199,33 @@ prepare_snapshot (FerryDaemon *d, FerryInstance *inst, const char *name, gboolea
 }
 
 static gboolean
+delete_commit (gpointer user_data)
+{
+  SnapshotData *data = user_data;
+
+  data->committed = ferry_db_snapshot_delete (data->daemon->db, data->snapshot_id, &data->commit_error);
+  return G_SOURCE_REMOVE;
+}
+
+/* The row goes first (the commit point): a ferryd killed while the files
+ * go leaves a directory with no row, which its next start sweeps, never a
+ * snapshot row whose files are half gone. */
+static gboolean
 delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   SnapshotData *data = user_data;
-  return ferry_rm_rf (data->snap_dir, error);
+  g_autoptr (GError) rm_error = NULL;
+
+  ferry_operation_call_main (delete_commit, data);
+  if (!data->committed)
+    {
+      g_propagate_error (error, g_steal_pointer (&data->commit_error));
+      return FALSE;
+    }
+  if (!ferry_rm_rf (data->snap_dir, &rm_error))
+    g_warning ("Snapshot %s/%s deleted, its files left for the next start: %s", data->instance, data->snapshot,
+               rm_error->message);
+  return TRUE;
 }
 
 static void
@@ -209,7 +235,7 @@ delete_done (FerryOperation *op, gpointer user_data, GError **error)
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->snapshot);
 
   ferry_instance_release_by_name (data->daemon, data->instance);
-  if (*error == NULL && ferry_db_snapshot_delete (data->daemon->db, data->snapshot_id, error))
+  if (*error == NULL)
     ferry_events_lifecycle (data->daemon, "instance-snapshot-deleted", source, NULL);
 }
 
