@@ -222,6 +222,7 @@ delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
       g_propagate_error (error, g_steal_pointer (&data->commit_error));
       return FALSE;
     }
+  ferry_test_crash_point ("snapshot-delete-after-commit");
   if (!ferry_rm_rf (data->snap_dir, &rm_error))
     g_warning ("Snapshot %s/%s deleted, its files left for the next start: %s", data->instance, data->snapshot,
                rm_error->message);

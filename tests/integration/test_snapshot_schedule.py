@@ -8,6 +8,7 @@ client, ferry, and the API; bounds only turn a hang into a failure.
 """
 
 import json
+import os
 import re
 import signal
 
@@ -259,3 +260,45 @@ def test_schedule_from_a_profile(sched):
         calm(d.lxc, "delete", "p1", "--force")
         calm(d.lxc, "delete", "clock", "--force")
         d.lxc("profile", "delete", "every")
+
+
+def killed_at(d, point, wait_for):
+    """ferryd on the test clock, armed to SIGKILL itself at POINT; then, once it died
+    there, started again clean (the test clock still on)."""
+    d.kill(signal.SIGTERM)
+    d.env = {"FERRY_TEST_SCHEDULE_MINUTE_SECONDS": TICK, "FERRY_TEST_CRASH_AT": point}
+    d.start()
+    wait_for()
+    wait_until(lambda: not d.alive(), f"ferryd to die at {point}", bound=BOUND)
+    assert d.proc.returncode == -signal.SIGKILL, f"ferryd exited {d.proc.returncode}, not at {point}"
+    d.stopped_by_test = True
+    d.env = {"FERRY_TEST_SCHEDULE_MINUTE_SECONDS": TICK}
+    d.start()
+
+
+def test_ferryd_killed_by_scheduled_work(own_daemon):
+    """A scheduled snapshot or a pruning cut short by a SIGKILL of ferryd leaves the
+    snapshot whole or gone, never half: the intents and commit points of
+    docs/durability.md hold for the scheduler's operations as for lxc's."""
+    d = own_daemon
+    d.lxc("launch", "busybox", "k1")
+    snap_dir = os.path.join(d.root, "snapshots", "k1")
+    # Pruning: killed after the row went, before the files did.
+    d.lxc("snapshot", "k1", "old")
+    d.api_ok("PUT", "/1.0/instances/k1/snapshots/old", {"expires_at": "2001-01-01T00:00:00Z"})
+    killed_at(d, "snapshot-delete-after-commit", lambda: None)
+    assert "old" not in snapshots(d, "k1")
+    assert not os.path.exists(os.path.join(snap_dir, "old"))
+    # A scheduled snapshot killed after its copy, before its row.
+    d.lxc("config", "set", "k1", "snapshots.schedule", "* * * * *")
+    killed_at(d, "snapshot-after-dump", lambda: None)
+    # Every directory is a recorded snapshot (the schedule goes on meanwhile: a
+    # directory of the snapshot in progress gets its row within moments).
+    def on_disk():
+        return set(os.listdir(snap_dir)) if os.path.isdir(snap_dir) else set()
+    wait_until(lambda: on_disk() <= set(snapshots(d, "k1")), "no snapshot directory without a row",
+               bound=BOUND)
+    names = set(snapshots(d, "k1"))
+    wait_until(lambda: len(snapshots(d, "k1")) >= len(names) + 1, "the schedule going on", bound=BOUND)
+    unset_schedule(d, "k1")
+    calm(d.lxc, "delete", "k1", "--force")
