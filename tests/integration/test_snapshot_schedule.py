@@ -205,6 +205,11 @@ def test_expiry_sets_expires_at_and_prunes(sched):
         wait_until(lambda: "manual" not in snapshots(d, "e1"), "the expired manual snapshot pruned", bound=BOUND)
         unset_schedule(d, "e1")
         assert "keep" in snapshots(d, "e1")
+        # A bad expires_at is refused, and changes nothing.
+        for method, path in (("PUT", "/1.0/instances/e1/snapshots/keep"), ("POST", "/1.0/instances/e1/snapshots")):
+            status, env = d.api(method, path, {"name": "x", "expires_at": "tomorrow"})
+            assert status == 400 and "expires_at" in env["error"], (method, status, env)
+        assert snapshots(d, "e1")["keep"]["expires_at"].startswith("0001") and "x" not in snapshots(d, "e1")
         # expires_at set on one snapshot (lxc config edit, a PUT) is pruned likewise.
         calm(d.lxc, "config", "edit", "e1/keep", input="expires_at: 2001-01-01T00:00:00Z\n")
         wait_until(lambda: "keep" not in snapshots(d, "e1"), "the snapshot whose expires_at passed", bound=BOUND)

@@ -18,6 +18,22 @@ find_snapshot (GPtrArray *snaps, const char *name)
   return NULL;
 }
 
+/* expires_at in UNIX microseconds; Go's zero time (year 1) is 0: none. */
+static gboolean
+parse_expires_at (const char *text, gint64 *expires_at, GError **error)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (text, NULL);
+
+  if (dt == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid expires_at \"%s\": expected an RFC 3339 time",
+                   text);
+      return FALSE;
+    }
+  *expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
+  return TRUE;
+}
+
 /* An expires_at given (LXD's client sends the zero time for --no-expiry),
  * or else the instance's snapshots.expiry from now, as LXD does. */
 static gboolean
@@ -25,16 +41,7 @@ requested_expiry (FerryDaemon *d, FerryInstance *inst, const char *expires, gint
                   GError **error)
 {
   if (expires != NULL && *expires != '\0')
-    {
-      g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
-      if (dt == NULL)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid expires_at \"%s\"", expires);
-          return FALSE;
-        }
-      *expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
-      return TRUE;
-    }
+    return parse_expires_at (expires, expires_at, error);
   {
     g_autoptr (GDateTime) now = g_date_time_new_now_local ();
     return ferry_snapshot_config_expiry (d, inst, now, expires_at, error);
@@ -208,15 +215,10 @@ ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst)
       ferry_respond_error (req->msg, error);
       return;
     }
-  if (expires != NULL && *expires != '\0')
+  if (expires != NULL && *expires != '\0' && !parse_expires_at (expires, &s->expires_at, &error))
     {
-      g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (expires, NULL);
-      if (dt == NULL)
-        {
-          ferry_respond_error_literal (req->msg, 400, "Invalid expires_at");
-          return;
-        }
-      s->expires_at = g_date_time_to_unix (dt) > 0 ? g_date_time_to_unix (dt) * G_USEC_PER_SEC : 0;
+      ferry_respond_error (req->msg, error);
+      return;
     }
   if (description != NULL)
     {
