@@ -5,6 +5,7 @@
 #include "daemon/http/request.h"
 #include "daemon/http/https-listener.h"
 #include "daemon/http/tls.h"
+#include "daemon/http/unix-listener.h"
 #include "common/error.h"
 #include "common/fs.h"
 
@@ -96,7 +97,7 @@ came_over_https (SoupServerMessage *msg)
 static GSocket *
 message_socket (SoupServerMessage *msg)
 {
-  return came_over_https (msg) ? ferry_https_conn_socket (msg) : soup_server_message_get_socket (msg);
+  return came_over_https (msg) ? ferry_https_conn_socket (msg) : ferry_unix_conn_socket (msg);
 }
 
 /* ---- refusing a request before its body ---- */
@@ -206,7 +207,7 @@ refuse (SoupServerMessage *msg, int status, const char *message)
 static gboolean
 peer_is_root (SoupServerMessage *msg)
 {
-  GSocket *sock = soup_server_message_get_socket (msg);
+  GSocket *sock = ferry_unix_conn_socket (msg);
   struct ucred cred;
   socklen_t len = sizeof cred;
 
