@@ -53,6 +53,10 @@ static const char *const api_extensions[] = {
   "container_push_target",
   "container_only_migration",
   "migration_ferry",
+  "file_delete",
+  "file_append",
+  "file_symlinks",
+  "directory_manipulation",
   NULL,
 };
 

@@ -241,6 +241,26 @@ is_image_upload (SoupServerMessage *msg)
          && (type == NULL || (strcmp (type, "application/json") != 0 && !g_str_has_prefix (type, "multipart/")));
 }
 
+/* POST /1.0/instances/NAME/files (or /1.0/containers/...): a file pushed
+ * into an instance (api/files.c), of any size. */
+static gboolean
+is_file_push (SoupServerMessage *msg)
+{
+  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+  g_auto (GStrv) parts = NULL;
+  guint n = 0;
+
+  if (strcmp (soup_server_message_get_method (msg), "POST") != 0)
+    return FALSE;
+  parts = g_strsplit (path, "/", -1);
+  n = g_strv_length (parts);
+  while (n > 0 && *parts[n - 1] == '\0')
+    n--;
+  return n == 5 && *parts[0] == '\0' && strcmp (parts[1], "1.0") == 0
+         && (strcmp (parts[2], "instances") == 0 || strcmp (parts[2], "containers") == 0) && *parts[3] != '\0'
+         && strcmp (parts[4], "files") == 0;
+}
+
 static gboolean
 start_upload (FerryDaemon *d, SoupServerMessage *msg, Guard *guard)
 {
@@ -300,7 +320,7 @@ got_headers (SoupServerMessage *msg, gpointer user_data)
         }
       guard->cap = FERRY_HTTP_UNTRUSTED_BODY_MAX;
     }
-  else if (has_body && is_image_upload (msg))
+  else if (has_body && (is_image_upload (msg) || is_file_push (msg)))
     {
       start_upload (d, msg, guard);
       return;
