@@ -62,6 +62,21 @@ def test_push_pull_file_with_owner_and_mode(daemon, c1, tmp_path):
     assert (tmp_path / "hostname").read_text() == "c1\n"
 
 
+def test_owners_are_the_containers_ids(daemon, c1):
+    """The rootfs holds the container's ids (it is mounted idmapped), so X-LXD-uid/gid are the
+    ids the container sees, both ways; an id outside the container's map is refused."""
+    sh(daemon, c1, "echo x > /root/chowned; chown 1234:1235 /root/chowned; chmod 0751 /root/chowned")
+    status, headers, _ = raw_get(daemon, c1, "/root/chowned")
+    assert (headers["x-lxd-uid"], headers["x-lxd-gid"], headers["x-lxd-mode"]) == ("1234", "1235", "0751")
+    # the process inside runs as a host id far from 1234: the map is in use
+    with open(f"/proc/{daemon.init_pid(c1)}/uid_map") as f:
+        assert f.read().split()[:2] != ["0", "0"]
+    for header in ("X-LXD-uid", "X-LXD-gid"):
+        status, env = daemon.api("POST", files_url(c1, "/root/unmapped"), body=b"x", headers={header: "4000000000"})
+        assert status == 400 and "isn't mapped" in env["error"], env
+    assert sh(daemon, c1, "test -e /root/unmapped || echo absent") == "absent\n"
+
+
 def test_push_creates_parents_with_p(daemon, c1, tmp_path):
     src = tmp_path / "f"
     src.write_text("deep\n")

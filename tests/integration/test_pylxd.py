@@ -131,3 +131,19 @@ def test_stateful_snapshot_restore(client):
     c.stop(wait=True)
     c.delete(wait=True)
     assert "p2" not in [x.name for x in client.containers.all()]
+
+
+def test_files_put_get_delete(p1):
+    p1.files.put("/root/from-pylxd", b"pushed by pylxd\n", mode=0o640, uid=1000, gid=1000)
+    assert p1.execute(["stat", "-c", "%a %u %g", "/root/from-pylxd"]).stdout == "640 1000 1000\n"
+    assert p1.files.get("/root/from-pylxd") == b"pushed by pylxd\n"
+    assert p1.files.delete_available()
+    p1.files.delete("/root/from-pylxd")
+    assert p1.execute(["test", "-e", "/root/from-pylxd"]).exit_code == 1
+
+
+def test_files_recursive_put(p1, tmp_path):
+    (tmp_path / "t" / "sub").mkdir(parents=True)
+    (tmp_path / "t" / "sub" / "f").write_text("deep\n")
+    p1.files.recursive_put(str(tmp_path / "t"), "/root/t")
+    assert p1.execute(["cat", "/root/t/sub/f"]).stdout == "deep\n"

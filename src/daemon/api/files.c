@@ -18,6 +18,7 @@
 #include "daemon/http/http-guard.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/idmap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -519,8 +520,42 @@ push_symlink (int parentfd, const char *name, const FileHeaders *fh, int upload,
   return TRUE;
 }
 
+/* An id outside the container's idmap would show up as nobody inside (LXD's
+ * chown in the user namespace fails on it): refused. The map is the one the
+ * container runs with, or will start with when stopped. */
+static gboolean
+check_ids_mapped (FerryDaemon *d, FerryInstance *inst, const FileHeaders *fh, GError **error)
+{
+  g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+  const char *json = ferry_instance_is_running (d, inst) ? g_hash_table_lookup (config, "volatile.idmap.current")
+                                                         : NULL;
+  g_autoptr (GArray) map = NULL;
+
+  if (json == NULL)
+    json = g_hash_table_lookup (config, "volatile.idmap.next");
+  if (json == NULL || (fh->uid < 0 && fh->gid < 0))
+    return TRUE;
+  if ((map = ferry_idmap_from_json (json, error)) == NULL)
+    return FALSE;
+  if (map->len == 0)
+    return TRUE; /* privileged: every id is the host's */
+  if (fh->uid >= 0 && ferry_idmap_to_host (map, TRUE, fh->uid) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "uid %" G_GINT64_FORMAT " isn't mapped in the instance",
+                   fh->uid);
+      return FALSE;
+    }
+  if (fh->gid >= 0 && ferry_idmap_to_host (map, FALSE, fh->gid) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "gid %" G_GINT64_FORMAT " isn't mapped in the instance",
+                   fh->gid);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
-files_post (FerryRequest *req, int rootfd, const char *path, GError **error)
+files_post (FerryRequest *req, FerryInstance *inst, int rootfd, const char *path, GError **error)
 {
   FileHeaders fh = { 0 };
   g_autofree char *upload_path = ferry_http_guard_steal_upload (req->msg, NULL);
@@ -534,7 +569,7 @@ files_post (FerryRequest *req, int rootfd, const char *path, GError **error)
       upload = open (upload_path, O_RDONLY | O_CLOEXEC);
       unlink (upload_path);
     }
-  if (!parse_file_headers (req->msg, &fh, error))
+  if (!parse_file_headers (req->msg, &fh, error) || !check_ids_mapped (req->daemon, inst, &fh, error))
     return;
   parentfd = open_parent (rootfd, path, &name, error);
   if (parentfd < 0)
@@ -583,7 +618,7 @@ ferry_api_instance_files (FerryRequest *req, FerryInstance *inst)
       if (strcmp (req->method, "GET") == 0)
         files_get (req, rootfd, path, &error);
       else if (strcmp (req->method, "POST") == 0)
-        files_post (req, rootfd, path, &error);
+        files_post (req, inst, rootfd, path, &error);
       else
         files_delete (req, rootfd, path, &error);
     }
