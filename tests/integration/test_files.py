@@ -290,3 +290,38 @@ def test_untrusted_https_client_gets_403(own_daemon):
     status, env = https(port, "POST", "/1.0/instances/u1/files?path=/root/planted", body={"x": 1})
     assert status == 403, env
     assert not os.path.exists(os.path.join(own_daemon.root, "containers", "u1", "rootfs", "root", "planted"))
+
+
+# --- the ferry client ---------------------------------------------------------------
+
+def test_ferry_file_verbs(daemon, c1, tmp_path):
+    src = tmp_path / "f"
+    src.write_text("from ferry\n")
+    daemon.ferry("file", "push", "--uid", "1000", "--gid", "1002", "--mode", "0604", str(src), f"{c1}/root/ferry-f")
+    assert sh(daemon, c1, "stat -c '%u %g %a' /root/ferry-f; cat /root/ferry-f") == "1000 1002 604\nfrom ferry\n"
+    daemon.ferry("file", "push", "-p", str(src), f"{c1}/root/fp/x/y/")
+    assert sh(daemon, c1, "cat /root/fp/x/y/f") == "from ferry\n"
+    assert daemon.ferry("file", "pull", f"{c1}/root/ferry-f", "-").stdout == "from ferry\n"
+    daemon.ferry("file", "pull", f"{c1}/root/ferry-f", str(tmp_path / "pulled"))
+    assert (tmp_path / "pulled").read_text() == "from ferry\n"
+    # -r both ways, symlinks kept as symlinks
+    tree = tmp_path / "ftree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "b").write_text("b\n")
+    os.symlink("sub/b", tree / "link")
+    daemon.ferry("file", "push", "-r", str(tree), f"{c1}/root/")
+    assert sh(daemon, c1, "cat /root/ftree/sub/b; readlink /root/ftree/link") == "b\nsub/b\n"
+    out = tmp_path / "fout"
+    out.mkdir()
+    daemon.ferry("file", "pull", "-r", f"{c1}/root/ftree", str(out))
+    assert (out / "ftree" / "sub" / "b").read_text() == "b\n"
+    assert os.readlink(out / "ftree" / "link") == "sub/b"
+    # a directory needs -r
+    assert daemon.ferry("file", "pull", f"{c1}/root/ftree", str(out), check=False).returncode != 0
+    # edit from stdin keeps owner and mode
+    daemon.ferry("file", "edit", f"{c1}/root/ferry-f", input="edited\n")
+    assert sh(daemon, c1, "stat -c '%u %g %a' /root/ferry-f; cat /root/ferry-f") == "1000 1002 604\nedited\n"
+    daemon.ferry("file", "delete", f"{c1}/root/ferry-f", f"{c1}/root/fp/x/y/f")
+    assert sh(daemon, c1, "ls /root/ferry-f /root/fp/x/y/f 2>&1 | grep -c 'No such'") == "2\n"
+    cp = daemon.ferry("file", "pull", f"{c1}/root/nothing", "-", check=False)
+    assert cp.returncode != 0 and "No such file" in cp.stderr, cp.stderr
