@@ -325,3 +325,28 @@ def test_ferry_file_verbs(daemon, c1, tmp_path):
     assert sh(daemon, c1, "ls /root/ferry-f /root/fp/x/y/f 2>&1 | grep -c 'No such'") == "2\n"
     cp = daemon.ferry("file", "pull", f"{c1}/root/nothing", "-", check=False)
     assert cp.returncode != 0 and "No such file" in cp.stderr, cp.stderr
+
+
+def test_local_non_root_user_is_refused(own_daemon):
+    """Even with the socket opened up to everyone, a non-root peer gets 403 (SO_PEERCRED,
+    read on the connection the unix listener hands to libsoup): the files API included."""
+    own_daemon.launch("n1", start=False)
+    os.chmod(own_daemon.socket, 0o666)
+    probe = (
+        "import http.client, socket, sys\n"
+        "class C(http.client.HTTPConnection):\n"
+        "    def connect(self):\n"
+        "        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(sys.argv[1])\n"
+        "for method, body in (('GET', None), ('POST', b'planted'), ('DELETE', None)):\n"
+        "    c = C('localhost'); c.request(method, '/1.0/instances/n1/files?path=/etc/passwd', body=body,\n"
+        "                                  headers={'Host': 'localhost:None'})\n"
+        "    r = c.getresponse(); print(r.status, r.read()[:80])\n"
+    )
+    import subprocess
+    cp = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         "/usr/bin/python3", "-c", probe, own_daemon.socket],
+                        capture_output=True, text=True, timeout=30)
+    lines = cp.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("403 ") for line in lines), (cp.stdout, cp.stderr)
+    with open(os.path.join(own_daemon.root, "containers", "n1", "rootfs", "etc", "passwd")) as f:
+        assert "planted" not in f.read()
