@@ -271,7 +271,11 @@ def test_large_file_streams(daemon, c1, tmp_path):
             assert x == y
             if not x:
                 break
-    assert grown < 48 * 1024, f"ferryd's peak RSS grew by {grown} KiB for a 200 MiB file"
+    # ASan keeps freed chunks in its quarantine (256 MiB): the bound holds for plain builds.
+    with open(f"/proc/{daemon.proc.pid}/maps") as f:
+        sanitized = "libasan" in f.read()
+    if not sanitized:
+        assert grown < 48 * 1024, f"ferryd's peak RSS grew by {grown} KiB for a 200 MiB file"
     sh(daemon, c1, "rm /root/big")
     # the upload's temporary file is gone
     assert [n for n in os.listdir(os.path.join(daemon.root, "images")) if n.startswith("upload-")] == []
