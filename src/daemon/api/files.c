@@ -462,17 +462,77 @@ copy_upload (int from, int to, const char *path, GError **error)
     }
 }
 
+/* The copy of an upload into its file, in a worker thread: a large file
+ * must not hold up ferryd's main loop. */
+typedef struct
+{
+  int from, to;
+  char *path;
+} CopyJob;
+
+static void
+copy_job_free (CopyJob *job)
+{
+  close (job->from);
+  close (job->to);
+  g_free (job->path);
+  g_free (job);
+}
+
+static void
+copy_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  CopyJob *job = data;
+  GError *error = NULL;
+
+  if (copy_upload (job->from, job->to, job->path, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+copy_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (g_task_propagate_boolean (G_TASK (result), &error))
+    ferry_respond_sync (msg, NULL);
+  else
+    ferry_respond_error (msg, error);
+  soup_server_message_unpause (msg);
+  g_object_unref (msg);
+}
+
+/* Opens (or creates) the file and sets its owner and mode here; the body,
+ * if any, is copied in by a worker thread that answers MSG. FALSE: answer
+ * ERROR; TRUE with *ANSWERED unset: answer now. */
 static gboolean
-push_file (int parentfd, const char *name, const FileHeaders *fh, int upload, const char *path, GError **error)
+push_file (SoupServerMessage *msg, int parentfd, const char *name, const FileHeaders *fh, int *upload,
+           const char *path, gboolean *answered, GError **error)
 {
   gboolean created = FALSE;
   ferry_autofd int fd = open_for_write (parentfd, name, fh, path, &created, error);
+  g_autoptr (GTask) task = NULL;
+  CopyJob *job;
 
   if (fd < 0)
     return FALSE;
   if (!set_owner_mode (fd, fh, path, error))
     return FALSE;
-  return upload < 0 || copy_upload (upload, fd, path, error);
+  if (*upload < 0)
+    return TRUE;
+  job = g_new0 (CopyJob, 1);
+  job->from = g_steal_fd (upload);
+  job->to = g_steal_fd (&fd);
+  job->path = g_strdup (path);
+  task = g_task_new (NULL, NULL, copy_done, g_object_ref (msg));
+  g_task_set_task_data (task, job, (GDestroyNotify) copy_job_free);
+  soup_server_message_pause (msg);
+  g_task_run_in_thread (task, copy_in_thread);
+  *answered = TRUE;
+  return TRUE;
 }
 
 static gboolean
@@ -562,7 +622,7 @@ files_post (FerryRequest *req, FerryInstance *inst, int rootfd, const char *path
   ferry_autofd int upload = -1;
   ferry_autofd int parentfd = -1;
   g_autofree char *name = NULL;
-  gboolean ok;
+  gboolean ok, answered = FALSE;
 
   if (upload_path != NULL)
     {
@@ -579,8 +639,8 @@ files_post (FerryRequest *req, FerryInstance *inst, int rootfd, const char *path
   else if (strcmp (fh.type, "symlink") == 0)
     ok = push_symlink (parentfd, name, &fh, upload, path, error);
   else
-    ok = push_file (parentfd, name, &fh, upload, path, error);
-  if (ok)
+    ok = push_file (req->msg, parentfd, name, &fh, &upload, path, &answered, error);
+  if (ok && !answered)
     ferry_respond_sync (req->msg, NULL);
 }
 
