@@ -354,3 +354,52 @@ def test_local_non_root_user_is_refused(own_daemon):
     assert len(lines) == 3 and all(line.startswith("403 ") for line in lines), (cp.stdout, cp.stderr)
     with open(os.path.join(own_daemon.root, "containers", "n1", "rootfs", "etc", "passwd")) as f:
         assert "planted" not in f.read()
+
+
+def test_trusted_https_client_pushes_and_pulls(own_daemon, tmp_path):
+    """A trusted remote client (lxc file push remote:c1/...) streams through the HTTPS
+    listener: the body goes to a file as it comes, above the 16 MiB cap too."""
+    import base64
+    import http.client
+    import ssl
+    import subprocess
+    from conftest import tls_context
+    own_daemon.launch("h1", start=False)
+    crt, key = str(tmp_path / "client.crt"), str(tmp_path / "client.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "30", "-subj", "/CN=test@host",
+                    "-addext", "extendedKeyUsage=clientAuth"], check=True, capture_output=True)
+    with open(crt) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    own_daemon.api_ok("POST", "/1.0/certificates", {"type": "client", "name": "files-test",
+                                                    "certificate": base64.b64encode(der).decode()})
+    port = free_port()
+    own_daemon.api_ok("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{port}"}})
+    wait_until(lambda: https(port, "GET", "/1.0")[0] == 200, "the HTTPS listener")
+    data = os.urandom(20 << 20)
+
+    def request(method, path, body=None, headers=None):
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context((crt, key)), timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    status, _, body = request("POST", files_url("h1", "/root/remote"), data, {"X-LXD-mode": "0600"})
+    assert status == 200, body[:300]
+    status, headers, body = request("GET", files_url("h1", "/root/remote"))
+    assert status == 200 and body == data and headers["x-lxd-mode"] == "0600"
+
+
+def test_privileged_container_owners(daemon, tmp_path):
+    """Privileged: the container's ids are the host's; any id may be set."""
+    daemon.lxc("launch", "busybox", "priv1", "-c", "security.privileged=true")
+    src = tmp_path / "f"
+    src.write_text("p\n")
+    daemon.lxc("file", "push", "-q", "--uid", "4000000000", "--gid", "1001", str(src), "priv1/root/f")
+    assert sh(daemon, "priv1", "stat -c '%u %g' /root/f") == "4000000000 1001\n"
+    status, headers, _ = raw_get(daemon, "priv1", "/root/f")
+    assert headers["x-lxd-uid"] == "4000000000"
+    daemon.lxc("delete", "-f", "priv1")
