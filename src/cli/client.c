@@ -500,6 +500,62 @@ ferry_client_download (FerryClient *client, const char *path, const char *file, 
   return TRUE;
 }
 
+GInputStream *
+ferry_client_get_stream (FerryClient *client, const char *path, SoupMessageHeaders **headers_out, GError **error)
+{
+  g_autofree char *url = NULL;
+  g_autoptr (SoupMessage) msg = new_message (client, "GET", path, &url);
+  g_autoptr (GInputStream) body = NULL;
+  g_autoptr (GError) local_error = NULL;
+  guint attempt = 0;
+
+  if (msg == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid request path: %s", path);
+      return NULL;
+    }
+  do
+    body = soup_session_send (client->session, msg, NULL, &local_error);
+  while (body == NULL && retry_busy_socket (client, &local_error, &attempt));
+  if (body == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_UNAVAILABLE, "Failed to connect to the daemon: %s",
+                   local_error->message);
+      return NULL;
+    }
+  if (soup_message_get_status (msg) != SOUP_STATUS_OK)
+    {
+      set_download_error (msg, url, body, error);
+      return NULL;
+    }
+  *headers_out = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  return g_steal_pointer (&body);
+}
+
+JsonNode *
+ferry_client_send_stream (FerryClient *client, const char *method, const char *path, GInputStream *body,
+                          goffset size, GHashTable *headers, GError **error)
+{
+  g_autofree char *url = NULL;
+  g_autoptr (SoupMessage) msg = new_message (client, method, path, &url);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (msg == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid request path: %s", path);
+      return NULL;
+    }
+  soup_message_set_request_body (msg, "application/octet-stream", body, size);
+  if (headers != NULL)
+    {
+      g_hash_table_iter_init (&iter, headers);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        soup_message_headers_replace (soup_message_get_request_headers (msg), key, value);
+    }
+  return send_message (client, msg, url, NULL, error);
+}
+
 JsonObject *
 ferry_client_server (FerryClient *client, GError **error)
 {

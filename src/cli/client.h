@@ -40,6 +40,17 @@ GBytes *ferry_client_get_raw (FerryClient *client, const char *path, GError **er
 gboolean ferry_client_download (FerryClient *client, const char *path, const char *file, goffset *size_out,
                                 GError **error);
 
+/* A GET whose 200 answer is read as a stream (LXD's file API: a file's
+ * bytes, or a directory's listing as JSON): the body, and the answer's
+ * headers in *HEADERS_OUT (a new reference). An error answer is LXD's
+ * envelope, turned into ERROR. */
+GInputStream *ferry_client_get_stream (FerryClient *client, const char *path, SoupMessageHeaders **headers_out,
+                                       GError **error);
+/* A request whose body is streamed from BODY (SIZE bytes; -1: unknown), with
+ * HEADERS (may be NULL); returns the envelope's metadata. */
+JsonNode *ferry_client_send_stream (FerryClient *client, const char *method, const char *path, GInputStream *body,
+                                    goffset size, GHashTable *headers, GError **error);
+
 /* The remote's "https://host:port", or NULL for a unix socket remote. */
 const char *ferry_client_https_url (FerryClient *client);
 /* The certificate a migration peer must pin to reach this daemon (lxc's

@@ -35,7 +35,7 @@ typedef struct
   struct winsize size;
 
   SoupWebsocketConnection *ws[N_CHANNELS];
-  int expected;
+  int expected; /* the channels the command waits for: control is not one */
   int connected;
   guint connect_timeout;
 
@@ -456,7 +456,10 @@ channel_connected (FerryOperation *op, const char *channel, SoupWebsocketConnect
   else if (ch == CH_CONTROL)
     g_signal_connect (conn, "message", G_CALLBACK (control_message), s);
   g_signal_connect (conn, "closed", G_CALLBACK (socket_closed), s);
-  if (++s->connected < s->expected)
+  /* As LXD, the command starts once its stdin, stdout and stderr (its pty)
+   * are connected: pylxd never opens control, which only carries signals
+   * and window sizes. */
+  if (ch == CH_CONTROL || ++s->connected < s->expected || s->proc != NULL)
     return;
 
   g_source_remove (s->connect_timeout);
@@ -476,6 +479,8 @@ typedef struct
   JsonArray *command; /* of strings (checked by exec_argv) */
   GHashTable *env;
   gboolean interactive;
+  gboolean wait_for_websocket;
+  gboolean record_output;
   gint64 width, height, uid, gid;
   const char *cwd;
 } ExecRequest;
@@ -491,12 +496,13 @@ static gboolean
 parse_exec_request (JsonObject *body, ExecRequest *r, GError **error)
 {
   JsonObject *env_obj = NULL;
-  gboolean wait_ws = TRUE;
 
+  r->wait_for_websocket = TRUE;
   if (!ferry_json_get_array (body, "command", &r->command, error)
       || !ferry_json_get_object (body, "environment", &env_obj, error)
       || !ferry_json_get_bool (body, "interactive", &r->interactive, error)
-      || !ferry_json_get_bool (body, "wait-for-websocket", &wait_ws, error)
+      || !ferry_json_get_bool (body, "wait-for-websocket", &r->wait_for_websocket, error)
+      || !ferry_json_get_bool (body, "record-output", &r->record_output, error)
       || !ferry_json_get_int (body, "width", &r->width, error) || !ferry_json_get_int (body, "height", &r->height, error)
       || !ferry_json_get_int (body, "user", &r->uid, error) || !ferry_json_get_int (body, "group", &r->gid, error)
       || !ferry_json_get_string (body, "cwd", &r->cwd, error))
@@ -506,11 +512,10 @@ parse_exec_request (JsonObject *body, ExecRequest *r, GError **error)
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"command\" must be a non-empty list");
       return FALSE;
     }
-  if (!wait_ws)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Only \"wait-for-websocket\": true is supported");
-      return FALSE;
-    }
+  /* Without websockets there is no terminal: LXD runs the command on
+   * /dev/null and files, whatever "interactive" says. */
+  if (!r->wait_for_websocket)
+    r->interactive = FALSE;
   if (r->uid < 0 || r->gid < 0 || r->uid > G_MAXUINT32 || r->gid > G_MAXUINT32 || r->width < 0 || r->height < 0
       || r->width > 65535 || r->height > 65535)
     {
@@ -606,7 +611,8 @@ exec_session_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, G
       if (r->interactive && (i == CH_STDOUT || i == CH_STDERR))
         continue;
       json_object_set_string_member (fds, channel_names[i], ferry_operation_add_secret (s->op, channel_names[i]));
-      s->expected++;
+      if (i != CH_CONTROL)
+        s->expected++;
     }
   json_node_take_object (fds_node, fds);
   ferry_operation_set_metadata_node (s->op, "fds", fds_node);
@@ -616,6 +622,119 @@ exec_session_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, G
   return s->op;
 }
 
+/* ---- "wait-for-websocket": false: a task whose output is kept or dropped ---- */
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  FerryOperation *op;
+  char *instance; /* counted in its exec_sessions while the command runs */
+  JsonNode *output; /* LXD's {"1": URL, "2": URL} of the recorded output, or NULL */
+} DetachedExec;
+
+static void
+detached_exec_free (DetachedExec *x)
+{
+  FerryInstance *inst = g_hash_table_lookup (x->daemon->instances, x->instance);
+
+  if (inst != NULL && inst->exec_sessions > 0)
+    inst->exec_sessions--;
+  g_free (x->instance);
+  g_clear_pointer (&x->output, json_node_unref);
+  ferry_operation_unref (x->op);
+  g_free (x);
+}
+
+static void
+detached_exited (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  DetachedExec *x = user_data;
+  GSubprocess *proc = G_SUBPROCESS (source);
+  int code;
+
+  g_subprocess_wait_finish (proc, result, NULL);
+  if (g_subprocess_get_if_signaled (proc))
+    code = 128 + g_subprocess_get_term_sig (proc);
+  else
+    code = g_subprocess_get_exit_status (proc);
+  ferry_operation_set_metadata_int (x->op, "return", code);
+  if (x->output != NULL)
+    ferry_operation_set_metadata_node (x->op, "output", g_steal_pointer (&x->output));
+  ferry_operation_finish (x->op, NULL);
+  detached_exec_free (x);
+  g_object_unref (proc);
+}
+
+/* Creates logs/NAME/exec_UUID.SUFFIX for the command's output (as LXD
+ * names it); its API URL goes into OUTPUT under KEY. */
+static int
+open_output_log (FerryDaemon *d, const char *instance, const char *uuid, const char *suffix, JsonObject *output,
+                 const char *key, GError **error)
+{
+  g_autofree char *dir = ferry_layout_log_dir (d->layout, instance);
+  g_autofree char *file = g_strdup_printf ("exec_%s.%s", uuid, suffix);
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s/logs/%s", instance, file);
+  int fd;
+
+  if (g_mkdir_with_parents (dir, 0700) < 0
+      || (fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating the output log %s: %s", path,
+                   g_strerror (errno));
+      return -1;
+    }
+  json_object_set_string_member (output, key, url);
+  return fd;
+}
+
+static FerryOperation *
+detached_exec_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, GPtrArray *argv, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GPtrArray) owned_argv = argv;
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+  g_autoptr (JsonObject) output = json_object_new ();
+  GSubprocess *proc;
+  DetachedExec *x;
+
+  if (r->record_output)
+    {
+      g_autofree char *uuid = g_uuid_string_random ();
+      int out = open_output_log (d, inst->row->name, uuid, "stdout", output, "1", error);
+      int err = out < 0 ? -1 : open_output_log (d, inst->row->name, uuid, "stderr", output, "2", error);
+      if (err < 0)
+        {
+          if (out >= 0)
+            close (out);
+          return NULL;
+        }
+      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+      g_subprocess_launcher_take_stdout_fd (launcher, out);
+      g_subprocess_launcher_take_stderr_fd (launcher, err);
+    }
+  else
+    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  /* stdin is /dev/null: GSubprocess's default. */
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
+  if (proc == NULL)
+    return NULL;
+  x = g_new0 (DetachedExec, 1);
+  x->daemon = d;
+  x->instance = g_strdup (inst->row->name);
+  inst->exec_sessions++;
+  if (r->record_output)
+    {
+      x->output = json_node_new (JSON_NODE_OBJECT);
+      json_node_set_object (x->output, output);
+    }
+  x->op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Executing command");
+  ferry_operation_add_resource (x->op, "instances", url);
+  ferry_operation_register (x->op);
+  g_subprocess_wait_async (proc, NULL, detached_exited, x);
+  return x->op;
+}
+
 void
 ferry_api_exec (FerryRequest *req, FerryInstance *inst)
 {
@@ -623,6 +742,7 @@ ferry_api_exec (FerryRequest *req, FerryInstance *inst)
   g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
   g_auto (ExecRequest) r = { 0 };
   GPtrArray *argv = NULL;
+  FerryOperation *op;
 
   if (body == NULL || !parse_exec_request (body, &r, &error))
     ferry_respond_error (req->msg, error);
@@ -630,6 +750,13 @@ ferry_api_exec (FerryRequest *req, FerryInstance *inst)
     ferry_respond_error_literal (req->msg, 400, "Instance is not running");
   else if ((argv = exec_argv (req->daemon, inst, &r, &error)) == NULL)
     ferry_respond_error (req->msg, error);
-  else
+  else if (r.wait_for_websocket)
     ferry_respond_async (req->msg, exec_session_start (req->daemon, inst, &r, argv));
+  else if ((op = detached_exec_start (req->daemon, inst, &r, argv, &error)) == NULL)
+    {
+      g_prefix_error (&error, "Running the command: ");
+      ferry_respond_error (req->msg, error);
+    }
+  else
+    ferry_respond_async (req->msg, op);
 }

@@ -824,6 +824,21 @@ fail:
 
 /* ---- logs ---- */
 
+/* exec_UUID.stdout or exec_UUID.stderr: the recorded output of a command
+ * run without websockets (api/exec.c). */
+static gboolean
+is_exec_output_log (const char *file)
+{
+  const char *p = file + strlen ("exec_");
+
+  if (!g_str_has_prefix (file, "exec_") || !(g_str_has_suffix (file, ".stdout") || g_str_has_suffix (file, ".stderr")))
+    return FALSE;
+  for (; *p != '.'; p++)
+    if (!g_ascii_isxdigit (*p) && *p != '-')
+      return FALSE;
+  return p > file + strlen ("exec_") && strchr (p + 1, '.') == NULL;
+}
+
 static void
 serve_log (FerryRequest *req, FerryInstance *inst, const char *file)
 {
@@ -838,12 +853,28 @@ serve_log (FerryRequest *req, FerryInstance *inst, const char *file)
     real = "monitor.log";
   else if (strcmp (file, "console.log") == 0)
     real = "console.log";
+  else if (is_exec_output_log (file))
+    real = file;
   else
     {
       ferry_respond_error_literal (req->msg, 404, "Log file not found");
       return;
     }
   path = g_build_filename (dir, real, NULL);
+  if (real == file && !g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      ferry_respond_error_literal (req->msg, 404, "Log file not found");
+      return;
+    }
+  if (real == file && strcmp (req->method, "DELETE") == 0)
+    {
+      /* A command's output goes, as in LXD; ferryd's own logs are emptied. */
+      if (unlink (path) < 0)
+        ferry_respond_error_literal (req->msg, 500, g_strerror (errno));
+      else
+        ferry_respond_sync (req->msg, NULL);
+      return;
+    }
   if (strcmp (req->method, "DELETE") == 0)
     {
       if (truncate (path, 0) < 0 && errno != ENOENT)
@@ -868,8 +899,18 @@ list_logs (FerryRequest *req, FerryInstance *inst)
   g_autoptr (GPtrArray) names = g_ptr_array_new ();
   g_autofree char *prefix = g_strdup_printf ("/1.0/instances/%s/logs/", inst->row->name);
 
+  g_autofree char *dir = ferry_layout_log_dir (req->daemon->layout, inst->row->name);
+  g_autoptr (GDir) entries = g_dir_open (dir, 0, NULL);
+  g_autoptr (GPtrArray) recorded = g_ptr_array_new_with_free_func (g_free);
+  const char *entry;
+
   for (int i = 0; files[i]; i++)
     g_ptr_array_add (names, (gpointer) files[i]);
+  while (entries != NULL && (entry = g_dir_read_name (entries)) != NULL)
+    if (is_exec_output_log (entry))
+      g_ptr_array_add (recorded, g_strdup (entry));
+  for (guint i = 0; i < recorded->len; i++)
+    g_ptr_array_add (names, recorded->pdata[i]);
   ferry_respond_sync (req->msg, ferry_json_url_list (prefix, names));
 }
 

@@ -58,6 +58,10 @@ static const char *const api_extensions[] = {
   "snapshot_expiry",
   "snapshot_expiry_creation",
   "instance_snapshot_never",
+  "file_delete",
+  "file_append",
+  "file_symlinks",
+  "directory_manipulation",
   NULL,
 };
 

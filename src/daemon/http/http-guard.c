@@ -5,6 +5,7 @@
 #include "daemon/http/request.h"
 #include "daemon/http/https-listener.h"
 #include "daemon/http/tls.h"
+#include "daemon/http/unix-listener.h"
 #include "common/error.h"
 #include "common/fs.h"
 
@@ -96,7 +97,7 @@ came_over_https (SoupServerMessage *msg)
 static GSocket *
 message_socket (SoupServerMessage *msg)
 {
-  return came_over_https (msg) ? ferry_https_conn_socket (msg) : soup_server_message_get_socket (msg);
+  return came_over_https (msg) ? ferry_https_conn_socket (msg) : ferry_unix_conn_socket (msg);
 }
 
 /* ---- refusing a request before its body ---- */
@@ -206,7 +207,7 @@ refuse (SoupServerMessage *msg, int status, const char *message)
 static gboolean
 peer_is_root (SoupServerMessage *msg)
 {
-  GSocket *sock = soup_server_message_get_socket (msg);
+  GSocket *sock = ferry_unix_conn_socket (msg);
   struct ucred cred;
   socklen_t len = sizeof cred;
 
@@ -238,6 +239,26 @@ is_image_upload (SoupServerMessage *msg)
    * with an error: those stay small documents. */
   return strcmp (soup_server_message_get_method (msg), "POST") == 0 && path_is (msg, "/1.0/images")
          && (type == NULL || (strcmp (type, "application/json") != 0 && !g_str_has_prefix (type, "multipart/")));
+}
+
+/* POST /1.0/instances/NAME/files (or /1.0/containers/...): a file pushed
+ * into an instance (api/files.c), of any size. */
+static gboolean
+is_file_push (SoupServerMessage *msg)
+{
+  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+  g_auto (GStrv) parts = NULL;
+  guint n = 0;
+
+  if (strcmp (soup_server_message_get_method (msg), "POST") != 0)
+    return FALSE;
+  parts = g_strsplit (path, "/", -1);
+  n = g_strv_length (parts);
+  while (n > 0 && *parts[n - 1] == '\0')
+    n--;
+  return n == 5 && *parts[0] == '\0' && strcmp (parts[1], "1.0") == 0
+         && (strcmp (parts[2], "instances") == 0 || strcmp (parts[2], "containers") == 0) && *parts[3] != '\0'
+         && strcmp (parts[4], "files") == 0;
 }
 
 static gboolean
@@ -299,7 +320,7 @@ got_headers (SoupServerMessage *msg, gpointer user_data)
         }
       guard->cap = FERRY_HTTP_UNTRUSTED_BODY_MAX;
     }
-  else if (has_body && is_image_upload (msg))
+  else if (has_body && (is_image_upload (msg) || is_file_push (msg)))
     {
       start_upload (d, msg, guard);
       return;

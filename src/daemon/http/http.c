@@ -5,6 +5,7 @@
 #include "daemon/http/https-listener.h"
 #include "daemon/http/route.h"
 #include "daemon/http/tls.h"
+#include "daemon/http/unix-listener.h"
 #include "daemon/http/wsconn.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -29,8 +30,7 @@ static void
 upgrade_written (SoupServerMessage *msg, gpointer user_data)
 {
   UpgradeData *data = user_data;
-  GSocket *sock = ferry_https_conn_socket (msg) != NULL ? ferry_https_conn_socket (msg)
-                                                        : soup_server_message_get_socket (msg);
+  GSocket *sock = ferry_https_conn_socket (msg) != NULL ? ferry_https_conn_socket (msg) : ferry_unix_conn_socket (msg);
   GIOStream *stream = soup_server_message_steal_connection (msg);
   GUri *uri = soup_server_message_get_uri (msg);
   SoupWebsocketConnection *conn;
@@ -198,8 +198,7 @@ ferry_http_start (FerryDaemon *d, GError **error)
   /* 0600 from ferryd's umask (0077, set once at start): root only. */
   if (!g_socket_bind (sock, addr, TRUE, &local) || !g_socket_listen (sock, &local))
     goto fail;
-  if (!soup_server_listen_socket (d->server, sock, 0, &local))
-    goto fail;
+  ferry_unix_listener_start (d->server, sock);
   return TRUE;
 
 fail:
