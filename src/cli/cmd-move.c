@@ -260,10 +260,6 @@ change_state (FerryClient *client, const char *name, const char *action, gboolea
                              error);
 }
 
-/* Copies the instance to the target. For a move of a running instance with
- * --stateless, Ferry stops it first (cleanly), so that the copy is
- * consistent, and starts it again on the source if the transfer fails;
- * *stopped_source tells the caller to start the new copy. */
 /* The source of a transfer: an instance, or for a local copy a snapshot
  * ("c1/snap0"), as lxc copy reads it. */
 static JsonObject *
@@ -285,6 +281,10 @@ get_source (Transfer *t, gboolean same_server, GError **error)
   return ferry_client_get_object (t->source, path, NULL, error);
 }
 
+/* Copies the instance to the target. For a move of a running instance with
+ * --stateless, Ferry stops it first (cleanly), so that the copy is
+ * consistent, and starts it again on the source if the transfer fails;
+ * *stopped_source tells the caller to start the new copy. */
 static gboolean
 transfer_instance (Transfer *t, gboolean *stopped_source, GError **error)
 {
