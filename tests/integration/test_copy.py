@@ -13,7 +13,7 @@ import time
 import pytest
 
 from checkpoint_helpers import CR_TIMEOUT, Workload, freezer_state, launch, rootfs, snapshots_of, status_of
-from conftest import wait_until
+from conftest import cgroup_dir_of, wait_until
 from test_crash import assert_consistent, crash_during, ferry_bg, restart, running_workload, workload_bin  # noqa: F401
 
 
@@ -32,6 +32,16 @@ def read_inside(d, name, path):
         return None
     with open(p) as f:
         return f.read()
+
+
+def frozen_by_cgroup(pid):
+    """The freezer state of the container of PID, read without ferryd."""
+    d = cgroup_dir_of(pid, "freezer")
+    if d is not None and os.path.exists(os.path.join(d, "freezer.state")):
+        with open(os.path.join(d, "freezer.state")) as f:
+            return f.read().strip() == "FROZEN"
+    with open(os.path.join(cgroup_dir_of(pid, ""), "cgroup.freeze")) as f:
+        return f.read().strip() == "1"
 
 
 def host_uid_of_init(d, name):
@@ -186,7 +196,15 @@ def test_copy_killed_while_source_frozen(own_daemon):
     """Killed with the source frozen: the next ferryd thaws it, and there is no copy."""
     d = own_daemon
     launch(d, "c1", client="ferry")
-    crash_during(d, "copy-while-frozen", "copy", "c1", "c2")
+    restart(d, "copy-while-frozen")
+    cp = d.ferry("copy", "c1", "c2", check=False, timeout=CR_TIMEOUT)
+    wait_until(lambda: not d.alive(), "ferryd to die at copy-while-frozen")
+    assert d.proc.returncode == -signal.SIGKILL and cp.returncode != 0, cp.stderr
+    d.stopped_by_test = True
+    with open(os.path.join(d.root, "run", "c1", "init.pid")) as f:
+        pid = int(f.read().split()[0])
+    assert frozen_by_cgroup(pid), "the copy did not freeze the running source"
+    restart(d)
     assert d.instance_names() == ["c1"]
     assert status_of(d, "c1")[0] == "Running"
     assert freezer_state(d, "c1") == "THAWED"
