@@ -36,9 +36,9 @@ def alias_target(d, alias):
     return env["metadata"]["target"] if status == 200 else None
 
 
-def export(d, ref, tmp_path):
-    """`lxc image export`: the file it wrote, checked against the fingerprint."""
-    d.lxc("image", "export", ref, str(tmp_path / "out"), timeout=CR_TIMEOUT)
+def export(d, ref, tmp_path, client="lxc"):
+    """`lxc image export` (or ferry's): the file it wrote, checked against the fingerprint."""
+    getattr(d, client)("image", "export", ref, str(tmp_path / "out"), timeout=CR_TIMEOUT)
     files = [f for f in os.listdir(tmp_path) if f.startswith("out")]
     assert len(files) == 1, files
     path = tmp_path / files[0]
@@ -133,8 +133,8 @@ def test_publish_snapshot_public(clean, client, tmp_path):
     assert status_of(d, "c1")[0] == "Running", "publishing a snapshot leaves the instance running"
     img = image_of(d, fp)
     assert img["public"] is True and img["properties"]["description"] == "from-snap"
-    path, digest = export(d, "x", tmp_path)
-    assert digest == fp
+    path, digest = export(d, "x", tmp_path, client)
+    assert digest == fp and path.name == "out.tar.gz"
     with tarfile.open(path) as t:
         assert t.extractfile("rootfs/root/which").read() == b"snap\n"
 
@@ -165,6 +165,8 @@ def test_publish_bad_input(clean, client):
     cp = run("publish", "c1/nosnap", "--alias", "z", check=False)
     assert cp.returncode != 0 and "not found" in cp.stderr.lower(), cp.stderr
     assert len(d.api_ok("GET", "/1.0/images")) == images_before
+    cp = run("image", "export", "nothere", check=False)
+    assert cp.returncode != 0 and "not found" in cp.stderr.lower(), cp.stderr
     # An alias that exists moves to the new image, as lxc's ensureImageAliases does.
     first = published_fingerprint(run("publish", "c1", "--alias", "taken", timeout=CR_TIMEOUT))
     # (The same tree published twice within a second is the same image, refused as
