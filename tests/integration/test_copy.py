@@ -5,7 +5,6 @@ the middle leaves either no copy or a whole one, the source untouched and thawed
 tests live here rather than in test_crash.py's KILLED_OPS, to keep that file to its
 owner; they reuse its helpers.)"""
 
-import json
 import os
 import signal
 import time

@@ -7,17 +7,15 @@ container), so that real LXD can import it (checked by hand against LXD 5.0.2, s
 report of issue 14)."""
 
 import hashlib
-import io
 import os
 import re
-import signal
 import tarfile
 
 import pytest
 import yaml
 
 from checkpoint_helpers import CR_TIMEOUT, launch, status_of
-from conftest import wait_until
+from conftest import free_port, https, wait_until
 from test_crash import crash_during
 
 
@@ -223,3 +221,24 @@ def test_publish_killed_before_recording(own_daemon):
     d.ferry("publish", "c1", "--alias", "p", timeout=CR_TIMEOUT)
     d.ferry("launch", "p", "c2", timeout=CR_TIMEOUT)
     assert status_of(d, "c2")[0] == "Running"
+
+
+def test_untrusted_https_client_can_neither_publish_nor_copy_nor_export(own_daemon):
+    """Over HTTPS without a trusted certificate: 403 for a publish, a copy and an export,
+    and nothing made."""
+    d = own_daemon
+    launch(d, "c1", client="ferry")
+    d.ferry("stop", "c1", "--force", timeout=CR_TIMEOUT)
+    fp = published_fingerprint(d.ferry("publish", "c1", "--alias", "mine", "--public", timeout=CR_TIMEOUT))
+    port = free_port()
+    d.api_ok("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{port}"}})
+    images = len(d.api_ok("GET", "/1.0/images"))
+    for method, path, body in [
+        ("POST", "/1.0/images", {"source": {"type": "instance", "name": "c1"}}),
+        ("POST", "/1.0/instances", {"name": "c2", "source": {"type": "copy", "source": "c1"}}),
+        ("GET", f"/1.0/images/{fp}/export", None),
+    ]:
+        status, env = https(port, method, path, body)
+        assert status == 403, (method, path, status, env)
+    assert d.instance_names() == ["c1"] and len(d.api_ok("GET", "/1.0/images")) == images
+    d.api_ok("PATCH", "/1.0", {"config": {"core.https_address": ""}})
