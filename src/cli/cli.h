@@ -78,6 +78,7 @@ extern const FerryCommand ferry_cmd_info;
 extern const FerryCommand ferry_cmd_exec;
 extern const FerryCommand ferry_cmd_config;
 extern const FerryCommand ferry_cmd_image;
+extern const FerryCommand ferry_cmd_publish;
 extern const FerryCommand ferry_cmd_profile;
 extern const FerryCommand ferry_cmd_network;
 extern const FerryCommand ferry_cmd_operation;

@@ -1,9 +1,12 @@
-/* ferry image list|import|delete|info|alias (lxc/image.go,
+/* ferry image list|import|export|delete|info|alias (lxc/image.go,
  * image_alias.go); build is in cmd-image-build.c. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
 
 #include "cli.h"
 #include "common/error.h"
@@ -302,6 +305,88 @@ cmd_image_import (FerryCli *cli, FerryArgs *args, GError **error)
   return 0;
 }
 
+/* The compression's extension of a downloaded tarball, from its first bytes. */
+static const char *
+tarball_extension (const char *file)
+{
+  gsize len = 0;
+  g_autoptr (GFile) f = g_file_new_for_path (file);
+  g_autoptr (GFileInputStream) in = g_file_read (f, NULL, NULL);
+  guchar b[6] = { 0 };
+
+  if (in == NULL || !g_input_stream_read_all (G_INPUT_STREAM (in), b, sizeof b, &len, NULL, NULL))
+    return ".tar";
+  if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+    return ".tar.gz";
+  if (len >= 5 && memcmp (b, "\xfd" "7zXZ", 5) == 0)
+    return ".tar.xz";
+  if (len >= 4 && memcmp (b, "\x28\xb5\x2f\xfd", 4) == 0)
+    return ".tar.zst";
+  if (len >= 3 && memcmp (b, "BZh", 3) == 0)
+    return ".tar.bz2";
+  return ".tar";
+}
+
+static char *
+file_sha256 (const char *file, GError **error)
+{
+  g_autoptr (GFile) f = g_file_new_for_path (file);
+  g_autoptr (GFileInputStream) in = g_file_read (f, NULL, error);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guchar *buf = g_malloc (1 << 20);
+  gssize n;
+
+  if (in == NULL)
+    return NULL;
+  while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, 1 << 20, NULL, error)) > 0)
+    g_checksum_update (sum, buf, n);
+  return n < 0 ? NULL : g_strdup (g_checksum_get_string (sum));
+}
+
+/* lxc image export: the image's unified tarball as TARGET (a file name, or a
+ * directory for FINGERPRINT) plus its compression's extension, checked
+ * against the fingerprint as lxc checks it. */
+static int
+cmd_image_export (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  g_autofree char *name = NULL, *fp = NULL, *escaped = NULL, *path = NULL, *base = NULL, *got = NULL;
+  g_autofree char *tmp = NULL, *final = NULL;
+  const char *target = pos[1] != NULL ? pos[1] : ".";
+  FerryClient *client = ferry_cli_resolve (cli, pos[0], &name, error);
+  const char *ext;
+
+  if (client == NULL || (fp = dereference_image (client, name, error)) == NULL)
+    return FERRY_EXIT_ERROR;
+  escaped = ferry_client_escape (fp);
+  path = g_strdup_printf ("/1.0/images/%s/export", escaped);
+  base = g_file_test (target, G_FILE_TEST_IS_DIR) ? g_build_filename (target, fp, NULL) : g_strdup (target);
+  tmp = g_strconcat (base, ".download", NULL);
+  if (!ferry_client_download (client, path, tmp, NULL, error))
+    return FERRY_EXIT_ERROR;
+  got = file_sha256 (tmp, error);
+  if (got == NULL)
+    return FERRY_EXIT_ERROR;
+  if (strcmp (got, fp) != 0)
+    {
+      g_unlink (tmp);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Image fingerprint doesn't match. Got %s expected %s", got,
+                   fp);
+      return FERRY_EXIT_ERROR;
+    }
+  ext = tarball_extension (tmp);
+  final = g_str_has_suffix (base, ext) ? g_strdup (base) : g_strconcat (base, ext, NULL);
+  if (g_rename (tmp, final) < 0)
+    {
+      int saved = errno;
+      g_unlink (tmp);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing %s: %s", final, g_strerror (saved));
+      return FERRY_EXIT_ERROR;
+    }
+  printf ("Image exported successfully!\n");
+  return 0;
+}
+
 static int
 cmd_image_delete (FerryCli *cli, FerryArgs *args, GError **error)
 {
@@ -541,6 +626,10 @@ static const FerryCommand image_import = {
   .usage = "<tarball> [<remote>:] [key=value...]", .options = image_import_options, .run = cmd_image_import,
   .min_args = 1, .max_args = -1,
 };
+static const FerryCommand image_export = {
+  .name = "export", .summary = "Export and download images", .usage = "[<remote>:]<image> [<target>]",
+  .run = cmd_image_export, .min_args = 1, .max_args = 2,
+};
 static const FerryCommand image_info = {
   .name = "info", .summary = "Show useful information about images", .usage = "[<remote>:]<image>",
   .run = cmd_image_info, .min_args = 1, .max_args = 1,
@@ -550,7 +639,7 @@ static const FerryCommand image_list = {
   .options = image_list_options, .run = cmd_image_list, .min_args = -1,
 };
 static const FerryCommand *const image_commands[] = { &image_alias,  &ferry_cmd_image_build, &image_delete,
-                                                      &image_import, &image_info, &image_list, NULL };
+                                                      &image_import, &image_info, &image_list, &image_export, NULL };
 
 const FerryCommand ferry_cmd_image = {
   .name = "image",

@@ -260,6 +260,27 @@ change_state (FerryClient *client, const char *name, const char *action, gboolea
                              error);
 }
 
+/* The source of a transfer: an instance, or for a local copy a snapshot
+ * ("c1/snap0"), as lxc copy reads it. */
+static JsonObject *
+get_source (Transfer *t, gboolean same_server, GError **error)
+{
+  g_autofree char *instance = NULL, *snapshot = NULL, *path = NULL;
+
+  if (strchr (t->source_name, '/') == NULL)
+    return ferry_instance_get (t->source, t->source_name, FALSE, NULL, error);
+  if (t->is_move || !same_server)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "Copying or moving a snapshot (%s) to another server isn't supported", t->source_name);
+      return NULL;
+    }
+  if (!ferry_snapshot_parse (t->source_name, &instance, &snapshot, error))
+    return NULL;
+  path = ferry_snapshot_path (instance, snapshot);
+  return ferry_client_get_object (t->source, path, NULL, error);
+}
+
 /* Copies the instance to the target. For a move of a running instance with
  * --stateless, Ferry stops it first (cleanly), so that the copy is
  * consistent, and starts it again on the source if the transfer fails;
@@ -267,10 +288,10 @@ change_state (FerryClient *client, const char *name, const char *action, gboolea
 static gboolean
 transfer_instance (Transfer *t, gboolean *stopped_source, GError **error)
 {
-  g_autoptr (JsonObject) instance = ferry_instance_get (t->source, t->source_name, FALSE, NULL, error);
+  gboolean same_server = ferry_client_same_server (t->source, t->target);
+  g_autoptr (JsonObject) instance = get_source (t, same_server, error);
   g_autoptr (GError) local_error = NULL;
   g_auto (GStrv) addresses = NULL;
-  gboolean same_server = ferry_client_same_server (t->source, t->target);
   gboolean running;
   gboolean live;
   gboolean ok;
@@ -492,9 +513,13 @@ cmd_copy (FerryCli *cli, FerryArgs *args, GError **error)
   t.stateless = ferry_args_get_bool (args, "stateless");
   t.instance_only = ferry_args_get_bool (args, "instance-only");
   if (!parse_mode (args, &t.mode, error) || !parse_endpoint (pos[0], &source_remote, &source_name, error)
-      || (name_given && !parse_endpoint (pos[1], &target_remote, &target_name, error))
-      || !check_source_name (source_name, error))
+      || (name_given && !parse_endpoint (pos[1], &target_remote, &target_name, error)))
     return FERRY_EXIT_ERROR;
+  if (*source_name == '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "You must specify a source instance name");
+      return FERRY_EXIT_ERROR;
+    }
   if (!name_given)
     {
       target_remote = g_strdup (source_remote);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "daemon/lifecycle.h"
+#include "daemon/copy.h"
 #include "daemon/intent.h"
 #include "daemon/recovery.h"
 
@@ -229,6 +230,10 @@ settle_intents (FerryDaemon *d)
         recover_start_from_state (d, inst);
       else if (g_str_equal (it->op, "restore") && arg != NULL)
         recover_restore (d, inst, arg);
+      else if (g_str_equal (it->op, "copy-frozen"))
+        ferry_copy_recover_frozen (d, inst);
+      else if (g_str_equal (it->op, "copy"))
+        ; /* the copy's directories without a row are swept as orphans below */
       else
         g_warning ("Unknown intent \"%s\" on %s left by a previous ferryd: ignored", it->op, it->instance);
       ferry_intent_settle (d, it->id);

@@ -59,3 +59,19 @@ gboolean ferry_image_delete (const char *images_dir, const char *fingerprint, GE
 
 /* TRUE for 64 lower-case hex digits; else FERRY_ERROR_INVALID. */
 gboolean ferry_image_fingerprint_validate (const char *fingerprint, GError **error);
+
+/* Publishes ROOTFS (an instance's or a snapshot's, stopped: owners as seen
+ * inside the container, as Ferry keeps them on disk) as an LXD unified
+ * tarball (gzip) stored in images_dir under its sha256, as LXD's `lxc
+ * publish`: metadata.yaml with ARCHITECTURE, creation_date (now),
+ * expiry_date 0 and PROPERTIES, templates {}, and rootfs/ (owners, modes,
+ * times, xattrs, symlinks and hard links; sockets are left out). The
+ * tarball is validated as an import would before it is stored. */
+FerryImageInfo *ferry_image_publish (const char *images_dir, const char *rootfs, const char *architecture,
+                                     GHashTable *properties, GError **error);
+
+/* The stored unified tarball of an image, for export ("<fp>"), and the
+ * extension its compression gives it (".tar.gz", ".tar.xz", ".tar.zst",
+ * ".tar.bz2" or ".tar"); NULL with NOT_FOUND when absent. */
+char *ferry_image_tarball_path (const char *images_dir, const char *fingerprint, const char **extension,
+                                GError **error);

@@ -56,12 +56,15 @@ void ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst);
 
 void ferry_api_images_list (FerryRequest *req, FerryInstance *unused);
 void ferry_api_images_import (FerryRequest *req, FerryInstance *unused);
+/* POST /1.0/images with a JSON body: publishing an instance (publish.c). */
+void ferry_api_images_publish (FerryRequest *req);
 void ferry_api_image_aliases_list (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_aliases_create (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_alias_get (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_alias_delete (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_alias_update (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_image_export (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_delete (FerryRequest *req, FerryInstance *unused);
 void ferry_api_image_update (FerryRequest *req, FerryInstance *unused);
 

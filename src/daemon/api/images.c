@@ -154,9 +154,7 @@ import_image (FerryRequest *req)
 
   if (content_type != NULL && strcmp (content_type, "application/json") == 0)
     {
-      ferry_respond_error_literal (req->msg, 400,
-                                   "Only image uploads are supported (no network image sources): "
-                                   "use `ferry image import FILE`");
+      ferry_api_images_publish (req);
       return;
     }
   if (content_type != NULL && g_str_has_prefix (content_type, "multipart/"))
@@ -453,6 +451,37 @@ ferry_api_image_get (FerryRequest *req, FerryInstance *unused)
 
   if (lookup_image (req, &l))
     ferry_respond_sync (req->msg, image_json (l.image, l.aliases));
+}
+
+/* GET /1.0/images/FP/export: the unified tarball as stored, named as LXD
+ * names it (lxc image export reads the name from Content-Disposition and
+ * checks the fingerprint of what it got). */
+void
+ferry_api_image_export (FerryRequest *req, FerryInstance *unused)
+{
+  g_auto (ImageLookup) l = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMappedFile) file = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autofree char *path = NULL, *disposition = NULL;
+  const char *ext = NULL;
+  SoupMessageHeaders *headers;
+
+  if (!lookup_image (req, &l))
+    return;
+  path = ferry_image_tarball_path (req->daemon->layout->images, l.image->fingerprint, &ext, &error);
+  if (path == NULL || (file = g_mapped_file_new (path, FALSE, &error)) == NULL)
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  bytes = g_mapped_file_get_bytes (file);
+  disposition = g_strdup_printf ("inline;filename=%s%s", l.image->fingerprint, ext);
+  headers = soup_server_message_get_response_headers (req->msg);
+  soup_message_headers_set_content_type (headers, "application/octet-stream", NULL);
+  soup_message_headers_replace (headers, "Content-Disposition", disposition);
+  soup_server_message_set_status (req->msg, 200, NULL);
+  soup_message_body_append_bytes (soup_server_message_get_response_body (req->msg), bytes);
 }
 
 void

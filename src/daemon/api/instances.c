@@ -1,6 +1,7 @@
 /* /1.0/instances (and /1.0/containers): list, create, get, update, delete,
  * rename, state changes, logs. Exec lives in exec.c. */
 #include "daemon/lifecycle.h"
+#include "daemon/copy.h"
 #include "daemon/validate.h"
 #include "daemon/api/api.h"
 #include "migrate/migration.h"
@@ -419,6 +420,11 @@ typedef struct
   char *devices_json, *profiles_json, *chosen_name;
   char *fingerprint;     /* source type "image" */
   FerryImageInfo *image;
+  JsonObject *body;
+  FerryInstance *copy_from; /* source type "copy": the instance, */
+  char *copy_snapshot;      /* ... or its snapshot */
+  gboolean instance_only;
+  char *architecture;       /* the copy's */
 } CreateRequest;
 
 static void
@@ -430,6 +436,8 @@ create_request_clear (CreateRequest *r)
   g_free (r->chosen_name);
   g_free (r->fingerprint);
   g_clear_pointer (&r->image, ferry_image_info_free);
+  g_free (r->copy_snapshot);
+  g_free (r->architecture);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CreateRequest, create_request_clear)
 
@@ -440,6 +448,7 @@ parse_create_request (FerryDaemon *d, JsonObject *body, CreateRequest *r, GError
   const char *type = NULL;
 
   r->description = "";
+  r->body = body;
   if (!ferry_json_get_string (body, "name", &r->name, error) || !ferry_json_get_string (body, "type", &type, error)
       || !ferry_json_get_string (body, "description", &r->description, error)
       || !ferry_json_get_bool (body, "ephemeral", &r->ephemeral, error)
@@ -467,7 +476,87 @@ parse_create_request (FerryDaemon *d, JsonObject *body, CreateRequest *r, GError
   return TRUE;
 }
 
-/* source: an image of this host's store, a migration, or none. */
+/* The config, devices and profiles of a copy: the request's, then what it
+ * leaves out taken from the source (LXD's createFromCopy). */
+static gboolean
+inherit_from_copy_source (CreateRequest *r, const char *config_json, const char *devices_json,
+                          const char *profiles_json, GError **error)
+{
+  g_autoptr (JsonObject) config_obj = ferry_json_parse_object (config_json, strlen (config_json), TRUE, error);
+  g_autoptr (GHashTable) config = config_obj ? ferry_json_string_map (config_obj, "Config", error) : NULL;
+  GHashTableIter iter;
+  gpointer k, v;
+
+  if (config == NULL)
+    return FALSE;
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    if (ferry_copy_keeps_key (k) && !g_hash_table_contains (r->config, k))
+      g_hash_table_insert (r->config, g_strdup (k), g_strdup (v));
+  if (!json_object_has_member (r->body, "devices"))
+    {
+      g_free (r->devices_json);
+      r->devices_json = g_strdup (devices_json);
+    }
+  if (!json_object_has_member (r->body, "profiles"))
+    {
+      g_free (r->profiles_json);
+      r->profiles_json = g_strdup (profiles_json);
+    }
+  return TRUE;
+}
+
+/* source.source of a copy: "INSTANCE" or "INSTANCE/SNAPSHOT" of this host. */
+static gboolean
+resolve_copy_source (FerryDaemon *d, CreateRequest *r, GError **error)
+{
+  const char *source = NULL;
+  gboolean container_only = FALSE;
+  g_auto (GStrv) parts = NULL;
+  g_autoptr (GPtrArray) snaps = NULL;
+  FerryDbSnapshot *snap = NULL;
+
+  if (!ferry_json_get_string (r->source, "source", &source, error)
+      || !ferry_json_get_bool (r->source, "instance_only", &r->instance_only, error)
+      || !ferry_json_get_bool (r->source, "container_only", &container_only, error))
+    return FALSE;
+  r->instance_only = r->instance_only || container_only;
+  if (source == NULL || *source == '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Field \"source.source\" (the instance to copy) is required");
+      return FALSE;
+    }
+  parts = g_strsplit (source, "/", 2);
+  r->copy_from = g_hash_table_lookup (d->instances, parts[0]);
+  if (r->copy_from == NULL || r->copy_from->creating || ferry_instance_is_rename_placeholder (r->copy_from))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Instance \"%s\" not found", parts[0]);
+      return FALSE;
+    }
+  if (parts[1] != NULL)
+    {
+      snaps = ferry_db_snapshot_list (d->db, r->copy_from->row->id, error);
+      if (snaps == NULL)
+        return FALSE;
+      for (guint i = 0; i < snaps->len && snap == NULL; i++)
+        if (strcmp (((FerryDbSnapshot *) g_ptr_array_index (snaps, i))->name, parts[1]) == 0)
+          snap = g_ptr_array_index (snaps, i);
+      if (snap == NULL)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Snapshot \"%s\" of instance \"%s\" not found",
+                       parts[1], parts[0]);
+          return FALSE;
+        }
+      r->copy_snapshot = g_strdup (parts[1]);
+      r->architecture = g_strdup (snap->architecture);
+      return inherit_from_copy_source (r, snap->config_json, snap->devices_json, snap->profiles_json, error);
+    }
+  r->architecture = g_strdup (r->copy_from->row->architecture);
+  return inherit_from_copy_source (r, r->copy_from->row->config_json, r->copy_from->row->devices_json,
+                                   r->copy_from->row->profiles_json, error);
+}
+
+/* source: an image of this host's store, a copy, a migration, or none. */
 static gboolean
 resolve_source (FerryDaemon *d, CreateRequest *r, GError **error)
 {
@@ -484,6 +573,8 @@ resolve_source (FerryDaemon *d, CreateRequest *r, GError **error)
     }
   if (g_strcmp0 (r->source_type, "migration") == 0 || g_strcmp0 (r->source_type, "none") == 0)
     return TRUE;
+  if (g_strcmp0 (r->source_type, "copy") == 0)
+    return resolve_copy_source (d, r, error);
   if (g_strcmp0 (r->source_type, "image") != 0)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Source type \"%s\" isn't supported yet",
@@ -531,7 +622,7 @@ add_new_instance (FerryDaemon *d, CreateRequest *r)
   inst->row->name = g_strdup (r->name);
   inst->row->description = g_strdup (r->description ? r->description : "");
   uname (&uts);
-  inst->row->architecture = g_strdup (r->image ? r->image->architecture : uts.machine);
+  inst->row->architecture = g_strdup (r->image ? r->image->architecture : r->architecture ? r->architecture : uts.machine);
   inst->row->ephemeral = r->ephemeral;
   ferry_instance_set_own_config (inst, r->config);
   inst->row->devices_json = g_steal_pointer (&r->devices_json);
@@ -568,6 +659,19 @@ create_instance (FerryRequest *req)
   if (g_strcmp0 (r.source_type, "migration") == 0)
     {
       op = ferry_migration_target_start (d, inst, r.source, &error);
+      if (op == NULL)
+        {
+          g_hash_table_remove (d->instances, r.name);
+          ferry_respond_error (req->msg, error);
+          return;
+        }
+      ferry_respond_async (req->msg, op);
+      ferry_operation_unref (op);
+      return;
+    }
+  if (r.copy_from != NULL)
+    {
+      op = ferry_instance_copy (d, r.copy_from, r.copy_snapshot, inst, r.instance_only, &error);
       if (op == NULL)
         {
           g_hash_table_remove (d->instances, r.name);

@@ -105,6 +105,7 @@ static const FerryApiRoute routes[] = {
   { "images/*", "DELETE", ferry_api_image_delete, 0 },
   { "images/*", "PUT", ferry_api_image_update, 0 },
   { "images/*", "PATCH", ferry_api_image_update, 0 },
+  { "images/*/export", "GET", ferry_api_image_export, 0 },
   { "images/*/*/**", NULL, image_not_found, 0 },
 
   { "profiles", "GET", ferry_api_profiles_list, 0 },

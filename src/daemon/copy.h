@@ -1,0 +1,32 @@
+/* A local copy of an instance, or of one of its snapshots, as a new
+ * instance (`lxc copy c1 c2`, `lxc copy c1/snap0 c3`): LXD's source type
+ * "copy" of POST /1.0/instances. */
+#pragma once
+
+#include "daemon/instance.h"
+
+/* Whether a config key of the source goes into the copy, as LXD's
+ * shared.InstanceIncludeWhenCopying for a local copy: no volatile key but
+ * volatile.base_image and volatile.last_state.idmap (the copy gets a new
+ * uuid, MAC addresses and idmap). */
+gboolean ferry_copy_keeps_key (const char *key);
+
+/* Copies SRC (or its snapshot SNAPSHOT) into DST, a new instance not yet in
+ * the database (creating), with SRC's snapshots unless INSTANCE_ONLY or
+ * copying a snapshot. A running SRC is frozen while its rootfs is copied,
+ * so the copy is one instant of it. The rows of DST and its snapshots are
+ * the commit point: until they are inserted, DST's directories are an
+ * orphan the next start removes (docs/durability.md). */
+FerryOperation *ferry_instance_copy (FerryDaemon *d, FerryInstance *src, const char *snapshot, FerryInstance *dst,
+                                     gboolean instance_only, GError **error);
+
+/* The one place that copies a root file system from FROM (an instance's or
+ * a snapshot's) to TO (not existing yet), to be pointed at a storage
+ * driver's own copy (a btrfs snapshot) later. Ferry keeps every rootfs
+ * unshifted on disk (owners as seen inside the container; the container
+ * mounts it idmapped), so a copy needs no shifting whatever its map. */
+gboolean ferry_copy_instance_rootfs (const char *from, const char *to, GError **error);
+
+/* Recovery of a copy that froze RUNNING SRC and never thawed it (ferryd
+ * killed meanwhile): thaws it. */
+void ferry_copy_recover_frozen (FerryDaemon *d, FerryInstance *src);
