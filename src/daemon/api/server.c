@@ -53,6 +53,12 @@ static const char *const api_extensions[] = {
   "container_push_target",
   "container_only_migration",
   "migration_ferry",
+  "container_backup",
+  "backup_compression",
+  "backup_compression_algorithm",
+  "container_backup_override_pool",
+  "backup_override_name",
+  "backup_expiry",
   NULL,
 };
 
