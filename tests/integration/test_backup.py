@@ -85,3 +85,248 @@ def test_export_import_stateful_snapshot(daemon, workload_binary, tmpdir_path):
         w.assert_alive_inside()
     finally:
         ch.delete(daemon, name)
+
+
+def test_instance_only_and_new_name(daemon, tmpdir_path):
+    """--instance-only leaves the snapshots out; lxc import under a new name makes a second,
+    startable instance beside the first; importing onto a taken name changes nothing."""
+    ch.launch(daemon, "bk2")
+    try:
+        daemon.lxc("snapshot", "bk2", "s0")
+        tarball = os.path.join(tmpdir_path, "bk2.tar.gz")
+        daemon.lxc("export", "bk2", tarball, "--instance-only")
+        members = names_in(tarball)
+        assert "backup/container/rootfs/bin/busybox" in members
+        assert not any(n.startswith("backup/snapshots/") for n in members), sorted(members)[:10]
+
+        daemon.lxc("import", tarball, "bk2copy")
+        assert ch.snapshots_of(daemon, "bk2copy") == {}
+        assert set(ch.snapshots_of(daemon, "bk2")) == {"s0"}
+        assert daemon.instance("bk2")["status"] == "Running"
+        c1, c2 = daemon.instance("bk2"), daemon.instance("bk2copy")
+        assert c1["config"]["volatile.uuid"] != c2["config"]["volatile.uuid"]
+        daemon.lxc("start", "bk2copy", timeout=ch.CR_TIMEOUT)
+        wait_until(lambda: "boot complete" in ch.console(daemon, "bk2copy"), "bk2copy to boot")
+        assert daemon.lxc("exec", "bk2copy", "--", "ls", "/bin/busybox").returncode == 0
+
+        before = state_of_root(daemon)
+        cp = daemon.lxc("import", tarball, "bk2copy", check=False)
+        assert cp.returncode != 0 and "already exists" in cp.stderr, cp.stderr
+        wait_until(lambda: state_of_root(daemon) == before, "nothing changed by the refused import")
+        # Without a name, the index's name: taken too.
+        cp = daemon.lxc("import", tarball, check=False)
+        assert cp.returncode != 0 and "already exists" in cp.stderr, cp.stderr
+        wait_until(lambda: state_of_root(daemon) == before, "nothing changed by the refused import")
+    finally:
+        for n in ("bk2", "bk2copy"):
+            daemon.lxc("delete", "--force", n, check=False)
+
+
+def test_backups_api(daemon, tmpdir_path):
+    """The backups endpoints as LXD 5.0 has them: create (named, compression, expiry),
+    list, get, rename, export, delete; bad requests are refused."""
+    name = "bk3"
+    ch.launch(daemon, name)
+    try:
+        base = f"/1.0/instances/{name}/backups"
+        op = daemon.api_ok("POST", base, {"name": "first", "compression_algorithm": "none",
+                                          "expires_at": "2099-01-01T00:00:00Z", "optimized_storage": True})
+        assert op["resources"]["backups"] == ["/1.0/backups/first"]
+        assert daemon.api_ok("GET", base) == [f"{base}/first"]
+        b = daemon.api_ok("GET", f"{base}/first")
+        assert b["name"] == "first" and b["expires_at"].startswith("2099-01-01")
+        assert b["optimized_storage"] is False and b["instance_only"] is False
+        assert daemon.instance(name)["backups"][0]["name"] == "first"
+
+        status, data = daemon.request("GET", f"{base}/first/export")
+        assert status == 200
+        tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")  # "none": a plain tar
+        assert "backup/container/rootfs/bin/busybox" in tf.getnames()
+
+        daemon.api_ok("POST", f"{base}/first", {"name": "second"})
+        assert [x["name"] for x in daemon.api_ok("GET", f"{base}?recursion=1")] == ["second"]
+        status, env = daemon.api("GET", f"{base}/first")
+        assert status == 404
+
+        # An auto-named one, then one that has expired (pruned when listed).
+        op = daemon.api_ok("POST", base, {})
+        assert op["resources"]["backups"] == ["/1.0/backups/backup0"]
+        daemon.api_ok("POST", base, {"name": "old", "expires_at": "2000-01-01T00:00:00Z"})
+        assert sorted(daemon.api_ok("GET", base)) == [f"{base}/backup0", f"{base}/second"]
+
+        for body, why in (({"compression_algorithm": "rar"}, "compression"),
+                          ({"name": "a/b"}, "name"), ({"name": "second"}, "exists"),
+                          ({"expires_at": "tomorrow"}, "expires_at"), ({"name": 3}, "type")):
+            status, env = daemon.api("POST", base, body)
+            assert status >= 400 and env["type"] == "error", (why, status, env)
+
+        daemon.api_ok("DELETE", f"{base}/second")
+        daemon.api_ok("DELETE", f"{base}/backup0")
+        assert daemon.api_ok("GET", base) == []
+        status, env = daemon.api("GET", f"{base}/nope/export")
+        assert status == 404
+    finally:
+        ch.delete(daemon, name)
+
+
+def test_untrusted_https_client_refused(daemon, tmpdir_path):
+    """A client without a trusted certificate can neither list, create nor download
+    backups, nor import one (refused before its body is read)."""
+    import http.client
+    from conftest import tls_context
+
+    port = free_port()
+    daemon.api_ok("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{port}"}})
+    try:
+        ch.launch(daemon, "bk4")
+        daemon.api_ok("POST", "/1.0/instances/bk4/backups", {"name": "b"})
+        for method, path, body in (("GET", "/1.0/instances/bk4/backups", None),
+                                   ("POST", "/1.0/instances/bk4/backups", {"name": "x"}),
+                                   ("GET", "/1.0/instances/bk4/backups/b/export", None),
+                                   ("DELETE", "/1.0/instances/bk4/backups/b", None)):
+            status, env = https(port, method, path, body)
+            assert status == 403, (method, path, status, env)
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context(), timeout=30)
+        try:
+            conn.request("POST", "/1.0/instances", body=b"x" * 100000,
+                         headers={"Content-Type": "application/octet-stream"})
+            resp = conn.getresponse()
+            assert resp.status == 403
+        finally:
+            conn.close()
+        assert [x["name"] for x in daemon.api_ok("GET", "/1.0/instances/bk4/backups?recursion=1")] == ["b"]
+        assert not [e for e in entries_under(daemon, "images") if e.startswith("upload-")]
+    finally:
+        daemon.api_ok("PATCH", "/1.0", {"config": {"core.https_address": ""}})
+        daemon.lxc("delete", "--force", "bk4", check=False)
+
+
+# --- hostile tarballs, built here ------------------------------------------------------
+
+BACKUP_YAML = """container:
+  name: hostile
+  architecture: x86_64
+  config: {}
+  devices: {}
+  ephemeral: false
+  profiles:
+  - default
+  stateful: false
+  description: ""
+snapshots: []
+"""
+INDEX_YAML = "name: hostile\nbackend: dir\npool: default\noptimized: false\noptimized_header: false\ntype: container\n"
+MARK_DIR = "/tmp/ferry-bk-target"
+
+
+def _add(tf, name, data=None, **kw):
+    ti = tarfile.TarInfo(name)
+    for k, v in kw.items():
+        setattr(ti, k, v)
+    if data is not None:
+        ti.size = len(data)
+        tf.addfile(ti, io.BytesIO(data))
+    else:
+        tf.addfile(ti)
+
+
+def build_tarball(path, extra=(), index=INDEX_YAML, backup_yaml=BACKUP_YAML):
+    with tarfile.open(path, "w:gz") as tf:
+        _add(tf, "backup", type=tarfile.DIRTYPE, mode=0o755)
+        _add(tf, "backup/index.yaml", index.encode())
+        _add(tf, "backup/container", type=tarfile.DIRTYPE, mode=0o755)
+        _add(tf, "backup/container/backup.yaml", backup_yaml.encode())
+        _add(tf, "backup/container/rootfs", type=tarfile.DIRTYPE, mode=0o755)
+        _add(tf, "backup/container/rootfs/etc", type=tarfile.DIRTYPE, mode=0o755)
+        _add(tf, "backup/container/rootfs/etc/hostname", b"hostile\n")
+        for name, data, kw in extra:
+            _add(tf, name, data, **kw)
+    return path
+
+
+HOSTILE = {
+    "dotdot": [("backup/container/rootfs/../../../../../../tmp/ferry-bk-target/escaped", b"x", {})],
+    "absolute": [("/tmp/ferry-bk-target/absolute", b"x", {})],
+    "symlink-then-write": [
+        ("backup/container/rootfs/evil", None, {"type": tarfile.SYMTYPE, "linkname": MARK_DIR}),
+        ("backup/container/rootfs/evil/through", b"x", {})],
+    "symlink-dir-then-write": [
+        ("backup/container/rootfs/evil2", None, {"type": tarfile.SYMTYPE, "linkname": "../../../../../../tmp"}),
+        ("backup/container/rootfs/evil2/ferry-bk-target/through2", b"x", {})],
+    "char-device": [("backup/container/rootfs/dev/sda", None, {"type": tarfile.CHRTYPE, "devmajor": 8})],
+    "block-device": [("backup/container/rootfs/blk", None, {"type": tarfile.BLKTYPE, "devmajor": 8})],
+    "fifo": [("backup/container/rootfs/fifo", None, {"type": tarfile.FIFOTYPE})],
+    "hardlink-absolute": [("backup/container/rootfs/shadow", None, {"type": tarfile.LNKTYPE,
+                                                                    "linkname": "/etc/shadow"})],
+    "hardlink-dotdot": [("backup/container/rootfs/shadow", None, {"type": tarfile.LNKTYPE,
+                                                                  "linkname": "../../../../etc/shadow"})],
+    "hardlink-other-tree": [("backup/container/metadata.yaml", b"x", {}),
+                            ("backup/container/rootfs/md", None, {"type": tarfile.LNKTYPE,
+                                                                  "linkname": "backup/container/metadata.yaml"})],
+    "outside-backup": [("etc/passwd", b"x", {})],
+    "rootfs-is-symlink": [("backup/snapshots/s/rootfs", None, {"type": tarfile.SYMTYPE, "linkname": "/"})],
+}
+
+
+def assert_refused(daemon, path, want=None):
+    before = state_of_root(daemon)
+    cp = daemon.lxc("import", path, check=False, timeout=ch.CR_TIMEOUT)
+    assert cp.returncode != 0, f"{path} was imported: {cp.stdout}"
+    if want:
+        assert want in cp.stderr, cp.stderr
+    wait_until(lambda: state_of_root(daemon) == before, "the refused import to leave nothing",
+               bound=30)
+    assert "hostile" not in daemon.instance_names()
+    return cp.stderr
+
+
+def test_hostile_tarballs_refused(daemon, tmpdir_path):
+    os.makedirs(MARK_DIR, exist_ok=True)
+    try:
+        # The base tarball is fine: what fails below fails for its one bad entry.
+        good = build_tarball(os.path.join(tmpdir_path, "good.tar.gz"))
+        daemon.lxc("import", good)
+        assert daemon.instance("hostile")["status"] == "Stopped"
+        daemon.lxc("delete", "hostile")
+
+        errors = {}
+        for case, extra in HOSTILE.items():
+            path = build_tarball(os.path.join(tmpdir_path, f"{case}.tar.gz"), extra)
+            errors[case] = assert_refused(daemon, path)
+        assert os.listdir(MARK_DIR) == [], os.listdir(MARK_DIR)
+        assert "device node" in errors["char-device"] and "fifo" in errors["fifo"]
+        assert "beneath" in errors["symlink-then-write"] or "symlink" in errors["symlink-then-write"]
+        assert ".." in errors["dotdot"] and "absolute" in errors["absolute"]
+
+        # Truncated, bad YAML, nonsense.
+        with open(good, "rb") as f:
+            data = f.read()
+        trunc = os.path.join(tmpdir_path, "trunc.tar.gz")
+        with open(trunc, "wb") as f:
+            f.write(data[: len(data) // 2])
+        assert_refused(daemon, trunc)
+        junk = os.path.join(tmpdir_path, "junk.tar.gz")
+        with open(junk, "wb") as f:
+            f.write(os.urandom(5000))
+        assert_refused(daemon, junk)
+        assert_refused(daemon, build_tarball(os.path.join(tmpdir_path, "badidx.tar.gz"),
+                                             index="name: [unclosed\n"), "index.yaml")
+        assert_refused(daemon, build_tarball(os.path.join(tmpdir_path, "badyaml.tar.gz"),
+                                             backup_yaml="container: {name: x\n"), "backup.yaml")
+        assert_refused(daemon, build_tarball(os.path.join(tmpdir_path, "badname.tar.gz"),
+                                             index=INDEX_YAML.replace("name: hostile", "name: ../x")))
+        assert_refused(daemon, build_tarball(
+            os.path.join(tmpdir_path, "badconfig.tar.gz"),
+            backup_yaml=BACKUP_YAML.replace("config: {}", "config: {raw.lxc: 'lxc.hook.pre-start = /bin/sh'}")))
+        # A snapshot described but absent, and one present but not described.
+        assert_refused(daemon, build_tarball(
+            os.path.join(tmpdir_path, "nosnap.tar.gz"),
+            backup_yaml=BACKUP_YAML.replace("snapshots: []", "snapshots:\n- name: s0\n  config: {}\n")))
+        assert_refused(daemon, build_tarball(
+            os.path.join(tmpdir_path, "extrasnap.tar.gz"),
+            [("backup/snapshots/s0/rootfs", None, {"type": tarfile.DIRTYPE})]))
+    finally:
+        daemon.lxc("delete", "--force", "hostile", check=False)
+        for e in os.listdir(MARK_DIR):
+            os.unlink(os.path.join(MARK_DIR, e))
+        os.rmdir(MARK_DIR)
