@@ -330,3 +330,62 @@ def test_hostile_tarballs_refused(daemon, tmpdir_path):
         for e in os.listdir(MARK_DIR):
             os.unlink(os.path.join(MARK_DIR, e))
         os.rmdir(MARK_DIR)
+
+
+def test_ferry_client_export_import(daemon, tmpdir_path):
+    """ferry export / ferry import, and the tarball of one client imported by the other."""
+    ch.launch(daemon, "bk5", client="ferry")
+    try:
+        daemon.ferry("snapshot", "bk5", "s0")
+        tarball = os.path.join(tmpdir_path, "bk5.tar.xz")
+        out = daemon.ferry("export", "bk5", tarball, "--compression", "xz").stdout
+        assert "exported" in out
+        with open(tarball, "rb") as f:
+            assert f.read(6) == b"\xfd7zXZ\x00"
+        assert "backup/snapshots/s0/rootfs/bin/busybox" in names_in(tarball)
+        assert daemon.api_ok("GET", "/1.0/instances/bk5/backups") == []
+        daemon.ferry("import", tarball, "bk5b")
+        assert set(ch.snapshots_of(daemon, "bk5b")) == {"s0"}
+        cp = daemon.ferry("import", tarball, "bk5b", check=False)
+        assert cp.returncode != 0 and "already exists" in cp.stderr
+        # lxc's tarball through ferry, ferry's through lxc.
+        lxc_tarball = os.path.join(tmpdir_path, "bk5-lxc.tar.gz")
+        daemon.lxc("export", "bk5", lxc_tarball, "--instance-only")
+        daemon.ferry("import", lxc_tarball, "bk5c")
+        daemon.lxc("import", tarball, "bk5d")
+        assert set(ch.snapshots_of(daemon, "bk5d")) == {"s0"} and ch.snapshots_of(daemon, "bk5c") == {}
+        listed = daemon.ferry("list", "-c", "n", "-f", "csv").stdout.split()
+        assert {"bk5", "bk5b", "bk5c", "bk5d"} <= set(listed), listed
+    finally:
+        for n in ("bk5", "bk5b", "bk5c", "bk5d"):
+            daemon.lxc("delete", "--force", n, check=False)
+
+
+def test_ferryd_killed_mid_import(own_daemon, tmpdir_path):
+    """ferryd killed after an import moved its directories into place but before it recorded
+    the rows: the next start shows no instance and removes the files; the import then works."""
+    import signal
+    d = own_daemon
+    ch.launch(d, "bk6")
+    d.lxc("snapshot", "bk6", "s0")
+    tarball = os.path.join(tmpdir_path, "bk6.tar.gz")
+    d.lxc("export", "bk6", tarball)
+    ch.delete(d, "bk6")
+
+    d.kill(signal.SIGTERM)
+    d.env = {"FERRY_TEST_CRASH_AT": "import-backup-after-move"}
+    d.start()
+    cp = d.lxc("import", tarball, check=False, timeout=ch.CR_TIMEOUT)
+    wait_until(lambda: not d.alive(), "ferryd to die mid-import")
+    assert d.proc.returncode == -signal.SIGKILL and cp.returncode != 0
+    assert os.path.isdir(os.path.join(d.root, "containers", "bk6")), "the crash point is not where it should be"
+    d.stopped_by_test = True
+    d.env = {}
+    d.start()
+    assert "bk6" not in d.instance_names()
+    for sub in ("containers", "snapshots"):
+        assert entries_under(d, sub) == [], (sub, entries_under(d, sub))
+    assert not [e for e in entries_under(d, "images") if e.startswith("upload-")]
+    d.lxc("import", tarball, timeout=ch.CR_TIMEOUT)
+    assert set(ch.snapshots_of(d, "bk6")) == {"s0"}
+    ch.delete(d, "bk6")
