@@ -105,8 +105,11 @@ def test_instance_only_and_new_name(daemon, tmpdir_path):
         assert daemon.instance("bk2")["status"] == "Running"
         c1, c2 = daemon.instance("bk2"), daemon.instance("bk2copy")
         assert c1["config"]["volatile.uuid"] != c2["config"]["volatile.uuid"]
+        assert c1["config"]["volatile.eth0.hwaddr"] != c2["config"].get("volatile.eth0.hwaddr")
         daemon.lxc("start", "bk2copy", timeout=ch.CR_TIMEOUT)
         wait_until(lambda: "boot complete" in ch.console(daemon, "bk2copy"), "bk2copy to boot")
+        assert daemon.instance("bk2copy")["config"].get("volatile.eth0.hwaddr") not in (
+            None, c1["config"]["volatile.eth0.hwaddr"])
         assert daemon.lxc("exec", "bk2copy", "--", "ls", "/bin/busybox").returncode == 0
 
         before = state_of_root(daemon)

@@ -712,6 +712,7 @@ typedef struct
   char *stage;       /* containers/.import-XXXXXX */
   ImportedRow *instance;
   GPtrArray *snapshots; /* ImportedRow */
+  gboolean renamed; /* imported under another name than the backup's */
   gboolean moved;
 } ImportData;
 
@@ -875,6 +876,7 @@ read_description (ImportData *data, FerryBackupContents *contents, GError **erro
   if (data->instance == NULL)
     return FALSE;
   data->instance->name = g_strdup (name);
+  data->renamed = g_strcmp0 (name, yaml_string (container, "name")) != 0;
   data->instance->stateful = data->instance->stateful && dir_exists_at (container_dir, "state");
 
   data->snapshots = g_ptr_array_new_with_free_func ((GDestroyNotify) imported_row_free);
@@ -978,12 +980,22 @@ import_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
 }
 
 /* The rows' config: as the backup had it, but for what names this copy
- * (its uuid) or would start it at ferryd's next start (last power state). */
+ * (its uuid), what only a running instance has (its host-side veth names)
+ * and what would start it at ferryd's next start (the last power state).
+ * Imported under another name, it may run beside the original: its nics
+ * get new MAC addresses, as a copy's do. */
 static void
-fresh_volatile_keys (FerryInstance *inst)
+fresh_volatile_keys (FerryInstance *inst, gboolean renamed)
 {
   g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+  GHashTableIter iter;
+  gpointer k;
 
+  g_hash_table_iter_init (&iter, own);
+  while (g_hash_table_iter_next (&iter, &k, NULL))
+    if (g_str_has_prefix (k, "volatile.")
+        && (g_str_has_suffix (k, ".host_name") || (renamed && g_str_has_suffix (k, ".hwaddr"))))
+      g_hash_table_iter_remove (&iter);
   g_hash_table_insert (own, g_strdup ("volatile.uuid"), g_uuid_string_random ());
   g_hash_table_remove (own, "volatile.last_state.power");
   ferry_instance_set_own_config (inst, own);
@@ -1099,7 +1111,7 @@ import_done (FerryOperation *op, gpointer user_data, GError **error)
   inst->row->devices_json = g_strdup (data->instance->devices_json);
   inst->row->profiles_json = g_strdup (data->instance->profiles_json);
   g_hash_table_insert (d->instances, inst->row->name, inst);
-  fresh_volatile_keys (inst);
+  fresh_volatile_keys (inst, data->renamed);
   if (!ferry_instance_choose_idmap (d, inst, error) || !commit_import (d, data, inst, error))
     {
       g_autofree char *inst_dir = ferry_layout_instance_dir (d->layout, inst->row->name);
