@@ -392,3 +392,59 @@ def test_ferryd_killed_mid_import(own_daemon, tmpdir_path):
     d.lxc("import", tarball, timeout=ch.CR_TIMEOUT)
     assert set(ch.snapshots_of(d, "bk6")) == {"s0"}
     ch.delete(d, "bk6")
+
+
+def rss_anon_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_large_backup_streams(daemon, tmpdir_path):
+    """A 192 MiB file goes out (export) and back in (import) without ferryd holding it in
+    its heap: its anonymous memory grows by far less than the file."""
+    name = "bk7"
+    ch.launch(daemon, name)
+    try:
+        big = os.path.join(ch.rootfs(daemon, name), "big")
+        with open(big, "wb") as f:
+            for _ in range(192):
+                f.write(os.urandom(1 << 20))
+        tarball = os.path.join(tmpdir_path, "bk7.tar")
+        before = rss_anon_kib(daemon.pid)
+        daemon.lxc("export", name, tarball, "--compression", "none", timeout=ch.CR_TIMEOUT)
+        grown_export = rss_anon_kib(daemon.pid) - before
+        assert os.path.getsize(tarball) > 192 << 20
+        ch.delete(daemon, name)
+        before = rss_anon_kib(daemon.pid)
+        daemon.lxc("import", tarball, timeout=ch.CR_TIMEOUT)
+        grown_import = rss_anon_kib(daemon.pid) - before
+        print(f"ferryd RssAnon grew {grown_export} KiB by the export, {grown_import} KiB by the import")
+        assert grown_export < 64 << 10 and grown_import < 64 << 10, (grown_export, grown_import)
+        assert os.path.getsize(big) == 192 << 20
+    finally:
+        daemon.lxc("delete", "--force", name, check=False)
+
+
+def test_stateful_stop_survives_export_import(daemon, workload_binary, tmpdir_path):
+    """An instance stopped with its state is exported with it; imported, `lxc start`
+    resumes its processes."""
+    name = "bk8"
+    ch.launch(daemon, name)
+    try:
+        w = ch.Workload(daemon, name, workload_binary, mib=16).start()
+        w.assert_pass(1, "start")
+        daemon.lxc("stop", name, "--stateful", timeout=ch.CR_TIMEOUT)
+        tarball = os.path.join(tmpdir_path, "bk8.tar.gz")
+        daemon.lxc("export", name, tarball, timeout=ch.CR_TIMEOUT)
+        assert any(n.startswith("backup/container/state/") for n in names_in(tarball))
+        ch.delete(daemon, name)
+        daemon.lxc("import", tarball, timeout=ch.CR_TIMEOUT)
+        assert daemon.instance(name)["stateful"] is True
+        daemon.lxc("start", name, timeout=ch.CR_TIMEOUT)
+        w.assert_pass(2, "starting the imported instance from its saved state")
+        w.assert_alive_inside()
+    finally:
+        daemon.lxc("delete", "--force", name, check=False)
