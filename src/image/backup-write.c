@@ -126,20 +126,31 @@ add_xattrs (int fd, struct archive_entry *e, const char *path, GError **error)
   return TRUE;
 }
 
+/* Exactly SIZE bytes, the size its header announced: a file of a running
+ * container that grew meanwhile is cut there, one that shrank is padded
+ * with zeros (as GNU tar does). */
 static gboolean
-copy_data (Writer *w, int fd, const char *path, GError **error)
+copy_data (Writer *w, int fd, la_int64_t size, const char *path, GError **error)
 {
-  char buf[128 * 1024];
-  ssize_t n;
+  g_autofree char *buf = g_malloc (128 * 1024);
 
-  while ((n = read (fd, buf, sizeof buf)) != 0)
+  while (size > 0)
     {
+      size_t want = (size_t) MIN (size, (la_int64_t) (128 * 1024));
+      ssize_t n = read (fd, buf, want);
+
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
         return ferry_image_errno_error (error, errno, "Reading %s", path);
+      if (n == 0)
+        {
+          memset (buf, 0, want);
+          n = (ssize_t) want;
+        }
       if (archive_write_data (w->a, buf, (size_t) n) != n)
         return archive_failed (w, path, error);
+      size -= n;
     }
   return TRUE;
 }
@@ -150,10 +161,14 @@ compare_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-static gboolean add_tree (Writer *w, int parentfd, const char *name, const char *path, GError **error);
+/* Deeper trees are refused: root in a container could nest directories
+ * until the walk's stack runs out. */
+#define MAX_DEPTH 1024
+
+static gboolean add_tree (Writer *w, int parentfd, const char *name, const char *path, guint depth, GError **error);
 
 static gboolean
-add_children (Writer *w, int dirfd, const char *path, GError **error)
+add_children (Writer *w, int dirfd, const char *path, guint depth, GError **error)
 {
   int fd = dup (dirfd);
   DIR *dir = fd >= 0 ? fdopendir (fd) : NULL;
@@ -177,15 +192,38 @@ add_children (Writer *w, int dirfd, const char *path, GError **error)
       const char *child = g_ptr_array_index (names, i);
       g_autofree char *child_path = g_strdup_printf ("%s/%s", path, child);
 
-      if (!add_tree (w, dirfd, child, child_path, error))
+      if (!add_tree (w, dirfd, child, child_path, depth + 1, error))
         return FALSE;
     }
   return TRUE;
 }
 
+/* NAME in parentfd opened for reading if it is still the inode ST
+ * describes; -ENOENT when it is gone or another, -1 with an error. */
+static int
+open_checked (int parentfd, const char *name, const struct stat *st, const char *path, GError **error)
+{
+  ferry_autofd int pfd = openat (parentfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  g_autofree char *proc = NULL;
+  struct stat now;
+  int fd;
+
+  if (pfd < 0)
+    return errno == ENOENT ? -ENOENT : (ferry_image_errno_error (error, errno, "Opening %s", path), -1);
+  if (fstat (pfd, &now) < 0)
+    return ferry_image_errno_error (error, errno, "Inspecting %s", path), -1;
+  if (now.st_ino != st->st_ino || now.st_dev != st->st_dev || (now.st_mode & S_IFMT) != (st->st_mode & S_IFMT))
+    return -ENOENT;
+  proc = g_strdup_printf ("/proc/self/fd/%d", pfd);
+  fd = open (proc, (S_ISDIR (now.st_mode) ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ferry_image_errno_error (error, errno, "Opening %s", path), -1;
+  return fd;
+}
+
 /* NAME in parentfd as PATH in the tarball, with what lies beneath it. */
 static gboolean
-add_tree (Writer *w, int parentfd, const char *name, const char *path, GError **error)
+add_tree (Writer *w, int parentfd, const char *name, const char *path, guint depth, GError **error)
 {
   g_autoptr (ArchiveEntry) e = NULL;
   struct archive_entry *sparse = NULL;
@@ -195,6 +233,12 @@ add_tree (Writer *w, int parentfd, const char *name, const char *path, GError **
 
   if (g_cancellable_set_error_if_cancelled (w->cancellable, error))
     return FALSE;
+  if (depth > MAX_DEPTH)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Directories nested deeper than %d levels at %.200s...",
+                   MAX_DEPTH, path);
+      return FALSE;
+    }
   if (fstatat (parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     {
       if (errno == ENOENT)
@@ -211,26 +255,29 @@ add_tree (Writer *w, int parentfd, const char *name, const char *path, GError **
   archive_entry_set_pathname (e, path);
   if (S_ISLNK (st.st_mode))
     {
-      char target[PATH_MAX];
-      ssize_t n = readlinkat (parentfd, name, target, sizeof target - 1);
+      g_autofree char *target = g_malloc (PATH_MAX);
+      ssize_t n = readlinkat (parentfd, name, target, PATH_MAX - 1);
 
+      if (n < 0 && (errno == ENOENT || errno == EINVAL))
+        return TRUE; /* replaced meanwhile */
       if (n < 0)
         return ferry_image_errno_error (error, errno, "Reading symlink %s", path);
       target[n] = '\0';
       archive_entry_set_symlink (e, target);
       return write_header (w, e, error);
     }
-  fd = openat (parentfd, name, (S_ISDIR (st.st_mode) ? O_DIRECTORY : 0) | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* The container runs: what was a file may be a fifo or a device node by
+   * now, whose mere opening blocks or acts. It is opened by O_PATH, checked
+   * to be the inode stat saw, and only then opened for reading. */
+  fd = open_checked (parentfd, name, &st, path, error);
+  if (fd == -ENOENT)
+    return TRUE; /* replaced meanwhile */
   if (fd < 0)
-    {
-      if (errno == ENOENT)
-        return TRUE;
-      return ferry_image_errno_error (error, errno, "Opening %s", path);
-    }
+    return FALSE;
   if (!add_xattrs (fd, e, path, error))
     return FALSE;
   if (S_ISDIR (st.st_mode))
-    return write_header (w, e, error) && add_children (w, fd, path, error);
+    return write_header (w, e, error) && add_children (w, fd, path, depth, error);
 
   /* The first of a file's names carries the data, the others link to it. */
   out = g_steal_pointer (&e);
@@ -239,7 +286,7 @@ add_tree (Writer *w, int parentfd, const char *name, const char *path, GError **
   g_assert (sparse == NULL); /* only the "new cpio" strategy defers entries */
   if (!write_header (w, e, error))
     return FALSE;
-  if (archive_entry_size (e) > 0 && !copy_data (w, fd, path, error))
+  if (archive_entry_size (e) > 0 && !copy_data (w, fd, archive_entry_size (e), path, error))
     return FALSE;
   return TRUE;
 }
@@ -264,7 +311,7 @@ add_part (Writer *w, const FerryBackupPart *part, GError **error)
         continue;
       w->links = archive_entry_linkresolver_new ();
       archive_entry_linkresolver_set_strategy (w->links, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
-      ok = add_tree (w, dirfd, trees[i], path, error);
+      ok = add_tree (w, dirfd, trees[i], path, 0, error);
       g_clear_pointer (&w->links, archive_entry_linkresolver_free);
       if (!ok)
         return FALSE;

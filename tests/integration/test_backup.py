@@ -448,3 +448,25 @@ def test_stateful_stop_survives_export_import(daemon, workload_binary, tmpdir_pa
         w.assert_alive_inside()
     finally:
         daemon.lxc("delete", "--force", name, check=False)
+
+
+def test_export_of_hostile_rootfs(daemon, tmpdir_path):
+    """Root in the container makes a fifo (whose opening would block ferryd's export) and
+    nests directories deeper than the export walks: the export fails cleanly on the nest,
+    ferryd lives on, and once the nest is gone the export succeeds without the fifo."""
+    name = "bk9"
+    ch.launch(daemon, name)
+    try:
+        daemon.lxc("exec", name, "--", "sh", "-c",
+                   "cd / && mkfifo /fifo && i=0; while [ $i -lt 1100 ]; do mkdir n; cd n; i=$((i+1)); done")
+        tarball = os.path.join(tmpdir_path, "bk9.tar.gz")
+        cp = daemon.lxc("export", name, tarball, check=False, timeout=ch.CR_TIMEOUT)
+        assert cp.returncode != 0 and "nested deeper" in cp.stderr, cp.stderr
+        assert daemon.api_ok("GET", f"/1.0/instances/{name}/backups") == []
+        daemon.lxc("exec", name, "--", "rm", "-rf", "/n")
+        daemon.lxc("export", name, tarball, timeout=ch.CR_TIMEOUT)
+        members = names_in(tarball)
+        assert "backup/container/rootfs/bin/busybox" in members
+        assert "backup/container/rootfs/fifo" not in members
+    finally:
+        daemon.lxc("delete", "--force", name, check=False)
