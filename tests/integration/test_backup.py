@@ -470,3 +470,26 @@ def test_export_of_hostile_rootfs(daemon, tmpdir_path):
         assert "backup/container/rootfs/fifo" not in members
     finally:
         daemon.lxc("delete", "--force", name, check=False)
+
+
+def test_ferryd_killed_mid_backup(own_daemon, tmpdir_path):
+    """ferryd killed while it writes a backup: no backup is listed afterwards, the instance
+    is not left busy, and the next backup removes what the killed one left."""
+    import signal
+    d = own_daemon
+    ch.launch(d, "bk10")
+    d.kill(signal.SIGTERM)
+    d.env = {"FERRY_TEST_CRASH_AT": "backup-before-rename"}
+    d.start()
+    status, env = d.api("POST", "/1.0/instances/bk10/backups", {"name": "b"})
+    wait_until(lambda: not d.alive(), "ferryd to die mid-backup")
+    assert d.proc.returncode == -signal.SIGKILL
+    d.stopped_by_test = True
+    d.env = {}
+    d.start()
+    backups_dir = os.path.join(d.root, "containers", "bk10", "backups")
+    assert [e for e in os.listdir(backups_dir) if e.startswith(".tmp-")], os.listdir(backups_dir)
+    assert d.api_ok("GET", "/1.0/instances/bk10/backups") == []
+    d.api_ok("POST", "/1.0/instances/bk10/backups", {"name": "b"})
+    assert os.listdir(backups_dir) == ["b"], os.listdir(backups_dir)
+    ch.delete(d, "bk10")

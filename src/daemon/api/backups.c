@@ -286,6 +286,22 @@ write_tarball (CreateData *data, const char *path, GCancellable *cancellable, GE
   return TRUE;
 }
 
+/* What a ferryd killed while writing a backup left. The instance is
+ * claimed: no other backup of it is being written. */
+static void
+remove_unfinished (const char *backups_dir)
+{
+  g_autoptr (GDir) gd = g_dir_open (backups_dir, 0, NULL);
+
+  for (const char *e; gd != NULL && (e = g_dir_read_name (gd)) != NULL;)
+    if (g_str_has_prefix (e, ".tmp-"))
+      {
+        g_autofree char *path = g_build_filename (backups_dir, e, NULL);
+        g_message ("Removing %s, an unfinished backup", path);
+        ferry_rm_rf (path, NULL);
+      }
+}
+
 static gboolean
 create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
@@ -295,6 +311,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
 
   if (!ferry_mkdir_p (data->backups_dir, 0700, error))
     return FALSE;
+  remove_unfinished (data->backups_dir);
   if (g_mkdtemp_full (tmpl, 0700) == NULL)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating %s: %s", tmpl, g_strerror (errno));
@@ -311,6 +328,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
       g_prefix_error (error, "Backup of %s: ", data->instance);
       return FALSE;
     }
+  ferry_test_crash_point ("backup-before-rename");
   /* Listed only once complete: the directory appears by one rename. */
   if (!ferry_rename_durable (data->tmp_dir, final, error))
     return FALSE;
