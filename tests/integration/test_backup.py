@@ -493,3 +493,27 @@ def test_ferryd_killed_mid_backup(own_daemon, tmpdir_path):
     d.api_ok("POST", "/1.0/instances/bk10/backups", {"name": "b"})
     assert os.listdir(backups_dir) == ["b"], os.listdir(backups_dir)
     ch.delete(d, "bk10")
+
+
+def test_import_larger_than_the_disk_is_refused(daemon):
+    """An upload declaring more bytes than the disk has room for is refused before a byte of
+    it is written."""
+    import http.client
+    from conftest import UnixHTTPConnection
+
+    before = state_of_root(daemon)
+    conn = UnixHTTPConnection(daemon.socket, timeout=30)
+    try:
+        conn.putrequest("POST", "/1.0/instances")
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(1 << 50))
+        conn.endheaders()
+        conn.send(b"x" * 4096)
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        assert resp.status == 507 and "free space" in body["error"], (resp.status, body)
+    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected) as e:
+        pytest.fail(f"no answer before the connection closed: {e}")
+    finally:
+        conn.close()
+    assert state_of_root(daemon) == before

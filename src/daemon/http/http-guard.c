@@ -22,9 +22,9 @@
  * reads it. Bounded in time and bytes: the refused body is not taken. */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
-/* An upload stops when less than this would be left on ROOT's disk,
- * checked every UPLOAD_CHECK_EVERY bytes. */
-#define UPLOAD_RESERVE ((guint64) 256 * 1024 * 1024)
+/* An upload stops when less than 1 % of ROOT's disk (at most 64 MiB)
+ * would be left, checked every UPLOAD_CHECK_EVERY bytes. */
+#define UPLOAD_RESERVE_MAX ((guint64) 64 * 1024 * 1024)
 #define UPLOAD_CHECK_EVERY (16 * 1024 * 1024)
 
 typedef struct
@@ -250,15 +250,19 @@ is_image_upload (SoupServerMessage *msg)
          && strcmp (type, "application/octet-stream") == 0;
 }
 
-/* Room left under ROOT/images, where uploads stream to. */
+/* Room an upload may still take under ROOT/images, where uploads stream
+ * to: what is free but a reserve for the containers on the same disk. */
 static guint64
 upload_room (FerryDaemon *d)
 {
   struct statvfs sv;
+  guint64 avail, reserve;
 
   if (statvfs (d->layout->images, &sv) < 0)
     return G_MAXUINT64;
-  return (guint64) sv.f_bavail * sv.f_frsize;
+  avail = (guint64) sv.f_bavail * sv.f_frsize;
+  reserve = MIN ((guint64) sv.f_blocks * sv.f_frsize / 100, UPLOAD_RESERVE_MAX);
+  return avail > reserve ? avail - reserve : 0;
 }
 
 static gboolean
@@ -324,7 +328,7 @@ got_headers (SoupServerMessage *msg, gpointer user_data)
     {
       /* Refused before a byte is written when it cannot fit; a chunked
        * body (lxc import sends one) is watched as it comes (got_chunk). */
-      if (declared > 0 && (guint64) declared + UPLOAD_RESERVE > upload_room (d))
+      if (declared > 0 && (guint64) declared > upload_room (d))
         {
           g_autofree char *message = g_strdup_printf (
               "Not enough free space for the upload: %" G_GINT64_FORMAT " bytes", (gint64) declared);
@@ -359,7 +363,7 @@ got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
     {
       /* Stopped before it fills the disk the containers live on. */
       if (guard->received / UPLOAD_CHECK_EVERY != (guard->received - len) / UPLOAD_CHECK_EVERY
-          && upload_room (user_data) < UPLOAD_RESERVE)
+          && upload_room (user_data) == 0)
         {
           refuse (msg, 507, "Not enough free space for the upload");
           return;
