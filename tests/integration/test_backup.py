@@ -83,8 +83,17 @@ def test_export_import_stateful_snapshot(daemon, workload_binary, tmpdir_path):
         assert daemon.instance(name)["status"] == "Running"
         w.assert_pass(2, "restoring the imported stateful snapshot")
         w.assert_alive_inside()
-    finally:
+
+        # The same tarball under another name (lxc import c1.tar.gz c2): restorable too.
         ch.delete(daemon, name)
+        daemon.lxc("import", tarball, "bk1b", timeout=ch.CR_TIMEOUT)
+        daemon.lxc("restore", "bk1b", "live", "--stateful", timeout=ch.CR_TIMEOUT)
+        w.name = "bk1b"
+        w.assert_pass(2, "restoring the stateful snapshot imported under another name")
+        w.assert_alive_inside()
+    finally:
+        daemon.lxc("delete", "--force", name, check=False)
+        daemon.lxc("delete", "--force", "bk1b", check=False)
 
 
 def test_instance_only_and_new_name(daemon, tmpdir_path):
