@@ -86,6 +86,7 @@ extern const FerryCommand ferry_cmd_file;
 extern const FerryCommand ferry_cmd_console;
 extern const FerryCommand ferry_cmd_snapshot, ferry_cmd_restore;
 extern const FerryCommand ferry_cmd_report;
+extern const FerryCommand ferry_cmd_export, ferry_cmd_import;
 extern const FerryCommand ferry_cmd_remote;
 extern const FerryCommand ferry_cmd_config_trust;
 

@@ -1,6 +1,7 @@
 #include "image/rootfs.h"
 #include "image/fs-at.h"
 #include "image/tarball.h"
+#include "image/tarball-internal.h"
 #include "common/error.h"
 
 #include <errno.h>
@@ -16,13 +17,14 @@ typedef struct
   struct timespec mtime;
 } DirTime;
 
-typedef struct
+struct FerryTarExtract
 {
   int rootfd;
   char *cached_dir; /* the parent directory of the last entry, kept open */
   int cached_fd;
   GArray *dir_times; /* DirTime, applied once all entries are in place */
-} Extract;
+};
+typedef struct FerryTarExtract Extract;
 
 static void
 dir_time_clear (gpointer p)
@@ -195,61 +197,95 @@ extract_hardlink (Extract *x, int dirfd, const char *base, const char *rel, cons
   return TRUE;
 }
 
-static gboolean
-extract_entry (const FerryTarEntry *fe, gpointer user_data, GError **error)
+gboolean
+ferry_tar_extract_entry (FerryTarExtract *x, const char *rel, const char *hardlink_rel, const FerryTarEntry *fe,
+                         GError **error)
 {
-  Extract *x = user_data;
-  const char *rel = fe->path + strlen ("rootfs");
   g_autofree char *dir = NULL;
   const char *base;
   int dirfd;
 
-  if (*rel == '\0')
-    return TRUE; /* the rootfs directory itself: the caller owns its mode */
-  rel++;
   ferry_image_split_path (rel, &dir, &base);
   dirfd = parent_fd (x, dir, error);
   if (dirfd < 0)
     return FALSE;
-  if (fe->hardlink == NULL && archive_entry_filetype (fe->entry) == AE_IFDIR)
+  if (hardlink_rel == NULL && archive_entry_filetype (fe->entry) == AE_IFDIR)
     return extract_dir (x, dirfd, base, rel, fe->entry, error);
   if (!remove_old (dirfd, base, rel, error))
     return FALSE;
-  if (fe->hardlink != NULL)
-    return extract_hardlink (x, dirfd, base, rel, fe->hardlink + strlen ("rootfs/"), error);
+  if (hardlink_rel != NULL)
+    return extract_hardlink (x, dirfd, base, rel, hardlink_rel, error);
   if (archive_entry_filetype (fe->entry) == AE_IFLNK)
     return extract_symlink (dirfd, base, rel, fe->entry, error);
   return extract_file (dirfd, base, rel, fe, error);
 }
 
+FerryTarExtract *
+ferry_tar_extract_new (int rootfd)
+{
+  FerryTarExtract *x = g_new0 (FerryTarExtract, 1);
+
+  x->rootfd = rootfd;
+  x->cached_fd = -1;
+  x->dir_times = g_array_new (FALSE, FALSE, sizeof (DirTime));
+  g_array_set_clear_func (x->dir_times, dir_time_clear);
+  return x;
+}
+
+static void
+extract_free (FerryTarExtract *x)
+{
+  g_free (x->cached_dir);
+  if (x->cached_fd >= 0)
+    close (x->cached_fd);
+  g_array_unref (x->dir_times);
+  g_free (x);
+}
+
+gboolean
+ferry_tar_extract_finish (FerryTarExtract *x, GError **error)
+{
+  gboolean ok = TRUE;
+
+  for (guint i = 0; ok && i < x->dir_times->len; i++)
+    {
+      DirTime *dt = &g_array_index (x->dir_times, DirTime, i);
+      struct timespec times[2] = { dt->mtime, dt->mtime };
+      int fd = ferry_image_open_dir_beneath (x->rootfd, dt->rel, FALSE, error);
+
+      if (fd < 0)
+        ok = FALSE;
+      else if (futimens (fd, times) < 0)
+        ok = ferry_image_errno_error (error, errno, "Setting times of %s", dt->rel);
+      if (fd >= 0)
+        close (fd);
+    }
+  extract_free (x);
+  return ok;
+}
+
+static gboolean
+extract_entry (const FerryTarEntry *fe, gpointer user_data, GError **error)
+{
+  Extract *x = user_data;
+  const char *rel = fe->path + strlen ("rootfs");
+
+  if (*rel == '\0')
+    return TRUE; /* the rootfs directory itself: the caller owns its mode */
+  return ferry_tar_extract_entry (x, rel + 1, fe->hardlink != NULL ? fe->hardlink + strlen ("rootfs/") : NULL, fe,
+                                  error);
+}
+
 gboolean
 ferry_image_extract_rootfs (int tar_fd, int rootfd, GError **error)
 {
-  g_autoptr (GArray) dir_times = g_array_new (FALSE, FALSE, sizeof (DirTime));
-  g_autoptr (FerryImageMetadata) md = NULL;
-  Extract x = { .rootfd = rootfd, .cached_fd = -1, .dir_times = dir_times };
+  FerryTarExtract *x = ferry_tar_extract_new (rootfd);
+  g_autoptr (FerryImageMetadata) md = ferry_image_tarball_walk (tar_fd, extract_entry, x, NULL, error);
 
-  g_array_set_clear_func (dir_times, dir_time_clear);
-  md = ferry_image_tarball_walk (tar_fd, extract_entry, &x, NULL, error);
-  g_free (x.cached_dir);
-  if (x.cached_fd >= 0)
-    close (x.cached_fd);
   if (md == NULL)
-    return FALSE;
-  /* Directory mtimes last: creating their entries changed them. */
-  for (guint i = 0; i < dir_times->len; i++)
     {
-      DirTime *dt = &g_array_index (dir_times, DirTime, i);
-      struct timespec times[2] = { dt->mtime, dt->mtime };
-      int fd = ferry_image_open_dir_beneath (rootfd, dt->rel, FALSE, error);
-      int r;
-
-      if (fd < 0)
-        return FALSE;
-      r = futimens (fd, times);
-      close (fd);
-      if (r < 0)
-        return ferry_image_errno_error (error, errno, "Setting times of %s", dt->rel);
+      extract_free (x);
+      return FALSE;
     }
-  return TRUE;
+  return ferry_tar_extract_finish (x, error);
 }

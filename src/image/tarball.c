@@ -1,4 +1,5 @@
 #include "image/tarball.h"
+#include "image/tarball-internal.h"
 #include "common/error.h"
 
 #include <errno.h>
@@ -11,9 +12,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArchiveReader, archive_read_free)
 
 enum kind
 {
-  KIND_DIR = 1,
-  KIND_OTHER = 2,   /* a file, symlink or hard link: nothing may live beneath it */
-  KIND_SKIPPED = 3, /* a device node under rootfs/dev/, never unpacked */
+  KIND_DIR = FERRY_TAR_KIND_DIR,
+  KIND_OTHER = FERRY_TAR_KIND_OTHER,
+  KIND_SKIPPED = FERRY_TAR_KIND_SKIPPED,
 };
 
 typedef struct
@@ -58,8 +59,8 @@ printable (const char *raw)
 
 /* "./rootfs//bin/./sh" -> "rootfs/bin/sh"; "." -> "". Refuses absolute
  * paths and ".." anywhere. */
-static char *
-normalise_path (const char *raw, const char *what, GError **error)
+char *
+ferry_tar_normalise_path (const char *label, const char *raw, const char *what, GError **error)
 {
   g_auto (GStrv) parts = NULL;
   g_autoptr (GPtrArray) kept = g_ptr_array_new ();
@@ -67,19 +68,19 @@ normalise_path (const char *raw, const char *what, GError **error)
 
   if (raw == NULL || *raw == '\0')
     {
-      invalid (error, "Image tarball has an %s with an empty or unreadable name", what);
+      invalid (error, "%s has an %s with an empty or unreadable name", label, what);
       return NULL;
     }
   shown = printable (raw);
   /* Names the kernel refuses would fail only later, at unpack. */
   if (strlen (raw) >= PATH_MAX)
     {
-      invalid (error, "Image tarball %s \"%.64s...\" has a path longer than %d bytes", what, shown, PATH_MAX - 1);
+      invalid (error, "%s %s \"%.64s...\" has a path longer than %d bytes", label, what, shown, PATH_MAX - 1);
       return NULL;
     }
   if (raw[0] == '/')
     {
-      invalid (error, "Image tarball %s \"%s\" is an absolute path", what, shown);
+      invalid (error, "%s %s \"%s\" is an absolute path", label, what, shown);
       return NULL;
     }
   parts = g_strsplit (raw, "/", -1);
@@ -87,12 +88,12 @@ normalise_path (const char *raw, const char *what, GError **error)
     {
       if (strlen (parts[i]) > NAME_MAX)
         {
-          invalid (error, "Image tarball %s \"%.64s...\" has a name longer than %d bytes", what, shown, NAME_MAX);
+          invalid (error, "%s %s \"%.64s...\" has a name longer than %d bytes", label, what, shown, NAME_MAX);
           return NULL;
         }
       if (strcmp (parts[i], "..") == 0)
         {
-          invalid (error, "Image tarball %s \"%s\" contains a \"..\" component", what, shown);
+          invalid (error, "%s %s \"%s\" contains a \"..\" component", label, what, shown);
           return NULL;
         }
       if (*parts[i] != '\0' && strcmp (parts[i], ".") != 0)
@@ -100,6 +101,12 @@ normalise_path (const char *raw, const char *what, GError **error)
     }
   g_ptr_array_add (kept, NULL);
   return g_strjoinv ("/", (char **) kept->pdata);
+}
+
+static char *
+normalise_path (const char *raw, const char *what, GError **error)
+{
+  return ferry_tar_normalise_path ("Image tarball", raw, what, error);
 }
 
 static gboolean
@@ -112,8 +119,8 @@ in_tree (const char *path, const char *top)
 /* Records path with its kind; refuses entries beneath a non-directory (the
  * "symlink evil -> /tmp, then evil/file" trick) and a directory replacing a
  * file or the reverse. */
-static gboolean
-record_kind (WalkState *st, const char *path, enum kind kind, GError **error)
+gboolean
+ferry_tar_record_kind (const char *label, GHashTable *kinds, const char *path, int kind, GError **error)
 {
   g_autofree char *shown = printable (path);
   enum kind old;
@@ -121,22 +128,29 @@ record_kind (WalkState *st, const char *path, enum kind kind, GError **error)
   for (const char *slash = strchr (path, '/'); slash != NULL; slash = strchr (slash + 1, '/'))
     {
       g_autofree char *ancestor = g_strndup (path, (gsize) (slash - path));
-      old = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, ancestor));
+      old = GPOINTER_TO_INT (g_hash_table_lookup (kinds, ancestor));
       if (old == KIND_OTHER || old == KIND_SKIPPED)
         {
           g_autofree char *shown_anc = printable (ancestor);
-          return invalid (error, "Image tarball entry \"%s\" lies beneath \"%s\", which is not a directory",
-                          shown, shown_anc);
+          return invalid (error, "%s entry \"%s\" lies beneath \"%s\", which is not a directory",
+                          label, shown, shown_anc);
         }
       if (old == 0)
-        g_hash_table_insert (st->kinds, g_steal_pointer (&ancestor), GINT_TO_POINTER (KIND_DIR));
+        g_hash_table_insert (kinds, g_steal_pointer (&ancestor), GINT_TO_POINTER (KIND_DIR));
     }
-  old = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, path));
+  old = GPOINTER_TO_INT (g_hash_table_lookup (kinds, path));
   if (old != 0 && (old == KIND_DIR) != (kind == KIND_DIR))
-    return invalid (error, "Image tarball entry \"%s\" appears twice, once as a directory and once not", shown);
+    return invalid (error, "%s entry \"%s\" appears twice, once as a directory and once not", label,
+                   shown);
   /* A later non-directory replaces an earlier one, as tar does. */
-  g_hash_table_insert (st->kinds, g_strdup (path), GINT_TO_POINTER (kind));
+  g_hash_table_insert (kinds, g_strdup (path), GINT_TO_POINTER (kind));
   return TRUE;
+}
+
+static gboolean
+record_kind (WalkState *st, const char *path, enum kind kind, GError **error)
+{
+  return ferry_tar_record_kind ("Image tarball", st->kinds, path, kind, error);
 }
 
 static gboolean

@@ -105,6 +105,12 @@ ferry_layout_instance_dirs(const FerryLayout *l, const char *name, char *dirs[3]
 }
 
 char *
+ferry_layout_backups_dir(const FerryLayout *l, const char *name)
+{
+  return g_build_filename(l->containers, name, "backups", NULL);
+}
+
+char *
 ferry_layout_incoming_marker(const FerryLayout *l, const char *name)
 {
   return g_build_filename(l->containers, name, ".ferry-incoming", NULL);

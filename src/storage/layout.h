@@ -4,7 +4,8 @@
  * reader never has to assemble a path from pieces spread over the daemon.
  *
  *   ROOT/                    0711  ferry.db, ferryd.lock, unix.socket, server.crt/key
- *   ROOT/containers/NAME/    0700  rootfs/ (0755), state/ (a stateful stop's images)
+ *   ROOT/containers/NAME/    0700  rootfs/ (0755), state/ (a stateful stop's images),
+ *                                  backups/ (backup tarballs, BACKUP + BACKUP.json)
  *   ROOT/snapshots/NAME/SNAP/      rootfs/, state/ (a stateful snapshot's images)
  *   ROOT/run/NAME/           0711  pid files, cgroup, nics, busy.lock (src/runtime)
  *   ROOT/logs/NAME/          0700  console.log, monitor.log, CRIU logs, last_*.json
@@ -51,6 +52,9 @@ char *ferry_layout_log_dir(const FerryLayout *l, const char *name);      /* logs
 char *ferry_layout_log_file(const FerryLayout *l, const char *name, const char *file); /* logs/NAME/FILE */
 char *ferry_layout_snapshots_dir(const FerryLayout *l, const char *name);              /* snapshots/NAME */
 char *ferry_layout_snapshot_dir(const FerryLayout *l, const char *name, const char *snap);
+/* containers/NAME/backups: the instance's backup tarballs (lxc export),
+ * moved and removed with the instance's directory. */
+char *ferry_layout_backups_dir(const FerryLayout *l, const char *name);
 /* The directories named for instance NAME that a rename moves and a delete
  * removes: containers/NAME, logs/NAME, snapshots/NAME. */
 void ferry_layout_instance_dirs(const FerryLayout *l, const char *name, char *dirs[3]);

@@ -54,6 +54,17 @@ void ferry_api_snapshot_delete (FerryRequest *req, FerryInstance *inst);
 void ferry_api_snapshot_post (FerryRequest *req, FerryInstance *inst);
 void ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst);
 
+void ferry_api_backups_list (FerryRequest *req, FerryInstance *inst);     /* backups.c */
+void ferry_api_backups_create (FerryRequest *req, FerryInstance *inst);
+void ferry_api_backup_get (FerryRequest *req, FerryInstance *inst);
+void ferry_api_backup_delete (FerryRequest *req, FerryInstance *inst);
+void ferry_api_backup_rename (FerryRequest *req, FerryInstance *inst);
+void ferry_api_backup_export (FerryRequest *req, FerryInstance *inst);
+/* POST /1.0/instances with a backup tarball as body (lxc import). */
+void ferry_api_backup_import (FerryRequest *req);
+/* The instance's backups as recursion=1 shows them. */
+JsonNode *ferry_backups_json (FerryDaemon *d, FerryInstance *inst);
+
 void ferry_api_images_list (FerryRequest *req, FerryInstance *unused);
 void ferry_api_images_import (FerryRequest *req, FerryInstance *unused);
 /* POST /1.0/images with a JSON body: publishing an instance (publish.c). */

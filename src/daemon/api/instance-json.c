@@ -216,7 +216,7 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
         ferry_network_fill_state (d, inst, st.init_pid, x.own_config, x.expanded_devices, state);
       json_object_set_member (o, "state", state);
       json_object_set_member (o, "snapshots", snapshots_json (d, inst));
-      json_object_set_array_member (o, "backups", json_array_new ());
+      json_object_set_member (o, "backups", ferry_backups_json (d, inst));
       add_checkpoint_stats (d, inst, o);
     }
   node = json_node_new (JSON_NODE_OBJECT);

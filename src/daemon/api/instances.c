@@ -1029,7 +1029,12 @@ ferry_api_instances_list (FerryRequest *req, FerryInstance *unused)
 void
 ferry_api_instances_create (FerryRequest *req, FerryInstance *unused)
 {
-  create_instance (req);
+  const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (req->msg), NULL);
+
+  if (g_strcmp0 (type, "application/octet-stream") == 0)
+    ferry_api_backup_import (req);
+  else
+    create_instance (req);
 }
 
 void

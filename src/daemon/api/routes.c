@@ -87,6 +87,12 @@ static const FerryApiRoute routes[] = {
   { "instances/*/snapshots/*", "PUT", ferry_api_snapshot_update, ROUTE_INSTANCE },
   { "instances/*/snapshots/*", "PATCH", ferry_api_snapshot_update, ROUTE_INSTANCE },
   { "instances/*/snapshots/*/*/**", NULL, snapshot_not_found, ROUTE_INSTANCE },
+  { "instances/*/backups", "GET", ferry_api_backups_list, ROUTE_INSTANCE },
+  { "instances/*/backups", "POST", ferry_api_backups_create, ROUTE_INSTANCE },
+  { "instances/*/backups/*", "GET", ferry_api_backup_get, ROUTE_INSTANCE },
+  { "instances/*/backups/*", "DELETE", ferry_api_backup_delete, ROUTE_INSTANCE },
+  { "instances/*/backups/*", "POST", ferry_api_backup_rename, ROUTE_INSTANCE },
+  { "instances/*/backups/*/export", "GET", ferry_api_backup_export, ROUTE_INSTANCE },
 
   { "images", "GET", ferry_api_images_list, 0 },
   { "images", "POST", ferry_api_images_import, 0 },

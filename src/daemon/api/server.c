@@ -62,6 +62,12 @@ static const char *const api_extensions[] = {
   "file_append",
   "file_symlinks",
   "directory_manipulation",
+  "container_backup",
+  "backup_compression",
+  "backup_compression_algorithm",
+  "container_backup_override_pool",
+  "backup_override_name",
+  "backup_expiry",
   NULL,
 };
 

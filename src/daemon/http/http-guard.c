@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define GUARD_KEY "ferry-http-guard"
@@ -22,6 +23,10 @@
  * reads it. Bounded in time and bytes: the refused body is not taken. */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
+/* An upload stops when less than 1 % of ROOT's disk (at most 64 MiB)
+ * would be left, checked every UPLOAD_CHECK_EVERY bytes. */
+#define UPLOAD_RESERVE_MAX ((guint64) 64 * 1024 * 1024)
+#define UPLOAD_CHECK_EVERY (16 * 1024 * 1024)
 
 typedef struct
 {
@@ -237,8 +242,28 @@ is_image_upload (SoupServerMessage *msg)
 
   /* api/images.c answers JSON (remote sources) and multipart (split images)
    * with an error: those stay small documents. */
-  return strcmp (soup_server_message_get_method (msg), "POST") == 0 && path_is (msg, "/1.0/images")
-         && (type == NULL || (strcmp (type, "application/json") != 0 && !g_str_has_prefix (type, "multipart/")));
+  if (strcmp (soup_server_message_get_method (msg), "POST") != 0)
+    return FALSE;
+  if (path_is (msg, "/1.0/images"))
+    return type == NULL || (strcmp (type, "application/json") != 0 && !g_str_has_prefix (type, "multipart/"));
+  /* lxc import: a backup tarball as the body of an instance create. */
+  return (path_is (msg, "/1.0/instances") || path_is (msg, "/1.0/containers")) && type != NULL
+         && strcmp (type, "application/octet-stream") == 0;
+}
+
+/* Room an upload may still take under ROOT/images, where uploads stream
+ * to: what is free but a reserve for the containers on the same disk. */
+static guint64
+upload_room (FerryDaemon *d)
+{
+  struct statvfs sv;
+  guint64 avail, reserve;
+
+  if (statvfs (d->layout->images, &sv) < 0)
+    return G_MAXUINT64;
+  avail = (guint64) sv.f_bavail * sv.f_frsize;
+  reserve = MIN ((guint64) sv.f_blocks * sv.f_frsize / 100, UPLOAD_RESERVE_MAX);
+  return avail > reserve ? avail - reserve : 0;
 }
 
 /* POST /1.0/instances/NAME/files (or /1.0/containers/...): a file pushed
@@ -322,6 +347,15 @@ got_headers (SoupServerMessage *msg, gpointer user_data)
     }
   else if (has_body && (is_image_upload (msg) || is_file_push (msg)))
     {
+      /* Refused before a byte is written when it cannot fit; a chunked
+       * body (lxc import sends one) is watched as it comes (got_chunk). */
+      if (declared > 0 && (guint64) declared > upload_room (d))
+        {
+          g_autofree char *message = g_strdup_printf (
+              "Not enough free space for the upload: %" G_GINT64_FORMAT " bytes", (gint64) declared);
+          refuse (msg, 507, message);
+          return;
+        }
       start_upload (d, msg, guard);
       return;
     }
@@ -348,6 +382,13 @@ got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
   ferry_https_conn_progress (msg);
   if (guard->upload_fd >= 0)
     {
+      /* Stopped before it fills the disk the containers live on. */
+      if (guard->received / UPLOAD_CHECK_EVERY != (guard->received - len) / UPLOAD_CHECK_EVERY
+          && upload_room (user_data) == 0)
+        {
+          refuse (msg, 507, "Not enough free space for the upload");
+          return;
+        }
       if (!ferry_write_all (guard->upload_fd, data, len))
         {
           g_autofree char *message = g_strdup_printf ("Saving upload: %s", g_strerror (errno));

@@ -2,7 +2,8 @@
  * who the client is (root on the unix socket, a trusted certificate over
  * HTTPS), and a cap on its body. A request refused there (403, 413) is
  * answered at once and its connection closed, its body never read. Image
- * uploads are the one body without a cap: they stream to a file. */
+ * uploads and backup imports (lxc import) are the bodies without a cap:
+ * they stream to a file, stopped before they fill the disk. */
 #pragma once
 
 #include "daemon/daemon.h"
