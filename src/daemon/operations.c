@@ -402,6 +402,13 @@ listener_free (EventListener *l)
 }
 
 static gboolean
+listener_free_idle (gpointer l)
+{
+  listener_free (l);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 listener_wants (EventListener *l, const char *type)
 {
   return l->types == NULL || g_strv_contains ((const char *const *) l->types, type);
@@ -464,6 +471,9 @@ listener_closed (SoupWebsocketConnection *conn, gpointer user_data)
       if (l->conn == conn)
         {
           g_ptr_array_remove_index_fast (d->listeners, i);
+          /* Not freed here: libsoup is still emitting "closed" on the connection
+           * whose last reference the listener holds. */
+          g_idle_add (listener_free_idle, l);
           return;
         }
     }
