@@ -386,6 +386,73 @@ ferry_disks_dump_keys (char **keys, const char *run_dir, const char *images, GEr
   return all;
 }
 
+/* Where a read-only disk's locked bind waits for CRIU at a restore. */
+static char *
+staging_path (const char *run_dir, const char *name)
+{
+  return g_strdup_printf ("%s/disk-%s", run_dir, name);
+}
+
+/* A restore binds each disk from the path its key names. CRIU's binds are
+ * its own (nothing locked): a read-only disk is bound from a locked bind of
+ * its source instead (lock_readonly), mounted for CRIU at a staging path in
+ * the monitor's own mount namespace, and the clone keeps the lock. */
+static char *
+stage_readonly (const FerryStartOptions *o, const FerryDiskSpec *spec, GError **error)
+{
+  static gboolean private_ns;
+  g_autofree char *staging = staging_path (o->run_dir, spec->name);
+  FerryDiskSpec ro = *spec;
+  int is_file = 0, tree, fd;
+
+  ro.readonly = TRUE;
+  /* Unprivileged, the monitor has a mount namespace of its own already
+   * (ferry_monitor_mount_idmapped_rootfs). */
+  if (o->idmap == NULL && !private_ns)
+    {
+      if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        {
+          int saved = errno;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "A mount namespace for the restore: %s",
+                       g_strerror (saved));
+          return NULL;
+        }
+      private_ns = TRUE;
+    }
+  if ((tree = open_source (&ro, &is_file, error)) < 0)
+    return NULL;
+  umount2 (staging, MNT_DETACH);
+  unlink (staging);
+  rmdir (staging);
+  if ((is_file ? (fd = open (staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) : mkdir (staging, 0755)) < 0
+      || (is_file && close (fd) < 0)
+      || syscall (SYS_move_mount, tree, "", AT_FDCWD, staging, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Disk device \"%s\": staging its bind at %s: %s",
+                   spec->name, staging, g_strerror (saved));
+      close (tree);
+      return NULL;
+    }
+  close (tree);
+  return g_steal_pointer (&staging);
+}
+
+void
+ferry_disks_unstage (const char *run_dir, GPtrArray *restored)
+{
+  for (guint i = 0; restored != NULL && i < restored->len; i++)
+    {
+      FerryDiskSpec *s = g_ptr_array_index (restored, i);
+      g_autofree char *staging = staging_path (run_dir, s->name);
+      if (!s->readonly)
+        continue;
+      umount2 (staging, MNT_DETACH);
+      if (unlink (staging) < 0)
+        rmdir (staging);
+    }
+}
+
 char **
 ferry_disks_restore_keys (char **keys, const FerryStartOptions *o, GPtrArray **restored, GError **error)
 {
@@ -425,7 +492,10 @@ ferry_disks_restore_keys (char **keys, const FerryStartOptions *o, GPtrArray **r
                        cur->name, cur->source);
           goto out;
         }
-      g_autofree char *k = g_strdup_printf ("mnt[ferry-disk-%s]:%s", cur->name, cur->source);
+      g_autofree char *staged = d->readonly ? stage_readonly (o, cur, error) : NULL;
+      if (d->readonly && staged == NULL)
+        goto out;
+      g_autofree char *k = g_strdup_printf ("mnt[ferry-disk-%s]:%s", cur->name, staged ? staged : cur->source);
       g_strv_builder_add (b, k);
       FerryDiskSpec *copy = g_new0 (FerryDiskSpec, 1);
       copy->name = g_strdup (cur->name);
@@ -440,6 +510,9 @@ out:
   g_strv_builder_unref (b);
   g_strfreev (keys);
   if (all == NULL)
-    g_clear_pointer (restored, g_ptr_array_unref);
+    {
+      ferry_disks_unstage (o->run_dir, *restored);
+      g_clear_pointer (restored, g_ptr_array_unref);
+    }
   return all;
 }

@@ -157,3 +157,5 @@ char **ferry_disks_dump_keys (char **keys, const char *run_dir, const char *imag
 /* KEYS (freed) with "mnt[ferry-disk-NAME]:SOURCE" for each disk of the
  * images, its source the instance's now (O->disks); *RESTORED their specs. */
 char **ferry_disks_restore_keys (char **keys, const FerryStartOptions *o, GPtrArray **restored, GError **error);
+/* Once CRIU is done: the staging binds of RESTORED's read-only disks go. */
+void ferry_disks_unstage (const char *run_dir, GPtrArray *restored);

@@ -392,6 +392,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
   };
   c->init_pid = restore_under_mount_notify(&req, &c->mount_listener, error);
+  ferry_disks_unstage (o->run_dir, disks);
   new_console_release_mount (&nc);
   if (c->init_pid <= 0)
     {

@@ -108,3 +108,176 @@ def test_stopped_add_readonly_file_and_ids(daemon, hostdir, privileged):
         assert not host_mounts_of("/srv/ro")
     finally:
         delete(daemon, name)
+
+
+def test_required_false_and_missing_source(daemon, hostdir):
+    name = "disk-req"
+    missing = os.path.join(hostdir, "nope")
+    daemon.lxc("init", "busybox", name)
+    try:
+        daemon.lxc("config", "device", "add", name, "opt", "disk", f"source={missing}", "path=/opt/x",
+                   "required=false")
+        daemon.lxc("start", name, timeout=CR_TIMEOUT)
+        assert status_of(daemon, name)[0] == "Running"
+        assert not mounted_at(daemon, name, "/opt/x")
+        daemon.lxc("stop", name, "--force", timeout=CR_TIMEOUT)
+        # Required (the default): the start fails and says why; nothing runs.
+        daemon.lxc("config", "device", "add", name, "must", "disk", f"source={missing}", "path=/must")
+        r = daemon.lxc("start", name, check=False, timeout=CR_TIMEOUT)
+        assert r.returncode != 0
+        assert f'Disk device "must": source "{missing}" does not exist' in r.stderr, r.stderr
+        assert status_of(daemon, name)[0] == "Stopped"
+        # Live: a missing required source is refused and not recorded; one not required is
+        # accepted and left out.
+        daemon.lxc("config", "device", "remove", name, "must")
+        daemon.lxc("start", name, timeout=CR_TIMEOUT)
+        r = daemon.lxc("config", "device", "add", name, "must", "disk", f"source={missing}", "path=/must",
+                       check=False)
+        assert r.returncode != 0 and "does not exist" in r.stderr, r.stderr
+        assert "must" not in daemon.instance(name)["devices"]
+        daemon.ferry("config", "device", "add", name, "opt2", "disk", f"source={missing}", "path=/opt/y",
+                     "required=false")
+        assert "opt2" in daemon.instance(name)["devices"]
+        assert not mounted_at(daemon, name, "/opt/y")
+        # Created later, it is there from the next start.
+        os.mkdir(missing)
+        daemon.lxc("restart", name, "--force", timeout=CR_TIMEOUT)
+        assert mounted_at(daemon, name, "/opt/x") and mounted_at(daemon, name, "/opt/y")
+    finally:
+        delete(daemon, name)
+
+
+@pytest.mark.parametrize("client", ["lxc", "ferry"])
+def test_bad_input_refused(daemon, hostdir, client):
+    run = daemon.lxc if client == "lxc" else daemon.ferry
+    name = f"disk-bad-{client}"
+    daemon.lxc("init", "busybox", name)
+    try:
+        before = daemon.instance(name)["devices"]
+        cases = [
+            (["source=srv/rel", "path=/mnt"], "must be an absolute path on the host"),
+            ([f"source={hostdir}", "path=mnt"], "must be an absolute path in the container"),
+            ([f"source={hostdir}", "path=/"], 'cannot be mounted on "/"'),
+            ([f"source={hostdir}", "path=/mnt/../etc"], "must be an absolute path in the container"),
+            ([f"source={hostdir}", "path=/mnt", "pool=default"], 'unsupported disk key "pool"'),
+            ([f"source={hostdir}", "path=/mnt", "bogus=1"], 'unsupported disk key "bogus"'),
+            ([f"source={hostdir}", "path=/mnt", "shift=true"], "shift is not supported"),
+            ([f"source={hostdir}", "path=/mnt", "readonly=maybe"], 'invalid value for "readonly"'),
+            (["path=/mnt"], 'needs a "source"'),
+        ]
+        for args, words in cases:
+            r = run("config", "device", "add", name, "bad", "disk", *args, check=False)
+            assert r.returncode != 0 and words in r.stderr, (args, r.stderr)
+        assert daemon.instance(name)["devices"] == before
+        # A profile's devices are checked the same way.
+        r = daemon.lxc("profile", "device", "add", "default", "bad", "disk", "source=rel", "path=/mnt",
+                       check=False)
+        assert r.returncode != 0 and "absolute path on the host" in r.stderr, r.stderr
+    finally:
+        delete(daemon, name)
+
+
+def test_symlink_on_the_way_is_refused(daemon, hostdir):
+    """Root inside owns the rootfs: a symlink it plants where a disk goes must not make
+    ferry bind over what the link points to (the container's /etc, or through /proc/1/root
+    anything else); the mount is refused, live and at start, and nothing is mounted."""
+    name = "disk-symlink"
+    boot(daemon, name, daemon.lxc)
+    try:
+        sh(daemon, name, "ln -s /etc /mnt/evil; ln -s /proc/1/root/etc /mnt/magic; touch /etc/marker")
+        for path in ("/mnt/evil", "/mnt/evil/sub", "/mnt/magic/x"):
+            r = daemon.lxc("config", "device", "add", name, "share", "disk", f"source={hostdir}",
+                           f"path={path}", check=False)
+            assert r.returncode != 0 and "symlink" in r.stderr, (path, r.stderr)
+            assert "share" not in daemon.instance(name)["devices"]
+        assert sh(daemon, name, "ls /etc/marker && ! grep -q ' /etc' /proc/self/mountinfo",
+                  check=False).returncode == 0
+        assert "from the host" not in sh(daemon, name, "cat /etc/hello 2>/dev/null", check=False).stdout
+        # At start: the same refusal fails the start.
+        daemon.lxc("stop", name, "--force", timeout=CR_TIMEOUT)
+        daemon.lxc("config", "device", "add", name, "share", "disk", f"source={hostdir}", "path=/mnt/evil/x")
+        r = daemon.lxc("start", name, check=False, timeout=CR_TIMEOUT)
+        assert r.returncode != 0 and "symlink" in r.stderr, r.stderr
+        assert status_of(daemon, name)[0] == "Stopped"
+        assert not os.path.exists("/etc/x") or not host_mounts_of("/etc/x")
+    finally:
+        delete(daemon, name)
+
+
+HOLDER = ("setsid sh -c 'echo $$ > /tmp/holder.pid; exec 3>>/mnt/share/log 4</mnt/ro/hello; "
+          "while :; do echo tick >&3; sleep 0.2; done' </dev/null >/dev/null 2>&1 &")
+
+
+def ticks(hostdir):
+    try:
+        with open(os.path.join(hostdir, "log")) as f:
+            return f.read().count("tick")
+    except FileNotFoundError:
+        return 0
+
+
+def start_holder(daemon, name, hostdir):
+    sh(daemon, name, HOLDER)
+    wait_until(lambda: ticks(hostdir) > 2, "the holder to write through its descriptor")
+    return sh(daemon, name, "cat /tmp/holder.pid").stdout.strip()
+
+
+def assert_holder_survived(daemon, name, hostdir, pid):
+    links = sh(daemon, name, f"readlink /proc/{pid}/fd/3; readlink /proc/{pid}/fd/4", check=False)
+    assert links.stdout.split() == ["/mnt/share/log", "/mnt/ro/hello"], (links.stdout, links.stderr,
+                                                                       fail_detail(daemon, name))
+    n = ticks(hostdir)
+    wait_until(lambda: ticks(hostdir) > n + 2, "the restored holder to write on")
+    assert mounted_at(daemon, name, "/mnt/share") and mounted_at(daemon, name, "/mnt/ro")
+    r = sh(daemon, name, "mount -o remount,rw,bind /mnt/ro /mnt/ro", check=False)
+    assert r.returncode != 0, "the restored read-only bind can be remounted read-write"
+    w = sh(daemon, name, "echo x > /mnt/ro/new", check=False)
+    assert w.returncode != 0 and not os.path.exists(os.path.join(hostdir, "new"))
+
+
+@pytest.fixture(params=["unprivileged", "privileged"])
+def holder(daemon, hostdir, request):
+    name = f"disk-cr-{request.param}"
+    boot(daemon, name, daemon.lxc, *(["-c", "security.privileged=true"] if request.param == "privileged" else []))
+    os.chown(hostdir, host_uid(daemon.init_pid(name)), -1)
+    daemon.lxc("config", "device", "add", name, "share", "disk", f"source={hostdir}", "path=/mnt/share")
+    daemon.lxc("config", "device", "add", name, "ro", "disk", f"source={hostdir}", "path=/mnt/ro",
+               "readonly=true")
+    yield name
+    delete(daemon, name)
+
+
+def test_stateful_stop_start_keeps_open_file(daemon, hostdir, holder):
+    name = holder
+    pid = start_holder(daemon, name, hostdir)
+    daemon.lxc("stop", name, "--stateful", timeout=CR_TIMEOUT)
+    assert status_of(daemon, name) == ("Stopped", True), fail_detail(daemon, name)
+    daemon.lxc("start", name, timeout=CR_TIMEOUT)
+    assert status_of(daemon, name)[0] == "Running", fail_detail(daemon, name)
+    assert_holder_survived(daemon, name, hostdir, pid)
+    # The restored binds are recorded again: they can be removed live, and dumped again.
+    daemon.lxc("stop", name, "--stateful", timeout=CR_TIMEOUT)
+    daemon.lxc("start", name, timeout=CR_TIMEOUT)
+    assert_holder_survived(daemon, name, hostdir, pid)
+
+
+def test_stateful_snapshot_restore_keeps_open_file(daemon, hostdir, holder):
+    name = holder
+    pid = start_holder(daemon, name, hostdir)
+    daemon.lxc("snapshot", name, "s1", "--stateful", timeout=CR_TIMEOUT)
+    daemon.lxc("restore", name, "s1", "--stateful", timeout=CR_TIMEOUT)
+    assert status_of(daemon, name)[0] == "Running", fail_detail(daemon, name)
+    assert_holder_survived(daemon, name, hostdir, pid)
+
+
+def test_stateful_start_refused_without_the_device(daemon, hostdir, holder):
+    name = holder
+    start_holder(daemon, name, hostdir)
+    daemon.lxc("stop", name, "--stateful", timeout=CR_TIMEOUT)
+    daemon.lxc("config", "device", "remove", name, "share")
+    r = daemon.lxc("start", name, check=False, timeout=CR_TIMEOUT)
+    assert r.returncode != 0 and 'Disk device "share" was mounted on /mnt/share' in r.stderr, r.stderr
+    assert status_of(daemon, name) == ("Stopped", True)
+    daemon.lxc("config", "device", "add", name, "share", "disk", f"source={hostdir}", "path=/mnt/share")
+    daemon.lxc("start", name, timeout=CR_TIMEOUT)
+    assert status_of(daemon, name)[0] == "Running", fail_detail(daemon, name)
