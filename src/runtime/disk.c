@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -228,12 +230,14 @@ helper_main (int pidfd, gboolean userns, int tree, const char *path, int is_file
   _exit (rc < 0 ? 1 : 0);
 }
 
-/* Mounts (TREE >= 0) or unmounts SPEC in the running container of RUN_DIR. */
+/* Mounts (TREE >= 0) or unmounts SPEC in the running container of RUN_DIR
+ * (or of INIT_PID, the monitor's child, when > 0). */
 static gboolean
-run_helper (const char *run_dir, const FerryDiskSpec *spec, int tree, int is_file, GError **error)
+run_helper (const char *run_dir, pid_t init_pid, const FerryDiskSpec *spec, int tree, int is_file, GError **error)
 {
-  pid_t init_pid = 0, child;
-  int pidfd = ferry_rundir_open_pidfd (run_dir, FERRY_RUNTIME_INIT_PID, &init_pid);
+  pid_t child;
+  int pidfd = init_pid > 0 ? (int) syscall (SYS_pidfd_open, init_pid, 0)
+                           : ferry_rundir_open_pidfd (run_dir, FERRY_RUNTIME_INIT_PID, &init_pid);
   int p[2] = { -1, -1 };
   HelperReport r = { .err = EPROTO };
 
@@ -272,7 +276,8 @@ run_helper (const char *run_dir, const FerryDiskSpec *spec, int tree, int is_fil
 }
 
 gboolean
-ferry_disks_attach_live (const char *run_dir, const FerryDiskSpec *spec, gboolean *mounted, GError **error)
+ferry_disks_attach_live (const char *run_dir, pid_t init_pid, const FerryDiskSpec *spec, gboolean *mounted,
+                         GError **error)
 {
   g_autoptr (GError) local = NULL;
   int is_file = 0, tree = open_source (spec, &is_file, &local);
@@ -286,7 +291,7 @@ ferry_disks_attach_live (const char *run_dir, const FerryDiskSpec *spec, gboolea
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
-  ok = run_helper (run_dir, spec, tree, is_file, error);
+  ok = run_helper (run_dir, init_pid, spec, tree, is_file, error);
   close (tree);
   *mounted = ok;
   return ok;
@@ -317,7 +322,7 @@ ferry_monitor_device_attach (const char *run_dir, const char *spec_text)
       g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "More than %d disk devices", FERRY_DISK_MAX);
       goto fail;
     }
-  if (!ferry_disks_attach_live (run_dir, spec, &mounted, &error))
+  if (!ferry_disks_attach_live (run_dir, 0, spec, &mounted, &error))
     goto fail;
   if (!mounted)
     return 0;
@@ -345,7 +350,7 @@ ferry_monitor_device_detach (const char *run_dir, const char *name)
       FerryDiskSpec *s = g_ptr_array_index (specs, i);
       if (strcmp (s->name, name) != 0)
         continue;
-      if (!run_helper (run_dir, s, -1, 0, &error))
+      if (!run_helper (run_dir, 0, s, -1, 0, &error))
         break;
       g_ptr_array_remove_index (specs, i);
       if (!ferry_disk_record_write (record, specs, &error))
@@ -495,7 +500,11 @@ ferry_disks_restore_keys (char **keys, const FerryStartOptions *o, GPtrArray **r
       g_autofree char *staged = d->readonly ? stage_readonly (o, cur, error) : NULL;
       if (d->readonly && staged == NULL)
         goto out;
-      g_autofree char *k = g_strdup_printf ("mnt[ferry-disk-%s]:%s", cur->name, staged ? staged : cur->source);
+      /* CRIU binds the key's path itself without following a final
+       * symlink: the source as the kernel resolves it. */
+      g_autofree char *real = staged ? NULL : realpath (cur->source, NULL);
+      g_autofree char *k
+          = g_strdup_printf ("mnt[ferry-disk-%s]:%s", cur->name, staged ? staged : real ? real : cur->source);
       g_strv_builder_add (b, k);
       FerryDiskSpec *copy = g_new0 (FerryDiskSpec, 1);
       copy->name = g_strdup (cur->name);
@@ -515,4 +524,26 @@ out:
       g_clear_pointer (restored, g_ptr_array_unref);
     }
   return all;
+}
+
+gboolean
+ferry_disks_attach_added (const FerryStartOptions *o, pid_t init_pid, GPtrArray *restored, GError **error)
+{
+  for (char **t = o->disks; t != NULL && *t != NULL; t++)
+    {
+      g_autoptr (FerryDiskSpec) spec = ferry_disk_spec_parse (*t, error);
+      gboolean known = FALSE, mounted = FALSE;
+
+      if (spec == NULL)
+        return FALSE;
+      for (guint i = 0; i < restored->len && !known; i++)
+        known = strcmp (((FerryDiskSpec *) g_ptr_array_index (restored, i))->name, spec->name) == 0;
+      if (known)
+        continue;
+      if (!ferry_disks_attach_live (o->run_dir, init_pid, spec, &mounted, error))
+        return FALSE;
+      if (mounted)
+        g_ptr_array_add (restored, g_steal_pointer (&spec));
+    }
+  return TRUE;
 }

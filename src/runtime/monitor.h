@@ -145,10 +145,16 @@ typedef struct
 gboolean ferry_disks_open (char **spec_texts, FerryDisks *disks, GError **error);
 void ferry_disks_clear (FerryDisks *disks);
 gboolean ferry_disks_record (const char *run_dir, GPtrArray *specs, GError **error);
-/* Into the running container of RUN_DIR; *MOUNTED FALSE when a missing
- * source that is not required left it out. */
-gboolean ferry_disks_attach_live (const char *run_dir, const FerryDiskSpec *spec, gboolean *mounted,
-                                  GError **error);
+/* Into the running container of RUN_DIR (or of INIT_PID, if > 0: the
+ * monitor's own child); *MOUNTED FALSE when a missing source that is not
+ * required left it out. */
+gboolean ferry_disks_attach_live (const char *run_dir, pid_t init_pid, const FerryDiskSpec *spec,
+                                  gboolean *mounted, GError **error);
+/* After a restore: the disks of O that the checkpoint did not have (added
+ * while the instance was stopped with its state) mounted live, added to
+ * RESTORED. */
+gboolean ferry_disks_attach_added (const FerryStartOptions *o, pid_t init_pid, GPtrArray *restored,
+                                   GError **error);
 int ferry_monitor_device_attach (const char *run_dir, const char *spec_text);
 int ferry_monitor_device_detach (const char *run_dir, const char *name);
 /* KEYS (freed) with CRIU's external mount keys of the recorded disks

@@ -404,7 +404,8 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
   c->console = nc.master;
   nc.master = -1;
   new_console_clear (&nc);
-  if (!ferry_monitor_plug_nics (o, error) || !ferry_disks_record (o->run_dir, disks, error))
+  if (!ferry_monitor_plug_nics (o, error) || !ferry_disks_attach_added (o, c->init_pid, disks, error)
+      || !ferry_disks_record (o->run_dir, disks, error))
     {
       kill (c->init_pid, SIGKILL);
       return FALSE;

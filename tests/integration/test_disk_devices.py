@@ -279,5 +279,86 @@ def test_stateful_start_refused_without_the_device(daemon, hostdir, holder):
     assert r.returncode != 0 and 'Disk device "share" was mounted on /mnt/share' in r.stderr, r.stderr
     assert status_of(daemon, name) == ("Stopped", True)
     daemon.lxc("config", "device", "add", name, "share", "disk", f"source={hostdir}", "path=/mnt/share")
+    # One added while the state waits is mounted once the processes are back.
+    daemon.lxc("config", "device", "add", name, "extra", "disk", f"source={hostdir}", "path=/mnt/extra")
     daemon.lxc("start", name, timeout=CR_TIMEOUT)
     assert status_of(daemon, name)[0] == "Running", fail_detail(daemon, name)
+    assert sh(daemon, name, "cat /mnt/extra/hello").stdout == "from the host\n"
+    daemon.lxc("config", "device", "remove", name, "extra")
+    assert not mounted_at(daemon, name, "/mnt/extra")
+
+
+MOVE_TIMEOUT = 180
+
+
+@pytest.mark.lab(hosts=2)
+def test_live_move_with_disk_devices(lab):
+    """Each lab host sees lab.common_root as its own directory: a source made there on both
+    hosts moves along (the process holding files open on the binds writes on, on the
+    target); a source only the source host has is refused by the target's checks before
+    anything is frozen, and the container runs on where it was, unchanged."""
+    lab.remotes()
+    h1, h2 = lab.hosts
+    src = os.path.join(lab.common_root, "share")
+    # The same storage on both hosts (as a network file system would be): the file the
+    # holder has open must be there on the target too.
+    os.mkdir(h1.real_path(src))
+    os.chmod(h1.real_path(src), 0o777)
+    with open(os.path.join(h1.real_path(src), "hello"), "w") as f:
+        f.write("from the host\n")
+    os.symlink(h1.real_path(src), h2.real_path(src))
+    h1.lxc("launch", "busybox", "m1", timeout=CR_TIMEOUT)
+    wait_until(lambda: "boot complete" in console(h1, "m1"), "m1 to boot")
+    h1.lxc("config", "device", "add", "m1", "share", "disk", f"source={src}", "path=/mnt/share")
+    h1.ferry("config", "device", "add", "m1", "ro", "disk", f"source={src}", "path=/mnt/ro", "readonly=true")
+    pid = start_holder(h1, "m1", h1.real_path(src))
+    h1.lxc("move", "m1", "h2:", timeout=MOVE_TIMEOUT)
+    assert "m1" not in h1.instance_names() and h2.instance("m1")["status"] == "Running"
+    assert_holder_survived(h2, "m1", h2.real_path(src), pid)
+
+    # Only h1 has this one: refused by h2's checks, m1 running on h1 as it was.
+    only = os.path.join(lab.common_root, "only-here")
+    os.mkdir(h1.real_path(only))
+    h1.lxc("launch", "busybox", "m2", timeout=CR_TIMEOUT)
+    wait_until(lambda: "boot complete" in console(h1, "m2"), "m2 to boot")
+    h1.lxc("config", "device", "add", "m2", "only", "disk", f"source={only}", "path=/mnt/only")
+    init = h1.init_pid("m2")
+    r = h1.ferry("move", "m2", "h2:", check=False, timeout=MOVE_TIMEOUT)
+    assert r.returncode != 0, r.stdout
+    assert (f"Migration check 'disks' failed: Disk device \"only\": source \"{only}\" does not exist on the target"
+            in r.stderr), r.stderr
+    assert h1.instance("m2")["status"] == "Running" and h1.init_pid("m2") == init
+    assert "m2" not in h2.instance_names()
+    assert not os.path.exists(os.path.join(h2.root, "containers", "m2"))
+    assert mounted_at(h1, "m2", "/mnt/only")
+    # Nothing was ever frozen: no dump was attempted on the source.
+    assert not [f for f in os.listdir(os.path.join(h1.root, "logs", "m2")) if "dump" in f]
+    for h, names in ((h1, ["m2"]), (h2, ["m1"])):
+        for n in names:
+            h.lxc("delete", "--force", n, timeout=CR_TIMEOUT)
+
+
+def test_profile_devices_live(daemon, hostdir):
+    """A profile's disk devices reach the instances using it, at start and live; a change
+    one running instance refuses leaves the profile as it was."""
+    name = "disk-prof"
+    daemon.lxc("profile", "create", "disks")
+    try:
+        daemon.lxc("profile", "device", "add", "disks", "early", "disk", f"source={hostdir}", "path=/mnt/early")
+        boot(daemon, name, daemon.lxc, "-p", "default", "-p", "disks")
+        assert mounted_at(daemon, name, "/mnt/early")
+        daemon.lxc("profile", "device", "add", "disks", "late", "disk", f"source={hostdir}", "path=/mnt/late",
+                   "readonly=true")
+        assert sh(daemon, name, "cat /mnt/late/hello").stdout == "from the host\n"
+        r = daemon.lxc("profile", "device", "add", "disks", "gone", "disk", f"source={hostdir}/nope",
+                       "path=/mnt/gone", check=False)
+        assert r.returncode != 0 and "does not exist" in r.stderr, r.stderr
+        assert "gone" not in daemon.api_ok("GET", "/1.0/profiles/disks")["devices"]
+        daemon.lxc("profile", "device", "remove", "disks", "early")
+        assert not mounted_at(daemon, name, "/mnt/early") and mounted_at(daemon, name, "/mnt/late")
+        # The instance's own device of the same name wins over the profile's.
+        daemon.lxc("config", "device", "add", name, "late", "disk", f"source={hostdir}", "path=/mnt/own")
+        assert mounted_at(daemon, name, "/mnt/own") and not mounted_at(daemon, name, "/mnt/late")
+    finally:
+        delete(daemon, name)
+        daemon.lxc("profile", "delete", "disks", check=False)
