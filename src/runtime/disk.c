@@ -212,7 +212,7 @@ static _Noreturn void
 helper_main (int pidfd, gboolean userns, int tree, const char *path, int is_file, int report)
 {
   HelperReport r = { 0 };
-  const char *what = "joining the container";
+  const char *what = "joining the container for ";
   int rc = 0;
 
   if (setns (pidfd, CLONE_NEWNS | (userns ? CLONE_NEWUSER : 0)) < 0

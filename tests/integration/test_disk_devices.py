@@ -229,6 +229,9 @@ def assert_holder_survived(daemon, name, hostdir, pid):
     n = ticks(hostdir)
     wait_until(lambda: ticks(hostdir) > n + 2, "the restored holder to write on")
     assert mounted_at(daemon, name, "/mnt/share") and mounted_at(daemon, name, "/mnt/ro")
+    if "onefile" in daemon.instance(name)["devices"]:
+        assert sh(daemon, name, "cat /etc/host-hello").stdout == "from the host\n"
+        assert sh(daemon, name, "echo x >> /etc/host-hello", check=False).returncode != 0
     r = sh(daemon, name, "mount -o remount,rw,bind /mnt/ro /mnt/ro", check=False)
     assert r.returncode != 0, "the restored read-only bind can be remounted read-write"
     w = sh(daemon, name, "echo x > /mnt/ro/new", check=False)
@@ -243,6 +246,8 @@ def holder(daemon, hostdir, request):
     daemon.lxc("config", "device", "add", name, "share", "disk", f"source={hostdir}", "path=/mnt/share")
     daemon.lxc("config", "device", "add", name, "ro", "disk", f"source={hostdir}", "path=/mnt/ro",
                "readonly=true")
+    daemon.lxc("config", "device", "add", name, "onefile", "disk", f"source={hostdir}/hello",
+               "path=/etc/host-hello", "readonly=true")
     yield name
     delete(daemon, name)
 
