@@ -408,7 +408,7 @@ stage_readonly (const FerryStartOptions *o, const FerryDiskSpec *spec, GError **
   static gboolean private_ns;
   g_autofree char *staging = staging_path (o->run_dir, spec->name);
   FerryDiskSpec ro = *spec;
-  int is_file = 0, tree, fd;
+  int is_file = 0, tree, fd = -1;
 
   ro.readonly = TRUE;
   /* Unprivileged, the monitor has a mount namespace of its own already
@@ -429,8 +429,9 @@ stage_readonly (const FerryStartOptions *o, const FerryDiskSpec *spec, GError **
   umount2 (staging, MNT_DETACH);
   unlink (staging);
   rmdir (staging);
-  if ((is_file ? (fd = open (staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) : mkdir (staging, 0755)) < 0
-      || (is_file && close (fd) < 0)
+  if (is_file && (fd = open (staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) >= 0)
+    close (fd);
+  if ((is_file ? access (staging, F_OK) : mkdir (staging, 0755)) < 0
       || syscall (SYS_move_mount, tree, "", AT_FDCWD, staging, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     {
       int saved = errno;
