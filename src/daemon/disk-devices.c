@@ -127,8 +127,25 @@ ferry_disk_devices_apply_live (FerryDaemon *d, FerryInstance *inst, JsonObject *
   g_autoptr (GPtrArray) detached = g_ptr_array_new (), attached = g_ptr_array_new ();
   g_autofree char *run_dir = ferry_layout_run_dir (d->layout, inst->row->name);
   g_autoptr (GError) local = NULL;
+  gboolean changes = FALSE;
   guint i;
 
+  for (i = 0; i < before->len && !changes; i++)
+    {
+      FerryDiskSpec *b = g_ptr_array_index (before, i), *a = find_spec (after, b->name);
+      changes = a == NULL || !same_spec (a, b);
+    }
+  for (i = 0; i < after->len && !changes; i++)
+    changes = find_spec (before, ((FerryDiskSpec *) g_ptr_array_index (after, i))->name) == NULL;
+  if (!changes)
+    return TRUE;
+  /* Not under an operation that runs CRIU or the monitor (a profile's
+   * change reaches instances whatever they are doing). */
+  if (inst->busy != NULL)
+    {
+      ferry_instance_claim (inst, NULL, NULL, error);
+      return FALSE;
+    }
   for (i = 0; i < before->len; i++)
     {
       FerryDiskSpec *b = g_ptr_array_index (before, i), *a = find_spec (after, b->name);

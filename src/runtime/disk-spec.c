@@ -43,12 +43,15 @@ ferry_disk_spec_parse (const char *text, GError **error)
       if (value == NULL)
         goto bad;
       *eq = '\0';
-      if (strcmp (*f, "name") == 0)
-        g_free (spec->name), spec->name = g_steal_pointer (&value);
-      else if (strcmp (*f, "source") == 0)
-        g_free (spec->source), spec->source = g_steal_pointer (&value);
-      else if (strcmp (*f, "path") == 0)
-        g_free (spec->path), spec->path = g_steal_pointer (&value);
+      char **field = strcmp (*f, "name") == 0     ? &spec->name
+                     : strcmp (*f, "source") == 0 ? &spec->source
+                     : strcmp (*f, "path") == 0   ? &spec->path
+                                                  : NULL;
+      if (field != NULL)
+        {
+          g_free (*field);
+          *field = g_steal_pointer (&value);
+        }
       else if (strcmp (*f, "readonly") == 0)
         spec->readonly = strcmp (value, "1") == 0;
       else if (strcmp (*f, "required") == 0)
