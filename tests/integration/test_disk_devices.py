@@ -51,6 +51,9 @@ def test_add_remove_live(daemon, hostdir, client):
         assert sh(daemon, name, "cat /mnt/share/hello").stdout == "from the host\n", fail_detail(daemon, name)
         dev = daemon.instance(name)["devices"]["share"]
         assert dev == {"type": "disk", "source": hostdir, "path": "/mnt/share"}
+        assert "share" in run("config", "device", "list", name).stdout.split()
+        shown = run("config", "device", "show", name).stdout
+        assert f"source: {hostdir}" in shown and "path: /mnt/share" in shown, shown
         # Busy (a process works in it): removed all the same, lazily.
         sh(daemon, name, "setsid sh -c 'cd /mnt/share && exec sleep 1000' </dev/null >/dev/null 2>&1 &")
         run("config", "device", "remove", name, "share")
