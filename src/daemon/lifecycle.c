@@ -2,6 +2,7 @@
  * the steps of one lifecycle operation, run through ferry-monitor. */
 #include "config.h"
 #include "daemon/validate.h"
+#include "daemon/disk-devices.h"
 #include "daemon/instance.h"
 #include "daemon/lifecycle-internal.h"
 #include "daemon/http/http.h"
@@ -196,6 +197,7 @@ start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const 
     }
   if (images != NULL)
     add_args (argv, "--images", images, "--log", log, "--stats", stats, NULL);
+  ferry_disk_devices_add_arguments (d, inst, argv);
   if ((v = g_hash_table_lookup (config, "limits.memory")) != NULL)
     {
       gint64 bytes = 0;

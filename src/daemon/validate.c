@@ -252,6 +252,89 @@ ferry_config_validate (GHashTable *config, gboolean from_profile, GError **error
 }
 
 gboolean
+ferry_config_bool_true (const char *value)
+{
+  const char *yes[] = { "true", "1", "yes", "on", NULL };
+  return value != NULL && g_strv_contains (yes, value);
+}
+
+/* An absolute path of plain components: no "." or "..", no control
+ * characters (it travels in ferry-monitor's records, one per line). */
+static gboolean
+valid_disk_path (const char *path)
+{
+  g_auto (GStrv) parts = NULL;
+
+  if (path == NULL || path[0] != '/' || strlen (path) >= 4096)
+    return FALSE;
+  for (const char *c = path; *c; c++)
+    if ((unsigned char) *c < 0x20 || *c == 0x7f)
+      return FALSE;
+  parts = g_strsplit (path, "/", -1);
+  for (char **p = parts; *p != NULL; p++)
+    if (strcmp (*p, ".") == 0 || strcmp (*p, "..") == 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* A disk device other than the root disk: a host path bound into the
+ * container (LXD's source, path, readonly, required). */
+static gboolean
+disk_device_validate (const char *name, GHashTable *props, GError **error)
+{
+  static const char *const keys[] = { "type", "source", "path", "readonly", "required", "shift", NULL };
+  const char *source = g_hash_table_lookup (props, "source"), *path = g_hash_table_lookup (props, "path");
+  GHashTableIter iter;
+  gpointer k, v;
+
+  g_hash_table_iter_init (&iter, props);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    {
+      if (!g_strv_contains (keys, k))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                       "Device \"%s\": unknown or unsupported disk key \"%s\" (Ferry takes source, path, "
+                       "readonly, required)", name, (const char *) k);
+          return FALSE;
+        }
+      if ((strcmp (k, "readonly") == 0 || strcmp (k, "required") == 0 || strcmp (k, "shift") == 0)
+          && !valid_bool (v))
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Device \"%s\": invalid value for \"%s\": \"%s\"",
+                       name, (const char *) k, (const char *) v);
+          return FALSE;
+        }
+    }
+  if (ferry_config_bool_true (g_hash_table_lookup (props, "shift")))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "Device \"%s\": shift is not supported: Ferry binds the source as it is, its owners seen "
+                   "through the container's idmap", name);
+      return FALSE;
+    }
+  if (source == NULL || *source == '\0')
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Device \"%s\": a disk device needs a \"source\"", name);
+      return FALSE;
+    }
+  if (!valid_disk_path (source))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "Device \"%s\": source \"%s\" must be an absolute path on the host (without . or ..)", name,
+                   source);
+      return FALSE;
+    }
+  if (path == NULL || !valid_disk_path (path))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "Device \"%s\": path \"%s\" must be an absolute path in the container (without . or ..)", name,
+                   path ? path : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 ferry_devices_validate (JsonObject *devices, GError **error)
 {
   JsonObjectIter iter;
@@ -293,12 +376,18 @@ ferry_devices_validate (JsonObject *devices, GError **error)
       if (strcmp (type, "disk") == 0)
         {
           const char *path = g_hash_table_lookup (props, "path");
-          if (g_strcmp0 (path, "/") != 0)
+          /* The root disk; any other is a host path bound in. */
+          if (g_strcmp0 (path, "/") == 0 && g_hash_table_lookup (props, "source") == NULL)
+            continue;
+          if (g_strcmp0 (path, "/") == 0)
             {
               g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                           "Device \"%s\": only the root disk (path \"/\") is supported so far", name);
+                           "Device \"%s\": a disk with a source cannot be mounted on \"/\" (the root disk is the "
+                           "instance's own)", name);
               return FALSE;
             }
+          if (!disk_device_validate (name, props, error))
+            return FALSE;
           continue;
         }
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Device \"%s\": unsupported device type \"%s\"", name,

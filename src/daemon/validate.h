@@ -10,3 +10,5 @@ gboolean ferry_config_validate (GHashTable *config, gboolean from_profile, GErro
 int ferry_config_raw_lxc_halt_signal (const char *raw, GError **error);
 gboolean ferry_devices_validate (JsonObject *devices, GError **error);
 gboolean ferry_parse_size (const char *text, gint64 *bytes, GError **error);
+/* LXD's true: "true", "1", "yes", "on". */
+gboolean ferry_config_bool_true (const char *value);

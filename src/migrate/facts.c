@@ -438,3 +438,38 @@ ferry_migrate_cpu_check (const char *criu_path, JsonObject *source_host, gboolea
   ferry_rm_rf (dir, NULL);
   return ran;
 }
+
+gboolean
+ferry_migrate_check_disks (JsonObject *devices, GError **error)
+{
+  g_autoptr (GList) names = devices ? json_object_get_members (devices) : NULL;
+
+  names = g_list_sort (names, (GCompareFunc) strcmp);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonNode *n = json_object_get_member (devices, l->data);
+      JsonObject *dev = JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+      const char *type, *path, *source, *required;
+      struct stat st;
+
+      if (dev == NULL)
+        continue;
+      type = json_object_get_string_member_with_default (dev, "type", "");
+      path = json_object_get_string_member_with_default (dev, "path", NULL);
+      source = json_object_get_string_member_with_default (dev, "source", NULL);
+      required = json_object_get_string_member_with_default (dev, "required", "true");
+      if (strcmp (type, "disk") != 0 || source == NULL || g_strcmp0 (path, "/") == 0)
+        continue;
+      if (g_strcmp0 (required, "false") == 0 || g_strcmp0 (required, "0") == 0 || g_strcmp0 (required, "no") == 0
+          || g_strcmp0 (required, "off") == 0)
+        continue;
+      if (stat (source, &st) < 0)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT,
+                       "Migration check '%s' failed: Disk device \"%s\": source \"%s\" does not exist on the target",
+                       ferry_migrate_check_name (FERRY_MIGRATE_CHECK_DISKS), (const char *) l->data, source);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

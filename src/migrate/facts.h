@@ -27,3 +27,10 @@ JsonNode *ferry_migrate_container_needs (pid_t init_pid, GError **error);
  * FALSE with an error only when the check could not be run at all. */
 gboolean ferry_migrate_cpu_check (const char *criu_path, JsonObject *source_host, gboolean *compatible,
                                   char **criu_says, GError **error);
+
+/* The target's check of a live move's disk devices (DEVICES: the
+ * instance's expanded devices here): the source of every disk device
+ * that is required must exist on this host, since the restore binds it
+ * where the container had it. FALSE with "Migration check 'disks'
+ * failed: ..." naming the first that does not. */
+gboolean ferry_migrate_check_disks (JsonObject *devices, GError **error);

@@ -14,7 +14,7 @@ static const char *const check_names[] = {
   [FERRY_MIGRATE_CHECK_CRIU] = "criu",       [FERRY_MIGRATE_CHECK_ARCHITECTURE] = "architecture",
   [FERRY_MIGRATE_CHECK_KERNEL] = "kernel",   [FERRY_MIGRATE_CHECK_CRIU_FEATURES] = "criu-features",
   [FERRY_MIGRATE_CHECK_CPU] = "cpu",         [FERRY_MIGRATE_CHECK_FILESYSTEMS] = "filesystems",
-  [FERRY_MIGRATE_CHECK_STORAGE] = "storage",
+  [FERRY_MIGRATE_CHECK_STORAGE] = "storage",   [FERRY_MIGRATE_CHECK_DISKS] = "disks",
 };
 
 const char *

@@ -54,6 +54,7 @@ typedef enum
   FERRY_MIGRATE_CHECK_CPU,
   FERRY_MIGRATE_CHECK_FILESYSTEMS,
   FERRY_MIGRATE_CHECK_STORAGE,
+  FERRY_MIGRATE_CHECK_DISKS, /* disk devices' sources (facts.h) */
 } FerryMigrateCheck;
 
 /* "criu", "architecture", "kernel", ...: the name each refusal quotes. */

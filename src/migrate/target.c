@@ -15,6 +15,7 @@
 #include "common/timeutil.h"
 #include "common/idmap.h"
 #include "migrate/peer.h"
+#include "migrate/facts.h"
 
 #include <errno.h>
 #include <string.h>
@@ -33,6 +34,7 @@ typedef struct
   /* For the source's idmap (restore_with_source_idmap): the instance's
    * expanded config and the other isolated ranges, read at start. */
   GHashTable *config;
+  JsonObject *devices; /* expanded, for the disk devices' check */
   GArray *taken;
   char *idmap; /* the map restored with (volatile.idmap.current) */
   GPtrArray *snapshots; /* FerryDbSnapshot from the offer */
@@ -66,6 +68,7 @@ target_data_free (TargetData *t)
   g_free (t->stats_file);
   g_clear_pointer (&t->restore_argv, g_ptr_array_unref);
   g_clear_pointer (&t->config, g_hash_table_unref);
+  g_clear_pointer (&t->devices, json_object_unref);
   g_clear_pointer (&t->taken, g_array_unref);
   g_free (t->idmap);
   g_clear_pointer (&t->snapshots, g_ptr_array_unref);
@@ -136,6 +139,9 @@ check_offer (TargetData *t, JsonObject *offer, GError **error)
   struct statvfs vfs;
 
   if (!ferry_json_get_int (offer, "bytes", &bytes, error) || !ferry_json_get_string (offer, "facts", &facts, error))
+    return FALSE;
+  /* The restore binds every disk device's source where it was. */
+  if (t->live && !ferry_migrate_check_disks (t->devices, error))
     return FALSE;
   if (t->live && facts != NULL)
     {
@@ -653,6 +659,7 @@ ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *s
   if (live)
     {
       t->config = ferry_instance_expanded_config (d, inst);
+      t->devices = ferry_instance_expanded_devices (d, inst);
       t->taken = ferry_instance_taken_idmaps (d, inst);
     }
   if (live && (t->restore_argv = ferry_instance_start_argv (d, inst, t->state_dir, t->restore_log, t->stats_file,

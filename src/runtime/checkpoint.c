@@ -298,6 +298,16 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
    * external mounts, bound again from the host at restore. */
   if (userns)
     veth_keys = ferry_monitor_add_dev_node_keys (veth_keys, FALSE);
+  /* Disk devices are binds of host paths: external, bound again from the
+   * sources the instance has where it is restored. */
+  {
+    g_autoptr (GError) disk_error = NULL;
+    if ((veth_keys = ferry_disks_dump_keys (veth_keys, o->run_dir, o->images, &disk_error)) == NULL)
+      {
+        ferry_monitor_error ("Cannot checkpoint: %s", disk_error->message);
+        goto out;
+      }
+  }
   FerryDumpRequest req = {
     .criu_path = criu.path,
     .init_pid = init_pid,

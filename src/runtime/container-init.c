@@ -1,5 +1,6 @@
 #include "runtime/container-init.h"
 
+#include "runtime/disk-spec.h"
 #include "runtime/rootfs.h"
 
 #include <errno.h>
@@ -170,20 +171,34 @@ reset_signals (void)
   sigprocmask (SIG_SETMASK, &none, NULL);
 }
 
-/* The monitor's "g", with the idmapped rootfs tree for a user namespace. */
+/* The monitor's "g", with the idmapped rootfs tree for a user namespace
+ * (else -1) and the binds of the disk devices. */
 static int
-receive_go (int sock, int *tree)
+receive_go (int sock, int userns, int *tree, int *disks, int ndisks)
 {
-  char go, control[CMSG_SPACE (sizeof (int))];
+  char go, control[CMSG_SPACE (sizeof (int) * (FERRY_DISK_MAX + 1))];
   struct iovec iov = { .iov_base = &go, .iov_len = 1 };
   struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+  int fds[FERRY_DISK_MAX + 1], n = 0;
 
   *tree = -1;
   if (recvmsg (sock, &mh, MSG_CMSG_CLOEXEC) != 1 || go != 'g')
     return -1;
   for (struct cmsghdr *c = CMSG_FIRSTHDR (&mh); c != NULL; c = CMSG_NXTHDR (&mh, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      memcpy (tree, CMSG_DATA (c), sizeof (int));
+      {
+        n = (int) ((c->cmsg_len - CMSG_LEN (0)) / sizeof (int));
+        if (n > FERRY_DISK_MAX + 1)
+          n = FERRY_DISK_MAX + 1;
+        memcpy (fds, CMSG_DATA (c), sizeof (int) * (size_t) n);
+      }
+  int first = userns ? 1 : 0;
+  if (userns && n > 0)
+    *tree = fds[0];
+  if (n - first != ndisks)
+    return -1;
+  for (int i = 0; i < ndisks; i++)
+    disks[i] = fds[first + i];
   return 0;
 }
 
@@ -203,7 +218,7 @@ ferry_container_init_run (const FerryInitConfig *cfg)
   int sock = cfg->sock;
   const char *what = NULL;
   int host_nodes[FERRY_ROOTFS_DEV_NODES];
-  int rc, tree;
+  int rc, tree, disks[FERRY_DISK_MAX];
 
   reset_signals ();
   /* Nothing of the monitor goes into the container: fds above 2 (except the
@@ -212,7 +227,7 @@ ferry_container_init_run (const FerryInitConfig *cfg)
     close_range (3, sock - 1, 0);
   close_range (sock + 1, ~0U, 0);
 
-  if (receive_go (sock, &tree) < 0)
+  if (receive_go (sock, cfg->userns, &tree, disks, cfg->ndisks) < 0)
     _exit (1); /* the monitor gave up */
   if (cfg->userns)
     enter_userns (sock, tree);
@@ -241,6 +256,13 @@ ferry_container_init_run (const FerryInitConfig *cfg)
   /* After the binds of the host's nodes: a bind's source must be in our mount namespace. */
   if (cfg->userns && (rc = ferry_rootfs_detach_old_root (&what)) < 0)
     fail (sock, what, NULL, -rc);
+  /* Disk devices, once the container's root is all there is to see. */
+  for (int i = 0; i < cfg->ndisks; i++)
+    {
+      if ((rc = ferry_rootfs_mount_disk (disks[i], cfg->disk_paths[i], cfg->disk_is_file[i], &what)) < 0)
+        fail (sock, what, cfg->disk_paths[i], -rc);
+      close (disks[i]);
+    }
   if ((rc = ferry_rootfs_mask_proc (&what)) < 0)
     fail (sock, "masking ", what, -rc);
   umask (022);

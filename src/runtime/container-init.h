@@ -18,6 +18,11 @@ typedef struct
   int sock; /* SOCK_SEQPACKET to the monitor, close-on-exec */
   int userns; /* cloned with CLONE_NEWUSER: the monitor writes the maps and
                * sends an idmapped tree of the rootfs with "g" */
+  /* Disk devices: their mount points inside, whether each is a file; the
+   * monitor sends their detached binds with "g", after the rootfs tree. */
+  int ndisks;
+  const char *const *disk_paths;
+  const int *disk_is_file;
 } FerryInitConfig;
 
 /* Namespaces the child is cloned into; the cgroup namespace is unshared

@@ -31,6 +31,8 @@ usage (void)
          "  ferry-monitor restore --name NAME --rootfs DIR --run-dir DIR --log-dir DIR --cgroup-parent PARENT\n"
          "                [--hostname H] [--limit-memory BYTES] [--limit-cpu SPEC] [--limit-processes N]\n"
          "                --images DIR --log FILE [--stats FILE] [--tcp-established]\n"
+         "  ferry-monitor device-attach --run-dir DIR --disk SPEC\n"
+         "  ferry-monitor device-detach --run-dir DIR --name NAME\n"
          "  ferry-monitor check-criu [--json]\n"
          "  ferry-monitor migrate-facts --root DIR [--pid PID]\n"
          "  ferry-monitor migrate-check --source FILE --root DIR --bytes N\n",
@@ -95,6 +97,8 @@ cmd_start (int argc, char **argv, gboolean restore)
     { "limit-processes", 0, 0, G_OPTION_ARG_INT64, &o.limit_processes, "Maximum tasks", "N" },
     { "init", 0, 0, G_OPTION_ARG_FILENAME, &o.init, "Init (default /sbin/init)", "PATH" },
     { "env", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.env, "Environment of the init", "K=V" },
+    { "disk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.disks,
+      "A disk device: name=N,source=S,path=P,readonly=0|1,required=0|1 (values URI-escaped)", "SPEC" },
     { "nic", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.nics, "A nic: name=IF,host=IF,bridge=BR[,hwaddr=MAC][,mtu=N]",
       "SPEC" },
     { "idmap", 0, 0, G_OPTION_ARG_STRING, &idmap, "Unprivileged: host ids BASE.. are the container's 0..SIZE-1, or KIND:NSID:HOSTID:RANGE,...",
@@ -137,6 +141,7 @@ cmd_start (int argc, char **argv, gboolean restore)
   g_free (o.init);
   g_strfreev (o.env);
   g_strfreev (o.nics);
+  g_strfreev (o.disks);
   g_free (o.images);
   if (o.idmap != NULL)
     g_array_unref (o.idmap);
@@ -220,6 +225,30 @@ cmd_exec (int argc, char **argv)
    * (LeakSanitizer's leak check) would spin forever. */
   fflush (NULL);
   _exit (rc);
+}
+
+/* device-attach / device-detach: a disk device into or out of a running
+ * container. */
+static int
+cmd_device (int argc, char **argv, gboolean attach)
+{
+  g_autofree char *run_dir = NULL, *spec = NULL, *name = NULL;
+  GOptionEntry entries[] = {
+    { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &run_dir, "Run directory", "DIR" },
+    { "disk", 0, 0, G_OPTION_ARG_STRING, &spec, "The disk device (device-attach)", "SPEC" },
+    { "name", 0, 0, G_OPTION_ARG_STRING, &name, "The device's name (device-detach)", "NAME" },
+    { NULL },
+  };
+
+  if (!parse (&argc, &argv, attach ? "device-attach" : "device-detach", entries))
+    return 1;
+  if (run_dir == NULL || (attach ? spec == NULL : name == NULL))
+    {
+      ferry_monitor_error ("%s needs --run-dir and %s", attach ? "device-attach" : "device-detach",
+                           attach ? "--disk" : "--name");
+      return 1;
+    }
+  return attach ? ferry_monitor_device_attach (run_dir, spec) : ferry_monitor_device_detach (run_dir, name);
 }
 
 static int
@@ -412,6 +441,8 @@ main (int argc, char **argv)
       signal (SIGPIPE, SIG_IGN);
       return cmd_checkpoint (argc - 1, argv + 1);
     }
+  if (strcmp (cmd, "device-attach") == 0 || strcmp (cmd, "device-detach") == 0)
+    return cmd_device (argc - 1, argv + 1, strcmp (cmd, "device-attach") == 0);
   if (strcmp (cmd, "page-server") == 0)
     return cmd_page_server (argc - 1, argv + 1);
   if (strcmp (cmd, "netcat") == 0)

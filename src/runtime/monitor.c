@@ -231,7 +231,7 @@ ferry_monitor_supervise(const char *run_dir, const char *log_dir, FerryContainer
   }
   for (const char *const *f
        = (const char *const[]){ FERRY_RUNTIME_INIT_PID, FERRY_RUNTIME_CGROUP, FERRY_RUNTIME_MONITOR_PID,
-                                FERRY_RUNTIME_MOUNT_SOCKET, NULL };
+                                FERRY_RUNTIME_MOUNT_SOCKET, FERRY_DISK_RECORD, NULL };
        *f; f++) {
     g_autofree char *path = g_build_filename(run_dir, *f, NULL);
     unlink(path);

@@ -3,6 +3,7 @@
  * process exit code. */
 #pragma once
 
+#include "runtime/disk-spec.h"
 #include "runtime/monitor-log.h"
 
 #include <glib.h>
@@ -14,6 +15,7 @@ typedef struct
   char *limit_cpu;
   char **env;
   char **nics; /* --nic name=IF,host=IF,bridge=BR[,hwaddr=MAC][,mtu=N] (nic.c) */
+  char **disks; /* --disk SPEC (runtime/disk-spec.h) */
   /* restore: the container's processes come from CRIU images. */
   char *images, *criu_log, *stats;
   gboolean tcp_established;
@@ -128,3 +130,38 @@ _Noreturn void ferry_monitor_supervise(const char *run_dir, const char *log_dir,
  * ("K=V", overriding same keys). */
 char **ferry_runtime_build_env (const char *const *base, char *const *extra, GError **error);
 
+
+/* disk.c: the disk devices of a start, opened on the host's side: the
+ * mounted ones' specs, their detached binds and mount points. */
+typedef struct
+{
+  GPtrArray *specs; /* FerryDiskSpec */
+  int trees[FERRY_DISK_MAX], is_file[FERRY_DISK_MAX];
+  const char *paths[FERRY_DISK_MAX + 1];
+  int n;
+} FerryDisks;
+/* Opens the sources of SPEC_TEXTS (--disk); a missing one is left out
+ * when it is not required, else fails the start with a clear error. */
+gboolean ferry_disks_open (char **spec_texts, FerryDisks *disks, GError **error);
+void ferry_disks_clear (FerryDisks *disks);
+gboolean ferry_disks_record (const char *run_dir, GPtrArray *specs, GError **error);
+/* Into the running container of RUN_DIR (or of INIT_PID, if > 0: the
+ * monitor's own child); *MOUNTED FALSE when a missing source that is not
+ * required left it out. */
+gboolean ferry_disks_attach_live (const char *run_dir, pid_t init_pid, const FerryDiskSpec *spec,
+                                  gboolean *mounted, GError **error);
+/* After a restore: the disks of O that the checkpoint did not have (added
+ * while the instance was stopped with its state) mounted live, added to
+ * RESTORED. */
+gboolean ferry_disks_attach_added (const FerryStartOptions *o, pid_t init_pid, GPtrArray *restored,
+                                   GError **error);
+int ferry_monitor_device_attach (const char *run_dir, const char *spec_text);
+int ferry_monitor_device_detach (const char *run_dir, const char *name);
+/* KEYS (freed) with CRIU's external mount keys of the recorded disks
+ * ("mnt[PATH]:ferry-disk-NAME"), the record copied into IMAGES. */
+char **ferry_disks_dump_keys (char **keys, const char *run_dir, const char *images, GError **error);
+/* KEYS (freed) with "mnt[ferry-disk-NAME]:SOURCE" for each disk of the
+ * images, its source the instance's now (O->disks); *RESTORED their specs. */
+char **ferry_disks_restore_keys (char **keys, const FerryStartOptions *o, GPtrArray **restored, GError **error);
+/* Once CRIU is done: the staging binds of RESTORED's read-only disks go. */
+void ferry_disks_unstage (const char *run_dir, GPtrArray *restored);

@@ -367,6 +367,13 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
           return FALSE;
         }
     }
+  /* Disk devices: bound again from the sources the instance has here. */
+  g_autoptr (GPtrArray) disks = NULL;
+  if ((nic_keys = ferry_disks_restore_keys (nic_keys, o, &disks, error)) == NULL)
+    {
+      new_console_clear (&nc);
+      return FALSE;
+    }
   FerryRestoreRequest req = {
     .criu_path = o->criu_path,
     .images_dir = o->images,
@@ -385,6 +392,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
   };
   c->init_pid = restore_under_mount_notify(&req, &c->mount_listener, error);
+  ferry_disks_unstage (o->run_dir, disks);
   new_console_release_mount (&nc);
   if (c->init_pid <= 0)
     {
@@ -396,7 +404,8 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
   c->console = nc.master;
   nc.master = -1;
   new_console_clear (&nc);
-  if (!ferry_monitor_plug_nics (o, error))
+  if (!ferry_monitor_plug_nics (o, error) || !ferry_disks_attach_added (o, c->init_pid, disks, error)
+      || !ferry_disks_record (o->run_dir, disks, error))
     {
       kill (c->init_pid, SIGKILL);
       return FALSE;

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #define TRY(expr, step)                                                                                                \
   do                                                                                                                   \
@@ -216,4 +217,139 @@ ferry_rootfs_setup_dev (const int *host_nodes, const char **what)
   TRY (fd = open ("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), "creating /dev/console");
   close (fd);
   return 0;
+}
+
+/* NAME in DIR as an O_PATH descriptor, refusing any symlink and any way
+ * out of DIR. */
+static int
+open_beneath (int dir, const char *name, int directory)
+{
+  struct open_how how = {
+    .flags = O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0),
+    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
+  };
+  return (int) syscall (SYS_openat2, dir, name, &how, sizeof how);
+}
+
+/* Walks PATH (see ferry_rootfs_mount_disk), creating what is missing when
+ * CREATE. *PARENT gets the last directory, *TARGET (if not NULL) the mount
+ * point, *NAME its name within *PARENT (pointing into BUF). */
+static int
+walk_disk_path (const char *path, int create, int is_file, char *buf, size_t size, int *parent, int *target,
+                const char **name)
+{
+  size_t len = strlen (path);
+  char *comp, *next;
+  int dir, fd;
+
+  if (len == 0 || len >= size || path[0] != '/')
+    return -EINVAL;
+  memcpy (buf, path, len + 1);
+  if ((dir = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return -errno;
+  for (comp = buf; *comp == '/'; comp++)
+    ;
+  while (*comp != '\0')
+    {
+      for (next = comp; *next != '\0' && *next != '/'; next++)
+        ;
+      int last = 1;
+      if (*next == '/')
+        {
+          *next++ = '\0';
+          while (*next == '/')
+            next++;
+          last = *next == '\0';
+        }
+      if (strcmp (comp, ".") == 0 || strcmp (comp, "..") == 0)
+        {
+          close (dir);
+          return -EINVAL;
+        }
+      int want_dir = !last || !is_file;
+      if (last && target == NULL)
+        {
+          *parent = dir;
+          *name = comp;
+          return 0;
+        }
+      if (create
+          && (want_dir ? mkdirat (dir, comp, 0755) : mknodat (dir, comp, S_IFREG | 0644, 0)) < 0
+          && errno != EEXIST)
+        {
+          int saved = errno;
+          close (dir);
+          return -saved;
+        }
+      if ((fd = open_beneath (dir, comp, want_dir)) < 0)
+        {
+          int saved = errno;
+          close (dir);
+          return -saved;
+        }
+      if (last)
+        {
+          struct stat st;
+          if (fstat (fd, &st) < 0 || (is_file && !S_ISREG (st.st_mode)))
+            {
+              close (fd);
+              close (dir);
+              return -EEXIST;
+            }
+          *parent = dir;
+          *target = fd;
+          *name = comp;
+          return 0;
+        }
+      close (dir);
+      dir = fd;
+      comp = next;
+    }
+  close (dir);
+  return -EINVAL;
+}
+
+int
+ferry_rootfs_mount_disk (int tree, const char *path, int is_file, const char **what)
+{
+  char buf[4096];
+  const char *name;
+  int parent = -1, target = -1, rc;
+
+  if ((rc = walk_disk_path (path, 1, is_file, buf, sizeof buf, &parent, &target, &name)) < 0)
+    {
+      *what = rc == -ELOOP ? "refusing a symlink on the way to the disk mount point "
+                            : "creating the disk mount point ";
+      return rc;
+    }
+  close (parent);
+  rc = (int) syscall (SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  if (rc < 0)
+    {
+      rc = -errno;
+      *what = "mounting the disk on ";
+    }
+  close (target);
+  return rc;
+}
+
+int
+ferry_rootfs_umount_disk (const char *path, const char **what)
+{
+  char buf[4096];
+  const char *name;
+  int parent = -1, rc;
+
+  if ((rc = walk_disk_path (path, 0, 0, buf, sizeof buf, &parent, NULL, &name)) < 0)
+    {
+      *what = "finding the disk mount point ";
+      return rc;
+    }
+  if (fchdir (parent) < 0 || umount2 (name, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+    {
+      rc = -errno;
+      *what = "unmounting the disk from ";
+    }
+  close (parent);
+  return rc;
 }

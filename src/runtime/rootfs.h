@@ -32,3 +32,13 @@ typedef struct
 extern const FerryRootfsDevNode ferry_rootfs_dev_nodes[FERRY_ROOTFS_DEV_NODES];
 int ferry_rootfs_open_dev_nodes (int host_nodes[FERRY_ROOTFS_DEV_NODES], const char **what);
 int ferry_rootfs_setup_dev (const int *host_nodes, const char **what);
+/* Disk devices, from inside the container's mount namespace and root:
+ * walks PATH from "/" component by component, never following a symlink
+ * (root inside controls the rootfs: a /mnt -> /etc there must not turn a
+ * bind into one over something else), creating the directories missing
+ * and, for a file (IS_FILE), an empty file as the mount point; then moves
+ * TREE (a detached bind of the host's source, open_tree) onto it.
+ * ELOOP means a symlink on the way. */
+int ferry_rootfs_mount_disk (int tree, const char *path, int is_file, const char **what);
+/* Detaches the mount on PATH (found the same way), lazily if busy. */
+int ferry_rootfs_umount_disk (const char *path, const char **what);

@@ -95,8 +95,8 @@ validate (const FerryStartOptions *o, GError **error)
 static void
 remove_run_files (const char *run_dir)
 {
-  static const char *const files[] = { FERRY_RUNTIME_INIT_PID, FERRY_RUNTIME_CGROUP,
-                                       FERRY_RUNTIME_MONITOR_PID, FERRY_RUNTIME_MOUNT_SOCKET };
+  static const char *const files[] = { FERRY_RUNTIME_INIT_PID, FERRY_RUNTIME_CGROUP, FERRY_RUNTIME_MONITOR_PID,
+                                       FERRY_RUNTIME_MOUNT_SOCKET, FERRY_DISK_RECORD };
 
   for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
     {
@@ -247,24 +247,29 @@ ferry_monitor_mount_idmapped_rootfs (const char *rootfs, GArray *idmap, GError *
   return ok;
 }
 
-/* "g", with FD (SCM_RIGHTS) unless it is -1. */
+/* "g", with TREE (SCM_RIGHTS) unless it is -1, then the disks' binds. */
 static gboolean
-send_go (int sock, int fd)
+send_go (int sock, int tree, const FerryDisks *disks)
 {
-  char go = 'g', control[CMSG_SPACE (sizeof (int))];
+  char go = 'g', control[CMSG_SPACE (sizeof (int) * (FERRY_DISK_MAX + 1))];
   struct iovec iov = { .iov_base = &go, .iov_len = 1 };
   struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+  int fds[FERRY_DISK_MAX + 1], n = 0;
 
-  if (fd >= 0)
+  if (tree >= 0)
+    fds[n++] = tree;
+  for (int i = 0; i < disks->n; i++)
+    fds[n++] = disks->trees[i];
+  if (n > 0)
     {
       memset (control, 0, sizeof control);
       mh.msg_control = control;
-      mh.msg_controllen = sizeof control;
+      mh.msg_controllen = CMSG_SPACE (sizeof (int) * (size_t) n);
       struct cmsghdr *c = CMSG_FIRSTHDR (&mh);
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN (sizeof (int));
-      memcpy (CMSG_DATA (c), &fd, sizeof (int));
+      c->cmsg_len = CMSG_LEN (sizeof (int) * (size_t) n);
+      memcpy (CMSG_DATA (c), fds, sizeof (int) * (size_t) n);
     }
   return sendmsg (sock, &mh, MSG_NOSIGNAL) == 1;
 }
@@ -333,6 +338,7 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
   g_auto (GStrv) envp = NULL;
   FerrySeccompProgram seccomp = { 0 };
   FerryInitMessage msg;
+  FerryDisks disks = { 0 };
   int sv[2] = { -1, -1 };
   int rc, console = -1, listener = -1, tree = -1;
   gboolean ok = FALSE, userns = o->idmap != NULL;
@@ -350,6 +356,8 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
     return FALSE;
   if ((envp = ferry_runtime_build_env (init_env_base, o->env, error)) == NULL)
     goto out;
+  if (!ferry_disks_open (o->disks, &disks, error))
+    goto out;
 
   const char *init = o->init ? o->init : "/sbin/init";
   char *argv[] = { (char *) init, NULL };
@@ -361,6 +369,9 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
     .envp = envp,
     .seccomp = &seccomp,
     .userns = userns,
+    .ndisks = disks.n,
+    .disk_paths = disks.paths,
+    .disk_is_file = disks.is_file,
   };
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     {
@@ -401,7 +412,7 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
   /* The init waits for "g": its eth0 is there and up before it runs. */
   if (!ferry_monitor_setup_nics (o, pid, error))
     goto out;
-  if (!send_go (sv[0], tree))
+  if (!send_go (sv[0], tree, &disks))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The container's first process died before setup");
       goto out;
@@ -431,9 +442,10 @@ create_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
   else if (rc != 0 || console < 0 || listener < 0)
     g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The container's first process died during setup");
   else
-    ok = TRUE;
+    ok = ferry_disks_record (o->run_dir, disks.specs, error);
 
 out:
+  ferry_disks_clear (&disks);
   if (tree >= 0)
     close (tree);
   if (sv[0] >= 0)

@@ -2,6 +2,7 @@
  * rename, state changes, logs. Exec lives in exec.c. */
 #include "daemon/lifecycle.h"
 #include "daemon/copy.h"
+#include "daemon/disk-devices.h"
 #include "daemon/validate.h"
 #include "daemon/api/api.h"
 #include "migrate/migration.h"
@@ -841,6 +842,7 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
   g_auto (RowFields) fields = { 0 };
   g_autofree char *source = NULL;
   g_autoptr (FerryOperation) op = NULL;
+  g_autoptr (JsonObject) old_devices = NULL;
 
   if (body == NULL || !ferry_json_get_string (body, "restore", &restore, &error))
     goto fail;
@@ -856,7 +858,14 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
     }
   if (!updated_row_fields (d, inst, body, patch, &fields, &error))
     goto fail;
+  old_devices = ferry_instance_expanded_devices (d, inst);
   swap_row_fields (inst->row, &fields);
+  /* Disk devices change live in a running instance, as in LXD. */
+  if (ferry_instance_is_running (d, inst) && !ferry_disk_devices_apply_live (d, inst, old_devices, &error))
+    {
+      swap_row_fields (inst->row, &fields);
+      goto fail;
+    }
   /* The ids of its next start, for the idmap keys (its own or profiles'). */
   if (!ferry_instance_choose_idmap (d, inst, &error) || !ferry_instance_save (d, inst, &error))
     {

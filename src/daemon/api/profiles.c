@@ -1,5 +1,6 @@
 /* /1.0/profiles: the default profile and user profiles. */
 #include "daemon/validate.h"
+#include "daemon/disk-devices.h"
 #include "daemon/api/api.h"
 #include "daemon/instance.h"
 #include "common/error.h"
@@ -221,6 +222,70 @@ ferry_api_profile_get (FerryRequest *req, FerryInstance *unused)
     ferry_respond_sync (req->msg, profile_json (req->daemon, p));
 }
 
+/* The running instances that use PROFILE, each with its expanded devices
+ * now (what a change of the profile is applied against). */
+typedef struct
+{
+  FerryInstance *inst;
+  JsonObject *devices;
+} RunningUser;
+
+static void
+running_user_free (RunningUser *u)
+{
+  json_object_unref (u->devices);
+  g_free (u);
+}
+
+static GPtrArray *
+running_users (FerryDaemon *d, const char *profile)
+{
+  GPtrArray *users = g_ptr_array_new_with_free_func ((GDestroyNotify) running_user_free);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, d->instances);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      FerryInstance *inst = value;
+      if (inst->creating || !instance_uses (inst, profile) || !ferry_instance_is_running (d, inst))
+        continue;
+      RunningUser *u = g_new0 (RunningUser, 1);
+      u->inst = inst;
+      u->devices = ferry_instance_expanded_devices (d, inst);
+      g_ptr_array_add (users, u);
+    }
+  return users;
+}
+
+/* Disk devices change live in the running instances that use the profile,
+ * as in LXD. When one refuses, the profile is put back as it was (BEFORE)
+ * and so are the instances already changed. */
+static gboolean
+apply_to_running (FerryDaemon *d, GPtrArray *running, const FerryDbProfile *before, GError **error)
+{
+  guint i;
+
+  for (i = 0; i < running->len; i++)
+    {
+      RunningUser *u = g_ptr_array_index (running, i);
+      if (!ferry_disk_devices_apply_live (d, u->inst, u->devices, error))
+        break;
+    }
+  if (i == running->len)
+    return TRUE;
+  g_prefix_error (error, "Instance %s: ", ((RunningUser *) g_ptr_array_index (running, i))->inst->row->name);
+  g_autoptr (GPtrArray) now = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
+  for (guint j = 0; j < i; j++)
+    g_ptr_array_add (now, ferry_instance_expanded_devices (d, ((RunningUser *) g_ptr_array_index (running, j))->inst));
+  if (!ferry_db_profile_upsert (d->db, before, NULL))
+    return FALSE;
+  for (guint j = 0; j < i; j++)
+    ferry_disk_devices_apply_live (d, ((RunningUser *) g_ptr_array_index (running, j))->inst,
+                                   g_ptr_array_index (now, j), NULL);
+  return FALSE;
+}
+
 void
 ferry_api_profile_update (FerryRequest *req, FerryInstance *unused)
 {
@@ -232,11 +297,18 @@ ferry_api_profile_update (FerryRequest *req, FerryInstance *unused)
   if (p == NULL)
     return;
   body = ferry_request_json (req, FALSE, &error);
+  FerryDbProfile before = { .name = p->name, .description = g_strdup (p->description),
+                            .config_json = g_strdup (p->config_json), .devices_json = g_strdup (p->devices_json) };
+  g_autoptr (GPtrArray) running = running_users (req->daemon, p->name);
   if (body == NULL || !parse_profile_body (body, p, strcmp (req->method, "PATCH") == 0, &error)
-      || !ferry_db_profile_upsert (req->daemon->db, p, &error))
+      || !ferry_db_profile_upsert (req->daemon->db, p, &error)
+      || !apply_to_running (req->daemon, running, &before, &error))
     ferry_respond_error (req->msg, error);
   else
     ferry_respond_sync (req->msg, NULL);
+  g_free (before.description);
+  g_free (before.config_json);
+  g_free (before.devices_json);
 }
 
 /* DELETE, or POST (a rename): neither of the default profile, nor of a

@@ -9,6 +9,7 @@
 #include "migrate/facts.h"
 #include "migrate/feasibility.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -501,10 +502,39 @@ test_peer_idmap (void)
   g_assert_true (ferry_migrate_accept_check (accept, &error));
 }
 
+/* A live move's disk devices: every required source must be on the target. */
+static void
+test_disk_sources (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ferry-disks-XXXXXX", NULL);
+  g_autofree char *missing = g_build_filename (dir, "missing", NULL);
+  g_autofree char *json = g_strdup_printf (
+      "{\"root\": {\"type\": \"disk\", \"path\": \"/\", \"pool\": \"default\"},"
+      " \"here\": {\"type\": \"disk\", \"source\": \"%s\", \"path\": \"/a\"},"
+      " \"optional\": {\"type\": \"disk\", \"source\": \"%s\", \"path\": \"/b\", \"required\": \"false\"},"
+      " \"eth0\": {\"type\": \"nic\", \"network\": \"ferrybr0\"}}",
+      dir, missing);
+  g_autoptr (JsonNode) root = json_from_string (json, NULL);
+  JsonObject *devices = json_node_get_object (root);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ferry_migrate_check_disks (devices, &error));
+  g_assert_no_error (error);
+  g_assert_true (ferry_migrate_check_disks (NULL, &error));
+  json_object_set_string_member (json_object_get_object_member (devices, "optional"), "required", "true");
+  g_assert_false (ferry_migrate_check_disks (devices, &error));
+  g_assert_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT);
+  g_autofree char *expected = g_strdup_printf (
+      "Migration check 'disks' failed: Disk device \"optional\": source \"%s\" does not exist on the target", missing);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/migrate/disk-sources", test_disk_sources);
   ADD ("identical-hosts", test_identical_hosts);
   ADD ("recorded-facts", test_recorded_facts);
   ADD ("older-target-kernel", test_older_target_kernel);
