@@ -80,6 +80,7 @@ extern const FerryCommand ferry_cmd_config;
 extern const FerryCommand ferry_cmd_image;
 extern const FerryCommand ferry_cmd_profile;
 extern const FerryCommand ferry_cmd_network;
+extern const FerryCommand ferry_cmd_storage;
 extern const FerryCommand ferry_cmd_operation;
 extern const FerryCommand ferry_cmd_console;
 extern const FerryCommand ferry_cmd_snapshot, ferry_cmd_restore;

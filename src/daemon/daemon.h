@@ -27,6 +27,7 @@ typedef struct
   GMainLoop *loop;
 
   GHashTable *instances;  /* name -> FerryInstance */
+  GHashTable *pools;      /* name -> FerryStoragePool (storage.c) */
   GHashTable *operations; /* id -> FerryOperation */
   GPtrArray *listeners;   /* events websocket listeners */
   FerryNetworks *networks; /* managed networks (network-manager.c) */

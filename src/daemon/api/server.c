@@ -53,6 +53,8 @@ static const char *const api_extensions[] = {
   "container_push_target",
   "container_only_migration",
   "migration_ferry",
+  "storage",
+  "resources",
   NULL,
 };
 
