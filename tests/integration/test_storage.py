@@ -125,6 +125,10 @@ def test_btrfs_rename_and_copy_names(daemon, p1):
     b = os.readlink(os.path.join(daemon.root, "containers", "r2"))
     assert a != b and os.path.isdir(os.path.join(a, "rootfs")) and os.path.isdir(os.path.join(b, "rootfs"))
     daemon.lxc("start", "r2")
+    # Its files stay on p1: the root disk may not name another pool.
+    cp = daemon.lxc("config", "device", "set", "r2", "root", "pool=default", check=False)
+    assert cp.returncode != 0 and 'is on storage pool "p1"' in cp.stderr, cp.stderr
+    assert daemon.instance("r2")["expanded_devices"]["root"]["pool"] == "p1"
     daemon.lxc("delete", "-f", "r1")
     assert os.path.isdir(os.path.join(b, "rootfs", "bin"))
     daemon.lxc("delete", "-f", "r2")

@@ -728,6 +728,27 @@ updated_row_fields (FerryDaemon *d, FerryInstance *inst, JsonObject *body, gbool
   return TRUE;
 }
 
+/* Its files stay where they are: the root disk (own or a profile's) may
+ * not name another pool than the one they are on, as in LXD. */
+static gboolean
+root_pool_unchanged (FerryDaemon *d, FerryInstance *inst, GError **error)
+{
+  g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+  FerryStoragePool *on = ferry_storage_pool_of_instance (d, inst->row->name);
+  FerryStoragePool *named = ferry_storage_pool_for_devices (d, devices, error);
+
+  if (named == NULL)
+    return FALSE;
+  if (named != on)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "The root disk of %s is on storage pool \"%s\": moving it to \"%s\" is not supported",
+                   inst->row->name, on->name, named->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
 {
@@ -755,7 +776,8 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
     goto fail;
   swap_row_fields (inst->row, &fields);
   /* The ids of its next start, for the idmap keys (its own or profiles'). */
-  if (!ferry_instance_choose_idmap (d, inst, &error) || !ferry_instance_save (d, inst, &error))
+  if (!root_pool_unchanged (d, inst, &error) || !ferry_instance_choose_idmap (d, inst, &error)
+      || !ferry_instance_save (d, inst, &error))
     {
       swap_row_fields (inst->row, &fields);
       goto fail;
