@@ -176,11 +176,15 @@ ferry_btrfs_destroy_subvolumes (const char *path, GError **error)
 
   if (!ferry_btrfs_is_btrfs (path))
     return TRUE;
-  if (lstat (parent, &st) < 0)
-    return TRUE;
+  /* The parent as opened: a path through a pool's link leads elsewhere. */
   fd = open (parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return TRUE;
+  if (fstat (fd, &st) < 0)
+    {
+      close (fd);
+      return TRUE;
+    }
   ok = destroy_entry (fd, parent, base, st.st_dev, error);
   close (fd);
   return ok;

@@ -97,6 +97,13 @@ def test_btrfs_pool_lifecycle(daemon, p1):
     vols = daemon.lxc("storage", "volume", "list", "p1", "--format", "csv").stdout
     assert "container,c1," in vols and "container (snapshot),c1/s1," in vols, vols
 
+    # A snapshot renamed and deleted: its subvolume goes.
+    daemon.lxc("snapshot", "c1", "s3")
+    daemon.lxc("rename", "c1/s3", "c1/s4")
+    assert is_subvolume(os.path.join(root, "snapshots", "c1", "s4", "rootfs"))
+    daemon.lxc("delete", "c1/s4")
+    assert not os.path.lexists(os.path.join(root, "snapshots", "c1", "s4"))
+
     # In use: the pool stays, and says why.
     cp = daemon.lxc("storage", "delete", "p1", check=False)
     assert cp.returncode != 0 and "currently in use" in cp.stderr, cp.stderr
