@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import mounts_under
+from conftest import mounts_under, wait_until
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "mkfs.btrfs"], capture_output=True).returncode != 0,
                                 reason="btrfs-progs not installed")
@@ -223,4 +223,57 @@ def test_btrfs_pool_survives_restart(own_daemon):
     finally:
         d.remove_all_instances()
         d.lxc("storage", "delete", "p1", check=False)
+    assert not mounts_under(d.root)
+
+
+# --- ferryd killed mid-operation on a btrfs pool (docs/durability.md) -----------------
+
+def crash_during(d, point, *cmd):
+    """`ferry CMD` with ferryd armed to SIGKILL itself at POINT, then a clean ferryd."""
+    d.kill(signal.SIGTERM)
+    d.env = {"FERRY_TEST_CRASH_AT": point}
+    d.start()
+    cp = d.ferry(*cmd, check=False, timeout=120)
+    wait_until(lambda: not d.alive(), f"ferryd to die at {point}")
+    assert d.proc.returncode == -signal.SIGKILL, f"ferryd exited {d.proc.returncode}: {cp.stderr}"
+    d.stopped_by_test = True
+    d.env = {}
+    d.start()
+
+
+def pool_entries(d, what):
+    base = os.path.join(d.root, "storage-pools", "p1", what)
+    return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+
+def test_btrfs_crashes(own_daemon):
+    d = own_daemon
+    d.ferry("storage", "create", "p1", "btrfs", "size=512MiB")
+    try:
+        # Create: filled, never recorded: the link and what it links to go.
+        crash_during(d, "create-after-unpack", "launch", "busybox", "c", "-s", "p1")
+        assert d.instance_names() == []
+        assert not os.path.lexists(os.path.join(d.root, "containers", "c"))
+        assert pool_entries(d, "containers") == [] and pool_entries(d, "containers-snapshots") == []
+        d.ferry("launch", "busybox", "c", "-s", "p1")
+        # Snapshot: made, never recorded: its subvolume goes.
+        crash_during(d, "snapshot-after-dump", "snapshot", "c", "s0")
+        assert not os.path.lexists(os.path.join(d.root, "snapshots", "c", "s0"))
+        d.ferry("snapshot", "c", "s0")
+        # Restore: stopped, copy made: still the instance, its files whole.
+        crash_during(d, "restore-after-stop", "restore", "c", "s0")
+        assert is_subvolume(os.path.join(d.root, "containers", "c", "rootfs"))
+        d.ferry("restore", "c", "s0")
+        d.ferry("start", "c")
+        # Delete: aside, never committed: everything comes back.
+        d.ferry("stop", "c", "--force")
+        crash_during(d, "delete-after-aside", "delete", "c")
+        assert d.instance_names() == ["c"]
+        assert is_subvolume(os.path.join(d.root, "snapshots", "c", "s0", "rootfs"))
+        d.ferry("start", "c")
+        d.ferry("delete", "c", "--force")
+        assert pool_entries(d, "containers") == [] and pool_entries(d, "containers-snapshots") == []
+    finally:
+        d.remove_all_instances()
+        d.ferry("storage", "delete", "p1", check=False)
     assert not mounts_under(d.root)
