@@ -166,3 +166,25 @@ ferry_storage_remove_linked (const char *path, GError **error)
     return FALSE;
   return ferry_rm_rf (path, error);
 }
+
+char *
+ferry_storage_devices_on_pool (const char *devices_json, const char *pool)
+{
+  g_autoptr (JsonObject) devices = ferry_json_parse_object (devices_json, strlen (devices_json), TRUE, NULL);
+  g_autoptr (GList) names = devices ? json_object_get_members (devices) : NULL;
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+
+  if (devices == NULL)
+    return g_strdup (devices_json);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonNode *member = json_object_get_member (devices, l->data);
+      JsonObject *dev = JSON_NODE_HOLDS_OBJECT (member) ? json_node_get_object (member) : NULL;
+      if (dev != NULL && g_strcmp0 (json_object_get_string_member_with_default (dev, "type", ""), "disk") == 0
+          && g_strcmp0 (json_object_get_string_member_with_default (dev, "path", ""), "/") == 0
+          && json_object_has_member (dev, "pool"))
+        json_object_set_string_member (dev, "pool", pool);
+    }
+  json_node_set_object (node, devices);
+  return ferry_json_to_string (node, FALSE);
+}

@@ -21,6 +21,11 @@ FerryStoragePool *ferry_storage_pool_for_devices (FerryDaemon *d, JsonObject *ex
 /* The "pool" of the root disk device (path "/") of DEVICES, or NULL. */
 const char *ferry_storage_root_pool_name (JsonObject *devices);
 
+/* DEVICES_JSON with its root disk device (if it has one naming a pool) on
+ * POOL instead (a new string). An incoming migration lands on "default":
+ * the source's pool may not exist here (LXD falls back likewise). */
+char *ferry_storage_devices_on_pool (const char *devices_json, const char *pool);
+
 /* Makes instance NAME's directories in POOL (outside "default": its
  * directories in the pool and the links to them from ROOT/containers and
  * ROOT/snapshots). A rename renames the links only: what they link to

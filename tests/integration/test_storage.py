@@ -4,12 +4,14 @@ delete with a nested subvolume, pool delete refused while in use, bad input.
 """
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 
 import pytest
 
-from conftest import mounts_under, wait_until
+from conftest import _daemon_fixture, free_port, mounts_under, wait_until
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "mkfs.btrfs"], capture_output=True).returncode != 0,
                                 reason="btrfs-progs not installed")
@@ -277,3 +279,51 @@ def test_btrfs_crashes(own_daemon):
         d.remove_all_instances()
         d.ferry("storage", "delete", "p1", check=False)
     assert not mounts_under(d.root)
+
+
+# --- moves between hosts: rsync, whatever the drivers ---------------------------------
+
+@pytest.fixture(scope="module")
+def daemon_b(request):
+    yield from _daemon_fixture(request)
+
+
+def test_move_between_btrfs_and_dir(daemon, daemon_b, p1):
+    """An instance on a btrfs pool copies and moves to a host whose instances are on dir
+    (the rootfs and snapshots by rsync), and back."""
+    conf = tempfile.mkdtemp(prefix="ferry-storage-conf-")
+    saved = os.environ.get("FERRY_CONF")
+    os.environ["FERRY_CONF"] = conf
+    try:
+        for d in (daemon, daemon_b):
+            d.https_port = free_port()
+            d.api_ok("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{d.https_port}",
+                                                  "core.trust_password": "s3cret"}})
+        daemon.ferry("remote", "add", "r2", f"127.0.0.1:{daemon_b.https_port}", "--password", "s3cret",
+                     "--accept-certificate")
+        daemon.ferry("launch", "busybox", "m1", "-s", "p1")
+        daemon.ferry("exec", "m1", "--", "sh", "-c", "echo moved > /marker")
+        daemon.ferry("snapshot", "m1", "s0")
+        daemon.ferry("stop", "m1", "--force")
+        daemon.ferry("copy", "m1", "r2:m2", timeout=120)
+        daemon.ferry("start", "m1")
+        daemon.ferry("move", "m1", "r2:", "--stateless", timeout=120)
+        assert "m1" not in daemon.instance_names()
+        assert daemon_b.lxc("exec", "m1", "--", "cat", "/marker").stdout.strip() == "moved"
+        assert os.path.isdir(os.path.join(daemon_b.root, "snapshots", "m1", "s0", "rootfs", "bin"))
+        assert os.path.isfile(os.path.join(daemon_b.root, "containers", "m2", "rootfs", "marker"))
+        # And back, onto A's default dir pool.
+        daemon.ferry("move", "r2:m1", "local:", "--stateless", timeout=120)
+        assert daemon.lxc("exec", "m1", "--", "cat", "/marker").stdout.strip() == "moved"
+        assert not os.path.islink(os.path.join(daemon.root, "containers", "m1"))
+    finally:
+        daemon_b.remove_all_instances()
+        daemon.remove_all_instances()
+        daemon.ferry("remote", "remove", "r2", check=False)
+        if saved is None:
+            os.environ.pop("FERRY_CONF", None)
+        else:
+            os.environ["FERRY_CONF"] = saved
+        shutil.rmtree(conf, ignore_errors=True)
+        for d in (daemon, daemon_b):
+            d.api_ok("PATCH", "/1.0", {"config": {"core.https_address": "", "core.trust_password": ""}})

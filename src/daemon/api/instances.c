@@ -553,6 +553,12 @@ create_instance (FerryRequest *req)
       ferry_respond_error (req->msg, error);
       return;
     }
+  if (g_strcmp0 (r.source_type, "migration") == 0 && r.devices_json != NULL)
+    {
+      char *on_default = ferry_storage_devices_on_pool (r.devices_json, "default");
+      g_free (r.devices_json);
+      r.devices_json = on_default;
+    }
   inst = add_new_instance (d, &r);
   {
     g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
