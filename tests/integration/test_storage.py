@@ -327,3 +327,20 @@ def test_move_between_btrfs_and_dir(daemon, daemon_b, p1):
         shutil.rmtree(conf, ignore_errors=True)
         for d in (daemon, daemon_b):
             d.api_ok("PATCH", "/1.0", {"config": {"core.https_address": "", "core.trust_password": ""}})
+
+
+def test_profile_names_the_pool(daemon, p1):
+    """A profile's root disk puts its instances on its pool, and keeps the pool in use."""
+    daemon.lxc("profile", "create", "fast")
+    try:
+        daemon.lxc("profile", "device", "add", "fast", "root", "disk", "path=/", "pool=p1")
+        daemon.lxc("init", "busybox", "pf", "-p", "default", "-p", "fast")
+        assert os.readlink(os.path.join(daemon.root, "containers", "pf")).startswith(
+            os.path.join(daemon.root, "storage-pools", "p1") + "/")
+        daemon.lxc("delete", "pf")
+        used_by = pools(daemon)["p1"]["used_by"]
+        assert used_by == ["/1.0/profiles/fast"], used_by
+        cp = daemon.lxc("storage", "delete", "p1", check=False)
+        assert cp.returncode != 0 and "currently in use" in cp.stderr, cp.stderr
+    finally:
+        daemon.lxc("profile", "delete", "fast", check=False)
