@@ -159,8 +159,9 @@ parse_pool_config (JsonObject *body, const FerryStorageDriver *driver, GError **
   while (g_hash_table_iter_next (&iter, &k, NULL))
     if (!g_strv_contains (driver->keys, k))
       {
-        g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid config key \"%s\" for a %s storage pool%s",
-                     (char *) k, driver->name, driver->keys[0] ? " (known: size, source)" : "");
+        g_autofree char *known = g_strjoinv (", ", (char **) driver->keys);
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid config key \"%s\" for a %s storage pool (%s%s)",
+                     (char *) k, driver->name, *known ? "known: " : "it takes none", known);
         return NULL;
       }
   return g_steal_pointer (&config);
