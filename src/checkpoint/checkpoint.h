@@ -81,6 +81,7 @@ typedef struct
   gboolean console_is_mount;   /* /dev/console is a bind mount of the pty */
   /* Copied while the tree is frozen, after the memory dump (post-dump). */
   const char *rootfs_copy_src, *rootfs_copy_dst;
+  gboolean rootfs_snapshot; /* btrfs: a readonly subvolume snapshot, not a copy */
   /* Live migration: pages go to CRIU's page server at this address (the
    * images dir keeps everything else), and at post-dump, with the tree
    * still frozen, the dump asks through hold_fd whether to go on (before

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/btrfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,7 +104,9 @@ dump_notify (char *action, criu_notify_arg_t na)
     }
   if (req->rootfs_copy_src == NULL)
     return 0;
-  if (!ferry_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
+  if (req->rootfs_snapshot
+        ? !ferry_btrfs_snapshot (req->rootfs_copy_src, req->rootfs_copy_dst, TRUE, &dump_ctx.copy_error)
+        : !ferry_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
     return 1;
   dump_ctx.copied = TRUE;
   return 0;

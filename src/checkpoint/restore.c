@@ -104,6 +104,18 @@ give_images_to (const char *images, uid_t uid, gid_t gid, GError **error)
   return ok;
 }
 
+static char *
+view_parent_for (const char *images_dir, const char *log_dir)
+{
+  struct stat images_st, log_st;
+
+  if (log_dir == NULL)
+    return NULL;
+  if (stat (images_dir, &images_st) == 0 && stat (log_dir, &log_st) == 0 && images_st.st_dev != log_st.st_dev)
+    return g_path_get_dirname (images_dir);
+  return g_strdup (log_dir);
+}
+
 pid_t
 ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error)
 {
@@ -114,9 +126,12 @@ ferry_checkpoint_restore (const FerryRestoreRequest *req, GError **error)
   int images_fd, work_fd = -1;
   pid_t pid = 0;
 
-  /* In CRIU's work directory: it goes on the filesystem of the logs. */
-  if (req->inherited_filter != NULL && log_dir != NULL
-      && (view = ferry_checkpoint_images_without_filter(req->images_dir, log_dir, req->inherited_filter,
+  /* In CRIU's work directory: it goes on the filesystem of the logs,
+   * unless the images are on another (a btrfs pool's): then beside them,
+   * where hard links work and no closed directory is in the way. */
+  g_autofree char *view_parent = view_parent_for (req->images_dir, log_dir);
+  if (req->inherited_filter != NULL && view_parent != NULL
+      && (view = ferry_checkpoint_images_without_filter(req->images_dir, view_parent, req->inherited_filter,
                                                         req->inherited_filter_len, &local))
              == NULL
       && local != NULL) {

@@ -81,6 +81,7 @@ extern const FerryCommand ferry_cmd_image;
 extern const FerryCommand ferry_cmd_publish;
 extern const FerryCommand ferry_cmd_profile;
 extern const FerryCommand ferry_cmd_network;
+extern const FerryCommand ferry_cmd_storage;
 extern const FerryCommand ferry_cmd_operation;
 extern const FerryCommand ferry_cmd_file;
 extern const FerryCommand ferry_cmd_console;

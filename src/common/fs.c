@@ -1,5 +1,6 @@
 #include "common/fs.h"
 #include "common/error.h"
+#include "common/btrfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +116,11 @@ ferry_rm_rf (const char *path, GError **error)
         }
       return TRUE;
     }
+  /* nftw stays on one device, and each btrfs subvolume is one of its own. */
+  if (!ferry_btrfs_destroy_subvolumes (path, error))
+    return FALSE;
+  if (lstat (path, &st) < 0 && errno == ENOENT)
+    return TRUE;
   if (nftw (path, remove_entry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Removing %s: %s", path, g_strerror (errno));

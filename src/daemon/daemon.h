@@ -28,6 +28,7 @@ typedef struct FerryDaemon
   GMainLoop *loop;
 
   GHashTable *instances;  /* name -> FerryInstance */
+  GHashTable *pools;      /* name -> FerryStoragePool (storage.c) */
   GHashTable *operations; /* id -> FerryOperation */
   GPtrArray *listeners;   /* events websocket listeners */
   FerryNetworks *networks; /* managed networks (network-manager.c) */

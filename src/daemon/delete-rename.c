@@ -6,6 +6,7 @@
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
 #include "daemon/intent.h"
+#include "daemon/storage.h"
 #include "common/error.h"
 #include "common/idmap.h"
 #include "common/fs.h"
@@ -83,7 +84,7 @@ delete_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   for (int i = 0; i < 4 && data->paths[i] != NULL; i++)
     {
       g_autoptr (GError) rm_error = NULL;
-      if (!ferry_rm_rf (data->new_paths[i] ? data->new_paths[i] : data->paths[i], &rm_error))
+      if (!ferry_storage_remove_linked (data->new_paths[i] ? data->new_paths[i] : data->paths[i], &rm_error))
         g_warning ("Deleting %s: %s", data->name, rm_error->message);
     }
   return TRUE;

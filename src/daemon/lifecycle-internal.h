@@ -22,6 +22,8 @@ typedef struct
   char *state_dir;       /* containers/NAME/state */
   char *state_tmp;       /* where a stateful stop dumps before it is complete */
   char *swap_from;       /* snapshot rootfs to put in place of the instance's */
+  /* How: the copy_volume of the instance's storage driver. */
+  gboolean (*swap_copy) (const char *from, const char *to, GError **error);
   char *rootfs;
   char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
   char *stats_file;

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "daemon/validate.h"
 #include "daemon/disk-devices.h"
+#include "daemon/storage.h"
 #include "daemon/instance.h"
 #include "daemon/lifecycle-internal.h"
 #include "daemon/http/http.h"
@@ -297,6 +298,7 @@ wait_stopped (const char *run_dir)
 typedef struct
 {
   const char *from, *to;
+  gboolean (*copy) (const char *from, const char *to, GError **error);
   GError *error;
 } RootfsCopy;
 
@@ -306,7 +308,7 @@ copy_rootfs_main (gpointer user_data)
   RootfsCopy *c = user_data;
 
   if (ferry_rm_rf (c->to, &c->error))
-    ferry_copy_tree (c->from, c->to, &c->error);
+    c->copy (c->from, c->to, &c->error);
   return NULL;
 }
 
@@ -517,7 +519,7 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
 {
   LifecycleData *data = user_data;
   g_autofree char *incoming = g_strconcat (data->rootfs, ".incoming", NULL);
-  RootfsCopy copy = { .from = data->swap_from, .to = incoming };
+  RootfsCopy copy = { .from = data->swap_from, .to = incoming, .copy = data->swap_copy };
   GThread *copier = data->swap_from ? g_thread_new ("rootfs-copy", copy_rootfs_main, &copy) : NULL;
   gboolean stopped;
 
@@ -765,6 +767,7 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
   data->snapshot = g_strdup (snap);
   snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, snap);
   data->swap_from = ferry_layout_dir_rootfs (snap_dir);
+  data->swap_copy = ferry_storage_pool_of_instance (d, inst->row->name)->driver->copy_volume;
   if (running)
     data->stop_argv = stop_arguments (d, inst, 0, TRUE);
   /* Saved state of an earlier stateful stop is stale once the rootfs changes. */

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "daemon/lifecycle.h"
 #include "daemon/daemon.h"
+#include "daemon/storage.h"
 #include "daemon/api/api.h"
 #include "migrate/migration.h"
 #include "daemon/hostinfo.h"
@@ -165,6 +166,8 @@ daemon_setup (FerryDaemon *d, GError **error)
   if (d->db == NULL)
     return FALSE;
   if (!ensure_default_profile (d, error))
+    return FALSE;
+  if (!ferry_storage_load (d, error))
     return FALSE;
   if (!ferry_images_bootstrap (d, error))
     return FALSE;

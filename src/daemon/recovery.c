@@ -4,6 +4,7 @@
 
 #include "daemon/lifecycle.h"
 #include "daemon/copy.h"
+#include "daemon/storage.h"
 #include "daemon/intent.h"
 #include "daemon/recovery.h"
 
@@ -255,7 +256,7 @@ remove_orphan (const char *what, const char *path)
   g_autoptr (GError) error = NULL;
 
   g_message ("Removing %s, which no instance owns (an operation that never completed)", path);
-  if (!ferry_rm_rf (path, &error))
+  if (!ferry_storage_remove_linked (path, &error))
     g_warning ("Removing %s %s: %s", what, path, error->message);
 }
 

@@ -4,6 +4,7 @@
 #include "daemon/snapshot.h"
 #include "daemon/lifecycle.h"
 #include "daemon/intent.h"
+#include "daemon/storage.h"
 #include "common/testhook.h"
 #include "common/error.h"
 #include "common/expiry.h"
@@ -25,6 +26,7 @@ typedef struct
   char *snapshot;
   char *new_name;
   char *rootfs;       /* the instance's */
+  const FerryStorageDriver *driver; /* of the instance's pool */
   char *snap_dir;
   char *new_snap_dir;
   GPtrArray *checkpoint_argv; /* stateful: ferry-monitor checkpoint ... */
@@ -76,7 +78,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   gboolean ok;
 
   if (data->checkpoint_argv == NULL)
-    ok = ferry_copy_tree (data->rootfs, snap_rootfs, error) && ferry_syncfs (data->snap_dir, error);
+    ok = data->driver->snapshot_volume (data->rootfs, snap_rootfs, error) && ferry_syncfs (data->snap_dir, error);
   else
     {
       /* CRIU freezes the container; ferry-monitor copies the rootfs while it
@@ -160,7 +162,9 @@ add_checkpoint_argv (FerryDaemon *d, FerryInstance *inst, SnapshotData *data, GE
   data->stats_file = ferry_layout_stats_file (d->layout);
   data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
   const char *args[] = { "checkpoint", "--run-dir", run_dir, "--images", images, "--log", data->log,
-                         "--leave-running", "--rootfs-copy", data->rootfs, snap_rootfs, "--stats",
+                         "--leave-running",
+                         data->driver->instant_snapshots ? "--rootfs-snapshot" : "--rootfs-copy", data->rootfs,
+                         snap_rootfs, "--stats",
                          data->stats_file, NULL };
   for (int i = 0; args[i] != NULL; i++)
     g_ptr_array_add (data->checkpoint_argv, g_strdup (args[i]));
@@ -181,6 +185,7 @@ prepare_snapshot (FerryDaemon *d, FerryInstance *inst, const char *name, gboolea
   data->snapshot = g_strdup (name);
   data->stateful = stateful;
   data->rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
+  data->driver = ferry_storage_pool_of_instance (d, inst->row->name)->driver;
   data->snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, name);
   data->expires_at = expires_at;
   ferry_rm_rf (data->snap_dir, NULL); /* a leftover of a crash, never a known snapshot */

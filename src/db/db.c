@@ -85,6 +85,14 @@ static const char *const schema_updates[] = {
   "  op TEXT NOT NULL,"
   "  data TEXT NOT NULL DEFAULT '{}',"
   "  created_at INTEGER NOT NULL);",
+  /* Storage pools: the "default" dir pool is where instances always lived
+   * (ROOT/containers, ROOT/snapshots), so existing instances belong to it. */
+  "CREATE TABLE IF NOT EXISTS storage_pools ("
+  "  name TEXT PRIMARY KEY,"
+  "  driver TEXT NOT NULL,"
+  "  description TEXT NOT NULL DEFAULT '',"
+  "  config TEXT NOT NULL DEFAULT '{}');"
+  "INSERT OR IGNORE INTO storage_pools (name, driver) VALUES ('default', 'dir');",
 };
 
 static gboolean
@@ -655,6 +663,59 @@ gboolean
 ferry_db_profile_delete (FerryDb *db, const char *name, GError **error)
 {
   return db_exec_one (db, error, "Profile", "DELETE FROM profiles WHERE name = ?", "s", name);
+}
+
+/* Storage pools */
+
+void
+ferry_db_pool_free (FerryDbPool *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->name);
+  g_free (row->driver);
+  g_free (row->description);
+  g_free (row->config_json);
+  g_free (row);
+}
+
+static gpointer
+read_pool (sqlite3_stmt *stmt)
+{
+  FerryDbPool *row = g_new0 (FerryDbPool, 1);
+
+  row->name = column_text (stmt, 0);
+  row->driver = column_text (stmt, 1);
+  row->description = column_text (stmt, 2);
+  row->config_json = column_text (stmt, 3);
+  return row;
+}
+
+GPtrArray *
+ferry_db_pool_list (FerryDb *db, GError **error)
+{
+  return db_query (db, error, read_pool, (GDestroyNotify) ferry_db_pool_free,
+                   "SELECT name, driver, description, config FROM storage_pools ORDER BY name", NULL);
+}
+
+gboolean
+ferry_db_pool_insert (FerryDb *db, const FerryDbPool *row, GError **error)
+{
+  return db_exec (db, error, NULL, "INSERT INTO storage_pools (name, driver, description, config) VALUES (?, ?, ?, ?)",
+                  "ssss", row->name, row->driver, row->description, row->config_json);
+}
+
+gboolean
+ferry_db_pool_update (FerryDb *db, const FerryDbPool *row, GError **error)
+{
+  return db_exec_one (db, error, "Storage pool", "UPDATE storage_pools SET description = ?, config = ? WHERE name = ?",
+                      "sss", row->description, row->config_json, row->name);
+}
+
+gboolean
+ferry_db_pool_delete (FerryDb *db, const char *name, GError **error)
+{
+  return db_exec_one (db, error, "Storage pool", "DELETE FROM storage_pools WHERE name = ?", "s", name);
 }
 
 /* Server config */

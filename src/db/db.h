@@ -117,6 +117,22 @@ gboolean ferry_db_profile_upsert (FerryDb *db, const FerryDbProfile *row, GError
 gboolean ferry_db_profile_rename (FerryDb *db, const char *name, const char *new_name, GError **error);
 gboolean ferry_db_profile_delete (FerryDb *db, const char *name, GError **error);
 
+/* Storage pools: DRIVER "dir" or "btrfs", CONFIG its keys (size, source). */
+typedef struct
+{
+  char *name;
+  char *driver;
+  char *description;
+  char *config_json;
+} FerryDbPool;
+
+void ferry_db_pool_free (FerryDbPool *row);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryDbPool, ferry_db_pool_free)
+GPtrArray *ferry_db_pool_list (FerryDb *db, GError **error);
+gboolean ferry_db_pool_insert (FerryDb *db, const FerryDbPool *row, GError **error);
+gboolean ferry_db_pool_update (FerryDb *db, const FerryDbPool *row, GError **error);
+gboolean ferry_db_pool_delete (FerryDb *db, const char *name, GError **error);
+
 /* Server configuration (core.https_address, ...): a string->string table. */
 GHashTable *ferry_db_config_get_all (FerryDb *db, GError **error);
 gboolean ferry_db_config_set (FerryDb *db, const char *key, const char *value, GError **error);

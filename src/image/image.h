@@ -53,6 +53,10 @@ FerryImageInfo *ferry_image_load (const char *images_dir, const char *fingerprin
  * the unpacked cache <fp>.rootfs/ (filled on first use) with reflinks where
  * the file system has them. On failure rootfs is removed again. */
 gboolean ferry_image_unpack (const char *images_dir, const char *fingerprint, const char *rootfs, GError **error);
+/* The same into the empty directory rootfs made by a storage driver (a
+ * btrfs subvolume); on failure what was copied is removed, rootfs too. */
+gboolean ferry_image_unpack_into (const char *images_dir, const char *fingerprint, const char *rootfs,
+                                  GError **error);
 
 /* Removes the tarball, its metadata cache and its unpacked cache. */
 gboolean ferry_image_delete (const char *images_dir, const char *fingerprint, GError **error);

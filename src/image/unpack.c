@@ -62,8 +62,8 @@ open_rootfs_cache (const char *images_dir, const char *fingerprint, GError **err
   return fd;
 }
 
-gboolean
-ferry_image_unpack (const char *images_dir, const char *fingerprint, const char *rootfs, GError **error)
+static gboolean
+unpack (const char *images_dir, const char *fingerprint, const char *rootfs, gboolean existing, GError **error)
 {
   g_autofree char *tarball = NULL;
   struct stat st;
@@ -78,7 +78,7 @@ ferry_image_unpack (const char *images_dir, const char *fingerprint, const char 
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Image %s not found", fingerprint);
       return FALSE;
     }
-  if (mkdir (rootfs, 0755) < 0)
+  if (!existing && mkdir (rootfs, 0755) < 0)
     {
       int errsv = errno;
       g_set_error (error, FERRY_ERROR, errsv == EEXIST ? FERRY_ERROR_CONFLICT : FERRY_ERROR_FAILED,
@@ -91,7 +91,8 @@ ferry_image_unpack (const char *images_dir, const char *fingerprint, const char 
       ferry_image_errno_error (error, errno, "Opening rootfs %s", rootfs);
       if (dst_fd >= 0)
         close (dst_fd);
-      rmdir (rootfs);
+      if (!existing)
+        rmdir (rootfs);
       return FALSE;
     }
   cache_fd = open_rootfs_cache (images_dir, fingerprint, error);
@@ -105,4 +106,16 @@ ferry_image_unpack (const char *images_dir, const char *fingerprint, const char 
       ferry_rm_rf (rootfs, NULL);
     }
   return ok;
+}
+
+gboolean
+ferry_image_unpack (const char *images_dir, const char *fingerprint, const char *rootfs, GError **error)
+{
+  return unpack (images_dir, fingerprint, rootfs, FALSE, error);
+}
+
+gboolean
+ferry_image_unpack_into (const char *images_dir, const char *fingerprint, const char *rootfs, GError **error)
+{
+  return unpack (images_dir, fingerprint, rootfs, TRUE, error);
 }

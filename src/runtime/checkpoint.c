@@ -322,6 +322,7 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .console_is_mount = console_is_mount,
     .rootfs_copy_src = o->rootfs_copy[0],
     .rootfs_copy_dst = o->rootfs_copy[1],
+    .rootfs_snapshot = o->rootfs_snapshot,
     .hold_fd = o->hold_fd,
     .frozen = ferry_monitor_record_cgroups,
     .frozen_data = &(FerryCgroupRecord){ .relpath = relpath, .images = o->images },

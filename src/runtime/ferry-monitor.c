@@ -24,7 +24,7 @@ usage (void)
          "  ferry-monitor exec --run-dir DIR [--cwd D] [--uid U] [--gid G] [--env K=V ...] [--tty] -- CMD [ARGS...]\n"
          "  ferry-monitor freeze|unfreeze --run-dir DIR\n"
          "  ferry-monitor checkpoint --run-dir DIR --images DIR --log FILE [--leave-running]\n"
-         "                [--rootfs-copy SRC DST] [--stats FILE] [--tcp-established]\n"
+         "                [--rootfs-copy|--rootfs-snapshot SRC DST] [--stats FILE] [--tcp-established]\n"
          "                [--page-server ADDR:PORT --hold-fd FD]\n"
          "  ferry-monitor page-server --images DIR --log FILE --fd FD\n"
          "  ferry-monitor netcat --fd FD\n"
@@ -279,10 +279,12 @@ static int
 cmd_checkpoint (int argc, char **argv)
 {
   FerryCheckpointOptions o = { 0 };
-  char **copy = NULL;
+  char **copy = NULL, **snap = NULL;
   GOptionEntry entries[] = {
     { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.run_dir, "Run directory", "DIR" },
     { "images", 0, 0, G_OPTION_ARG_FILENAME, &o.images, "Empty directory for CRIU's images", "DIR" },
+    { "rootfs-snapshot", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &snap,
+      "Snapshot btrfs subvolume SRC as DST (readonly) while frozen (SRC DST)", "SRC" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &o.log, "CRIU's log", "FILE" },
     { "leave-running", 0, 0, G_OPTION_ARG_NONE, &o.leave_running, "Keep the container running (snapshot)", NULL },
     { "rootfs-copy", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &copy, "Copy SRC to DST while frozen (SRC DST)", "SRC" },
@@ -298,16 +300,21 @@ cmd_checkpoint (int argc, char **argv)
    * argument, taken back below. */
   if (parse (&argc, &argv, "checkpoint", entries))
     {
-      if (copy != NULL && (g_strv_length (copy) != 1 || argc != 2))
+      if (copy != NULL && snap != NULL)
+        ferry_monitor_error ("--rootfs-copy and --rootfs-snapshot exclude each other");
+      else if (snap != NULL && (g_strv_length (snap) != 1 || argc != 2))
+        ferry_monitor_error ("--rootfs-snapshot takes SRC and DST");
+      else if (copy != NULL && (g_strv_length (copy) != 1 || argc != 2))
         ferry_monitor_error ("--rootfs-copy takes SRC and DST");
-      else if (copy == NULL && argc > 1)
+      else if (copy == NULL && snap == NULL && argc > 1)
         ferry_monitor_error ("Unexpected argument \"%s\"", argv[1]);
       else
         {
-          if (copy != NULL)
+          if (copy != NULL || snap != NULL)
             {
-              o.rootfs_copy[0] = copy[0];
+              o.rootfs_copy[0] = copy != NULL ? copy[0] : snap[0];
               o.rootfs_copy[1] = argv[1];
+              o.rootfs_snapshot = snap != NULL;
             }
           rc = ferry_monitor_checkpoint (&o);
         }
@@ -318,6 +325,7 @@ cmd_checkpoint (int argc, char **argv)
   g_free (o.stats);
   g_free (o.page_server);
   g_strfreev (copy);
+  g_strfreev (snap);
   return rc;
 }
 

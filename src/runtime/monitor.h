@@ -30,6 +30,7 @@ typedef struct
 {
   char *run_dir, *images, *log, *stats;
   char *rootfs_copy[2]; /* SRC, DST */
+  gboolean rootfs_snapshot; /* a btrfs snapshot of SRC, not a copy */
   gboolean leave_running, tcp_established;
   char *page_server; /* ADDR:PORT of a page server (live migration) */
   int hold_fd;       /* post-dump hold (see FerryDumpRequest), 0 = none */

@@ -85,6 +85,15 @@ void ferry_api_profile_get (FerryRequest *req, FerryInstance *unused);
 void ferry_api_profile_update (FerryRequest *req, FerryInstance *unused);
 void ferry_api_profile_delete_or_rename (FerryRequest *req, FerryInstance *unused);
 
+void ferry_api_storage_pools_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_storage_pools_create (FerryRequest *req, FerryInstance *unused);
+void ferry_api_storage_pool_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_storage_pool_update (FerryRequest *req, FerryInstance *unused);
+void ferry_api_storage_pool_delete (FerryRequest *req, FerryInstance *unused);
+void ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused);
+void ferry_api_storage_volumes_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_storage_volumes_create (FerryRequest *req, FerryInstance *unused);
+
 void ferry_api_networks_list (FerryRequest *req, FerryInstance *unused);
 void ferry_api_networks_create (FerryRequest *req, FerryInstance *unused);
 void ferry_api_network_get (FerryRequest *req, FerryInstance *unused);

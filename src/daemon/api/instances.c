@@ -12,6 +12,7 @@
 #include "daemon/http/route.h"
 #include "daemon/idmaps.h"
 #include "daemon/instance.h"
+#include "daemon/storage.h"
 #include "storage/layout.h"
 #include "common/error.h"
 #include "common/testhook.h"
@@ -229,6 +230,7 @@ typedef struct
   char *fingerprint; /* NULL for source type "none" */
   char *instance_dir;
   char *rootfs;
+  FerryStoragePool *pool; /* kept: a pool that an instance names is never deleted */
 } CreateData;
 
 static void
@@ -242,27 +244,17 @@ create_data_free (CreateData *data)
 }
 
 static gboolean
-make_empty_rootfs (const char *rootfs, GError **error)
-{
-  if (mkdir (rootfs, FERRY_LAYOUT_ROOTFS_MODE) < 0 || chmod (rootfs, FERRY_LAYOUT_ROOTFS_MODE) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating rootfs %s: %s", rootfs, g_strerror (saved));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
 create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   CreateData *data = user_data;
+  const FerryStorageDriver *driver = data->pool->driver;
 
-  if (!ferry_layout_make_instance_dir (data->instance_dir, error))
+  if (!ferry_storage_prepare_instance (data->daemon, data->pool, data->name, error)
+      || !ferry_layout_make_instance_dir (data->instance_dir, error) || !driver->create_volume (data->rootfs, error))
     return FALSE;
   if (data->fingerprint == NULL)
-    return make_empty_rootfs (data->rootfs, error);
-  if (!ferry_image_unpack (data->daemon->layout->images, data->fingerprint, data->rootfs, error))
+    return TRUE;
+  if (!ferry_image_unpack_into (data->daemon->layout->images, data->fingerprint, data->rootfs, error))
     {
       g_prefix_error (error, "Unpacking image %.12s: ", data->fingerprint);
       return FALSE;
@@ -298,7 +290,10 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
     }
   /* Failed: nothing of it may remain. */
   g_autoptr (GError) cleanup_error = NULL;
-  if (!ferry_rm_rf (data->instance_dir, &cleanup_error))
+  g_autofree char *snaps_dir = ferry_layout_snapshots_dir (d->layout, data->name);
+  if (strcmp (data->pool->name, "default") != 0)
+    ferry_storage_remove_linked (snaps_dir, NULL);
+  if (!ferry_storage_remove_linked (data->instance_dir, &cleanup_error))
     g_warning ("Cleaning up failed creation of %s: %s", data->name, cleanup_error->message);
   g_hash_table_remove (d->instances, data->name);
 }
@@ -642,6 +637,7 @@ create_instance (FerryRequest *req)
   g_autofree char *url = NULL;
   FerryInstance *inst;
   FerryOperation *op;
+  FerryStoragePool *pool;
   CreateData *data;
 
   if (body == NULL || !parse_create_request (d, body, &r, &error) || !resolve_source (d, &r, &error))
@@ -649,9 +645,19 @@ create_instance (FerryRequest *req)
       ferry_respond_error (req->msg, error);
       return;
     }
+  if (g_strcmp0 (r.source_type, "migration") == 0 && r.devices_json != NULL)
+    {
+      char *on_default = ferry_storage_devices_on_pool (r.devices_json, "default");
+      g_free (r.devices_json);
+      r.devices_json = on_default;
+    }
   inst = add_new_instance (d, &r);
+  {
+    g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+    pool = ferry_storage_pool_for_devices (d, devices, &error);
+  }
   /* The ids its next start uses (a live move's restore keeps the source's). */
-  if (!ferry_instance_choose_idmap (d, inst, &error))
+  if (pool == NULL || !ferry_instance_choose_idmap (d, inst, &error))
     {
       g_hash_table_remove (d->instances, r.name);
       ferry_respond_error (req->msg, error);
@@ -694,6 +700,7 @@ create_instance (FerryRequest *req)
   data->fingerprint = g_steal_pointer (&r.fingerprint);
   data->instance_dir = ferry_layout_instance_dir (d->layout, r.name);
   data->rootfs = ferry_layout_rootfs (d->layout, r.name);
+  data->pool = pool;
   ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) create_data_free);
   ferry_respond_async (req->msg, op);
   ferry_operation_unref (op);
@@ -832,6 +839,27 @@ updated_row_fields (FerryDaemon *d, FerryInstance *inst, JsonObject *body, gbool
   return TRUE;
 }
 
+/* Its files stay where they are: the root disk (own or a profile's) may
+ * not name another pool than the one they are on, as in LXD. */
+static gboolean
+root_pool_unchanged (FerryDaemon *d, FerryInstance *inst, GError **error)
+{
+  g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+  FerryStoragePool *on = ferry_storage_pool_of_instance (d, inst->row->name);
+  FerryStoragePool *named = ferry_storage_pool_for_devices (d, devices, error);
+
+  if (named == NULL)
+    return FALSE;
+  if (named != on)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                   "The root disk of %s is on storage pool \"%s\": moving it to \"%s\" is not supported",
+                   inst->row->name, on->name, named->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
 {
@@ -867,7 +895,8 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
       goto fail;
     }
   /* The ids of its next start, for the idmap keys (its own or profiles'). */
-  if (!ferry_instance_choose_idmap (d, inst, &error) || !ferry_instance_save (d, inst, &error))
+  if (!root_pool_unchanged (d, inst, &error) || !ferry_instance_choose_idmap (d, inst, &error)
+      || !ferry_instance_save (d, inst, &error))
     {
       swap_row_fields (inst->row, &fields);
       goto fail;

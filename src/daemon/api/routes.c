@@ -132,6 +132,17 @@ static const FerryApiRoute routes[] = {
   { "networks/*", "POST", ferry_api_network_rename, 0 },
   { "networks/*/*/**", NULL, network_not_found, 0 },
 
+  { "storage-pools", "GET", ferry_api_storage_pools_list, 0 },
+  { "storage-pools", "POST", ferry_api_storage_pools_create, 0 },
+  { "storage-pools/*", "GET", ferry_api_storage_pool_get, 0 },
+  { "storage-pools/*", "PUT", ferry_api_storage_pool_update, 0 },
+  { "storage-pools/*", "PATCH", ferry_api_storage_pool_update, 0 },
+  { "storage-pools/*", "DELETE", ferry_api_storage_pool_delete, 0 },
+  { "storage-pools/*/resources", "GET", ferry_api_storage_pool_resources, 0 },
+  { "storage-pools/*/volumes", "GET", ferry_api_storage_volumes_list, 0 },
+  { "storage-pools/*/volumes", "POST", ferry_api_storage_volumes_create, 0 },
+  { "storage-pools/*/volumes/*", "POST", ferry_api_storage_volumes_create, 0 },
+
   { "certificates", "GET", ferry_api_certificates_list, 0 },
   { "certificates", "POST", ferry_api_certificates_add, ROUTE_UNTRUSTED },
   { "certificates/*", "GET", ferry_api_certificate_get, 0 },

@@ -68,6 +68,8 @@ static const char *const api_extensions[] = {
   "container_backup_override_pool",
   "backup_override_name",
   "backup_expiry",
+  "storage",
+  "resources",
   NULL,
 };
 

@@ -127,11 +127,61 @@ test_privileged_migration (void)
   g_assert_true (ferry_rm_rf (dir, NULL));
 }
 
+/* Schema 5 adds the pools: a database of schema 4 gets the "default" dir
+ * pool, its instances untouched; pools then round-trip. */
+static void
+test_pools_migration (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ferry-test-db-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "ferry.db", NULL);
+  g_autoptr (GError) error = NULL;
+  FerryDb *db = ferry_db_open (path, &error);
+  sqlite3 *raw;
+
+  g_assert_no_error (error);
+  insert_instance (db, "old", "{}");
+  ferry_db_close (db);
+  g_assert_cmpint (sqlite3_open (path, &raw), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (raw, "DROP TABLE storage_pools; PRAGMA user_version = 4", NULL, NULL, NULL), ==,
+                   SQLITE_OK);
+  sqlite3_close (raw);
+
+  db = ferry_db_open (path, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (GPtrArray) pools = ferry_db_pool_list (db, &error);
+    g_autoptr (GPtrArray) rows = ferry_db_instance_list (db, &error);
+    FerryDbPool p1 = { .name = (char *) "p1", .driver = (char *) "btrfs", .description = (char *) "",
+                       .config_json = (char *) "{\"size\":\"5GiB\"}" };
+    g_assert_cmpuint (pools->len, ==, 1);
+    g_assert_cmpstr (((FerryDbPool *) g_ptr_array_index (pools, 0))->name, ==, "default");
+    g_assert_cmpstr (((FerryDbPool *) g_ptr_array_index (pools, 0))->driver, ==, "dir");
+    g_assert_cmpuint (rows->len, ==, 1);
+    g_assert_true (ferry_db_pool_insert (db, &p1, &error));
+    g_assert_false (ferry_db_pool_insert (db, &p1, &error));
+    g_assert_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT);
+    g_clear_error (&error);
+    p1.description = (char *) "fast";
+    g_assert_true (ferry_db_pool_update (db, &p1, &error));
+  }
+  {
+    g_autoptr (GPtrArray) pools = ferry_db_pool_list (db, &error);
+    g_assert_cmpuint (pools->len, ==, 2);
+    g_assert_cmpstr (((FerryDbPool *) g_ptr_array_index (pools, 1))->description, ==, "fast");
+    g_assert_true (ferry_db_pool_delete (db, "p1", &error));
+    g_assert_false (ferry_db_pool_delete (db, "p1", &error));
+    g_clear_error (&error);
+  }
+  ferry_db_close (db);
+  g_assert_true (ferry_rm_rf (dir, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/db/files-private", test_files_private);
   g_test_add_func ("/db/privileged-migration", test_privileged_migration);
+  g_test_add_func ("/db/pools-migration", test_pools_migration);
   return g_test_run ();
 }
