@@ -2,6 +2,7 @@
 #include "daemon/copy.h"
 #include "daemon/intent.h"
 #include "daemon/lifecycle.h"
+#include "daemon/storage.h"
 #include "storage/layout.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -16,6 +17,7 @@ typedef struct
   FerryDaemon *daemon;
   char *source;        /* the source instance's name */
   char *name;          /* the copy's */
+  FerryStoragePool *pool; /* the copy's (pools outlive ferryd's operations) */
   char *from_rootfs;   /* the instance's or the snapshot's rootfs */
   char *run_dir;       /* the source's, when it runs and is frozen here */
   GPtrArray *snapshots; /* FerryDbSnapshot rows of the copy, instance_id unset */
@@ -41,9 +43,12 @@ ferry_copy_keeps_key (const char *key)
 }
 
 gboolean
-ferry_copy_instance_rootfs (const char *from, const char *to, GError **error)
+ferry_copy_instance_rootfs (FerryStoragePool *pool, const char *from, const char *to, gboolean snapshot,
+                            GError **error)
 {
-  if (!ferry_copy_tree (from, to, error))
+  const FerryStorageDriver *driver = pool->driver;
+
+  if (!(snapshot ? driver->snapshot_volume (from, to, error) : driver->copy_volume (from, to, error)))
     {
       g_prefix_error (error, "Copying the root file system %s: ", from);
       return FALSE;
@@ -81,7 +86,7 @@ copy_live_rootfs (CopyData *data, const char *to, GError **error)
       g_prefix_error (error, "Freezing %s to copy it: ", data->source);
       return FALSE;
     }
-  ok = ferry_copy_instance_rootfs (data->from_rootfs, to, error);
+  ok = ferry_copy_instance_rootfs (data->pool, data->from_rootfs, to, FALSE, error);
   ferry_test_crash_point ("copy-while-frozen");
   if (data->run_dir != NULL && !ferry_runtime_unfreeze (data->run_dir, &thaw_error))
     g_warning ("Thawing %s after copying it: %s", data->source, thaw_error->message);
@@ -100,7 +105,7 @@ copy_snapshot_dir (CopyData *data, const FerryDbSnapshot *s, GError **error)
   g_autofree char *from_state = ferry_layout_dir_state (from_dir);
   g_autofree char *to_state = ferry_layout_dir_state (to_dir);
 
-  if (!ferry_mkdir_p (to_dir, 0700, error) || !ferry_copy_instance_rootfs (from_rootfs, to_rootfs, error))
+  if (!ferry_mkdir_p (to_dir, 0700, error) || !ferry_copy_instance_rootfs (data->pool, from_rootfs, to_rootfs, TRUE, error))
     return FALSE;
   if (s->stateful && g_file_test (from_state, G_FILE_TEST_IS_DIR) && !ferry_copy_tree (from_state, to_state, error))
     {
@@ -119,7 +124,8 @@ copy_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GE
   g_autofree char *rootfs = ferry_layout_rootfs (l, data->name);
   g_autofree char *snaps_dir = ferry_layout_snapshots_dir (l, data->name);
 
-  if (!ferry_layout_make_instance_dir (instance_dir, error) || !copy_live_rootfs (data, rootfs, error))
+  if (!ferry_storage_prepare_instance (data->daemon, data->pool, data->name, error)
+      || !ferry_layout_make_instance_dir (instance_dir, error) || !copy_live_rootfs (data, rootfs, error))
     return FALSE;
   if (data->snapshots->len > 0 && !ferry_mkdir_p (snaps_dir, 0700, error))
     return FALSE;
@@ -178,7 +184,7 @@ copy_done (FerryOperation *op, gpointer user_data, GError **error)
   for (int i = 0; i < 3; i++)
     {
       g_autoptr (GError) cleanup_error = NULL;
-      if (!ferry_rm_rf (dirs[i], &cleanup_error))
+      if (!ferry_storage_remove_linked (dirs[i], &cleanup_error))
         g_warning ("Cleaning up the failed copy %s: %s", data->name, cleanup_error->message);
       g_free (dirs[i]);
     }
@@ -222,7 +228,7 @@ run_dir_to_freeze (FerryDaemon *d, FerryInstance *src)
 
 FerryOperation *
 ferry_instance_copy (FerryDaemon *d, FerryInstance *src, const char *snapshot, FerryInstance *dst,
-                     gboolean instance_only, GError **error)
+                     FerryStoragePool *pool, gboolean instance_only, GError **error)
 {
   g_autofree char *src_url = g_strdup_printf ("/1.0/instances/%s", src->row->name);
   g_autofree char *dst_url = g_strdup_printf ("/1.0/instances/%s", dst->row->name);
@@ -232,6 +238,7 @@ ferry_instance_copy (FerryDaemon *d, FerryInstance *src, const char *snapshot, F
   data->daemon = d;
   data->source = g_strdup (src->row->name);
   data->name = g_strdup (dst->row->name);
+  data->pool = pool;
   data->snapshots = snapshots_to_copy (d, src, snapshot == NULL && !instance_only, error);
   if (data->snapshots == NULL)
     {

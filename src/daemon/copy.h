@@ -4,6 +4,7 @@
 #pragma once
 
 #include "daemon/instance.h"
+#include "storage/driver.h"
 
 /* Whether a config key of the source goes into the copy, as LXD's
  * shared.InstanceIncludeWhenCopying for a local copy: no volatile key but
@@ -18,14 +19,16 @@ gboolean ferry_copy_keeps_key (const char *key);
  * the commit point: until they are inserted, DST's directories are an
  * orphan the next start removes (docs/durability.md). */
 FerryOperation *ferry_instance_copy (FerryDaemon *d, FerryInstance *src, const char *snapshot, FerryInstance *dst,
-                                     gboolean instance_only, GError **error);
+                                     FerryStoragePool *pool, gboolean instance_only, GError **error);
 
 /* The one place that copies a root file system from FROM (an instance's or
- * a snapshot's) to TO (not existing yet), to be pointed at a storage
- * driver's own copy (a btrfs snapshot) later. Ferry keeps every rootfs
+ * a snapshot's) to TO (not existing yet) in POOL, the copy's: by its
+ * driver's copy (or, for a snapshot of the copy, its readonly snapshot), a
+ * subvolume snapshot where FROM is on the same btrfs. Ferry keeps every rootfs
  * unshifted on disk (owners as seen inside the container; the container
  * mounts it idmapped), so a copy needs no shifting whatever its map. */
-gboolean ferry_copy_instance_rootfs (const char *from, const char *to, GError **error);
+gboolean ferry_copy_instance_rootfs (FerryStoragePool *pool, const char *from, const char *to, gboolean snapshot,
+                                     GError **error);
 
 /* Recovery of a copy that froze RUNNING SRC and never thawed it (ferryd
  * killed meanwhile): thaws it. */

@@ -344,3 +344,26 @@ def test_profile_names_the_pool(daemon, p1):
         assert cp.returncode != 0 and "currently in use" in cp.stderr, cp.stderr
     finally:
         daemon.lxc("profile", "delete", "fast", check=False)
+
+
+def test_btrfs_local_copy(daemon, p1):
+    """lxc copy of an instance on a btrfs pool lands on that pool: its rootfs a writable
+    subvolume snapshot, its snapshots readonly ones; a copy onto the default pool (-s)
+    copies the files, and the copy starts."""
+    daemon.lxc("launch", "busybox", "k1", "-s", "p1")
+    daemon.lxc("exec", "k1", "--", "sh", "-c", "echo kept > /root/f")
+    daemon.lxc("snapshot", "k1", "s0")
+    daemon.lxc("copy", "k1", "k2")
+    k2 = os.readlink(os.path.join(daemon.root, "containers", "k2"))
+    assert is_subvolume(os.path.join(k2, "rootfs")) and not readonly(os.path.join(k2, "rootfs"))
+    s0 = os.path.join(daemon.root, "snapshots", "k2", "s0", "rootfs")
+    assert is_subvolume(s0) and readonly(s0)
+    assert daemon.instance("k2")["expanded_devices"]["root"]["pool"] == "p1"
+    daemon.lxc("start", "k2")
+    assert daemon.lxc("exec", "k2", "--", "cat", "/root/f").stdout.strip() == "kept"
+    daemon.lxc("copy", "k1", "k3", "--instance-only", "-s", "default")
+    assert not os.path.islink(os.path.join(daemon.root, "containers", "k3"))
+    daemon.lxc("start", "k3")
+    assert daemon.lxc("exec", "k3", "--", "cat", "/root/f").stdout.strip() == "kept"
+    for name in ("k1", "k2", "k3"):
+        daemon.lxc("delete", "-f", name)

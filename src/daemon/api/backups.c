@@ -8,6 +8,7 @@
 #include "daemon/api/api.h"
 #include "daemon/http/http-guard.h"
 #include "daemon/idmaps.h"
+#include "daemon/storage.h"
 #include "daemon/validate.h"
 #include "image/backup.h"
 #include "common/error.h"
@@ -843,7 +844,12 @@ imported_row (JsonObject *o, const char *what, GError **error)
   r->created_at = parse_time (yaml_string (o, "created_at"));
   r->expires_at = parse_time (yaml_string (o, "expires_at"));
   r->config_json = ferry_json_to_string (config, FALSE);
-  r->devices_json = ferry_json_to_string (devices_node, FALSE);
+  {
+    /* An import lands on the default pool (X-LXD-pool names no other yet):
+     * a root disk naming the exporting host's pool would not match its files. */
+    g_autofree char *devices_text = ferry_json_to_string (devices_node, FALSE);
+    r->devices_json = ferry_storage_devices_on_pool (devices_text, "default");
+  }
   r->profiles_json = ferry_json_to_string (profiles_node, FALSE);
   return r;
 }
@@ -1171,7 +1177,7 @@ ferry_api_backup_import (FerryRequest *req)
       return;
     }
   if (pool != NULL && *pool != '\0' && strcmp (pool, "default") != 0)
-    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Storage pool \"%s\" not found: Ferry has one, \"default\"",
+    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Importing into storage pool \"%s\" is not supported yet: backups are imported into \"default\"",
                  pool);
   else if (name != NULL && *name != '\0' && !ferry_name_validate_instance (name, &error))
     ;

@@ -678,7 +678,7 @@ create_instance (FerryRequest *req)
     }
   if (r.copy_from != NULL)
     {
-      op = ferry_instance_copy (d, r.copy_from, r.copy_snapshot, inst, r.instance_only, &error);
+      op = ferry_instance_copy (d, r.copy_from, r.copy_snapshot, inst, pool, r.instance_only, &error);
       if (op == NULL)
         {
           g_hash_table_remove (d->instances, r.name);
