@@ -148,6 +148,37 @@ ferry_cert_pem (GTlsCertificate *cert)
   return pem;
 }
 
+GTlsCertificate *
+ferry_cert_parse (const char *text, GError **error)
+{
+  g_autofree guchar *der = NULL;
+  g_autofree char *b64 = NULL;
+  g_autoptr (GString) pem = NULL;
+  gsize len = 0, b64_len;
+
+  if (g_str_has_prefix (text, "-----BEGIN"))
+    return g_tls_certificate_new_from_pem (text, -1, error);
+  der = g_base64_decode (text, &len);
+  if (len == 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid certificate");
+      return NULL;
+    }
+  /* GIO takes PEM only: the DER re-encoded in 64-character lines. The bound
+   * is the length, not a NUL looked for at each step of 64: a last line
+   * shorter than 64 would step past the NUL and read the heap after it. */
+  b64 = g_base64_encode (der, len);
+  b64_len = strlen (b64);
+  pem = g_string_new ("-----BEGIN CERTIFICATE-----\n");
+  for (gsize i = 0; i < b64_len; i += 64)
+    {
+      g_string_append_len (pem, b64 + i, (gssize) MIN (64, b64_len - i));
+      g_string_append_c (pem, '\n');
+    }
+  g_string_append (pem, "-----END CERTIFICATE-----\n");
+  return g_tls_certificate_new_from_pem (pem->str, -1, error);
+}
+
 #define SALT_LEN 32
 #define HASH_LEN 64
 

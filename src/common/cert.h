@@ -21,6 +21,9 @@ char *ferry_cert_fingerprint (GTlsCertificate *cert);
 char *ferry_cert_fingerprint_pem (const char *pem, GError **error);
 /* The PEM text of a certificate. */
 char *ferry_cert_pem (GTlsCertificate *cert);
+/* A certificate as POST /1.0/certificates carries it: PEM, or the base64 of
+ * its DER (what lxc sends). NULL and an error if it is not a certificate. */
+GTlsCertificate *ferry_cert_parse (const char *text, GError **error);
 
 /* core.trust_password is stored as a salted scrypt hash, as LXD does:
  * hex (salt || scrypt (password, salt)). */

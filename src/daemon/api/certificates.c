@@ -57,34 +57,6 @@ list_certificates (FerryRequest *req)
   ferry_respond_sync (req->msg, node);
 }
 
-/* LXD sends certificates as base64 DER (no PEM armour); accept PEM too. */
-static GTlsCertificate *
-parse_certificate (const char *text, GError **error)
-{
-  g_autofree guchar *der = NULL;
-  g_autofree char *b64 = NULL;
-  g_autoptr (GString) pem = NULL;
-  gsize len = 0;
-
-  if (g_str_has_prefix (text, "-----BEGIN"))
-    return g_tls_certificate_new_from_pem (text, -1, error);
-  der = g_base64_decode (text, &len);
-  if (len == 0)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid certificate");
-      return NULL;
-    }
-  b64 = g_base64_encode (der, len);
-  pem = g_string_new ("-----BEGIN CERTIFICATE-----\n");
-  for (gsize i = 0; b64[i] != '\0'; i += 64)
-    {
-      g_string_append_len (pem, b64 + i, MIN (64, strlen (b64 + i)));
-      g_string_append_c (pem, '\n');
-    }
-  g_string_append (pem, "-----END CERTIFICATE-----\n");
-  return g_tls_certificate_new_from_pem (pem->str, -1, error);
-}
-
 struct FerryTrustTokenEntry
 {
   char *secret;
@@ -208,7 +180,7 @@ trust_client (TrustRequest *tr)
   FerryDbCertificate row = { 0 };
 
   if (*tr->certificate != '\0')
-    cert = parse_certificate (tr->certificate, &error);
+    cert = ferry_cert_parse (tr->certificate, &error);
   else if (tr->peer != NULL)
     cert = g_object_ref (tr->peer);
   else

@@ -39,6 +39,55 @@ test_generate_and_fingerprint (void)
   g_rmdir (dir);
 }
 
+/* lxc sends base64 DER of any length; the PEM rebuilt from it must hold
+ * exactly that DER whatever the length of its last line (each CN length
+ * gives another DER length). The old loop read past the base64's NUL
+ * when the last line was short, and the heap bytes after it sometimes went
+ * into the PEM ("Base64 unexpected header error" 1 run in 10-30). */
+static void
+test_parse_base64_der (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ferry-cert-XXXXXX", NULL);
+  g_autofree char *crt = g_build_filename (dir, "client.crt", NULL);
+  g_autofree char *key = g_build_filename (dir, "client.key", NULL);
+  guint residues = 0;
+
+  /* The CN grows the DER a byte at a time up to 64 characters, and ECDSA
+   * signatures vary in length too: rounds until every length was seen. */
+  for (guint attempt = 0; residues != 0xffff && attempt < 640; attempt++)
+    {
+      g_autofree char *cn = g_strnfill (1 + attempt % 64, 'c');
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GTlsCertificate) cert = NULL, parsed = NULL, from_pem = NULL;
+      g_autoptr (GByteArray) der = NULL, parsed_der = NULL;
+      g_autofree char *b64 = NULL, *pem = NULL;
+
+      g_assert_true (ferry_cert_generate (crt, key, FERRY_CERT_CLIENT, cn, &error));
+      g_assert_no_error (error);
+      cert = g_tls_certificate_new_from_file (crt, &error);
+      g_assert_no_error (error);
+      g_object_get (cert, "certificate", &der, NULL);
+      b64 = g_base64_encode (der->data, der->len);
+      residues |= 1u << (strlen (b64) % 64 / 4);
+      parsed = ferry_cert_parse (b64, &error);
+      g_assert_no_error (error);
+      g_object_get (parsed, "certificate", &parsed_der, NULL);
+      g_assert_cmpmem (parsed_der->data, parsed_der->len, der->data, der->len);
+      pem = ferry_cert_pem (cert);
+      from_pem = ferry_cert_parse (pem, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_tls_certificate_is_same (from_pem, cert));
+    }
+  /* Every length of last line (base64 comes in fours) was tried. */
+  g_assert_cmpuint (residues, ==, 0xffff);
+  g_assert_null (ferry_cert_parse ("!!!!", NULL));
+  g_assert_null (ferry_cert_parse ("AAAA", NULL));
+  g_assert_null (ferry_cert_parse ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", NULL));
+  g_unlink (crt);
+  g_unlink (key);
+  g_rmdir (dir);
+}
+
 static void
 test_password_hash (void)
 {
@@ -133,6 +182,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cert/generate-fingerprint", test_generate_and_fingerprint);
+  g_test_add_func ("/cert/parse-base64-der", test_parse_base64_der);
   g_test_add_func ("/cert/password-hash", test_password_hash);
   g_test_add_func ("/cert/token-round-trip", test_token_round_trip);
   g_test_add_func ("/cert/token-decode-lxd", test_token_decode_lxd);
