@@ -2,6 +2,7 @@
  * knows about a running container (its init, freezer cgroup, console,
  * interfaces) turned into a CRIU dump request. */
 #include "runtime/monitor.h"
+#include "runtime/criu-watchdog.h"
 
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
@@ -193,6 +194,18 @@ page_server_address (const char *spec, int *port)
   return g_strndup (spec, colon - spec);
 }
 
+/* One dump, under a watchdog: a CRIU killed early can leave a probe child
+ * holding libcriu's socket, and the dump would never return. */
+static gboolean
+dump_watched (FerryDumpRequest *req, GError **error)
+{
+  FerryCriuWatchdog *watchdog = ferry_criu_watchdog_start ();
+  gboolean ok = ferry_checkpoint_dump (req, error);
+
+  ferry_criu_watchdog_stop (watchdog);
+  return ok;
+}
+
 /* The dump, tried again while it fails on a netlink socket with unread
  * messages at the freeze (systemd's daemons read their rtnetlink events
  * promptly; CRIU cannot dump a queue): a moment's state, and the tree runs
@@ -202,7 +215,7 @@ dump_retrying (const FerryCheckpointOptions *o, FerryDumpRequest *req)
 {
   g_autoptr (GError) error = NULL;
 
-  for (int attempt = 1; !ferry_checkpoint_dump (req, &error); attempt++)
+  for (int attempt = 1; !dump_watched (req, &error); attempt++)
     {
       if (attempt >= DUMP_ATTEMPTS || o->page_server != NULL
           || strstr (error->message, "The socket has data to read") == NULL)

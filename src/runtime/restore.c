@@ -3,6 +3,7 @@
  * new console, then restores the tree as its own child. */
 #include "runtime/monitor.h"
 #include "runtime/mount-notify.h"
+#include "runtime/criu-watchdog.h"
 
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
@@ -20,7 +21,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -142,76 +142,6 @@ send_listener(int sock, int listener)
   return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1;
 }
 
-/* ---- CRIU's watchdog ----
- * A CRIU killed in the middle of a restore leaves its helpers (its cgroup
- * daemon) holding libcriu's socket, so libcriu waits for an answer for ever.
- * The restorer is a subreaper, so what CRIU leaves becomes its child; this
- * thread, while libcriu waits, finds CRIU dead and unreaped for a while (a
- * CRIU that answered is reaped at once) and kills what it left. */
-static volatile gint restore_returned;
-
-/* The children of this process: (pid, state, comm) from /proc. */
-static void
-for_each_child (void (*fn) (pid_t pid, char state, const char *comm, gpointer data), gpointer data)
-{
-  g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
-  pid_t self = getpid();
-
-  for (const char *e; proc != NULL && (e = g_dir_read_name(proc)) != NULL;) {
-    g_autofree char *path = NULL, *stat = NULL;
-    if (!g_ascii_isdigit(e[0]))
-      continue;
-    path = g_strdup_printf("/proc/%s/stat", e);
-    if (!g_file_get_contents(path, &stat, NULL, NULL))
-      continue;
-    char *open_paren = strchr(stat, '('), *close_paren = strrchr(stat, ')');
-    char state = 0;
-    int ppid = 0;
-    if (open_paren == NULL || close_paren == NULL || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2
-        || ppid != self)
-      continue;
-    *close_paren = '\0';
-    fn((pid_t)g_ascii_strtoll(e, NULL, 10), state, open_paren + 1, data);
-  }
-}
-
-static void
-note_dead_criu (pid_t pid, char state, const char *comm, gpointer data)
-{
-  if (state == 'Z' && g_str_equal(comm, "criu"))
-    *(gboolean *)data = TRUE;
-}
-
-static void
-kill_live_child (pid_t pid, char state, const char *comm, gpointer data)
-{
-  if (state != 'Z') {
-    ferry_monitor_log("CRIU died without answering: killing what it left (%s, PID %d)", comm, (int)pid);
-    kill(pid, SIGKILL);
-  }
-}
-
-static gpointer
-criu_watchdog (gpointer unused)
-{
-  gint64 dead_since = 0;
-
-  while (!g_atomic_int_get(&restore_returned)) {
-    gboolean dead = FALSE;
-    g_usleep(100 * 1000);
-    for_each_child(note_dead_criu, &dead);
-    if (!dead)
-      dead_since = 0;
-    else if (dead_since == 0)
-      dead_since = g_get_monotonic_time();
-    else if (g_get_monotonic_time() - dead_since > 2 * G_USEC_PER_SEC) {
-      for_each_child(kill_live_child, NULL);
-      dead_since = 0;
-    }
-  }
-  return NULL;
-}
-
 /* The restorer, a child of the monitor: it stacks the mount notification
  * filter on itself, so that CRIU and every restored thread inherit it (a
  * filter cannot be given to another process), hands the listener to the
@@ -240,13 +170,9 @@ restorer_main(int sock, FerryRestoreRequest *req)
     req->inherited_filter = ferry_security_mount_notify_filter(&len);
     req->inherited_filter_len = len * sizeof(struct sock_filter);
     req->pre_resume = switch_to_enforcing;
-    GThread *watchdog = NULL;
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) == 0)
-      watchdog = g_thread_new("criu-watchdog", criu_watchdog, NULL);
+    FerryCriuWatchdog *watchdog = ferry_criu_watchdog_start();
     pid = ferry_checkpoint_restore(req, &error);
-    g_atomic_int_set(&restore_returned, 1);
-    if (watchdog != NULL)
-      g_thread_join(watchdog);
+    ferry_criu_watchdog_stop(watchdog);
   }
   g_autofree char *report
       = pid > 0 ? g_strdup_printf("P%d", (int)pid) : g_strconcat("F", error->message, NULL);
