@@ -28,6 +28,7 @@ typedef struct
   char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
   char *stats_file;
   gboolean discard_state;
+  gboolean was_frozen;      /* stateful stop: frozen by its user before */
   gboolean state_saved;     /* result: a stateful stop completed */
   gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
   gboolean state_kept;      /* result: a failed restore left state to retry from */

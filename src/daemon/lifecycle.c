@@ -420,6 +420,29 @@ start_or_restore (LifecycleData *data, GError **error)
   return ferry_run_monitor (d, argv, NULL, error);
 }
 
+gboolean
+ferry_instance_frozen_now (const char *run_dir)
+{
+  FerryRuntimeState st = { 0 };
+
+  return ferry_runtime_read_state (run_dir, &st, NULL) && st.running && st.frozen;
+}
+
+void
+ferry_instance_thaw_after_failed_dump (const char *run_dir, const char *name, gboolean was_frozen)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (was_frozen)
+    return;
+  ferry_rundir_wait_not_busy (run_dir, 600);
+  if (!ferry_instance_frozen_now (run_dir))
+    return;
+  g_warning ("%s was left frozen by its failed dump; thawing it", name);
+  if (!ferry_runtime_unfreeze (run_dir, &error))
+    g_warning ("Thawing %s: %s", name, error->message);
+}
+
 /* The checkpoint's monitor failed, but CRIU (which outlives it and holds
  * the busy lock until it ends) may have finished the dump and killed the
  * processes: then the state is complete, and dropping it would lose them. */
@@ -450,6 +473,7 @@ save_state (LifecycleData *data, GError **error)
   if (!ferry_run_monitor (data->daemon, (const char *const *) data->checkpoint_argv->pdata, NULL, error)
       && !dump_ended_anyway (data, error))
     {
+      ferry_instance_thaw_after_failed_dump (data->run_dir, data->name, data->was_frozen);
       ferry_rm_rf (data->state_tmp, NULL);
       g_prefix_error (error, "Stateful stop of %s failed, the instance keeps running: ", data->name);
       ferry_error_add_log (error, argv_value (data->checkpoint_argv, "--log"));
@@ -697,6 +721,7 @@ ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboole
     {
       g_autofree char *log = ferry_layout_criu_log (d->layout, inst->row->name, "stop_dump");
       data->state_tmp = g_strconcat (data->state_dir, ".tmp", NULL);
+      data->was_frozen = ferry_instance_frozen_now (data->run_dir);
       data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
       ferry_rm_rf (data->state_tmp, NULL);
       if (!ferry_mkdir_p (data->state_tmp, 0700, error))

@@ -44,6 +44,16 @@ gboolean ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdo
  * crash meanwhile leaves an aside the next start removes. */
 void ferry_discard_in_background (const char *dir, const char *name);
 
+/* TRUE when the container of RUN_DIR is frozen now (paused by its user,
+ * say): a failed dump must leave it so, and only so. */
+gboolean ferry_instance_frozen_now (const char *run_dir);
+
+/* After a failed dump of the container of RUN_DIR (NAME): once CRIU has
+ * ended, thaws it unless it was frozen before the dump (WAS_FROZEN). The
+ * ferry-monitor that froze it for the dump may have died before thawing
+ * it (killed mid-dump): without this the container stays frozen. */
+void ferry_instance_thaw_after_failed_dump (const char *run_dir, const char *name, gboolean was_frozen);
+
 /* Loads every instance from the database and re-attaches to running ones;
  * starts those that were running when the host went down. */
 gboolean ferry_instances_load (FerryDaemon *d, GError **error);

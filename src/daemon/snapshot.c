@@ -30,6 +30,8 @@ typedef struct
   char *snap_dir;
   char *new_snap_dir;
   GPtrArray *checkpoint_argv; /* stateful: ferry-monitor checkpoint ... */
+  char *run_dir;              /* stateful: the instance's */
+  gboolean was_frozen;        /* stateful: frozen by its user before */
   char *stats_file;
   char *log;
   gboolean stateful;
@@ -54,6 +56,7 @@ snapshot_data_free (SnapshotData *data)
     unlink (data->stats_file);
   g_free (data->stats_file);
   g_free (data->log);
+  g_free (data->run_dir);
   g_clear_error (&data->commit_error);
   g_free (data);
 }
@@ -86,6 +89,7 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
       ok = ferry_run_monitor (data->daemon, (const char *const *) data->checkpoint_argv->pdata, NULL, error);
       if (!ok)
         {
+          ferry_instance_thaw_after_failed_dump (data->run_dir, data->instance, data->was_frozen);
           g_prefix_error (error, "Stateful snapshot of %s failed, the instance keeps running: ", data->instance);
           ferry_error_add_log (error, data->log);
         }
@@ -158,6 +162,8 @@ add_checkpoint_argv (FerryDaemon *d, FerryInstance *inst, SnapshotData *data, GE
 
   if (!ferry_mkdir_p (images, 0700, error))
     return FALSE;
+  data->run_dir = g_strdup (run_dir);
+  data->was_frozen = ferry_instance_frozen_now (run_dir);
   data->log = ferry_layout_criu_log (d->layout, inst->row->name, "snapshot_dump");
   data->stats_file = ferry_layout_stats_file (d->layout);
   data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
