@@ -24,6 +24,7 @@ typedef struct
   gboolean stateless;
   gboolean instance_only;
   const char *mode; /* "pull" or "push" */
+  const char *storage; /* -s: the pool the target puts it on, or NULL */
 
   const char *source_remote;
   const char *source_name;
@@ -321,6 +322,8 @@ transfer_instance (Transfer *t, gboolean *stopped_source, GError **error)
         return FALSE;
     }
 
+  if (t->storage != NULL)
+    ferry_migration_set_root_pool (instance, t->storage);
   if (same_server)
     ok = transfer_local (t, instance, &local_error);
   else if (strcmp (t->mode, "push") == 0)
@@ -456,12 +459,19 @@ cmd_move (FerryCli *cli, FerryArgs *args, GError **error)
 
   t.stateless = ferry_args_get_bool (args, "stateless");
   t.instance_only = ferry_args_get_bool (args, "instance-only");
+  t.storage = ferry_args_get_string (args, "storage", NULL);
   if (!parse_mode (args, &t.mode, error) || !parse_endpoint (pos[0], &source_remote, &source_name, error)
       || !parse_endpoint (pos[1], &target_remote, &target_name, error))
     return FERRY_EXIT_ERROR;
   if (*source_name == '\0')
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "You must specify a source instance name");
+      return FERRY_EXIT_ERROR;
+    }
+  if (strcmp (source_remote, target_remote) == 0 && t.storage != NULL)
+    {
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                           "Moving an instance to another pool of the same server isn't supported (copy it with -s)");
       return FERRY_EXIT_ERROR;
     }
   if (strcmp (source_remote, target_remote) == 0)
@@ -512,6 +522,7 @@ cmd_copy (FerryCli *cli, FerryArgs *args, GError **error)
 
   t.stateless = ferry_args_get_bool (args, "stateless");
   t.instance_only = ferry_args_get_bool (args, "instance-only");
+  t.storage = ferry_args_get_string (args, "storage", NULL);
   if (!parse_mode (args, &t.mode, error) || !parse_endpoint (pos[0], &source_remote, &source_name, error)
       || (name_given && !parse_endpoint (pos[1], &target_remote, &target_name, error)))
     return FERRY_EXIT_ERROR;
@@ -572,6 +583,7 @@ static const FerryOption move_options[] = {
   { "instance-only", 0, FERRY_OPT_BOOL, "Move the instance without its snapshots" },
   { "mode", 0, FERRY_OPT_STRING, "Transfer mode. One of pull or push (default \"pull\")" },
   { "stateless", 0, FERRY_OPT_BOOL, "Move a running instance by stopping it, moving it and starting it" },
+  { "storage", 's', FERRY_OPT_STRING, "Storage pool name (on the target)" },
   { NULL },
 };
 
@@ -602,6 +614,7 @@ static const FerryOption copy_options[] = {
   { "instance-only", 0, FERRY_OPT_BOOL, "Copy the instance without its snapshots" },
   { "mode", 0, FERRY_OPT_STRING, "Transfer mode. One of pull or push (default \"pull\")" },
   { "stateless", 0, FERRY_OPT_BOOL, "Copy a stateful instance stateless" },
+  { "storage", 's', FERRY_OPT_STRING, "Storage pool name (on the target)" },
   { NULL },
 };
 

@@ -70,6 +70,35 @@ ferry_migration_source_request (gboolean live, gboolean instance_only, const cha
   return json_builder_get_root (b);
 }
 
+void
+ferry_migration_set_root_pool (JsonObject *instance, const char *pool)
+{
+  JsonObject *devices = ferry_obj_object (instance, "devices");
+  g_autoptr (GList) names = NULL;
+  JsonObject *root;
+
+  if (devices == NULL)
+    {
+      devices = json_object_new ();
+      json_object_set_object_member (instance, "devices", devices);
+    }
+  names = json_object_get_members (devices);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonObject *dev = ferry_obj_object (devices, l->data);
+      if (g_strcmp0 (ferry_obj_string (dev, "type"), "disk") == 0 && g_strcmp0 (ferry_obj_string (dev, "path"), "/") == 0)
+        {
+          json_object_set_string_member (dev, "pool", pool);
+          return;
+        }
+    }
+  root = json_object_new ();
+  json_object_set_string_member (root, "type", "disk");
+  json_object_set_string_member (root, "path", "/");
+  json_object_set_string_member (root, "pool", pool);
+  json_object_set_object_member (devices, "root", root);
+}
+
 /* shared.InstanceIncludeWhenCopying (remote copy): of the volatile keys
  * only volatile.base_image helps the target. */
 static void

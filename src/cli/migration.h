@@ -33,6 +33,11 @@ typedef struct
 JsonNode *ferry_migration_target_request (JsonObject *instance, const char *name, gboolean is_move,
                                           const FerryMigrationSource *source);
 
+/* -s POOL (lxc/copy.go): the instance's own root disk device (as GET
+ * /1.0/instances/NAME returned it) names POOL, or a root disk "root" on
+ * POOL is added when its root disk comes from a profile. */
+void ferry_migration_set_root_pool (JsonObject *instance, const char *pool);
+
 /* Where a daemon is reached for migration (client/lxd.go GetConnectionInfo):
  * its own HTTPS URL when it is an HTTPS remote, then every
  * environment.addresses entry not starting with ':' as https://<entry>,

@@ -32,6 +32,20 @@ ferry_btrfs_is_subvolume (const char *path)
          && ferry_btrfs_is_btrfs (path);
 }
 
+gboolean
+ferry_btrfs_is_readonly_subvolume (const char *path)
+{
+  guint64 flags = 0;
+  int fd;
+  gboolean ro;
+
+  if (!ferry_btrfs_is_subvolume (path) || (fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return FALSE;
+  ro = ioctl (fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) == 0 && (flags & BTRFS_SUBVOL_RDONLY) != 0;
+  close (fd);
+  return ro;
+}
+
 /* Opens the parent of PATH and fills the last component into ARGS's name. */
 static int
 open_parent (const char *path, char *name, gsize name_size, GError **error)

@@ -9,6 +9,8 @@
 gboolean ferry_btrfs_is_btrfs (const char *path);
 /* TRUE when PATH is the root of a btrfs subvolume. */
 gboolean ferry_btrfs_is_subvolume (const char *path);
+/* TRUE when PATH is the root of a readonly subvolume (what btrfs send takes). */
+gboolean ferry_btrfs_is_readonly_subvolume (const char *path);
 /* Creates the subvolume PATH (its parent must exist, PATH must not). */
 gboolean ferry_btrfs_subvolume_create (const char *path, GError **error);
 /* Snapshots subvolume FROM as DST (which must not exist), readonly or not. */

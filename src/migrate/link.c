@@ -1,10 +1,11 @@
 /* What both sides of a migration share: the three channels, control
- * messages, and rsync sessions over the fs channel. */
+ * messages, and rsync or btrfs send/receive sessions over the fs channel. */
 #include "migrate/migration.h"
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "daemon/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -271,7 +272,7 @@ ferry_migration_recv (FerryMigrationLink *link, const char *type, GCancellable *
 #define RSYNC_SERVER_FLAGS "-lHogDtpAXrSe.iLsfxCIvu"
 
 static char *
-rsync_log_tail (const char *log)
+tool_log_tail (const char *log)
 {
   g_autofree char *text = NULL;
 
@@ -281,14 +282,27 @@ rsync_log_tail (const char *log)
   return g_strdup (strlen (text) > 600 ? text + strlen (text) - 600 : text);
 }
 
-/* Runs ARGV (NULL-terminated) joined to the fs channel through a socket:
- * as its stdin and stdout (the rsync server), or as fd 3 (the rsync client's
- * -e netcat inherits it). */
-static gboolean
-rsync_session (FerryMigrationLink *link, GPtrArray *argv, gboolean as_stdio, const char *log, guint64 *bytes,
-               GError **error)
+/* How a tool joins the fs channel. */
+typedef enum
 {
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  JOIN_STDIO,  /* stdin and stdout: the rsync server */
+  JOIN_FD3,    /* fd 3: the rsync client's -e netcat inherits it */
+  JOIN_STDOUT, /* stdout alone: btrfs send */
+  JOIN_STDIN,  /* stdin alone: btrfs receive (what it prints must not flow back) */
+} Join;
+
+/* Runs ARGV (NULL-terminated) joined to the fs channel through a socket, as
+ * JOIN says. OK_STATUS is an exit status that counts as success besides 0
+ * (-1: none). */
+static gboolean
+fs_session (FerryMigrationLink *link, GPtrArray *argv, Join join, const char *log, int ok_status, guint64 *bytes,
+            GError **error)
+{
+  const char *tool = g_ptr_array_index (argv, 0);
+  g_autoptr (GSubprocessLauncher) launcher
+      = g_subprocess_launcher_new (join == JOIN_STDOUT ? G_SUBPROCESS_FLAGS_STDIN_PIPE
+                                   : join == JOIN_STDIN ? G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                                        : G_SUBPROCESS_FLAGS_NONE);
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GError) pump_error = NULL, wait_error = NULL;
   guint64 sent = 0, received = 0;
@@ -302,11 +316,15 @@ rsync_session (FerryMigrationLink *link, GPtrArray *argv, gboolean as_stdio, con
     }
   pump_fd = sv[0];
   child_fd = sv[1];
-  if (as_stdio)
+  if (join == JOIN_STDIO)
     {
       g_subprocess_launcher_take_stdin_fd (launcher, dup (child_fd));
       g_subprocess_launcher_take_stdout_fd (launcher, child_fd);
     }
+  else if (join == JOIN_STDOUT)
+    g_subprocess_launcher_take_stdout_fd (launcher, child_fd);
+  else if (join == JOIN_STDIN)
+    g_subprocess_launcher_take_stdin_fd (launcher, child_fd);
   else
     g_subprocess_launcher_take_fd (launcher, child_fd, 3);
   if (log != NULL)
@@ -328,11 +346,11 @@ rsync_session (FerryMigrationLink *link, GPtrArray *argv, gboolean as_stdio, con
     *bytes += sent + received;
   if (!pumped)
     {
-      /* rsync quitting (a full disk...) broke the stream: its words are the
-       * reason, when it left any. */
-      g_autofree char *tail = rsync_log_tail (log);
+      /* The tool quitting (a full disk...) broke the stream: its words are
+       * the reason, when it left any. */
+      g_autofree char *tail = tool_log_tail (log);
       if (*tail != '\0')
-        g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "rsync failed (%s); log: %s", tail, log);
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "%s failed (%s); log: %s", tool, tail, log);
       else
         g_propagate_error (error, g_steal_pointer (&pump_error));
       return FALSE;
@@ -342,10 +360,10 @@ rsync_session (FerryMigrationLink *link, GPtrArray *argv, gboolean as_stdio, con
    * pg_internal.init); the next pass, frozen, sends what is there. LXD
    * ignores it the same way. */
   if (!g_subprocess_get_if_exited (proc)
-      || (g_subprocess_get_exit_status (proc) != 0 && g_subprocess_get_exit_status (proc) != RSYNC_VANISHED))
+      || (g_subprocess_get_exit_status (proc) != 0 && g_subprocess_get_exit_status (proc) != ok_status))
     {
-      g_autofree char *tail = rsync_log_tail (log);
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "rsync failed (%s)%s%s", *tail ? tail : "no message",
+      g_autofree char *tail = tool_log_tail (log);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "%s failed (%s)%s%s", tool, *tail ? tail : "no message",
                    log ? "; log: " : "", log ? log : "");
       return FALSE;
     }
@@ -354,7 +372,7 @@ rsync_session (FerryMigrationLink *link, GPtrArray *argv, gboolean as_stdio, con
 
 gboolean
 ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src, gboolean delete,
-                            const char *log, guint64 *bytes, GError **error)
+                            const char *exclude, const char *log, guint64 *bytes, GError **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
 
@@ -364,12 +382,14 @@ ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char
   g_ptr_array_add (argv, g_strdup ("--sparse"));
   if (delete)
     g_ptr_array_add (argv, g_strdup ("--delete"));
+  if (exclude != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--exclude=%s", exclude));
   g_ptr_array_add (argv, g_strdup ("-e"));
   g_ptr_array_add (argv, g_strdup_printf ("%s netcat --fd 3", d->monitor_path));
   g_ptr_array_add (argv, g_strconcat (src, "/", NULL));
   g_ptr_array_add (argv, g_strdup ("ferry:/incoming/")); /* the receiver chooses where */
   g_ptr_array_add (argv, NULL);
-  return rsync_session (link, argv, FALSE, log, bytes, error);
+  return fs_session (link, argv, JOIN_FD3, log, RSYNC_VANISHED, bytes, error);
 }
 
 gboolean
@@ -389,7 +409,41 @@ ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gbool
   g_ptr_array_add (argv, g_strdup ("."));
   g_ptr_array_add (argv, g_strconcat (dest, "/", NULL));
   g_ptr_array_add (argv, NULL);
-  return rsync_session (link, argv, TRUE, log, bytes, error);
+  return fs_session (link, argv, JOIN_STDIO, log, RSYNC_VANISHED, bytes, error);
+}
+
+gboolean
+ferry_migration_btrfs_send (FerryMigrationLink *link, const char *subvolume, const char *parent, const char *log,
+                            guint64 *bytes, GError **error)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (argv, g_strdup ("btrfs"));
+  g_ptr_array_add (argv, g_strdup ("send"));
+  if (parent != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup ("-p"));
+      g_ptr_array_add (argv, g_strdup (parent));
+    }
+  g_ptr_array_add (argv, g_strdup (subvolume));
+  g_ptr_array_add (argv, NULL);
+  return fs_session (link, argv, JOIN_STDOUT, log, -1, bytes, error);
+}
+
+gboolean
+ferry_migration_btrfs_receive (FerryMigrationLink *link, const char *dir, const char *log, guint64 *bytes,
+                               GError **error)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+
+  if (!ferry_mkdir_p (dir, 0700, error))
+    return FALSE;
+  g_ptr_array_add (argv, g_strdup ("btrfs"));
+  g_ptr_array_add (argv, g_strdup ("receive"));
+  g_ptr_array_add (argv, g_strdup ("-C")); /* the stream's paths stay inside DIR */
+  g_ptr_array_add (argv, g_strdup (dir));
+  g_ptr_array_add (argv, NULL);
+  return fs_session (link, argv, JOIN_STDIN, log, -1, bytes, error);
 }
 
 void
@@ -436,14 +490,16 @@ ferry_migration_cleanup_incoming (FerryDaemon *d)
            * died: the instance is this host's now; its images are spent. */
           g_autofree char *state = ferry_layout_state_dir (d->layout, name);
           g_message ("Completing the incoming migration of %s: it was restored and recorded here", name);
+          g_autofree char *recv = g_build_filename (inst_dir, ".migrate-recv", NULL);
           unlink (marker);
+          ferry_rm_rf (recv, NULL);
           if (g_file_test (state, G_FILE_TEST_EXISTS))
             ferry_discard_in_background (state, name);
           continue;
         }
       g_message ("Removing what an unfinished incoming migration of %s left", name);
       ferry_migration_force_stop (d, run_dir, NULL);
-      if (!ferry_rm_rf (inst_dir, &error) || !ferry_rm_rf (snaps, &error))
+      if (!ferry_storage_remove_linked (inst_dir, &error) || !ferry_storage_remove_linked (snaps, &error))
         g_warning ("Cleaning up the incoming migration of %s: %s", name, error->message);
     }
   g_dir_close (dir);

@@ -10,6 +10,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/operations.h"
 #include "daemon/http/wsconn.h"
+#include "storage/driver.h"
 
 typedef enum
 {
@@ -45,12 +46,21 @@ JsonObject *ferry_migration_recv (FerryMigrationLink *link, const char *type, GC
 /* Tells the peer why this side failed (best effort). */
 void ferry_migration_send_error (FerryMigrationLink *link, const GError *error);
 
-/* One rsync session over the fs channel: SRC/ of this host into the
- * directory the receiver chose. */
+/* One rsync session over the fs channel: SRC/ of this host (but EXCLUDE, an
+ * rsync pattern, unless NULL) into the directory the receiver chose. */
 gboolean ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src, gboolean delete,
-                                     const char *log, guint64 *bytes, GError **error);
+                                     const char *exclude, const char *log, guint64 *bytes, GError **error);
 gboolean ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gboolean delete,
                                         const char *log, guint64 *bytes, GError **error);
+
+/* One `btrfs send` stream over the fs channel: readonly SUBVOLUME, as the
+ * difference from PARENT (a readonly subvolume the receiver received
+ * before) unless NULL. The receiver's `btrfs receive` makes it DIR/NAME, NAME
+ * the subvolume's own name, readonly. */
+gboolean ferry_migration_btrfs_send (FerryMigrationLink *link, const char *subvolume, const char *parent,
+                                     const char *log, guint64 *bytes, GError **error);
+gboolean ferry_migration_btrfs_receive (FerryMigrationLink *link, const char *dir, const char *log, guint64 *bytes,
+                                        GError **error);
 
 /* Timing helpers for the figures reported in operation metadata (strings,
  * as LXD's clients require of migration operations). */
@@ -60,8 +70,11 @@ void ferry_migration_set_figure (FerryOperation *op, JsonObject *figures, const 
 void ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject *body);
 /* POST /1.0/instances with source type "migration" (target side); the
  * instance (not yet in the database) is INST, already in d->instances. */
+/* It lands on POOL; MISSING_POOL (or NULL) is the pool its root disk named
+ * that this host lacks: the source's own pool (the instance falls back to
+ * POOL, as in LXD), else the migration fails (the user named it, -s). */
 FerryOperation *ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *source,
-                                              GError **error);
+                                              FerryStoragePool *pool, const char *missing_pool, GError **error);
 
 /* An incoming migration marks its instance directory
  * (ferry_layout_incoming_marker); at start, ferryd removes what such a

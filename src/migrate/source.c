@@ -4,7 +4,9 @@
  * lets it run on here untouched. See docs/migration.md. */
 #include "migrate/migration.h"
 
+#include "common/btrfs.h"
 #include "common/error.h"
+#include "daemon/storage.h"
 #include "migrate/peer.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -28,6 +30,13 @@ typedef struct
   GPtrArray *checkpoint_argv;
   char *idmap; /* the map the processes run with (volatile.idmap.current) */
   gboolean committed;
+  /* The files by btrfs send (both pools btrfs, the target agreed), else by
+   * rsync. The rootfs passes send readonly snapshots of it, SEND_DIR/rootfs.N,
+   * each the difference from LAST_SENT (the stream sent before). */
+  char *pool_name;
+  gboolean btrfs_offered, btrfs;
+  char *send_dir, *last_sent;
+  guint passes;
   /* figures */
   JsonObject *figures;
 } SourceData;
@@ -49,6 +58,11 @@ source_data_free (SourceData *s)
   g_free (s->stats_file);
   g_free (s->rsync_log);
   g_free (s->idmap);
+  g_free (s->pool_name);
+  if (s->send_dir)
+    ferry_rm_rf (s->send_dir, NULL);
+  g_free (s->send_dir);
+  g_free (s->last_sent);
   if (s->snapshots)
     json_node_unref (s->snapshots);
   g_clear_pointer (&s->checkpoint_argv, g_ptr_array_unref);
@@ -76,19 +90,94 @@ disk_usage (const char *path)
   return g_ascii_strtoll (out, NULL, 10);
 }
 
+/* Tells the target what the next fs session carries: WHAT, and KEY=VALUE
+ * (which snapshot, which volume) unless KEY is NULL. */
 static gboolean
-send_sync (SourceData *s, const char *what, const char *src, gboolean delete, guint64 *bytes, GError **error)
+announce_sync (SourceData *s, const char *what, const char *key, const char *value, GError **error)
 {
   g_autoptr (JsonObject) msg = json_object_new ();
-  g_autoptr (JsonObject) reply = NULL;
 
   json_object_set_string_member (msg, "type", "sync");
   json_object_set_string_member (msg, "what", what);
-  if (!ferry_migration_send (s->link, msg, error)
-      || !ferry_migration_rsync_send (s->daemon, s->link, src, delete, s->rsync_log, bytes, error))
+  if (key != NULL)
+    json_object_set_string_member (msg, key, value);
+  return ferry_migration_send (s->link, msg, error);
+}
+
+static gboolean
+send_rsync (SourceData *s, const char *what, const char *src, gboolean delete, const char *exclude, guint64 *bytes,
+            GError **error)
+{
+  g_autoptr (JsonObject) reply = NULL;
+
+  if (!announce_sync (s, what, NULL, NULL, error)
+      || !ferry_migration_rsync_send (s->daemon, s->link, src, delete, exclude, s->rsync_log, bytes, error))
     return FALSE;
   reply = ferry_migration_recv (s->link, "synced", NULL, error);
   return reply != NULL;
+}
+
+/* Readonly SUBVOLUME as a btrfs stream, the difference from the one sent
+ * before (if any); LAST_SENT is it then. */
+static gboolean
+send_btrfs (SourceData *s, const char *what, const char *key, const char *value, const char *subvolume,
+            guint64 *bytes, GError **error)
+{
+  g_autoptr (JsonObject) reply = NULL;
+
+  if (!announce_sync (s, what, key, value, error)
+      || !ferry_migration_btrfs_send (s->link, subvolume, s->last_sent, s->rsync_log, bytes, error)
+      || (reply = ferry_migration_recv (s->link, "synced", NULL, error)) == NULL)
+    return FALSE;
+  g_free (s->last_sent);
+  s->last_sent = g_strdup (subvolume);
+  return TRUE;
+}
+
+/* The snapshots' directories but their rootfs by rsync (a stateful
+ * snapshot's state is there), then each rootfs, oldest first, as a stream
+ * of its difference from the one before. */
+static gboolean
+send_snapshots_btrfs (SourceData *s, guint64 *bytes, GError **error)
+{
+  JsonArray *arr = json_node_get_array (s->snapshots);
+
+  if (!send_rsync (s, "snapshots", s->snapshots_dir, TRUE, "/*/rootfs", bytes, error))
+    return FALSE;
+  for (guint i = 0; i < json_array_get_length (arr); i++)
+    {
+      const char *name = json_object_get_string_member (json_array_get_object_element (arr, i), "name");
+      g_autofree char *rootfs = g_build_filename (s->snapshots_dir, name, "rootfs", NULL);
+      if (!send_btrfs (s, "snapshot-rootfs", "snapshot", name, rootfs, bytes, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The rootfs as it is now: a readonly snapshot of it, sent as its
+ * difference from the last stream (a snapshot, or the previous pass). */
+static gboolean
+send_rootfs_btrfs (SourceData *s, guint64 *bytes, GError **error)
+{
+  g_autofree char *name = g_strdup_printf ("rootfs.%u", ++s->passes);
+  g_autofree char *snap = g_build_filename (s->send_dir, name, NULL);
+
+  if (!ferry_mkdir_p (s->send_dir, 0700, error) || !ferry_btrfs_snapshot (s->rootfs, snap, TRUE, error))
+    {
+      g_prefix_error (error, "Snapshotting the rootfs to send it: ");
+      return FALSE;
+    }
+  return send_btrfs (s, "rootfs", "volume", name, snap, bytes, error);
+}
+
+static gboolean
+send_sync (SourceData *s, const char *what, const char *src, gboolean delete, guint64 *bytes, GError **error)
+{
+  if (s->btrfs && g_str_equal (what, "rootfs"))
+    return send_rootfs_btrfs (s, bytes, error);
+  if (s->btrfs && g_str_equal (what, "snapshots"))
+    return send_snapshots_btrfs (s, bytes, error);
+  return send_rsync (s, what, src, delete, NULL, bytes, error);
 }
 
 /* ---- the page stream: CRIU dials a local port, we relay it ---- */
@@ -443,6 +532,16 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   json_object_set_boolean_member (offer, "instance_only", s->instance_only);
   json_object_set_member (offer, "snapshots", s->instance_only ? json_node_init_array (json_node_alloc (), json_array_new ())
                                                                  : json_node_copy (s->snapshots));
+  /* Where it is here, and how its files can go (a target that knows only
+   * rsync ignores both). */
+  json_object_set_string_member (offer, "pool", s->pool_name);
+  {
+    JsonArray *fs = json_array_new ();
+    if (s->btrfs_offered)
+      json_array_add_string_element (fs, "btrfs");
+    json_array_add_string_element (fs, "rsync");
+    json_object_set_array_member (offer, "fs", fs);
+  }
   {
     gint64 bytes = disk_usage (s->rootfs) + (s->instance_only ? 0 : disk_usage (s->snapshots_dir));
     FerryRuntimeState st = { 0 };
@@ -468,6 +567,8 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
     goto fail_quiet;
   if (s->live && !ferry_migrate_accept_check (accept, error))
     goto fail;
+  s->btrfs = s->btrfs_offered && g_str_equal (json_object_get_string_member_with_default (accept, "fs", "rsync"), "btrfs");
+  g_message ("Migration of %s: its files go by %s", s->name, s->btrfs ? "btrfs send" : "rsync");
 
   t_pre = g_get_monotonic_time ();
   if (!s->instance_only && json_array_get_length (json_node_get_array (s->snapshots)) > 0
@@ -539,6 +640,23 @@ source_cancel (FerryOperation *op, gpointer user_data)
   SourceData *s = user_data;
 
   ferry_migration_link_shutdown (s->link);
+}
+
+/* btrfs send takes readonly subvolumes: what the btrfs driver makes of
+ * each snapshot's rootfs (but not what another driver left there). */
+static gboolean
+snapshots_sendable (SourceData *s)
+{
+  JsonArray *arr = json_node_get_array (s->snapshots);
+
+  for (guint i = 0; i < json_array_get_length (arr); i++)
+    {
+      const char *name = json_object_get_string_member (json_array_get_object_element (arr, i), "name");
+      g_autofree char *rootfs = g_build_filename (s->snapshots_dir, name, "rootfs", NULL);
+      if (!ferry_btrfs_is_readonly_subvolume (rootfs))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 static JsonNode *
@@ -617,6 +735,14 @@ ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject
       source_data_free (s);
       goto fail;
     }
+  {
+    FerryStoragePool *pool = ferry_storage_pool_of_instance (d, s->name);
+    g_autofree char *base = ferry_layout_instance_dir (d->layout, s->name);
+    s->pool_name = g_strdup (pool ? pool->name : "default");
+    s->send_dir = g_build_filename (base, ".migrate-send", NULL);
+    s->btrfs_offered = pool != NULL && pool->driver == &ferry_storage_driver_btrfs
+                       && ferry_btrfs_is_subvolume (s->rootfs) && (s->instance_only || snapshots_sendable (s));
+  }
   if (s->live)
     {
       g_autofree char *base = ferry_layout_instance_dir (d->layout, s->name);

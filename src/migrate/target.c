@@ -6,6 +6,7 @@
 #include "daemon/idmaps.h"
 #include "storage/layout.h"
 
+#include "common/btrfs.h"
 #include "common/criu-log.h"
 #include "common/error.h"
 #include "common/testhook.h"
@@ -16,6 +17,7 @@
 #include "common/idmap.h"
 #include "migrate/peer.h"
 #include "migrate/facts.h"
+#include "daemon/storage.h"
 
 #include <errno.h>
 #include <string.h>
@@ -38,6 +40,13 @@ typedef struct
   GArray *taken;
   char *idmap; /* the map restored with (volatile.idmap.current) */
   GPtrArray *snapshots; /* FerryDbSnapshot from the offer */
+  FerryStoragePool *pool; /* where it lands (a pool an instance names stays) */
+  char *missing_pool;     /* the pool its root disk named, which this host lacks */
+  /* The files come as btrfs streams (both pools btrfs): the rootfs passes'
+   * readonly subvolumes land in RECV_DIR, the rootfs is a writable
+   * snapshot of the latest. */
+  gboolean btrfs;
+  char *recv_dir;
   gboolean live, restored, finished;
   gboolean recorded; /* the instance's rows are in the database (record_received) */
   GError *record_error;
@@ -72,6 +81,8 @@ target_data_free (TargetData *t)
   g_clear_pointer (&t->taken, g_array_unref);
   g_free (t->idmap);
   g_clear_pointer (&t->snapshots, g_ptr_array_unref);
+  g_free (t->missing_pool);
+  g_free (t->recv_dir);
   if (t->figures)
     json_object_unref (t->figures);
   g_clear_object (&t->page_server);
@@ -161,12 +172,12 @@ check_offer (TargetData *t, JsonObject *offer, GError **error)
       g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID, "A live migration's offer must carry the source's facts");
       return FALSE;
     }
-  if (statvfs (t->daemon->layout->root, &vfs) == 0 && (gint64) (vfs.f_bavail * vfs.f_frsize) < bytes)
+  if (statvfs (t->pool->path, &vfs) == 0 && (gint64) (vfs.f_bavail * vfs.f_frsize) < bytes)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT,
                    "Migration check 'storage' failed: the instance needs %" G_GINT64_FORMAT " bytes and %s has %"
                    G_GINT64_FORMAT " free",
-                   bytes, t->daemon->layout->root, (gint64) (vfs.f_bavail * vfs.f_frsize));
+                   bytes, t->pool->path, (gint64) (vfs.f_bavail * vfs.f_frsize));
       return FALSE;
     }
   return TRUE;
@@ -254,6 +265,87 @@ finish_page_server (TargetData *t, GError **error)
   return TRUE;
 }
 
+/* "rootfs.N", what the source names the rootfs passes' streams. */
+static gboolean
+valid_volume_name (const char *name)
+{
+  if (name == NULL || !g_str_has_prefix (name, "rootfs.") || name[7] == '\0')
+    return FALSE;
+  for (const char *c = name + 7; *c != '\0'; c++)
+    if (!g_ascii_isdigit (*c))
+      return FALSE;
+  return strlen (name) < 32;
+}
+
+/* One btrfs stream into DIR, which must make the readonly subvolume
+ * DIR/NAME (and no other name: `btrfs receive -C` keeps it inside DIR). */
+static gboolean
+receive_btrfs_stream (TargetData *t, const char *dir, const char *name, GError **error)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  guint64 bytes = 0;
+
+  if (g_file_test (path, G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source sent %s twice", path);
+      return FALSE;
+    }
+  if (!ferry_migration_btrfs_receive (t->link, dir, t->rsync_log, &bytes, error))
+    return FALSE;
+  if (!ferry_btrfs_is_readonly_subvolume (path))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source's btrfs stream made no subvolume %s", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A rootfs pass: the received subvolume is readonly, the rootfs a writable
+ * snapshot of it (the latest pass's). */
+static gboolean
+receive_rootfs_btrfs (TargetData *t, JsonObject *msg, GError **error)
+{
+  const char *volume = NULL;
+  g_autofree char *received = NULL;
+
+  if (!ferry_json_get_string (msg, "volume", &volume, error))
+    return FALSE;
+  if (!valid_volume_name (volume))
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source named its rootfs stream \"%s\"",
+                   volume ? volume : "");
+      return FALSE;
+    }
+  received = g_build_filename (t->recv_dir, volume, NULL);
+  if (!receive_btrfs_stream (t, t->recv_dir, volume, error)
+      || (g_file_test (t->rootfs, G_FILE_TEST_EXISTS) && !t->pool->driver->delete_volume (t->rootfs, error))
+      || !ferry_btrfs_snapshot (received, t->rootfs, FALSE, error))
+    return FALSE;
+  return TRUE;
+}
+
+/* A snapshot's rootfs, into the directory the snapshots' rsync made. */
+static gboolean
+receive_snapshot_btrfs (TargetData *t, JsonObject *msg, GError **error)
+{
+  const char *name = NULL;
+  g_autofree char *dir = NULL;
+  gboolean offered = FALSE;
+
+  if (!ferry_json_get_string (msg, "snapshot", &name, error))
+    return FALSE;
+  for (guint i = 0; name != NULL && i < t->snapshots->len; i++)
+    offered |= g_str_equal (((FerryDbSnapshot *) g_ptr_array_index (t->snapshots, i))->name, name);
+  if (!offered)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source sent snapshot \"%s\", which it didn't offer",
+                   name ? name : "");
+      return FALSE;
+    }
+  dir = g_build_filename (t->snapshots_dir, name, NULL);
+  return receive_btrfs_stream (t, dir, "rootfs", error);
+}
+
 static gboolean
 receive (TargetData *t, JsonObject *msg, GError **error)
 {
@@ -262,6 +354,10 @@ receive (TargetData *t, JsonObject *msg, GError **error)
 
   if (!ferry_json_get_string (msg, "what", &what, error))
     return FALSE;
+  if (g_str_equal (what, "rootfs") && t->btrfs)
+    return receive_rootfs_btrfs (t, msg, error);
+  if (g_str_equal (what, "snapshot-rootfs") && t->btrfs)
+    return receive_snapshot_btrfs (t, msg, error);
   if (g_str_equal (what, "rootfs"))
     return ferry_migration_rsync_receive (t->link, t->rootfs, TRUE, t->rsync_log, &bytes, error);
   if (g_str_equal (what, "snapshots"))
@@ -409,6 +505,41 @@ typedef enum
   STEP_LINK_LOST,
 } Step;
 
+/* A pool the root disk named that this host lacks: the source's own (the
+ * instance lands on this host's default pool instead, as in LXD), or one
+ * the user named (`lxc move -s`), which fails the migration. A source that
+ * does not say its pool is taken to have named its own. */
+static gboolean
+check_pool (TargetData *t, JsonObject *offer, GError **error)
+{
+  const char *source_pool = NULL;
+
+  if (!ferry_json_get_string (offer, "pool", &source_pool, error))
+    return FALSE;
+  if (t->missing_pool == NULL || source_pool == NULL || g_str_equal (source_pool, t->missing_pool))
+    return TRUE;
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Storage pool \"%s\" doesn't exist on the target server",
+               t->missing_pool);
+  return FALSE;
+}
+
+/* Whether the offer's "fs" (absent from older sources: rsync) lists HOW. */
+static gboolean
+offers_fs (JsonObject *offer, const char *how)
+{
+  JsonNode *node = json_object_get_member (offer, "fs");
+  JsonArray *arr = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+
+  for (guint i = 0; arr != NULL && i < json_array_get_length (arr); i++)
+    {
+      JsonNode *n = json_array_get_element (arr, i);
+      if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+          && g_str_equal (json_node_get_string (n), how))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* The link, the source's offer, its checks, the instance's directory
  * marked as incoming, and the answer "accept". */
 static Step
@@ -429,13 +560,22 @@ accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
                    live ? "live" : "stateless", t->live ? "a live one" : "a stateless one");
       return STEP_FAILED;
     }
-  if (!check_offer (t, offer, error) || (t->live && !restore_with_source_idmap (t, offer, error))
+  if (!check_pool (t, offer, error) || !check_offer (t, offer, error)
+      || (t->live && !restore_with_source_idmap (t, offer, error))
+      || !ferry_storage_prepare_instance (t->daemon, t->pool, t->name, error)
       || !ferry_layout_make_instance_dir (t->inst_dir, error)
       || !ferry_write_file_atomic (t->marker, "", 0, 0600, error))
     return STEP_FAILED;
+  t->btrfs = t->pool->driver == &ferry_storage_driver_btrfs && offers_fs (offer, "btrfs");
+  /* By rsync, into a volume of this pool's kind (a subvolume on btrfs). */
+  if (!t->btrfs && !t->pool->driver->create_volume (t->rootfs, error))
+    return STEP_FAILED;
+  g_message ("Migration of %s: receiving on pool %s, its files by %s", t->name, t->pool->name,
+             t->btrfs ? "btrfs send" : "rsync");
   accept = json_object_new ();
   json_object_set_string_member (accept, "type", "accept");
   json_object_set_boolean_member (accept, "idmap", TRUE);
+  json_object_set_string_member (accept, "fs", t->btrfs ? "btrfs" : "rsync");
   return ferry_migration_send (t->link, accept, error) ? STEP_OK : STEP_LINK_LOST;
 }
 
@@ -572,6 +712,8 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
       if (t->recorded)
         {
           unlink (t->marker);
+          if (t->recv_dir != NULL)
+            ferry_rm_rf (t->recv_dir, NULL);
           /* Restored: the images are spent (hundreds of MiB). */
           if (g_file_test (t->state_dir, G_FILE_TEST_EXISTS))
             ferry_discard_in_background (t->state_dir, t->name);
@@ -598,7 +740,8 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
     if (t->restored)
       forget_restored (t);
     unrecord_received (t, inst);
-    if (!ferry_rm_rf (t->inst_dir, &cleanup_error) || !ferry_rm_rf (t->snapshots_dir, &cleanup_error))
+    if (!ferry_storage_remove_linked (t->inst_dir, &cleanup_error)
+        || !ferry_storage_remove_linked (t->snapshots_dir, &cleanup_error))
       g_warning ("Cleaning up the failed migration of %s: %s", t->name, cleanup_error->message);
   }
   g_hash_table_remove (d->instances, t->name);
@@ -613,7 +756,8 @@ target_cancel (FerryOperation *op, gpointer user_data)
 }
 
 FerryOperation *
-ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *source, GError **error)
+ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *source, FerryStoragePool *pool,
+                              const char *missing_pool, GError **error)
 {
   const char *mode = NULL, *operation = NULL, *certificate = NULL;
   JsonObject *secrets = NULL;
@@ -643,6 +787,9 @@ ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *s
   t->snapshots_dir = ferry_layout_snapshots_dir (d->layout, t->name);
   t->run_dir = ferry_layout_run_dir (d->layout, t->name);
   t->marker = ferry_layout_incoming_marker (d->layout, t->name);
+  t->pool = pool;
+  t->missing_pool = g_strdup (missing_pool);
+  t->recv_dir = g_build_filename (t->inst_dir, ".migrate-recv", NULL);
   log_dir = ferry_layout_log_dir (d->layout, t->name);
   ferry_mkdir_p (log_dir, 0700, NULL);
   t->rsync_log = ferry_layout_criu_log (d->layout, t->name, "migrate_rsync");

@@ -639,17 +639,28 @@ create_instance (FerryRequest *req)
   FerryOperation *op;
   FerryStoragePool *pool;
   CreateData *data;
+  g_autofree char *missing_pool = NULL;
 
   if (body == NULL || !parse_create_request (d, body, &r, &error) || !resolve_source (d, &r, &error))
     {
       ferry_respond_error (req->msg, error);
       return;
     }
+  /* An incoming instance lands on the pool its root disk names (the
+   * source's pool, or the one `lxc move/copy -s` put there) when this host
+   * has it, else on the default pool; the migration fails once the offer
+   * shows that the pool was not the source's own (the user named it). */
   if (g_strcmp0 (r.source_type, "migration") == 0 && r.devices_json != NULL)
     {
-      char *on_default = ferry_storage_devices_on_pool (r.devices_json, "default");
-      g_free (r.devices_json);
-      r.devices_json = on_default;
+      g_autoptr (JsonObject) local = ferry_json_parse_object (r.devices_json, strlen (r.devices_json), TRUE, NULL);
+      const char *named = ferry_storage_root_pool_name (local);
+      if (named != NULL && ferry_storage_pool_get (d, named) == NULL)
+        {
+          char *on_default = ferry_storage_devices_on_pool (r.devices_json, "default");
+          missing_pool = g_strdup (named);
+          g_free (r.devices_json);
+          r.devices_json = on_default;
+        }
     }
   inst = add_new_instance (d, &r);
   {
@@ -665,7 +676,7 @@ create_instance (FerryRequest *req)
     }
   if (g_strcmp0 (r.source_type, "migration") == 0)
     {
-      op = ferry_migration_target_start (d, inst, r.source, &error);
+      op = ferry_migration_target_start (d, inst, r.source, pool, missing_pool, &error);
       if (op == NULL)
         {
           g_hash_table_remove (d->instances, r.name);

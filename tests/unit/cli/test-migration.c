@@ -130,6 +130,31 @@ test_target_request_copy (void)
   g_assert_null (strstr (local_json, "hwaddr"));
 }
 
+/* -s POOL as lxc/copy.go applies it: the own root disk gets the pool, or a
+ * root disk is added when the root disk comes from a profile. */
+static void
+test_set_root_pool (void)
+{
+  g_autoptr (JsonObject) own = parse_object ("{\"devices\":{\"eth0\":{\"type\":\"nic\"},"
+                                             "\"rootfs\":{\"type\":\"disk\",\"path\":\"/\",\"pool\":\"p0\"}}}");
+  g_autoptr (JsonObject) profile = parse_object ("{\"devices\":{\"eth0\":{\"type\":\"nic\"}}}");
+  g_autoptr (JsonObject) none = parse_object ("{}");
+  JsonObject *root;
+
+  ferry_migration_set_root_pool (own, "p1");
+  root = json_object_get_object_member (json_object_get_object_member (own, "devices"), "rootfs");
+  g_assert_cmpstr (json_object_get_string_member (root, "pool"), ==, "p1");
+  g_assert_false (json_object_has_member (json_object_get_object_member (own, "devices"), "root"));
+  ferry_migration_set_root_pool (profile, "p1");
+  root = json_object_get_object_member (json_object_get_object_member (profile, "devices"), "root");
+  g_assert_cmpstr (json_object_get_string_member (root, "type"), ==, "disk");
+  g_assert_cmpstr (json_object_get_string_member (root, "path"), ==, "/");
+  g_assert_cmpstr (json_object_get_string_member (root, "pool"), ==, "p1");
+  ferry_migration_set_root_pool (none, "p2");
+  root = json_object_get_object_member (json_object_get_object_member (none, "devices"), "root");
+  g_assert_cmpstr (json_object_get_string_member (root, "pool"), ==, "p2");
+}
+
 static void
 test_addresses (void)
 {
@@ -239,6 +264,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/migration/source-request-push", test_source_request_push);
   g_test_add_func ("/cli/migration/target-request-move-pull", test_target_request_move_pull);
   g_test_add_func ("/cli/migration/target-request-copy", test_target_request_copy);
+  g_test_add_func ("/cli/migration/set-root-pool", test_set_root_pool);
   g_test_add_func ("/cli/migration/addresses", test_addresses);
   g_test_add_func ("/cli/migration/secrets", test_secrets);
   g_test_add_func ("/cli/migration/errors", test_errors);
