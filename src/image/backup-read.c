@@ -35,29 +35,6 @@ ferry_backup_contents_free (FerryBackupContents *c)
 }
 
 static gboolean
-invalid (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError **error, const char *fmt, ...)
-{
-  va_list ap;
-  g_autofree char *msg = NULL;
-
-  va_start (ap, fmt);
-  msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID, msg);
-  return FALSE;
-}
-
-static const char *
-archive_message (struct archive *a)
-{
-  const char *msg = archive_error_string (a);
-  return msg != NULL ? msg : "the file is truncated or damaged";
-}
-
-static gboolean
 in_tree (const char *path, const char *top)
 {
   gsize n = strlen (top);
@@ -71,15 +48,15 @@ read_yaml (struct archive *a, struct archive_entry *e, const char *path, char **
   la_ssize_t got;
 
   if (*out != NULL)
-    return invalid (error, LABEL " has %s twice", path);
+    return ferry_tar_invalid (error, LABEL " has %s twice", path);
   if (archive_entry_filetype (e) != AE_IFREG || archive_entry_hardlink (e) != NULL)
-    return invalid (error, LABEL " entry \"%s\" is not a regular file", path);
+    return ferry_tar_invalid (error, LABEL " entry \"%s\" is not a regular file", path);
   if (size < 0 || size > YAML_MAX)
-    return invalid (error, LABEL " entry \"%s\" is larger than %d bytes", path, YAML_MAX);
+    return ferry_tar_invalid (error, LABEL " entry \"%s\" is larger than %d bytes", path, YAML_MAX);
   *out = g_malloc ((gsize) size + 1);
   got = archive_read_data (a, *out, (size_t) size);
   if (got != size)
-    return invalid (error, LABEL " entry \"%s\" cannot be read: %s", path, got < 0 ? archive_message (a) : "truncated");
+    return ferry_tar_invalid (error, LABEL " entry \"%s\" cannot be read: %s", path, got < 0 ? ferry_tar_archive_message (a) : "truncated");
   (*out)[size] = '\0';
   return TRUE;
 }
@@ -131,17 +108,17 @@ check_type (struct archive_entry *e, const char *shown, GError **error)
       return TRUE;
     case AE_IFLNK:
       if (archive_entry_symlink (e) == NULL || *archive_entry_symlink (e) == '\0')
-        return invalid (error, LABEL " symlink \"%s\" has an empty target", shown);
+        return ferry_tar_invalid (error, LABEL " symlink \"%s\" has an empty target", shown);
       return TRUE;
     case AE_IFCHR:
     case AE_IFBLK:
-      return invalid (error, LABEL " entry \"%s\" is a device node; backups may not contain any", shown);
+      return ferry_tar_invalid (error, LABEL " entry \"%s\" is a device node; backups may not contain any", shown);
     case AE_IFIFO:
-      return invalid (error, LABEL " entry \"%s\" is a fifo; backups may not contain any", shown);
+      return ferry_tar_invalid (error, LABEL " entry \"%s\" is a fifo; backups may not contain any", shown);
     case AE_IFSOCK:
-      return invalid (error, LABEL " entry \"%s\" is a socket; backups may not contain any", shown);
+      return ferry_tar_invalid (error, LABEL " entry \"%s\" is a socket; backups may not contain any", shown);
     default:
-      return invalid (error, LABEL " entry \"%s\" has an unknown file type", shown);
+      return ferry_tar_invalid (error, LABEL " entry \"%s\" has an unknown file type", shown);
     }
 }
 
@@ -167,23 +144,23 @@ check_entry (Reader *r, struct archive *a, struct archive_entry *e, GError **err
     return FALSE;
   shown = g_strescape (path, NULL);
   if (*path == '\0')
-    return archive_entry_filetype (e) == AE_IFDIR || invalid (error, LABEL " entry \".\" is not a directory");
+    return archive_entry_filetype (e) == AE_IFDIR || ferry_tar_invalid (error, LABEL " entry \".\" is not a directory");
   if (strcmp (path, "backup/index.yaml") == 0)
     return read_yaml (a, e, path, &r->contents->index_yaml, error);
   if (strcmp (path, "backup/container/backup.yaml") == 0)
     return read_yaml (a, e, path, &r->contents->backup_yaml, error);
   if (strcmp (path, "backup/container.bin") == 0 || strcmp (path, "backup/virtual-machine.img") == 0)
-    return invalid (error, "Optimized (storage-specific) backups can't be imported: export with a dir pool");
+    return ferry_tar_invalid (error, "Optimized (storage-specific) backups can't be imported: export with a dir pool");
   if (!in_tree (path, "backup"))
-    return invalid (error, LABEL " entry \"%s\" is outside backup/", shown);
+    return ferry_tar_invalid (error, LABEL " entry \"%s\" is outside backup/", shown);
   if (!in_tree (path, "backup/container") && !in_tree (path, "backup/snapshots") && strcmp (path, "backup") != 0)
-    return invalid (error, LABEL " entry \"%s\" is outside backup/container/ and backup/snapshots/", shown);
+    return ferry_tar_invalid (error, LABEL " entry \"%s\" is outside backup/container/ and backup/snapshots/", shown);
   if (raw_link == NULL && !check_type (e, shown, error))
     return FALSE;
   if ((strcmp (path, "backup") == 0 || strcmp (path, "backup/container") == 0
        || strcmp (path, "backup/snapshots") == 0)
       && (raw_link != NULL || archive_entry_filetype (e) != AE_IFDIR))
-    return invalid (error, LABEL " entry \"%s\" is not a directory", shown);
+    return ferry_tar_invalid (error, LABEL " entry \"%s\" is not a directory", shown);
 
   rel = strcmp (path, "backup") == 0 ? NULL : stage_path (path, &tree_len, &snapshot, error);
   if (rel == NULL && error != NULL && *error != NULL)
@@ -200,9 +177,9 @@ check_entry (Reader *r, struct archive *a, struct archive_entry *e, GError **err
       if (rel == NULL || !g_str_has_prefix (target, "backup/")
           || strncmp (target + strlen ("backup/"), rel, tree_len) != 0
           || target[strlen ("backup/") + tree_len] != '/')
-        return invalid (error, LABEL " hard link \"%s\" -> \"%s\" points outside its tree", shown, shown_target);
+        return ferry_tar_invalid (error, LABEL " hard link \"%s\" -> \"%s\" points outside its tree", shown, shown_target);
       if (GPOINTER_TO_INT (g_hash_table_lookup (r->kinds, target)) != FERRY_TAR_KIND_OTHER)
-        return invalid (error, LABEL " hard link \"%s\" -> \"%s\" does not point to an earlier file", shown,
+        return ferry_tar_invalid (error, LABEL " hard link \"%s\" -> \"%s\" does not point to an earlier file", shown,
                         shown_target);
       target_rel = target + strlen ("backup/");
     }
@@ -214,7 +191,7 @@ check_entry (Reader *r, struct archive *a, struct archive_entry *e, GError **err
   if (rel == NULL)
     return TRUE; /* metadata.yaml, templates/, the directories above the trees: not needed */
   if (rel[tree_len] == '\0' && (raw_link != NULL || archive_entry_filetype (e) != AE_IFDIR))
-    return invalid (error, LABEL " entry \"%s\" is not a directory", shown);
+    return ferry_tar_invalid (error, LABEL " entry \"%s\" is not a directory", shown);
   if (snapshot != NULL)
     note_snapshot (r, snapshot);
   {
@@ -249,7 +226,7 @@ ferry_backup_extract (int tar_fd, int stage_fd, GCancellable *cancellable, GErro
     }
   if (archive_read_open_fd (a, tar_fd, 128 * 1024) != ARCHIVE_OK)
     {
-      invalid (error, "The backup is not a (compressed) tarball: %s", archive_message (a));
+      ferry_tar_invalid (error, "The backup is not a (compressed) tarball: %s", ferry_tar_archive_message (a));
       return NULL;
     }
   r.extract = ferry_tar_extract_new (stage_fd);
@@ -262,7 +239,7 @@ ferry_backup_extract (int tar_fd, int stage_fd, GCancellable *cancellable, GErro
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         ok = FALSE;
       else if (res != ARCHIVE_OK && res != ARCHIVE_WARN)
-        ok = invalid (error, "The backup is not a valid tarball: %s", archive_message (a));
+        ok = ferry_tar_invalid (error, "The backup is not a valid tarball: %s", ferry_tar_archive_message (a));
       else
         ok = check_entry (&r, a, e, error);
     }
@@ -271,17 +248,17 @@ ferry_backup_extract (int tar_fd, int stage_fd, GCancellable *cancellable, GErro
     return NULL;
   if (contents->index_yaml == NULL)
     {
-      invalid (error, LABEL " has no backup/index.yaml");
+      ferry_tar_invalid (error, LABEL " has no backup/index.yaml");
       return NULL;
     }
   if (contents->backup_yaml == NULL)
     {
-      invalid (error, LABEL " has no backup/container/backup.yaml");
+      ferry_tar_invalid (error, LABEL " has no backup/container/backup.yaml");
       return NULL;
     }
   if (GPOINTER_TO_INT (g_hash_table_lookup (kinds, "backup/container/rootfs")) != FERRY_TAR_KIND_DIR)
     {
-      invalid (error, LABEL " has no backup/container/rootfs/ directory");
+      ferry_tar_invalid (error, LABEL " has no backup/container/rootfs/ directory");
       return NULL;
     }
   return g_steal_pointer (&contents);

@@ -15,6 +15,13 @@ enum
   FERRY_TAR_KIND_SKIPPED = 3, /* an image's device node under rootfs/dev/, never unpacked */
 };
 
+struct archive;
+
+/* Sets a FERRY_ERROR_INVALID error of FMT; FALSE. */
+gboolean ferry_tar_invalid (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+/* libarchive's message of A's last error, or a truncation's words. */
+const char *ferry_tar_archive_message (struct archive *a);
+
 /* "./rootfs//bin/./sh" -> "rootfs/bin/sh"; "." -> "". Refuses absolute
  * paths, ".." anywhere and names the kernel would refuse; errors begin with
  * LABEL ("Image tarball"). */

@@ -26,11 +26,8 @@ typedef struct
   FerryTarSummary *summary; /* never NULL */
 } WalkState;
 
-static gboolean
-invalid (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError **error, const char *fmt, ...)
+gboolean
+ferry_tar_invalid (GError **error, const char *fmt, ...)
 {
   va_list ap;
   g_autofree char *msg = NULL;
@@ -43,8 +40,8 @@ invalid (GError **error, const char *fmt, ...)
 }
 
 /* libarchive leaves the message unset for some truncations. */
-static const char *
-archive_message (struct archive *a)
+const char *
+ferry_tar_archive_message (struct archive *a)
 {
   const char *msg = archive_error_string (a);
   return msg != NULL ? msg : "the file is truncated or damaged";
@@ -68,19 +65,19 @@ ferry_tar_normalise_path (const char *label, const char *raw, const char *what, 
 
   if (raw == NULL || *raw == '\0')
     {
-      invalid (error, "%s has an %s with an empty or unreadable name", label, what);
+      ferry_tar_invalid (error, "%s has an %s with an empty or unreadable name", label, what);
       return NULL;
     }
   shown = printable (raw);
   /* Names the kernel refuses would fail only later, at unpack. */
   if (strlen (raw) >= PATH_MAX)
     {
-      invalid (error, "%s %s \"%.64s...\" has a path longer than %d bytes", label, what, shown, PATH_MAX - 1);
+      ferry_tar_invalid (error, "%s %s \"%.64s...\" has a path longer than %d bytes", label, what, shown, PATH_MAX - 1);
       return NULL;
     }
   if (raw[0] == '/')
     {
-      invalid (error, "%s %s \"%s\" is an absolute path", label, what, shown);
+      ferry_tar_invalid (error, "%s %s \"%s\" is an absolute path", label, what, shown);
       return NULL;
     }
   parts = g_strsplit (raw, "/", -1);
@@ -88,12 +85,12 @@ ferry_tar_normalise_path (const char *label, const char *raw, const char *what, 
     {
       if (strlen (parts[i]) > NAME_MAX)
         {
-          invalid (error, "%s %s \"%.64s...\" has a name longer than %d bytes", label, what, shown, NAME_MAX);
+          ferry_tar_invalid (error, "%s %s \"%.64s...\" has a name longer than %d bytes", label, what, shown, NAME_MAX);
           return NULL;
         }
       if (strcmp (parts[i], "..") == 0)
         {
-          invalid (error, "%s %s \"%s\" contains a \"..\" component", label, what, shown);
+          ferry_tar_invalid (error, "%s %s \"%s\" contains a \"..\" component", label, what, shown);
           return NULL;
         }
       if (*parts[i] != '\0' && strcmp (parts[i], ".") != 0)
@@ -132,7 +129,7 @@ ferry_tar_record_kind (const char *label, GHashTable *kinds, const char *path, i
       if (old == KIND_OTHER || old == KIND_SKIPPED)
         {
           g_autofree char *shown_anc = printable (ancestor);
-          return invalid (error, "%s entry \"%s\" lies beneath \"%s\", which is not a directory",
+          return ferry_tar_invalid (error, "%s entry \"%s\" lies beneath \"%s\", which is not a directory",
                           label, shown, shown_anc);
         }
       if (old == 0)
@@ -140,7 +137,7 @@ ferry_tar_record_kind (const char *label, GHashTable *kinds, const char *path, i
     }
   old = GPOINTER_TO_INT (g_hash_table_lookup (kinds, path));
   if (old != 0 && (old == KIND_DIR) != (kind == KIND_DIR))
-    return invalid (error, "%s entry \"%s\" appears twice, once as a directory and once not", label,
+    return ferry_tar_invalid (error, "%s entry \"%s\" appears twice, once as a directory and once not", label,
                    shown);
   /* A later non-directory replaces an earlier one, as tar does. */
   g_hash_table_insert (kinds, g_strdup (path), GINT_TO_POINTER (kind));
@@ -160,17 +157,17 @@ read_metadata (WalkState *st, struct archive *a, struct archive_entry *e, GError
   la_ssize_t got;
 
   if (st->have_metadata)
-    return invalid (error, "Image tarball has metadata.yaml twice");
+    return ferry_tar_invalid (error, "Image tarball has metadata.yaml twice");
   if (archive_entry_filetype (e) != AE_IFREG || archive_entry_hardlink (e) != NULL)
-    return invalid (error, "Image tarball entry \"metadata.yaml\" is not a regular file");
+    return ferry_tar_invalid (error, "Image tarball entry \"metadata.yaml\" is not a regular file");
   if (size < 0 || size > FERRY_IMAGE_METADATA_MAX)
-    return invalid (error, "Image tarball entry \"metadata.yaml\" is larger than %d bytes",
+    return ferry_tar_invalid (error, "Image tarball entry \"metadata.yaml\" is larger than %d bytes",
                     FERRY_IMAGE_METADATA_MAX);
   st->metadata = g_malloc ((gsize) size + 1);
   got = archive_read_data (a, st->metadata, (size_t) size);
   if (got != size)
-    return invalid (error, "Image tarball entry \"metadata.yaml\" cannot be read: %s",
-                    got < 0 ? archive_message (a) : "truncated");
+    return ferry_tar_invalid (error, "Image tarball entry \"metadata.yaml\" cannot be read: %s",
+                    got < 0 ? ferry_tar_archive_message (a) : "truncated");
   st->metadata[size] = '\0';
   st->metadata_len = (gsize) size;
   st->have_metadata = TRUE;
@@ -188,7 +185,7 @@ skip_device_node (WalkState *st, const char *path, const char *what, GError **er
   if (!in_tree (path, "rootfs/dev") || strcmp (path, "rootfs/dev") == 0)
     {
       g_autofree char *shown = printable (path);
-      return invalid (error, "Image tarball entry \"%s\" is %s; images may not contain any outside rootfs/dev/",
+      return ferry_tar_invalid (error, "Image tarball entry \"%s\" is %s; images may not contain any outside rootfs/dev/",
                       shown, what);
     }
   if (!record_kind (st, path, KIND_SKIPPED, error))
@@ -214,13 +211,13 @@ check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTar
   if (*path == '\0')
     {
       if (type != AE_IFDIR)
-        return invalid (error, "Image tarball entry \".\" is not a directory");
+        return ferry_tar_invalid (error, "Image tarball entry \".\" is not a directory");
       return TRUE;
     }
   if (strcmp (path, "metadata.yaml") == 0)
     return read_metadata (st, a, e, error);
   if (!in_tree (path, "rootfs") && !in_tree (path, "templates"))
-    return invalid (error, "Image tarball entry \"%s\" is outside metadata.yaml, rootfs/ and templates/", shown);
+    return ferry_tar_invalid (error, "Image tarball entry \"%s\" is outside metadata.yaml, rootfs/ and templates/", shown);
 
   if (raw_link != NULL)
     {
@@ -232,7 +229,7 @@ check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTar
       if (!in_tree (path, "rootfs") || !in_tree (target, "rootfs") || strcmp (target, "rootfs") == 0)
         {
           g_autofree char *shown_target = printable (target);
-          return invalid (error, "Image tarball hard link \"%s\" -> \"%s\" points outside rootfs/", shown,
+          return ferry_tar_invalid (error, "Image tarball hard link \"%s\" -> \"%s\" points outside rootfs/", shown,
                           shown_target);
         }
       target_kind = GPOINTER_TO_INT (g_hash_table_lookup (st->kinds, target));
@@ -241,7 +238,7 @@ check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTar
       if (target_kind != KIND_OTHER)
         {
           g_autofree char *shown_target = printable (target);
-          return invalid (error, "Image tarball hard link \"%s\" -> \"%s\" does not point to an earlier file",
+          return ferry_tar_invalid (error, "Image tarball hard link \"%s\" -> \"%s\" does not point to an earlier file",
                           shown, shown_target);
         }
       kind = KIND_OTHER;
@@ -261,23 +258,23 @@ check_entry (WalkState *st, struct archive *a, struct archive_entry *e, FerryTar
         case AE_IFBLK:
           return skip_device_node (st, path, "a device node", error);
         case AE_IFIFO:
-          return invalid (error, "Image tarball entry \"%s\" is a fifo; images may not contain any", shown);
+          return ferry_tar_invalid (error, "Image tarball entry \"%s\" is a fifo; images may not contain any", shown);
         case AE_IFSOCK:
-          return invalid (error, "Image tarball entry \"%s\" is a socket; images may not contain any", shown);
+          return ferry_tar_invalid (error, "Image tarball entry \"%s\" is a socket; images may not contain any", shown);
         default:
-          return invalid (error, "Image tarball entry \"%s\" has an unknown file type", shown);
+          return ferry_tar_invalid (error, "Image tarball entry \"%s\" has an unknown file type", shown);
         }
       if (type == AE_IFLNK)
         {
           const char *link = archive_entry_symlink (e);
           if (link == NULL || *link == '\0')
-            return invalid (error, "Image tarball symlink \"%s\" has an empty target", shown);
+            return ferry_tar_invalid (error, "Image tarball symlink \"%s\" has an empty target", shown);
         }
     }
   if (strcmp (path, "rootfs") == 0 && kind != KIND_DIR)
-    return invalid (error, "Image tarball entry \"rootfs\" is not a directory");
+    return ferry_tar_invalid (error, "Image tarball entry \"rootfs\" is not a directory");
   if (strcmp (path, "templates") == 0 && kind != KIND_DIR)
-    return invalid (error, "Image tarball entry \"templates\" is not a directory");
+    return ferry_tar_invalid (error, "Image tarball entry \"templates\" is not a directory");
   if (!record_kind (st, path, kind, error))
     return FALSE;
 
@@ -316,7 +313,7 @@ ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, Fe
     }
   if (archive_read_open_fd (a, fd, 128 * 1024) != ARCHIVE_OK)
     {
-      invalid (error, "Image file is not a (compressed) tarball: %s", archive_message (a));
+      ferry_tar_invalid (error, "Image file is not a (compressed) tarball: %s", ferry_tar_archive_message (a));
       return NULL;
     }
   for (;;)
@@ -328,7 +325,7 @@ ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, Fe
         break;
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         {
-          invalid (error, "Image file is not a valid tarball: %s", archive_message (a));
+          ferry_tar_invalid (error, "Image file is not a valid tarball: %s", ferry_tar_archive_message (a));
           g_free (st.metadata);
           return NULL;
         }
@@ -342,12 +339,12 @@ ferry_image_tarball_walk (int fd, FerryTarEntryFunc func, gpointer user_data, Fe
   metadata = g_steal_pointer (&st.metadata);
   if (!st.have_metadata)
     {
-      invalid (error, "Image tarball has no metadata.yaml at its top level");
+      ferry_tar_invalid (error, "Image tarball has no metadata.yaml at its top level");
       return NULL;
     }
   if (GPOINTER_TO_INT (g_hash_table_lookup (kinds, "rootfs")) != KIND_DIR)
     {
-      invalid (error, "Image tarball has no rootfs/ directory");
+      ferry_tar_invalid (error, "Image tarball has no rootfs/ directory");
       return NULL;
     }
   return ferry_image_metadata_parse (metadata, st.metadata_len, error);
