@@ -305,3 +305,18 @@ ferry_args_format_help (GString *out, const FerryOption *options)
       g_string_append_printf (out, "%-*s   %s\n", (int) width, label, o->help);
     }
 }
+
+gboolean
+ferry_args_split_pair (const char *arg, char **key, const char **value, GError **error)
+{
+  const char *eq = strchr (arg, '=');
+
+  if (eq == NULL)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", arg);
+      return FALSE;
+    }
+  *key = g_strndup (arg, (gsize) (eq - arg));
+  *value = eq + 1;
+  return TRUE;
+}

@@ -38,6 +38,11 @@ const char *const *ferry_args_get_strv (FerryArgs *args, const char *long_name);
 
 /* Positional arguments (never NULL) and their count. */
 char **ferry_args_positional (FerryArgs *args);
+
+/* Splits "key=value" (a config key, a property, an environment variable)
+ * into *KEY (a new string) and *VALUE (inside ARG); "Bad key=value pair"
+ * when ARG has no "=". */
+gboolean ferry_args_split_pair (const char *arg, char **key, const char **value, GError **error);
 guint ferry_args_n_positional (FerryArgs *args);
 /* Index in the positional arguments where "--" was seen, or -1. */
 int ferry_args_dashdash (FerryArgs *args);

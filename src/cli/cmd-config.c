@@ -253,14 +253,12 @@ cmd_config_set (FerryCli *cli, FerryArgs *args, GError **error)
   else
     for (guint i = 1; i < n; i++)
       {
-        const char *eq = strchr (pos[i], '=');
-        if (eq == NULL)
-          {
-            g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", pos[i]);
-            return FERRY_EXIT_ERROR;
-          }
-        g_ptr_array_add (keys, g_strndup (pos[i], eq - pos[i]));
-        g_ptr_array_add (values, g_strdup (eq + 1));
+        char *key;
+        const char *value;
+        if (!ferry_args_split_pair (pos[i], &key, &value, error))
+          return FERRY_EXIT_ERROR;
+        g_ptr_array_add (keys, key);
+        g_ptr_array_add (values, g_strdup (value));
       }
   return change_config (cli, pos[0], keys, values, error);
 }
@@ -510,16 +508,12 @@ cmd_device_add (FerryCli *cli, FerryArgs *args, GError **error)
   json_object_set_string_member (device, "type", pos[2]);
   for (guint i = 3; pos[i] != NULL; i++)
     {
-      const char *eq = strchr (pos[i], '=');
       g_autofree char *key = NULL;
+      const char *value;
 
-      if (eq == NULL)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", pos[i]);
-          return FERRY_EXIT_ERROR;
-        }
-      key = g_strndup (pos[i], eq - pos[i]);
-      json_object_set_string_member (device, key, eq + 1);
+      if (!ferry_args_split_pair (pos[i], &key, &value, error))
+        return FERRY_EXIT_ERROR;
+      json_object_set_string_member (device, key, value);
     }
   json_object_set_object_member (devices, pos[1], g_steal_pointer (&device));
   if (!update_instance (client, name, put, etag, error))

@@ -221,17 +221,13 @@ build_exec_request (FerryArgs *args, char **command, gboolean interactive, GErro
     }
   for (const char *const *env = ferry_args_get_strv (args, "env"); *env != NULL; env++)
     {
-      const char *eq = strchr (*env, '=');
       g_autofree char *key = NULL;
+      const char *value;
 
-      if (eq == NULL)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", *env);
-          return NULL;
-        }
-      key = g_strndup (*env, eq - *env);
+      if (!ferry_args_split_pair (*env, &key, &value, error))
+        return NULL;
       json_builder_set_member_name (b, key);
-      json_builder_add_string_value (b, eq + 1);
+      json_builder_add_string_value (b, value);
     }
   json_builder_end_object (b);
   json_builder_set_member_name (b, "width");

@@ -100,16 +100,12 @@ build_create_request (FerryArgs *args, const char *name, JsonObject *image, Json
   devices = ferry_sorted_copy (ferry_obj_object (stdin_config, "devices"), TRUE);
   for (const char *const *kv = ferry_args_get_strv (args, "config"); *kv != NULL; kv++)
     {
-      const char *eq = strchr (*kv, '=');
       g_autofree char *key = NULL;
+      const char *value;
 
-      if (eq == NULL)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", *kv);
-          return NULL;
-        }
-      key = g_strndup (*kv, eq - *kv);
-      json_object_set_string_member (json_node_get_object (config), key, eq + 1);
+      if (!ferry_args_split_pair (*kv, &key, &value, error))
+        return NULL;
+      json_object_set_string_member (json_node_get_object (config), key, value);
     }
   if (storage != NULL)
     {

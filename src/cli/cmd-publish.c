@@ -80,13 +80,17 @@ parse_properties (char **pos, GError **error)
 
   for (; pos != NULL && *pos != NULL; pos++)
     {
-      const char *eq = strchr (*pos, '=');
-      if (eq == NULL || eq == *pos)
+      g_autofree char *key = NULL;
+      const char *value;
+      if (!ferry_args_split_pair (*pos, &key, &value, error))
+        return NULL;
+      if (*key == '\0')
         {
+          /* A property needs a name. */
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", *pos);
           return NULL;
         }
-      g_hash_table_insert (props, g_strndup (*pos, (gsize) (eq - *pos)), g_strdup (eq + 1));
+      g_hash_table_insert (props, g_steal_pointer (&key), g_strdup (value));
     }
   return g_steal_pointer (&props);
 }

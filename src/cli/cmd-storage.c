@@ -136,15 +136,12 @@ cmd_storage_create (FerryCli *cli, FerryArgs *args, GError **error)
   json_builder_begin_object (b);
   for (int i = 2; pos[i] != NULL; i++)
     {
-      const char *eq = strchr (pos[i], '=');
-      if (eq == NULL)
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Bad key=value pair: %s", pos[i]);
-          return FERRY_EXIT_ERROR;
-        }
-      g_autofree char *key = g_strndup (pos[i], (gsize) (eq - pos[i]));
+      g_autofree char *key = NULL;
+      const char *value;
+      if (!ferry_args_split_pair (pos[i], &key, &value, error))
+        return FERRY_EXIT_ERROR;
       json_builder_set_member_name (b, key);
-      json_builder_add_string_value (b, eq + 1);
+      json_builder_add_string_value (b, value);
     }
   json_builder_end_object (b);
   json_builder_end_object (b);
