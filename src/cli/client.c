@@ -790,10 +790,17 @@ JsonObject *
 ferry_client_operation (FerryClient *client, const char *method, const char *path, JsonNode *body,
                         GError **error)
 {
+  return ferry_client_operation_if_match (client, method, path, body, NULL, error);
+}
+
+JsonObject *
+ferry_client_operation_if_match (FerryClient *client, const char *method, const char *path, JsonNode *body,
+                                 const char *if_match, GError **error)
+{
   g_autoptr (JsonNode) node = NULL;
 
   ensure_events (client);
-  node = ferry_client_query (client, method, path, body, NULL, NULL, error);
+  node = ferry_client_query (client, method, path, body, if_match, NULL, error);
   return operation_from_node (node, error);
 }
 

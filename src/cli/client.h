@@ -70,6 +70,11 @@ gboolean ferry_client_has_extension (FerryClient *client, const char *extension)
  * first, like lxc, so that no event is missed. Returns the operation object. */
 JsonObject *ferry_client_operation (FerryClient *client, const char *method, const char *path, JsonNode *body,
                                     GError **error);
+/* Same, sent with If-Match: IF_MATCH (the ETag of the GET the change was
+ * made from; NULL: none), so that the server refuses it with 412 when the
+ * object changed meanwhile. */
+JsonObject *ferry_client_operation_if_match (FerryClient *client, const char *method, const char *path,
+                                             JsonNode *body, const char *if_match, GError **error);
 /* Same, but the request body is a file streamed from disk. */
 JsonObject *ferry_client_operation_upload (FerryClient *client, const char *path, const char *file,
                                            GHashTable *headers, GError **error);

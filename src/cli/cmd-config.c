@@ -158,8 +158,7 @@ update_instance (FerryClient *client, const char *name, JsonNode *put, const cha
   g_autofree char *escaped = ferry_client_escape (name);
   g_autofree char *path = g_strdup_printf ("/1.0/instances/%s", escaped);
 
-  (void) etag;
-  return ferry_client_await (client, ferry_client_operation (client, "PUT", path, put, error), error);
+  return ferry_client_await (client, ferry_client_operation_if_match (client, "PUT", path, put, etag, error), error);
 }
 
 /* Server keys (core.https_address...): PATCH /1.0; an empty value unsets. */

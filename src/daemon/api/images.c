@@ -303,8 +303,9 @@ ferry_api_image_alias_get (FerryRequest *req, FerryInstance *unused)
   g_autoptr (GPtrArray) aliases = NULL;
   FerryDbAlias *alias = lookup_alias (req, &aliases);
 
+  /* An alias's ETag covers all of it, as LXD's. */
   if (alias != NULL)
-    ferry_respond_sync (req->msg, alias_json (alias));
+    ferry_respond_sync_etag (req->msg, alias_json (alias), NULL);
 }
 
 void
@@ -333,22 +334,29 @@ ferry_api_image_alias_update (FerryRequest *req, FerryInstance *unused)
   const char *name, *target, *description;
   g_autofree char *fp = NULL;
   FerryDbAlias row;
+  gboolean rename;
+  g_autoptr (JsonNode) now = NULL;
 
   if (alias == NULL)
     return;
+  rename = strcmp (req->method, "POST") == 0;
+  now = alias_json (alias);
   name = alias->name, target = alias->fingerprint, description = alias->description;
-  if (!parse_alias_body (req, &body, &name, &target, &description, &fp, &error))
+  if ((!rename && !ferry_request_if_match (req, now, NULL, &error))
+      || !parse_alias_body (req, &body, &name, &target, &description, &fp, &error))
     {
       ferry_respond_error (req->msg, error);
       return;
     }
-  if (strcmp (req->method, "POST") != 0)
+  if (!rename)
     name = alias->name;
   row = (FerryDbAlias){ .name = (char *) name, .fingerprint = fp, .description = (char *) description };
-  if (ferry_db_alias_update (req->daemon->db, alias->name, &row, &error))
+  if (!ferry_db_alias_update (req->daemon->db, alias->name, &row, &error))
+    ferry_respond_error (req->msg, error);
+  else if (rename)
     ferry_respond_sync (req->msg, NULL);
   else
-    ferry_respond_error (req->msg, error);
+    ferry_respond_sync_empty (req->msg);
 }
 
 static const char *
@@ -444,13 +452,17 @@ lookup_image (FerryRequest *req, ImageLookup *l)
   return TRUE;
 }
 
+/* What an image's ETag covers: the fields LXD's covers (expires_at and
+ * profiles are fixed in Ferry). */
+static const char *const image_writable[] = { "public", "auto_update", "properties", NULL };
+
 void
 ferry_api_image_get (FerryRequest *req, FerryInstance *unused)
 {
   g_auto (ImageLookup) l = { 0 };
 
   if (lookup_image (req, &l))
-    ferry_respond_sync (req->msg, image_json (l.image, l.aliases));
+    ferry_respond_sync_etag (req->msg, image_json (l.image, l.aliases), image_writable);
 }
 
 /* GET /1.0/images/FP/export: the unified tarball as stored, named as LXD
@@ -513,12 +525,15 @@ ferry_api_image_update (FerryRequest *req, FerryInstance *unused)
   g_autoptr (JsonObject) body = NULL;
   gboolean public_;
   JsonObject *props = NULL;
+  g_autoptr (JsonNode) now = NULL;
 
   if (!lookup_image (req, &l))
     return;
   public_ = l.image->public_;
-  body = ferry_request_json (req, FALSE, &error);
-  if (body == NULL || !ferry_json_get_bool (body, "public", &public_, &error)
+  now = image_json (l.image, l.aliases);
+  if (!ferry_request_if_match (req, now, image_writable, &error)
+      || (body = ferry_request_json (req, FALSE, &error)) == NULL
+      || !ferry_json_get_bool (body, "public", &public_, &error)
       || !ferry_json_get_object (body, "properties", &props, &error))
     {
       ferry_respond_error (req->msg, error);
@@ -537,7 +552,7 @@ ferry_api_image_update (FerryRequest *req, FerryInstance *unused)
     }
   l.image->public_ = public_;
   if (ferry_db_image_update (req->daemon->db, l.image, &error))
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_empty (req->msg);
   else
     ferry_respond_error (req->msg, error);
 }

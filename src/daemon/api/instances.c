@@ -871,20 +871,40 @@ root_pool_unchanged (FerryDaemon *d, FerryInstance *inst, GError **error)
   return TRUE;
 }
 
+/* What an instance's ETag covers: the fields of its PUT. */
+static const char *const instance_writable[]
+    = { "architecture", "config", "devices", "ephemeral", "profiles", "description", NULL };
+
+/* If-Match of a PUT or PATCH (a restore too, as in LXD) against the
+ * instance as GET shows it now. */
+static gboolean
+instance_if_match (FerryRequest *req, FerryInstance *inst, GError **error)
+{
+  g_autoptr (JsonNode) now = ferry_instance_to_json (req->daemon, inst, FALSE);
+
+  return ferry_request_if_match (req, now, instance_writable, error);
+}
+
 static void
 update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  g_autoptr (JsonObject) body = NULL;
   const char *restore = NULL;
   g_auto (RowFields) fields = { 0 };
   g_autofree char *source = NULL;
   g_autoptr (FerryOperation) op = NULL;
   g_autoptr (JsonObject) old_devices = NULL;
 
-  if (body == NULL || !ferry_json_get_string (body, "restore", &restore, &error))
+  if (!instance_if_match (req, inst, &error) || (body = ferry_request_json (req, FALSE, &error)) == NULL
+      || !ferry_json_get_string (body, "restore", &restore, &error))
     goto fail;
+  if (restore != NULL && *restore != '\0' && patch)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Can't call PATCH in restore mode");
+      goto fail;
+    }
   if (restore != NULL && *restore != '\0')
     {
       restore_snapshot (req, inst, restore);
@@ -913,7 +933,14 @@ update_instance (FerryRequest *req, FerryInstance *inst, gboolean patch)
       goto fail;
     }
   source = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
-  /* LXD answers an instance update with an operation; lxc waits on it. */
+  /* LXD answers a PATCH at once, and a PUT with an operation (which lxc
+   * waits on). */
+  if (patch)
+    {
+      ferry_events_lifecycle (d, "instance-updated", source, NULL);
+      ferry_respond_sync_empty (req->msg);
+      return;
+    }
   op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Updating instance");
   ferry_operation_add_resource (op, "instances", source);
   ferry_operation_register (op);
@@ -1089,10 +1116,8 @@ ferry_api_instances_create (FerryRequest *req, FerryInstance *unused)
 void
 ferry_api_instance_get (FerryRequest *req, FerryInstance *inst)
 {
-  g_autofree char *etag = g_compute_checksum_for_string (G_CHECKSUM_SHA256, inst->row->config_json, -1);
-
   ferry_respond_sync_etag (req->msg, ferry_instance_to_json (req->daemon, inst, ferry_request_recursion (req) >= 1),
-                           etag);
+                           instance_writable);
 }
 
 void

@@ -361,13 +361,17 @@ lookup_network (FerryRequest *req)
   return n;
 }
 
+/* What a network's ETag covers: LXD's fields (its name, type and
+ * managed never change here), and the fields of its PUT. */
+static const char *const network_writable[] = { "name", "managed", "type", "description", "config", NULL };
+
 void
 ferry_api_network_get (FerryRequest *req, FerryInstance *unused)
 {
   FerryNetwork *n = lookup_network (req);
 
   if (n != NULL)
-    ferry_respond_sync (req->msg, network_json (req->daemon, n));
+    ferry_respond_sync_etag (req->msg, network_json (req->daemon, n), network_writable);
 }
 
 void
@@ -375,12 +379,16 @@ ferry_api_network_update (FerryRequest *req, FerryInstance *unused)
 {
   g_autoptr (GError) error = NULL;
   FerryNetwork *n = lookup_network (req);
+  g_autoptr (JsonNode) now = NULL;
 
-  if (n != NULL)
-    {
-      gboolean ok = update_network (req, n, strcmp (req->method, "PATCH") == 0, &error);
-      respond_change (req, ok, error);
-    }
+  if (n == NULL)
+    return;
+  now = network_json (req->daemon, n);
+  if (!ferry_request_if_match (req, now, network_writable, &error)
+      || !update_network (req, n, strcmp (req->method, "PATCH") == 0, &error))
+    ferry_respond_error (req->msg, error);
+  else
+    ferry_respond_sync_empty (req->msg);
 }
 
 void

@@ -212,6 +212,9 @@ lookup_profile (FerryRequest *req, GPtrArray **profiles)
   return p;
 }
 
+/* What a profile's ETag covers: the fields of its PUT. */
+static const char *const profile_writable[] = { "config", "description", "devices", NULL };
+
 void
 ferry_api_profile_get (FerryRequest *req, FerryInstance *unused)
 {
@@ -219,7 +222,7 @@ ferry_api_profile_get (FerryRequest *req, FerryInstance *unused)
   FerryDbProfile *p = lookup_profile (req, &profiles);
 
   if (p != NULL)
-    ferry_respond_sync (req->msg, profile_json (req->daemon, p));
+    ferry_respond_sync_etag (req->msg, profile_json (req->daemon, p), profile_writable);
 }
 
 /* The running instances that use PROFILE, each with its expanded devices
@@ -293,9 +296,16 @@ ferry_api_profile_update (FerryRequest *req, FerryInstance *unused)
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonObject) body = NULL;
   FerryDbProfile *p = lookup_profile (req, &profiles);
+  g_autoptr (JsonNode) now = NULL;
 
   if (p == NULL)
     return;
+  now = profile_json (req->daemon, p);
+  if (!ferry_request_if_match (req, now, profile_writable, &error))
+    {
+      ferry_respond_error (req->msg, error);
+      return;
+    }
   body = ferry_request_json (req, FALSE, &error);
   FerryDbProfile before = { .name = p->name, .description = g_strdup (p->description),
                             .config_json = g_strdup (p->config_json), .devices_json = g_strdup (p->devices_json) };
@@ -305,7 +315,7 @@ ferry_api_profile_update (FerryRequest *req, FerryInstance *unused)
       || !apply_to_running (req->daemon, running, &before, &error))
     ferry_respond_error (req->msg, error);
   else
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_empty (req->msg);
   g_free (before.description);
   g_free (before.config_json);
   g_free (before.devices_json);

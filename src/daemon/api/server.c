@@ -171,12 +171,16 @@ validate_server_key (const char *key, const char *value, GError **error)
   return FALSE;
 }
 
+/* What the server's ETag covers: its config as GET shows it (as in LXD, a
+ * new trust password shows as "true" again, and leaves the ETag as it was). */
+static const char *const server_writable[] = { "config", NULL };
+
 static void
 update_server (FerryRequest *req, gboolean patch)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
+  g_autoptr (JsonObject) body = NULL;
   JsonObject *config_obj = NULL;
   g_autoptr (GHashTable) config = NULL;
   g_autoptr (GHashTable) old = NULL;
@@ -184,8 +188,11 @@ update_server (FerryRequest *req, gboolean patch)
   gpointer k, v;
   g_autofree char *https_address_before = NULL;
   gboolean https_moved = FALSE;
+  g_autoptr (JsonNode) now = ferry_api_server_json (d);
 
-  if (body == NULL || !ferry_json_get_object (body, "config", &config_obj, &error)
+  if (!ferry_request_if_match (req, now, server_writable, &error)
+      || (body = ferry_request_json (req, FALSE, &error)) == NULL
+      || !ferry_json_get_object (body, "config", &config_obj, &error)
       || (config = ferry_json_string_map (config_obj, "Config", &error)) == NULL
       || (old = ferry_db_config_get_all (d->db, &error)) == NULL)
     goto fail;
@@ -238,7 +245,7 @@ update_server (FerryRequest *req, gboolean patch)
     }
   if (!ferry_db_commit (d->db, &error))
     goto rollback;
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
   return;
 
 rollback:
@@ -252,7 +259,11 @@ fail:
 void
 ferry_api_server_get (FerryRequest *req, FerryInstance *unused)
 {
-  ferry_respond_sync (req->msg, req->trusted ? ferry_api_server_json (req->daemon) : untrusted_server_json ());
+  /* An untrusted client gets no ETag, as from LXD: it may not change anything. */
+  if (req->trusted)
+    ferry_respond_sync_etag (req->msg, ferry_api_server_json (req->daemon), server_writable);
+  else
+    ferry_respond_sync (req->msg, untrusted_server_json ());
 }
 
 void

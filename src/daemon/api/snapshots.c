@@ -150,6 +150,9 @@ lookup_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray **snaps)
   return s;
 }
 
+/* What a snapshot's ETag covers: the fields of its PUT. */
+static const char *const snapshot_writable[] = { "description", "expires_at", NULL };
+
 void
 ferry_api_snapshot_get (FerryRequest *req, FerryInstance *inst)
 {
@@ -157,7 +160,7 @@ ferry_api_snapshot_get (FerryRequest *req, FerryInstance *inst)
   FerryDbSnapshot *s = lookup_snapshot (req, inst, &snaps);
 
   if (s != NULL)
-    ferry_respond_sync (req->msg, ferry_snapshot_to_json (inst, s));
+    ferry_respond_sync_etag (req->msg, ferry_snapshot_to_json (inst, s), snapshot_writable);
 }
 
 void
@@ -205,11 +208,14 @@ ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst)
   g_autoptr (JsonObject) body = NULL;
   FerryDbSnapshot *s = lookup_snapshot (req, inst, &snaps);
   const char *description = NULL, *expires = NULL;
+  g_autoptr (JsonNode) now = NULL;
 
   if (s == NULL)
     return;
-  body = ferry_request_json (req, FALSE, &error);
-  if (body == NULL || !ferry_json_get_string (body, "description", &description, &error)
+  now = ferry_snapshot_to_json (inst, s);
+  if (!ferry_request_if_match (req, now, snapshot_writable, &error)
+      || (body = ferry_request_json (req, FALSE, &error)) == NULL
+      || !ferry_json_get_string (body, "description", &description, &error)
       || !ferry_json_get_string (body, "expires_at", &expires, &error))
     {
       ferry_respond_error (req->msg, error);

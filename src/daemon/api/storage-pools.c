@@ -233,13 +233,17 @@ lookup_pool (FerryRequest *req)
   return pool;
 }
 
+/* What a pool's ETag covers: LXD's fields (name, driver, config) and the
+ * description, which a PUT changes too. */
+static const char *const pool_writable[] = { "name", "driver", "description", "config", NULL };
+
 void
 ferry_api_storage_pool_get (FerryRequest *req, FerryInstance *unused)
 {
   FerryStoragePool *pool = lookup_pool (req);
 
   if (pool != NULL)
-    ferry_respond_sync (req->msg, pool_json (req->daemon, pool));
+    ferry_respond_sync_etag (req->msg, pool_json (req->daemon, pool), pool_writable);
 }
 
 /* PUT/PATCH: the description may change; the config only to what it is
@@ -254,10 +258,13 @@ ferry_api_storage_pool_update (FerryRequest *req, FerryInstance *unused)
   g_autoptr (GHashTable) config = NULL;
   const char *description = NULL;
   JsonObject *config_obj = NULL;
+  g_autoptr (JsonNode) shown = NULL;
 
   if (pool == NULL)
     return;
-  if ((body = ferry_request_json (req, FALSE, &error)) == NULL
+  shown = pool_json (d, pool);
+  if (!ferry_request_if_match (req, shown, pool_writable, &error)
+      || (body = ferry_request_json (req, FALSE, &error)) == NULL
       || !ferry_json_get_string (body, "description", &description, &error)
       || !ferry_json_get_object (body, "config", &config_obj, &error)
       || (config = ferry_json_string_map (config_obj, "Config", &error)) == NULL)
@@ -291,7 +298,7 @@ ferry_api_storage_pool_update (FerryRequest *req, FerryInstance *unused)
       g_free (pool->description);
       pool->description = g_strdup (row.description);
     }
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
   return;
 fail:
   ferry_respond_error (req->msg, error);

@@ -41,8 +41,89 @@ respond_json (SoupServerMessage *msg, int status, JsonNode *envelope)
                                     len + 1);
 }
 
-void
-ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag)
+/* A copy of NODE whose objects list their members in sorted order, so that
+ * its text depends on its values only (json-glib writes members in the
+ * order they were added, which follows the stored texts and hash tables). */
+static JsonNode *
+sorted_copy (JsonNode *node)
+{
+  JsonNode *copy;
+
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *from = json_node_get_object (node);
+      JsonObject *to = json_object_new ();
+      g_autoptr (GList) names = ferry_json_sorted_members (from);
+
+      for (GList *l = names; l != NULL; l = l->next)
+        json_object_set_member (to, l->data, sorted_copy (json_object_get_member (from, l->data)));
+      copy = json_node_new (JSON_NODE_OBJECT);
+      json_node_take_object (copy, to);
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *from = json_node_get_array (node);
+      JsonArray *to = json_array_new ();
+
+      for (guint i = 0; i < json_array_get_length (from); i++)
+        json_array_add_element (to, sorted_copy (json_array_get_element (from, i)));
+      copy = json_node_new (JSON_NODE_ARRAY);
+      json_node_take_array (copy, to);
+    }
+  else
+    copy = json_node_copy (node);
+  return copy;
+}
+
+char *
+ferry_etag_of (JsonNode *object, const char *const *writable)
+{
+  JsonObject *from = json_node_get_object (object);
+  g_autoptr (JsonArray) fields = json_array_new ();
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+  g_autofree char *text = NULL;
+
+  /* An array in WRITABLE's order, as LXD hashes a list of fields; an
+   * absent member counts as null. */
+  if (writable == NULL)
+    json_array_add_element (fields, sorted_copy (object));
+  for (guint i = 0; writable != NULL && writable[i] != NULL; i++)
+    {
+      JsonNode *member = json_object_get_member (from, writable[i]);
+      json_array_add_element (fields, member != NULL ? sorted_copy (member) : json_node_new (JSON_NODE_NULL));
+    }
+  json_node_set_array (root, fields);
+  text = ferry_json_to_string (root, FALSE);
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
+}
+
+gboolean
+ferry_request_if_match (FerryRequest *req, JsonNode *object, const char *const *writable, GError **error)
+{
+  const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (req->msg), "If-Match");
+  g_autofree char *given = NULL;
+  g_autofree char *etag = NULL;
+  gsize len;
+
+  if (header == NULL || *header == '\0')
+    return TRUE;
+  /* As LXD: the quotes lxc sends back are optional, and nothing else of
+   * RFC 9110's syntax (weak tags, lists, "*") is understood. */
+  len = strlen (header);
+  while (len > 0 && header[len - 1] == '"')
+    len--;
+  while (len > 0 && *header == '"')
+    header++, len--;
+  given = g_strndup (header, len);
+  etag = ferry_etag_of (object, writable);
+  if (strcmp (etag, given) == 0)
+    return TRUE;
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_PRECONDITION, "ETag doesn't match: %s vs %s", etag, given);
+  return FALSE;
+}
+
+static void
+respond_sync_with_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -65,14 +146,35 @@ ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *metadata, const char 
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   if (etag != NULL)
-    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "ETag", etag);
+    {
+      /* Quoted, as LXD sends it and as lxc sends it back. */
+      g_autofree char *quoted = g_strdup_printf ("\"%s\"", etag);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "ETag", quoted);
+    }
   respond_json (msg, 200, root);
 }
 
 void
 ferry_respond_sync (SoupServerMessage *msg, JsonNode *metadata)
 {
-  ferry_respond_sync_etag (msg, metadata, NULL);
+  respond_sync_with_etag (msg, metadata, NULL);
+}
+
+void
+ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *object, const char *const *writable)
+{
+  g_autofree char *etag = ferry_etag_of (object, writable);
+
+  respond_sync_with_etag (msg, object, etag);
+}
+
+void
+ferry_respond_sync_empty (SoupServerMessage *msg)
+{
+  JsonNode *empty = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (empty, json_object_new ());
+  respond_sync_with_etag (msg, empty, NULL);
 }
 
 static JsonNode *

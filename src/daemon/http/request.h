@@ -26,7 +26,10 @@ int ferry_request_recursion (FerryRequest *req);
 JsonObject *ferry_request_json (FerryRequest *req, gboolean allow_empty, GError **error);
 
 void ferry_respond_sync (SoupServerMessage *msg, JsonNode *metadata);          /* takes metadata */
-void ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag);
+/* OBJECT (taken), with the ETag of its WRITABLE members (see ferry_etag_of). */
+void ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *object, const char *const *writable);
+/* 200 with metadata {}: LXD's answer to a change made at once (PATCH). */
+void ferry_respond_sync_empty (SoupServerMessage *msg);
 void ferry_respond_error (SoupServerMessage *msg, const GError *error);
 void ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message);
 /* The text of an error envelope, for answers written outside libsoup. */
@@ -34,6 +37,15 @@ char *ferry_json_error_text (int status, const char *message);
 /* 202 with the operation object OPERATION (taken), at URL (Location). */
 void ferry_respond_async_json (SoupServerMessage *msg, const char *url, JsonNode *operation);
 void ferry_respond_raw (SoupServerMessage *msg, const char *content_type, GBytes *bytes);
+
+/* The ETag of OBJECT as GET shows it: the SHA-256 (hex) of its members
+ * named in WRITABLE (the fields a PUT may change; NULL: all of it), objects'
+ * keys sorted, so that it changes exactly when one of those fields does. */
+char *ferry_etag_of (JsonNode *object, const char *const *writable);
+/* If-Match of a PUT or PATCH against OBJECT's ETag: TRUE when absent or
+ * equal (quoted or not); else FALSE with FERRY_ERROR_PRECONDITION (412) in
+ * LXD's words, and the caller changes nothing. */
+gboolean ferry_request_if_match (FerryRequest *req, JsonNode *object, const char *const *writable, GError **error);
 
 /* Request body: method-not-allowed, sent for unknown verbs on a known path. */
 void ferry_respond_not_allowed (SoupServerMessage *msg);
