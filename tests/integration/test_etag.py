@@ -328,3 +328,21 @@ def test_config_set_and_edit_still_work(daemon, objects, client):
     yaml = run("config", "show", "e1").stdout.replace(f"user.cli: {client}", "user.cli: piped")
     run("config", "edit", "e1", input=yaml)
     assert daemon.instance("e1")["config"]["user.cli"] == "piped"
+
+
+def test_stock_lxc_setters_send_back_a_matching_etag(daemon, objects):
+    """lxc's set commands GET the object and PUT it back with its ETag: each must match
+    what ferryd computes at the PUT, or every `lxc ... set` would fail with 412."""
+    fp, pool = objects["fingerprint"], objects["pool"]
+    daemon.lxc("config", "set", "user.lxcset", "1")
+    assert daemon.api_ok("GET", "/1.0")["config"]["user.lxcset"] == "1"
+    daemon.lxc("config", "unset", "user.lxcset")
+    daemon.lxc("profile", "set", "ep", "user.lxcset", "1")
+    assert daemon.api_ok("GET", "/1.0/profiles/ep")["config"]["user.lxcset"] == "1"
+    daemon.lxc("network", "set", "etag0", "ipv4.dhcp", "true")
+    assert daemon.api_ok("GET", "/1.0/networks/etag0")["config"]["ipv4.dhcp"] == "true"
+    source = daemon.api_ok("GET", f"/1.0/storage-pools/{pool}")["config"]["source"]
+    daemon.lxc("storage", "set", pool, "source", source)
+    daemon.lxc("image", "set-property", fp, "lxcset", "1")
+    assert daemon.api_ok("GET", f"/1.0/images/{fp}")["properties"]["lxcset"] == "1"
+    daemon.lxc("image", "unset-property", fp, "lxcset")
