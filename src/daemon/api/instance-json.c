@@ -206,7 +206,11 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   json_object_set_member (o, "expanded_config", ferry_json_from_string_map (x.expanded_config));
   json_object_set_object_member (o, "expanded_devices", json_object_ref (x.expanded_devices));
   add_member_time (o, "created_at", inst->row->created_at);
-  add_member_time (o, "last_used_at", inst->row->last_used_at);
+  {
+    /* LXD creates instances with last_used_at = time.Unix(0, 0). */
+    g_autofree char *used = ferry_time_rfc3339_epoch (inst->row->last_used_at);
+    json_object_set_string_member (o, "last_used_at", used);
+  }
   add_member_string (o, "location", "none");
   add_member_string (o, "project", "default");
   if (with_state)
