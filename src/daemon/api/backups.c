@@ -430,7 +430,7 @@ backup_config (FerryDaemon *d, FerryInstance *inst, GPtrArray *snaps, gboolean i
   json_object_remove_member (c, "last_restore");
   json_object_set_member (o, "container", container);
   for (guint i = 0; !instance_only && snaps != NULL && i < snaps->len; i++)
-    json_array_add_element (arr, ferry_snapshot_to_json (inst, g_ptr_array_index (snaps, i)));
+    json_array_add_element (arr, ferry_snapshot_to_json (d, g_ptr_array_index (snaps, i)));
   json_object_set_array_member (o, "snapshots", arr);
   json_object_set_member (o, "pool", parse_node (pool_text));
   escaped = g_strescape (inst->row->name, NULL);
