@@ -317,9 +317,21 @@ ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, G
       json_object_set_int_member (counters, "bytes_sent", (gint64) f->tx_bytes);
       json_object_set_int_member (counters, "packets_received", (gint64) f->rx_packets);
       json_object_set_int_member (counters, "packets_sent", (gint64) f->tx_packets);
-      json_object_set_array_member (io, "addresses", addrs);
+      json_object_set_int_member (counters, "errors_received", (gint64) f->rx_errors);
+      json_object_set_int_member (counters, "errors_sent", (gint64) f->tx_errors);
+      json_object_set_int_member (counters, "packets_dropped_outbound", (gint64) f->tx_dropped);
+      json_object_set_int_member (counters, "packets_dropped_inbound", (gint64) f->rx_dropped);
+      /* LXD leaves the addresses of an interface without any nil (null). */
+      if (json_array_get_length (addrs) > 0)
+        json_object_set_array_member (io, "addresses", addrs);
+      else
+        {
+          json_array_unref (addrs);
+          json_object_set_null_member (io, "addresses");
+        }
       json_object_set_object_member (io, "counters", counters);
-      json_object_set_string_member (io, "hwaddr", f->hwaddr);
+      /* LXD reads no hardware address for a loopback interface. */
+      json_object_set_string_member (io, "hwaddr", f->loopback ? "" : f->hwaddr);
       json_object_set_string_member (io, "host_name", host_name);
       json_object_set_int_member (io, "mtu", f->mtu);
       json_object_set_string_member (io, "state", f->up ? "up" : "down");
