@@ -623,6 +623,11 @@ add_new_instance (FerryDaemon *d, CreateRequest *r)
   ferry_instance_set_own_config (inst, r->config);
   inst->row->devices_json = g_steal_pointer (&r->devices_json);
   inst->row->profiles_json = g_steal_pointer (&r->profiles_json);
+  {
+    g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+    if (ferry_network_fill_hwaddrs (devices, r->config))
+      ferry_instance_set_own_config (inst, r->config);
+  }
   g_hash_table_insert (d->instances, inst->row->name, inst);
   return inst;
 }
