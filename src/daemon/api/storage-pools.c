@@ -4,6 +4,7 @@
 #include "daemon/instance.h"
 #include "daemon/storage.h"
 #include "daemon/http/http.h"
+#include "common/timeutil.h"
 #include "common/error.h"
 #include "common/json.h"
 
@@ -336,13 +337,14 @@ ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused)
 {
   FerryStoragePool *pool = lookup_pool (req);
   g_autoptr (GError) error = NULL;
-  guint64 used = 0, total = 0;
-  JsonObject *o, *space;
+  guint64 used = 0, total = 0, inodes_used = 0, inodes_total = 0;
+  JsonObject *o, *space, *inodes;
   JsonNode *node;
 
   if (pool == NULL)
     return;
-  if (!ferry_storage_pool_space (pool, &used, &total, &error))
+  if (!ferry_storage_pool_space (pool, &used, &total, &error)
+      || !ferry_storage_pool_inodes (pool, &inodes_used, &inodes_total, &error))
     {
       ferry_respond_error (req->msg, error);
       return;
@@ -352,6 +354,11 @@ ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused)
   json_object_set_int_member (space, "used", (gint64) used);
   json_object_set_int_member (space, "total", (gint64) total);
   json_object_set_object_member (o, "space", space);
+  /* LXD 5.0's ResourcesStoragePool: "omitempty" on a struct omits nothing. */
+  inodes = json_object_new ();
+  json_object_set_int_member (inodes, "used", (gint64) inodes_used);
+  json_object_set_int_member (inodes, "total", (gint64) inodes_total);
+  json_object_set_object_member (o, "inodes", inodes);
   node = json_node_new (JSON_NODE_OBJECT);
   json_node_take_object (node, o);
   ferry_respond_sync (req->msg, node);
@@ -360,8 +367,9 @@ ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused)
 /* ---- volumes: the instances' and their snapshots', as LXD lists them ---- */
 
 static JsonNode *
-volume_json (const char *pool, const char *name, const char *instance, const char *snapshot)
+volume_json (const char *name, const char *instance, const char *snapshot, gint64 created_at)
 {
+  g_autofree char *created = ferry_time_rfc3339 (created_at);
   JsonObject *o = json_object_new ();
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
   JsonArray *used_by = json_array_new ();
@@ -374,7 +382,8 @@ volume_json (const char *pool, const char *name, const char *instance, const cha
   json_object_set_string_member (o, "description", "");
   json_object_set_string_member (o, "content_type", "filesystem");
   json_object_set_string_member (o, "location", "none");
-  json_object_set_string_member (o, "pool", pool);
+  json_object_set_string_member (o, "project", "default");
+  json_object_set_string_member (o, "created_at", created);
   json_object_set_object_member (o, "config", json_object_new ());
   json_object_set_array_member (o, "used_by", used_by);
   json_node_take_object (node, o);
@@ -403,7 +412,7 @@ ferry_api_storage_volumes_list (FerryRequest *req, FerryInstance *unused)
       g_autoptr (GPtrArray) snaps = inst && inst->row->id ? ferry_db_snapshot_list (d->db, inst->row->id, NULL)
                                                           : NULL;
       if (recursive)
-        json_array_add_element (out, volume_json (pool->name, name, name, NULL));
+        json_array_add_element (out, volume_json (name, name, NULL, inst ? inst->row->created_at : 0));
       else
         {
           g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s", pool->name, name);
@@ -414,7 +423,7 @@ ferry_api_storage_volumes_list (FerryRequest *req, FerryInstance *unused)
           FerryDbSnapshot *s = g_ptr_array_index (snaps, j);
           g_autofree char *vname = g_strdup_printf ("%s/%s", name, s->name);
           if (recursive)
-            json_array_add_element (out, volume_json (pool->name, vname, name, s->name));
+            json_array_add_element (out, volume_json (vname, name, s->name, s->created_at));
           else
             {
               g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s", pool->name,
