@@ -167,6 +167,7 @@ def test_times_are_go_formatted(daemon, c1):
     backup = daemon.api_ok("GET", f"/1.0/instances/{c1}/backups/b0")
     keys(backup, BACKUP, what="backup")
     is_time(backup["created_at"], "backup created_at")
+    assert "." not in backup["created_at"], backup  # whole seconds, as LXD
     is_time(backup["expires_at"], "backup expires_at")
     daemon.api_ok("DELETE", f"/1.0/instances/{c1}/backups/b0")
     daemon.api_ok("DELETE", f"/1.0/instances/{c1}/snapshots/t0")
@@ -178,9 +179,11 @@ def test_storage_volumes_and_resources(daemon, c1):
     assert {c1, f"{c1}/s0", "f2"} <= set(by_name), sorted(by_name)
     for v in volumes:
         keys(v, VOLUME, what="volume")
-        is_time(v["created_at"], "volume created_at")
-        assert v["project"] == "default"
-    assert by_name[c1]["created_at"] == daemon.api_ok("GET", f"/1.0/instances/{c1}")["created_at"]
+        assert v["created_at"] == GO_ZERO and v["project"] == "default", v
+    pool = daemon.api_ok("GET", "/1.0/storage-pools/default")
+    assert f"/1.0/instances/{c1}/snapshots/s0" in pool["used_by"], pool["used_by"]
+    urls = daemon.api_ok("GET", "/1.0/storage-pools/default/volumes")
+    assert f"/1.0/storage-pools/default/volumes/container/{c1}/snapshots/s0" in urls, urls
     res = daemon.api_ok("GET", "/1.0/storage-pools/default/resources")
     assert set(res) == {"space", "inodes"}, res
     assert res["space"]["total"] > 0 and set(res["inodes"]) == {"used", "total"}

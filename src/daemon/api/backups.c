@@ -175,7 +175,8 @@ backup_json (gpointer item, gpointer data)
   BackupInfo *b = item;
   JsonObject *o = json_object_new ();
   JsonNode *n = json_node_new (JSON_NODE_OBJECT);
-  g_autofree char *created = ferry_time_rfc3339 (b->created_at);
+  /* LXD shows a backup's creation in whole seconds. */
+  g_autofree char *created = ferry_time_rfc3339 (b->created_at - b->created_at % G_USEC_PER_SEC);
   g_autofree char *expires = ferry_time_rfc3339 (b->expires_at);
 
   json_object_set_string_member (o, "name", b->name);

@@ -4,7 +4,6 @@
 #include "daemon/instance.h"
 #include "daemon/storage.h"
 #include "daemon/http/http.h"
-#include "common/timeutil.h"
 #include "common/error.h"
 #include "common/json.h"
 
@@ -90,8 +89,20 @@ pool_json (FerryDaemon *d, FerryStoragePool *pool)
   pool_users (d, pool, instances, profiles);
   for (guint i = 0; i < instances->len; i++)
     {
-      g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", (char *) instances->pdata[i]);
+      const char *name = instances->pdata[i];
+      FerryInstance *inst = g_hash_table_lookup (d->instances, name);
+      g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
+      /* LXD counts each snapshot's volume as a user of the pool as well. */
+      g_autoptr (GPtrArray) snaps = inst && inst->row->id ? ferry_db_snapshot_list (d->db, inst->row->id, NULL)
+                                                          : NULL;
+
       json_array_add_string_element (used_by, url);
+      for (guint j = 0; snaps != NULL && j < snaps->len; j++)
+        {
+          g_autofree char *snap_url = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", name,
+                                                       ((FerryDbSnapshot *) g_ptr_array_index (snaps, j))->name);
+          json_array_add_string_element (used_by, snap_url);
+        }
     }
   for (guint i = 0; i < profiles->len; i++)
     {
@@ -367,9 +378,8 @@ ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused)
 /* ---- volumes: the instances' and their snapshots', as LXD lists them ---- */
 
 static JsonNode *
-volume_json (const char *name, const char *instance, const char *snapshot, gint64 created_at)
+volume_json (const char *name, const char *instance, const char *snapshot)
 {
-  g_autofree char *created = ferry_time_rfc3339 (created_at);
   JsonObject *o = json_object_new ();
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
   JsonArray *used_by = json_array_new ();
@@ -383,7 +393,8 @@ volume_json (const char *name, const char *instance, const char *snapshot, gint6
   json_object_set_string_member (o, "content_type", "filesystem");
   json_object_set_string_member (o, "location", "none");
   json_object_set_string_member (o, "project", "default");
-  json_object_set_string_member (o, "created_at", created);
+  /* LXD 5.0 records no creation time for an instance's volume. */
+  json_object_set_string_member (o, "created_at", "0001-01-01T00:00:00Z");
   json_object_set_object_member (o, "config", json_object_new ());
   json_object_set_array_member (o, "used_by", used_by);
   json_node_take_object (node, o);
@@ -412,7 +423,7 @@ ferry_api_storage_volumes_list (FerryRequest *req, FerryInstance *unused)
       g_autoptr (GPtrArray) snaps = inst && inst->row->id ? ferry_db_snapshot_list (d->db, inst->row->id, NULL)
                                                           : NULL;
       if (recursive)
-        json_array_add_element (out, volume_json (name, name, NULL, inst ? inst->row->created_at : 0));
+        json_array_add_element (out, volume_json (name, name, NULL));
       else
         {
           g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s", pool->name, name);
@@ -423,11 +434,13 @@ ferry_api_storage_volumes_list (FerryRequest *req, FerryInstance *unused)
           FerryDbSnapshot *s = g_ptr_array_index (snaps, j);
           g_autofree char *vname = g_strdup_printf ("%s/%s", name, s->name);
           if (recursive)
-            json_array_add_element (out, volume_json (vname, name, s->name, s->created_at));
+            json_array_add_element (out, volume_json (vname, name, s->name));
           else
             {
-              g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s", pool->name,
-                                                      vname);
+              /* A snapshot volume's URL is .../container/INSTANCE/snapshots/SNAPSHOT
+               * (its name, INSTANCE/SNAPSHOT, is in the object). */
+              g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s/snapshots/%s",
+                                                      pool->name, name, s->name);
               json_array_add_string_element (out, url);
             }
         }
