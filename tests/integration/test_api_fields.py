@@ -264,3 +264,14 @@ def test_mac_survives_ferryd_restart(own_daemon):
     assert hwaddr(d, "r2") == macs["r2"]
     assert d.api_ok("GET", "/1.0/instances/r2/state")["network"]["eth0"]["hwaddr"] == macs["r2"]
     d.lxc("delete", "--force", "r1", "r2")
+
+
+def test_cloud_init_instance_id(daemon):
+    daemon.lxc("init", "busybox", "ci1")
+    first = daemon.api_ok("GET", "/1.0/instances/ci1")["config"].get("volatile.cloud-init.instance-id")
+    assert first and re.match(r"^[0-9a-f-]{36}$", first), first
+    # As LXD: a rename gives a new one (cloud-init runs again under the new name).
+    daemon.lxc("rename", "ci1", "ci2")
+    second = daemon.api_ok("GET", "/1.0/instances/ci2")["config"].get("volatile.cloud-init.instance-id")
+    assert second and second != first
+    daemon.lxc("delete", "ci2")
