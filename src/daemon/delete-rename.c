@@ -198,6 +198,16 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
   g_free (inst->row->name);
   inst->row->name = g_strdup (data->new_name);
   g_hash_table_replace (d->instances, inst->row->name, inst);
+  {
+    /* As LXD: a new cloud-init instance-id, so that cloud-init runs again
+     * under the new name. */
+    g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+    g_autoptr (GError) local = NULL;
+    g_hash_table_insert (own, g_strdup ("volatile.cloud-init.instance-id"), g_uuid_string_random ());
+    ferry_instance_set_own_config (inst, own);
+    if (!ferry_instance_save (d, inst, &local))
+      g_warning ("Saving the new instance-id of %s: %s", inst->row->name, local->message);
+  }
   ferry_events_lifecycle (d, "instance-renamed", source, NULL);
 }
 

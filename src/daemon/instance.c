@@ -327,11 +327,18 @@ ferry_instance_expanded_devices (FerryDaemon *d, FerryInstance *inst)
 void
 ferry_instance_expand (FerryDaemon *d, FerryInstance *inst, FerryInstanceExpansion *x)
 {
+  ferry_instance_expand_texts (d, inst->row->profiles_json, inst->row->config_json, inst->row->devices_json, x);
+}
+
+void
+ferry_instance_expand_texts (FerryDaemon *d, const char *profiles_json, const char *config_json,
+                             const char *devices_json, FerryInstanceExpansion *x)
+{
   g_autoptr (GPtrArray) all_profiles = profiles_for_render (d);
 
-  x->profiles = ferry_instance_parse_profiles (inst->row->profiles_json);
-  x->config = ferry_instance_parse_object (inst->row->config_json);
-  x->devices = ferry_instance_parse_object (inst->row->devices_json);
+  x->profiles = ferry_instance_parse_profiles (profiles_json);
+  x->config = ferry_instance_parse_object (config_json);
+  x->devices = ferry_instance_parse_object (devices_json);
   x->own_config = config_map (x->config);
   x->expanded_config = expand_config (all_profiles, x->profiles, x->own_config);
   x->expanded_devices = expand_devices (all_profiles, x->profiles, x->devices);

@@ -44,6 +44,10 @@ typedef struct
   JsonObject *expanded_devices;
 } FerryInstanceExpansion;
 void ferry_instance_expand (FerryDaemon *d, FerryInstance *inst, FerryInstanceExpansion *x);
+/* The same for a snapshot's stored texts, expanded with today's profiles as
+ * LXD does. */
+void ferry_instance_expand_texts (FerryDaemon *d, const char *profiles_json, const char *config_json,
+                                  const char *devices_json, FerryInstanceExpansion *x);
 void ferry_instance_expansion_clear (FerryInstanceExpansion *x);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (FerryInstanceExpansion, ferry_instance_expansion_clear)
 /* A row's stored JSON texts: its profile list, an object ({} if unset or

@@ -62,6 +62,12 @@ ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, 
 /* ---- watching containers stop on their own ---- */
 
 
+static gboolean
+is_host_name_key (gpointer key, gpointer value, gpointer data)
+{
+  return g_str_has_prefix (key, "volatile.") && g_str_has_suffix (key, ".host_name");
+}
+
 void
 ferry_instance_set_power (FerryDaemon *d, FerryInstance *inst, const char *power)
 {
@@ -69,6 +75,10 @@ ferry_instance_set_power (FerryDaemon *d, FerryInstance *inst, const char *power
   g_autoptr (GError) error = NULL;
 
   g_hash_table_insert (config, g_strdup ("volatile.last_state.power"), g_strdup (power));
+  /* As LXD's nic postStop: a stopped instance has no host-side veth, so no
+   * volatile.<nic>.host_name naming one (the next start picks a new one). */
+  if (g_strcmp0 (power, "STOPPED") == 0)
+    g_hash_table_foreach_remove (config, is_host_name_key, NULL);
   ferry_instance_set_own_config (inst, config);
   if (!inst->creating && !ferry_instance_save (d, inst, &error))
     g_warning ("Saving state of %s: %s", inst->row->name, error->message);

@@ -24,6 +24,12 @@ gboolean ferry_network_nic_device_validate (const char *device, GHashTable *prop
  * refreshes static leases and DNS names of its networks. */
 gboolean ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPtrArray *argv, GError **error);
 
+/* Gives each nic of DEVICES (expanded) without a hwaddr of its own a
+ * volatile.DEV.hwaddr in CONFIG (the instance's own), as LXD does when it
+ * creates an instance: the MAC is then known before the first start and
+ * kept across stops, restores and moves. TRUE if CONFIG changed. */
+gboolean ferry_network_fill_hwaddrs (JsonObject *devices, GHashTable *config);
+
 /* Takes the host side of each nic of the running container in RUN_DIR out
  * of use (down, renamed; deleted, with its peer, in the background), so
  * that killing the container sends no FIN or RST: peers of TCP connections

@@ -116,13 +116,32 @@ ferry_network_write_hosts (FerryDaemon *d, FerryNetwork *n)
 }
 
 gboolean
+ferry_network_fill_hwaddrs (JsonObject *devices, GHashTable *config)
+{
+  GList *nics = nic_devices (devices);
+  gboolean changed = FALSE;
+
+  for (GList *l = nics; l != NULL; l = l->next)
+    {
+      JsonObject *dev = json_object_get_object_member (devices, l->data);
+      g_autofree char *hw_key = g_strdup_printf ("volatile.%s.hwaddr", (char *) l->data);
+      if (dev_get (dev, "hwaddr") != NULL || g_hash_table_lookup (config, hw_key) != NULL)
+        continue;
+      g_hash_table_insert (config, g_steal_pointer (&hw_key), ferry_mac_random ());
+      changed = TRUE;
+    }
+  g_list_free (nics);
+  return changed;
+}
+
+gboolean
 ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPtrArray *argv, GError **error)
 {
   g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
   g_autoptr (GHashTable) config = ferry_instance_own_config (inst);
   g_autoptr (GHashTable) touched = g_hash_table_new (g_str_hash, g_str_equal);
   GList *nics = nic_devices (devices);
-  gboolean changed = FALSE, ok = FALSE;
+  gboolean changed = ferry_network_fill_hwaddrs (devices, config), ok = FALSE;
   int index = 0;
 
   for (GList *l = nics; l != NULL; l = l->next, index++)
@@ -154,15 +173,7 @@ ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPtrArray *a
       if (ifname == NULL)
         ifname = g_strdup_printf ("eth%d", index);
       if (hwaddr == NULL)
-        {
-          const char *saved = g_hash_table_lookup (config, hw_key);
-          hwaddr = saved ? g_strdup (saved) : ferry_mac_random ();
-          if (saved == NULL)
-            {
-              g_hash_table_insert (config, g_strdup (hw_key), g_strdup (hwaddr));
-              changed = TRUE;
-            }
-        }
+        hwaddr = g_strdup (g_hash_table_lookup (config, hw_key));
       if (host == NULL)
         host = ferry_veth_random_name ();
       g_hash_table_insert (config, g_strdup (host_key), g_strdup (host));
@@ -317,9 +328,21 @@ ferry_network_fill_state (FerryDaemon *d, FerryInstance *inst, pid_t init_pid, G
       json_object_set_int_member (counters, "bytes_sent", (gint64) f->tx_bytes);
       json_object_set_int_member (counters, "packets_received", (gint64) f->rx_packets);
       json_object_set_int_member (counters, "packets_sent", (gint64) f->tx_packets);
-      json_object_set_array_member (io, "addresses", addrs);
+      json_object_set_int_member (counters, "errors_received", (gint64) f->rx_errors);
+      json_object_set_int_member (counters, "errors_sent", (gint64) f->tx_errors);
+      json_object_set_int_member (counters, "packets_dropped_outbound", (gint64) f->tx_dropped);
+      json_object_set_int_member (counters, "packets_dropped_inbound", (gint64) f->rx_dropped);
+      /* LXD leaves the addresses of an interface without any nil (null). */
+      if (json_array_get_length (addrs) > 0)
+        json_object_set_array_member (io, "addresses", addrs);
+      else
+        {
+          json_array_unref (addrs);
+          json_object_set_null_member (io, "addresses");
+        }
       json_object_set_object_member (io, "counters", counters);
-      json_object_set_string_member (io, "hwaddr", f->hwaddr);
+      /* LXD reads no hardware address for a loopback interface. */
+      json_object_set_string_member (io, "hwaddr", f->loopback ? "" : f->hwaddr);
       json_object_set_string_member (io, "host_name", host_name);
       json_object_set_int_member (io, "mtu", f->mtu);
       json_object_set_string_member (io, "state", f->up ? "up" : "down");

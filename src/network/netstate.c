@@ -132,6 +132,10 @@ ferry_netns_interfaces (pid_t pid, GError **error)
       iface->tx_bytes = rtnl_link_get_stat (l, RTNL_LINK_TX_BYTES);
       iface->rx_packets = rtnl_link_get_stat (l, RTNL_LINK_RX_PACKETS);
       iface->tx_packets = rtnl_link_get_stat (l, RTNL_LINK_TX_PACKETS);
+      iface->rx_errors = rtnl_link_get_stat (l, RTNL_LINK_RX_ERRORS);
+      iface->tx_errors = rtnl_link_get_stat (l, RTNL_LINK_TX_ERRORS);
+      iface->rx_dropped = rtnl_link_get_stat (l, RTNL_LINK_RX_DROPPED);
+      iface->tx_dropped = rtnl_link_get_stat (l, RTNL_LINK_TX_DROPPED);
       iface->addresses = g_ptr_array_new_with_free_func ((GDestroyNotify) address_free);
       for (struct nl_object *ao = nl_cache_get_first (addrs); ao != NULL; ao = nl_cache_get_next (ao))
         {

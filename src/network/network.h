@@ -133,6 +133,7 @@ typedef struct
   guint mtu;
   gboolean up, loopback;
   guint64 rx_bytes, tx_bytes, rx_packets, tx_packets;
+  guint64 rx_errors, tx_errors, rx_dropped, tx_dropped;
   GPtrArray *addresses; /* FerryNetAddress* */
 } FerryNetInterface;
 

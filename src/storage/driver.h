@@ -75,6 +75,8 @@ char *ferry_storage_pool_snapshots_dir (const FerryStoragePool *pool, const char
 
 /* Space of the file system holding POOL's volumes, in bytes. */
 gboolean ferry_storage_pool_space (const FerryStoragePool *pool, guint64 *used, guint64 *total, GError **error);
+/* Inodes of the pool's file system, used and in all (as LXD's resources). */
+gboolean ferry_storage_pool_inodes (const FerryStoragePool *pool, guint64 *used, guint64 *total, GError **error);
 
 /* Parses LXD's sizes ("5GiB", "500MB", "1073741824"): FALSE when not one. */
 gboolean ferry_storage_parse_size (const char *text, guint64 *bytes);

@@ -99,6 +99,22 @@ ferry_storage_pool_space (const FerryStoragePool *pool, guint64 *used, guint64 *
 }
 
 gboolean
+ferry_storage_pool_inodes (const FerryStoragePool *pool, guint64 *used, guint64 *total, GError **error)
+{
+  struct statvfs st;
+
+  if (statvfs (pool->path, &st) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Reading the inodes of pool %s (%s): %s", pool->name,
+                   pool->path, g_strerror (errno));
+      return FALSE;
+    }
+  *total = (guint64) st.f_files;
+  *used = (guint64) (st.f_files - st.f_ffree);
+  return TRUE;
+}
+
+gboolean
 ferry_storage_parse_size (const char *text, guint64 *bytes)
 {
   static const struct

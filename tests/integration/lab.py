@@ -153,8 +153,8 @@ class Host(Daemon):
         """(IPv4, global IPv6) of an instance's device, None where it has none yet."""
         st = self.api_ok("GET", f"/1.0/instances/{name}/state")
         dev = (st.get("network") or {}).get(device) or {}
-        v4 = [a["address"] for a in dev.get("addresses", []) if a["family"] == "inet"]
-        v6 = [a["address"] for a in dev.get("addresses", [])
+        v4 = [a["address"] for a in (dev.get("addresses") or []) if a["family"] == "inet"]
+        v6 = [a["address"] for a in (dev.get("addresses") or [])
               if a["family"] == "inet6" and a["scope"] == "global"]
         return (v4[0] if v4 else None, v6[0] if v6 else None)
 

@@ -37,7 +37,7 @@ def default_network(d):
 def eth0_addresses(d, name, family="inet"):
     st = d.api_ok("GET", f"/1.0/instances/{name}/state")
     eth0 = (st.get("network") or {}).get("eth0") or {}
-    return [a["address"] for a in eth0.get("addresses", [])
+    return [a["address"] for a in (eth0.get("addresses") or [])
             if a["family"] == family and a["scope"] == "global"]
 
 
@@ -173,7 +173,7 @@ def test_second_network_static_address_and_device_add(daemon):
 
     def eth1():
         st = daemon.api_ok("GET", "/1.0/instances/s1/state")
-        return [a["address"] for a in st["network"].get("eth1", {}).get("addresses", [])
+        return [a["address"] for a in (st["network"].get("eth1", {}).get("addresses") or [])
                 if a["family"] == "inet"]
     assert wait_until(eth1, "eth1 gets its static address", 30) == ["10.250.77.20"]
     container_exec(daemon, "s1", "ping", "-c1", "-W5", "10.250.77.1")

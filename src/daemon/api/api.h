@@ -19,7 +19,7 @@ JsonNode *ferry_api_server_json (FerryDaemon *d);
  * "snapshots" and "backups" (recursion=1 of one instance); the state; a
  * snapshot object (instance-json.c). */
 JsonNode *ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state);
-JsonNode *ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *snap);
+JsonNode *ferry_snapshot_to_json (FerryDaemon *d, const FerryDbSnapshot *snap);
 JsonNode *ferry_instance_state_json (FerryDaemon *d, FerryInstance *inst);
 
 /* GET of a collection: with recursion=0 the URL PREFIX + NAME (NAME

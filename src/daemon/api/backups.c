@@ -5,6 +5,7 @@
  * stages everything under containers/.import-XXXXXX, moves it into place
  * and records the rows in one transaction: killed before that, ferryd's
  * next start removes what no instance owns (docs/durability.md). */
+#include "daemon/network-manager.h"
 #include "daemon/api/api.h"
 #include "daemon/http/http-guard.h"
 #include "daemon/idmaps.h"
@@ -174,7 +175,8 @@ backup_json (gpointer item, gpointer data)
   BackupInfo *b = item;
   JsonObject *o = json_object_new ();
   JsonNode *n = json_node_new (JSON_NODE_OBJECT);
-  g_autofree char *created = ferry_time_rfc3339 (b->created_at);
+  /* LXD shows a backup's creation in whole seconds. */
+  g_autofree char *created = ferry_time_rfc3339 (b->created_at - b->created_at % G_USEC_PER_SEC);
   g_autofree char *expires = ferry_time_rfc3339 (b->expires_at);
 
   json_object_set_string_member (o, "name", b->name);
@@ -430,7 +432,7 @@ backup_config (FerryDaemon *d, FerryInstance *inst, GPtrArray *snaps, gboolean i
   json_object_remove_member (c, "last_restore");
   json_object_set_member (o, "container", container);
   for (guint i = 0; !instance_only && snaps != NULL && i < snaps->len; i++)
-    json_array_add_element (arr, ferry_snapshot_to_json (inst, g_ptr_array_index (snaps, i)));
+    json_array_add_element (arr, ferry_snapshot_to_json (d, g_ptr_array_index (snaps, i)));
   json_object_set_array_member (o, "snapshots", arr);
   json_object_set_member (o, "pool", parse_node (pool_text));
   escaped = g_strescape (inst->row->name, NULL);
@@ -1009,9 +1011,10 @@ import_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
  * Imported under another name, it may run beside the original: its nics
  * get new MAC addresses, as a copy's do. */
 static void
-fresh_volatile_keys (FerryInstance *inst, gboolean renamed)
+fresh_volatile_keys (FerryDaemon *d, FerryInstance *inst, gboolean renamed)
 {
   g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+  g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
   GHashTableIter iter;
   gpointer k;
 
@@ -1022,6 +1025,7 @@ fresh_volatile_keys (FerryInstance *inst, gboolean renamed)
       g_hash_table_iter_remove (&iter);
   g_hash_table_insert (own, g_strdup ("volatile.uuid"), g_uuid_string_random ());
   g_hash_table_remove (own, "volatile.last_state.power");
+  ferry_network_fill_hwaddrs (devices, own);
   ferry_instance_set_own_config (inst, own);
 }
 
@@ -1135,7 +1139,7 @@ import_done (FerryOperation *op, gpointer user_data, GError **error)
   inst->row->devices_json = g_strdup (data->instance->devices_json);
   inst->row->profiles_json = g_strdup (data->instance->profiles_json);
   g_hash_table_insert (d->instances, inst->row->name, inst);
-  fresh_volatile_keys (inst, data->renamed);
+  fresh_volatile_keys (d, inst, data->renamed);
   if (!ferry_instance_choose_idmap (d, inst, error) || !commit_import (d, data, inst, error))
     {
       g_autofree char *inst_dir = ferry_layout_instance_dir (d->layout, inst->row->name);

@@ -24,7 +24,11 @@ image_json (FerryDbImage *img, GPtrArray *aliases)
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
   g_autoptr (JsonObject) props = ferry_json_parse_object (img->properties_json, strlen (img->properties_json), TRUE,
                                                           NULL);
-  g_autofree char *created = ferry_time_rfc3339 (img->created_at);
+  /* As LXD stores an imported image's dates: created_at and expires_at are
+   * time.Unix() of the metadata's creation_date and expiry_date (the epoch
+   * when absent); last_used_at stays Go's zero time until first use. */
+  g_autofree char *created = ferry_time_rfc3339_epoch (img->created_at);
+  g_autofree char *expires = ferry_time_rfc3339_epoch (0);
   g_autofree char *uploaded = ferry_time_rfc3339 (img->uploaded_at);
   g_autofree char *used = ferry_time_rfc3339 (img->last_used_at);
 
@@ -51,7 +55,7 @@ image_json (FerryDbImage *img, GPtrArray *aliases)
   json_object_set_string_member (o, "created_at", created);
   json_object_set_string_member (o, "uploaded_at", uploaded);
   json_object_set_string_member (o, "last_used_at", used);
-  json_object_set_string_member (o, "expires_at", "0001-01-01T00:00:00Z");
+  json_object_set_string_member (o, "expires_at", expires);
   {
     const char *profiles[] = { "default", NULL };
     json_object_set_member (o, "profiles", ferry_json_string_list (profiles));

@@ -123,25 +123,30 @@ add_member_time (JsonObject *obj, const char *name, gint64 usec)
 }
 
 JsonNode *
-ferry_snapshot_to_json (FerryInstance *inst, const FerryDbSnapshot *s)
+ferry_snapshot_to_json (FerryDaemon *d, const FerryDbSnapshot *s)
 {
   JsonObject *o = json_object_new ();
-  g_auto (GStrv) profiles = ferry_instance_parse_profiles (s->profiles_json);
+  g_auto (FerryInstanceExpansion) x = { 0 };
 
+  ferry_instance_expand_texts (d, s->profiles_json, s->config_json, s->devices_json, &x);
   /* LXD 5.0 names a snapshot object by the snapshot's own name. */
   add_member_string (o, "name", s->name);
+  /* Ferry's own: LXD 5.0's snapshots have no description. */
   add_member_string (o, "description", s->description);
   add_member_time (o, "created_at", s->created_at);
   add_member_time (o, "expires_at", s->expires_at);
+  /* LXD never records a snapshot's use: Go's zero time. */
   add_member_time (o, "last_used_at", 0);
   json_object_set_boolean_member (o, "stateful", s->stateful);
   json_object_set_boolean_member (o, "ephemeral", s->ephemeral);
   add_member_string (o, "architecture", s->architecture);
-  json_object_set_member (o, "profiles", ferry_json_string_list ((const char *const *) profiles));
-  json_object_set_member (o, "config", take_object_node (ferry_instance_parse_object (s->config_json)));
-  json_object_set_member (o, "devices", take_object_node (ferry_instance_parse_object (s->devices_json)));
-  json_object_set_member (o, "expanded_config", take_object_node (ferry_instance_parse_object (s->config_json)));
-  json_object_set_member (o, "expanded_devices", take_object_node (ferry_instance_parse_object (s->devices_json)));
+  json_object_set_member (o, "profiles", ferry_json_string_list ((const char *const *) x.profiles));
+  json_object_set_object_member (o, "config", json_object_ref (x.config));
+  json_object_set_object_member (o, "devices", json_object_ref (x.devices));
+  json_object_set_member (o, "expanded_config", ferry_json_from_string_map (x.expanded_config));
+  json_object_set_object_member (o, "expanded_devices", json_object_ref (x.expanded_devices));
+  /* LXD 5.0 renders -1 ("not computed") and never fills it in. */
+  json_object_set_int_member (o, "size", -1);
   return take_object_node (o);
 }
 
@@ -153,9 +158,20 @@ snapshots_json (FerryDaemon *d, FerryInstance *inst)
   JsonNode *node = json_node_new (JSON_NODE_ARRAY);
 
   for (guint i = 0; snaps && i < snaps->len; i++)
-    json_array_add_element (arr, ferry_snapshot_to_json (inst, g_ptr_array_index (snaps, i)));
+    json_array_add_element (arr, ferry_snapshot_to_json (d, g_ptr_array_index (snaps, i)));
   json_node_take_array (node, arr);
   return node;
+}
+
+/* LXD's full instance leaves its snapshot and backup slices nil until it
+ * appends one: Go encodes them as null, not []. */
+static JsonNode *
+null_if_empty (JsonNode *array)
+{
+  if (json_array_get_length (json_node_get_array (array)) > 0)
+    return array;
+  json_node_unref (array);
+  return json_node_new (JSON_NODE_NULL);
 }
 
 /* Ferry's own fields: statistics of the last CRIU dump and restore. */
@@ -206,7 +222,11 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
   json_object_set_member (o, "expanded_config", ferry_json_from_string_map (x.expanded_config));
   json_object_set_object_member (o, "expanded_devices", json_object_ref (x.expanded_devices));
   add_member_time (o, "created_at", inst->row->created_at);
-  add_member_time (o, "last_used_at", inst->row->last_used_at);
+  {
+    /* LXD creates instances with last_used_at = time.Unix(0, 0). */
+    g_autofree char *used = ferry_time_rfc3339_epoch (inst->row->last_used_at);
+    json_object_set_string_member (o, "last_used_at", used);
+  }
   add_member_string (o, "location", "none");
   add_member_string (o, "project", "default");
   if (with_state)
@@ -215,8 +235,8 @@ ferry_instance_to_json (FerryDaemon *d, FerryInstance *inst, gboolean with_state
       if (st.running)
         ferry_network_fill_state (d, inst, st.init_pid, x.own_config, x.expanded_devices, state);
       json_object_set_member (o, "state", state);
-      json_object_set_member (o, "snapshots", snapshots_json (d, inst));
-      json_object_set_member (o, "backups", ferry_backups_json (d, inst));
+      json_object_set_member (o, "snapshots", null_if_empty (snapshots_json (d, inst)));
+      json_object_set_member (o, "backups", null_if_empty (ferry_backups_json (d, inst)));
       add_checkpoint_stats (d, inst, o);
     }
   node = json_node_new (JSON_NODE_OBJECT);

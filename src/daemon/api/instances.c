@@ -611,6 +611,10 @@ add_new_instance (FerryDaemon *d, CreateRequest *r)
     }
   if (!g_hash_table_contains (r->config, "volatile.uuid") || g_strcmp0 (r->source_type, "migration") != 0)
     g_hash_table_insert (r->config, g_strdup ("volatile.uuid"), g_uuid_string_random ());
+  /* LXD gives every new instance one (cloud-init's instance-id), unless the
+   * request brings it (a move). */
+  if (!g_hash_table_contains (r->config, "volatile.cloud-init.instance-id"))
+    g_hash_table_insert (r->config, g_strdup ("volatile.cloud-init.instance-id"), g_uuid_string_random ());
 
   inst->monitor_pidfd = -1;
   inst->creating = TRUE;
@@ -623,6 +627,11 @@ add_new_instance (FerryDaemon *d, CreateRequest *r)
   ferry_instance_set_own_config (inst, r->config);
   inst->row->devices_json = g_steal_pointer (&r->devices_json);
   inst->row->profiles_json = g_steal_pointer (&r->profiles_json);
+  {
+    g_autoptr (JsonObject) devices = ferry_instance_expanded_devices (d, inst);
+    if (ferry_network_fill_hwaddrs (devices, r->config))
+      ferry_instance_set_own_config (inst, r->config);
+  }
   g_hash_table_insert (d->instances, inst->row->name, inst);
   return inst;
 }

@@ -103,9 +103,9 @@ snapshot_name (gpointer item)
 }
 
 static JsonNode *
-snapshot_item_json (gpointer item, gpointer inst)
+snapshot_item_json (gpointer item, gpointer daemon)
 {
-  return ferry_snapshot_to_json (inst, item);
+  return ferry_snapshot_to_json (daemon, item);
 }
 
 void
@@ -121,7 +121,7 @@ ferry_api_snapshots_list (FerryRequest *req, FerryInstance *inst)
       return;
     }
   prefix = g_strdup_printf ("/1.0/%s/%s/snapshots/", req->parts[0], inst->row->name);
-  ferry_api_respond_collection (req, snaps, prefix, snapshot_name, snapshot_item_json, inst);
+  ferry_api_respond_collection (req, snaps, prefix, snapshot_name, snapshot_item_json, req->daemon);
 }
 
 void
@@ -160,7 +160,7 @@ ferry_api_snapshot_get (FerryRequest *req, FerryInstance *inst)
   FerryDbSnapshot *s = lookup_snapshot (req, inst, &snaps);
 
   if (s != NULL)
-    ferry_respond_sync_etag (req->msg, ferry_snapshot_to_json (inst, s), snapshot_writable);
+    ferry_respond_sync_etag (req->msg, ferry_snapshot_to_json (req->daemon, s), snapshot_writable);
 }
 
 void
@@ -212,7 +212,7 @@ ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst)
 
   if (s == NULL)
     return;
-  now = ferry_snapshot_to_json (inst, s);
+  now = ferry_snapshot_to_json (req->daemon, s);
   if (!ferry_request_if_match (req, now, snapshot_writable, &error)
       || (body = ferry_request_json (req, FALSE, &error)) == NULL
       || !ferry_json_get_string (body, "description", &description, &error)

@@ -89,8 +89,20 @@ pool_json (FerryDaemon *d, FerryStoragePool *pool)
   pool_users (d, pool, instances, profiles);
   for (guint i = 0; i < instances->len; i++)
     {
-      g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", (char *) instances->pdata[i]);
+      const char *name = instances->pdata[i];
+      FerryInstance *inst = g_hash_table_lookup (d->instances, name);
+      g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
+      /* LXD counts each snapshot's volume as a user of the pool as well. */
+      g_autoptr (GPtrArray) snaps = inst && inst->row->id ? ferry_db_snapshot_list (d->db, inst->row->id, NULL)
+                                                          : NULL;
+
       json_array_add_string_element (used_by, url);
+      for (guint j = 0; snaps != NULL && j < snaps->len; j++)
+        {
+          g_autofree char *snap_url = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", name,
+                                                       ((FerryDbSnapshot *) g_ptr_array_index (snaps, j))->name);
+          json_array_add_string_element (used_by, snap_url);
+        }
     }
   for (guint i = 0; i < profiles->len; i++)
     {
@@ -343,13 +355,14 @@ ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused)
 {
   FerryStoragePool *pool = lookup_pool (req);
   g_autoptr (GError) error = NULL;
-  guint64 used = 0, total = 0;
-  JsonObject *o, *space;
+  guint64 used = 0, total = 0, inodes_used = 0, inodes_total = 0;
+  JsonObject *o, *space, *inodes;
   JsonNode *node;
 
   if (pool == NULL)
     return;
-  if (!ferry_storage_pool_space (pool, &used, &total, &error))
+  if (!ferry_storage_pool_space (pool, &used, &total, &error)
+      || !ferry_storage_pool_inodes (pool, &inodes_used, &inodes_total, &error))
     {
       ferry_respond_error (req->msg, error);
       return;
@@ -359,6 +372,11 @@ ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused)
   json_object_set_int_member (space, "used", (gint64) used);
   json_object_set_int_member (space, "total", (gint64) total);
   json_object_set_object_member (o, "space", space);
+  /* LXD 5.0's ResourcesStoragePool: "omitempty" on a struct omits nothing. */
+  inodes = json_object_new ();
+  json_object_set_int_member (inodes, "used", (gint64) inodes_used);
+  json_object_set_int_member (inodes, "total", (gint64) inodes_total);
+  json_object_set_object_member (o, "inodes", inodes);
   node = json_node_new (JSON_NODE_OBJECT);
   json_node_take_object (node, o);
   ferry_respond_sync (req->msg, node);
@@ -367,7 +385,7 @@ ferry_api_storage_pool_resources (FerryRequest *req, FerryInstance *unused)
 /* ---- volumes: the instances' and their snapshots', as LXD lists them ---- */
 
 static JsonNode *
-volume_json (const char *pool, const char *name, const char *instance, const char *snapshot)
+volume_json (const char *name, const char *instance, const char *snapshot)
 {
   JsonObject *o = json_object_new ();
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
@@ -381,7 +399,9 @@ volume_json (const char *pool, const char *name, const char *instance, const cha
   json_object_set_string_member (o, "description", "");
   json_object_set_string_member (o, "content_type", "filesystem");
   json_object_set_string_member (o, "location", "none");
-  json_object_set_string_member (o, "pool", pool);
+  json_object_set_string_member (o, "project", "default");
+  /* LXD 5.0 records no creation time for an instance's volume. */
+  json_object_set_string_member (o, "created_at", "0001-01-01T00:00:00Z");
   json_object_set_object_member (o, "config", json_object_new ());
   json_object_set_array_member (o, "used_by", used_by);
   json_node_take_object (node, o);
@@ -410,7 +430,7 @@ ferry_api_storage_volumes_list (FerryRequest *req, FerryInstance *unused)
       g_autoptr (GPtrArray) snaps = inst && inst->row->id ? ferry_db_snapshot_list (d->db, inst->row->id, NULL)
                                                           : NULL;
       if (recursive)
-        json_array_add_element (out, volume_json (pool->name, name, name, NULL));
+        json_array_add_element (out, volume_json (name, name, NULL));
       else
         {
           g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s", pool->name, name);
@@ -421,11 +441,13 @@ ferry_api_storage_volumes_list (FerryRequest *req, FerryInstance *unused)
           FerryDbSnapshot *s = g_ptr_array_index (snaps, j);
           g_autofree char *vname = g_strdup_printf ("%s/%s", name, s->name);
           if (recursive)
-            json_array_add_element (out, volume_json (pool->name, vname, name, s->name));
+            json_array_add_element (out, volume_json (vname, name, s->name));
           else
             {
-              g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s", pool->name,
-                                                      vname);
+              /* A snapshot volume's URL is .../container/INSTANCE/snapshots/SNAPSHOT
+               * (its name, INSTANCE/SNAPSHOT, is in the object). */
+              g_autofree char *url = g_strdup_printf ("/1.0/storage-pools/%s/volumes/container/%s/snapshots/%s",
+                                                      pool->name, name, s->name);
               json_array_add_string_element (out, url);
             }
         }

@@ -192,11 +192,34 @@ test_json_guard (void)
 static void
 test_rfc3339 (void)
 {
-  g_autofree char *unset = ferry_time_rfc3339 (0);
-  g_autofree char *t = ferry_time_rfc3339 (1764099301123456);
+  /* Go's RFC3339Nano: trailing zeros of the fraction dropped, no dot at all
+   * for a whole second; 0 is Go's zero time or the epoch, per field. */
+  const struct
+  {
+    gint64 usec;
+    const char *want;
+  } cases[] = {
+    { 0, "0001-01-01T00:00:00Z" },
+    { -5, "0001-01-01T00:00:00Z" },
+    { 1764099301123456, "2025-11-25T19:35:01.123456Z" },
+    { 1764099301120000, "2025-11-25T19:35:01.12Z" },
+    { 1764099301100000, "2025-11-25T19:35:01.1Z" },
+    { 1764099301000001, "2025-11-25T19:35:01.000001Z" },
+    { 1764099301000000, "2025-11-25T19:35:01Z" },
+    { 1, "1970-01-01T00:00:00.000001Z" },
+  };
 
-  g_assert_cmpstr (unset, ==, "0001-01-01T00:00:00Z");
-  g_assert_cmpstr (t, ==, "2025-11-25T19:35:01.123456Z");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *t = ferry_time_rfc3339 (cases[i].usec);
+      g_assert_cmpstr (t, ==, cases[i].want);
+    }
+  g_autofree char *epoch = ferry_time_rfc3339_epoch (0);
+  g_autofree char *negative = ferry_time_rfc3339_epoch (-1);
+  g_autofree char *set = ferry_time_rfc3339_epoch (1764099301500000);
+  g_assert_cmpstr (epoch, ==, "1970-01-01T00:00:00Z");
+  g_assert_cmpstr (negative, ==, "1970-01-01T00:00:00Z");
+  g_assert_cmpstr (set, ==, "2025-11-25T19:35:01.5Z");
 }
 
 /* Field 22 of /proc/self/stat is fixed for the life of the process; field
