@@ -22,6 +22,9 @@ INSTANCES = ("c1", "c2", "c2r", "c3", "c9")
 PROFILES = ("p1", "p1r")
 ALIASES = ("bb2",)
 
+# The writable fields of an instance (what `lxc config edit` sends back).
+WRITABLE = ("architecture", "config", "devices", "ephemeral", "profiles", "stateful", "description")
+
 STALE_ETAG = '"0000000000000000000000000000000000000000000000000000000000000000"'
 
 EVENT_TYPES = "?type=operation,lifecycle"
@@ -54,7 +57,7 @@ class Context:
 
 class Step:
     def __init__(self, name, method, path, body=None, headers=None, raw=False, wait=True,
-                 events=None, keep_op=False, body_bytes=None, note=""):
+                 events=None, keep_op=False, body_bytes=None, edit=False):
         self.name = name
         self.method = method
         self.path = path
@@ -65,7 +68,7 @@ class Step:
         self.events = events      # query of /1.0/events to listen to during the step, or None
         self.keep_op = keep_op    # remember the operation id as {op}
         self.body_bytes = body_bytes
-        self.note = note
+        self.edit = edit          # body: the object's writable fields from a GET, BODY merged in
 
 
 def S(*a, **kw):
@@ -112,14 +115,13 @@ def steps(ctx):
         S("get-c2", "GET", "/1.0/instances/c2"),
         S("state-c1", "GET", "/1.0/instances/c1/state"),
         S("state-c2", "GET", "/1.0/instances/c2/state"),
+        # as `lxc config edit` does: GET, change, PUT the whole writable object back
         S("put-c2", "PUT", "/1.0/instances/c2",
-          {"description": "put by the suite", "config": {"user.suite": "put"}, "devices": {},
-           "profiles": ["default"], "ephemeral": False}),
+          {"description": "put by the suite", "config": {"user.suite": "put"}}, edit=True),
         S("patch-c2", "PATCH", "/1.0/instances/c2", {"description": "patched", "config": {"user.patch": "1"}}),
         S("get-c2-after-patch", "GET", "/1.0/instances/c2"),
-        S("put-c2-stale-if-match", "PUT", "/1.0/instances/c2",
-          {"description": "lost update", "config": {}, "devices": {}, "profiles": ["default"]},
-          headers={"If-Match": STALE_ETAG}),
+        S("put-c2-stale-if-match", "PUT", "/1.0/instances/c2", {"description": "lost update"},
+          headers={"If-Match": STALE_ETAG}, edit=True),
         S("patch-c2-stale-if-match", "PATCH", "/1.0/instances/c2", {"description": "lost update"},
           headers={"If-Match": STALE_ETAG}),
         S("metadata-c1", "GET", "/1.0/instances/c1/metadata"),
@@ -170,6 +172,12 @@ def steps(ctx):
           events=EVENT_TYPES),
         S("exec-no-output", "POST", "/1.0/instances/c1/exec",
           {"command": ["true"], "wait-for-websocket": False, "interactive": False}),
+        # with websockets nobody connects to: the 202 body shows the fds; LXD gives up after 5 s
+        S("exec-websocket", "POST", "/1.0/instances/c1/exec",
+          {"command": ["/bin/sh"], "environment": {"TERM": "xterm"}, "wait-for-websocket": True,
+           "interactive": True, "width": 80, "height": 25},
+          wait=False, keep_op=True),
+        S("exec-websocket-unconnected", "GET", "/1.0/operations/{op}/wait?timeout=15"),
         S("exec-stopped-c2", "POST", "/1.0/instances/c2/exec",
           {"command": ["true"], "wait-for-websocket": False, "interactive": False}),
 
@@ -186,7 +194,7 @@ def steps(ctx):
         S("file-get-symlink", "GET", "/1.0/instances/c1/files?path=/root/suitelink", raw=True),
         S("file-get-missing", "GET", "/1.0/instances/c1/files?path=/root/nosuch"),
         S("file-delete", "DELETE", "/1.0/instances/c1/files?path=/root/suite.txt"),
-        S("file-get-stopped-c2", "GET", "/1.0/instances/c2/files?path=/etc/hostname", raw=True),
+        S("file-get-stopped-c2", "GET", "/1.0/instances/c2/files?path=/etc/passwd", raw=True),
 
         # --- logs ----------------------------------------------------------------------------
         S("logs", "GET", "/1.0/instances/c1/logs"),
@@ -326,6 +334,12 @@ def _wait(client, op_id, bound=120):
 def run_step(client, ctx, step):
     path = ctx.fill(step.path)
     body = ctx.fill_json(step.body) if step.body is not None else None
+    if step.edit:
+        cur = client.request("GET", path).json()["metadata"]
+        base = {k: cur[k] for k in WRITABLE if k in cur}
+        for k, v in body.items():
+            base[k] = {**base.get(k, {}), **v} if isinstance(v, dict) else v
+        body = base
     if step.name == "network-put-back":
         # PUT the network back as it was: its writable fields from a GET.
         net = client.request("GET", path).json()["metadata"]
