@@ -197,9 +197,15 @@ def compare_value(step, path, g, f, gctx, fctx, out, shape=False):
             gm = {norm_str(i[key], gctx, path): i for i in g}
             fm = {norm_str(i[key], fctx, path): i for i in f}
             if len(gm) < len(g) or len(fm) < len(f):
-                # keys equal once normalised (ids): compare the first items' shapes
-                if g and f:
-                    compare_value(step, f"{path}/[0]", g[0], f[0], gctx, fctx, out)
+                # keys equal once normalised (operation ids): pair the first item of each
+                # description instead; which ones are still listed is timing
+                gd, fd = {}, {}
+                for i in g:
+                    gd.setdefault(str(i.get("description")), i)
+                for i in f:
+                    fd.setdefault(str(i.get("description")), i)
+                for k in sorted(set(gd) & set(fd)):
+                    compare_value(step, f"{path}/[{k}]", gd[k], fd[k], gctx, fctx, out, shape=True)
                 return
             for k in sorted(set(gm) - set(fm)):
                 out.append((step, f"{path}/[{k}]", "item missing in Ferry"))
