@@ -149,7 +149,9 @@ KNOWN = [
       "image's templates were applied (helper 6's templates)", MISSING),
     F("*", "*config/volatile.last_state.idmap", "LXD records the idmap applied at start; Ferry keeps \"[]\" on "
       "a started unprivileged container"),
-    F("*", "*description", "snapshot objects: LXD 5.0.2 has no description field", ONLY),
+    F("*", "*[snap0]/description", "snapshot objects: LXD 5.0.2 has no description field", ONLY),
+    F("snapshot-stateless", "body/metadata/description", "snapshot objects: LXD 5.0.2 has no description "
+      "field", ONLY),
     F("*", "*resources/instances_snapshots", "LXD 5.0.2 names no instances_snapshots in snapshot operations",
       ONLY),
     F("snapshot-p*", "*resources/instances", "LXD names the snapshot as an instance (/1.0/instances/snap0, "
