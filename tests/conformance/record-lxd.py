@@ -43,6 +43,11 @@ def cleanup(c):
         c.request("DELETE", f"/1.0/profiles/{name}")
     for name in scenario.ALIASES:
         c.request("DELETE", f"/1.0/images/aliases/{name}")
+    for name in scenario.NETWORKS:
+        c.request("DELETE", f"/1.0/networks/{name}")
+    for name in scenario.POOLS:
+        c.request("DELETE", f"/1.0/storage-pools/{name}")
+    c.request("DELETE", "/1.0/certificates/" + scenario.Context().vars["certfp"])
 
 
 def main():

@@ -14,6 +14,8 @@ A record (one step) is a dict:
   events (if the step listens: every event from the request to a quiet moment after it).
 """
 
+import base64
+import hashlib
 import json
 import time
 
@@ -21,6 +23,22 @@ import time
 INSTANCES = ("c1", "c2", "c2r", "c3", "c9")
 PROFILES = ("p1", "p1r")
 ALIASES = ("bb2",)
+NETWORKS = ("fcnet1", "fcnet2")
+POOLS = ("fcpool",)
+
+# A client certificate the suite adds and removes (self-signed, P-384, CN=conformance-suite;
+# its key is not kept: nothing connects with it).
+SUITE_CERT = (
+    "MIIByzCCAVKgAwIBAgIUDEFvuKQM49ankiQyCuwwAxlD1jowCgYIKoZIzj0EAwIwHDEaMBgGA1UEAwwRY29uZm9y"
+    "bWFuY2Utc3VpdGUwIBcNMjYxMjA2MjIzNzM4WhgPMjEyNjExMTIyMjM3MzhaMBwxGjAYBgNVBAMMEWNvbmZvcm1h"
+    "bmNlLXN1aXRlMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAE4jz6+NwjfniPEy23H+Ezdnz3/iYe8Kg6ZcdJM9qgchKS"
+    "Ce3D24aj2S8ZCXZ9P1wV1rUnhK21LAS2Ns21VYVS/nBQj3vb+Z+0QCE7gk2eRC3TUaQkLnUVhwf1Y1aGd5eyo1Mw"
+    "UTAdBgNVHQ4EFgQUD7KPT1vTilPR8/rzd1SJ4kDEQfowHwYDVR0jBBgwFoAUD7KPT1vTilPR8/rzd1SJ4kDEQfow"
+    "DwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNnADBkAjBallrpQgVSuoiUQea55Pn2gQgAHnPKqHvfqp8OQyuU"
+    "+SG1lliq67skoPATY64wCyYCMFKBvPEDtjSOCAMmWp9OO+KqvI6GAriNIJicWScNZN2EPswu0E971kxXGWwpMfEZ"
+    "OQ=="
+)
+
 
 # The writable fields of an instance (what `lxc config edit` sends back).
 WRITABLE = ("architecture", "config", "devices", "ephemeral", "profiles", "stateful", "description")
@@ -32,7 +50,8 @@ EVENT_TYPES = "?type=operation,lifecycle"
 
 class Context:
     def __init__(self, c1_config=None):
-        self.vars = {"net": None, "fp": None, "op": None}
+        self.vars = {"net": None, "fp": None, "op": None,
+                     "certfp": hashlib.sha256(base64.b64decode(SUITE_CERT)).hexdigest()}
         self.c1_config = dict(c1_config or {})
 
     def fill(self, text):
@@ -52,7 +71,7 @@ class Context:
 
     def names(self):
         """Daemon-specific values and the placeholder that replaces them when comparing."""
-        return {v: "{" + k + "}" for k, v in self.vars.items() if k in ("net", "fp") and v}
+        return {v: "{" + k + "}" for k, v in self.vars.items() if k in ("net", "fp", "certfp") and v}
 
 
 class Step:
@@ -289,10 +308,36 @@ def steps(ctx):
         S("storage-volumes-recursion1", "GET", "/1.0/storage-pools/default/volumes?recursion=1"),
         S("storage-pool-missing", "GET", "/1.0/storage-pools/nosuchpool"),
 
+        S("storage-pool-create", "POST", "/1.0/storage-pools",
+          {"name": "fcpool", "driver": "dir", "description": "suite", "config": {}}),
+        S("storage-pool-created", "GET", "/1.0/storage-pools/fcpool"),
+        S("storage-pool-patch", "PATCH", "/1.0/storage-pools/fcpool", {"description": "patched"}),
+        S("storage-pool-put", "PUT", "/1.0/storage-pools/fcpool", {"description": "put"}, edit=True),
+        S("storage-pool-stale-if-match", "PATCH", "/1.0/storage-pools/fcpool", {"description": "lost"},
+          headers={"If-Match": STALE_ETAG}),
+        S("storage-pool-duplicate", "POST", "/1.0/storage-pools", {"name": "fcpool", "driver": "dir"}),
+        S("storage-pool-delete", "DELETE", "/1.0/storage-pools/fcpool"),
+
+        # --- a second network: create, rename, delete ------------------------------------
+        S("network-create", "POST", "/1.0/networks",
+          {"name": "fcnet1", "type": "bridge", "description": "suite",
+           "config": {"ipv4.address": "10.231.77.1/24", "ipv4.nat": "false", "ipv6.address": "none"}}),
+        S("network-created", "GET", "/1.0/networks/fcnet1"),
+        S("network-duplicate", "POST", "/1.0/networks", {"name": "fcnet1", "type": "bridge"}),
+        S("network-rename", "POST", "/1.0/networks/fcnet1", {"name": "fcnet2"}),
+        S("network-delete", "DELETE", "/1.0/networks/fcnet2"),
+        S("network-deleted", "GET", "/1.0/networks/fcnet2"),
+
         # --- certificates -------------------------------------------------------------
         S("certificates", "GET", "/1.0/certificates"),
         S("certificates-recursion1", "GET", "/1.0/certificates?recursion=1"),
         S("certificate-missing", "GET", "/1.0/certificates/0000000000000000"),
+        S("certificate-add", "POST", "/1.0/certificates",
+          {"type": "client", "name": "suite", "certificate": SUITE_CERT}),
+        S("certificate", "GET", "/1.0/certificates/{certfp}"),
+        S("certificate-add-duplicate", "POST", "/1.0/certificates",
+          {"type": "client", "name": "suite", "certificate": SUITE_CERT}),
+        S("certificate-delete", "DELETE", "/1.0/certificates/{certfp}"),
 
         # --- errors ---------------------------------------------------------------------
         S("instance-missing", "GET", "/1.0/instances/nosuch"),
