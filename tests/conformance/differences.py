@@ -71,8 +71,6 @@ KNOWN = [
     D("snapshot-stateful", "*", "LXD's stateful snapshot failed here (see snapshot-c1-stateful)"),
     D("*", "*snapshots/*snap1*", "LXD's stateful snapshot failed here (see snapshot-c1-stateful)",
       "item only in Ferry"),
-    D("*", "*/volumes/container/c1/snap1*", "LXD's stateful snapshot failed here (see snapshot-c1-stateful)",
-      "item only in Ferry"),
     D("snapshots*", "body/metadata/*snap1*", "LXD's stateful snapshot failed here (see snapshot-c1-stateful)",
       "item only in Ferry"),
     D("storage-volumes-recursion1", "body/metadata/*c1/snap1*",
@@ -98,9 +96,6 @@ KNOWN = [
     # --------------------------------------------------------------------- pending
     P("*", "headers/etag", "ETag quoted, on every object LXD gives one (helper 2)"),
     P("*stale-if-match", "*", "If-Match mismatch answers 412 (helper 2)"),
-    P("get-c2-after-stop", "body/metadata/description",
-      "the stale-If-Match PUT was applied (helper 2)", "value: LXD \"\", Ferry \"lost update\""),
-    P("patch-c2", "*", "PATCH /1.0/instances/NAME is sync in LXD (helper 2)"),
     *[P(step, "*", "LXD answers 202, then fails the operation (helper 3)") for step in FAILING_ACTIONS],
     P("*", "body/status", "error envelope has status \"\" (helper 3)", MISSING),
     P("*", "body/status_code", "error envelope has status_code 0 (helper 3)", MISSING),
@@ -125,20 +120,6 @@ KNOWN = [
       "value: LXD \"1970-01-01T00:00:00Z\"*"),
     P("*", "*config/volatile.eth0.hwaddr", "volatile.eth0.hwaddr set at create (helper 4)", MISSING),
     P("*", "*config/volatile.eth0.host_name", "stale volatile.eth0.host_name removed at stop (helper 4)", ONLY),
-    P("*", "*counters/errors_*", "network counters errors_* (helper 4)", MISSING),
-    P("*", "*counters/packets_dropped_*", "network counters packets_dropped_* (helper 4)", MISSING),
-    P("*", "*network/lo/hwaddr", "lo hwaddr is \"\" (helper 4)"),
-    P("*", "*/backups", "recursion=2: backups null when none (helper 4)", "type: LXD null null, Ferry array []"),
-    P("*", "*/snapshots", "recursion=2: snapshots null when none (helper 4)", "type: LXD null null, Ferry array []"),
-    P("server", "body/metadata/environment/kernel_features", "/1.0 kernel_features (helper 5)", MISSING),
-    P("server", "body/metadata/environment/server_event_mode", "/1.0 server_event_mode (helper 5)", MISSING),
-    P("server", "body/metadata/environment/storage_supported_drivers", "/1.0 storage_supported_drivers (helper 5)",
-      MISSING),
-    *[P("server", f"body/metadata/api_extensions/[{ext}]", "advertised once it works (helper 5)",
-        "item missing in Ferry") for ext in PENDING_EXTENSIONS],  # (resources: Ferry lists it already)
-    P("network-state", "*", "/1.0/networks/NAME/state (helper 5)"),
-    P("network-leases", "*", "/1.0/networks/NAME/leases (helper 5)"),
-    P("resources", "*", "/1.0/resources (helper 5)"),
     P("project*", "*", "/1.0/projects and the default project (helper 5)"),
     P("warnings*", "*", "/1.0/warnings (helper 5)"),
     P("metadata-c1", "*", "/1.0/instances/NAME/metadata (helper 6)"),
@@ -163,8 +144,6 @@ KNOWN = [
     F("backup-rename", "*resources/instances", "backup rename's resources name the instance", MISSING),
     F("backup-delete", "*resources/container", "LXD 5.0.2 names the instance under a \"container\" key "
       "(/1.0/container/c2) in backup delete", MISSING),
-    F("*", "body/metadata", "a sync answer without data has metadata {} in LXD (EmptySyncResponse), null in "
-      "Ferry", "type: LXD object {}, Ferry null null"),
     F("file-get*", "headers/x-lxd-modified", "file GET answers X-LXD-modified (the file's mtime)"),
     F("file-get-symlink", "headers/content-disposition", "a symlink's GET has Content-Disposition too"),
     F("backup-export", "headers/content-disposition", "LXD: 'inline;filename=' (empty); Ferry: 'attachment; "
