@@ -14,7 +14,11 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -215,6 +219,14 @@ sys_uint (const char *dir, const char *name)
   return g_file_get_contents (path, &text, NULL, NULL) ? g_ascii_strtoull (text, NULL, 10) : 0;
 }
 
+/* g_ptr_array_sort's comparator of an array of strings (it passes
+ * pointers to the elements). */
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 FerryBridgeInfo *
 ferry_bridge_info (const char *name)
 {
@@ -240,8 +252,61 @@ ferry_bridge_info (const char *name)
   ports = g_dir_open (brif, 0, NULL);
   while (ports != NULL && (e = g_dir_read_name (ports)) != NULL)
     g_ptr_array_add (names, g_strdup (e));
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  g_ptr_array_sort (names, compare_strings);
   g_ptr_array_add (names, NULL);
   info->upper_devices = (char **) g_ptr_array_free (g_steal_pointer (&names), FALSE);
   return info;
+}
+
+static const char *
+port_name (guint8 port)
+{
+  switch (port)
+    {
+    case PORT_TP:
+      return "twisted pair";
+    case PORT_AUI:
+      return "AUI";
+    case PORT_MII:
+      return "media-independent";
+    case PORT_FIBRE:
+      return "fibre";
+    case PORT_BNC:
+      return "BNC";
+    case PORT_DA:
+      return "direct attach";
+    case PORT_NONE:
+      return "none";
+    case PORT_OTHER:
+      return "other";
+    default:
+      return NULL;
+    }
+}
+
+gboolean
+ferry_ethtool_port (const char *name, FerryEthtoolPort *out)
+{
+  struct ethtool_cmd cmd = { .cmd = ETHTOOL_GSET };
+  struct ifreq ifr = { 0 };
+  int fd;
+  gboolean ok;
+
+  memset (out, 0, sizeof *out);
+  if (!ferry_ifname_valid (name) || (fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+    return FALSE;
+  g_strlcpy (ifr.ifr_name, name, sizeof ifr.ifr_name);
+  ifr.ifr_data = (void *) &cmd;
+  ok = ioctl (fd, SIOCETHTOOL, &ifr) == 0;
+  close (fd);
+  if (!ok)
+    return FALSE;
+  out->autoneg = cmd.autoneg == AUTONEG_ENABLE;
+  out->speed = ethtool_cmd_speed (&cmd);
+  if (out->speed == (guint32) SPEED_UNKNOWN || out->speed == 65535)
+    out->speed = 0;
+  out->duplex = cmd.duplex == DUPLEX_HALF ? "half" : cmd.duplex == DUPLEX_FULL ? "full" : NULL;
+  out->transceiver = cmd.transceiver == XCVR_INTERNAL ? "internal" : cmd.transceiver == XCVR_EXTERNAL ? "external" : NULL;
+  out->port = port_name (cmd.port);
+  return TRUE;
 }

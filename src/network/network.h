@@ -158,6 +158,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryBridgeInfo, ferry_bridge_info_free)
 /* NULL when NAME is not a bridge. */
 FerryBridgeInfo *ferry_bridge_info (const char *name);
 
+/* A NIC port as ethtool tells it (the strings are LXD's names, static;
+ * NULL when the driver does not say). */
+typedef struct
+{
+  gboolean autoneg;
+  guint32 speed; /* Mbit/s, 0 unknown */
+  const char *duplex, *transceiver, *port;
+} FerryEthtoolPort;
+
+/* FALSE when the driver answers no ETHTOOL_GSET. */
+gboolean ferry_ethtool_port (const char *name, FerryEthtoolPort *out);
+
 /* ---- dnsmasq (dnsmasq.c) and nftables (firewall.c) ---- */
 
 typedef struct

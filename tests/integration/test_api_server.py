@@ -111,15 +111,21 @@ def test_resources_shape(daemon):
     port_ids = [p["id"] for c in net_cards for p in c.get("ports", [])]
     assert "lo" not in port_ids
     assert not any(p.startswith("ferrybr") for p in port_ids)
-    for section, key in (("gpu", "cards"), ("usb", "devices"), ("pci", "devices")):
+    for section, key in (("gpu", "cards"), ("usb", "devices")):
         assert res[section] == {key: [], "total": 0}
+    pci = sorted(os.listdir("/sys/bus/pci/devices")) if os.path.isdir("/sys/bus/pci/devices") else []
+    assert [d["pci_address"] for d in res["pci"]["devices"]] == pci and res["pci"]["total"] == len(pci)
     assert {"uuid", "vendor", "product", "type"} <= set(res["system"])
 
 
-def test_lxc_info_resources(daemon):
+def test_lxc_and_ferry_info_resources(daemon):
     out = daemon.lxc("info", "--resources").stdout
     assert "CPU" in out and "Memory:" in out
     assert re.search(r"Total: [0-9.]+[KMGT]?i?B", out), out
+    mine = daemon.ferry("info", "--resources").stdout
+    # The same CPU section as lxc prints (memory use moves between the two calls).
+    assert mine.split("\nMemory:")[0] == out.split("\nMemory:")[0]
+    assert re.search(r"Total: [0-9.]+[KMGT]?i?B", mine), mine
 
 
 # ---- /1.0/projects ----------------------------------------------------------------
@@ -224,8 +230,7 @@ def test_warnings(daemon):
     criu_ok = srv["environment"].get("criu_check") in ("Looks good.", "probing")
     assert bool(warnings) == (not criu_ok)
     for w in warnings:
-        assert set(w) == {"status", "uuid", "location", "project", "type", "count", "first_seen_at",
-                          "last_seen_at", "last_message", "severity", "entity_url"}
+        assert set(w) == WARNING_KEYS
         assert daemon.api_ok("GET", f"/1.0/warnings/{w['uuid']}")["uuid"] == w["uuid"]
     status, env = daemon.api("GET", "/1.0/warnings/00000000-0000-0000-0000-000000000000")
     assert status == 404 and env["error"] == "Warning not found"
@@ -244,6 +249,7 @@ def test_warning_when_criu_is_missing(own_daemon):
     wait_until(lambda: own_daemon.api_ok("GET", "/1.0")["environment"]["criu_check"] != "probing",
                "CRIU probed", 30)
     (w,) = own_daemon.api_ok("GET", "/1.0/warnings?recursion=1")
+    assert set(w) == WARNING_KEYS and w["location"] == "none"
     assert w["status"] == "new" and w["severity"] == "moderate" and w["count"] == 1
     assert "CRIU" in w["type"] and w["last_message"]
     out = own_daemon.lxc("warning", "list").stdout
@@ -306,28 +312,67 @@ def test_network_leases_and_lxc_clients(daemon):
         assert "lease1" in out and f"{base}.77" in out and "STATIC" in out.upper()
         info = daemon.lxc("network", "info", name).stdout
         assert "State: up" in info and "MTU:" in info
-        ferry_out = daemon.ferry("network", "list-leases", name, check=False)
-        if ferry_out.returncode == 0:
-            assert "lease1" in ferry_out.stdout
+        ferry_out = daemon.ferry("network", "list-leases", name).stdout
+        assert re.search(rf"\|\s*lease1\s*\|\s*{hw}\s*\|\s*{re.escape(base)}\.77\s*\|\s*STATIC\s*\|", ferry_out), ferry_out
+        assert json.loads(daemon.ferry("network", "list-leases", name, "-f", "json").stdout) == \
+            daemon.api_ok("GET", f"/1.0/networks/{name}/leases")
     finally:
         daemon.api_ok("PUT", "/1.0/instances/lease1/state", {"action": "stop", "force": True, "timeout": -1})
         daemon.api_ok("DELETE", "/1.0/instances/lease1")
 
 
-def test_golden_fixtures_keys_when_present(daemon):
-    """Compares key sets with LXD's recorded answers when the golden suite has them."""
-    found = False
-    for fname, path in (("resources", "/1.0/resources"), ("projects_default", "/1.0/projects/default"),
-                        ("warnings", "/1.0/warnings?recursion=1")):
-        for cand in (f"{GOLDEN}/{fname}.json",):
-            if not os.path.exists(cand):
-                continue
-            found = True
-            with open(cand) as f:
-                gold = json.load(f)
-            meta = gold.get("metadata", gold.get("body", {}).get("metadata")) if isinstance(gold, dict) else None
-            mine = daemon.api_ok("GET", path)
-            if isinstance(meta, dict) and isinstance(mine, dict):
-                assert set(meta) == set(mine), (fname, set(meta) ^ set(mine))
-    if not found:
-        pytest.skip("no golden fixtures recorded for these endpoints")
+def golden(step):
+    """LXD's recorded answer to scenario step STEP (the golden suite's fixture), or None."""
+    if not os.path.isdir(GOLDEN):
+        return None
+    for f in sorted(os.listdir(GOLDEN)):
+        if re.fullmatch(r"\d+-" + re.escape(step) + r"\.json", f):
+            with open(os.path.join(GOLDEN, f)) as fh:
+                return json.load(fh)
+    return None
+
+
+def same_keys(gold, mine, where):
+    """Key sets of objects match, recursively (lists: each of mine against LXD's first item)."""
+    if isinstance(gold, dict) and isinstance(mine, dict):
+        assert set(gold) == set(mine), (where, sorted(set(gold) ^ set(mine)))
+        for k in gold:
+            same_keys(gold[k], mine[k], f"{where}.{k}")
+    elif isinstance(gold, list) and isinstance(mine, list) and gold and mine:
+        for item in mine:
+            same_keys(gold[0], item, f"{where}[]")
+    elif gold is not None and mine is not None:
+        assert type(gold) is type(mine), (where, gold, mine)
+
+
+def test_golden_key_sets(daemon):
+    """The same keys and types as LXD 5.0.2's recorded answers (when the golden suite is present)."""
+    net = default_network(daemon)["name"]
+    checked = 0
+    for step, path, pick in (
+            ("server", "/1.0", lambda m: {k: v for k, v in m["environment"].items()
+                                          if not k.startswith("criu_") and k != "cgroup_layout"}),
+            ("resources", "/1.0/resources", lambda m: {k: v for k, v in m.items() if k != "storage"}),
+            ("project-default", "/1.0/projects/default", None),
+            ("projects-recursion1", "/1.0/projects?recursion=1", None),
+            ("network-state", f"/1.0/networks/{net}/state", None),
+            ("network-leases", f"/1.0/networks/{net}/leases", None)):
+        g = golden(step)
+        if g is None:
+            continue
+        gold, mine = g["body"]["metadata"], daemon.api_ok("GET", path)
+        if pick:
+            gold, mine = pick(gold), pick(mine)
+        same_keys(gold, mine, step)
+        checked += 1
+    g = golden("warnings-recursion1")
+    if g is not None:
+        # Ferry's warnings (none here when CRIU works) have LXD's keys: checked in
+        # test_warning_when_criu_is_missing against this list.
+        assert set(g["body"]["metadata"][0]) == WARNING_KEYS
+    if not checked:
+        pytest.skip("the golden suite's fixtures are not here")
+
+
+WARNING_KEYS = {"status", "uuid", "location", "project", "type", "count", "first_seen_at",
+                "last_seen_at", "last_message", "severity", "entity_url"}

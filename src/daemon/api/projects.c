@@ -20,6 +20,14 @@ static const char *const default_features[] = {
 
 static const char default_description[] = "Default LXD project";
 
+/* g_ptr_array_sort's comparator of an array of strings (it passes
+ * pointers to the elements). */
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 static void
 add_url (GPtrArray *urls, const char *collection, const char *name)
 {
@@ -48,7 +56,7 @@ used_by (FerryDaemon *d)
       if (!inst->creating && !ferry_instance_is_rename_placeholder (inst))
         add_url (instances, "instances", inst->row->name);
     }
-  g_ptr_array_sort (instances, (GCompareFunc) g_strcmp0);
+  g_ptr_array_sort (instances, compare_strings);
   for (guint i = 0; i < instances->len; i++)
     g_ptr_array_add (urls, g_strdup (g_ptr_array_index (instances, i)));
   for (guint i = 0; profiles != NULL && i < profiles->len; i++)
@@ -179,17 +187,23 @@ check_update (FerryRequest *req, gboolean patch, GError **error)
     return FALSE;
   g_hash_table_iter_init (&iter, config);
   while (g_hash_table_iter_next (&iter, &k, &v))
-    if (!g_strv_contains (default_features, k) || strcmp (v, "true") != 0)
+    if (!g_str_has_prefix (k, "features."))
       {
+        g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Project configuration key %s is not supported by Ferry",
+                     (char *) k);
+        return FALSE;
+      }
+    else if (!g_strv_contains (default_features, k) || strcmp (v, "true") != 0)
+      {
+        /* LXD's words: its default project's features are fixed too. */
         g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                     "Ferry's default project keeps its features on: %s cannot be set to \"%s\"", (char *) k,
-                     (char *) v);
+                     "You can't change the features of the default project (%s=%s)", (char *) k, (char *) v);
         return FALSE;
       }
   if (!patch && g_hash_table_size (config) != g_strv_length ((char **) default_features))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                   "Ferry's default project keeps its features on: none of them can be removed");
+                   "You can't change the features of the default project (none can be removed)");
       return FALSE;
     }
   return TRUE;

@@ -1,12 +1,13 @@
 /* GET /1.0/resources: the host's CPUs, memory, disks and network cards as
  * LXD's api.Resources (lxd/resources/ at 5.0.2), read from /proc and /sys
  * at each request. Clients use it to place instances (lxc info
- * --resources). GPUs, USB and PCI devices are not passed to containers by
+ * --resources). GPUs and USB devices are not passed to containers by
  * Ferry: those sections are empty, as LXD shows them on a machine without
- * any. */
+ * any; PCI devices are listed as LXD lists them. */
 #include "daemon/api/api.h"
 
 #include "common/json.h"
+#include "network/network.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,14 @@ numbered_entries (const char *dir, const char *prefix)
   return out;
 }
 
+/* g_ptr_array_sort's comparator of an array of strings (it passes
+ * pointers to the elements). */
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 static GPtrArray *
 sorted_entries (const char *dir)
 {
@@ -91,7 +100,7 @@ sorted_entries (const char *dir)
 
   while (d != NULL && (e = g_dir_read_name (d)) != NULL)
     g_ptr_array_add (out, g_strdup (e));
-  g_ptr_array_sort (out, (GCompareFunc) g_strcmp0);
+  g_ptr_array_sort (out, compare_strings);
   return out;
 }
 
@@ -205,7 +214,6 @@ cpu_json (void)
   g_autoptr (GPtrArray) cpus = numbered_entries (SYS_CPU, "cpu");
   g_autoptr (GHashTable) names = cpuinfo_field ("model name");
   g_autoptr (GHashTable) vendors = cpuinfo_field ("vendor_id");
-  g_autoptr (GHashTable) mhz = cpuinfo_field ("cpu MHz");
   g_autofree char *isolated = read_line (SYS_CPU "/isolated", NULL);
   struct utsname uts;
   guint64 total = 0;
@@ -239,12 +247,9 @@ cpu_json (void)
       core = find_by_int (json_object_get_array_member (socket, "cores"), "core", core_id, die_id, "die");
       if (core == NULL)
         {
-          const char *cpuinfo_mhz = g_hash_table_lookup (mhz, GINT_TO_POINTER ((int) id));
-          /* cpufreq's current frequency (kHz); without cpufreq (a VM),
-           * /proc/cpuinfo's, so that a frequency is always said. */
+          /* cpufreq's current frequency (kHz); none without cpufreq (a
+           * virtual machine), as LXD: the key is then left out. */
           guint64 freq = read_uint (cpufreq, "scaling_cur_freq", 0) / 1000;
-          if (freq == 0 && cpuinfo_mhz != NULL)
-            freq = (guint64) g_ascii_strtod (cpuinfo_mhz, NULL);
           core = json_object_new ();
           set_uint (core, "core", core_id);
           set_uint (core, "die", die_id);
@@ -450,9 +455,10 @@ storage_json (void)
       json_object_set_boolean_member (disk, "removable", read_uint (dir, "removable", 0) != 0);
       set_optional (disk, "wwn", wwid);
       set_uint (disk, "numa_node", numa_node (device));
-      set_uint (disk, "block_size", read_uint (dir, "queue/logical_block_size", 0));
+      set_uint (disk, "block_size", read_uint (dir, "queue/physical_block_size", 0));
       set_optional (disk, "firmware_version", firmware);
-      set_uint (disk, "rpm", 0);
+      /* LXD: 1 for a rotational disk whose speed udev does not know. */
+      set_uint (disk, "rpm", read_uint (dir, "queue/rotational", 0) == 1 ? 1 : 0);
       set_optional (disk, "serial", serial);
       json_object_set_string_member (disk, "device_id", "");
       set_optional (disk, "pci_address", pci);
@@ -493,6 +499,20 @@ link_basename (const char *path)
   return target ? g_path_get_basename (target) : NULL;
 }
 
+/* A driver's version: its module's, else the kernel's (as LXD). */
+static char *
+driver_version (const char *device)
+{
+  g_autofree char *dir = g_build_filename (device, "driver", "module", NULL);
+  char *version = read_line (dir, "version");
+  struct utsname uts;
+
+  if (version != NULL)
+    return version;
+  uname (&uts);
+  return g_strdup (uts.release);
+}
+
 /* Physical network cards (interfaces with a device behind them), one port
  * per interface, as LXD lists cards it cannot group by PCI function. */
 static JsonObject *
@@ -509,6 +529,7 @@ network_json (void)
       g_autofree char *device = g_build_filename (dir, "device", NULL);
       g_autofree char *driver_link = g_build_filename (device, "driver", NULL);
       g_autofree char *driver = NULL, *address = NULL, *pci = NULL, *vendor = NULL, *product = NULL;
+      g_autofree char *version = NULL;
       JsonObject *card, *port;
       JsonArray *ports;
 
@@ -516,11 +537,14 @@ network_json (void)
         continue;
       driver = link_basename (driver_link);
       address = read_line (dir, "address");
+      if (driver != NULL)
+        version = driver_version (device);
       pci = pci_address (device);
       vendor = read_line (device, "vendor");
       product = read_line (device, "device");
       card = json_object_new ();
       set_optional (card, "driver", driver);
+      set_optional (card, "driver_version", version);
       set_uint (card, "numa_node", numa_node (device));
       set_optional (card, "pci_address", pci);
       if (vendor != NULL && g_str_has_prefix (vendor, "0x"))
@@ -533,14 +557,20 @@ network_json (void)
       set_optional (port, "address", address);
       set_uint (port, "port", 0);
       json_object_set_string_member (port, "protocol", read_uint (dir, "type", 1) == 32 ? "infiniband" : "ethernet");
-      json_object_set_boolean_member (port, "auto_negotiation", FALSE);
-      json_object_set_boolean_member (port, "link_detected", read_uint (dir, "carrier", 0) == 1);
       {
-        /* speed is -1 (unknown) on virtual NICs: left out then. */
-        g_autofree char *speed = read_line (dir, "speed");
-        gint64 mbit = speed ? g_ascii_strtoll (speed, NULL, 10) : 0;
-        if (mbit > 0)
-          set_uint (port, "link_speed", (guint64) mbit);
+        FerryEthtoolPort eth;
+        gboolean link = read_uint (dir, "carrier", 0) == 1;
+        gboolean known = ferry_ethtool_port (name, &eth);
+
+        set_optional (port, "port_type", known ? eth.port : NULL);
+        set_optional (port, "transceiver_type", known ? eth.transceiver : NULL);
+        json_object_set_boolean_member (port, "auto_negotiation", known && eth.autoneg);
+        json_object_set_boolean_member (port, "link_detected", link);
+        /* Speed and duplex only of a link that is up, as LXD. */
+        if (known && link && eth.speed > 0)
+          set_uint (port, "link_speed", eth.speed);
+        if (known && link)
+          set_optional (port, "link_duplex", eth.duplex);
       }
       json_array_add_object_element (ports, port);
       json_object_set_array_member (card, "ports", ports);
@@ -551,7 +581,48 @@ network_json (void)
   return network;
 }
 
-/* ---- the rest: none passed to containers by Ferry ---- */
+/* ---- PCI devices: all of /sys/bus/pci/devices, as LXD lists them ---- */
+
+static JsonObject *
+pci_json (void)
+{
+  JsonObject *pci = json_object_new ();
+  JsonArray *devices = json_array_new ();
+  g_autoptr (GPtrArray) entries = sorted_entries ("/sys/bus/pci/devices");
+
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const char *address = g_ptr_array_index (entries, i);
+      g_autofree char *dir = g_build_filename ("/sys/bus/pci/devices", address, NULL);
+      g_autofree char *driver_link = g_build_filename (dir, "driver", NULL);
+      g_autofree char *group_link = g_build_filename (dir, "iommu_group", NULL);
+      g_autofree char *driver = link_basename (driver_link);
+      g_autofree char *version = driver != NULL ? driver_version (dir) : NULL;
+      g_autofree char *group = link_basename (group_link);
+      g_autofree char *vendor = read_line (dir, "vendor");
+      g_autofree char *product = read_line (dir, "device");
+      JsonObject *d = json_object_new ();
+
+      json_object_set_string_member (d, "driver", driver ? driver : "");
+      json_object_set_string_member (d, "driver_version", version ? version : "");
+      set_uint (d, "numa_node", numa_node (dir));
+      json_object_set_string_member (d, "pci_address", address);
+      /* Names come from the PCI ids database, which LXD did not find
+       * here either: the ids only. */
+      json_object_set_string_member (d, "vendor", "");
+      json_object_set_string_member (d, "vendor_id", vendor && g_str_has_prefix (vendor, "0x") ? vendor + 2 : "");
+      json_object_set_string_member (d, "product", "");
+      json_object_set_string_member (d, "product_id", product && g_str_has_prefix (product, "0x") ? product + 2 : "");
+      set_uint (d, "iommu_group", group ? g_ascii_strtoull (group, NULL, 10) : 0);
+      json_object_set_object_member (d, "vpd", json_object_new ());
+      json_array_add_object_element (devices, d);
+    }
+  json_object_set_array_member (pci, "devices", devices);
+  set_uint (pci, "total", json_array_get_length (devices));
+  return pci;
+}
+
+/* ---- GPUs and USB: none passed to containers by Ferry ---- */
 
 static JsonObject *
 empty_section (const char *list)
@@ -603,9 +674,19 @@ system_json (void)
   /* The CPU's hypervisor flag tells a virtual machine (LXD asks
    * systemd-detect-virt, which also tells which). */
   json_object_set_string_member (o, "type", vm ? "virtual-machine" : "physical");
-  json_object_set_object_member (o, "firmware", dmi_object (firmware_keys, G_N_ELEMENTS (firmware_keys)));
-  json_object_set_object_member (o, "chassis", dmi_object (chassis_keys, G_N_ELEMENTS (chassis_keys)));
-  json_object_set_object_member (o, "motherboard", dmi_object (board_keys, G_N_ELEMENTS (board_keys)));
+  /* Without DMI (no /sys/class/dmi/id) LXD leaves these out: null. */
+  if (g_file_test ("/sys/class/dmi/id", G_FILE_TEST_IS_DIR))
+    {
+      json_object_set_object_member (o, "firmware", dmi_object (firmware_keys, G_N_ELEMENTS (firmware_keys)));
+      json_object_set_object_member (o, "chassis", dmi_object (chassis_keys, G_N_ELEMENTS (chassis_keys)));
+      json_object_set_object_member (o, "motherboard", dmi_object (board_keys, G_N_ELEMENTS (board_keys)));
+    }
+  else
+    {
+      json_object_set_null_member (o, "firmware");
+      json_object_set_null_member (o, "chassis");
+      json_object_set_null_member (o, "motherboard");
+    }
   return o;
 }
 
@@ -621,7 +702,7 @@ ferry_api_resources (FerryRequest *req, FerryInstance *unused)
   json_object_set_object_member (o, "network", network_json ());
   json_object_set_object_member (o, "storage", storage_json ());
   json_object_set_object_member (o, "usb", empty_section ("devices"));
-  json_object_set_object_member (o, "pci", empty_section ("devices"));
+  json_object_set_object_member (o, "pci", pci_json ());
   json_object_set_object_member (o, "system", system_json ());
   json_node_take_object (node, o);
   ferry_respond_sync (req->msg, node);

@@ -212,7 +212,8 @@ add_storage (JsonObject *env, FerryDaemon *d)
   g_autoptr (GString) names = g_string_new (NULL);
   g_autoptr (GString) versions = g_string_new (NULL);
   JsonArray *supported = json_array_new ();
-  const FerryStorageDriver *drivers[] = { &ferry_storage_driver_dir, &ferry_storage_driver_btrfs };
+  /* In LXD's order (by name). */
+  const FerryStorageDriver *drivers[] = { &ferry_storage_driver_btrfs, &ferry_storage_driver_dir };
 
   for (gsize i = 0; i < G_N_ELEMENTS (drivers); i++)
     {

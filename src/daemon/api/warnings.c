@@ -108,7 +108,8 @@ warning_json (gpointer item, gpointer unused)
 
   json_object_set_string_member (o, "status", r->status);
   json_object_set_string_member (o, "uuid", w->uuid);
-  json_object_set_string_member (o, "location", "");
+  /* LXD's member name outside a cluster. */
+  json_object_set_string_member (o, "location", "none");
   json_object_set_string_member (o, "project", "");
   json_object_set_string_member (o, "type", w->type);
   json_object_set_int_member (o, "count", 1);
