@@ -218,6 +218,11 @@ def test_lxc_project_list_and_show(daemon):
     cp = daemon.lxc("list", "--project", "nope", check=False)
     assert cp.returncode != 0 and "Project not found" in cp.stderr
     daemon.lxc("list", "--project", "default")
+    # ferry prints the same table and YAML.
+    assert daemon.ferry("project", "list").stdout == out
+    assert daemon.ferry("project", "show", "default").stdout == show
+    cp = daemon.ferry("project", "show", "nope", check=False)
+    assert cp.returncode != 0 and "Project not found" in cp.stderr
 
 
 # ---- /1.0/warnings -----------------------------------------------------------------
@@ -238,6 +243,8 @@ def test_warnings(daemon):
     assert status == 404
     out = daemon.lxc("warning", "list").stdout
     assert "UUID" in out and "TYPE" in out
+    if not warnings:
+        assert daemon.ferry("warning", "list").stdout == out
 
 
 def test_warning_when_criu_is_missing(own_daemon):
@@ -254,6 +261,8 @@ def test_warning_when_criu_is_missing(own_daemon):
     assert "CRIU" in w["type"] and w["last_message"]
     out = own_daemon.lxc("warning", "list").stdout
     assert w["uuid"][:8] in out or w["uuid"] in out, out
+    assert w["uuid"] in own_daemon.ferry("warning", "list").stdout
+    assert f"uuid: {w['uuid']}" in own_daemon.ferry("warning", "show", w["uuid"]).stdout
     own_daemon.lxc("warning", "ack", w["uuid"])
     assert own_daemon.api_ok("GET", f"/1.0/warnings/{w['uuid']}")["status"] == "acknowledged"
     status, env = own_daemon.api("PUT", f"/1.0/warnings/{w['uuid']}", {"status": "bogus"})
