@@ -82,6 +82,8 @@ extern const FerryCommand ferry_cmd_publish;
 extern const FerryCommand ferry_cmd_profile;
 extern const FerryCommand ferry_cmd_network;
 extern const FerryCommand ferry_cmd_storage;
+extern const FerryCommand ferry_cmd_project;
+extern const FerryCommand ferry_cmd_warning;
 extern const FerryCommand ferry_cmd_operation;
 extern const FerryCommand ferry_cmd_file;
 extern const FerryCommand ferry_cmd_console;

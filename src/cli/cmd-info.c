@@ -248,6 +248,137 @@ lowercase_driver_keys (JsonObject *environment)
   json_object_set_array_member (environment, "storage_supported_drivers", g_steal_pointer (&out));
 }
 
+static void
+print_size_line (const char *prefix, const char *label, gint64 bytes)
+{
+  g_autofree char *size = ferry_size_iec (bytes);
+
+  printf ("%s%s: %s\n", prefix, label, size);
+}
+
+/* One CPU socket as lxc's renderCPU. */
+static void
+print_cpu_socket (JsonObject *socket, const char *prefix)
+{
+  JsonArray *cores = ferry_obj_array (socket, "cores");
+  gint64 freq = ferry_obj_int (socket, "frequency");
+  gint64 fmin = ferry_obj_int (socket, "frequency_minimum");
+  gint64 fmax = ferry_obj_int (socket, "frequency_turbo");
+
+  if (*ferry_obj_string (socket, "vendor") != '\0')
+    printf ("%sVendor: %s\n", prefix, ferry_obj_string (socket, "vendor"));
+  if (*ferry_obj_string (socket, "name") != '\0')
+    printf ("%sName: %s\n", prefix, ferry_obj_string (socket, "name"));
+  printf ("%sCores:\n", prefix);
+  for (guint i = 0; cores != NULL && i < json_array_get_length (cores); i++)
+    {
+      JsonObject *core = json_array_get_object_element (cores, i);
+      JsonArray *threads = core ? ferry_obj_array (core, "threads") : NULL;
+
+      if (core == NULL)
+        continue;
+      printf ("%s  - Core %" G_GINT64_FORMAT "\n", prefix, ferry_obj_int (core, "core"));
+      printf ("%s    Frequency: %" G_GINT64_FORMAT "Mhz\n", prefix, ferry_obj_int (core, "frequency"));
+      printf ("%s    Threads:\n", prefix);
+      for (guint j = 0; threads != NULL && j < json_array_get_length (threads); j++)
+        {
+          JsonObject *t = json_array_get_object_element (threads, j);
+          if (t != NULL)
+            printf ("%s      - %" G_GINT64_FORMAT " (id: %" G_GINT64_FORMAT ", online: %s, NUMA node: %" G_GINT64_FORMAT
+                    ")\n",
+                    prefix, ferry_obj_int (t, "thread"), ferry_obj_int (t, "id"),
+                    ferry_obj_bool (t, "online") ? "true" : "false", ferry_obj_int (t, "numa_node"));
+        }
+    }
+  if (freq > 0 && fmin > 0 && fmax > 0)
+    printf ("%sFrequency: %" G_GINT64_FORMAT "Mhz (min: %" G_GINT64_FORMAT "Mhz, max: %" G_GINT64_FORMAT "Mhz)\n",
+            prefix, freq, fmin, fmax);
+  else if (freq > 0)
+    printf ("%sFrequency: %" G_GINT64_FORMAT "Mhz\n", prefix, freq);
+}
+
+/* A section of cards or disks: "TITLE:" for one, "TITLEs:" with "ITEM N:"
+ * for several, as lxc; each item's string KEYS with their LABELS. */
+static void
+print_items (JsonArray *items, const char *title, const char *item, const char *const (*fields)[2], gsize n_fields)
+{
+  guint n = items != NULL ? json_array_get_length (items) : 0;
+
+  if (n == 0)
+    return;
+  printf ("\n%s%s:\n", title, n > 1 ? "s" : "");
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *o = json_array_get_object_element (items, i);
+      const char *prefix = n > 1 ? "    " : "  ";
+
+      if (o == NULL)
+        continue;
+      if (n > 1)
+        printf ("  %s %u:\n", item, i);
+      printf ("%sNUMA node: %" G_GINT64_FORMAT "\n", prefix, ferry_obj_int (o, "numa_node"));
+      for (gsize f = 0; f < n_fields; f++)
+        if (*ferry_obj_string (o, fields[f][0]) != '\0')
+          printf ("%s%s: %s\n", prefix, fields[f][1], ferry_obj_string (o, fields[f][0]));
+      if (json_object_has_member (o, "size"))
+        print_size_line (prefix, "Size", ferry_obj_int (o, "size"));
+    }
+}
+
+/* info --resources: GET /1.0/resources printed as lxc prints it (CPU,
+ * memory, NICs, disks; GPUs never, Ferry reports none). */
+static int
+server_resources (FerryClient *client, GError **error)
+{
+  static const char *const nic_fields[][2] = { { "pci_address", "PCI address" }, { "driver", "Driver" } };
+  static const char *const disk_fields[][2] = { { "id", "ID" }, { "device", "Device" }, { "model", "Model" },
+                                                { "type", "Type" } };
+  g_autoptr (JsonObject) res = ferry_client_get_object (client, "/1.0/resources", NULL, error);
+  JsonObject *cpu, *memory;
+  JsonArray *sockets;
+
+  if (res == NULL)
+    return FERRY_EXIT_ERROR;
+  cpu = ferry_obj_object (res, "cpu");
+  memory = ferry_obj_object (res, "memory");
+  sockets = cpu != NULL ? ferry_obj_array (cpu, "sockets") : NULL;
+  if (sockets != NULL && json_array_get_length (sockets) == 1)
+    {
+      printf ("CPU (%s):\n", ferry_obj_string (cpu, "architecture"));
+      print_cpu_socket (json_array_get_object_element (sockets, 0), "  ");
+    }
+  else if (sockets != NULL && json_array_get_length (sockets) > 1)
+    {
+      printf ("CPUs (%s):\n", ferry_obj_string (cpu, "architecture"));
+      for (guint i = 0; i < json_array_get_length (sockets); i++)
+        {
+          JsonObject *socket = json_array_get_object_element (sockets, i);
+          printf ("  Socket %" G_GINT64_FORMAT ":\n", ferry_obj_int (socket, "socket"));
+          print_cpu_socket (socket, "    ");
+        }
+    }
+  printf ("\nMemory:\n");
+  if (memory != NULL && ferry_obj_int (memory, "hugepages_total") > 0)
+    {
+      printf ("  Hugepages:\n");
+      print_size_line ("    ", "Free",
+                       ferry_obj_int (memory, "hugepages_total") - ferry_obj_int (memory, "hugepages_used"));
+      print_size_line ("    ", "Used", ferry_obj_int (memory, "hugepages_used"));
+      print_size_line ("    ", "Total", ferry_obj_int (memory, "hugepages_total"));
+    }
+  if (memory != NULL)
+    {
+      print_size_line ("  ", "Free", ferry_obj_int (memory, "total") - ferry_obj_int (memory, "used"));
+      print_size_line ("  ", "Used", ferry_obj_int (memory, "used"));
+      print_size_line ("  ", "Total", ferry_obj_int (memory, "total"));
+    }
+  print_items (ferry_obj_array (ferry_obj_object (res, "network"), "cards"), "NIC", "Card", nic_fields,
+               G_N_ELEMENTS (nic_fields));
+  print_items (ferry_obj_array (ferry_obj_object (res, "storage"), "disks"), "Disk", "Disk", disk_fields,
+               G_N_ELEMENTS (disk_fields));
+  return 0;
+}
+
 /* Without an instance: the server's whole /1.0 as YAML, as lxc. ferryd adds
  * criu_version, criu_path and criu_check to "environment"; they show there. */
 static int
@@ -286,10 +417,7 @@ cmd_info (FerryCli *cli, FerryArgs *args, GError **error)
   if (*name == '\0')
     {
       if (ferry_args_get_bool (args, "resources"))
-        {
-          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "--resources is not supported yet");
-          return FERRY_EXIT_ERROR;
-        }
+        return server_resources (client, error);
       return server_info (client, error);
     }
   return instance_info (cli, client, name, ferry_args_get_bool (args, "show-log"), error);

@@ -1,4 +1,4 @@
-/* ferry network list|show|create|delete (lxc/network.go). */
+/* ferry network list|show|create|delete|list-leases (lxc/network.go). */
 #include "config.h"
 
 #include <stdio.h>
@@ -144,6 +144,43 @@ cmd_network_delete (FerryCli *cli, FerryArgs *args, GError **error)
   return 0;
 }
 
+/* LXD's columns; LOCATION only in a cluster, so never here. */
+static int
+cmd_network_list_leases (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  static const char *const headers[] = { "HOSTNAME", "MAC ADDRESS", "IP ADDRESS", "TYPE", NULL };
+  g_autofree char *name = NULL;
+  FerryClient *client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &name, error);
+  g_autofree char *escaped = NULL, *path = NULL;
+  g_autoptr (JsonArray) leases = NULL;
+  g_autoptr (FerryTable) table = ferry_table_new (headers);
+  g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
+  FerryFormat format;
+
+  if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
+    return FERRY_EXIT_ERROR;
+  escaped = ferry_client_escape (name);
+  path = g_strdup_printf ("/1.0/networks/%s/leases", escaped);
+  if ((leases = ferry_client_get_array (client, path, error)) == NULL)
+    return FERRY_EXIT_ERROR;
+  for (guint i = 0; i < json_array_get_length (leases); i++)
+    {
+      JsonObject *l = json_array_get_object_element (leases, i);
+      const char *type = l ? ferry_obj_string (l, "type") : NULL;
+      char **row = g_new0 (char *, 5);
+
+      row[0] = g_strdup (l ? ferry_obj_string (l, "hostname") : "");
+      row[1] = g_strdup (l ? ferry_obj_string (l, "hwaddr") : "");
+      row[2] = g_strdup (l ? ferry_obj_string (l, "address") : "");
+      row[3] = g_ascii_strup (type ? type : "", -1);
+      ferry_table_add_row (table, row);
+    }
+  ferry_table_sort (table);
+  json_node_set_array (raw, leases);
+  ferry_output_print (format, table, raw);
+  return 0;
+}
+
 static const FerryOption network_list_options[] = {
   { "format", 'f', FERRY_OPT_STRING, "Format (csv|json|table|yaml|compact) (default \"table\")" },
   { NULL },
@@ -172,8 +209,12 @@ static const FerryCommand network_delete = {
   .name = "delete", .aliases = delete_aliases, .summary = "Delete networks", .usage = "[<remote>:]<network>",
   .run = cmd_network_delete, .min_args = 1, .max_args = 1,
 };
+static const FerryCommand network_list_leases = {
+  .name = "list-leases", .summary = "List DHCP leases", .usage = "[<remote>:]<network>",
+  .options = network_list_options, .run = cmd_network_list_leases, .min_args = 1, .max_args = 1,
+};
 static const FerryCommand *const network_commands[] = { &network_list, &network_show, &network_create,
-                                                        &network_delete, NULL };
+                                                        &network_delete, &network_list_leases, NULL };
 
 const FerryCommand ferry_cmd_network = {
   .name = "network",

@@ -26,6 +26,7 @@ static const FerryCommand *const root_commands[] = {
   &ferry_cmd_info,   &ferry_cmd_init,    &ferry_cmd_launch,    &ferry_cmd_list,  &ferry_cmd_move, &ferry_cmd_operation,
   &ferry_cmd_network, &ferry_cmd_pause,  &ferry_cmd_profile, &ferry_cmd_publish, &ferry_cmd_remote, &ferry_cmd_rename,    &ferry_cmd_report, &ferry_cmd_restart,
   &ferry_cmd_restore, &ferry_cmd_snapshot, &ferry_cmd_start,   &ferry_cmd_stop,  &ferry_cmd_export, &ferry_cmd_import, &ferry_cmd_storage,
+  &ferry_cmd_project, &ferry_cmd_warning,
   NULL,
 };
 

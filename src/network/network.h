@@ -131,7 +131,7 @@ typedef struct
   char *name;
   char *hwaddr;
   guint mtu;
-  gboolean up, loopback;
+  gboolean up, loopback, broadcast, pointopoint;
   guint64 rx_bytes, tx_bytes, rx_packets, tx_packets;
   guint64 rx_errors, tx_errors, rx_dropped, tx_dropped;
   GPtrArray *addresses; /* FerryNetAddress* */
@@ -141,6 +141,35 @@ void ferry_net_interface_free (FerryNetInterface *iface);
 /* Interfaces of the network namespace of PID (read by a short-lived thread
  * that joins it: safe in a multi-threaded process). */
 GPtrArray *ferry_netns_interfaces (pid_t pid, GError **error);
+/* Interface NAME of the calling thread's network namespace (ferryd's: the
+ * host's); FERRY_ERROR_NOT_FOUND when there is none. */
+FerryNetInterface *ferry_host_interface (const char *name, GError **error);
+
+/* A bridge's settings, read from /sys/class/net/NAME/bridge and brif. */
+typedef struct
+{
+  char *id; /* "8000.aabbccddeeff" */
+  gboolean stp, vlan_filtering;
+  guint64 forward_delay, vlan_default;
+  char **upper_devices; /* the ports, sorted */
+} FerryBridgeInfo;
+
+void ferry_bridge_info_free (FerryBridgeInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryBridgeInfo, ferry_bridge_info_free)
+/* NULL when NAME is not a bridge. */
+FerryBridgeInfo *ferry_bridge_info (const char *name);
+
+/* A NIC port as ethtool tells it (the strings are LXD's names, static;
+ * NULL when the driver does not say). */
+typedef struct
+{
+  gboolean autoneg;
+  guint32 speed; /* Mbit/s, 0 unknown */
+  const char *duplex, *transceiver, *port;
+} FerryEthtoolPort;
+
+/* FALSE when the driver answers no ETHTOOL_GSET. */
+gboolean ferry_ethtool_port (const char *name, FerryEthtoolPort *out);
 
 /* ---- dnsmasq (dnsmasq.c) and nftables (firewall.c) ---- */
 

@@ -100,6 +100,29 @@ void ferry_api_network_get (FerryRequest *req, FerryInstance *unused);
 void ferry_api_network_update (FerryRequest *req, FerryInstance *unused);
 void ferry_api_network_delete (FerryRequest *req, FerryInstance *unused);
 void ferry_api_network_rename (FerryRequest *req, FerryInstance *unused);
+void ferry_api_network_state (FerryRequest *req, FerryInstance *unused);
+void ferry_api_network_leases (FerryRequest *req, FerryInstance *unused);
+/* Adds /1.0/networks/NAME of each network to URLS, sorted. */
+void ferry_api_network_urls (FerryDaemon *d, GPtrArray *urls);
+
+/* /1.0/projects: the default project only (projects.c). */
+void ferry_api_projects_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_projects_create (FerryRequest *req, FerryInstance *unused);
+void ferry_api_project_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_project_update (FerryRequest *req, FerryInstance *unused);
+void ferry_api_project_delete_or_rename (FerryRequest *req, FerryInstance *unused);
+/* ?project= of any request: TRUE for none or "default"; else answers 404
+ * "Project not found" and returns FALSE. */
+gboolean ferry_api_project_check (FerryRequest *req);
+
+/* GET /1.0/resources (resources.c). */
+void ferry_api_resources (FerryRequest *req, FerryInstance *unused);
+
+/* /1.0/warnings (warnings.c). */
+void ferry_api_warnings_list (FerryRequest *req, FerryInstance *unused);
+void ferry_api_warning_get (FerryRequest *req, FerryInstance *unused);
+void ferry_api_warning_update (FerryRequest *req, FerryInstance *unused);
+void ferry_api_warning_delete (FerryRequest *req, FerryInstance *unused);
 
 void ferry_api_certificates_list (FerryRequest *req, FerryInstance *unused);
 void ferry_api_certificates_add (FerryRequest *req, FerryInstance *unused);

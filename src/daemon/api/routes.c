@@ -130,6 +130,8 @@ static const FerryApiRoute routes[] = {
   { "networks/*", "PATCH", ferry_api_network_update, 0 },
   { "networks/*", "DELETE", ferry_api_network_delete, 0 },
   { "networks/*", "POST", ferry_api_network_rename, 0 },
+  { "networks/*/state", "GET", ferry_api_network_state, 0 },
+  { "networks/*/leases", "GET", ferry_api_network_leases, 0 },
   { "networks/*/*/**", NULL, network_not_found, 0 },
 
   { "storage-pools", "GET", ferry_api_storage_pools_list, 0 },
@@ -147,6 +149,22 @@ static const FerryApiRoute routes[] = {
   { "certificates", "POST", ferry_api_certificates_add, ROUTE_UNTRUSTED },
   { "certificates/*", "GET", ferry_api_certificate_get, 0 },
   { "certificates/*", "DELETE", ferry_api_certificate_delete, 0 },
+
+  { "resources", "GET", ferry_api_resources, 0 },
+
+  { "projects", "GET", ferry_api_projects_list, 0 },
+  { "projects", "POST", ferry_api_projects_create, 0 },
+  { "projects/*", "GET", ferry_api_project_get, 0 },
+  { "projects/*", "PUT", ferry_api_project_update, 0 },
+  { "projects/*", "PATCH", ferry_api_project_update, 0 },
+  { "projects/*", "DELETE", ferry_api_project_delete_or_rename, 0 },
+  { "projects/*", "POST", ferry_api_project_delete_or_rename, 0 },
+
+  { "warnings", "GET", ferry_api_warnings_list, 0 },
+  { "warnings/*", "GET", ferry_api_warning_get, 0 },
+  { "warnings/*", "PUT", ferry_api_warning_update, 0 },
+  { "warnings/*", "PATCH", ferry_api_warning_update, 0 },
+  { "warnings/*", "DELETE", ferry_api_warning_delete, 0 },
 
   { "operations/*/websocket", "GET", ferry_api_operations, ROUTE_UNTRUSTED },
   { "operations/**", NULL, ferry_api_operations, 0 },
@@ -210,6 +228,10 @@ ferry_api_handle (FerryRequest *req)
 {
   const FerryApiRoute *path_route = NULL;
 
+  /* Ferry has one project: another one named is refused on every
+   * endpoint, before anything is read or changed. */
+  if (req->trusted && !ferry_api_project_check (req))
+    return;
   for (gsize i = 0; i < G_N_ELEMENTS (routes); i++)
     {
       const FerryApiRoute *r = &routes[i];

@@ -3,11 +3,13 @@
 #include "daemon/api/api.h"
 #include "daemon/hostinfo.h"
 #include "daemon/http/tls.h"
+#include "storage/driver.h"
 #include "common/cert.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -30,7 +32,9 @@ host_has_cap (int cap)
   return (bounding >> cap) & 1;
 }
 
-/* What LXD's clients check before using a feature (lxd-client-api.md 1.6). */
+/* What LXD's clients check before using a feature (lxd-client-api.md 1.6):
+ * each only when what it names works (docs/api-extensions.md: the audit,
+ * extension by extension). */
 static const char *const api_extensions[] = {
   "instances",
   "api_filtering",
@@ -42,7 +46,6 @@ static const char *const api_extensions[] = {
   "image_aliases_post",
   "console",
   "network",
-  "network_dhcp_expiry",
   "network_state",
   "network_ipv4_dhcp_ranges",
   "network_leases",
@@ -70,6 +73,27 @@ static const char *const api_extensions[] = {
   "backup_expiry",
   "storage",
   "resources",
+  "etag",
+  "patch",
+  "projects",
+  "event_lifecycle",
+  "warnings",
+  "kernel_features",
+  "lxc_features",
+  "api_os",
+  "firewall_driver",
+  "event_hub",
+  "server_supported_storage_drivers",
+  "network_state_bond_bridge",
+  "network_leases_location",
+  "resources_v2",
+  "resources_cpu_socket",
+  "resources_numa",
+  "resources_cpu_threads_numa",
+  "resources_cpu_core_die",
+  "resources_gpu",
+  "resources_usb_pci",
+  "resources_system",
   NULL,
 };
 
@@ -77,6 +101,144 @@ static void
 add_string (JsonObject *o, const char *k, const char *v)
 {
   json_object_set_string_member (o, k, v ? v : "");
+}
+
+static void
+add_bool_string (JsonObject *o, const char *k, gboolean v)
+{
+  json_object_set_string_member (o, k, v ? "true" : "false");
+}
+
+/* The running kernel is at least MAJOR.MINOR. */
+static gboolean
+kernel_at_least (const struct utsname *uts, guint major, guint minor)
+{
+  guint a = 0, b = 0;
+
+  if (sscanf (uts->release, "%u.%u", &a, &b) != 2)
+    return FALSE;
+  return a > major || (a == major && b >= minor);
+}
+
+/* LXD's kernel_features, each saying whether Ferry uses what it names on
+ * this kernel (docs/api-extensions.md has the reasons key by key). */
+static JsonObject *
+kernel_features (const struct utsname *uts)
+{
+  JsonObject *o = json_object_new ();
+  g_autofree char *actions = NULL;
+  gboolean user_notif = g_file_get_contents ("/proc/sys/kernel/seccomp/actions_avail", &actions, NULL, NULL)
+                        && strstr (actions, "user_notif") != NULL;
+
+  add_bool_string (o, "idmapped_mounts", kernel_at_least (uts, 5, 12));
+  /* Ferry reads a container's interfaces by joining its namespace. */
+  add_bool_string (o, "netnsid_getifaddrs", FALSE);
+  add_bool_string (o, "seccomp_listener", user_notif);
+  add_bool_string (o, "seccomp_listener_continue", user_notif && kernel_at_least (uts, 5, 5));
+  add_bool_string (o, "shiftfs", FALSE);
+  add_bool_string (o, "uevent_injection", FALSE);
+  add_bool_string (o, "unpriv_fscaps", kernel_at_least (uts, 4, 14));
+  return o;
+}
+
+/* LXD's lxc_features: what liblxc can do for LXD, here what ferry-monitor
+ * does in its place (true only for what it really does). */
+static JsonObject *
+lxc_features (const struct utsname *uts, const FerryHostInfo *host)
+{
+  JsonObject *o = json_object_new ();
+
+  add_bool_string (o, "cgroup2", g_strcmp0 (host->cgroup_layout, "legacy") != 0);
+  add_bool_string (o, "core_scheduling", FALSE);
+  add_bool_string (o, "devpts_fd", FALSE);
+  add_bool_string (o, "idmapped_mounts_v2", kernel_at_least (uts, 5, 12));
+  add_bool_string (o, "mount_injection_file", TRUE);
+  add_bool_string (o, "network_gateway_device_route", FALSE);
+  add_bool_string (o, "network_ipvlan", FALSE);
+  add_bool_string (o, "network_l2proxy", FALSE);
+  add_bool_string (o, "network_phys_macvlan_mtu", FALSE);
+  add_bool_string (o, "network_veth_router", FALSE);
+  add_bool_string (o, "pidfd", TRUE);
+  add_bool_string (o, "seccomp_allow_deny_syntax", FALSE);
+  add_bool_string (o, "seccomp_notify", TRUE);
+  add_bool_string (o, "seccomp_proxy_send_notify_fd", FALSE);
+  return o;
+}
+
+/* btrfs-progs' version as LXD shows it ("6.2"), read once; "" without it. */
+static const char *
+btrfs_version (void)
+{
+  static char *version = NULL;
+
+  if (g_once_init_enter (&version))
+    {
+      const char *argv[] = { "btrfs", "--version", NULL };
+      g_autofree char *out = NULL;
+      char *v = NULL;
+
+      if (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                        NULL, NULL, NULL)
+          && out != NULL && (v = strstr (out, " v")) != NULL)
+        v = g_strstrip (g_strdup (v + 2));
+      g_once_init_leave (&version, v != NULL ? v : g_strdup (""));
+    }
+  return version;
+}
+
+static JsonObject *
+storage_driver_json (const char *name, const char *version)
+{
+  JsonObject *o = json_object_new ();
+
+  /* LXD's ServerStorageDriverInfo has no JSON tags: Go's field names. */
+  add_string (o, "Name", name);
+  add_string (o, "Version", version);
+  json_object_set_boolean_member (o, "Remote", FALSE);
+  return o;
+}
+
+static const char *
+driver_version (const FerryStorageDriver *driver)
+{
+  return driver == &ferry_storage_driver_btrfs ? btrfs_version () : "1";
+}
+
+/* environment.storage and storage_version: the drivers of the pools in
+ * use, " | " between them as LXD joins them. */
+static void
+add_storage (JsonObject *env, FerryDaemon *d)
+{
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autoptr (GString) versions = g_string_new (NULL);
+  JsonArray *supported = json_array_new ();
+  /* In LXD's order (by name). */
+  const FerryStorageDriver *drivers[] = { &ferry_storage_driver_btrfs, &ferry_storage_driver_dir };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (drivers); i++)
+    {
+      GHashTableIter iter;
+      gpointer v;
+      gboolean used = FALSE;
+
+      if (d->pools != NULL)
+        {
+          g_hash_table_iter_init (&iter, d->pools);
+          while (!used && g_hash_table_iter_next (&iter, NULL, &v))
+            used = ((FerryStoragePool *) v)->driver == drivers[i];
+        }
+      if (used)
+        {
+          g_string_append_printf (names, "%s%s", names->len ? " | " : "", drivers[i]->name);
+          g_string_append_printf (versions, "%s%s", versions->len ? " | " : "", driver_version (drivers[i]));
+        }
+      /* btrfs pools need btrfs-progs (mkfs.btrfs) and the kernel's btrfs. */
+      if (drivers[i] != &ferry_storage_driver_btrfs || *btrfs_version () != '\0')
+        json_array_add_object_element (supported, storage_driver_json (drivers[i]->name, driver_version (drivers[i])));
+    }
+  add_string (env, "storage", names->len ? names->str : "dir");
+  add_string (env, "storage_version", versions->len ? versions->str : "1");
+  json_object_set_array_member (env, "storage_supported_drivers", supported);
 }
 
 JsonNode *
@@ -113,17 +275,20 @@ ferry_api_server_json (FerryDaemon *d)
   add_string (env, "firewall", "nftables");
   add_string (env, "kernel", uts.sysname);
   add_string (env, "kernel_architecture", uts.machine);
+  json_object_set_object_member (env, "kernel_features", kernel_features (&uts));
   add_string (env, "kernel_version", uts.release);
+  json_object_set_object_member (env, "lxc_features", lxc_features (&uts, host));
   add_string (env, "os_name", host->os_name);
   add_string (env, "os_version", host->os_version);
   add_string (env, "project", "default");
   add_string (env, "server", "ferry");
   json_object_set_boolean_member (env, "server_clustered", FALSE);
+  /* A server outside a cluster sends its events to its own clients. */
+  add_string (env, "server_event_mode", "full-mesh");
   add_string (env, "server_name", d->server_name);
   json_object_set_int_member (env, "server_pid", getpid ());
   add_string (env, "server_version", FERRY_VERSION);
-  add_string (env, "storage", "dir");
-  add_string (env, "storage_version", "1");
+  add_storage (env, d);
   add_string (env, "cgroup_layout", host->cgroup_layout);
   add_string (env, "criu_path", host->criu_path);
   add_string (env, "criu_version", host->criu_version);
