@@ -585,6 +585,36 @@ exec_argv (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, GError **e
   return g_steal_pointer (&argv);
 }
 
+/* The environment LXD reports in an exec operation: the request's, the
+ * instance's environment.* keys it leaves out, then LXD's defaults. */
+static JsonNode *
+reported_environment (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r)
+{
+  g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+  JsonObject *env = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  GHashTableIter iter;
+  gpointer k, v;
+
+  g_hash_table_iter_init (&iter, r->env);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    json_object_set_string_member (env, k, v);
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    if (g_str_has_prefix (k, "environment.") && !json_object_has_member (env, (const char *) k + 12))
+      json_object_set_string_member (env, (const char *) k + 12, v);
+  if (!json_object_has_member (env, "PATH"))
+    json_object_set_string_member (env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (r->uid == 0 && !json_object_has_member (env, "HOME"))
+    json_object_set_string_member (env, "HOME", "/root");
+  if (r->uid == 0 && !json_object_has_member (env, "USER"))
+    json_object_set_string_member (env, "USER", "root");
+  if (!json_object_has_member (env, "LANG"))
+    json_object_set_string_member (env, "LANG", "C.UTF-8");
+  json_node_take_object (node, env);
+  return node;
+}
+
 /* The session and its websocket operation: a secret per channel (no
  * stdout/stderr on a pty), waiting for the client's connections. */
 static FerryOperation *
@@ -615,6 +645,14 @@ exec_session_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, G
         s->expected++;
     }
   json_node_take_object (fds_node, fds);
+  /* LXD's exec metadata: what runs, and the channels' secrets. */
+  ferry_operation_set_metadata_node (s->op, "command", json_node_init_array (json_node_alloc (), r->command));
+  ferry_operation_set_metadata_node (s->op, "environment", reported_environment (d, inst, r));
+  {
+    JsonNode *interactive = json_node_new (JSON_NODE_VALUE);
+    json_node_set_boolean (interactive, r->interactive);
+    ferry_operation_set_metadata_node (s->op, "interactive", interactive);
+  }
   ferry_operation_set_metadata_node (s->op, "fds", fds_node);
   ferry_operation_set_connect_handler (s->op, channel_connected, s);
   s->connect_timeout = g_timeout_add_seconds (EXEC_CONNECT_TIMEOUT_SECONDS, connect_timed_out, s);
