@@ -198,7 +198,7 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
   g_free (inst->row->name);
   inst->row->name = g_strdup (data->new_name);
   g_hash_table_replace (d->instances, inst->row->name, inst);
-  ferry_events_lifecycle (d, "instance-renamed", source, NULL);
+  ferry_events_lifecycle (d, "instance-renamed", source, ferry_events_context ("old_name", data->name, NULL));
 }
 
 FerryOperation *

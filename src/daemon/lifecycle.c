@@ -655,12 +655,9 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
     return;
   if (g_strcmp0 (data->action, "restore") == 0)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "snapshot");
-      json_builder_add_string_value (b, data->snapshot);
-      json_builder_end_object (b);
-      ferry_events_lifecycle (d, "instance-restored", source, json_builder_get_root (b));
+      /* LXD names the snapshot with its instance: "c1/snap0". */
+      g_autofree char *snapshot = g_strdup_printf ("%s/%s", data->name, data->snapshot);
+      ferry_events_lifecycle (d, "instance-restored", source, ferry_events_context ("snapshot", snapshot, NULL));
     }
   else if (data->start_argv != NULL)
     {

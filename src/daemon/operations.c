@@ -5,6 +5,7 @@
 #include "common/secret.h"
 #include "common/timeutil.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 /* Finished operations stay readable this long: `lxc` reads the operation
@@ -524,6 +525,37 @@ ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata)
     }
 }
 
+JsonNode *
+ferry_events_context (const char *key, ...)
+{
+  JsonObject *context = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  va_list ap;
+
+  va_start (ap, key);
+  for (const char *k = key; k != NULL; k = va_arg (ap, const char *))
+    json_object_set_string_member (context, k, va_arg (ap, const char *));
+  va_end (ap);
+  json_node_take_object (node, context);
+  return node;
+}
+
+/* LXD names who asked in an instance's event only while the instance runs
+ * a state change's operation (its SetOperation); events of a request on
+ * anything else (profiles, images, networks, an instance's logs or
+ * metadata) always do. */
+static gboolean
+lifecycle_names_requestor (const char *action)
+{
+  static const char *const state_changes[] = { "instance-started", "instance-stopped", "instance-shutdown",
+                                               "instance-restarted", "instance-paused", "instance-resumed", NULL };
+
+  if (!g_str_has_prefix (action, "instance-") || g_str_has_prefix (action, "instance-log-")
+      || g_str_has_prefix (action, "instance-metadata-"))
+    return TRUE;
+  return g_strv_contains (state_changes, action);
+}
+
 void
 ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context)
 {
@@ -532,7 +564,7 @@ ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, 
   json_builder_begin_object (b);
   add_string_member (b, "action", action);
   add_string_member (b, "source", source);
-  if (d->requestor != NULL)
+  if (d->requestor != NULL && lifecycle_names_requestor (action))
     {
       json_builder_set_member_name (b, "requestor");
       json_builder_add_value (b, json_node_copy (d->requestor));

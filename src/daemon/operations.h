@@ -72,6 +72,8 @@ FerryOperation *ferry_operation_lookup (FerryDaemon *d, const char *id);
 /* Events */
 void ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata); /* takes metadata */
 void ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context);
+/* A lifecycle event's context of string members: KEY, VALUE, ..., NULL. */
+JsonNode *ferry_events_context (const char *key, ...) G_GNUC_NULL_TERMINATED;
 /* A "logging" event (LXD's message, level, context) of a line ferryd logs;
  * callable from any thread: it is sent from the main loop. */
 void ferry_events_log (FerryDaemon *d, const char *level, const char *message);

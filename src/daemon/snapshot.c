@@ -287,7 +287,8 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
       return;
     }
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->new_name);
-  ferry_events_lifecycle (d, "instance-snapshot-renamed", source, NULL);
+  g_autofree char *old_name = g_strdup_printf ("%s/%s", data->instance, data->snapshot);
+  ferry_events_lifecycle (d, "instance-snapshot-renamed", source, ferry_events_context ("old_name", old_name, NULL));
 }
 
 /* The operation of WORK and DONE on snapshot S, the instance claimed. */

@@ -431,7 +431,7 @@ connect_timed_out (gpointer user_data)
 {
   ExecSession *s = user_data;
   g_autoptr (GError) error = g_error_new (FERRY_ERROR, FERRY_ERROR_FAILED,
-                                          "Timed out waiting for the exec websockets to connect");
+                                          "Timed out waiting for websockets to connect");
 
   s->connect_timeout = 0;
   ferry_operation_finish (s->op, error);

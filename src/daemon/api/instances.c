@@ -282,7 +282,8 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
       if (ferry_db_instance_insert (d->db, inst->row, error))
         {
           inst->creating = FALSE;
-          ferry_events_lifecycle (d, "instance-created", source, NULL);
+          ferry_events_lifecycle (d, "instance-created", source,
+                                  ferry_events_context ("storage-pool", data->pool->name, "type", "container", NULL));
           if (data->fingerprint != NULL)
             ferry_images_mark_used (d, data->fingerprint);
           return;
