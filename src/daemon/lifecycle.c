@@ -774,11 +774,9 @@ ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gbo
 {
   LifecycleData *data;
 
+  /* LXD's restart shuts down first, which finds the instance stopped. */
   if (!ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
-      return NULL;
-    }
+    return ferry_lifecycle_refused (d, inst->row->name, "Restarting instance", TRUE, "The instance is already stopped");
   data = ferry_lifecycle_data_new (d, inst, "restart");
   data->stop_argv = stop_arguments (d, inst, timeout, force);
   data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);

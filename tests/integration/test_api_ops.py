@@ -80,6 +80,7 @@ REFUSALS = [
     ("force-stop stopped", "PUT", "/1.0/instances/o2/state", {"action": "stop", "force": True},
      "The instance is already stopped"),
     ("freeze stopped", "PUT", "/1.0/instances/o2/state", {"action": "freeze"}, "The container isn't running"),
+    ("restart stopped", "PUT", "/1.0/instances/o2/state", {"action": "restart"}, "The instance is already stopped"),
     ("duplicate snapshot", "POST", "/1.0/instances/o1/snapshots", {"name": "s0"},
      'Failed creating instance snapshot record "s0": Add snapshot info to the database: '
      'This "instances_snapshots" entry already exists'),
@@ -423,6 +424,7 @@ def test_lifecycle_events_match_golden(daemon, events):
     d = daemon
     d.api_ok("POST", "/1.0/instances", {"name": "g1", "source": {"type": "image", "alias": "busybox"}})
     d.api_ok("PUT", "/1.0/instances/g1/state", {"action": "start"})
+    d.lxc("exec", "g1", "--", "true")
     d.api_ok("PUT", "/1.0/instances/g1/state", {"action": "freeze"})
     d.api_ok("PUT", "/1.0/instances/g1/state", {"action": "unfreeze"})
     d.api_ok("PUT", "/1.0/instances/g1/state", {"action": "stop", "timeout": 30})
@@ -441,6 +443,7 @@ def test_lifecycle_events_match_golden(daemon, events):
         return e["metadata"]["action"] == "instance-deleted"
     ws.wait_for(record, "deleted")
     assert seen["instance-renamed"]["context"] == {"old_name": "g1"}, seen
+    assert seen["instance-exec"]["context"] == {"command": ["true"]}, seen
     assert seen["instance-restored"]["context"] == {"snapshot": "g1/s1"}, seen
     assert seen["instance-snapshot-renamed"]["context"] == {"old_name": "g1/s0"}, seen
     assert seen["instance-created"]["context"] == {"storage-pool": "default", "type": "container"}, seen
