@@ -176,7 +176,9 @@ copy_done (FerryOperation *op, gpointer user_data, GError **error)
     {
       inst->creating = FALSE;
       ferry_intent_settle (d, data->intent);
-      ferry_events_lifecycle (d, "instance-created", source, NULL);
+      ferry_events_lifecycle (d, "instance-created", source,
+                              ferry_events_context ("storage-pool", ferry_storage_pool_of_instance (d, data->name)->name,
+                                                    "type", "container", NULL));
       return;
     }
   /* Failed: nothing of the copy may remain. */

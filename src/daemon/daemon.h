@@ -31,6 +31,9 @@ typedef struct FerryDaemon
   GHashTable *pools;      /* name -> FerryStoragePool (storage.c) */
   GHashTable *operations; /* id -> FerryOperation */
   GPtrArray *listeners;   /* events websocket listeners */
+  /* LXD's "requestor" of the request (or operation) being handled, for the
+   * lifecycle events it causes; NULL outside of one (http.c). */
+  JsonNode *requestor;
   FerryNetworks *networks; /* managed networks (network-manager.c) */
   GHashTable *netns_prefetch; /* init pid -> interfaces, while a list renders */
   GHashTable *state_prefetch; /* name -> FerryRuntimeState, while a list renders */

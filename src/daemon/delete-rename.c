@@ -208,7 +208,7 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
     if (!ferry_instance_save (d, inst, &local))
       g_warning ("Saving the new instance-id of %s: %s", inst->row->name, local->message);
   }
-  ferry_events_lifecycle (d, "instance-renamed", source, NULL);
+  ferry_events_lifecycle (d, "instance-renamed", source, ferry_events_context ("old_name", data->name, NULL));
 }
 
 FerryOperation *
@@ -227,10 +227,8 @@ ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name
       return NULL;
     }
   if (ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Renaming of running instance not allowed");
-      return NULL;
-    }
+    return ferry_lifecycle_refused (d, inst->row->name, "Renaming instance", FALSE,
+                                    "Renaming of running container not allowed");
   data = ferry_lifecycle_data_new (d, inst, "rename");
   data->new_name = g_strdup (new_name);
   ferry_layout_instance_dirs (d->layout, inst->row->name, data->paths);

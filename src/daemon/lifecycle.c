@@ -147,7 +147,26 @@ ferry_lifecycle_operation (FerryDaemon *d, FerryInstance *inst, const char *desc
       return NULL;
     }
   ferry_operation_add_resource (op, "instances", url);
+  /* LXD's PUT .../state names the instance only under "instances". */
+  if (g_strv_contains ((const char *const[]) { "start", "reboot", "stop", "restart", "freeze", "unfreeze", NULL },
+                      data->action))
+    ferry_operation_omit_legacy_containers (op);
   ferry_operation_run (op, work, done, data, (GDestroyNotify) ferry_lifecycle_data_free);
+  return op;
+}
+
+FerryOperation *
+ferry_lifecycle_refused (FerryDaemon *d, const char *instance, const char *description, gboolean state_change,
+                         const char *message)
+{
+  FerryOperation *op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, description);
+  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", instance);
+  g_autoptr (GError) error = g_error_new_literal (FERRY_ERROR, FERRY_ERROR_INVALID, message);
+
+  ferry_operation_add_resource (op, "instances", url);
+  if (state_change)
+    ferry_operation_omit_legacy_containers (op);
+  ferry_operation_refuse (op, error);
   return op;
 }
 
@@ -277,6 +296,15 @@ argv_value (GPtrArray *argv, const char *flag)
     if (g_strcmp0 (g_ptr_array_index (argv, i), flag) == 0)
       return g_ptr_array_index (argv, i + 1);
   return NULL;
+}
+
+static gboolean
+argv_has (GPtrArray *argv, const char *flag)
+{
+  for (guint i = 0; argv != NULL && i < argv->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (argv, i), flag) == 0)
+      return TRUE;
+  return FALSE;
 }
 
 /* A stateful stop's dump kills the tree; the monitor then exits. */
@@ -627,12 +655,9 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
     return;
   if (g_strcmp0 (data->action, "restore") == 0)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "snapshot");
-      json_builder_add_string_value (b, data->snapshot);
-      json_builder_end_object (b);
-      ferry_events_lifecycle (d, "instance-restored", source, json_builder_get_root (b));
+      /* LXD names the snapshot with its instance: "c1/snap0". */
+      g_autofree char *snapshot = g_strdup_printf ("%s/%s", data->name, data->snapshot);
+      ferry_events_lifecycle (d, "instance-restored", source, ferry_events_context ("snapshot", snapshot, NULL));
     }
   else if (data->start_argv != NULL)
     {
@@ -644,7 +669,11 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
     }
   else if (data->stop_argv != NULL || data->checkpoint_argv != NULL)
     {
-      ferry_events_lifecycle (d, "instance-stopped", source, NULL);
+      /* LXD: a clean shutdown (its Shutdown) is "instance-shutdown", a kill
+       * or a stateful stop (its Stop) "instance-stopped". */
+      gboolean clean = data->stop_argv != NULL && !argv_has (data->stop_argv, "--force");
+
+      ferry_events_lifecycle (d, clean ? "instance-shutdown" : "instance-stopped", source, NULL);
       if (inst->row->ephemeral && !data->state_saved)
         {
           g_autoptr (GError) del_error = NULL;
@@ -663,10 +692,7 @@ ferry_instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful,
   g_autofree char *log = NULL;
 
   if (ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance is already running");
-      return NULL;
-    }
+    return ferry_lifecycle_refused (d, inst->row->name, "Starting instance", TRUE, "The instance is already running");
   data = ferry_lifecycle_data_new (d, inst, action);
   if (!g_file_test (data->rootfs, G_FILE_TEST_IS_DIR))
     {
@@ -710,10 +736,8 @@ ferry_instance_stop (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gboole
   LifecycleData *data;
 
   if (!ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance is already stopped");
-      return NULL;
-    }
+    return ferry_lifecycle_refused (d, inst->row->name, stateful ? "Stopping instance statefully" : "Stopping instance",
+                                    TRUE, "The instance is already stopped");
   if (stateful && !ferry_instance_check_checkpointable (d, inst, error))
     return NULL;
   data = ferry_lifecycle_data_new (d, inst, "stop");
@@ -750,11 +774,9 @@ ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gbo
 {
   LifecycleData *data;
 
+  /* LXD's restart shuts down first, which finds the instance stopped. */
   if (!ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
-      return NULL;
-    }
+    return ferry_lifecycle_refused (d, inst->row->name, "Restarting instance", TRUE, "The instance is already stopped");
   data = ferry_lifecycle_data_new (d, inst, "restart");
   data->stop_argv = stop_arguments (d, inst, timeout, force);
   data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
@@ -783,9 +805,8 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
       found = g_ptr_array_index (snaps, i);
   if (found == NULL)
     {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Snapshot \"%s\" of %s not found", snap,
-                   inst->row->name);
-      return NULL;
+      g_autofree char *message = g_strdup_printf ("Snapshot %s/%s does not exist", inst->row->name, snap);
+      return ferry_lifecycle_refused (d, inst->row->name, "Restoring snapshot", FALSE, message);
     }
   running = ferry_instance_is_running (d, inst);
   data = ferry_lifecycle_data_new (d, inst, "restore");
@@ -848,10 +869,8 @@ ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboolean freeze, GEr
   LifecycleData *data;
 
   if (!ferry_instance_is_running (d, inst))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The instance isn't running");
-      return NULL;
-    }
+    return ferry_lifecycle_refused (d, inst->row->name, freeze ? "Freezing instance" : "Unfreezing instance", TRUE,
+                                    "The container isn't running");
   data = ferry_lifecycle_data_new (d, inst, freeze ? "freeze" : "unfreeze");
   data->freeze = freeze;
   return ferry_lifecycle_operation (d, inst, freeze ? "Freezing instance" : "Unfreezing instance",

@@ -21,6 +21,11 @@ FerryOperation *ferry_instance_freeze (FerryDaemon *d, FerryInstance *inst, gboo
 FerryOperation *ferry_instance_delete (FerryDaemon *d, FerryInstance *inst, GError **error);
 FerryOperation *ferry_instance_rename (FerryDaemon *d, FerryInstance *inst, const char *new_name, GError **error);
 
+/* An action LXD refuses inside its operation (start a running instance...):
+ * an operation on INSTANCE that fails with MESSAGE once its 202 is written.
+ * STATE_CHANGE: a PUT .../state, whose operation names no "containers". */
+FerryOperation *ferry_lifecycle_refused (FerryDaemon *d, const char *instance, const char *description,
+                                         gboolean state_change, const char *message);
 /* Refuses a checkpoint while an exec session is attached (CRIU can't dump it). */
 gboolean ferry_instance_check_checkpointable (FerryDaemon *d, FerryInstance *inst, GError **error);
 /* Stores CRIU statistics (JSON file from ferry-monitor --stats) as the

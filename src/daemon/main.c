@@ -62,6 +62,12 @@ write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
       fflush (log_file);
     }
   fprintf (stderr, "%s %s %s\n", stamp, tag, message ? message : "");
+  if (the_daemon != NULL)
+    ferry_events_log (the_daemon, (level & G_LOG_LEVEL_ERROR)                             ? "error"
+                                  : (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)) ? "warning"
+                                  : (level & G_LOG_LEVEL_DEBUG)                           ? "debug"
+                                                                                          : "info",
+                      message ? message : "");
   return G_LOG_WRITER_HANDLED;
 }
 

@@ -5,6 +5,7 @@
 #include "common/secret.h"
 #include "common/timeutil.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 /* Finished operations stay readable this long: `lxc` reads the operation
@@ -35,6 +36,9 @@ struct FerryOperation
   gpointer raw_connect_data;
   GPtrArray *waiters; /* paused /wait requests */
   gboolean registered;
+  gboolean no_legacy_containers;
+  JsonNode *requestor; /* who asked for it (LXD's EventLifecycleRequestor), or NULL */
+  GError *refusal;     /* ferry_operation_refuse's, until it fails */
 
   FerryOperationWork work;
   FerryOperationDone done;
@@ -55,6 +59,7 @@ status_text (int code)
     {
     case 100: return "Created";
     case 103: return "Running";
+    case 105: return "Pending";
     case 200: return "Success";
     case 400: return "Failure";
     case 401: return "Cancelled";
@@ -80,6 +85,8 @@ ferry_operation_new (FerryDaemon *d, FerryOperationClass klass, const char *desc
   op->secrets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   op->cancellable = g_cancellable_new ();
   op->waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  if (d->requestor != NULL)
+    op->requestor = json_node_copy (d->requestor);
   return op;
 }
 
@@ -104,6 +111,9 @@ ferry_operation_unref (FerryOperation *op)
   g_hash_table_unref (op->secrets);
   g_object_unref (op->cancellable);
   g_ptr_array_unref (op->waiters);
+  if (op->requestor != NULL)
+    json_node_unref (op->requestor);
+  g_clear_error (&op->refusal);
   if (op->free_data != NULL)
     op->free_data (op->data);
   g_free (op);
@@ -132,6 +142,50 @@ ferry_operation_add_resource (FerryOperation *op, const char *type, const char *
       g_hash_table_insert (op->resources, g_strdup (type), urls);
     }
   g_ptr_array_add (urls, g_strdup (url));
+}
+
+void
+ferry_operation_omit_legacy_containers (FerryOperation *op)
+{
+  op->no_legacy_containers = TRUE;
+}
+
+static void
+add_resources_member (JsonBuilder *b, FerryOperation *op)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  GPtrArray *instances = g_hash_table_lookup (op->resources, "instances");
+
+  json_builder_set_member_name (b, "resources");
+  json_builder_begin_object (b);
+  g_hash_table_iter_init (&iter, op->resources);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GPtrArray *urls = value;
+      /* LXD repeats the instances of most container operations under their
+       * pre-VM name and URL (/1.0/containers/c1); clients older than
+       * "instances" read only that. */
+      gboolean legacy = instances == urls && !op->no_legacy_containers
+                        && !g_hash_table_contains (op->resources, "containers");
+
+      for (int pass = 0; pass < (legacy ? 2 : 1); pass++)
+        {
+          json_builder_set_member_name (b, pass == 0 ? key : "containers");
+          json_builder_begin_array (b);
+          for (guint i = 0; i < urls->len; i++)
+            {
+              const char *url = g_ptr_array_index (urls, i);
+              g_autofree char *legacy_url = NULL;
+
+              if (pass == 1 && g_str_has_prefix (url, "/1.0/instances/"))
+                url = legacy_url = g_strconcat ("/1.0/containers/", url + strlen ("/1.0/instances/"), NULL);
+              json_builder_add_string_value (b, url);
+            }
+          json_builder_end_array (b);
+        }
+    }
+  json_builder_end_object (b);
 }
 
 static gboolean
@@ -227,19 +281,7 @@ ferry_operation_to_json (FerryOperation *op)
   add_string_member (b, "status", status_text (op->status_code));
   json_builder_set_member_name (b, "status_code");
   json_builder_add_int_value (b, op->status_code);
-  json_builder_set_member_name (b, "resources");
-  json_builder_begin_object (b);
-  g_hash_table_iter_init (&iter, op->resources);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      GPtrArray *urls = value;
-      json_builder_set_member_name (b, key);
-      json_builder_begin_array (b);
-      for (guint i = 0; i < urls->len; i++)
-        json_builder_add_string_value (b, g_ptr_array_index (urls, i));
-      json_builder_end_array (b);
-    }
-  json_builder_end_object (b);
+  add_resources_member (b, op);
   json_builder_set_member_name (b, "metadata");
   g_mutex_lock (&op->lock);
   {
@@ -266,7 +308,14 @@ ferry_operation_to_json (FerryOperation *op)
         else
           json_object_set_object_member (copy, "fds", fds);
       }
-    json_node_take_object (meta, copy);
+    /* LXD sends null, not {}, for an operation without metadata. */
+    if (json_object_get_size (copy) == 0)
+      {
+        json_object_unref (copy);
+        json_node_init_null (meta);
+      }
+    else
+      json_node_take_object (meta, copy);
     json_builder_add_value (b, meta);
   }
   g_mutex_unlock (&op->lock);
@@ -298,6 +347,14 @@ ferry_operation_register (FerryOperation *op)
 {
   op->registered = TRUE;
   g_hash_table_insert (op->daemon->operations, op->id, ferry_operation_ref (op));
+  /* LXD announces an operation as Pending when it is created, then as
+   * Running when it starts; clients that follow events see both. */
+  if (!ferry_operation_is_final (op))
+    {
+      op->status_code = 105;
+      ferry_events_send (op->daemon, "operation", ferry_operation_to_json (op));
+      op->status_code = 103;
+    }
   ferry_events_send (op->daemon, "operation", ferry_operation_to_json (op));
 }
 
@@ -349,7 +406,14 @@ work_finished (GObject *source, GAsyncResult *result, gpointer user_data)
 
   g_task_propagate_boolean (G_TASK (result), &error);
   if (op->done != NULL)
-    op->done (op, op->data, &error);
+    {
+      /* The lifecycle events done sends are on behalf of who asked. */
+      JsonNode *outer = op->daemon->requestor;
+
+      op->daemon->requestor = op->requestor;
+      op->done (op, op->data, &error);
+      op->daemon->requestor = outer;
+    }
   /* The work's resources (temporary files...) go now, not when the finished
    * operation is forgotten. */
   if (op->free_data != NULL)
@@ -374,6 +438,25 @@ ferry_operation_run (FerryOperation *op, FerryOperationWork work, FerryOperation
   task = g_task_new (NULL, op->cancellable, work_finished, ferry_operation_ref (op));
   g_task_set_task_data (task, op, NULL);
   g_task_run_in_thread (task, work_in_thread);
+}
+
+static gboolean
+refuse_idle (gpointer user_data)
+{
+  FerryOperation *op = user_data;
+  g_autoptr (GError) error = g_steal_pointer (&op->refusal);
+
+  ferry_operation_finish (op, error);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ferry_operation_refuse (FerryOperation *op, const GError *error)
+{
+  op->refusal = g_error_copy (error);
+  ferry_operation_register (op);
+  /* Fails after its 202 was written, as LXD's operation does. */
+  g_idle_add_full (G_PRIORITY_DEFAULT, refuse_idle, ferry_operation_ref (op), (GDestroyNotify) ferry_operation_unref);
 }
 
 const char *
@@ -425,7 +508,9 @@ ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata)
   add_string_member (b, "type", type);
   add_time_member (b, "timestamp", ferry_time_now ());
   add_string_member (b, "location", "none");
-  add_string_member (b, "project", "default");
+  /* LXD's logging events belong to no project. */
+  if (strcmp (type, "logging") != 0)
+    add_string_member (b, "project", "default");
   json_builder_set_member_name (b, "metadata");
   json_builder_add_value (b, metadata);
   json_builder_end_object (b);
@@ -440,6 +525,37 @@ ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata)
     }
 }
 
+JsonNode *
+ferry_events_context (const char *key, ...)
+{
+  JsonObject *context = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  va_list ap;
+
+  va_start (ap, key);
+  for (const char *k = key; k != NULL; k = va_arg (ap, const char *))
+    json_object_set_string_member (context, k, va_arg (ap, const char *));
+  va_end (ap);
+  json_node_take_object (node, context);
+  return node;
+}
+
+/* LXD names who asked in an instance's event only while the instance runs
+ * a state change's operation (its SetOperation); events of a request on
+ * anything else (profiles, images, networks, an instance's logs or
+ * metadata) always do. */
+static gboolean
+lifecycle_names_requestor (const char *action)
+{
+  static const char *const state_changes[] = { "instance-started", "instance-stopped", "instance-shutdown",
+                                               "instance-restarted", "instance-paused", "instance-resumed", NULL };
+
+  if (!g_str_has_prefix (action, "instance-") || g_str_has_prefix (action, "instance-log-")
+      || g_str_has_prefix (action, "instance-metadata-"))
+    return TRUE;
+  return g_strv_contains (state_changes, action);
+}
+
 void
 ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context)
 {
@@ -448,16 +564,74 @@ ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, 
   json_builder_begin_object (b);
   add_string_member (b, "action", action);
   add_string_member (b, "source", source);
-  json_builder_set_member_name (b, "context");
-  if (context != NULL)
-    json_builder_add_value (b, context);
-  else
+  if (d->requestor != NULL && lifecycle_names_requestor (action))
     {
-      json_builder_begin_object (b);
-      json_builder_end_object (b);
+      json_builder_set_member_name (b, "requestor");
+      json_builder_add_value (b, json_node_copy (d->requestor));
     }
+  /* LXD leaves an empty context out. */
+  if (context != NULL && !(JSON_NODE_HOLDS_OBJECT (context) && json_object_get_size (json_node_get_object (context)) == 0))
+    {
+      json_builder_set_member_name (b, "context");
+      json_builder_add_value (b, context);
+    }
+  else if (context != NULL)
+    json_node_unref (context);
   json_builder_end_object (b);
   ferry_events_send (d, "lifecycle", json_builder_get_root (b));
+}
+
+typedef struct
+{
+  FerryDaemon *daemon;
+  char *level;
+  char *message;
+} LogEvent;
+
+static void
+log_event_free (LogEvent *ev)
+{
+  g_free (ev->level);
+  g_free (ev->message);
+  g_free (ev);
+}
+
+/* Set while a logging event is sent: what sending logs is not sent again. */
+static gboolean sending_log;
+
+static gboolean
+log_event_idle (gpointer user_data)
+{
+  LogEvent *ev = user_data;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  if (ev->daemon->listeners->len == 0)
+    return G_SOURCE_REMOVE;
+  json_builder_begin_object (b);
+  add_string_member (b, "message", ev->message);
+  add_string_member (b, "level", ev->level);
+  json_builder_set_member_name (b, "context");
+  json_builder_begin_object (b);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  sending_log = TRUE;
+  ferry_events_send (ev->daemon, "logging", json_builder_get_root (b));
+  sending_log = FALSE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+ferry_events_log (FerryDaemon *d, const char *level, const char *message)
+{
+  LogEvent *ev;
+
+  if (g_main_context_is_owner (g_main_context_default ()) && sending_log)
+    return;
+  ev = g_new0 (LogEvent, 1);
+  ev->daemon = d;
+  ev->level = g_strdup (level);
+  ev->message = g_strdup (message);
+  g_idle_add_full (G_PRIORITY_DEFAULT, log_event_idle, ev, (GDestroyNotify) log_event_free);
 }
 
 static void

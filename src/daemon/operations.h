@@ -29,6 +29,9 @@ const char *ferry_operation_id (FerryOperation *op);
 gboolean ferry_operation_is_final (FerryOperation *op);
 /* "instances" -> "/1.0/instances/c1" etc. */
 void ferry_operation_add_resource (FerryOperation *op, const char *type, const char *url);
+/* LXD names most container operations' instances under "containers" too,
+ * but not a state change's: this operation leaves that key out. */
+void ferry_operation_omit_legacy_containers (FerryOperation *op);
 /* Metadata members (main thread, or worker thread for progress: it is locked). */
 void ferry_operation_set_metadata_string (FerryOperation *op, const char *key, const char *value);
 void ferry_operation_set_metadata_int (FerryOperation *op, const char *key, gint64 value);
@@ -39,6 +42,9 @@ void ferry_operation_set_cancel (FerryOperation *op, GCallback cancel, gpointer 
  * thread; data is freed with free_data after done. */
 void ferry_operation_run (FerryOperation *op, FerryOperationWork work, FerryOperationDone done, gpointer data,
                           GDestroyNotify free_data);
+/* An action that cannot be done: LXD checks it inside the operation, so
+ * the client gets its 202, then the operation fails with ERROR. */
+void ferry_operation_refuse (FerryOperation *op, const GError *error);
 /* For operations that are not a thread: register as running, and finish later. */
 void ferry_operation_register (FerryOperation *op);
 
@@ -66,6 +72,11 @@ FerryOperation *ferry_operation_lookup (FerryDaemon *d, const char *id);
 /* Events */
 void ferry_events_send (FerryDaemon *d, const char *type, JsonNode *metadata); /* takes metadata */
 void ferry_events_lifecycle (FerryDaemon *d, const char *action, const char *source, JsonNode *context);
+/* A lifecycle event's context of string members: KEY, VALUE, ..., NULL. */
+JsonNode *ferry_events_context (const char *key, ...) G_GNUC_NULL_TERMINATED;
+/* A "logging" event (LXD's message, level, context) of a line ferryd logs;
+ * callable from any thread: it is sent from the main loop. */
+void ferry_events_log (FerryDaemon *d, const char *level, const char *message);
 /* A client of /1.0/events (api/events.c), for TYPES (taken; NULL: all). */
 void ferry_events_add_listener (FerryDaemon *d, SoupWebsocketConnection *conn, char **types);
 

@@ -287,7 +287,8 @@ rename_done (FerryOperation *op, gpointer user_data, GError **error)
       return;
     }
   g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", data->instance, data->new_name);
-  ferry_events_lifecycle (d, "instance-snapshot-renamed", source, NULL);
+  g_autofree char *old_name = g_strdup_printf ("%s/%s", data->instance, data->snapshot);
+  ferry_events_lifecycle (d, "instance-snapshot-renamed", source, ferry_events_context ("old_name", old_name, NULL));
 }
 
 /* The operation of WORK and DONE on snapshot S, the instance claimed. */
@@ -295,7 +296,11 @@ static FerryOperation *
 run_on_snapshot (FerryDaemon *d, FerryInstance *inst, const FerryDbSnapshot *s, const char *description,
                  FerryOperationWork work, FerryOperationDone done, const char *new_name, GError **error)
 {
-  g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
+  /* LXD names the snapshot ("c1/snap0" under instances) when deleting it,
+   * its instance otherwise. */
+  g_autofree char *url = work == delete_work
+                           ? g_strdup_printf ("/1.0/instances/%s/%s", inst->row->name, s->name)
+                           : g_strdup_printf ("/1.0/instances/%s", inst->row->name);
   SnapshotData *data;
   FerryOperation *op;
 
@@ -326,18 +331,23 @@ ferry_snapshot_create (FerryDaemon *d, FerryInstance *inst, const char *name, gb
                        GError **error)
 {
   g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, error);
-  g_autofree char *url = NULL, *snapshot_url = NULL;
+  g_autofree char *url = NULL;
   SnapshotData *data;
   FerryOperation *op;
 
   if (snaps == NULL || !ferry_name_validate_snapshot (name, error))
     return NULL;
+  /* LXD finds these inside the operation, which then fails. */
   if (find_snapshot (snaps, name) != NULL)
     {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Snapshot \"%s\" of %s already exists", name,
-                   inst->row->name);
-      return NULL;
+      g_autofree char *message = g_strdup_printf (
+          "Failed creating instance snapshot record \"%s\": Add snapshot info to the database: "
+          "This \"instances_snapshots\" entry already exists", name);
+      return ferry_lifecycle_refused (d, inst->row->name, "Snapshotting instance", FALSE, message);
     }
+  if (stateful && !ferry_instance_is_running (d, inst))
+    return ferry_lifecycle_refused (d, inst->row->name, "Snapshotting instance", FALSE,
+                                    "Unable to create a stateful snapshot. The instance isn't running");
   if (inst->busy != NULL)
     {
       ferry_instance_claim (inst, NULL, NULL, error);
@@ -359,9 +369,7 @@ ferry_snapshot_create (FerryDaemon *d, FerryInstance *inst, const char *name, gb
   op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, stateful ? "Snapshotting instance statefully"
                                                              : "Snapshotting instance");
   url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
-  snapshot_url = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst->row->name, name);
   ferry_operation_add_resource (op, "instances", url);
-  ferry_operation_add_resource (op, "instances_snapshots", snapshot_url);
   ferry_instance_claim (inst, op, "snapshot", NULL);
   ferry_operation_run (op, create_work, create_done, data, (GDestroyNotify) snapshot_data_free);
   return op;

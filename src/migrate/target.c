@@ -727,7 +727,10 @@ target_done (FerryOperation *op, gpointer user_data, GError **error)
                 if (JSON_NODE_HOLDS_VALUE (v) && json_node_get_value_type (v) == G_TYPE_STRING)
                   ferry_operation_set_metadata_string (op, k, json_node_get_string (v));
             }
-          ferry_events_lifecycle (d, "instance-created", url, NULL);
+          ferry_events_lifecycle (d, "instance-created", url,
+                                  ferry_events_context ("storage-pool",
+                                                        ferry_storage_pool_of_instance (d, t->name)->name, "type",
+                                                        "container", NULL));
           if (t->restored)
             ferry_events_lifecycle (d, "instance-started", url, NULL);
           g_message ("Instance %s received%s", t->name, t->restored ? " live, running" : "");

@@ -183,8 +183,8 @@ def test_lifecycle_events_started_and_stopped(daemon, events):
     assert ev["metadata"]["source"] == "/1.0/instances/e5", ev
     assert all(e["type"] == "lifecycle" for e in seen), "type=lifecycle must filter out other events"
     daemon.api_ok("PUT", "/1.0/instances/e5/state", {"action": "stop", "timeout": -1})
-    ev, _ = ws.wait_for(lambda e: e["metadata"].get("action") == "instance-stopped"
-                        and e["metadata"]["source"] == "/1.0/instances/e5", "instance-stopped")
+    ev, _ = ws.wait_for(lambda e: e["metadata"].get("action") == "instance-shutdown"
+                        and e["metadata"]["source"] == "/1.0/instances/e5", "instance-shutdown")
     daemon.api_ok("DELETE", "/1.0/instances/e5")
     ws.wait_for(lambda e: e["metadata"].get("action") == "instance-deleted", "instance-deleted")
 

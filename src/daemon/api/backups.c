@@ -1156,7 +1156,9 @@ import_done (FerryOperation *op, gpointer user_data, GError **error)
   inst->creating = FALSE;
   source = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
   ferry_operation_add_resource (op, "instances", source);
-  ferry_events_lifecycle (d, "instance-created", source, NULL);
+  ferry_events_lifecycle (d, "instance-created", source,
+                          ferry_events_context ("storage-pool", ferry_storage_pool_of_instance (d, inst->row->name)->name,
+                                                "type", "container", NULL));
 }
 
 /* The body was streamed to a file under ROOT/images by the HTTP guard. */

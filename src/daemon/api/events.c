@@ -32,7 +32,7 @@ ferry_api_events (FerryRequest *req, FerryInstance *unused)
       for (guint i = 0; types[i] != NULL; i++)
         if (!g_strv_contains (known, types[i]))
           {
-            g_autofree char *message = g_strdup_printf ("'%s' isn't a supported event type", types[i]);
+            g_autofree char *message = g_strdup_printf ("\"%s\" isn't a supported event type", types[i]);
             ferry_respond_error_literal (req->msg, 400, message);
             return;
           }

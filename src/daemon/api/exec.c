@@ -32,6 +32,7 @@ typedef struct
   char *instance; /* counted in its exec_sessions while the session lives */
   gboolean interactive;
   GPtrArray *argv; /* full ferry-monitor exec command line */
+  JsonArray *command; /* the request's, for the instance-exec event */
   struct winsize size;
 
   SoupWebsocketConnection *ws[N_CHANNELS];
@@ -49,6 +50,19 @@ typedef struct
   gboolean finished;
 } ExecSession;
 
+/* LXD's "instance-exec" lifecycle event, once the command runs. */
+static void
+send_exec_event (FerryDaemon *d, const char *instance, JsonArray *command)
+{
+  g_autofree char *source = g_strdup_printf ("/1.0/instances/%s", instance);
+  JsonObject *context = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_array_member (context, "command", json_array_ref (command));
+  json_node_take_object (node, context);
+  ferry_events_lifecycle (d, "instance-exec", source, node);
+}
+
 static void
 session_free (ExecSession *s)
 {
@@ -57,6 +71,7 @@ session_free (ExecSession *s)
   if (inst != NULL && inst->exec_sessions > 0)
     inst->exec_sessions--;
   g_free (s->instance);
+  g_clear_pointer (&s->command, json_array_unref);
   for (int i = 0; i < N_CHANNELS; i++)
     if (s->ws[i] != NULL)
       {
@@ -419,6 +434,7 @@ spawn_command (ExecSession *s, GError **error)
   s->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) s->argv->pdata, error);
   if (s->proc == NULL)
     return FALSE;
+  send_exec_event (s->daemon, s->instance, s->command);
   for (int i = 0; i < (s->interactive ? 1 : 2); i++)
     s->out_watch[i] = g_unix_fd_add (s->out_fd[i], G_IO_IN | G_IO_HUP | G_IO_ERR, output_ready, s);
   g_subprocess_wait_async (s->proc, NULL, process_exited, s);
@@ -431,7 +447,7 @@ connect_timed_out (gpointer user_data)
 {
   ExecSession *s = user_data;
   g_autoptr (GError) error = g_error_new (FERRY_ERROR, FERRY_ERROR_FAILED,
-                                          "Timed out waiting for the exec websockets to connect");
+                                          "Timed out waiting for websockets to connect");
 
   s->connect_timeout = 0;
   ferry_operation_finish (s->op, error);
@@ -585,6 +601,36 @@ exec_argv (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, GError **e
   return g_steal_pointer (&argv);
 }
 
+/* The environment LXD reports in an exec operation: the request's, the
+ * instance's environment.* keys it leaves out, then LXD's defaults. */
+static JsonNode *
+reported_environment (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r)
+{
+  g_autoptr (GHashTable) config = ferry_instance_expanded_config (d, inst);
+  JsonObject *env = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  GHashTableIter iter;
+  gpointer k, v;
+
+  g_hash_table_iter_init (&iter, r->env);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    json_object_set_string_member (env, k, v);
+  g_hash_table_iter_init (&iter, config);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    if (g_str_has_prefix (k, "environment.") && !json_object_has_member (env, (const char *) k + 12))
+      json_object_set_string_member (env, (const char *) k + 12, v);
+  if (!json_object_has_member (env, "PATH"))
+    json_object_set_string_member (env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (r->uid == 0 && !json_object_has_member (env, "HOME"))
+    json_object_set_string_member (env, "HOME", "/root");
+  if (r->uid == 0 && !json_object_has_member (env, "USER"))
+    json_object_set_string_member (env, "USER", "root");
+  if (!json_object_has_member (env, "LANG"))
+    json_object_set_string_member (env, "LANG", "C.UTF-8");
+  json_node_take_object (node, env);
+  return node;
+}
+
 /* The session and its websocket operation: a secret per channel (no
  * stdout/stderr on a pty), waiting for the client's connections. */
 static FerryOperation *
@@ -602,6 +648,7 @@ exec_session_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, G
   s->stdin_fd = s->out_fd[0] = s->out_fd[1] = -1;
   s->pending_in = g_byte_array_new ();
   s->argv = argv;
+  s->command = json_array_ref (r->command);
   s->instance = g_strdup (inst->row->name);
   inst->exec_sessions++;
   s->op = ferry_operation_new (d, FERRY_OP_CLASS_WEBSOCKET, "Executing command");
@@ -615,6 +662,14 @@ exec_session_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, G
         s->expected++;
     }
   json_node_take_object (fds_node, fds);
+  /* LXD's exec metadata: what runs, and the channels' secrets. */
+  ferry_operation_set_metadata_node (s->op, "command", json_node_init_array (json_node_alloc (), r->command));
+  ferry_operation_set_metadata_node (s->op, "environment", reported_environment (d, inst, r));
+  {
+    JsonNode *interactive = json_node_new (JSON_NODE_VALUE);
+    json_node_set_boolean (interactive, r->interactive);
+    ferry_operation_set_metadata_node (s->op, "interactive", interactive);
+  }
   ferry_operation_set_metadata_node (s->op, "fds", fds_node);
   ferry_operation_set_connect_handler (s->op, channel_connected, s);
   s->connect_timeout = g_timeout_add_seconds (EXEC_CONNECT_TIMEOUT_SECONDS, connect_timed_out, s);
@@ -731,6 +786,7 @@ detached_exec_start (FerryDaemon *d, FerryInstance *inst, const ExecRequest *r, 
   x->op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Executing command");
   ferry_operation_add_resource (x->op, "instances", url);
   ferry_operation_register (x->op);
+  send_exec_event (d, inst->row->name, r->command);
   g_subprocess_wait_async (proc, NULL, detached_exited, x);
   return x->op;
 }

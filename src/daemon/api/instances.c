@@ -282,7 +282,8 @@ create_done (FerryOperation *op, gpointer user_data, GError **error)
       if (ferry_db_instance_insert (d->db, inst->row, error))
         {
           inst->creating = FALSE;
-          ferry_events_lifecycle (d, "instance-created", source, NULL);
+          ferry_events_lifecycle (d, "instance-created", source,
+                                  ferry_events_context ("storage-pool", data->pool->name, "type", "container", NULL));
           if (data->fingerprint != NULL)
             ferry_images_mark_used (d, data->fingerprint);
           return;
@@ -462,14 +463,7 @@ parse_create_request (FerryDaemon *d, JsonObject *body, CreateRequest *r, GError
     }
   if (r->name == NULL || *r->name == '\0')
     r->name = r->chosen_name = pick_free_name (d);
-  if (!ferry_name_validate_instance (r->name, error))
-    return FALSE;
-  if (g_hash_table_contains (d->instances, r->name))
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Instance \"%s\" already exists", r->name);
-      return FALSE;
-    }
-  return TRUE;
+  return ferry_name_validate_instance (r->name, error);
 }
 
 /* The config, devices and profiles of a copy: the request's, then what it
@@ -653,6 +647,24 @@ create_instance (FerryRequest *req)
   if (body == NULL || !parse_create_request (d, body, &r, &error) || !resolve_source (d, &r, &error))
     {
       ferry_respond_error (req->msg, error);
+      return;
+    }
+  /* LXD finds a taken name when its operation writes the database; an
+   * incoming migration it refuses at once (the source then keeps its
+   * instance), as Ferry does. */
+  if (g_hash_table_contains (d->instances, r.name) && g_strcmp0 (r.source_type, "migration") == 0)
+    {
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Instance \"%s\" already exists", r.name);
+      ferry_respond_error (req->msg, error);
+      return;
+    }
+  if (g_hash_table_contains (d->instances, r.name))
+    {
+      g_autoptr (FerryOperation) refused = ferry_lifecycle_refused (
+          d, r.name, "Creating instance", FALSE,
+          "Failed creating instance record: Add instance info to the database: This \"instances\" entry already "
+          "exists");
+      ferry_respond_async (req->msg, refused);
       return;
     }
   /* An incoming instance lands on the pool its root disk names (the
@@ -1001,7 +1013,7 @@ change_state (FerryRequest *req, FerryInstance *inst)
   else if (strcmp (action, "unfreeze") == 0)
     op = ferry_instance_freeze (d, inst, FALSE, &error);
   else
-    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unknown action \"%s\"", action);
+    g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Unknown action: '%s'", action);
   if (op == NULL)
     goto fail;
   ferry_respond_async (req->msg, op);

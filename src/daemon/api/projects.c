@@ -136,28 +136,15 @@ is_default (FerryRequest *req)
   return FALSE;
 }
 
-/* The ETag of the project's writable part (config, description), as LXD
- * computes it from those. */
-static char *
-project_etag (void)
-{
-  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
-  g_autofree char *text = NULL;
-
-  json_node_take_object (node, default_config ());
-  text = ferry_json_to_string (node, FALSE);
-  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
-}
+/* What a PUT may change: the ETag covers these, as LXD's. */
+static const char *const project_writable[] = { "config", "description", NULL };
 
 void
 ferry_api_project_get (FerryRequest *req, FerryInstance *unused)
 {
-  g_autofree char *etag = NULL;
-
   if (!is_default (req))
     return;
-  etag = project_etag ();
-  ferry_respond_sync_etag (req->msg, project_json (NULL, req->daemon), etag);
+  ferry_respond_sync_etag (req->msg, project_json (NULL, req->daemon), project_writable);
 }
 
 /* PUT/PATCH: what is sent must be what the project has (lxc project edit
@@ -213,11 +200,14 @@ void
 ferry_api_project_update (FerryRequest *req, FerryInstance *unused)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) now = NULL;
 
   if (!is_default (req))
     return;
-  if (check_update (req, strcmp (req->method, "PATCH") == 0, &error))
-    ferry_respond_sync (req->msg, NULL);
+  now = project_json (NULL, req->daemon);
+  if (ferry_request_if_match (req, now, project_writable, &error)
+      && check_update (req, strcmp (req->method, "PATCH") == 0, &error))
+    ferry_respond_sync_empty (req->msg);
   else
     ferry_respond_error (req->msg, error);
 }

@@ -239,8 +239,9 @@ ferry_api_snapshot_update (FerryRequest *req, FerryInstance *inst)
   /* LXD answers with an operation, which lxc config edit waits on. */
   {
     g_autofree char *source = g_strdup_printf ("/1.0/instances/%s/snapshots/%s", inst->row->name, s->name);
+    g_autofree char *instance_url = g_strdup_printf ("/1.0/instances/%s", inst->row->name);
     g_autoptr (FerryOperation) op = ferry_operation_new (req->daemon, FERRY_OP_CLASS_TASK, "Updating snapshot");
-    ferry_operation_add_resource (op, "instances_snapshots", source);
+    ferry_operation_add_resource (op, "instances", instance_url);
     ferry_operation_register (op);
     ferry_operation_finish (op, NULL);
     ferry_events_lifecycle (req->daemon, "instance-snapshot-updated", source, NULL);

@@ -105,6 +105,41 @@ ferry_websocket_accept_raw (SoupServerMessage *msg, FerryWebsocketRawReady ready
 
 static FerryHttpHandler api_handler;
 
+/* "1.2.3.4:5678" or "[::1]:5678", as Go prints a remote address. */
+static char *
+remote_address_text (SoupServerMessage *msg)
+{
+  GSocketAddress *addr = soup_server_message_get_remote_address (msg);
+  g_autofree char *ip = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (addr))
+    return g_strdup ("");
+  ip = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr)));
+  if (strchr (ip, ':') != NULL)
+    return g_strdup_printf ("[%s]:%u", ip, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
+  return g_strdup_printf ("%s:%u", ip, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
+}
+
+/* Who asks, as LXD names them in lifecycle events: the local socket only
+ * lets root in ("unix", "root", "@"); a TLS client is its certificate's
+ * fingerprint at its address. */
+static JsonNode *
+request_requestor (FerryRequest *req)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *address = req->https ? remote_address_text (req->msg) : g_strdup ("@");
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "username");
+  json_builder_add_string_value (b, req->https ? (req->peer_fingerprint ? req->peer_fingerprint : "") : "root");
+  json_builder_set_member_name (b, "protocol");
+  json_builder_add_string_value (b, req->https ? "tls" : "unix");
+  json_builder_set_member_name (b, "address");
+  json_builder_add_string_value (b, address);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
 void
 ferry_http_setup_server (FerryDaemon *d, SoupServer *server)
 {
@@ -166,7 +201,9 @@ ferry_http_handle (SoupServer *server, SoupServerMessage *msg, const char *path,
   /* An upload streamed to a file (http-guard.c) has no body in memory. */
   req.body = body && soup_message_body_get_accumulate (body) ? soup_message_body_flatten (body) : NULL;
 
+  d->requestor = request_requestor (&req);
   api_handler (&req);
+  g_clear_pointer (&d->requestor, json_node_unref);
   g_clear_pointer (&req.body, g_bytes_unref);
 }
 

@@ -182,13 +182,20 @@ error_envelope (int status, const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
+  /* LXD's error envelope carries the sync envelope's keys too, empty. */
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
   json_builder_add_string_value (b, "error");
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, message);
+  json_builder_set_member_name (b, "status");
+  json_builder_add_string_value (b, "");
+  json_builder_set_member_name (b, "status_code");
+  json_builder_add_int_value (b, 0);
+  json_builder_set_member_name (b, "operation");
+  json_builder_add_string_value (b, "");
   json_builder_set_member_name (b, "error_code");
   json_builder_add_int_value (b, status);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, message);
   json_builder_set_member_name (b, "metadata");
   json_builder_add_null_value (b);
   json_builder_end_object (b);
