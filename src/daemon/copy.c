@@ -4,6 +4,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/storage.h"
 #include "storage/layout.h"
+#include "image/image.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/testhook.h"
@@ -127,6 +128,16 @@ copy_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GE
   if (!ferry_storage_prepare_instance (data->daemon, data->pool, data->name, error)
       || !ferry_layout_make_instance_dir (instance_dir, error) || !copy_live_rootfs (data, rootfs, error))
     return FALSE;
+  /* The image metadata and templates beside the rootfs go with it (a
+   * snapshot's copy takes the instance's: snapshots do not keep their own). */
+  {
+    g_autofree char *from_dir = ferry_layout_instance_dir (l, data->source);
+    if (!ferry_image_copy_metadata (from_dir, instance_dir, error))
+      {
+        g_prefix_error (error, "Copying the metadata of %s: ", data->source);
+        return FALSE;
+      }
+  }
   if (data->snapshots->len > 0 && !ferry_mkdir_p (snaps_dir, 0700, error))
     return FALSE;
   for (guint i = 0; i < data->snapshots->len; i++)

@@ -79,3 +79,21 @@ FerryImageInfo *ferry_image_publish (const char *images_dir, const char *rootfs,
  * ".tar.bz2" or ".tar"); NULL with NOT_FOUND when absent. */
 char *ferry_image_tarball_path (const char *images_dir, const char *fingerprint, const char **extension,
                                 GError **error);
+
+/* ---- an instance's metadata.yaml and templates/ ----
+ * LXD keeps the image's metadata.yaml and templates/ beside the instance's
+ * rootfs (containers/NAME/metadata.yaml, containers/NAME/templates/), out
+ * of reach of the container. */
+
+/* Largest template file accepted, from an image or a client. */
+#define FERRY_IMAGE_TEMPLATE_MAX (1024 * 1024)
+
+/* Writes the image's metadata.yaml and templates/ (its regular files with
+ * plain names) into INSTANCE_DIR, from a cache beside the tarball
+ * (<fp>.meta/) filled on first use. */
+gboolean ferry_image_unpack_metadata (const char *images_dir, const char *fingerprint, const char *instance_dir,
+                                      GError **error);
+
+/* Copies FROM_DIR's metadata.yaml and templates/ files (if any) into
+ * TO_DIR, as a copy of an instance carries them. */
+gboolean ferry_image_copy_metadata (const char *from_dir, const char *to_dir, GError **error);

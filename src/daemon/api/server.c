@@ -70,6 +70,7 @@ static const char *const api_extensions[] = {
   "backup_expiry",
   "storage",
   "resources",
+  "container_edit_metadata",
   NULL,
 };
 
