@@ -68,11 +68,13 @@ gboolean ferry_image_fingerprint_validate (const char *fingerprint, GError **err
  * inside the container, as Ferry keeps them on disk) as an LXD unified
  * tarball (gzip) stored in images_dir under its sha256, as LXD's `lxc
  * publish`: metadata.yaml with ARCHITECTURE, creation_date (now),
- * expiry_date 0 and PROPERTIES, templates {}, and rootfs/ (owners, modes,
- * times, xattrs, symlinks and hard links; sockets are left out). The
- * tarball is validated as an import would before it is stored. */
-FerryImageInfo *ferry_image_publish (const char *images_dir, const char *rootfs, const char *architecture,
-                                     GHashTable *properties, GError **error);
+ * expiry_date 0, PROPERTIES and the templates of INSTANCE_DIR's
+ * metadata.yaml (none when NULL or absent), rootfs/ (owners, modes, times,
+ * xattrs, symlinks and hard links; sockets are left out) and templates/
+ * (INSTANCE_DIR's template files). The tarball is validated as an import
+ * would before it is stored. */
+FerryImageInfo *ferry_image_publish (const char *images_dir, const char *rootfs, const char *instance_dir,
+                                     const char *architecture, GHashTable *properties, GError **error);
 
 /* The stored unified tarball of an image, for export ("<fp>"), and the
  * extension its compression gives it (".tar.gz", ".tar.xz", ".tar.zst",

@@ -262,3 +262,52 @@ def test_ferry_client_still_shows_the_instance(daemon, c1):
     """The instance keeps working with ferry after its metadata was edited."""
     out = daemon.ferry("list", "--format", "csv", check=False)
     assert out.returncode == 0 and "c1" in out.stdout
+
+
+# --- publish and backups carry the metadata and templates ---------------------------
+
+def test_publish_carries_templates(daemon, tmp_path):
+    """lxc publish of an instance gives an image with its templates (metadata.yaml's and
+    templates/), so an instance of that image is named by them too."""
+    import tarfile
+    import yaml
+    daemon.lxc("init", "busybox", "pubsrc")
+    daemon.api_ok("POST", tpl_url("pubsrc", "greet.tpl"), b"hi {{ container.name }}\n")
+    md = daemon.api_ok("GET", "/1.0/instances/pubsrc/metadata")
+    md["templates"]["/etc/greet"] = {"when": ["create"], "template": "greet.tpl"}
+    daemon.api_ok("PUT", "/1.0/instances/pubsrc/metadata", md)
+    daemon.lxc("publish", "pubsrc", "--alias", "withtpl", timeout=180)
+    try:
+        daemon.lxc("image", "export", "withtpl", str(tmp_path / "out"))
+        path = next(p for p in tmp_path.iterdir() if p.name.startswith("out"))
+        with tarfile.open(path) as t:
+            names = t.getnames()
+            meta = yaml.safe_load(t.extractfile("metadata.yaml").read())
+            assert t.extractfile("templates/greet.tpl").read() == b"hi {{ container.name }}\n"
+        assert "templates/hostname.tpl" in names
+        assert meta["templates"]["/etc/greet"]["when"] == ["create"]
+        daemon.lxc("launch", "withtpl", "frompub", timeout=180)
+        assert sh(daemon, "frompub", "cat /etc/greet /etc/hostname") == "hi frompub\nfrompub\n"
+    finally:
+        for name in ("frompub", "pubsrc"):
+            daemon.lxc("delete", "--force", name, check=False)
+        daemon.lxc("image", "delete", "withtpl", check=False)
+
+
+def test_backup_carries_metadata_and_templates(daemon, tmp_path):
+    import tarfile
+    daemon.lxc("init", "busybox", "bksrc")
+    daemon.api_ok("POST", tpl_url("bksrc", "extra.tpl"), b"extra\n")
+    tarball = str(tmp_path / "bk.tar.gz")
+    daemon.lxc("export", "bksrc", tarball, "--instance-only", timeout=180)
+    with tarfile.open(tarball) as t:
+        names = t.getnames()
+    assert "backup/container/metadata.yaml" in names and "backup/container/templates/extra.tpl" in names
+    daemon.lxc("import", tarball, "bkcopy", timeout=180)
+    try:
+        assert daemon.api_ok("GET", tpl_url("bkcopy")) == ["extra.tpl", "hostname.tpl", "hosts.tpl"]
+        assert daemon.api_ok("GET", "/1.0/instances/bkcopy/metadata") == \
+            daemon.api_ok("GET", "/1.0/instances/bksrc/metadata")
+    finally:
+        for name in ("bkcopy", "bksrc"):
+            daemon.lxc("delete", "--force", name, check=False)
