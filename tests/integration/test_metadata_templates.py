@@ -258,10 +258,25 @@ def test_planted_symlink_targets_stay_in_rootfs(daemon, c1, tmp_path):
         sh(daemon, c1, "rm -f /etc/planted", check=False)
 
 
-def test_ferry_client_still_shows_the_instance(daemon, c1):
-    """The instance keeps working with ferry after its metadata was edited."""
-    out = daemon.ferry("list", "--format", "csv", check=False)
-    assert out.returncode == 0 and "c1" in out.stdout
+def test_ferry_client_metadata_and_templates(daemon, c1):
+    """ferry's `config metadata` and `config template`, as lxc's."""
+    assert daemon.ferry("config", "metadata", "show", c1).stdout == \
+        daemon.lxc("config", "metadata", "show", c1).stdout
+    md = daemon.ferry("config", "metadata", "show", c1).stdout
+    daemon.ferry("config", "metadata", "edit", c1, input=md.replace("os: busybox", "os: edited-by-ferry"))
+    assert daemon.api_ok("GET", f"/1.0/instances/{c1}/metadata")["properties"]["os"] == "edited-by-ferry"
+    assert "templates" in daemon.api_ok("GET", f"/1.0/instances/{c1}/metadata")
+    r = daemon.ferry("config", "metadata", "edit", c1, input="creation_date: [bad\n", check=False)
+    assert r.returncode != 0
+    daemon.ferry("config", "template", "create", c1, "f.tpl", input="ferry {{ instance.name }}\n")
+    assert daemon.ferry("config", "template", "list", c1).stdout.split() == ["f.tpl", "hostname.tpl", "hosts.tpl"]
+    assert daemon.ferry("config", "template", "show", c1, "f.tpl").stdout == "ferry {{ instance.name }}\n"
+    daemon.ferry("config", "template", "edit", c1, "f.tpl", input="edited\n")
+    assert daemon.lxc("config", "template", "show", c1, "f.tpl").stdout == "edited\n"
+    daemon.ferry("config", "template", "delete", c1, "f.tpl")
+    r = daemon.ferry("config", "template", "show", c1, "f.tpl", check=False)
+    assert r.returncode != 0 and "not found" in r.stderr
+    daemon.ferry("config", "metadata", "edit", c1, input=md)
 
 
 # --- publish and backups carry the metadata and templates ---------------------------
