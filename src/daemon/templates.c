@@ -22,7 +22,7 @@ struct FerryTemplateJob
   char *deferred; /* volatile.apply_template, or NULL */
   JsonObject *instance_meta; /* name, architecture, privileged, ephemeral */
   GHashTable *config;        /* expanded */
-  gboolean applied;
+  gboolean applied; /* the deferred trigger's templates are written */
 };
 
 FerryTemplateJob *
@@ -398,18 +398,19 @@ ferry_templates_apply (FerryTemplateJob *job, GError **error)
   md = ferry_image_metadata_read_json (data, len, error);
   if (md == NULL)
     return FALSE;
-  job->applied = TRUE;
   templates = json_object_get_member (json_node_get_object (md), "templates");
   if (templates == NULL || !JSON_NODE_HOLDS_OBJECT (templates))
-    return TRUE;
+    return job->applied = TRUE;
   rootfd = open (job->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rootfd < 0)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening %s: %s", job->rootfs, g_strerror (errno));
       return FALSE;
     }
+  /* As LXD, a failed template leaves the deferred trigger for the next start. */
   if (job->deferred != NULL
       && !apply_trigger (job, rootfd, json_node_get_object (templates), job->deferred, error))
     return FALSE;
+  job->applied = TRUE;
   return apply_trigger (job, rootfd, json_node_get_object (templates), "start", error);
 }
