@@ -106,7 +106,8 @@ copy_snapshot_dir (CopyData *data, const FerryDbSnapshot *s, GError **error)
   g_autofree char *from_state = ferry_layout_dir_state (from_dir);
   g_autofree char *to_state = ferry_layout_dir_state (to_dir);
 
-  if (!ferry_mkdir_p (to_dir, 0700, error) || !ferry_copy_instance_rootfs (data->pool, from_rootfs, to_rootfs, TRUE, error))
+  if (!ferry_mkdir_p (to_dir, 0700, error) || !ferry_copy_instance_rootfs (data->pool, from_rootfs, to_rootfs, TRUE, error)
+      || !ferry_image_copy_metadata (from_dir, to_dir, error))
     return FALSE;
   if (s->stateful && g_file_test (from_state, G_FILE_TEST_IS_DIR) && !ferry_copy_tree (from_state, to_state, error))
     {
@@ -129,9 +130,15 @@ copy_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GE
       || !ferry_layout_make_instance_dir (instance_dir, error) || !copy_live_rootfs (data, rootfs, error))
     return FALSE;
   /* The image metadata and templates beside the rootfs go with it (a
-   * snapshot's copy takes the instance's: snapshots do not keep their own). */
+   * snapshot taken before Ferry kept them: the instance's). */
   {
-    g_autofree char *from_dir = ferry_layout_instance_dir (l, data->source);
+    g_autofree char *from_dir = g_path_get_dirname (data->from_rootfs);
+    g_autofree char *from_md = g_build_filename (from_dir, "metadata.yaml", NULL);
+    if (!g_file_test (from_md, G_FILE_TEST_IS_REGULAR))
+      {
+        g_free (from_dir);
+        from_dir = ferry_layout_instance_dir (l, data->source);
+      }
     if (!ferry_image_copy_metadata (from_dir, instance_dir, error))
       {
         g_prefix_error (error, "Copying the metadata of %s: ", data->source);

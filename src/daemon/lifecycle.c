@@ -11,6 +11,7 @@
 #include "daemon/network-manager.h"
 #include "daemon/intent.h"
 #include "daemon/templates.h"
+#include "image/image.h"
 #include "common/error.h"
 #include "common/idmap.h"
 #include "common/fs.h"
@@ -339,6 +340,27 @@ install_rootfs (LifecycleData *data, const char *incoming, GError **error)
   return TRUE;
 }
 
+/* The snapshot's image metadata.yaml and templates/ replace the
+ * instance's, as LXD restores the whole volume; a snapshot taken before
+ * Ferry kept them has none, and the instance keeps its own. */
+static gboolean
+restore_metadata (LifecycleData *data, GError **error)
+{
+  g_autofree char *snap_dir = g_path_get_dirname (data->swap_from);
+  g_autofree char *inst_dir = g_path_get_dirname (data->rootfs);
+  g_autofree char *snap_md = g_build_filename (snap_dir, "metadata.yaml", NULL);
+  g_autofree char *templates = g_build_filename (inst_dir, "templates", NULL);
+
+  if (!g_file_test (snap_md, G_FILE_TEST_IS_REGULAR))
+    return TRUE;
+  if (!ferry_rm_rf (templates, error) || !ferry_image_copy_metadata (snap_dir, inst_dir, error))
+    {
+      g_prefix_error (error, "Restoring the metadata of %s from snapshot %s: ", data->name, data->snapshot);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gpointer
 remove_tree (gpointer path)
 {
@@ -578,6 +600,8 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
       g_prefix_error (error, "Restoring the root file system of %s from snapshot %s: ", data->name, data->snapshot);
       return FALSE;
     }
+  if (data->swap_from != NULL && !restore_metadata (data, error))
+    return FALSE;
   if (data->discard_state && !ferry_rm_rf (data->state_dir, error))
     return FALSE;
   if (data->templates != NULL && !ferry_templates_apply (data->templates, error))

@@ -8,7 +8,8 @@
  *                                  backups/ (backup tarballs, BACKUP + BACKUP.json),
  *                                  metadata.yaml and templates/ (the image's, as LXD
  *                                  keeps them: api/metadata.c, daemon/templates.c)
- *   ROOT/snapshots/NAME/SNAP/      rootfs/, state/ (a stateful snapshot's images)
+ *   ROOT/snapshots/NAME/SNAP/      rootfs/, state/ (a stateful snapshot's images),
+ *                                  metadata.yaml and templates/ (the instance's then)
  *   ROOT/run/NAME/           0711  pid files, cgroup, nics, busy.lock (src/runtime)
  *   ROOT/logs/NAME/          0700  console.log, monitor.log, CRIU logs, last_*.json
  *   ROOT/images/             0700  image files (src/image)

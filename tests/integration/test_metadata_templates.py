@@ -326,3 +326,26 @@ def test_backup_carries_metadata_and_templates(daemon, tmp_path):
     finally:
         for name in ("bkcopy", "bksrc"):
             daemon.lxc("delete", "--force", name, check=False)
+
+
+def test_snapshots_keep_metadata_and_templates(daemon):
+    """A snapshot holds the metadata and templates of its instant: a restore brings them
+    back, a copy of the snapshot gets them."""
+    daemon.lxc("init", "busybox", "snapsrc")
+    daemon.api_ok("POST", tpl_url("snapsrc", "old.tpl"), b"old\n")
+    daemon.lxc("snapshot", "snapsrc", "s0")
+    daemon.api_ok("DELETE", tpl_url("snapsrc", "old.tpl"))
+    daemon.api_ok("POST", tpl_url("snapsrc", "new.tpl"), b"new\n")
+    daemon.api_ok("PATCH", "/1.0/instances/snapsrc/metadata", {"properties": {"after": "snapshot"}})
+    try:
+        daemon.lxc("copy", "snapsrc/s0", "fromsnap")
+        assert daemon.api_ok("GET", tpl_url("fromsnap")) == ["hostname.tpl", "hosts.tpl", "old.tpl"]
+        assert "after" not in daemon.api_ok("GET", "/1.0/instances/fromsnap/metadata")["properties"]
+        daemon.lxc("restore", "snapsrc", "s0")
+        assert daemon.api_ok("GET", tpl_url("snapsrc")) == ["hostname.tpl", "hosts.tpl", "old.tpl"]
+        assert "after" not in daemon.api_ok("GET", "/1.0/instances/snapsrc/metadata")["properties"]
+        daemon.lxc("start", "fromsnap")
+        assert sh(daemon, "fromsnap", "cat /etc/hostname") == "fromsnap\n"
+    finally:
+        for name in ("fromsnap", "snapsrc"):
+            daemon.lxc("delete", "--force", name, check=False)
