@@ -92,6 +92,10 @@ extern const FerryCommand ferry_cmd_report;
 extern const FerryCommand ferry_cmd_export, ferry_cmd_import;
 extern const FerryCommand ferry_cmd_remote;
 extern const FerryCommand ferry_cmd_config_trust;
+extern const FerryCommand ferry_cmd_config_metadata, ferry_cmd_config_template;
+
+/* Opens $VISUAL, $EDITOR or /usr/bin/editor on TEXT; the edited text. */
+char *ferry_cli_run_editor (const char *text, GError **error);
 
 /* `ferry report`'s file when --output is not given:
  * "ferry-report-<instance>-<YYYYmmdd-HHMMSS>.tar.gz". */

@@ -384,8 +384,8 @@ parse_instance_put (const char *text, GError **error)
   return result;
 }
 
-static char *
-run_editor (const char *text, GError **error)
+char *
+ferry_cli_run_editor (const char *text, GError **error)
 {
   const char *editor = g_getenv ("VISUAL");
   g_autofree char *path = NULL;
@@ -455,7 +455,7 @@ cmd_config_edit (FerryCli *cli, FerryArgs *args, GError **error)
   text = g_strconcat (edit_header, yaml, NULL);
   for (;;)
     {
-      g_autofree char *edited = run_editor (text, error);
+      g_autofree char *edited = ferry_cli_run_editor (text, error);
       g_autoptr (JsonNode) put = NULL;
       g_autoptr (GError) local_error = NULL;
       char line[16];
@@ -671,8 +671,10 @@ static const FerryCommand config_unset = {
   .name = "unset", .summary = "Unset instance or server configuration keys", .usage = "[<remote>:][<instance>] <key>",
   .run = cmd_config_unset, .min_args = 1, .max_args = 2,
 };
-static const FerryCommand *const config_commands[] = { &config_device, &config_edit, &config_get, &config_set,
-                                                       &config_show, &ferry_cmd_config_trust, &config_unset, NULL };
+static const FerryCommand *const config_commands[] = { &config_device, &config_edit, &config_get,
+                                                       &ferry_cmd_config_metadata, &config_set, &config_show,
+                                                       &ferry_cmd_config_template, &ferry_cmd_config_trust,
+                                                       &config_unset, NULL };
 
 const FerryCommand ferry_cmd_config = {
   .name = "config",

@@ -4,6 +4,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/storage.h"
 #include "storage/layout.h"
+#include "image/image.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/testhook.h"
@@ -105,7 +106,8 @@ copy_snapshot_dir (CopyData *data, const FerryDbSnapshot *s, GError **error)
   g_autofree char *from_state = ferry_layout_dir_state (from_dir);
   g_autofree char *to_state = ferry_layout_dir_state (to_dir);
 
-  if (!ferry_mkdir_p (to_dir, 0700, error) || !ferry_copy_instance_rootfs (data->pool, from_rootfs, to_rootfs, TRUE, error))
+  if (!ferry_mkdir_p (to_dir, 0700, error) || !ferry_copy_instance_rootfs (data->pool, from_rootfs, to_rootfs, TRUE, error)
+      || !ferry_image_copy_metadata (from_dir, to_dir, error))
     return FALSE;
   if (s->stateful && g_file_test (from_state, G_FILE_TEST_IS_DIR) && !ferry_copy_tree (from_state, to_state, error))
     {
@@ -127,6 +129,22 @@ copy_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GE
   if (!ferry_storage_prepare_instance (data->daemon, data->pool, data->name, error)
       || !ferry_layout_make_instance_dir (instance_dir, error) || !copy_live_rootfs (data, rootfs, error))
     return FALSE;
+  /* The image metadata and templates beside the rootfs go with it (a
+   * snapshot taken before Ferry kept them: the instance's). */
+  {
+    g_autofree char *from_dir = g_path_get_dirname (data->from_rootfs);
+    g_autofree char *from_md = g_build_filename (from_dir, "metadata.yaml", NULL);
+    if (!g_file_test (from_md, G_FILE_TEST_IS_REGULAR))
+      {
+        g_free (from_dir);
+        from_dir = ferry_layout_instance_dir (l, data->source);
+      }
+    if (!ferry_image_copy_metadata (from_dir, instance_dir, error))
+      {
+        g_prefix_error (error, "Copying the metadata of %s: ", data->source);
+        return FALSE;
+      }
+  }
   if (data->snapshots->len > 0 && !ferry_mkdir_p (snaps_dir, 0700, error))
     return FALSE;
   for (guint i = 0; i < data->snapshots->len; i++)

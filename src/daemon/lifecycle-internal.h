@@ -41,6 +41,7 @@ typedef struct
   char *new_paths[4];
   gboolean freeze;
   gboolean internal;
+  struct FerryTemplateJob *templates; /* a start: the image templates to apply first */
 } LifecycleData;
 
 LifecycleData *ferry_lifecycle_data_new (FerryDaemon *d, FerryInstance *inst, const char *action);

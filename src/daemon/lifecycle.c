@@ -10,6 +10,8 @@
 #include "daemon/idmaps.h"
 #include "daemon/network-manager.h"
 #include "daemon/intent.h"
+#include "daemon/templates.h"
+#include "image/image.h"
 #include "common/error.h"
 #include "common/idmap.h"
 #include "common/fs.h"
@@ -104,6 +106,7 @@ ferry_lifecycle_data_free (LifecycleData *data)
   g_free (data->swap_from);
   g_free (data->rootfs);
   g_free (data->snapshot_state);
+  ferry_templates_job_free (data->templates);
   g_clear_error (&data->commit_error);
   if (data->stats_file)
     unlink (data->stats_file);
@@ -365,6 +368,27 @@ install_rootfs (LifecycleData *data, const char *incoming, GError **error)
   return TRUE;
 }
 
+/* The snapshot's image metadata.yaml and templates/ replace the
+ * instance's, as LXD restores the whole volume; a snapshot taken before
+ * Ferry kept them has none, and the instance keeps its own. */
+static gboolean
+restore_metadata (LifecycleData *data, GError **error)
+{
+  g_autofree char *snap_dir = g_path_get_dirname (data->swap_from);
+  g_autofree char *inst_dir = g_path_get_dirname (data->rootfs);
+  g_autofree char *snap_md = g_build_filename (snap_dir, "metadata.yaml", NULL);
+  g_autofree char *templates = g_build_filename (inst_dir, "templates", NULL);
+
+  if (!g_file_test (snap_md, G_FILE_TEST_IS_REGULAR))
+    return TRUE;
+  if (!ferry_rm_rf (templates, error) || !ferry_image_copy_metadata (snap_dir, inst_dir, error))
+    {
+      g_prefix_error (error, "Restoring the metadata of %s from snapshot %s: ", data->name, data->snapshot);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gpointer
 remove_tree (gpointer path)
 {
@@ -604,8 +628,15 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
       g_prefix_error (error, "Restoring the root file system of %s from snapshot %s: ", data->name, data->snapshot);
       return FALSE;
     }
+  if (data->swap_from != NULL && !restore_metadata (data, error))
+    return FALSE;
   if (data->discard_state && !ferry_rm_rf (data->state_dir, error))
     return FALSE;
+  if (data->templates != NULL && !ferry_templates_apply (data->templates, error))
+    {
+      g_prefix_error (error, "Failed to apply the templates of %s: ", data->name);
+      return FALSE;
+    }
   if (data->start_argv != NULL && !start_or_restore (data, error))
     {
       start_failed (data, error);
@@ -631,6 +662,7 @@ lifecycle_done (FerryOperation *op, gpointer user_data, GError **error)
       return;
     }
   running = ferry_instance_is_running (d, inst);
+  ferry_templates_job_done (d, inst, data->templates);
   if (data->state_saved)
     inst->row->stateful = TRUE;
   if (data->state_consumed || data->discard_state)
@@ -714,6 +746,9 @@ ferry_instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful,
     {
       data->discard_state = inst->row->stateful || g_file_test (data->state_dir, G_FILE_TEST_EXISTS);
       data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
+      /* A restore resumes processes on the files they had: templates are
+       * for a fresh boot only. */
+      data->templates = ferry_templates_job_new (d, inst);
     }
   if (data->start_argv == NULL)
     {
@@ -780,6 +815,7 @@ ferry_instance_restart (FerryDaemon *d, FerryInstance *inst, gint64 timeout, gbo
   data = ferry_lifecycle_data_new (d, inst, "restart");
   data->stop_argv = stop_arguments (d, inst, timeout, force);
   data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
+  data->templates = ferry_templates_job_new (d, inst);
   if (data->start_argv == NULL)
     {
       ferry_lifecycle_data_free (data);
@@ -833,7 +869,10 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
       data->start_is_restore = TRUE;
     }
   else if (running)
-    data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
+    {
+      data->start_argv = start_arguments (d, inst, NULL, NULL, NULL, NULL, error);
+      data->templates = ferry_templates_job_new (d, inst);
+    }
   if (((found->stateful || running) && data->start_argv == NULL)
       || (data->intent = ferry_intent_begin (d, inst->row->name, "restore", snap, error)) == 0)
     {

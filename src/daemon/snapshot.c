@@ -5,6 +5,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/intent.h"
 #include "daemon/storage.h"
+#include "image/image.h"
 #include "common/testhook.h"
 #include "common/error.h"
 #include "common/expiry.h"
@@ -78,10 +79,14 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
 {
   SnapshotData *data = user_data;
   g_autofree char *snap_rootfs = ferry_layout_dir_rootfs (data->snap_dir);
+  g_autofree char *instance_dir = g_path_get_dirname (data->rootfs);
   gboolean ok;
 
+  /* As LXD's snapshot of the whole volume: the image metadata.yaml and
+   * templates/ beside the rootfs are the snapshot's too. */
   if (data->checkpoint_argv == NULL)
-    ok = data->driver->snapshot_volume (data->rootfs, snap_rootfs, error) && ferry_syncfs (data->snap_dir, error);
+    ok = data->driver->snapshot_volume (data->rootfs, snap_rootfs, error)
+         && ferry_image_copy_metadata (instance_dir, data->snap_dir, error) && ferry_syncfs (data->snap_dir, error);
   else
     {
       /* CRIU freezes the container; ferry-monitor copies the rootfs while it
@@ -94,8 +99,11 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
           ferry_error_add_log (error, data->log);
         }
       else
-        ferry_instance_record_stats (data->daemon, data->instance, "dump", "snapshot", data->snapshot,
-                                     data->stats_file);
+        {
+          ferry_instance_record_stats (data->daemon, data->instance, "dump", "snapshot", data->snapshot,
+                                       data->stats_file);
+          ok = ferry_image_copy_metadata (instance_dir, data->snap_dir, error) && ferry_syncfs (data->snap_dir, error);
+        }
     }
   if (!ok)
     ferry_rm_rf (data->snap_dir, NULL);

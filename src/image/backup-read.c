@@ -3,6 +3,7 @@
  * state/ trees, beneath a staging directory. */
 #include "image/backup.h"
 #include "image/tarball-internal.h"
+#include "image/metadata.h"
 #include "common/error.h"
 #include "common/names.h"
 
@@ -92,6 +93,13 @@ stage_path (const char *path, gsize *tree_len, char **snapshot, GError **error)
     }
   else
     return NULL;
+  /* The instance's image metadata.yaml and templates/ (LXD keeps them
+   * beside its rootfs): plain files, never linked to or from. */
+  if (*snapshot == NULL && (strcmp (tree, "metadata.yaml") == 0 || in_tree (tree, "templates")))
+    {
+      *tree_len = strlen (rel);
+      return rel;
+    }
   if (!in_tree (tree, "rootfs") && !in_tree (tree, "state"))
     return NULL;
   *tree_len = (gsize) (tree - rel) + (in_tree (tree, "rootfs") ? strlen ("rootfs") : strlen ("state"));
@@ -190,7 +198,17 @@ check_entry (Reader *r, struct archive *a, struct archive_entry *e, GError **err
     return FALSE;
   if (rel == NULL)
     return TRUE; /* metadata.yaml, templates/, the directories above the trees: not needed */
-  if (rel[tree_len] == '\0' && (raw_link != NULL || archive_entry_filetype (e) != AE_IFDIR))
+  if (strcmp (rel, "container/metadata.yaml") == 0 || in_tree (rel, "container/templates"))
+    {
+      gboolean dir = strcmp (rel, "container/templates") == 0;
+      const char *name = rel + strlen ("container/templates/");
+      if (raw_link != NULL || archive_entry_filetype (e) != (dir ? AE_IFDIR : AE_IFREG)
+          || archive_entry_size (e) > FERRY_IMAGE_METADATA_MAX
+          || (!dir && strcmp (rel, "container/metadata.yaml") != 0 && !ferry_image_template_name_valid (name)))
+        return ferry_tar_invalid (error, LABEL " entry \"%s\" must be a %s", shown,
+                                  dir ? "directory" : "plain file of at most 1 MiB");
+    }
+  else if (rel[tree_len] == '\0' && (raw_link != NULL || archive_entry_filetype (e) != AE_IFDIR))
     return ferry_tar_invalid (error, LABEL " entry \"%s\" is not a directory", shown);
   if (snapshot != NULL)
     note_snapshot (r, snapshot);

@@ -294,7 +294,7 @@ add_tree (Writer *w, int parentfd, const char *name, const char *path, guint dep
 static gboolean
 add_part (Writer *w, const FerryBackupPart *part, GError **error)
 {
-  static const char *const trees[] = { "rootfs", "state" };
+  static const char *const trees[] = { "rootfs", "state", "templates" };
   ferry_autofd int dirfd = open (part->disk_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   g_autofree char *top = g_strdup_printf ("backup/%s", part->tar_dir);
 
@@ -302,8 +302,20 @@ add_part (Writer *w, const FerryBackupPart *part, GError **error)
     return ferry_image_errno_error (error, errno, "Opening %s", part->disk_dir);
   if (strcmp (part->tar_dir, "container") != 0 && !add_dir_header (w, top, error))
     return FALSE;
+  /* The instance's image metadata.yaml and templates/, as LXD's backups
+   * carry them beside the rootfs; snapshots keep none of their own. */
+  if (strcmp (part->tar_dir, "container") == 0)
+    {
+      g_autofree char *md_path = g_build_filename (part->disk_dir, "metadata.yaml", NULL);
+      g_autofree char *md = NULL;
+      if (g_file_test (md_path, G_FILE_TEST_IS_REGULAR) && !g_file_test (md_path, G_FILE_TEST_IS_SYMLINK)
+          && g_file_get_contents (md_path, &md, NULL, NULL) && !add_text (w, "backup/container/metadata.yaml", md, error))
+        return FALSE;
+    }
   for (gsize i = 0; i < G_N_ELEMENTS (trees); i++)
     {
+      if (i == 2 && strcmp (part->tar_dir, "container") != 0)
+        continue;
       g_autofree char *path = g_strdup_printf ("%s/%s", top, trees[i]);
       gboolean ok;
 

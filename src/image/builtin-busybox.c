@@ -19,7 +19,7 @@
  * fingerprint, a function of the busybox binary alone. */
 #define BUSYBOX_IMAGE_EPOCH 1640476800
 /* Bump when the image's contents change, so a stored build is not reused. */
-#define BUSYBOX_IMAGE_RECIPE "ferry-busybox-image-2"
+#define BUSYBOX_IMAGE_RECIPE "ferry-busybox-image-3"
 
 typedef struct
 {
@@ -304,6 +304,34 @@ static const char hosts[] =
   "127.0.0.1\tlocalhost\n"
   "::1\tlocalhost ip6-localhost ip6-loopback\n";
 
+/* LXD's images template /etc/hostname and /etc/hosts with the instance's
+ * name at create and copy (distrobuilder's hostname.tpl and hosts.tpl). */
+static const char hostname_tpl[] = "{{ container.name }}\n";
+
+static const char hosts_tpl[] =
+  "127.0.1.1\t{{ container.name }}\n"
+  "127.0.0.1\tlocalhost\n"
+  "::1\tlocalhost ip6-localhost ip6-loopback\n"
+  "ff02::1\tip6-allnodes\n"
+  "ff02::2\tip6-allrouters\n";
+
+static const char metadata_templates[] =
+  "templates:\n"
+  "  /etc/hostname:\n"
+  "    when:\n"
+  "    - create\n"
+  "    - copy\n"
+  "    create_only: false\n"
+  "    template: hostname.tpl\n"
+  "    properties: {}\n"
+  "  /etc/hosts:\n"
+  "    when:\n"
+  "    - create\n"
+  "    - copy\n"
+  "    create_only: false\n"
+  "    template: hosts.tpl\n"
+  "    properties: {}\n";
+
 static const char profile[] =
   "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
   "export PS1='\\h:\\w\\$ '\n";
@@ -415,8 +443,9 @@ write_tarball (int fd, GHashTable *entries, const char *version, GError **error)
                               "  architecture: %s\n"
                               "  description: \"Ferry built-in busybox image\"\n"
                               "  os: busybox\n"
-                              "  release: \"%s\"\n",
-                              u.machine, BUSYBOX_IMAGE_EPOCH, u.machine, version);
+                              "  release: \"%s\"\n"
+                              "%s",
+                              u.machine, BUSYBOX_IMAGE_EPOCH, u.machine, version, metadata_templates);
   metadata_bytes = g_bytes_new_static (metadata, strlen (metadata));
   /* gzip: a quick cache fill; no timestamp in its header, for determinism. */
   if (archive_write_set_format_ustar (a) != ARCHIVE_OK || archive_write_add_filter_gzip (a) != ARCHIVE_OK
@@ -441,6 +470,14 @@ write_tarball (int fd, GHashTable *entries, const char *version, GError **error)
       if (!write_one (a, path, e->mode, e->target, hardlink, e->content, error))
         goto out;
     }
+  {
+    g_autoptr (GBytes) hostname_bytes = g_bytes_new_static (hostname_tpl, strlen (hostname_tpl));
+    g_autoptr (GBytes) hosts_bytes = g_bytes_new_static (hosts_tpl, strlen (hosts_tpl));
+    if (!write_one (a, "templates", S_IFDIR | 0755, NULL, NULL, NULL, error)
+        || !write_one (a, "templates/hostname.tpl", S_IFREG | 0644, NULL, NULL, hostname_bytes, error)
+        || !write_one (a, "templates/hosts.tpl", S_IFREG | 0644, NULL, NULL, hosts_bytes, error))
+      goto out;
+  }
   if (archive_write_close (a) != ARCHIVE_OK)
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing the busybox image: %s", archive_error_string (a));

@@ -68,14 +68,34 @@ gboolean ferry_image_fingerprint_validate (const char *fingerprint, GError **err
  * inside the container, as Ferry keeps them on disk) as an LXD unified
  * tarball (gzip) stored in images_dir under its sha256, as LXD's `lxc
  * publish`: metadata.yaml with ARCHITECTURE, creation_date (now),
- * expiry_date 0 and PROPERTIES, templates {}, and rootfs/ (owners, modes,
- * times, xattrs, symlinks and hard links; sockets are left out). The
- * tarball is validated as an import would before it is stored. */
-FerryImageInfo *ferry_image_publish (const char *images_dir, const char *rootfs, const char *architecture,
-                                     GHashTable *properties, GError **error);
+ * expiry_date 0, PROPERTIES and the templates of INSTANCE_DIR's
+ * metadata.yaml (none when NULL or absent), rootfs/ (owners, modes, times,
+ * xattrs, symlinks and hard links; sockets are left out) and templates/
+ * (INSTANCE_DIR's template files). The tarball is validated as an import
+ * would before it is stored. */
+FerryImageInfo *ferry_image_publish (const char *images_dir, const char *rootfs, const char *instance_dir,
+                                     const char *architecture, GHashTable *properties, GError **error);
 
 /* The stored unified tarball of an image, for export ("<fp>"), and the
  * extension its compression gives it (".tar.gz", ".tar.xz", ".tar.zst",
  * ".tar.bz2" or ".tar"); NULL with NOT_FOUND when absent. */
 char *ferry_image_tarball_path (const char *images_dir, const char *fingerprint, const char **extension,
                                 GError **error);
+
+/* ---- an instance's metadata.yaml and templates/ ----
+ * LXD keeps the image's metadata.yaml and templates/ beside the instance's
+ * rootfs (containers/NAME/metadata.yaml, containers/NAME/templates/), out
+ * of reach of the container. */
+
+/* Largest template file accepted, from an image or a client. */
+#define FERRY_IMAGE_TEMPLATE_MAX (1024 * 1024)
+
+/* Writes the image's metadata.yaml and templates/ (its regular files with
+ * plain names) into INSTANCE_DIR, from a cache beside the tarball
+ * (<fp>.meta/) filled on first use. */
+gboolean ferry_image_unpack_metadata (const char *images_dir, const char *fingerprint, const char *instance_dir,
+                                      GError **error);
+
+/* Copies FROM_DIR's metadata.yaml and templates/ files (if any) into
+ * TO_DIR, as a copy of an instance carries them. */
+gboolean ferry_image_copy_metadata (const char *from_dir, const char *to_dir, GError **error);

@@ -11,7 +11,9 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/yaml.h"
+#include "image/metadata.h"
 #include "image/image.h"
 #include "image/store.h"
 
@@ -30,30 +32,78 @@ archive_failed (GError **error, Archive *a, const char *what)
   return FALSE;
 }
 
-/* metadata.yaml as LXD writes it for a published instance. */
+/* metadata.yaml as LXD writes it for a published instance: the
+ * instance's own metadata.yaml (beside its rootfs in INSTANCE_DIR) keeps
+ * its templates, the rest is this image's. */
 static char *
-metadata_yaml (const char *architecture, GHashTable *properties)
+metadata_yaml (const char *architecture, GHashTable *properties, const char *instance_dir)
 {
-  GString *out = g_string_new (NULL);
-  g_autoptr (JsonNode) props = json_node_new (JSON_NODE_OBJECT);
-  g_autoptr (JsonNode) arch = json_node_new (JSON_NODE_VALUE);
-  JsonObject *o = json_object_new ();
-  GHashTableIter iter;
-  gpointer k, v;
+  g_autofree char *path = instance_dir != NULL ? g_build_filename (instance_dir, "metadata.yaml", NULL) : NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (JsonNode) own = NULL;
+  g_autoptr (JsonNode) md = json_node_init_object (json_node_alloc (), json_object_new ());
+  JsonObject *o = json_node_get_object (md);
+  JsonNode *templates = NULL;
+  gsize len = 0;
 
-  g_hash_table_iter_init (&iter, properties);
-  while (g_hash_table_iter_next (&iter, &k, &v))
-    json_object_set_string_member (o, k, v);
-  json_node_take_object (props, o);
-  json_node_set_string (arch, architecture);
-  ferry_yaml_append_member (out, "architecture", arch);
-  g_string_append_printf (out, "creation_date: %" G_GINT64_FORMAT "\nexpiry_date: 0\n", (gint64) time (NULL));
-  if (json_object_get_size (o) > 0)
-    ferry_yaml_append_member (out, "properties", props);
-  else
-    g_string_append (out, "properties: {}\n");
-  g_string_append (out, "templates: {}\n");
-  return g_string_free (out, FALSE);
+  json_object_unref (o);
+  if (path != NULL && g_file_get_contents (path, &text, &len, NULL))
+    own = ferry_image_metadata_read_json (text, len, NULL);
+  if (own != NULL)
+    templates = json_object_get_member (json_node_get_object (own), "templates");
+  json_object_set_string_member (o, "architecture", architecture);
+  json_object_set_int_member (o, "creation_date", (gint64) time (NULL));
+  json_object_set_int_member (o, "expiry_date", 0);
+  json_object_set_member (o, "properties", ferry_json_from_string_map (properties));
+  json_object_set_member (o, "templates", templates != NULL ? json_node_copy (templates)
+                                                            : json_node_init_null (json_node_alloc ()));
+  return ferry_image_metadata_write_yaml (md);
+}
+
+/* templates/ of the instance: its regular files with plain names. */
+static gboolean
+write_templates (Archive *out, const char *instance_dir, GError **error)
+{
+  g_autofree char *dir_path = instance_dir != NULL ? g_build_filename (instance_dir, "templates", NULL) : NULL;
+  g_autoptr (GDir) dir = dir_path != NULL ? g_dir_open (dir_path, 0, NULL) : NULL;
+  g_autoptr (ArchiveEntry) d = NULL;
+  const char *name;
+
+  if (dir == NULL)
+    return TRUE;
+  d = archive_entry_new ();
+  archive_entry_set_pathname (d, "templates");
+  archive_entry_set_filetype (d, AE_IFDIR);
+  archive_entry_set_perm (d, 0755);
+  archive_entry_set_mtime (d, time (NULL), 0);
+  if (archive_write_header (out, d) != ARCHIVE_OK)
+    return archive_failed (error, out, "Writing templates/");
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir_path, name, NULL);
+      g_autofree char *entry_name = g_strconcat ("templates/", name, NULL);
+      g_autofree char *data = NULL;
+      g_autoptr (ArchiveEntry) e = NULL;
+      gsize len = 0;
+
+      if (!ferry_image_template_name_valid (name) || !g_file_test (path, G_FILE_TEST_IS_REGULAR)
+          || g_file_test (path, G_FILE_TEST_IS_SYMLINK) || !g_file_get_contents (path, &data, &len, error))
+        {
+          if (error != NULL && *error != NULL)
+            return FALSE;
+          continue;
+        }
+      e = archive_entry_new ();
+      archive_entry_set_pathname (e, entry_name);
+      archive_entry_set_filetype (e, AE_IFREG);
+      archive_entry_set_perm (e, 0644);
+      archive_entry_set_mtime (e, time (NULL), 0);
+      archive_entry_set_size (e, (la_int64_t) len);
+      if (archive_write_header (out, e) != ARCHIVE_OK
+          || (len > 0 && archive_write_data (out, data, len) != (la_ssize_t) len))
+        return archive_failed (error, out, entry_name);
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -165,10 +215,10 @@ write_rootfs (Archive *out, const char *rootfs, GError **error)
 }
 
 FerryImageInfo *
-ferry_image_publish (const char *images_dir, const char *rootfs, const char *architecture, GHashTable *properties,
-                     GError **error)
+ferry_image_publish (const char *images_dir, const char *rootfs, const char *instance_dir, const char *architecture,
+                     GHashTable *properties, GError **error)
 {
-  g_autofree char *tmp_path = NULL, *yaml = metadata_yaml (architecture, properties), *fingerprint = NULL;
+  g_autofree char *tmp_path = NULL, *yaml = metadata_yaml (architecture, properties, instance_dir), *fingerprint = NULL;
   g_autoptr (Archive) out = archive_write_new ();
   g_autofree char *filename = NULL;
   ferry_autofd int fd = ferry_image_tmpfile (images_dir, "import", &tmp_path, error);
@@ -181,7 +231,8 @@ ferry_image_publish (const char *images_dir, const char *rootfs, const char *arc
       archive_failed (error, out, "Starting the image tarball");
       goto fail;
     }
-  if (!write_metadata (out, yaml, error) || !write_rootfs (out, rootfs, error))
+  if (!write_metadata (out, yaml, error) || !write_rootfs (out, rootfs, error)
+      || !write_templates (out, instance_dir, error))
     goto fail;
   if (archive_write_close (out) != ARCHIVE_OK)
     {

@@ -5,8 +5,11 @@
  *
  *   ROOT/                    0711  ferry.db, ferryd.lock, unix.socket, server.crt/key
  *   ROOT/containers/NAME/    0700  rootfs/ (0755), state/ (a stateful stop's images),
- *                                  backups/ (backup tarballs, BACKUP + BACKUP.json)
- *   ROOT/snapshots/NAME/SNAP/      rootfs/, state/ (a stateful snapshot's images)
+ *                                  backups/ (backup tarballs, BACKUP + BACKUP.json),
+ *                                  metadata.yaml and templates/ (the image's, as LXD
+ *                                  keeps them: api/metadata.c, daemon/templates.c)
+ *   ROOT/snapshots/NAME/SNAP/      rootfs/, state/ (a stateful snapshot's images),
+ *                                  metadata.yaml and templates/ (the instance's then)
  *   ROOT/run/NAME/           0711  pid files, cgroup, nics, busy.lock (src/runtime)
  *   ROOT/logs/NAME/          0700  console.log, monitor.log, CRIU logs, last_*.json
  *   ROOT/images/             0700  image files (src/image)

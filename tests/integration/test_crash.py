@@ -58,7 +58,7 @@ def leftovers(d):
     for name in d.instance_names():
         inst_dir = os.path.join(d.root, "containers", name)
         for e in os.listdir(inst_dir):
-            if e not in ("rootfs", "state"):
+            if e not in ("rootfs", "state", "metadata.yaml", "templates"):
                 found.append(os.path.join("containers", name, e))
     return found
 

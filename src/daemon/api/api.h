@@ -46,6 +46,8 @@ void ferry_api_instance_log (FerryRequest *req, FerryInstance *inst);
 void ferry_api_instance_console (FerryRequest *req, FerryInstance *inst);
 void ferry_api_exec (FerryRequest *req, FerryInstance *inst);         /* exec.c */
 void ferry_api_instance_files (FerryRequest *req, FerryInstance *inst); /* files.c */
+void ferry_api_instance_metadata (FerryRequest *req, FerryInstance *inst);  /* metadata.c */
+void ferry_api_instance_templates (FerryRequest *req, FerryInstance *inst); /* metadata.c */
 void ferry_api_report (FerryRequest *req, FerryInstance *inst);       /* report.c */
 void ferry_api_snapshots_list (FerryRequest *req, FerryInstance *inst);   /* snapshots.c */
 void ferry_api_snapshots_create (FerryRequest *req, FerryInstance *inst);

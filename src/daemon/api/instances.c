@@ -254,7 +254,8 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
     return FALSE;
   if (data->fingerprint == NULL)
     return TRUE;
-  if (!ferry_image_unpack_into (data->daemon->layout->images, data->fingerprint, data->rootfs, error))
+  if (!ferry_image_unpack_into (data->daemon->layout->images, data->fingerprint, data->rootfs, error)
+      || !ferry_image_unpack_metadata (data->daemon->layout->images, data->fingerprint, data->instance_dir, error))
     {
       g_prefix_error (error, "Unpacking image %.12s: ", data->fingerprint);
       return FALSE;
@@ -603,6 +604,12 @@ add_new_instance (FerryDaemon *d, CreateRequest *r)
         if (!g_hash_table_contains (r->config, k))
           g_hash_table_insert (r->config, g_strdup_printf ("image.%s", (const char *) k), g_strdup (v));
     }
+  /* As LXD: the image's templates for "create" (or "copy") are applied at
+   * the first start, then this key is removed. */
+  if (r->image != NULL)
+    g_hash_table_insert (r->config, g_strdup ("volatile.apply_template"), g_strdup ("create"));
+  else if (r->copy_from != NULL)
+    g_hash_table_insert (r->config, g_strdup ("volatile.apply_template"), g_strdup ("copy"));
   if (!g_hash_table_contains (r->config, "volatile.uuid") || g_strcmp0 (r->source_type, "migration") != 0)
     g_hash_table_insert (r->config, g_strdup ("volatile.uuid"), g_uuid_string_random ());
   /* LXD gives every new instance one (cloud-init's instance-id), unless the

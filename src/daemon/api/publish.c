@@ -18,6 +18,7 @@ typedef struct
   FerryDaemon *daemon;
   char *instance;
   char *rootfs;
+  char *instance_dir; /* its metadata.yaml and templates/ (a snapshot's too: it keeps none of its own) */
   char *architecture;
   GHashTable *properties;
   gboolean public_;
@@ -30,6 +31,7 @@ publish_data_free (PublishData *data)
 {
   g_free (data->instance);
   g_free (data->rootfs);
+  g_free (data->instance_dir);
   g_free (data->architecture);
   g_clear_pointer (&data->properties, g_hash_table_unref);
   g_clear_pointer (&data->aliases, g_ptr_array_unref);
@@ -42,8 +44,8 @@ publish_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable,
 {
   PublishData *data = user_data;
 
-  data->info = ferry_image_publish (data->daemon->layout->images, data->rootfs, data->architecture,
-                                    data->properties, error);
+  data->info = ferry_image_publish (data->daemon->layout->images, data->rootfs, data->instance_dir,
+                                    data->architecture, data->properties, error);
   if (data->info == NULL)
     {
       g_prefix_error (error, "Publishing %s: ", data->instance);
@@ -168,6 +170,7 @@ resolve_publish_source (FerryDaemon *d, const char *type, const char *name, Publ
       g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Instance not found");
       return NULL;
     }
+  data->instance_dir = ferry_layout_instance_dir (d->layout, inst->row->name);
   if (snapshot != (parts[1] != NULL))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "Source type \"%s\" takes %s, not \"%s\"", type,

@@ -94,6 +94,7 @@ static const char *const api_extensions[] = {
   "resources_gpu",
   "resources_usb_pci",
   "resources_system",
+  "container_edit_metadata",
   NULL,
 };
 
