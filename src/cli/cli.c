@@ -51,6 +51,37 @@ ferry_cli_resolve (FerryCli *cli, const char *arg, char **name_out, GError **err
   return client;
 }
 
+int
+ferry_cli_list (FerryCli *cli, FerryArgs *args, const char *collection, const char *const *headers,
+                FerryListRow row, gboolean sort, GError **error)
+{
+  char **pos = ferry_args_positional (args);
+  g_autofree char *rest = NULL, *path = NULL;
+  g_autoptr (JsonArray) objects = NULL;
+  g_autoptr (FerryTable) table = ferry_table_new (headers);
+  g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
+  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
+  FerryFormat format;
+
+  if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
+    return FERRY_EXIT_ERROR;
+  path = g_strdup_printf ("%s?recursion=1", collection);
+  if ((objects = ferry_client_get_array (client, path, error)) == NULL)
+    return FERRY_EXIT_ERROR;
+  for (guint i = 0; i < json_array_get_length (objects); i++)
+    {
+      JsonObject *o = json_array_get_object_element (objects, i);
+
+      if (o != NULL)
+        ferry_table_add_row (table, row (o));
+    }
+  if (sort)
+    ferry_table_sort (table);
+  json_node_set_array (raw, objects);
+  ferry_output_print (format, table, raw);
+  return 0;
+}
+
 void
 ferry_cli_usage_error (GError **error)
 {

@@ -49,6 +49,15 @@ FerryClient *ferry_cli_client (FerryCli *cli, const char *remote, GError **error
 /* Parses "[remote:]name"; connects to the remote. */
 FerryClient *ferry_cli_resolve (FerryCli *cli, const char *arg, char **name_out, GError **error);
 
+/* One row of a list command's table, from one object of the collection
+ * (NULL-terminated, the table takes it). */
+typedef char **(*FerryListRow) (JsonObject *object);
+/* `ferry X list [remote:]`: GETs COLLECTION?recursion=1 on the remote of
+ * the first positional argument and prints it in the --format asked,
+ * one ROW per object (sorted by its first column when SORT). */
+int ferry_cli_list (FerryCli *cli, FerryArgs *args, const char *collection, const char *const *headers,
+                    FerryListRow row, gboolean sort, GError **error);
+
 /* lxc's argument-count error. */
 void ferry_cli_usage_error (GError **error);
 

@@ -15,45 +15,30 @@ first_address (JsonObject *config, const char *key)
   return g_strdup (strcmp (v, "none") == 0 ? "" : v);
 }
 
+static char **
+network_row (JsonObject *n)
+{
+  JsonArray *used_by = ferry_obj_array (n, "used_by");
+  JsonObject *config = ferry_obj_object (n, "config");
+  char **row = g_new0 (char *, 9);
+
+  row[0] = g_strdup (ferry_obj_string (n, "name"));
+  row[1] = g_strdup (ferry_obj_string (n, "type"));
+  row[2] = g_strdup (json_object_get_boolean_member_with_default (n, "managed", FALSE) ? "YES" : "NO");
+  row[3] = first_address (config, "ipv4.address");
+  row[4] = first_address (config, "ipv6.address");
+  row[5] = g_strdup (ferry_obj_string (n, "description"));
+  row[6] = g_strdup_printf ("%u", used_by != NULL ? json_array_get_length (used_by) : 0);
+  row[7] = g_ascii_strup (ferry_obj_string (n, "status") ? ferry_obj_string (n, "status") : "", -1);
+  return row;
+}
+
 static int
 cmd_network_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
   static const char *const headers[] = { "NAME", "TYPE", "MANAGED", "IPV4", "IPV6", "DESCRIPTION", "USED BY",
                                          "STATE", NULL };
-  char **pos = ferry_args_positional (args);
-  g_autofree char *rest = NULL;
-  g_autoptr (JsonArray) networks = NULL;
-  g_autoptr (FerryTable) table = ferry_table_new (headers);
-  g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
-  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
-  FerryFormat format;
-
-  if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
-    return FERRY_EXIT_ERROR;
-  networks = ferry_client_get_array (client, "/1.0/networks?recursion=1", error);
-  if (networks == NULL)
-    return FERRY_EXIT_ERROR;
-  for (guint i = 0; i < json_array_get_length (networks); i++)
-    {
-      JsonObject *n = json_array_get_object_element (networks, i);
-      JsonArray *used_by = ferry_obj_array (n, "used_by");
-      JsonObject *config = ferry_obj_object (n, "config");
-      char **row = g_new0 (char *, 9);
-
-      row[0] = g_strdup (ferry_obj_string (n, "name"));
-      row[1] = g_strdup (ferry_obj_string (n, "type"));
-      row[2] = g_strdup (json_object_get_boolean_member_with_default (n, "managed", FALSE) ? "YES" : "NO");
-      row[3] = first_address (config, "ipv4.address");
-      row[4] = first_address (config, "ipv6.address");
-      row[5] = g_strdup (ferry_obj_string (n, "description"));
-      row[6] = g_strdup_printf ("%u", used_by != NULL ? json_array_get_length (used_by) : 0);
-      row[7] = g_ascii_strup (ferry_obj_string (n, "status") ? ferry_obj_string (n, "status") : "", -1);
-      ferry_table_add_row (table, row);
-    }
-  ferry_table_sort (table);
-  json_node_set_array (raw, networks);
-  ferry_output_print (format, table, raw);
-  return 0;
+  return ferry_cli_list (cli, args, "/1.0/networks", headers, network_row, TRUE, error);
 }
 
 static int

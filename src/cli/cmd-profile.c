@@ -6,38 +6,23 @@
 #include "cli.h"
 #include "common/yaml.h"
 
+static char **
+profile_row (JsonObject *profile)
+{
+  JsonArray *used_by = ferry_obj_array (profile, "used_by");
+  char **row = g_new0 (char *, 4);
+
+  row[0] = g_strdup (ferry_obj_string (profile, "name"));
+  row[1] = g_strdup (ferry_obj_string (profile, "description"));
+  row[2] = g_strdup_printf ("%u", used_by != NULL ? json_array_get_length (used_by) : 0);
+  return row;
+}
+
 static int
 cmd_profile_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
   static const char *const headers[] = { "NAME", "DESCRIPTION", "USED BY", NULL };
-  char **pos = ferry_args_positional (args);
-  g_autofree char *rest = NULL;
-  g_autoptr (JsonArray) profiles = NULL;
-  g_autoptr (FerryTable) table = ferry_table_new (headers);
-  g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
-  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
-  FerryFormat format;
-
-  if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
-    return FERRY_EXIT_ERROR;
-  profiles = ferry_client_get_array (client, "/1.0/profiles?recursion=1", error);
-  if (profiles == NULL)
-    return FERRY_EXIT_ERROR;
-  for (guint i = 0; i < json_array_get_length (profiles); i++)
-    {
-      JsonObject *profile = json_array_get_object_element (profiles, i);
-      JsonArray *used_by = ferry_obj_array (profile, "used_by");
-      char **row = g_new0 (char *, 4);
-
-      row[0] = g_strdup (ferry_obj_string (profile, "name"));
-      row[1] = g_strdup (ferry_obj_string (profile, "description"));
-      row[2] = g_strdup_printf ("%u", used_by != NULL ? json_array_get_length (used_by) : 0);
-      ferry_table_add_row (table, row);
-    }
-  ferry_table_sort (table);
-  json_node_set_array (raw, profiles);
-  ferry_output_print (format, table, raw);
-  return 0;
+  return ferry_cli_list (cli, args, "/1.0/profiles", headers, profile_row, TRUE, error);
 }
 
 /* api.Profile in go-yaml order: config, description, devices, name, used_by. */

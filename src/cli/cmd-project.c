@@ -17,45 +17,31 @@ feature (JsonObject *config, const char *key)
   return strcmp (v, "true") == 0 ? "YES" : "NO";
 }
 
+static char **
+project_row (JsonObject *p)
+{
+  JsonObject *config = ferry_obj_object (p, "config");
+  JsonArray *used_by = ferry_obj_array (p, "used_by");
+  const char *name = ferry_obj_string (p, "name");
+  char **row = g_new0 (char *, 8);
+
+  /* The remote's project is always the default one here. */
+  row[0] = strcmp (name, "default") == 0 ? g_strdup ("default (current)") : g_strdup (name);
+  row[1] = g_strdup (feature (config, "features.images"));
+  row[2] = g_strdup (feature (config, "features.profiles"));
+  row[3] = g_strdup (feature (config, "features.storage.volumes"));
+  row[4] = g_strdup (feature (config, "features.networks"));
+  row[5] = g_strdup (ferry_obj_string (p, "description"));
+  row[6] = g_strdup_printf ("%u", used_by ? json_array_get_length (used_by) : 0);
+  return row;
+}
+
 static int
 cmd_project_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
   static const char *const headers[] = { "NAME",     "IMAGES",      "PROFILES", "STORAGE VOLUMES",
                                          "NETWORKS", "DESCRIPTION", "USED BY",  NULL };
-  char **pos = ferry_args_positional (args);
-  g_autofree char *rest = NULL;
-  g_autoptr (JsonArray) projects = NULL;
-  g_autoptr (FerryTable) table = ferry_table_new (headers);
-  g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
-  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
-  FerryFormat format;
-
-  if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
-    return FERRY_EXIT_ERROR;
-  if ((projects = ferry_client_get_array (client, "/1.0/projects?recursion=1", error)) == NULL)
-    return FERRY_EXIT_ERROR;
-  for (guint i = 0; i < json_array_get_length (projects); i++)
-    {
-      JsonObject *p = json_array_get_object_element (projects, i);
-      JsonObject *config = p ? ferry_obj_object (p, "config") : NULL;
-      JsonArray *used_by = p ? ferry_obj_array (p, "used_by") : NULL;
-      const char *name = p ? ferry_obj_string (p, "name") : "";
-      char **row = g_new0 (char *, 8);
-
-      /* The remote's project is always the default one here. */
-      row[0] = strcmp (name, "default") == 0 ? g_strdup ("default (current)") : g_strdup (name);
-      row[1] = g_strdup (feature (config, "features.images"));
-      row[2] = g_strdup (feature (config, "features.profiles"));
-      row[3] = g_strdup (feature (config, "features.storage.volumes"));
-      row[4] = g_strdup (feature (config, "features.networks"));
-      row[5] = g_strdup (p ? ferry_obj_string (p, "description") : "");
-      row[6] = g_strdup_printf ("%u", used_by ? json_array_get_length (used_by) : 0);
-      ferry_table_add_row (table, row);
-    }
-  ferry_table_sort (table);
-  json_node_set_array (raw, projects);
-  ferry_output_print (format, table, raw);
-  return 0;
+  return ferry_cli_list (cli, args, "/1.0/projects", headers, project_row, TRUE, error);
 }
 
 /* GET PREFIX/NAME printed as YAML with its keys sorted (go-yaml's order
@@ -87,42 +73,26 @@ cmd_project_show (FerryCli *cli, FerryArgs *args, GError **error)
   return show_object (cli, args, "/1.0/projects", error);
 }
 
+static char **
+warning_row (JsonObject *w)
+{
+  char **row = g_new0 (char *, 8);
+
+  row[0] = g_strdup (ferry_obj_string (w, "uuid"));
+  row[1] = g_strdup (ferry_obj_string (w, "type"));
+  row[2] = g_strdup (ferry_obj_string (w, "status"));
+  row[3] = g_strdup (ferry_obj_string (w, "severity"));
+  row[4] = g_strdup_printf ("%" G_GINT64_FORMAT, ferry_obj_int (w, "count"));
+  row[5] = g_strdup (ferry_obj_string (w, "project"));
+  row[6] = ferry_format_time (ferry_obj_string (w, "last_seen_at"), "%Y/%m/%d %H:%M %Z", TRUE);
+  return row;
+}
+
 static int
 cmd_warning_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
   static const char *const headers[] = { "UUID", "TYPE", "STATUS", "SEVERITY", "COUNT", "PROJECT", "LAST SEEN", NULL };
-  char **pos = ferry_args_positional (args);
-  g_autofree char *rest = NULL;
-  g_autoptr (JsonArray) warnings = NULL;
-  g_autoptr (FerryTable) table = ferry_table_new (headers);
-  g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
-  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
-  FerryFormat format;
-
-  if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
-    return FERRY_EXIT_ERROR;
-  if ((warnings = ferry_client_get_array (client, "/1.0/warnings?recursion=1", error)) == NULL)
-    return FERRY_EXIT_ERROR;
-  for (guint i = 0; i < json_array_get_length (warnings); i++)
-    {
-      JsonObject *w = json_array_get_object_element (warnings, i);
-      char **row;
-
-      if (w == NULL)
-        continue;
-      row = g_new0 (char *, 8);
-      row[0] = g_strdup (ferry_obj_string (w, "uuid"));
-      row[1] = g_strdup (ferry_obj_string (w, "type"));
-      row[2] = g_strdup (ferry_obj_string (w, "status"));
-      row[3] = g_strdup (ferry_obj_string (w, "severity"));
-      row[4] = g_strdup_printf ("%" G_GINT64_FORMAT, ferry_obj_int (w, "count"));
-      row[5] = g_strdup (ferry_obj_string (w, "project"));
-      row[6] = ferry_format_time (ferry_obj_string (w, "last_seen_at"), "%Y/%m/%d %H:%M %Z", TRUE);
-      ferry_table_add_row (table, row);
-    }
-  json_node_set_array (raw, warnings);
-  ferry_output_print (format, table, raw);
-  return 0;
+  return ferry_cli_list (cli, args, "/1.0/warnings", headers, warning_row, FALSE, error);
 }
 
 static int

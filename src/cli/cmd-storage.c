@@ -15,43 +15,28 @@ pool_path (FerryClient *client, const char *name, const char *suffix)
   return g_strdup_printf ("/1.0/storage-pools/%s%s", escaped, suffix);
 }
 
+static char **
+pool_row (JsonObject *p)
+{
+  JsonArray *used_by = ferry_obj_array (p, "used_by");
+  JsonObject *config = ferry_obj_object (p, "config");
+  const char *status = ferry_obj_string (p, "status");
+  char **row = g_new0 (char *, 7);
+
+  row[0] = g_strdup (ferry_obj_string (p, "name"));
+  row[1] = g_strdup (ferry_obj_string (p, "driver"));
+  row[2] = g_strdup (config ? json_object_get_string_member_with_default (config, "source", "") : "");
+  row[3] = g_strdup (ferry_obj_string (p, "description"));
+  row[4] = g_strdup_printf ("%u", used_by != NULL ? json_array_get_length (used_by) : 0);
+  row[5] = g_ascii_strup (status ? status : "", -1);
+  return row;
+}
+
 static int
 cmd_storage_list (FerryCli *cli, FerryArgs *args, GError **error)
 {
   static const char *const headers[] = { "NAME", "DRIVER", "SOURCE", "DESCRIPTION", "USED BY", "STATE", NULL };
-  char **pos = ferry_args_positional (args);
-  g_autofree char *rest = NULL;
-  g_autoptr (JsonArray) pools = NULL;
-  g_autoptr (FerryTable) table = ferry_table_new (headers);
-  g_autoptr (JsonNode) raw = json_node_new (JSON_NODE_ARRAY);
-  FerryClient *client = ferry_cli_resolve (cli, pos[0] != NULL ? pos[0] : "", &rest, error);
-  FerryFormat format;
-
-  if (client == NULL || !ferry_format_parse (ferry_args_get_string (args, "format", "table"), &format, error))
-    return FERRY_EXIT_ERROR;
-  pools = ferry_client_get_array (client, "/1.0/storage-pools?recursion=1", error);
-  if (pools == NULL)
-    return FERRY_EXIT_ERROR;
-  for (guint i = 0; i < json_array_get_length (pools); i++)
-    {
-      JsonObject *p = json_array_get_object_element (pools, i);
-      JsonArray *used_by = ferry_obj_array (p, "used_by");
-      JsonObject *config = ferry_obj_object (p, "config");
-      const char *status = ferry_obj_string (p, "status");
-      char **row = g_new0 (char *, 7);
-
-      row[0] = g_strdup (ferry_obj_string (p, "name"));
-      row[1] = g_strdup (ferry_obj_string (p, "driver"));
-      row[2] = g_strdup (config ? json_object_get_string_member_with_default (config, "source", "") : "");
-      row[3] = g_strdup (ferry_obj_string (p, "description"));
-      row[4] = g_strdup_printf ("%u", used_by != NULL ? json_array_get_length (used_by) : 0);
-      row[5] = g_ascii_strup (status ? status : "", -1);
-      ferry_table_add_row (table, row);
-    }
-  ferry_table_sort (table);
-  json_node_set_array (raw, pools);
-  ferry_output_print (format, table, raw);
-  return 0;
+  return ferry_cli_list (cli, args, "/1.0/storage-pools", headers, pool_row, TRUE, error);
 }
 
 static int
