@@ -106,6 +106,15 @@ extern const FerryCommand ferry_cmd_config_metadata, ferry_cmd_config_template;
 /* Opens $VISUAL, $EDITOR or /usr/bin/editor on TEXT; the edited text. */
 char *ferry_cli_run_editor (const char *text, GError **error);
 
+/* Sends an edited TEXT (YAML) back; DATA is the caller's. */
+typedef gboolean (*FerryEditApply) (const char *text, gpointer data, GError **error);
+/* The text an edit starts from (a GET), for the editor. */
+typedef char *(*FerryEditInitial) (gpointer data, GError **error);
+/* `ferry X edit`, as lxc: stdin's text when it is not a terminal (applied
+ * once), else INITIAL's text in the editor until APPLY takes it; after an
+ * error, Enter opens the editor again on what was written. */
+int ferry_cli_edit (FerryEditInitial initial, FerryEditApply apply, gpointer data, GError **error);
+
 /* `ferry report`'s file when --output is not given:
  * "ferry-report-<instance>-<YYYYmmdd-HHMMSS>.tar.gz". */
 char *ferry_report_default_name (const char *instance, GDateTime *now);

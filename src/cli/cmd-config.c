@@ -421,49 +421,31 @@ out:
   return edited;
 }
 
-static int
-cmd_config_edit (FerryCli *cli, FerryArgs *args, GError **error)
+int
+ferry_cli_edit (FerryEditInitial initial, FerryEditApply apply, gpointer data, GError **error)
 {
-  g_autofree char *name = NULL;
-  g_autofree char *etag = NULL;
-  FerryClient *client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &name, error);
-  g_autoptr (JsonObject) inst = NULL;
-  g_autoptr (JsonNode) current = NULL;
-  g_autofree char *yaml = NULL;
   g_autofree char *text = NULL;
 
-  if (client == NULL)
-    return FERRY_EXIT_ERROR;
   if (!isatty (STDIN_FILENO))
     {
       g_autoptr (GIOChannel) channel = g_io_channel_unix_new (STDIN_FILENO);
-      g_autoptr (JsonNode) put = NULL;
       gsize len;
 
       if (g_io_channel_read_to_end (channel, &text, &len, error) != G_IO_STATUS_NORMAL)
         return FERRY_EXIT_ERROR;
-      put = parse_instance_put (text, error);
-      if (put == NULL)
-        return FERRY_EXIT_ERROR;
-      return update_instance (client, name, put, NULL, error) ? 0 : FERRY_EXIT_ERROR;
+      return apply (text, data, error) ? 0 : FERRY_EXIT_ERROR;
     }
-  inst = ferry_instance_get (client, name, FALSE, &etag, error);
-  if (inst == NULL)
+  if ((text = initial (data, error)) == NULL)
     return FERRY_EXIT_ERROR;
-  current = ferry_instance_writable (inst);
-  yaml = ferry_yaml_write (current);
-  text = g_strconcat (edit_header, yaml, NULL);
   for (;;)
     {
       g_autofree char *edited = ferry_cli_run_editor (text, error);
-      g_autoptr (JsonNode) put = NULL;
       g_autoptr (GError) local_error = NULL;
       char line[16];
 
       if (edited == NULL)
         return FERRY_EXIT_ERROR;
-      put = parse_instance_put (edited, &local_error);
-      if (put != NULL && update_instance (client, name, put, etag, &local_error))
+      if (apply (edited, data, &local_error))
         return 0;
       fprintf (stderr, "Config parsing error: %s\n", local_error->message);
       printf ("Press enter to open the editor again or ctrl+c to abort change");
@@ -476,6 +458,52 @@ cmd_config_edit (FerryCli *cli, FerryArgs *args, GError **error)
       g_free (text);
       text = g_steal_pointer (&edited);
     }
+}
+
+typedef struct
+{
+  FerryClient *client;
+  const char *name;
+  char *etag; /* of what the editor started from; NULL from stdin */
+} InstanceEdit;
+
+static char *
+instance_edit_initial (gpointer data, GError **error)
+{
+  InstanceEdit *e = data;
+  g_autoptr (JsonObject) inst = ferry_instance_get (e->client, e->name, FALSE, &e->etag, error);
+  g_autoptr (JsonNode) current = NULL;
+  g_autofree char *yaml = NULL;
+
+  if (inst == NULL)
+    return NULL;
+  current = ferry_instance_writable (inst);
+  yaml = ferry_yaml_write (current);
+  return g_strconcat (edit_header, yaml, NULL);
+}
+
+static gboolean
+instance_edit_apply (const char *text, gpointer data, GError **error)
+{
+  InstanceEdit *e = data;
+  g_autoptr (JsonNode) put = parse_instance_put (text, error);
+
+  return put != NULL && update_instance (e->client, e->name, put, e->etag, error);
+}
+
+static int
+cmd_config_edit (FerryCli *cli, FerryArgs *args, GError **error)
+{
+  g_autofree char *name = NULL;
+  InstanceEdit e = { .client = ferry_cli_resolve (cli, ferry_args_positional (args)[0], &name, error) };
+  int status;
+
+  if (e.client == NULL)
+    return FERRY_EXIT_ERROR;
+  e.name = name;
+  status = ferry_cli_edit (instance_edit_initial, instance_edit_apply, &e, error);
+  g_free (e.etag);
+  return status;
 }
 
 /* ---- devices ---- */

@@ -141,62 +141,58 @@ static const char metadata_header[] =
   "### Any line starting with a '# will be ignored.\n"
   "###\n";
 
+typedef struct
+{
+  FerryClient *client;
+  const char *path;
+  char *etag; /* of what the editor started from; NULL from stdin */
+} MetadataEdit;
+
+static char *
+metadata_edit_initial (gpointer data, GError **error)
+{
+  MetadataEdit *e = data;
+  JsonObject *md = ferry_client_get_object (e->client, e->path, &e->etag, error);
+  g_autoptr (JsonNode) node = NULL;
+  g_autofree char *yaml = NULL;
+
+  if (md == NULL)
+    return NULL;
+  node = json_node_init_object (json_node_alloc (), md);
+  json_object_unref (md);
+  yaml = ferry_yaml_write (node);
+  return g_strconcat (metadata_header, yaml, NULL);
+}
+
+static gboolean
+metadata_edit_apply (const char *text, gpointer data, GError **error)
+{
+  MetadataEdit *e = data;
+  g_autoptr (JsonNode) put = parse_metadata (text, error);
+  g_autoptr (JsonNode) answer = NULL;
+
+  if (put == NULL)
+    return FALSE;
+  answer = ferry_client_query (e->client, "PUT", e->path, put, e->etag, NULL, error);
+  return answer != NULL;
+}
+
 static int
 cmd_metadata_edit (FerryCli *cli, FerryArgs *args, GError **error)
 {
   g_autofree char *name = NULL;
   FerryClient *client = instance_client (cli, args, &name, error);
   g_autofree char *path = NULL;
-  g_autofree char *etag = NULL;
-  g_autofree char *text = NULL;
-  g_autoptr (JsonObject) md = NULL;
-  g_autoptr (JsonNode) node = NULL;
-  g_autofree char *yaml = NULL;
+  MetadataEdit e = { .client = client };
+  int status;
 
   if (client == NULL)
     return FERRY_EXIT_ERROR;
   path = metadata_path (name);
-  if (!isatty (STDIN_FILENO))
-    {
-      g_autoptr (JsonNode) put = NULL;
-      g_autoptr (JsonNode) answer = NULL;
-
-      text = read_stdin (error);
-      if (text == NULL || (put = parse_metadata (text, error)) == NULL)
-        return FERRY_EXIT_ERROR;
-      answer = ferry_client_query (client, "PUT", path, put, NULL, NULL, error);
-      return answer != NULL ? 0 : FERRY_EXIT_ERROR;
-    }
-  md = ferry_client_get_object (client, path, &etag, error);
-  if (md == NULL)
-    return FERRY_EXIT_ERROR;
-  node = json_node_init_object (json_node_alloc (), md);
-  yaml = ferry_yaml_write (node);
-  text = g_strconcat (metadata_header, yaml, NULL);
-  for (;;)
-    {
-      g_autofree char *edited = ferry_cli_run_editor (text, error);
-      g_autoptr (JsonNode) put = NULL;
-      g_autoptr (JsonNode) answer = NULL;
-      g_autoptr (GError) local_error = NULL;
-      char line[16];
-
-      if (edited == NULL)
-        return FERRY_EXIT_ERROR;
-      put = parse_metadata (edited, &local_error);
-      if (put != NULL && (answer = ferry_client_query (client, "PUT", path, put, etag, NULL, &local_error)) != NULL)
-        return 0;
-      fprintf (stderr, "Config parsing error: %s\n", local_error->message);
-      printf ("Press enter to open the editor again or ctrl+c to abort change");
-      fflush (stdout);
-      if (fgets (line, sizeof line, stdin) == NULL)
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FERRY_EXIT_ERROR;
-        }
-      g_free (text);
-      text = g_steal_pointer (&edited);
-    }
+  e.path = path;
+  status = ferry_cli_edit (metadata_edit_initial, metadata_edit_apply, &e, error);
+  g_free (e.etag);
+  return status;
 }
 
 /* ---- templates ---- */
