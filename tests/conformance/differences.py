@@ -76,16 +76,21 @@ KNOWN = [
     D("logs", "body/metadata/*snapshot_dump_*", "LXD's failed dump log (see snapshot-c1-stateful)"),
     D("*", "*last_dump", "Ferry's checkpoint report (extension ferry_checkpoint_stats)", ONLY),
     D("logs", "body/metadata/*lxc.conf*", "Ferry is not LXC: it writes no lxc.conf"),
-    D("logs", "body/metadata/*console.log*", "Ferry keeps the console's output as a log file"),
+    D("logs", "body/metadata/*console.log*", "Ferry keeps the console's output as a log file (console.log); "
+      "LXD 5.0.2 lists none for a running container"),
     D("*profile*", "*description", "the default profile's description names the daemon",
       "value: LXD \"Default LXD profile\"*"),
-    D("image*", "*description", "the built-in image's alias describes itself", "*Built-in busybox image*"),
+    D("image*", "*description", "the alias of Ferry's built-in image says \"Built-in busybox image\"; the "
+      "oracle's alias (lxd-oracle/mkimage.sh) has no description", "*Built-in busybox image*"),
     D("image-export", "headers/content-disposition",
-      "the two daemons' busybox images are compressed differently (xz / gzip)"),
+      "the file name is the image's own: the oracle's busybox image is a .tar.xz, Ferry's built-in one a "
+      ".tar.gz (different fingerprints)"),
     D("image-alias-patch", "*", "LXD 5.0.2 answers 500 \"context deadline exceeded\" to an alias PATCH (its "
       "bug); Ferry applies it"),
-    D("network*", "*config/ipv6.*", "the oracle's preseed sets ipv6.address none; Ferry's bridge has IPv6"),
-    D("networks*", "body/metadata/*ferrybr*", "another ferryd's bridge existed while LXD was recorded",
+    D("network*", "*config/ipv6.*", "the oracle's preseed sets ipv6.address none; Ferry's bridge has IPv6 "
+      "(ipv6.address, ipv6.nat)"),
+    D("networks*", "body/metadata/*ferrybr*", "LXD lists the host's interfaces as unmanaged networks; ferrybr0 "
+      "belonged to a ferryd running on the host while LXD was recorded (Ferry's own bridge is {net})",
       "item missing in Ferry"),
     D("profile-duplicate", "*", "LXD answers 500 (its database error); Ferry 409 Conflict, as both answer "
       "for a duplicate alias"),
