@@ -76,20 +76,46 @@ KNOWN = [
     D("logs", "body/metadata/*snapshot_dump_*", "LXD's failed dump log (see snapshot-c1-stateful)"),
     D("*", "*last_dump", "Ferry's checkpoint report (extension ferry_checkpoint_stats)", ONLY),
     D("logs", "body/metadata/*lxc.conf*", "Ferry is not LXC: it writes no lxc.conf"),
-    D("logs", "body/metadata/*console.log*", "Ferry keeps the console's output as a log file"),
+    D("logs", "body/metadata/*console.log*", "Ferry keeps the console's output as a log file (console.log); "
+      "LXD 5.0.2 lists none for a running container"),
     D("*profile*", "*description", "the default profile's description names the daemon",
       "value: LXD \"Default LXD profile\"*"),
-    D("image*", "*description", "the built-in image's alias describes itself", "*Built-in busybox image*"),
+    D("image*", "*description", "the alias of Ferry's built-in image says \"Built-in busybox image\"; the "
+      "oracle's alias (lxd-oracle/mkimage.sh) has no description", "*Built-in busybox image*"),
     D("image-export", "headers/content-disposition",
-      "the two daemons' busybox images are compressed differently (xz / gzip)"),
+      "the file name is the image's own: the oracle's busybox image is a .tar.xz, Ferry's built-in one a "
+      ".tar.gz (different fingerprints)"),
     D("image-alias-patch", "*", "LXD 5.0.2 answers 500 \"context deadline exceeded\" to an alias PATCH (its "
       "bug); Ferry applies it"),
-    D("network*", "*config/ipv6.*", "the oracle's preseed sets ipv6.address none; Ferry's bridge has IPv6"),
-    D("networks*", "body/metadata/*ferrybr*", "another ferryd's bridge existed while LXD was recorded",
+    D("network*", "*config/ipv6.*", "the oracle's preseed sets ipv6.address none; Ferry's bridge has IPv6 "
+      "(ipv6.address, ipv6.nat)"),
+    D("networks*", "body/metadata/*ferrybr*", "LXD lists the host's interfaces as unmanaged networks; ferrybr0 "
+      "belonged to a ferryd running on the host while LXD was recorded (Ferry's own bridge is {net})",
       "item missing in Ferry"),
     D("profile-duplicate", "*", "LXD answers 500 (its database error); Ferry 409 Conflict, as both answer "
       "for a duplicate alias"),
-    D("bad-json", "body/error", "the JSON parser's own words (Go's encoding/json in LXD)"),
+    D("*bad-json", "body/error", "the JSON parser's own words (Go's encoding/json in LXD)"),
+    D("*", "body/metadata/templates//etc/host*", "Ferry's built-in busybox image carries templates for "
+      "/etc/hostname and /etc/hosts (applied at create, as LXD's images do); the oracle's image "
+      "(lxd-oracle/mkimage.sh) has none", ONLY),
+    D("*templates*", "body/metadata/[host*.tpl]", "Ferry's built-in image has hostname.tpl and hosts.tpl; the "
+      "oracle's has no template", "item only in Ferry"),
+    D("warnings", "body/metadata/*", "LXD 5.0.2 raises warnings about itself on this host (no KVM, AppArmor "
+      "disabled, no blkio.weight / net_prio cgroup controllers); Ferry has none of these to report",
+      "item missing in Ferry"),
+    D("warnings-recursion1", "body/metadata", "LXD's own host warnings (see warnings)", "length: *"),
+    D("warning-missing-p*", "*", "LXD 5.0.2 answers 200 to a status change of a warning that does not exist "
+      "(it does not look it up; its GET and DELETE answer 404 \"Warning not found\"); Ferry answers 404 as its "
+      "GET and DELETE do"),
+    D("project-create", "*", "Ferry has only the default project (instances, images, profiles, networks are not "
+      "isolated per project), so it refuses to create another (400) rather than accept one it cannot honour"),
+    D("project-created*", "*", "the project LXD created in project-create does not exist in Ferry (404)"),
+    D("metadata-put-stale-if-match", "*", "LXD 5.0.2's metadata PUT does not check If-Match (200 here; its PATCH "
+      "answers 412); Ferry checks it on PUT too, so `lxc config metadata edit` cannot lose an update (issue 16 "
+      "requirement 4)"),
+    D("template-replace", "*", "the stock lxc 5.0.2 client's `lxc config template edit` sends PUT "
+      "(UpdateInstanceTemplateFile), which LXD 5.0.2's server does not route (501 \"not implemented\"); Ferry "
+      "serves PUT as POST (write the template) so the stock client's command works"),
 
     # --------------------------------------------------------------------- pending
     P("*", "headers/etag", "ETag quoted, on every object LXD gives one (helper 2)"),
@@ -97,9 +123,6 @@ KNOWN = [
     P("start-c2-default-events", "events/types/logging", "logging events by default (helper 3)"),
     P("network-state", "*", "/1.0/networks/NAME/state (helper 5)"),
     P("network-leases", "*", "/1.0/networks/NAME/leases (helper 5)"),
-    P("warnings*", "*", "/1.0/warnings (helper 5)"),
-    P("metadata-c1", "*", "/1.0/instances/NAME/metadata (helper 6)"),
-    P("metadata-templates-c1", "*", "/1.0/instances/NAME/metadata/templates (helper 6)"),
 
     # ----------------------------------------------------------------------- found
     F("*", "*config/volatile.last_state.idmap", "LXD records the idmap applied at start; Ferry keeps \"[]\" on "
@@ -160,4 +183,20 @@ KNOWN = [
       "(/1.0/instances/snap0: its bug); Ferry names the snapshot's instance"),
     F("get-c2-after-stop", "body/metadata/description", "LXD's restore brings back the snapshot's config, "
       "devices, profiles and description; Ferry's restores the rootfs (and state) only"),
+    F("project-default-patch", "*", "LXD 5.0.2 refuses a PATCH of the default project that names any features.* "
+      "key, even with its current value (400 \"You can't change the features of the default project\"; its PUT "
+      "with the same values is accepted); Ferry accepts an unchanged value"),
+    F("project-default-patch-feature", "body/error", "LXD: \"You can't change the features of the default "
+      "project\", without Ferry's \" (features.images=false)\" suffix"),
+    F("project-default-patch-description", "*", "LXD lets the default project's description be changed (200); "
+      "Ferry refuses (400 \"The default project's description cannot be changed\"), so `lxc project edit "
+      "default` changing the description fails on Ferry"),
+    F("instances-project-missing", "*", "LXD lists the instances of a project that does not exist as [] (200); "
+      "Ferry answers 404 \"Project not found\" to any ?project= other than default"),
+    F("get-c1-project-missing", "body/error", "LXD looks the instance up in the named project: 404 \"Instance "
+      "not found\"; Ferry: \"Project not found\""),
+    F("profiles-project-missing", "body/error", "LXD: 'Failed loading project \"nosuchproject\": Project not "
+      "found'; Ferry: \"Project not found\""),
+    F("create-project-missing", "body/error", "LXD: \"Failed loading project: Project not found\"; Ferry: "
+      "\"Project not found\""),
 ]

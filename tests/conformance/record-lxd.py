@@ -48,6 +48,10 @@ def cleanup(c):
     for name in scenario.POOLS:
         c.request("DELETE", f"/1.0/storage-pools/{name}")
     c.request("DELETE", "/1.0/certificates/" + scenario.Context().vars["certfp"])
+    for name in scenario.PROJECTS:
+        c.request("DELETE", f"/1.0/projects/{name}")
+    # the scenario's project-default-patch-description changes it (Ferry refuses to)
+    c.request("PATCH", "/1.0/projects/default", {"description": "Default LXD project"})
 
 
 def main():

@@ -22,6 +22,7 @@ import time
 # Names the scenario creates; the recorder removes leftovers of a previous run first.
 INSTANCES = ("c1", "c2", "c2r", "c3", "c9")
 PROFILES = ("p1", "p1r")
+PROJECTS = ("fcproj", "fcproj2")
 ALIASES = ("bb2",)
 NETWORKS = ("fcnet1", "fcnet2")
 POOLS = ("fcpool",)
@@ -76,7 +77,7 @@ class Context:
 
 class Step:
     def __init__(self, name, method, path, body=None, headers=None, raw=False, wait=True,
-                 events=None, keep_op=False, body_bytes=None, edit=False):
+                 events=None, keep_op=False, body_bytes=None, edit=False, if_match=False):
         self.name = name
         self.method = method
         self.path = path
@@ -88,6 +89,8 @@ class Step:
         self.keep_op = keep_op    # remember the operation id as {op}
         self.body_bytes = body_bytes
         self.edit = edit          # body: the object's writable fields from a GET, BODY merged in
+                                  # (True: an instance's WRITABLE; a tuple: those keys; "all": every key)
+        self.if_match = if_match  # send If-Match with the ETag a GET of the same path answers
 
 
 def S(*a, **kw):
@@ -120,6 +123,31 @@ def steps(ctx):
         S("project-default", "GET", "/1.0/projects/default"),
         S("warnings", "GET", "/1.0/warnings"),
         S("warnings-recursion1", "GET", "/1.0/warnings?recursion=1"),
+        S("warning-missing", "GET", "/1.0/warnings/00000000-0000-0000-0000-000000000000"),
+        S("warning-missing-put", "PUT", "/1.0/warnings/00000000-0000-0000-0000-000000000000",
+          {"status": "acknowledged"}),
+        S("warning-missing-patch", "PATCH", "/1.0/warnings/00000000-0000-0000-0000-000000000000",
+          {"status": "acknowledged"}),
+        S("warning-missing-delete", "DELETE", "/1.0/warnings/00000000-0000-0000-0000-000000000000"),
+
+        # --- projects: the default one cannot be renamed or deleted; its features are fixed --
+        S("project-default-put", "PUT", "/1.0/projects/default", {}, edit=("config", "description"),
+          if_match=True),
+        S("project-default-patch", "PATCH", "/1.0/projects/default", {"config": {"features.images": "true"}},
+          if_match=True),
+        S("project-default-stale-if-match", "PUT", "/1.0/projects/default", {},
+          edit=("config", "description"), headers={"If-Match": STALE_ETAG}),
+        S("project-default-patch-feature", "PATCH", "/1.0/projects/default",
+          {"config": {"features.images": "false"}}),
+        S("project-default-patch-description", "PATCH", "/1.0/projects/default",
+          {"description": "patched by the suite"}),
+        S("project-default-rename", "POST", "/1.0/projects/default", {"name": "fcproj2"}),
+        S("project-default-delete", "DELETE", "/1.0/projects/default"),
+        S("project-create", "POST", "/1.0/projects",
+          {"name": "fcproj", "description": "suite", "config": {}}),
+        S("project-created", "GET", "/1.0/projects/fcproj"),
+        S("project-created-delete", "DELETE", "/1.0/projects/fcproj"),
+        S("project-missing", "GET", "/1.0/projects/fcproj"),
 
         # --- instances -------------------------------------------------------------------
         S("instances", "GET", "/1.0/instances"),
@@ -128,6 +156,14 @@ def steps(ctx):
         S("instances-filter-running", "GET", "/1.0/instances?filter=status+eq+Running"),
         S("instances-filter-name-recursion1", "GET", "/1.0/instances?recursion=1&filter=name+eq+c2"),
         S("instances-all-projects", "GET", "/1.0/instances?all-projects=true"),
+        # ?project=: the default project by name, and one that does not exist
+        S("instances-project-default", "GET", "/1.0/instances?project=default"),
+        S("instances-project-missing", "GET", "/1.0/instances?project=nosuchproject"),
+        S("get-c1-project-default", "GET", "/1.0/instances/c1?project=default"),
+        S("get-c1-project-missing", "GET", "/1.0/instances/c1?project=nosuchproject"),
+        S("profiles-project-missing", "GET", "/1.0/profiles?project=nosuchproject"),
+        S("create-project-missing", "POST", "/1.0/instances?project=nosuchproject",
+          {"name": "c3", "source": {"type": "image", "alias": "busybox"}}),
         S("containers-legacy", "GET", "/1.0/containers"),
         S("get-c1", "GET", "/1.0/instances/c1"),
         S("get-c1-recursion1", "GET", "/1.0/instances/c1?recursion=1"),
@@ -145,6 +181,37 @@ def steps(ctx):
           headers={"If-Match": STALE_ETAG}),
         S("metadata-c1", "GET", "/1.0/instances/c1/metadata"),
         S("metadata-templates-c1", "GET", "/1.0/instances/c1/metadata/templates"),
+        S("metadata-put", "PUT", "/1.0/instances/c1/metadata",
+          {"properties": {"description": "put by the suite"},
+           "templates": {"/etc/suite": {"when": ["create", "copy"], "template": "suite.tpl",
+                                        "properties": {}, "create_only": False}}},
+          edit="all", if_match=True),
+        S("metadata-after-put", "GET", "/1.0/instances/c1/metadata"),
+        S("metadata-put-stale-if-match", "PUT", "/1.0/instances/c1/metadata", {"properties": {}},
+          edit="all", headers={"If-Match": STALE_ETAG}),
+        S("metadata-patch", "PATCH", "/1.0/instances/c1/metadata", {"properties": {"suite": "patched"}},
+          if_match=True),
+        S("metadata-patch-stale-if-match", "PATCH", "/1.0/instances/c1/metadata", {"properties": {"x": "y"}},
+          headers={"If-Match": STALE_ETAG}),
+        S("metadata-after-patch", "GET", "/1.0/instances/c1/metadata"),
+        S("metadata-put-bad-json", "PUT", "/1.0/instances/c1/metadata", body_bytes=b"{not json",
+          headers={"Content-Type": "application/json"}),
+        S("template-create", "POST", "/1.0/instances/c1/metadata/templates?path=suite.tpl",
+          body_bytes=b"name: {{ container.name }}\n", headers={"Content-Type": "application/octet-stream"}),
+        S("template-get", "GET", "/1.0/instances/c1/metadata/templates?path=suite.tpl", raw=True),
+        S("templates-after-create", "GET", "/1.0/instances/c1/metadata/templates"),
+        S("template-replace", "PUT", "/1.0/instances/c1/metadata/templates?path=suite.tpl",
+          body_bytes=b"replaced {{ container.name }}\n", headers={"Content-Type": "application/octet-stream"}),
+        S("template-get-replaced", "GET", "/1.0/instances/c1/metadata/templates?path=suite.tpl", raw=True),
+        S("template-bad-name", "POST", "/1.0/instances/c1/metadata/templates?path=../escape.tpl",
+          body_bytes=b"x\n", headers={"Content-Type": "application/octet-stream"}),
+        S("template-bad-name-get", "GET", "/1.0/instances/c1/metadata/templates?path=../../etc/passwd",
+          raw=True),
+        S("template-no-path", "POST", "/1.0/instances/c1/metadata/templates",
+          body_bytes=b"x\n", headers={"Content-Type": "application/octet-stream"}),
+        S("template-delete", "DELETE", "/1.0/instances/c1/metadata/templates?path=suite.tpl"),
+        S("template-missing", "GET", "/1.0/instances/c1/metadata/templates?path=suite.tpl", raw=True),
+        S("template-delete-missing", "DELETE", "/1.0/instances/c1/metadata/templates?path=suite.tpl"),
 
         # --- state: freeze, operations -----------------------------------------------------
         S("freeze-c1", "PUT", "/1.0/instances/c1/state", {"action": "freeze", "timeout": 30},
@@ -154,6 +221,7 @@ def steps(ctx):
         S("operations", "GET", "/1.0/operations"),
         S("operations-recursion1", "GET", "/1.0/operations?recursion=1"),
         S("operation-missing", "GET", "/1.0/operations/00000000-0000-0000-0000-000000000000"),
+        S("operation-delete-missing", "DELETE", "/1.0/operations/00000000-0000-0000-0000-000000000000"),
         S("state-c1-frozen", "GET", "/1.0/instances/c1/state"),
         S("unfreeze-c1", "PUT", "/1.0/instances/c1/state", {"action": "unfreeze", "timeout": 30},
           events=EVENT_TYPES),
@@ -379,9 +447,13 @@ def _wait(client, op_id, bound=120):
 def run_step(client, ctx, step):
     path = ctx.fill(step.path)
     body = ctx.fill_json(step.body) if step.body is not None else None
+    headers = dict(step.headers)
+    if step.if_match:
+        headers["If-Match"] = client.request("GET", path).headers.get("etag", "")
     if step.edit:
         cur = client.request("GET", path).json()["metadata"]
-        base = {k: cur[k] for k in WRITABLE if k in cur}
+        keys = WRITABLE if step.edit is True else cur.keys() if step.edit == "all" else step.edit
+        base = {k: cur[k] for k in keys if k in cur}
         for k, v in body.items():
             base[k] = {**base.get(k, {}), **v} if isinstance(v, dict) else v
         body = base
@@ -400,10 +472,12 @@ def run_step(client, ctx, step):
         time.sleep(0.1)
     try:
         send = step.body_bytes if step.body_bytes is not None else body
-        resp = client.request(step.method, path, send, headers=step.headers)
+        resp = client.request(step.method, path, send, headers=headers)
         rec = {
             "step": step.name,
-            "request": {"method": step.method, "path": path, "body": body, "headers": step.headers},
+            "request": {"method": step.method, "path": path, "body": body,
+                        "headers": {k: ("{etag}" if step.if_match and k == "If-Match" else v)
+                                    for k, v in headers.items()}},
             "status": resp.status,
             "headers": resp.headers,
         }
