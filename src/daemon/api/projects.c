@@ -180,11 +180,12 @@ check_update (FerryRequest *req, gboolean patch, GError **error)
                      (char *) k);
         return FALSE;
       }
-    else if (!g_strv_contains (default_features, k) || strcmp (v, "true") != 0)
+    else if (patch || !g_strv_contains (default_features, k) || strcmp (v, "true") != 0)
       {
-        /* LXD's words: its default project's features are fixed too. */
-        g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID,
-                     "You can't change the features of the default project (%s=%s)", (char *) k, (char *) v);
+        /* LXD's words and rule: its default project's features are fixed,
+         * and a PATCH may not name them at all (a PUT repeats them). */
+        g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID,
+                             "You can't change the features of the default project");
         return FALSE;
       }
   if (!patch && g_hash_table_size (config) != g_strv_length ((char **) default_features))
