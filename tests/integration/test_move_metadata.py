@@ -149,3 +149,24 @@ def test_snapshot_metadata_pointing_outside_is_refused(hosts, tmp_path, planted)
         assert not os.path.exists(d), f"{d} left on the target"
     outside_untouched(h2, str(canary))
     assert sorted(os.listdir(tmp_path)) == ["canary"]
+
+
+def test_backup_snapshots_keep_their_own_metadata(hosts, tmp_path):
+    """An exported backup carries each snapshot's metadata.yaml and templates/ beside its
+    rootfs (as LXD's do); imported, the snapshot has its own again, not the instance's."""
+    h1, _ = hosts
+    h1.lxc("launch", "busybox", "c6")
+    with_motd_template(h1, "c6")
+    h1.lxc("snapshot", "c6", "s1")
+    h1.lxc("config", "template", "edit", "c6", "motd.tpl", input="after the snapshot\n")
+    tarball = str(tmp_path / "c6.tar.gz")
+    h1.lxc("export", "c6", tarball, timeout=MOVE_TIMEOUT)
+    h1.lxc("delete", "c6", "--force")
+    h1.lxc("import", tarball, timeout=MOVE_TIMEOUT)
+    snap_tpl = os.path.join(h1.root, "snapshots", "c6", "s1", "templates", "motd.tpl")
+    assert open(snap_tpl).read() == MOTD
+    assert os.path.isfile(os.path.join(h1.root, "snapshots", "c6", "s1", "metadata.yaml"))
+    assert h1.lxc("config", "template", "show", "c6", "motd.tpl").stdout == "after the snapshot\n"
+    # A restore brings the snapshot's own back.
+    h1.lxc("restore", "c6", "s1", timeout=MOVE_TIMEOUT)
+    assert h1.lxc("config", "template", "show", "c6", "motd.tpl").stdout == MOTD
