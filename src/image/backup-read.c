@@ -93,9 +93,10 @@ stage_path (const char *path, gsize *tree_len, char **snapshot, GError **error)
     }
   else
     return NULL;
-  /* The instance's image metadata.yaml and templates/ (LXD keeps them
-   * beside its rootfs): plain files, never linked to or from. */
-  if (*snapshot == NULL && (strcmp (tree, "metadata.yaml") == 0 || in_tree (tree, "templates")))
+  /* The image metadata.yaml and templates/ (LXD keeps them beside the
+   * rootfs of the instance and of each snapshot): plain files, never
+   * linked to or from. */
+  if (strcmp (tree, "metadata.yaml") == 0 || in_tree (tree, "templates"))
     {
       *tree_len = strlen (rel);
       return rel;
@@ -198,13 +199,15 @@ check_entry (Reader *r, struct archive *a, struct archive_entry *e, GError **err
     return FALSE;
   if (rel == NULL)
     return TRUE; /* metadata.yaml, templates/, the directories above the trees: not needed */
-  if (strcmp (rel, "container/metadata.yaml") == 0 || in_tree (rel, "container/templates"))
+  /* The part's own tree: "metadata.yaml", "templates/x", "rootfs/..." */
+  const char *tree = snapshot != NULL ? rel + strlen ("snapshots/") + strlen (snapshot) + 1 : rel + strlen ("container/");
+  if (strcmp (tree, "metadata.yaml") == 0 || in_tree (tree, "templates"))
     {
-      gboolean dir = strcmp (rel, "container/templates") == 0;
-      const char *name = rel + strlen ("container/templates/");
+      gboolean dir = strcmp (tree, "templates") == 0;
+      const char *name = tree + strlen ("templates/");
       if (raw_link != NULL || archive_entry_filetype (e) != (dir ? AE_IFDIR : AE_IFREG)
           || archive_entry_size (e) > FERRY_IMAGE_METADATA_MAX
-          || (!dir && strcmp (rel, "container/metadata.yaml") != 0 && !ferry_image_template_name_valid (name)))
+          || (!dir && strcmp (tree, "metadata.yaml") != 0 && !ferry_image_template_name_valid (name)))
         return ferry_tar_invalid (error, LABEL " entry \"%s\" must be a %s", shown,
                                   dir ? "directory" : "plain file of at most 1 MiB");
     }

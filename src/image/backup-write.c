@@ -302,20 +302,18 @@ add_part (Writer *w, const FerryBackupPart *part, GError **error)
     return ferry_image_errno_error (error, errno, "Opening %s", part->disk_dir);
   if (strcmp (part->tar_dir, "container") != 0 && !add_dir_header (w, top, error))
     return FALSE;
-  /* The instance's image metadata.yaml and templates/, as LXD's backups
-   * carry them beside the rootfs; snapshots keep none of their own. */
-  if (strcmp (part->tar_dir, "container") == 0)
-    {
-      g_autofree char *md_path = g_build_filename (part->disk_dir, "metadata.yaml", NULL);
-      g_autofree char *md = NULL;
-      if (g_file_test (md_path, G_FILE_TEST_IS_REGULAR) && !g_file_test (md_path, G_FILE_TEST_IS_SYMLINK)
-          && g_file_get_contents (md_path, &md, NULL, NULL) && !add_text (w, "backup/container/metadata.yaml", md, error))
-        return FALSE;
-    }
+  /* The image metadata.yaml and templates/, as LXD's backups carry them
+   * beside the rootfs of the instance and of each snapshot. */
+  {
+    g_autofree char *md_path = g_build_filename (part->disk_dir, "metadata.yaml", NULL);
+    g_autofree char *md_tar = g_strdup_printf ("%s/metadata.yaml", top);
+    g_autofree char *md = NULL;
+    if (g_file_test (md_path, G_FILE_TEST_IS_REGULAR) && !g_file_test (md_path, G_FILE_TEST_IS_SYMLINK)
+        && g_file_get_contents (md_path, &md, NULL, NULL) && !add_text (w, md_tar, md, error))
+      return FALSE;
+  }
   for (gsize i = 0; i < G_N_ELEMENTS (trees); i++)
     {
-      if (i == 2 && strcmp (part->tar_dir, "container") != 0)
-        continue;
       g_autofree char *path = g_strdup_printf ("%s/%s", top, trees[i]);
       gboolean ok;
 

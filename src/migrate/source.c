@@ -10,13 +10,16 @@
 #include "migrate/peer.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "image/metadata.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct
@@ -25,7 +28,7 @@ typedef struct
   FerryMigrationLink *link;
   char *name;
   gboolean live, instance_only, running;
-  char *rootfs, *snapshots_dir, *run_dir, *images, *dump_log, *stats_file, *rsync_log;
+  char *inst_dir, *rootfs, *snapshots_dir, *run_dir, *images, *dump_log, *stats_file, *rsync_log;
   JsonNode *snapshots; /* array of snapshot rows for the target */
   GPtrArray *checkpoint_argv;
   char *idmap; /* the map the processes run with (volatile.idmap.current) */
@@ -46,6 +49,7 @@ source_data_free (SourceData *s)
 {
   ferry_migration_link_free (s->link);
   g_free (s->name);
+  g_free (s->inst_dir);
   g_free (s->rootfs);
   g_free (s->snapshots_dir);
   g_free (s->run_dir);
@@ -178,6 +182,84 @@ send_sync (SourceData *s, const char *what, const char *src, gboolean delete, gu
   if (s->btrfs && g_str_equal (what, "snapshots"))
     return send_snapshots_btrfs (s, bytes, error);
   return send_rsync (s, what, src, delete, NULL, bytes, error);
+}
+
+/* A regular file of at most FERRY_IMAGE_METADATA_MAX bytes (a symlink or
+ * anything else is not the instance's metadata: left out), or NULL. */
+static GBytes *
+read_metadata_file (const char *path, GError **error)
+{
+  ferry_autofd int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  g_autoptr (GString) data = g_string_new (NULL);
+  struct stat st;
+  char buf[64 * 1024];
+  ssize_t n;
+
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    return NULL;
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    {
+      g_string_append_len (data, buf, n);
+      if (data->len > FERRY_IMAGE_METADATA_MAX)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "%s is larger than %d bytes", path,
+                       FERRY_IMAGE_METADATA_MAX);
+          return NULL;
+        }
+    }
+  if (n < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Reading %s: %s", path, g_strerror (errno));
+      return NULL;
+    }
+  return g_string_free_to_bytes (g_steal_pointer (&data));
+}
+
+/* The instance's image metadata.yaml and templates/ (beside its rootfs, as
+ * LXD sends them inside its volume's transfer), in one control message:
+ * "metadata" its text, "templates" each file's contents in base64. */
+static gboolean
+send_metadata (SourceData *s, GError **error)
+{
+  g_autoptr (JsonObject) msg = json_object_new ();
+  g_autoptr (JsonObject) reply = NULL;
+  g_autofree char *md_path = g_build_filename (s->inst_dir, "metadata.yaml", NULL);
+  g_autofree char *tpl_dir = g_build_filename (s->inst_dir, "templates", NULL);
+  g_autoptr (GBytes) md = read_metadata_file (md_path, error);
+  g_autoptr (GDir) dir = NULL;
+  JsonObject *templates = json_object_new ();
+  const char *name;
+
+  json_object_set_object_member (msg, "templates", templates);
+  if (error != NULL && *error != NULL)
+    return FALSE;
+  json_object_set_string_member (msg, "type", "sync");
+  json_object_set_string_member (msg, "what", "metadata");
+  if (md != NULL)
+    {
+      g_autofree char *text = g_strndup (g_bytes_get_data (md, NULL), g_bytes_get_size (md));
+      json_object_set_string_member (msg, "metadata", text);
+    }
+  dir = g_dir_open (tpl_dir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (tpl_dir, name, NULL);
+      g_autoptr (GBytes) data = NULL;
+      g_autofree char *b64 = NULL;
+      if (!ferry_image_template_name_valid (name))
+        continue;
+      if ((data = read_metadata_file (path, error)) == NULL)
+        {
+          if (*error != NULL)
+            return FALSE;
+          continue;
+        }
+      b64 = g_base64_encode (g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+      json_object_set_string_member (templates, name, b64);
+    }
+  if (!ferry_migration_send (s->link, msg, error) || (reply = ferry_migration_recv (s->link, "synced", NULL, error)) == NULL)
+    return FALSE;
+  return TRUE;
 }
 
 /* ---- the page stream: CRIU dials a local port, we relay it ---- */
@@ -542,6 +624,13 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
     json_array_add_string_element (fs, "rsync");
     json_object_set_array_member (offer, "fs", fs);
   }
+  /* What else it can send: a target that knows an item says so in its
+   * accept (older ones ignore this list and get none of them). */
+  {
+    JsonArray *items = json_array_new ();
+    json_array_add_string_element (items, "metadata");
+    json_object_set_array_member (offer, "items", items);
+  }
   {
     gint64 bytes = disk_usage (s->rootfs) + (s->instance_only ? 0 : disk_usage (s->snapshots_dir));
     FerryRuntimeState st = { 0 };
@@ -570,6 +659,13 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   s->btrfs = s->btrfs_offered && g_str_equal (json_object_get_string_member_with_default (accept, "fs", "rsync"), "btrfs");
   g_message ("Migration of %s: its files go by %s", s->name, s->btrfs ? "btrfs send" : "rsync");
 
+  {
+    gboolean takes_metadata = FALSE;
+    if (!ferry_json_get_bool (accept, "metadata", &takes_metadata, error))
+      goto fail;
+    if (takes_metadata && !send_metadata (s, error))
+      goto fail;
+  }
   t_pre = g_get_monotonic_time ();
   if (!s->instance_only && json_array_get_length (json_node_get_array (s->snapshots)) > 0
       && !send_sync (s, "snapshots", s->snapshots_dir, TRUE, &fs_bytes, error))
@@ -718,6 +814,7 @@ ferry_migration_source_start (FerryRequest *req, FerryInstance *inst, JsonObject
   s->running = ferry_instance_is_running (d, inst);
   s->live = live && s->running;
   s->instance_only = instance_only || container_only;
+  s->inst_dir = ferry_layout_instance_dir (d->layout, s->name);
   s->rootfs = ferry_layout_rootfs (d->layout, s->name);
   s->snapshots_dir = ferry_layout_snapshots_dir (d->layout, s->name);
   s->run_dir = ferry_layout_run_dir (d->layout, s->name);

@@ -18,10 +18,13 @@
 #include "migrate/peer.h"
 #include "migrate/facts.h"
 #include "daemon/storage.h"
+#include "image/metadata.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -47,6 +50,9 @@ typedef struct
    * snapshot of the latest. */
   gboolean btrfs;
   char *recv_dir;
+  /* The source sends the image metadata.yaml and templates/ (its offer
+   * listed "metadata" among its items), once. */
+  gboolean metadata, metadata_received;
   gboolean live, restored, finished;
   gboolean recorded; /* the instance's rows are in the database (record_received) */
   GError *record_error;
@@ -346,6 +352,148 @@ receive_snapshot_btrfs (TargetData *t, JsonObject *msg, GError **error)
   return receive_btrfs_stream (t, dir, "rootfs", error);
 }
 
+/* At most this many template files: a source sending more is not sending
+ * an image's templates. */
+#define MAX_TEMPLATES 1024
+
+static gboolean
+metadata_refused (GError **error, const char *why, const char *name)
+{
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source's metadata is refused: %s%s%s%s", why,
+               name != NULL ? " (\"" : "", name != NULL ? name : "", name != NULL ? "\")" : "");
+  return FALSE;
+}
+
+/* A template file the source sent: a valid name (no '/', not "."/".."),
+ * base64 contents of at most FERRY_IMAGE_METADATA_MAX bytes, written as a
+ * new regular file of DIR (which this side made: nothing in it is the
+ * source's but what is written here). */
+static gboolean
+write_template (const char *dir, const char *name, JsonNode *value, GError **error)
+{
+  g_autofree char *path = NULL;
+  g_autofree guchar *data = NULL;
+  const char *b64;
+  gsize len = 0;
+
+  if (!ferry_image_template_name_valid (name))
+    return metadata_refused (error, "a template's name is not a file name", name);
+  if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
+    return metadata_refused (error, "a template's contents are not a string", name);
+  b64 = json_node_get_string (value);
+  if (strlen (b64) > (FERRY_IMAGE_METADATA_MAX / 3 + 1) * 4)
+    return metadata_refused (error, "a template is too large", name);
+  data = g_base64_decode (b64, &len);
+  if (len > FERRY_IMAGE_METADATA_MAX)
+    return metadata_refused (error, "a template is too large", name);
+  path = g_build_filename (dir, name, NULL);
+  return ferry_write_file_atomic (path, (const char *) data, (gssize) len, 0644, error);
+}
+
+/* The instance's metadata.yaml and templates/, from one control message,
+ * into its directory here. */
+static gboolean
+receive_metadata (TargetData *t, JsonObject *msg, GError **error)
+{
+  const char *text = NULL;
+  JsonObject *templates = NULL;
+  g_autofree char *tpl_dir = g_build_filename (t->inst_dir, "templates", NULL);
+  JsonObjectIter it;
+  const char *name;
+  JsonNode *value;
+
+  t->metadata_received = TRUE;
+  if (!ferry_json_get_string (msg, "metadata", &text, error) || !ferry_json_get_object (msg, "templates", &templates, error))
+    return FALSE;
+  if (text != NULL)
+    {
+      g_autofree char *md_path = g_build_filename (t->inst_dir, "metadata.yaml", NULL);
+      g_autoptr (JsonNode) parsed = NULL;
+      g_autoptr (GError) bad = NULL;
+      gsize len = strlen (text);
+      if (len > FERRY_IMAGE_METADATA_MAX)
+        return metadata_refused (error, "metadata.yaml is too large", NULL);
+      if ((parsed = ferry_image_metadata_read_json (text, len, &bad)) == NULL)
+        return metadata_refused (error, "metadata.yaml is not valid", bad->message);
+      if (!ferry_write_file_atomic (md_path, text, (gssize) len, 0644, error))
+        return FALSE;
+    }
+  if (templates == NULL || json_object_get_size (templates) == 0)
+    return TRUE;
+  if (json_object_get_size (templates) > MAX_TEMPLATES)
+    return metadata_refused (error, "too many templates", NULL);
+  if (mkdir (tpl_dir, 0755) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating %s: %s", tpl_dir, g_strerror (errno));
+      return FALSE;
+    }
+  json_object_iter_init (&it, templates);
+  while (json_object_iter_next (&it, &name, &value))
+    if (!write_template (tpl_dir, name, value, error))
+      return FALSE;
+  return TRUE;
+}
+
+/* A regular file (not a symlink) of at most FERRY_IMAGE_METADATA_MAX bytes,
+ * or nothing. */
+static gboolean
+metadata_file_ok (const char *path, const char *name, GError **error)
+{
+  struct stat st;
+
+  if (lstat (path, &st) < 0)
+    return errno == ENOENT ? TRUE : metadata_refused (error, g_strerror (errno), name);
+  if (!S_ISREG (st.st_mode))
+    return metadata_refused (error, "a snapshot's metadata file is not a regular file", name);
+  if (st.st_size > FERRY_IMAGE_METADATA_MAX)
+    return metadata_refused (error, "a snapshot's metadata file is too large", name);
+  return TRUE;
+}
+
+/* Each snapshot keeps its own metadata.yaml and templates/ (they came with
+ * the snapshots' directories): regular files, bounded, valid names, or the
+ * snapshots are refused, so nothing read from them later (a restore, a
+ * copy, a template rendered at start) leads outside them. */
+static gboolean
+check_snapshots_metadata (TargetData *t, GError **error)
+{
+  for (guint i = 0; i < t->snapshots->len; i++)
+    {
+      const char *snap = ((FerryDbSnapshot *) g_ptr_array_index (t->snapshots, i))->name;
+      g_autofree char *md = g_build_filename (t->snapshots_dir, snap, "metadata.yaml", NULL);
+      g_autofree char *tpl = g_build_filename (t->snapshots_dir, snap, "templates", NULL);
+      g_autoptr (GDir) dir = NULL;
+      struct stat st;
+      const char *name;
+      guint n = 0;
+
+      if (!metadata_file_ok (md, "metadata.yaml", error))
+        return FALSE;
+      if (lstat (tpl, &st) < 0)
+        {
+          if (errno == ENOENT)
+            continue;
+          return metadata_refused (error, g_strerror (errno), snap);
+        }
+      if (!S_ISDIR (st.st_mode))
+        return metadata_refused (error, "a snapshot's templates is not a directory", snap);
+      dir = g_dir_open (tpl, 0, error);
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (tpl, name, NULL);
+          if (++n > MAX_TEMPLATES)
+            return metadata_refused (error, "too many templates in a snapshot", snap);
+          if (!ferry_image_template_name_valid (name))
+            return metadata_refused (error, "a snapshot's template has no valid name", name);
+          if (!metadata_file_ok (path, name, error))
+            return FALSE;
+        }
+      if (dir == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 receive (TargetData *t, JsonObject *msg, GError **error)
 {
@@ -361,7 +509,10 @@ receive (TargetData *t, JsonObject *msg, GError **error)
   if (g_str_equal (what, "rootfs"))
     return ferry_migration_rsync_receive (t->link, t->rootfs, TRUE, t->rsync_log, &bytes, error);
   if (g_str_equal (what, "snapshots"))
-    return ferry_migration_rsync_receive (t->link, t->snapshots_dir, TRUE, t->rsync_log, &bytes, error);
+    return ferry_migration_rsync_receive (t->link, t->snapshots_dir, TRUE, t->rsync_log, &bytes, error)
+           && check_snapshots_metadata (t, error);
+  if (g_str_equal (what, "metadata") && t->metadata && !t->metadata_received)
+    return receive_metadata (t, msg, error);
   if (g_str_equal (what, "state") && t->live)
     return ferry_migration_rsync_receive (t->link, t->state_dir, FALSE, t->rsync_log, &bytes, error);
   g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source offered \"%s\", which this migration doesn't take",
@@ -388,12 +539,17 @@ record_received (gpointer data)
     }
   inst->row->created_at = ferry_time_now ();
   inst->row->stateful = FALSE;
-  if (t->idmap != NULL)
-    {
-      g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+  {
+    g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+    if (t->idmap != NULL)
       g_hash_table_insert (own, g_strdup ("volatile.idmap.current"), g_strdup (t->idmap));
-      ferry_instance_set_own_config (inst, own);
-    }
+    /* As LXD after any migration: the "copy" templates at the next start,
+     * unless a trigger is already pending (a never-started instance keeps
+     * its "create"). */
+    if (!g_hash_table_contains (own, "volatile.apply_template"))
+      g_hash_table_insert (own, g_strdup ("volatile.apply_template"), g_strdup ("copy"));
+    ferry_instance_set_own_config (inst, own);
+  }
   if (!ferry_db_instance_insert (d->db, inst->row, &t->record_error))
     return G_SOURCE_REMOVE;
   t->recorded = TRUE;
@@ -523,11 +679,11 @@ check_pool (TargetData *t, JsonObject *offer, GError **error)
   return FALSE;
 }
 
-/* Whether the offer's "fs" (absent from older sources: rsync) lists HOW. */
+/* Whether the offer's array MEMBER (absent from older sources) lists HOW. */
 static gboolean
-offers_fs (JsonObject *offer, const char *how)
+offer_lists (JsonObject *offer, const char *member, const char *how)
 {
-  JsonNode *node = json_object_get_member (offer, "fs");
+  JsonNode *node = json_object_get_member (offer, member);
   JsonArray *arr = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 
   for (guint i = 0; arr != NULL && i < json_array_get_length (arr); i++)
@@ -566,7 +722,8 @@ accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
       || !ferry_layout_make_instance_dir (t->inst_dir, error)
       || !ferry_write_file_atomic (t->marker, "", 0, 0600, error))
     return STEP_FAILED;
-  t->btrfs = t->pool->driver == &ferry_storage_driver_btrfs && offers_fs (offer, "btrfs");
+  t->btrfs = t->pool->driver == &ferry_storage_driver_btrfs && offer_lists (offer, "fs", "btrfs");
+  t->metadata = offer_lists (offer, "items", "metadata");
   /* By rsync, into a volume of this pool's kind (a subvolume on btrfs). */
   if (!t->btrfs && !t->pool->driver->create_volume (t->rootfs, error))
     return STEP_FAILED;
@@ -576,6 +733,7 @@ accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
   json_object_set_string_member (accept, "type", "accept");
   json_object_set_boolean_member (accept, "idmap", TRUE);
   json_object_set_string_member (accept, "fs", t->btrfs ? "btrfs" : "rsync");
+  json_object_set_boolean_member (accept, "metadata", t->metadata);
   return ferry_migration_send (t->link, accept, error) ? STEP_OK : STEP_LINK_LOST;
 }
 

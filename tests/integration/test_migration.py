@@ -143,7 +143,8 @@ def test_live_move_keeps_the_idmap(hosts, mode):
     assert h2.instance("u1")["config"]["volatile.idmap.current"] == current
     # The target's copy of the images is spent once restored.
     wait_until(lambda: not os.path.exists(os.path.join(h2.root, "containers", "u1", "state")), "the images to go")
-    assert sorted(os.listdir(os.path.join(h2.root, "containers", "u1"))) == ["rootfs"]
+    # (The image metadata and templates came with it, issue 16.)
+    assert sorted(os.listdir(os.path.join(h2.root, "containers", "u1"))) == ["metadata.yaml", "rootfs", "templates"]
     with open(f"/proc/{h2.init_pid('u1')}/status") as f:
         uid = next(line for line in f if line.startswith("Uid:")).split()[1]
     assert uid == uid_map[1], f"the restored init runs as host uid {uid}"
@@ -458,5 +459,6 @@ def test_target_daemon_killed_after_restored(lab, workload_binary):
     w.assert_alive_inside()
     # The source's copy is stopped (the client deletes it when it sees the move through).
     assert "f9" not in h1.instance_names() or h1.instance("f9")["status"] == "Stopped"
-    wait_until(lambda: sorted(os.listdir(os.path.join(h2.root, "containers", "f9"))) == ["rootfs"],
+    wait_until(lambda: sorted(os.listdir(os.path.join(h2.root, "containers", "f9")))
+               == ["metadata.yaml", "rootfs", "templates"],
                "the marker and the spent images to go")
