@@ -26,6 +26,8 @@ typedef struct
   gboolean (*swap_copy) (const char *from, const char *to, GError **error);
   char *rootfs;
   char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
+  FerryDbSnapshot *restore_row; /* a restore: the snapshot whose config comes back */
+  char *snapshot_idmap;  /* a stateful restore: its checkpoint's map */
   char *stats_file;
   gboolean discard_state;
   gboolean was_frozen;      /* stateful stop: frozen by its user before */

@@ -158,6 +158,4 @@ KNOWN = [
       "type: LXD object*, Ferry null null"),
     D("snapshot-p*", "*resources/*", "LXD 5.0.2 names the snapshot as if it were an instance "
       "(/1.0/instances/snap0: its bug); Ferry names the snapshot's instance"),
-    F("get-c2-after-stop", "body/metadata/description", "LXD's restore brings back the snapshot's config, "
-      "devices, profiles and description; Ferry's restores the rootfs (and state) only"),
 ]
