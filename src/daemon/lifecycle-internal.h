@@ -34,6 +34,7 @@ typedef struct
   gboolean state_saved;     /* result: a stateful stop completed */
   gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
   gboolean state_kept;      /* result: a failed restore left state to retry from */
+  gboolean first_start;     /* LXD reports container_progress then (its first remap) */
   gboolean restart_after;   /* stateless snapshot restore of a running instance */
   gint64 intent;            /* settled in the done callback (recovery.h) */
   gint64 id;                /* delete: the row, committed from the work */

@@ -801,6 +801,11 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
       g_prefix_error (error, "Failed to apply the templates of %s: ", data->name);
       return FALSE;
     }
+  /* LXD's Start (startCommon) reports its remap of the rootfs (the first
+   * start's) in container_progress and clears it ("") once done; Ferry's
+   * idmapped mount needs no remap, so the first start shows the end. */
+  if (data->start_argv != NULL && data->first_start)
+    ferry_operation_set_metadata_string (op, "container_progress", "");
   if (data->start_argv != NULL && !start_or_restore (data, error))
     {
       start_failed (data, error);
@@ -890,6 +895,7 @@ ferry_instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful,
   if (ferry_instance_is_running (d, inst))
     return ferry_lifecycle_refused (d, inst->row->name, "Starting instance", TRUE, "The instance is already running");
   data = ferry_lifecycle_data_new (d, inst, action);
+  data->first_start = inst->row->last_used_at == 0;
   if (!g_file_test (data->rootfs, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The instance's root file system %s is missing",
