@@ -26,12 +26,15 @@ typedef struct
   gboolean (*swap_copy) (const char *from, const char *to, GError **error);
   char *rootfs;
   char *snapshot_state;  /* the snapshot's CRIU images (stateful restore) */
+  FerryDbSnapshot *restore_row; /* a restore: the snapshot whose config comes back */
+  char *snapshot_idmap;  /* a stateful restore: its checkpoint's map */
   char *stats_file;
   gboolean discard_state;
   gboolean was_frozen;      /* stateful stop: frozen by its user before */
   gboolean state_saved;     /* result: a stateful stop completed */
   gboolean state_consumed;  /* result: a stateful start restored and dropped its state */
   gboolean state_kept;      /* result: a failed restore left state to retry from */
+  gboolean first_start;     /* LXD reports container_progress then (its first remap) */
   gboolean restart_after;   /* stateless snapshot restore of a running instance */
   gint64 intent;            /* settled in the done callback (recovery.h) */
   gint64 id;                /* delete: the row, committed from the work */

@@ -106,6 +106,8 @@ ferry_lifecycle_data_free (LifecycleData *data)
   g_free (data->swap_from);
   g_free (data->rootfs);
   g_free (data->snapshot_state);
+  g_clear_pointer (&data->restore_row, ferry_db_snapshot_free);
+  g_free (data->snapshot_idmap);
   ferry_templates_job_free (data->templates);
   g_clear_error (&data->commit_error);
   if (data->stats_file)
@@ -587,6 +589,161 @@ restored (LifecycleData *data)
   data->state_consumed = TRUE;
 }
 
+/* The instance's volatile keys stay: they are its runtime (MAC address,
+ * idmap, host-side names, last power state), not what the snapshot
+ * captured; a snapshot's volatile key comes back only where the instance
+ * has none, so a restore never changes the MAC its network knows. */
+static GHashTable *
+restored_config (FerryInstance *inst, const FerryDbSnapshot *s, GError **error)
+{
+  g_autoptr (GHashTable) own = ferry_instance_own_config (inst);
+  g_autoptr (JsonObject) obj = ferry_json_parse_object (s->config_json, s->config_json ? strlen (s->config_json) : 0,
+                                                        TRUE, error);
+  GHashTable *config = obj ? ferry_json_string_map (obj, "Config", error) : NULL;
+  GHashTableIter iter;
+  gpointer k, v;
+
+  if (config == NULL)
+    return NULL;
+  g_hash_table_iter_init (&iter, own);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    if (g_str_has_prefix (k, "volatile."))
+      g_hash_table_insert (config, g_strdup (k), g_strdup (v));
+  return config;
+}
+
+static void
+swap_text (char **field, const char *value)
+{
+  g_free (*field);
+  *field = g_strdup (value);
+}
+
+gboolean
+ferry_instance_restore_config (FerryDaemon *d, FerryInstance *inst, const FerryDbSnapshot *s, GError **error)
+{
+  g_autoptr (GHashTable) config = restored_config (inst, s, error);
+  FerryDbInstance *row = inst->row;
+  FerryDbInstance old = *row;
+
+  if (config == NULL)
+    {
+      g_prefix_error (error, "The config of snapshot %s/%s: ", row->name, s->name);
+      return FALSE;
+    }
+  old.config_json = g_strdup (row->config_json);
+  old.devices_json = g_strdup (row->devices_json);
+  old.profiles_json = g_strdup (row->profiles_json);
+  old.description = g_strdup (row->description);
+  old.architecture = g_strdup (row->architecture);
+  ferry_instance_set_own_config (inst, config);
+  swap_text (&row->devices_json, s->devices_json ? s->devices_json : "{}");
+  swap_text (&row->profiles_json, s->profiles_json ? s->profiles_json : "[]");
+  swap_text (&row->description, s->description ? s->description : "");
+  if (s->architecture != NULL && *s->architecture != '\0')
+    swap_text (&row->architecture, s->architecture);
+  row->ephemeral = s->ephemeral;
+  if (ferry_instance_save (d, inst, error))
+    {
+      g_free (old.config_json);
+      g_free (old.devices_json);
+      g_free (old.profiles_json);
+      g_free (old.description);
+      g_free (old.architecture);
+      return TRUE;
+    }
+  /* Not saved: the row in memory stays what the database has. */
+  g_free (row->config_json);
+  g_free (row->devices_json);
+  g_free (row->profiles_json);
+  g_free (row->description);
+  g_free (row->architecture);
+  row->config_json = old.config_json;
+  row->devices_json = old.devices_json;
+  row->profiles_json = old.profiles_json;
+  row->description = old.description;
+  row->architecture = old.architecture;
+  row->ephemeral = old.ephemeral;
+  g_prefix_error (error, "Restoring the config of %s from snapshot %s: ", row->name, s->name);
+  return FALSE;
+}
+
+/* The marker of a restore's rootfs swap (docs/durability.md): written
+ * before the swap, removed once the snapshot's config is committed. */
+char *
+ferry_instance_restore_marker (FerryDaemon *d, const char *instance)
+{
+  g_autofree char *rootfs = ferry_layout_rootfs (d->layout, instance);
+  g_autofree char *dir = g_path_get_dirname (rootfs);
+
+  return g_build_filename (dir, "restore-swap", NULL);
+}
+
+/* LXD's restore brings the snapshot's config back with its rootfs. The
+ * marker (synced) says the swap may be done: the recovery of a restore
+ * left over commits the config when it finds the marker and no
+ * rootfs.incoming (the swap's renames done). */
+static gboolean
+mark_swap (LifecycleData *data, GError **error)
+{
+  g_autofree char *marker = ferry_instance_restore_marker (data->daemon, data->name);
+  g_autofree char *dir = g_path_get_dirname (marker);
+
+  if (!g_file_set_contents (marker, data->snapshot, -1, error) || !ferry_fsync_dir (dir, error))
+    {
+      g_prefix_error (error, "Marking the restore of %s: ", data->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  LifecycleData *data;
+  GError *error;
+} RestoreCommit;
+
+/* Main thread: the commit point of the restore's config, then the start
+ * arguments again, from the restored config and devices. */
+static gboolean
+commit_restored_config (gpointer user_data)
+{
+  RestoreCommit *c = user_data;
+  LifecycleData *data = c->data;
+  FerryDaemon *d = data->daemon;
+  FerryInstance *inst = ferry_instance_lookup (d, data->name, &c->error);
+  g_autofree char *marker = ferry_instance_restore_marker (d, data->name);
+
+  if (inst == NULL || !ferry_instance_restore_config (d, inst, data->restore_row, &c->error))
+    return G_SOURCE_REMOVE;
+  unlink (marker);
+  if (data->start_argv != NULL)
+    {
+      g_autofree char *log = data->start_is_restore ? ferry_layout_criu_log (d->layout, data->name, "restore") : NULL;
+      GPtrArray *argv = start_arguments (d, inst, data->snapshot_state, log, data->snapshot_state ? data->stats_file : NULL,
+                                         data->snapshot_idmap, &c->error);
+      if (argv == NULL)
+        return G_SOURCE_REMOVE;
+      g_ptr_array_unref (data->start_argv);
+      data->start_argv = argv;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+restore_config (LifecycleData *data, GError **error)
+{
+  RestoreCommit c = { .data = data };
+
+  ferry_operation_call_main (commit_restored_config, &c);
+  if (c.error != NULL)
+    {
+      g_propagate_error (error, c.error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The steps, in order: stop (while a snapshot's rootfs is copied beside
  * the instance's), the dump of a stateful stop, the rootfs swap of a
  * snapshot restore, discarding saved state, start or restore. */
@@ -623,12 +780,19 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
       g_propagate_error (error, g_steal_pointer (&copy.error));
       ferry_rm_rf (incoming, NULL);
     }
-  if (data->swap_from != NULL && ((error && *error) || !install_rootfs (data, incoming, error)))
+  if (data->swap_from != NULL && ((error && *error) || !mark_swap (data, error)
+                                  || !install_rootfs (data, incoming, error)))
     {
+      g_autofree char *marker = ferry_instance_restore_marker (data->daemon, data->name);
+      unlink (marker);
       g_prefix_error (error, "Restoring the root file system of %s from snapshot %s: ", data->name, data->snapshot);
       return FALSE;
     }
   if (data->swap_from != NULL && !restore_metadata (data, error))
+    return FALSE;
+  if (data->swap_from != NULL)
+    ferry_test_crash_point ("restore-before-config");
+  if (data->restore_row != NULL && !restore_config (data, error))
     return FALSE;
   if (data->discard_state && !ferry_rm_rf (data->state_dir, error))
     return FALSE;
@@ -637,6 +801,11 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
       g_prefix_error (error, "Failed to apply the templates of %s: ", data->name);
       return FALSE;
     }
+  /* LXD's Start (startCommon) reports its remap of the rootfs (the first
+   * start's) in container_progress and clears it ("") once done; Ferry's
+   * idmapped mount needs no remap, so the first start shows the end. */
+  if (data->start_argv != NULL && data->first_start)
+    ferry_operation_set_metadata_string (op, "container_progress", "");
   if (data->start_argv != NULL && !start_or_restore (data, error))
     {
       start_failed (data, error);
@@ -726,6 +895,7 @@ ferry_instance_start_op (FerryDaemon *d, FerryInstance *inst, gboolean stateful,
   if (ferry_instance_is_running (d, inst))
     return ferry_lifecycle_refused (d, inst->row->name, "Starting instance", TRUE, "The instance is already running");
   data = ferry_lifecycle_data_new (d, inst, action);
+  data->first_start = inst->row->last_used_at == 0;
   if (!g_file_test (data->rootfs, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The instance's root file system %s is missing",
@@ -830,6 +1000,7 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
 {
   g_autoptr (GPtrArray) snaps = ferry_db_snapshot_list (d->db, inst->row->id, error);
   FerryDbSnapshot *found = NULL;
+  guint found_index = 0;
   LifecycleData *data;
   g_autofree char *snap_dir = NULL;
   gboolean running;
@@ -838,7 +1009,10 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
     return NULL;
   for (guint i = 0; i < snaps->len; i++)
     if (strcmp (((FerryDbSnapshot *) g_ptr_array_index (snaps, i))->name, snap) == 0)
-      found = g_ptr_array_index (snaps, i);
+      {
+        found = g_ptr_array_index (snaps, i);
+        found_index = i;
+      }
   if (found == NULL)
     {
       g_autofree char *message = g_strdup_printf ("Snapshot %s/%s does not exist", inst->row->name, snap);
@@ -854,6 +1028,8 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
     data->stop_argv = stop_arguments (d, inst, 0, TRUE);
   /* Saved state of an earlier stateful stop is stale once the rootfs changes. */
   data->discard_state = TRUE;
+  data->restore_row = g_ptr_array_steal_index (snaps, found_index);
+  found = data->restore_row;
   if (found->stateful)
     {
       g_autofree char *log = ferry_layout_criu_log (d->layout, inst->row->name, "restore");
@@ -864,8 +1040,9 @@ ferry_instance_restore (FerryDaemon *d, FerryInstance *inst, const char *snap, G
       const char *snap_idmap = NULL;
       if (snap_config != NULL)
         ferry_json_get_string (snap_config, "volatile.idmap.current", &snap_idmap, NULL);
+      data->snapshot_idmap = g_strdup (snap_idmap ? snap_idmap : "[]");
       data->start_argv = start_arguments (d, inst, data->snapshot_state, log, data->stats_file,
-                                          snap_idmap ? snap_idmap : "[]", error);
+                                          data->snapshot_idmap, error);
       data->start_is_restore = TRUE;
     }
   else if (running)

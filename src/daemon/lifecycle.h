@@ -62,3 +62,13 @@ void ferry_instance_thaw_after_failed_dump (const char *run_dir, const char *nam
 /* Loads every instance from the database and re-attaches to running ones;
  * starts those that were running when the host went down. */
 gboolean ferry_instances_load (FerryDaemon *d, GError **error);
+
+/* A restore of snapshot S (LXD's Restore): the snapshot's config, devices,
+ * profiles, description, architecture and ephemeral flag become INST's, in
+ * one database write (the commit point of the restore's config); INST's
+ * volatile keys stay. */
+gboolean ferry_instance_restore_config (FerryDaemon *d, FerryInstance *inst, const FerryDbSnapshot *s,
+                                        GError **error);
+/* The file that says a restore's rootfs swap may have happened before its
+ * config was committed (recovery.c finishes it). */
+char *ferry_instance_restore_marker (FerryDaemon *d, const char *instance);

@@ -118,6 +118,42 @@ recover_start_from_state (FerryDaemon *d, FerryInstance *inst)
   set_power (d, inst, "RUNNING", FALSE);
 }
 
+/* The restore swapped the rootfs (its marker is there, rootfs.incoming is
+ * not) but died before it committed the snapshot's config: the config is
+ * committed now, so the rootfs and the config are the snapshot's both. */
+static void
+finish_restore_config (FerryDaemon *d, FerryInstance *inst, const char *snap)
+{
+  g_autofree char *marker = ferry_instance_restore_marker (d, inst->row->name);
+  g_autofree char *rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
+  g_autofree char *incoming = g_strconcat (rootfs, ".incoming", NULL);
+  g_autoptr (GPtrArray) snaps = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_test (marker, G_FILE_TEST_EXISTS))
+    return;
+  if (!g_file_test (incoming, G_FILE_TEST_EXISTS) && (snaps = ferry_db_snapshot_list (d->db, inst->row->id, &error)))
+    for (guint i = 0; i < snaps->len; i++)
+      {
+        FerryDbSnapshot *s = g_ptr_array_index (snaps, i);
+        if (!g_str_equal (s->name, snap))
+          continue;
+        g_message ("The restore of %s to snapshot %s had put its rootfs in place: its config is restored too",
+                   inst->row->name, snap);
+        if (!ferry_instance_restore_config (d, inst, s, &error))
+          {
+            g_warning ("%s", error->message);
+            return; /* the marker stays: the next start tries again */
+          }
+      }
+  if (error != NULL)
+    {
+      g_warning ("Finishing the restore of %s: %s", inst->row->name, error->message);
+      return;
+    }
+  unlink (marker);
+}
+
 /* A snapshot restore: the instance runs (the snapshot's processes, or the
  * old ones if it died before stopping them), or it is stopped, and not
  * started again at this start as if nothing had happened: the user asked
@@ -129,6 +165,7 @@ recover_restore (FerryDaemon *d, FerryInstance *inst, const char *snap)
   g_autofree char *state = ferry_layout_state_dir (d->layout, name);
   g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", name);
 
+  finish_restore_config (d, inst, snap);
   if (ferry_instance_is_running (d, inst))
     {
       g_message ("The restore of %s to snapshot %s that the previous ferryd started: %s runs", name, snap, name);

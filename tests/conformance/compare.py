@@ -64,6 +64,8 @@ VALUE_FREE = [
     ("storage-pool-resources", "*"),
     ("*", "*/network/*/addresses"),   # LXD's busybox runs no DHCP client, Ferry's does
     ("operations", "body/metadata/*"),  # which operations are still listed: timing
+    ("*", "*/progress/speed"),         # an unpack's speed: the machine's
+    ("*", "*/create_instance_from_image_unpack_progress"),
 ]
 
 # (step pattern, path pattern): objects whose keys are data, not fields (which lists of

@@ -243,23 +243,71 @@ create_data_free (CreateData *data)
   g_free (data);
 }
 
+/* LXD's size text (shared/units GetByteSizeString, precision 2). */
+static char *
+byte_size_string (gint64 bytes)
+{
+  static const char *const units[] = { "kB", "MB", "GB", "TB", "PB", "EB" };
+  double value = (double) bytes;
+
+  if (bytes < 1000)
+    return g_strdup_printf ("%" G_GINT64_FORMAT "B", bytes);
+  for (guint i = 0; i < G_N_ELEMENTS (units); i++)
+    {
+      value /= 1000;
+      if (value < 1000 || i == G_N_ELEMENTS (units) - 1)
+        return g_strdup_printf ("%.2f%s", value, units[i]);
+    }
+  g_assert_not_reached ();
+}
+
+/* LXD's create from an image reports its unpack's progress (a tracker on
+ * the image file read) in the operation's metadata, as
+ * create_instance_from_image_unpack_progress and progress; Ferry unpacks
+ * in one call, so the operation carries the final values. */
+static void
+set_unpack_progress (FerryOperation *op, CreateData *data, gint64 started)
+{
+  const char *extension = NULL;
+  g_autofree char *tarball = ferry_image_tarball_path (data->daemon->layout->images, data->fingerprint, &extension,
+                                                       NULL);
+  struct stat st;
+  gint64 elapsed = MAX (g_get_monotonic_time () - started, 1);
+  gint64 size = tarball != NULL && stat (tarball, &st) == 0 ? st.st_size : 0;
+  gint64 speed = (gint64) ((double) size * G_USEC_PER_SEC / (double) elapsed);
+  g_autofree char *speed_text = byte_size_string (speed);
+  g_autofree char *text = g_strdup_printf ("Unpack: 100%% (%s/s)", speed_text);
+  g_autofree char *speed_num = g_strdup_printf ("%" G_GINT64_FORMAT, speed);
+  JsonObject *progress = json_object_new ();
+
+  json_object_set_string_member (progress, "stage", "create_instance_from_image_unpack");
+  json_object_set_string_member (progress, "percent", "100");
+  json_object_set_string_member (progress, "speed", speed_num);
+  ferry_operation_set_metadata_string (op, "create_instance_from_image_unpack_progress", text);
+  ferry_operation_set_metadata_node (op, "progress", json_node_init_object (json_node_alloc (), progress));
+  json_object_unref (progress);
+}
+
 static gboolean
 create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   CreateData *data = user_data;
   const FerryStorageDriver *driver = data->pool->driver;
+  gint64 started;
 
   if (!ferry_storage_prepare_instance (data->daemon, data->pool, data->name, error)
       || !ferry_layout_make_instance_dir (data->instance_dir, error) || !driver->create_volume (data->rootfs, error))
     return FALSE;
   if (data->fingerprint == NULL)
     return TRUE;
+  started = g_get_monotonic_time ();
   if (!ferry_image_unpack_into (data->daemon->layout->images, data->fingerprint, data->rootfs, error)
       || !ferry_image_unpack_metadata (data->daemon->layout->images, data->fingerprint, data->instance_dir, error))
     {
       g_prefix_error (error, "Unpacking image %.12s: ", data->fingerprint);
       return FALSE;
     }
+  set_unpack_progress (op, data, started);
   /* On disk before the database records it (docs/durability.md). */
   if (!ferry_syncfs (data->instance_dir, error))
     return FALSE;
