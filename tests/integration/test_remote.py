@@ -99,7 +99,7 @@ def test_untrusted_view_password_and_trust_store(remote, tmp_path):
     status, env = https(port, "POST", "/1.0/certificates", dict(body, password=PASSWORD), cert=None)
     assert status == 400 and env["type"] == "error"  # no client certificate to trust
     status, env = https(port, "POST", "/1.0/certificates", dict(body, password=PASSWORD), cert=cert)
-    assert status == 200 and env["type"] == "sync", env
+    assert status == 201 and env["type"] == "sync", env  # LXD: 201 + Location
 
     status, env = https(port, "GET", "/1.0", cert=cert)
     assert env["metadata"]["auth"] == "trusted" and "environment" in env["metadata"]

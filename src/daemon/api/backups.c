@@ -224,7 +224,7 @@ ferry_api_backup_get (FerryRequest *req, FerryInstance *inst)
   g_autoptr (BackupInfo) b = backup_find (req->daemon, inst->row->name, req->parts[3]);
 
   if (b == NULL)
-    ferry_respond_error_literal (req->msg, 404, "Backup not found");
+    ferry_respond_error_literal (req->msg, 404, "Load backup from database: Instance backup not found");
   else
     ferry_respond_sync (req->msg, backup_json (b, NULL));
 }
@@ -622,10 +622,16 @@ ferry_api_backup_delete (FerryRequest *req, FerryInstance *inst)
 
   if (b == NULL)
     {
-      ferry_respond_error_literal (req->msg, 404, "Backup not found");
+      ferry_respond_error_literal (req->msg, 404, "Load backup from database: Instance backup not found");
       return;
     }
-  op = ferry_operation_new (req->daemon, FERRY_OP_CLASS_TASK, "Removing backup");
+  op = ferry_operation_new (req->daemon, FERRY_OP_CLASS_TASK, "Removing instance backup");
+  {
+    /* LXD 5.0.2's resources of this one: a singular "container" key and URL. */
+    g_autofree char *escaped = g_uri_escape_string (inst->row->name, NULL, FALSE);
+    g_autofree char *url = g_strdup_printf ("/1.0/container/%s", escaped);
+    ferry_operation_add_resource (op, "container", url);
+  }
   ferry_operation_run (op, delete_work, small_done, small_data (req, inst, b), (GDestroyNotify) small_data_free);
   ferry_respond_async (req->msg, op);
 }
@@ -642,7 +648,7 @@ ferry_api_backup_rename (FerryRequest *req, FerryInstance *inst)
 
   if (b == NULL)
     {
-      ferry_respond_error_literal (req->msg, 404, "Backup not found");
+      ferry_respond_error_literal (req->msg, 404, "Load backup from database: Instance backup not found");
       return;
     }
   if (body == NULL || !ferry_json_get_string (body, "name", &name, &error)
@@ -659,7 +665,12 @@ ferry_api_backup_rename (FerryRequest *req, FerryInstance *inst)
       ferry_respond_error_literal (req->msg, 409, "A backup of that name already exists");
       return;
     }
-  op = ferry_operation_new (req->daemon, FERRY_OP_CLASS_TASK, "Renaming backup");
+  op = ferry_operation_new (req->daemon, FERRY_OP_CLASS_TASK, "Renaming instance backup");
+  {
+    g_autofree char *escaped = g_uri_escape_string (inst->row->name, NULL, FALSE);
+    g_autofree char *url = g_strdup_printf ("/1.0/instances/%s", escaped);
+    ferry_operation_add_resource (op, "instances", url);
+  }
   ferry_operation_run (op, rename_work, small_done, data, (GDestroyNotify) small_data_free);
   ferry_respond_async (req->msg, op);
 }
@@ -680,7 +691,7 @@ ferry_api_backup_export (FerryRequest *req, FerryInstance *inst)
 
   if (b == NULL)
     {
-      ferry_respond_error_literal (req->msg, 404, "Backup not found");
+      ferry_respond_error_literal (req->msg, 404, "Load backup from database: Instance backup not found");
       return;
     }
   dir = backup_dir (req->daemon, inst->row->name, b->name);
@@ -695,7 +706,8 @@ ferry_api_backup_export (FerryRequest *req, FerryInstance *inst)
   headers = soup_server_message_get_response_headers (req->msg);
   soup_server_message_set_status (req->msg, 200, NULL);
   soup_message_headers_set_content_type (headers, "application/octet-stream", NULL);
-  soup_message_headers_replace (headers, "Content-Disposition", "attachment; filename=\"backup.tar\"");
+  /* LXD 5.0.2's header, file name empty: clients name the file themselves. */
+  soup_message_headers_replace (headers, "Content-Disposition", "inline;filename=");
   soup_message_headers_set_content_length (headers, (goffset) g_bytes_get_size (bytes));
   soup_message_body_append_bytes (soup_server_message_get_response_body (req->msg), bytes);
 }

@@ -203,7 +203,7 @@ trust_client (TrustRequest *tr)
       goto fail;
     }
   g_message ("Trusting client certificate %s (%s)", fp, row.name);
-  ferry_respond_sync (tr->msg, NULL);
+  ferry_respond_sync_location (tr->msg, "certificates", fp);
   return;
 
 fail:
@@ -377,5 +377,5 @@ ferry_api_certificate_delete (FerryRequest *req, FerryInstance *unused)
   if (row == NULL || !ferry_db_certificate_delete (req->daemon->db, row->fingerprint, &error))
     ferry_respond_error (req->msg, error);
   else
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_empty (req->msg);
 }

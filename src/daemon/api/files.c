@@ -206,8 +206,13 @@ static void
 set_file_headers (SoupServerMessage *msg, const struct stat *st, const char *type)
 {
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  g_autoptr (GDateTime) mtime = g_date_time_new_from_unix_utc (st->st_mtime);
+  g_autofree char *modified = mtime != NULL ? g_date_time_format (mtime, "%Y-%m-%d %H:%M:%S +0000 UTC") : NULL;
   char buf[32];
 
+  /* LXD's format: Go's time.String() of the mtime in whole seconds (SFTP's). */
+  if (modified != NULL)
+    soup_message_headers_replace (h, "X-LXD-modified", modified);
   g_snprintf (buf, sizeof buf, "%u", (unsigned) st->st_uid);
   soup_message_headers_replace (h, "X-LXD-uid", buf);
   g_snprintf (buf, sizeof buf, "%u", (unsigned) st->st_gid);
@@ -307,6 +312,13 @@ pull_symlink (SoupServerMessage *msg, int pathfd, const struct stat *st, const c
       return;
     }
   set_file_headers (msg, st, "symlink");
+  {
+    /* As for a file: LXD serves the target as a file named as the link. */
+    g_autofree char *base = g_path_get_basename (path);
+    g_autofree char *disposition = g_strdup_printf ("inline;filename=%s", base);
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Content-Disposition",
+                                  disposition);
+  }
   soup_server_message_set_status (msg, 200, NULL);
   soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY, target, (gsize) n);
 }
@@ -498,7 +510,7 @@ copy_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   if (g_task_propagate_boolean (G_TASK (result), &error))
-    ferry_respond_sync (msg, NULL);
+    ferry_respond_sync_empty (msg);
   else
     ferry_respond_error (msg, error);
   soup_server_message_unpause (msg);
@@ -641,7 +653,7 @@ files_post (FerryRequest *req, FerryInstance *inst, int rootfd, const char *path
   else
     ok = push_file (req->msg, parentfd, name, &fh, &upload, path, &answered, error);
   if (ok && !answered)
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_empty (req->msg);
 }
 
 /* ---- DELETE ---- */
@@ -661,7 +673,7 @@ files_delete (FerryRequest *req, int rootfd, const char *path, GError **error)
       set_errno_error (error, errno, "Removing", path);
       return;
     }
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
 }
 
 void

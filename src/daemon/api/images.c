@@ -274,9 +274,12 @@ ferry_api_image_aliases_create (FerryRequest *req, FerryInstance *unused)
     }
   row = (FerryDbAlias){ .name = (char *) name, .fingerprint = fp, .description = (char *) description };
   if (ferry_db_alias_insert (req->daemon->db, &row, &error))
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_location (req->msg, "images/aliases", name);
   else if (g_error_matches (error, FERRY_ERROR, FERRY_ERROR_CONFLICT))
-    ferry_respond_error_literal (req->msg, 409, "Alias already exists");
+    {
+      g_autofree char *text = g_strdup_printf ("Alias \"%s\" already exists", name);
+      ferry_respond_error_literal (req->msg, 409, text);
+    }
   else
     ferry_respond_error (req->msg, error);
 }
@@ -297,7 +300,7 @@ lookup_alias (FerryRequest *req, GPtrArray **aliases)
   for (guint i = 0; i < (*aliases)->len; i++)
     if (strcmp (((FerryDbAlias *) g_ptr_array_index (*aliases, i))->name, req->parts[2]) == 0)
       return g_ptr_array_index (*aliases, i);
-  ferry_respond_error_literal (req->msg, 404, "Alias not found");
+  ferry_respond_error_literal (req->msg, 404, "Image alias not found");
   return NULL;
 }
 
@@ -322,7 +325,7 @@ ferry_api_image_alias_delete (FerryRequest *req, FerryInstance *unused)
   if (alias == NULL)
     return;
   if (ferry_db_alias_delete (req->daemon->db, alias->name, &error))
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_empty (req->msg);
   else
     ferry_respond_error (req->msg, error);
 }
@@ -358,7 +361,7 @@ ferry_api_image_alias_update (FerryRequest *req, FerryInstance *unused)
   if (!ferry_db_alias_update (req->daemon->db, alias->name, &row, &error))
     ferry_respond_error (req->msg, error);
   else if (rename)
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_location (req->msg, "images/aliases", name);
   else
     ferry_respond_sync_empty (req->msg);
 }

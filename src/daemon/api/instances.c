@@ -628,6 +628,12 @@ resolve_source (FerryDaemon *d, CreateRequest *r, GError **error)
       return FALSE;
     }
   r->fingerprint = ferry_images_resolve (d, fp && *fp ? fp : alias, error);
+  if (r->fingerprint == NULL && !(fp && *fp) && error != NULL && g_error_matches (*error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND))
+    {
+      /* LXD's words for a source alias that names nothing. */
+      g_clear_error (error);
+      g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_NOT_FOUND, "Image alias not found");
+    }
   if (r->fingerprint == NULL)
     return FALSE;
   r->image = ferry_image_load (d->layout->images, r->fingerprint, error);
@@ -1113,7 +1119,9 @@ serve_log (FerryRequest *req, FerryInstance *inst, const char *file)
     real = file;
   else
     {
-      ferry_respond_error_literal (req->msg, 404, "Log file not found");
+      /* LXD checks the name before looking for the file. */
+      g_autofree char *text = g_strdup_printf ("log file name %s not valid", file);
+      ferry_respond_error_literal (req->msg, 400, text);
       return;
     }
   path = g_build_filename (dir, real, NULL);
@@ -1128,7 +1136,7 @@ serve_log (FerryRequest *req, FerryInstance *inst, const char *file)
       if (unlink (path) < 0)
         ferry_respond_error_literal (req->msg, 500, g_strerror (errno));
       else
-        ferry_respond_sync (req->msg, NULL);
+        ferry_respond_sync_empty (req->msg);
       return;
     }
   if (strcmp (req->method, "DELETE") == 0)
@@ -1136,7 +1144,7 @@ serve_log (FerryRequest *req, FerryInstance *inst, const char *file)
       if (truncate (path, 0) < 0 && errno != ENOENT)
         ferry_respond_error_literal (req->msg, 500, g_strerror (errno));
       else
-        ferry_respond_sync (req->msg, NULL);
+        ferry_respond_sync_empty (req->msg);
       return;
     }
   if (!g_file_get_contents (path, &contents, &len, NULL))

@@ -182,7 +182,7 @@ metadata_update (FerryRequest *req, FerryInstance *inst, GError **error)
   if (!ferry_write_file_atomic (path, yaml, -1, 0644, error))
     return FALSE;
   lifecycle (d, inst, "instance-metadata-updated", NULL);
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
   return TRUE;
 }
 
@@ -309,7 +309,7 @@ template_put (FerryRequest *req, FerryInstance *inst, const char *name, GError *
   if (!ferry_write_file_atomic (path, data != NULL ? data : "", (gssize) len, 0644, error))
     return;
   lifecycle (req->daemon, inst, "instance-metadata-template-created", name);
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
 }
 
 static void
@@ -330,7 +330,7 @@ template_delete (FerryRequest *req, FerryInstance *inst, const char *name, GErro
       return;
     }
   lifecycle (req->daemon, inst, "instance-metadata-template-deleted", name);
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
 }
 
 void

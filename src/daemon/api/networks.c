@@ -91,7 +91,14 @@ network_json (FerryDaemon *d, FerryNetwork *n)
   json_object_set_boolean_member (o, "managed", TRUE);
   json_object_set_string_member (o, "status", n->error ? "Errored" : "Created");
   json_object_set_member (o, "config", ferry_json_from_string_map (n->config));
-  json_object_set_array_member (o, "used_by", urls);
+  /* LXD's list of users is a Go slice: null while nothing uses the network. */
+  if (users->len > 0)
+    json_object_set_array_member (o, "used_by", urls);
+  else
+    {
+      json_array_unref (urls);
+      json_object_set_null_member (o, "used_by");
+    }
   json_object_set_array_member (o, "locations", locations);
   json_node_take_object (node, o);
   return node;
@@ -135,8 +142,9 @@ list_networks (FerryRequest *req)
   ferry_api_respond_collection (req, names, "/1.0/networks/", network_name, network_item_json, d);
 }
 
+/* Creates the network the body describes; its name in NAME_OUT. */
 static gboolean
-create_network (FerryRequest *req, GError **error)
+create_network (FerryRequest *req, char **name_out, GError **error)
 {
   FerryDaemon *d = req->daemon;
   g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, error);
@@ -164,7 +172,8 @@ create_network (FerryRequest *req, GError **error)
     }
   if (ferry_network_lookup (d, name) != NULL)
     {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "The network already exists");
+      /* 400, not 409: LXD's answer to this one. */
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "The network already exists");
       return FALSE;
     }
   if (ferry_link_exists (name))
@@ -208,6 +217,7 @@ create_network (FerryRequest *req, GError **error)
       return FALSE;
     }
   g_message ("Created network %s", name);
+  *name_out = g_strdup (name);
   return TRUE;
 }
 
@@ -332,23 +342,27 @@ ferry_api_networks_list (FerryRequest *req, FerryInstance *unused)
   list_networks (req);
 }
 
-/* Answers 200, or the error of a change that failed. */
+/* Answers as LXD: 201 with the Location of the network made or renamed
+ * (NAME), {} for a delete (NAME NULL), or the error of a change that failed. */
 static void
-respond_change (FerryRequest *req, gboolean ok, const GError *error)
+respond_change (FerryRequest *req, gboolean ok, const GError *error, const char *name)
 {
-  if (ok)
-    ferry_respond_sync (req->msg, NULL);
-  else
+  if (!ok)
     ferry_respond_error (req->msg, error);
+  else if (name != NULL)
+    ferry_respond_sync_location (req->msg, "networks", name);
+  else
+    ferry_respond_sync_empty (req->msg);
 }
 
 void
 ferry_api_networks_create (FerryRequest *req, FerryInstance *unused)
 {
   g_autoptr (GError) error = NULL;
-  gboolean ok = create_network (req, &error);
+  g_autofree char *name = NULL;
+  gboolean ok = create_network (req, &name, &error);
 
-  respond_change (req, ok, error);
+  respond_change (req, ok, error, name);
 }
 
 /* The network /1.0/networks/NAME names; NULL once it answered 404. */
@@ -401,7 +415,7 @@ ferry_api_network_delete (FerryRequest *req, FerryInstance *unused)
   if (n != NULL)
     {
       gboolean ok = delete_network (req, n, &error);
-      respond_change (req, ok, error);
+      respond_change (req, ok, error, NULL);
     }
 }
 
@@ -414,7 +428,7 @@ ferry_api_network_rename (FerryRequest *req, FerryInstance *unused)
   if (n != NULL)
     {
       gboolean ok = rename_network (req, n, &error);
-      respond_change (req, ok, error);
+      respond_change (req, ok, error, n->name);
     }
 }
 

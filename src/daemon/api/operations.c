@@ -69,7 +69,7 @@ ferry_api_operations (FerryRequest *req, FerryInstance *unused)
   else if (req->n_parts == 2 && strcmp (req->method, "DELETE") == 0)
     {
       if (ferry_operation_cancel (op))
-        ferry_respond_sync (req->msg, NULL);
+        ferry_respond_sync_empty (req->msg);
       else
         ferry_respond_error_literal (req->msg, 400, "This operation can't be cancelled");
     }

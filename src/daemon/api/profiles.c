@@ -187,7 +187,7 @@ ferry_api_profiles_create (FerryRequest *req, FerryInstance *unused)
   g_free (row.devices_json);
   g_free (row.description);
   if (ok)
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_location (req->msg, "profiles", name);
   else
     ferry_respond_error (req->msg, error);
 }
@@ -208,7 +208,7 @@ lookup_profile (FerryRequest *req, GPtrArray **profiles)
     }
   p = find_profile (*profiles, req->parts[1]);
   if (p == NULL)
-    ferry_respond_error_literal (req->msg, 404, "Profile not found");
+    ferry_respond_error_literal (req->msg, 404, "Fetch profile: Profile not found");
   return p;
 }
 
@@ -349,11 +349,15 @@ ferry_api_profile_delete_or_rename (FerryRequest *req, FerryInstance *unused)
       g_autoptr (JsonObject) body = ferry_request_json (req, FALSE, &error);
       const char *name = NULL;
       if (body != NULL && ferry_json_get_string (body, "name", &name, &error)
-          && ferry_name_validate_object ("Profile", name, &error))
-        ferry_db_profile_rename (d->db, p->name, name, &error);
+          && ferry_name_validate_object ("Profile", name, &error)
+          && ferry_db_profile_rename (d->db, p->name, name, &error))
+        {
+          ferry_respond_sync_location (req->msg, "profiles", name);
+          return;
+        }
     }
   if (error != NULL)
     ferry_respond_error (req->msg, error);
   else
-    ferry_respond_sync (req->msg, NULL);
+    ferry_respond_sync_empty (req->msg);
 }

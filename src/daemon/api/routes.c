@@ -32,7 +32,7 @@ snapshot_not_found (FerryRequest *req, FerryInstance *unused)
 static void
 alias_not_found (FerryRequest *req, FerryInstance *unused)
 {
-  ferry_respond_error_literal (req->msg, 404, "Alias not found");
+  ferry_respond_error_literal (req->msg, 404, "Image alias not found");
 }
 
 static void
@@ -50,7 +50,7 @@ image_not_found (FerryRequest *req, FerryInstance *unused)
 static void
 profile_not_found (FerryRequest *req, FerryInstance *unused)
 {
-  ferry_respond_error_literal (req->msg, 404, "Profile not found");
+  ferry_respond_error_literal (req->msg, 404, "Fetch profile: Profile not found");
 }
 
 /* What LXD answers to a client it does not trust: the API's root, the

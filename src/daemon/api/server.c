@@ -205,6 +205,31 @@ driver_version (const FerryStorageDriver *driver)
   return driver == &ferry_storage_driver_btrfs ? btrfs_version () : "1";
 }
 
+/* The 32-bit architectures a 64-bit one runs too, as LXD lists them beside
+ * it (shared/osarch's architectureSupportedPersonalities: a fixed table,
+ * the kernel is not asked). */
+static void
+add_personalities (JsonArray *arches, const char *machine)
+{
+  static const struct
+  {
+    const char *machine;
+    const char *personalities[4];
+  } table[] = {
+    { "x86_64", { "i686", NULL } },
+    { "aarch64", { "armv6l", "armv7l", "armv8l", NULL } },
+    { "armv8l", { "armv6l", "armv7l", NULL } },
+    { "armv7l", { "armv6l", NULL } },
+    { "ppc64", { "ppc", NULL } },
+    { "mips64", { "mips", NULL } },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
+    if (strcmp (table[i].machine, machine) == 0)
+      for (gsize k = 0; table[i].personalities[k] != NULL; k++)
+        json_array_add_string_element (arches, table[i].personalities[k]);
+}
+
 /* environment.storage and storage_version: the drivers of the pools in
  * use, " | " between them as LXD joins them. */
 static void
@@ -267,6 +292,7 @@ ferry_api_server_json (FerryDaemon *d)
   json_object_set_member (o, "auth_methods", ferry_json_string_list (auth_methods));
 
   json_array_add_string_element (arches, uts.machine);
+  add_personalities (arches, uts.machine);
   json_object_set_member (env, "addresses", ferry_https_addresses_json (d));
   json_object_set_array_member (env, "architectures", arches);
   add_string (env, "certificate", d->https != NULL ? d->https->cert_pem : "");

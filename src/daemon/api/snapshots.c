@@ -146,7 +146,12 @@ lookup_snapshot (FerryRequest *req, FerryInstance *inst, GPtrArray **snaps)
     }
   s = find_snapshot (*snaps, req->parts[3]);
   if (s == NULL)
-    ferry_respond_error_literal (req->msg, 404, "Snapshot not found");
+    {
+      g_autofree char *text = g_strdup_printf ("Failed to fetch snapshot \"%s\" of instance \"%s\" in project "
+                                               "\"default\": InstanceSnapshot not found",
+                                               req->parts[3], inst->row->name);
+      ferry_respond_error_literal (req->msg, 404, text);
+    }
   return s;
 }
 

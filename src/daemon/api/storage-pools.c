@@ -114,7 +114,14 @@ pool_json (FerryDaemon *d, FerryStoragePool *pool)
   json_object_set_string_member (o, "description", pool->description);
   json_object_set_string_member (o, "driver", pool->driver->name);
   json_object_set_member (o, "config", ferry_json_from_string_map (config));
-  json_object_set_array_member (o, "used_by", used_by);
+  /* LXD's list of users is a Go slice: null while nothing uses the pool. */
+  if (json_array_get_length (used_by) > 0)
+    json_object_set_array_member (o, "used_by", used_by);
+  else
+    {
+      json_array_unref (used_by);
+      json_object_set_null_member (o, "used_by");
+    }
   json_object_set_string_member (o, "status", "Created");
   json_object_set_array_member (o, "locations", locations);
   json_node_take_object (node, o);
@@ -196,7 +203,7 @@ ferry_api_storage_pools_create (FerryRequest *req, FerryInstance *unused)
     goto fail;
   if (ferry_storage_pool_get (d, name) != NULL)
     {
-      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Storage pool \"%s\" already exists", name);
+      g_set_error (&error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "The storage pool already exists: The record already exists");
       goto fail;
     }
   driver = ferry_storage_driver_find (driver_name);
@@ -229,7 +236,7 @@ ferry_api_storage_pools_create (FerryRequest *req, FerryInstance *unused)
     g_autofree char *source = g_strdup_printf ("/1.0/storage-pools/%s", name);
     ferry_events_lifecycle (d, "storage-pool-created", source, NULL);
   }
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_location (req->msg, "storage-pools", name);
   return;
 fail:
   ferry_respond_error (req->msg, error);
@@ -347,7 +354,7 @@ ferry_api_storage_pool_delete (FerryRequest *req, FerryInstance *unused)
   source = g_strdup_printf ("/1.0/storage-pools/%s", pool->name);
   g_hash_table_remove (d->pools, pool->name);
   ferry_events_lifecycle (d, "storage-pool-deleted", source, NULL);
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
 }
 
 void

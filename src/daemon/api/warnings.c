@@ -181,12 +181,12 @@ ferry_api_warning_update (FerryRequest *req, FerryInstance *unused)
           WarningRecord *r = record_of (w);
           g_free (r->status);
           r->status = g_strdup (status);
-          ferry_respond_sync (req->msg, NULL);
+          ferry_respond_sync_empty (req->msg);
           return;
         }
       if (status == NULL && strcmp (req->method, "PATCH") == 0)
         {
-          ferry_respond_sync (req->msg, NULL);
+          ferry_respond_sync_empty (req->msg);
           return;
         }
       g_set_error (&error, FERRY_ERROR, FERRY_ERROR_INVALID, "Invalid warning status \"%s\" (new or acknowledged)",
@@ -204,5 +204,5 @@ ferry_api_warning_delete (FerryRequest *req, FerryInstance *unused)
   if (w == NULL)
     return;
   record_of (w)->deleted = TRUE;
-  ferry_respond_sync (req->msg, NULL);
+  ferry_respond_sync_empty (req->msg);
 }

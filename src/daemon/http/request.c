@@ -123,7 +123,7 @@ ferry_request_if_match (FerryRequest *req, JsonNode *object, const char *const *
 }
 
 static void
-respond_sync_with_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag)
+respond_sync_full (SoupServerMessage *msg, int status, JsonNode *metadata, const char *etag)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -151,7 +151,24 @@ respond_sync_with_etag (SoupServerMessage *msg, JsonNode *metadata, const char *
       g_autofree char *quoted = g_strdup_printf ("\"%s\"", etag);
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "ETag", quoted);
     }
-  respond_json (msg, 200, root);
+  respond_json (msg, status, root);
+}
+
+static void
+respond_sync_with_etag (SoupServerMessage *msg, JsonNode *metadata, const char *etag)
+{
+  respond_sync_full (msg, 200, metadata, etag);
+}
+
+void
+ferry_respond_sync_location (SoupServerMessage *msg, const char *collection, const char *name)
+{
+  g_autofree char *escaped = g_uri_escape_string (name, NULL, FALSE);
+  g_autofree char *location = g_strdup_printf ("/1.0/%s/%s", collection, escaped);
+
+  /* LXD's SyncResponseLocation: 201, metadata null. */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location", location);
+  respond_sync_full (msg, 201, NULL, NULL);
 }
 
 void
@@ -233,7 +250,8 @@ ferry_respond_error (SoupServerMessage *msg, const GError *error)
 void
 ferry_respond_not_allowed (SoupServerMessage *msg)
 {
-  ferry_respond_error_literal (msg, 405, "Method not allowed");
+  /* LXD's words and status for a method its route does not have. */
+  ferry_respond_error_literal (msg, 501, "not implemented");
 }
 
 void

@@ -30,6 +30,9 @@ void ferry_respond_sync (SoupServerMessage *msg, JsonNode *metadata);          /
 void ferry_respond_sync_etag (SoupServerMessage *msg, JsonNode *object, const char *const *writable);
 /* 200 with metadata {}: LXD's answer to a change made at once (PATCH). */
 void ferry_respond_sync_empty (SoupServerMessage *msg);
+/* 201 Created with metadata null and Location /1.0/COLLECTION/NAME (the
+ * object made or renamed), as LXD answers a create or rename done at once. */
+void ferry_respond_sync_location (SoupServerMessage *msg, const char *collection, const char *name);
 void ferry_respond_error (SoupServerMessage *msg, const GError *error);
 void ferry_respond_error_literal (SoupServerMessage *msg, int status, const char *message);
 /* The text of an error envelope, for answers written outside libsoup. */
@@ -47,7 +50,7 @@ char *ferry_etag_of (JsonNode *object, const char *const *writable);
  * LXD's words, and the caller changes nothing. */
 gboolean ferry_request_if_match (FerryRequest *req, JsonNode *object, const char *const *writable, GError **error);
 
-/* Request body: method-not-allowed, sent for unknown verbs on a known path. */
+/* 501 "not implemented", LXD's answer to an unknown verb on a known path. */
 void ferry_respond_not_allowed (SoupServerMessage *msg);
 
 /* JSON builder shortcuts. */
