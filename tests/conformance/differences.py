@@ -118,22 +118,30 @@ KNOWN = [
       "serves PUT as POST (write the template) so the stock client's command works"),
 
     # --------------------------------------------------------------------- pending
-    P("*", "headers/etag", "ETag quoted, on every object LXD gives one (helper 2)"),
-    P("start-c2-default-events", "events/types/logging", "logging events by default (helper 3)"),
-    P("network-state", "*", "/1.0/networks/NAME/state (helper 5)"),
-    P("network-leases", "*", "/1.0/networks/NAME/leases (helper 5)"),
+    D("storage-pool*", "headers/etag", "LXD 5.0.2 hashes a pool's name and driver without calling them, the "
+      "hash fails and it drops the header (its bug, fixed in later LXD); Ferry sends the pool's ETag so that "
+      "If-Match protects pool edits too", "header only in Ferry*"),
+    F("start-c2-default-events", "events/types/logging", "LXD logs an instance start at info level, so a "
+      "listener of the default event types sees logging events then; Ferry sends logging events for what it "
+      "logs (info and up), and its start logs nothing at info level"),
+    D("network-state", "*", "the oracle's bridge has IPv6 off (its preseed: ipv6.address none), Ferry's has "
+      "IPv6: the address list's length differs, and the bridge id is made of the bridge's own MAC; keys and "
+      "types are compared"),
+    D("network-leases", "*", "the oracle's bridge has IPv6 off and fewer instances than Ferry's at that step: "
+      "the list's length differs; each lease's keys and types are compared"),
 
     # ----------------------------------------------------------------------- found
     D("*", "*config/volatile.last_state.idmap", "LXD records the map its rootfs is shifted to on disk; Ferry "
       "never shifts (idmapped mounts), so \"[]\" is the truth: an LXD importing or receiving the instance "
       "would otherwise unshift files that were never shifted"),
-    F("*", "*[snap0]/description", "snapshot objects: LXD 5.0.2 has no description field", ONLY),
-    F("snapshot-stateless", "body/metadata/description", "snapshot objects: LXD 5.0.2 has no description "
-      "field", ONLY),
+    D("*", "*[snap0]/description", "Ferry keeps a description per snapshot (PUT/PATCH set it, `lxc config "
+      "edit c1/snap` shows it); LXD 5.0.2's snapshot object has none", ONLY),
+    D("snapshot-stateless", "body/metadata/description", "see *[snap0]/description", ONLY),
     D("file-get-missing", "body/error", "Ferry names the path and the reason (\"Opening \\\"/root/nosuch\\\": No such "
       "file or directory\"), which `ferry file pull` shows; LXD says only \"Not Found\". Both answer 404"),
     F("snapshot-c1-stateless", "events/lifecycle instance-paused", "LXD freezes a running instance for its "
-      "stateless snapshot (instance-paused, instance-resumed)"),
+      "stateless snapshot (instance-paused, instance-resumed); Ferry copies the rootfs of a running instance "
+      "without freezing it (to do: freeze, with an intent that thaws after a crash, as copy.c does)"),
     F("snapshot-c1-stateless", "events/lifecycle instance-resumed", "see instance-paused"),
     D("exec-websocket-unconnected", "*", "LXD fails an exec whose websockets nobody connects within 5 s; "
       "Ferry fails it the same way (\"Timed out waiting for websockets to connect\") after 30 s "
@@ -142,10 +150,9 @@ KNOWN = [
     D("networks*", "body/metadata/*", "LXD lists the host's unmanaged interfaces (eth0, lo, ...) as networks; "
       "Ferry lists only the bridges it manages: serving host interfaces read-only (names validated, every change "
       "refused, state and leases for them) is not built yet", "item missing in Ferry"),
-    F("storage-volumes", "body/metadata/*", "a snapshot volume's URL is .../volumes/container/c2/snapshots/s0"),
-    F("storage-volumes-recursion1", "body/metadata/*", "volume objects: created_at, project; no pool key"),
-    F("server", "body/metadata/api_extensions/*", "names LXD 5.0.2 does not advertise (backup_expiry, "
-      "image_aliases_post, network_ipv4_dhcp_ranges)", "item only in Ferry"),
+    D("server", "body/metadata/api_extensions/*", "names for what Ferry does beyond LXD 5.0.2 (backup_expiry, "
+      "image_aliases_post, network_ipv4_dhcp_ranges), listed in docs/api-extensions.md; clients ignore names "
+      "they do not know", "item only in Ferry"),
     D("snapshot-p*", "*resources/*", "LXD 5.0.2 names the snapshot as if it were an instance "
       "(/1.0/instances/snap0: its bug); Ferry names the snapshot's instance"),
     D("project-default-patch-description", "*", "LXD lets the default project's description be changed (200). "
