@@ -306,7 +306,9 @@ ferry_ethtool_port (const char *name, FerryEthtoolPort *out)
   if (!ok)
     return FALSE;
   out->autoneg = cmd.autoneg == AUTONEG_ENABLE;
-  out->speed = ethtool_cmd_speed (&cmd);
+  /* ethtool_cmd_speed() of the kernel header shifts a u16 promoted to int:
+   * undefined for SPEED_UNKNOWN (speed_hi 0xffff), which a veth reports. */
+  out->speed = ((guint32) cmd.speed_hi << 16) | cmd.speed;
   if (out->speed == (guint32) SPEED_UNKNOWN || out->speed == 65535)
     out->speed = 0;
   out->duplex = cmd.duplex == DUPLEX_HALF ? "half" : cmd.duplex == DUPLEX_FULL ? "full" : NULL;
