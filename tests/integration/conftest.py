@@ -410,7 +410,8 @@ def leaked_processes(d):
             if pid not in found:
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
                     argv = f.read().decode(errors="replace").split("\0")
-                if any(a == d.root or a.startswith(d.root + "/") for a in argv):
+                # dnsmasq names our root in an option (--pid-file=ROOT/networks/...).
+                if any(a == d.root or a.startswith(d.root + "/") or f"={d.root}/" in a for a in argv):
                     found[pid] = " ".join(argv)
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
@@ -439,9 +440,40 @@ def mounts_under(root):
     return out
 
 
+def networks_up(d):
+    """Whether a dnsmasq of D's networks still runs (its pid file names a live dnsmasq)."""
+    base = os.path.join(d.root, "networks")
+    for name in os.listdir(base) if os.path.isdir(base) else []:
+        try:
+            with open(os.path.join(base, name, "dnsmasq.pid")) as f:
+                pid = int(f.read().strip() or 0)
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f"--pid-file={base}/{name}/dnsmasq.pid".encode() in f.read().split(b"\0"):
+                    return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def stop_networks_by_hand(d):
+    """SIGKILL the dnsmasq of each of D's networks (checked by its pid file) and delete the bridge."""
+    base = os.path.join(d.root, "networks")
+    for name in os.listdir(base) if os.path.isdir(base) else []:
+        try:
+            with open(os.path.join(base, name, "dnsmasq.pid")) as f:
+                pid = int(f.read().strip() or 0)
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f"--pid-file={base}/{name}/dnsmasq.pid".encode() in f.read().split(b"\0"):
+                    os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+        subprocess.run(["ip", "link", "del", name], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+
+
 def teardown_daemon(d):
     """Stop everything the daemon made, then prove nothing leaked. Returns a list of problems."""
     problems = []
+    died_on_its_own = not d.alive() and d.proc is not None and not d.stopped_by_test
     if d.alive():
         try:
             problems += [f"could not remove instance {e}" for e in d.remove_all_instances()]
@@ -450,9 +482,22 @@ def teardown_daemon(d):
         rc = d.kill(signal.SIGTERM)
         if d.exits[-1][0] != "SIGTERM" or rc != 0:
             problems.append(f"ferryd did not exit cleanly on SIGTERM: {d.exits[-1]}")
+    elif d.proc is not None and networks_up(d):
+        # The test left ferryd dead (killed) with its networks up: start it again so
+        # that it takes down what it made (bridge, dnsmasq, firewall table) on its way out.
+        try:
+            for key in [k for k in d.env if k.startswith("FERRY_TEST_CRASH")]:
+                del d.env[key]
+            d.start()
+            problems += [f"could not remove instance {e}" for e in d.remove_all_instances()]
+            d.kill(signal.SIGTERM)
+        except (AssertionError, OSError) as e:
+            # A root the test left unusable on purpose: take the networks down by hand.
+            print(f"restarting ferryd to take its networks down failed ({e}); stopping its dnsmasq")
+            stop_networks_by_hand(d)
     if d.crashes:
         problems.append(f"ferryd crashed during this module (already reported per test): {d.crashes}")
-    if not d.alive() and d.proc is not None and not d.stopped_by_test:
+    if died_on_its_own:
         problems.append(f"ferryd died on its own during the test (exit status {d.proc.returncode})")
 
     leaked = leaked_processes(d)
