@@ -367,7 +367,7 @@ def test_password_guessers_do_not_stall_the_daemon(remote, tmp_path):
     assert status == 429 and "try again" in env["error"], env
     status, env = https(port, "POST", "/1.0/certificates", dict(body, password=PASSWORD), cert=cert,
                         source="127.0.0.2")
-    assert status == 200, env
+    assert status == 201, env  # created, with its Location (as LXD)
     assert remote.api_ok("GET", "/1.0/certificates") == [f"/1.0/certificates/{fingerprint(cert[0])}"]
     assert "wrong trust passwords from 127.0.0.1" in open(os.path.join(remote.root, "logs", "ferryd.log")).read()
 
@@ -390,7 +390,7 @@ def test_token_name_is_the_servers(remote, tmp_path):
     }).encode()).decode()
     cert = make_cert(str(tmp_path))
     status, env = https(port, "POST", "/1.0/certificates", {"type": "client", "password": forged}, cert=cert)
-    assert status == 200, env
+    assert status == 201, env
     row = remote.api_ok("GET", f"/1.0/certificates/{fingerprint(cert[0])}")
     assert row["name"] == "granted-name"
     # A token is used once; a wrong secret of the right shape is refused.
