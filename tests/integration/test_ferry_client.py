@@ -173,7 +173,8 @@ def test_operation_list(daemon):
     assert isinstance(data, list)
     status, env = daemon.api("GET", "/1.0/operations?recursion=1")
     ids = [o["id"] for lst in env["metadata"].values() for o in lst]
-    assert sorted(o["id"] for o in data) == sorted(ids)
+    # Finished operations expire meanwhile: what the API still lists, ferry listed.
+    assert set(ids) <= {o["id"] for o in data}, (ids, data)
     assert any(o["description"] == "Creating instance" for o in data), data
     daemon.ferry("delete", "fop")
 
