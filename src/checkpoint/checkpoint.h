@@ -57,6 +57,21 @@ typedef enum
 gboolean ferry_criu_probe (FerryCriuInfo *info, FerryCriuCheck run_check, GError **error);
 
 
+/* CRIU keeps what it probed of the kernel in /run/criu.kdat, only on a
+ * tmpfs (a reboot must not find it stale); where /run is not one, every
+ * CRIU call probes again, a few hundred ms inside a freeze. Ferry's CRIU
+ * (patches/criu/0006) takes another directory from $CRIU_KDAT_DIR: this
+ * sets it, once per process before threads start, to a directory of
+ * root's on the /dev/shm tmpfs, unless /run is a tmpfs or the variable is
+ * set already. Nothing happens when no tmpfs is at hand. */
+void ferry_criu_kdat_cache_prepare (void);
+
+/* The directory for the cache given the preferred one (exposed for tests):
+ * PREFERRED when it is, or can be made, a directory of root's (mode 0700,
+ * not a symlink) on a tmpfs; else a new private one beside it, when
+ * somebody else took the name; else NULL. */
+char *ferry_criu_kdat_dir_choose (const char *preferred);
+
 /* JSON object of CRIU's statistics image ("stats-dump" or "stats-restore")
  * in DIR, with "total_time" (microseconds) added. A dump leaves its
  * stats-dump in the images; a restore's stats-restore is in the directory

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "runtime/cgroup.h"
+#include "checkpoint/checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -230,6 +231,8 @@ main (int argc, char **argv)
   umask (0077);
   signal (SIGPIPE, SIG_IGN);
   g_log_set_writer_func (write_log, NULL, NULL);
+  /* Before any thread: CRIU (run by the monitors) inherits it. */
+  ferry_criu_kdat_cache_prepare ();
 
   d = g_new0 (FerryDaemon, 1);
   the_daemon = d;

@@ -5,6 +5,7 @@
 #include "common/idmap.h"
 #include "common/signals.h"
 #include "runtime/runtime.h"
+#include "checkpoint/checkpoint.h"
 
 #include <locale.h>
 #include <signal.h>
@@ -430,6 +431,8 @@ main (int argc, char **argv)
    * root's alone. What runs in a container gets 022 back (container-init.c,
    * exec.c); a restored process gets its own from CRIU. */
   umask (0077);
+  /* Inherited from ferryd; set here when the monitor runs alone. */
+  ferry_criu_kdat_cache_prepare ();
   if (argc < 2)
     {
       usage ();
