@@ -269,8 +269,14 @@ fill_options (criu_opts *opts, const FerryDumpRequest *req, GError **error)
   criu_local_set_manage_cgroups_mode (opts, CRIU_CG_MODE_SOFT);
   criu_local_set_ext_unix_sk (opts, FALSE);
   criu_local_set_shell_job (opts, FALSE);
-  if (req->network_lock_skip)
-    ok &= criu_local_set_network_lock (opts, CRIU_NETWORK_LOCK_SKIP) == 0;
+  /* Locked with nftables, through libnftables inside CRIU: the iptables
+   * lock starts iptables-restore (through sh) twice at the dump and five
+   * to six times at the unlock, ~50 ms each side, all of it while the
+   * container is frozen. The restore unlocks by the method recorded in
+   * the images. Ferry's own firewall needs nftables already. */
+  ok &= criu_local_set_network_lock (opts, req->network_lock_skip ? CRIU_NETWORK_LOCK_SKIP
+                                                                  : CRIU_NETWORK_LOCK_NFTABLES)
+        == 0;
   if (req->freeze_cgroup != NULL)
     ok &= criu_local_set_freeze_cgroup (opts, req->freeze_cgroup) == 0;
   /* The console: the monitor holds the master, outside the dump, so the
