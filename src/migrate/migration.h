@@ -53,6 +53,19 @@ gboolean ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, c
 gboolean ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gboolean delete,
                                         const char *log, guint64 *bytes, GError **error);
 
+/* The regular files of directory SRC over the fs channel, in-process (the
+ * CRIU images of a live move: no rsync to start inside the freeze); the
+ * receiver creates each one in DEST (made 0700 if missing), never
+ * replacing a file, and refuses a name that is not a plain file name
+ * (ferry_migration_file_name_ok), more than MAX_FILES files or more than
+ * MAX_BYTES bytes in all. */
+gboolean ferry_migration_files_send (FerryMigrationLink *link, const char *src, guint64 *bytes, GError **error);
+gboolean ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint max_files, guint64 max_bytes,
+                                        guint64 *bytes, GError **error);
+/* A name one file of a directory may have: no '/', not "." or "..", no
+ * control character, 1-255 bytes. */
+gboolean ferry_migration_file_name_ok (const char *name);
+
 /* One `btrfs send` stream over the fs channel: readonly SUBVOLUME, as the
  * difference from PARENT (a readonly subvolume the receiver received
  * before) unless NULL. The receiver's `btrfs receive` makes it DIR/NAME, NAME

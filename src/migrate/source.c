@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "image/metadata.h"
+#include "common/tree-state.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -38,6 +39,11 @@ typedef struct
    * each the difference from LAST_SENT (the stream sent before). */
   char *pool_name;
   gboolean btrfs_offered, btrfs;
+  gboolean state_files; /* the target takes the images without rsync */
+  /* The rootfs before the pre-copy read it (rsync only): unchanged at the
+   * freeze, the final sync has nothing to send. */
+  FerryTreeState *rootfs_state;
+  guint64 final_sync_bytes; /* 0: skipped */
   char *send_dir, *last_sent;
   guint passes;
   /* figures */
@@ -67,6 +73,7 @@ source_data_free (SourceData *s)
     ferry_rm_rf (s->send_dir, NULL);
   g_free (s->send_dir);
   g_free (s->last_sent);
+  ferry_tree_state_free (s->rootfs_state);
   if (s->snapshots)
     json_node_unref (s->snapshots);
   g_clear_pointer (&s->checkpoint_argv, g_ptr_array_unref);
@@ -353,13 +360,33 @@ typedef struct
 static gboolean send_sync (SourceData *s, const char *what, const char *src, gboolean delete, guint64 *bytes,
                            GError **error);
 
+/* The rootfs while frozen: by rsync, unless nothing in it changed since
+ * the pre-copy began (a walk of the tree, no process, no message). */
+static gboolean
+final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
+{
+  guint64 before = *bytes;
+  gboolean ok;
+
+  if (s->rootfs_state != NULL && ferry_tree_state_unchanged (s->rootfs_state, s->rootfs))
+    {
+      g_debug ("Migration of %s: the rootfs is as the pre-copy sent it (%u entries)", s->name,
+               ferry_tree_state_entries (s->rootfs_state));
+      s->final_sync_bytes = 0;
+      return TRUE;
+    }
+  ok = send_sync (s, "rootfs", s->rootfs, TRUE, bytes, error);
+  s->final_sync_bytes = *bytes - before;
+  return ok;
+}
+
 static gpointer
 early_sync_main (gpointer data)
 {
   EarlySync *e = data;
   gint64 t0 = g_get_monotonic_time ();
 
-  send_sync (e->s, "rootfs", e->s->rootfs, TRUE, &e->bytes, &e->error);
+  final_rootfs_sync (e->s, &e->bytes, &e->error);
   e->ms = (g_get_monotonic_time () - t0) / 1000;
   return NULL;
 }
@@ -491,12 +518,25 @@ live_dump_wait_frozen (SourceData *s, FerryOperation *op, LiveDump *ld, guint64 
   return FALSE;
 }
 
+/* The CRIU images but the pages, in-process (no rsync inside the freeze). */
+static gboolean
+send_state_files (SourceData *s, guint64 *bytes, GError **error)
+{
+  g_autoptr (JsonObject) reply = NULL;
+
+  if (!announce_sync (s, "state-files", NULL, NULL, error)
+      || !ferry_migration_files_send (s->link, s->images, bytes, error))
+    return FALSE;
+  reply = ferry_migration_recv (s->link, "synced", NULL, error);
+  return reply != NULL;
+}
+
 /* Frozen: the pages are through (CRIU closed the stream before
  * post-dump), then the rootfs (unless the early sync did it) and the
  * other images; the target restores (*restore_ms: its figure). */
 static gboolean
 sync_and_restore (SourceData *s, FerryOperation *op, LiveDump *ld, guint64 *fs_bytes, gint64 *restore_ms,
-                  GError **error)
+                  gint64 *running_ms, GError **error)
 {
   g_autoptr (JsonObject) restored = NULL;
   gint64 t_synced;
@@ -515,10 +555,11 @@ sync_and_restore (SourceData *s, FerryOperation *op, LiveDump *ld, guint64 *fs_b
       g_propagate_prefixed_error (error, g_steal_pointer (&ld->early.error), "the final rootfs sync: ");
       return FALSE;
     }
-  if ((ld->early.s == NULL && !send_sync (s, "rootfs", s->rootfs, TRUE, fs_bytes, error))
-      || !send_sync (s, "state", s->images, FALSE, fs_bytes, error))
+  if ((ld->early.s == NULL && !final_rootfs_sync (s, fs_bytes, error))
+      || !(s->state_files ? send_state_files (s, fs_bytes, error) : send_sync (s, "state", s->images, FALSE, fs_bytes, error)))
     return FALSE;
   t_synced = g_get_monotonic_time ();
+  ferry_migration_set_figure (op, s->figures, "migration_final_sync_bytes", (gint64) s->final_sync_bytes);
   ferry_migration_set_figure (op, s->figures, "migration_images_sync_ms", (t_synced - ld->t_frozen) / 1000);
   if (ld->early.s == NULL)
     ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", (t_synced - ld->t_frozen) / 1000);
@@ -526,12 +567,14 @@ sync_and_restore (SourceData *s, FerryOperation *op, LiveDump *ld, guint64 *fs_b
       || (restored = ferry_migration_recv (s->link, "restored", NULL, error)) == NULL)
     return FALSE;
   ferry_json_get_int (restored, "restore_ms", restore_ms, NULL);
+  ferry_json_get_int (restored, "running_ms", running_ms, NULL);
   return TRUE;
 }
 
 /* The target runs it: the frozen tree here dies. Then the figures. */
 static void
-live_dump_commit (SourceData *s, FerryOperation *op, LiveDump *ld, gint64 t_restored, gint64 restore_ms)
+live_dump_commit (SourceData *s, FerryOperation *op, LiveDump *ld, gint64 t_restored, gint64 restore_ms,
+                  gint64 running_ms)
 {
   g_autofree char *err_text = NULL;
   g_autofree char *stats_text = NULL;
@@ -550,9 +593,11 @@ live_dump_commit (SourceData *s, FerryOperation *op, LiveDump *ld, gint64 t_rest
   freezing = stat_ms (stats, "freezing_time");
   ferry_migration_set_figure (op, s->figures, "migration_freeze_ms", freezing >= 0 ? freezing : 0);
   ferry_migration_set_figure (op, s->figures, "migration_restore_ms", restore_ms);
-  /* From the freeze here to the target saying the restored tree runs:
-   * the time no process of the container ran anywhere. */
-  ferry_migration_set_figure (op, s->figures, "migration_downtime_ms", (t_restored - ld->t_freeze) / 1000);
+  /* From the freeze here to the restored tree running on the target (its
+   * answer, less how long it had run there when the target sent it): the
+   * time no process of the container ran anywhere. */
+  ferry_migration_set_figure (op, s->figures, "migration_downtime_ms",
+                              MAX ((t_restored - ld->t_freeze) / 1000 - MAX (running_ms, 0), 0));
   ferry_migration_set_figure (op, s->figures, "migration_teardown_ms", (t_exit - t_restored) / 1000);
   ferry_migration_set_figure (op, s->figures, "migration_transfer_mbps",
                               (gint64) (ld->relay.bytes / 1e6 / MAX ((ld->t_frozen - ld->t_start) / 1e6, 0.001)));
@@ -575,17 +620,17 @@ live_transfer (SourceData *s, FerryOperation *op, guint64 *fs_bytes, GError **er
 {
   g_auto (LiveDump) ld = { .hold = -1, .relay.listen_fd = -1 };
   g_autoptr (GError) spawn_error = NULL;
-  gint64 restore_ms = -1;
+  gint64 restore_ms = -1, running_ms = 0;
 
   if (!live_dump_start (s, &ld, &spawn_error, error)
       || !live_dump_wait_frozen (s, op, &ld, fs_bytes, spawn_error, error))
     return FALSE;
-  if (!sync_and_restore (s, op, &ld, fs_bytes, &restore_ms, error))
+  if (!sync_and_restore (s, op, &ld, fs_bytes, &restore_ms, &running_ms, error))
     {
       live_dump_abort (s, &ld, error);
       return FALSE;
     }
-  live_dump_commit (s, op, &ld, g_get_monotonic_time (), restore_ms);
+  live_dump_commit (s, op, &ld, g_get_monotonic_time (), restore_ms, running_ms);
   return TRUE;
 }
 
@@ -659,6 +704,8 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   s->btrfs = s->btrfs_offered && g_str_equal (json_object_get_string_member_with_default (accept, "fs", "rsync"), "btrfs");
   g_message ("Migration of %s: its files go by %s", s->name, s->btrfs ? "btrfs send" : "rsync");
 
+  if (!ferry_json_get_bool (accept, "state_files", &s->state_files, error))
+    goto fail;
   {
     gboolean takes_metadata = FALSE;
     if (!ferry_json_get_bool (accept, "metadata", &takes_metadata, error))
@@ -670,6 +717,8 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   if (!s->instance_only && json_array_get_length (json_node_get_array (s->snapshots)) > 0
       && !send_sync (s, "snapshots", s->snapshots_dir, TRUE, &fs_bytes, error))
     goto fail_quiet;
+  if (s->live && !s->btrfs)
+    s->rootfs_state = ferry_tree_state_take (s->rootfs, NULL);
   if (!send_sync (s, "rootfs", s->rootfs, TRUE, &fs_bytes, error))
     goto fail_quiet;
   ferry_migration_set_figure (op, s->figures, "migration_precopy_ms", ms_since (t_pre));

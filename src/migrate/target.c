@@ -494,6 +494,11 @@ check_snapshots_metadata (TargetData *t, GError **error)
   return TRUE;
 }
 
+/* The CRIU images of a live move but its pages: one or a few files per
+ * process and kind of object; far below these for any real container. */
+#define STATE_FILES_MAX 100000
+#define STATE_BYTES_MAX ((guint64) 16 << 30)
+
 static gboolean
 receive (TargetData *t, JsonObject *msg, GError **error)
 {
@@ -515,6 +520,8 @@ receive (TargetData *t, JsonObject *msg, GError **error)
     return receive_metadata (t, msg, error);
   if (g_str_equal (what, "state") && t->live)
     return ferry_migration_rsync_receive (t->link, t->state_dir, FALSE, t->rsync_log, &bytes, error);
+  if (g_str_equal (what, "state-files") && t->live)
+    return ferry_migration_files_receive (t->link, t->state_dir, STATE_FILES_MAX, STATE_BYTES_MAX, &bytes, error);
   g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source offered \"%s\", which this migration doesn't take",
                what);
   return FALSE;
@@ -581,7 +588,7 @@ unrecord_received (TargetData *t, FerryInstance *inst)
 static gboolean
 restore (TargetData *t, GError **error)
 {
-  gint64 t0 = g_get_monotonic_time ();
+  gint64 t0 = g_get_monotonic_time (), t_running;
   g_autoptr (JsonObject) reply = json_object_new ();
 
   if (!finish_page_server (t, error))
@@ -593,6 +600,7 @@ restore (TargetData *t, GError **error)
       return FALSE;
     }
   t->restored = TRUE;
+  t_running = g_get_monotonic_time ();
   /* The source commits only when it reads "restored": gone already (its
    * ferryd died during our restore), it never will, and its held tree
    * runs on there. This copy must go, or both would run. */
@@ -610,6 +618,9 @@ restore (TargetData *t, GError **error)
     }
   json_object_set_string_member (reply, "type", "restored");
   json_object_set_int_member (reply, "restore_ms", (g_get_monotonic_time () - t0) / 1000);
+  /* How long the instance has run here already (recording it took that):
+   * the source takes it off the downtime it measures. */
+  json_object_set_int_member (reply, "running_ms", (g_get_monotonic_time () - t_running) / 1000);
   if (!ferry_migration_send (t->link, reply, error))
     return FALSE;
   ferry_test_crash_point ("migration-target-after-restored");
@@ -734,6 +745,9 @@ accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
   json_object_set_boolean_member (accept, "idmap", TRUE);
   json_object_set_string_member (accept, "fs", t->btrfs ? "btrfs" : "rsync");
   json_object_set_boolean_member (accept, "metadata", t->metadata);
+  /* The images come as files, without rsync (a source that does not know
+   * this member sends them by rsync, still taken). */
+  json_object_set_boolean_member (accept, "state_files", TRUE);
   return ferry_migration_send (t->link, accept, error) ? STEP_OK : STEP_LINK_LOST;
 }
 

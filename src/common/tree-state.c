@@ -1,0 +1,196 @@
+#include "common/tree-state.h"
+
+#include "common/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct FerryTreeState
+{
+  GArray *entries; /* guint64 digests, in walk order */
+  gboolean settled;
+};
+
+typedef struct
+{
+  GArray *entries;        /* taking: appended to */
+  const GArray *expected; /* comparing: checked against */
+  guint at;
+  gboolean differs;
+  gint64 newest_ctime_ns;
+  dev_t dev;
+} Walk;
+
+/* FNV-1a over what identifies an entry and its last change. */
+static guint64
+digest (const char *name, const struct stat *st)
+{
+  guint64 h = 0xcbf29ce484222325ULL;
+  const guint64 fields[] = {
+    st->st_ino,  st->st_mode, st->st_nlink, st->st_uid, st->st_gid, (guint64) st->st_size, (guint64) st->st_ctim.tv_sec,
+    (guint64) st->st_ctim.tv_nsec, (guint64) st->st_mtim.tv_sec, (guint64) st->st_mtim.tv_nsec, st->st_rdev,
+  };
+
+  for (const guchar *c = (const guchar *) name; *c != '\0'; c++)
+    h = (h ^ *c) * 0x100000001b3ULL;
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    for (int b = 0; b < 8; b++)
+      h = (h ^ ((fields[i] >> (8 * b)) & 0xff)) * 0x100000001b3ULL;
+  return h;
+}
+
+/* One entry; FALSE stops the walk (a difference found). */
+static gboolean
+visit (Walk *w, const char *name, const struct stat *st)
+{
+  guint64 d = digest (name, st);
+  gint64 ctime_ns = (gint64) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+
+  w->newest_ctime_ns = MAX (w->newest_ctime_ns, ctime_ns);
+  if (w->entries != NULL)
+    {
+      g_array_append_val (w->entries, d);
+      return TRUE;
+    }
+  if (w->at >= w->expected->len || g_array_index (w->expected, guint64, w->at) != d)
+    {
+      w->differs = TRUE;
+      return FALSE;
+    }
+  w->at++;
+  return TRUE;
+}
+
+/* A change seen, or an entry that could not be read: the trees differ
+ * (taking, the state is unsettled). FALSE: stop walking (comparing). */
+static gboolean
+differs (Walk *w)
+{
+  w->differs = TRUE;
+  return w->entries != NULL;
+}
+
+/* The entries of directory FD (which it closes), depth first; FALSE when
+ * the walk stops early. */
+static gboolean
+walk_dir (Walk *w, int fd)
+{
+  DIR *d = fdopendir (fd);
+  struct dirent *e;
+  gboolean go_on = TRUE;
+
+  if (d == NULL)
+    {
+      close (fd);
+      return differs (w);
+    }
+  while (go_on && (e = readdir (d)) != NULL)
+    {
+      struct stat st;
+      int sub;
+
+      if (g_str_equal (e->d_name, ".") || g_str_equal (e->d_name, ".."))
+        continue;
+      if (fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        go_on = differs (w); /* gone meanwhile */
+      else if (!visit (w, e->d_name, &st))
+        go_on = FALSE;
+      else if (S_ISDIR (st.st_mode) && st.st_dev == w->dev)
+        {
+          if ((sub = openat (dirfd (d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            go_on = differs (w);
+          else
+            /* ".." after its entries: the end of the directory. */
+            go_on = walk_dir (w, sub) && visit (w, "..", &st);
+        }
+    }
+  closedir (d);
+  return go_on;
+}
+
+static gboolean
+walk (Walk *w, const char *dir, GError **error)
+{
+  struct stat st;
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      int saved = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Walking %s: %s", dir, g_strerror (saved));
+      return FALSE;
+    }
+  w->dev = st.st_dev;
+  if (visit (w, ".", &st))
+    walk_dir (w, fd);
+  else
+    close (fd);
+  return TRUE;
+}
+
+FerryTreeState *
+ferry_tree_state_take (const char *dir, GError **error)
+{
+  return ferry_tree_state_take_full (dir, FERRY_TREE_STATE_MARGIN_NS, error);
+}
+
+FerryTreeState *
+ferry_tree_state_take_full (const char *dir, gint64 margin_ns, GError **error)
+{
+  struct timespec now;
+  Walk w = { .entries = g_array_new (FALSE, FALSE, sizeof (guint64)) };
+  FerryTreeState *state;
+  gint64 start_ns;
+
+  clock_gettime (CLOCK_REALTIME, &now);
+  start_ns = (gint64) now.tv_sec * 1000000000 + now.tv_nsec;
+  if (!walk (&w, dir, error))
+    {
+      g_array_unref (w.entries);
+      return NULL;
+    }
+  state = g_new0 (FerryTreeState, 1);
+  state->entries = w.entries;
+  /* Changed during the walk, or too close to it for a coarse timestamp
+   * to tell a later change apart: never "unchanged". */
+  state->settled = !w.differs && w.newest_ctime_ns < start_ns - margin_ns;
+  return state;
+}
+
+gboolean
+ferry_tree_state_unchanged (const FerryTreeState *state, const char *dir)
+{
+  Walk w = { .expected = state->entries };
+
+  if (!state->settled || !walk (&w, dir, NULL))
+    return FALSE;
+  return !w.differs && w.at == state->entries->len;
+}
+
+gboolean
+ferry_tree_state_settled (const FerryTreeState *state)
+{
+  return state->settled;
+}
+
+guint
+ferry_tree_state_entries (const FerryTreeState *state)
+{
+  return state->entries->len;
+}
+
+void
+ferry_tree_state_free (FerryTreeState *state)
+{
+  if (state == NULL)
+    return;
+  g_array_unref (state->entries);
+  g_free (state);
+}

@@ -1,0 +1,169 @@
+/* ferry_tree_state: a tree "unchanged" only when no entry changed since the
+ * state was taken, and never when the state saw recent changes. */
+#include "common/tree-state.h"
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct
+{
+  char *dir;
+} Tree;
+
+static void
+write_file (const char *dir, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+}
+
+static void
+tree_setup (Tree *t, gconstpointer data)
+{
+  g_autofree char *sub = NULL;
+  g_autofree char *link = NULL;
+
+  t->dir = g_dir_make_tmp ("ferry-tree-state-XXXXXX", NULL);
+  g_assert_nonnull (t->dir);
+  sub = g_build_filename (t->dir, "etc", NULL);
+  g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
+  write_file (t->dir, "etc/hostname", "c1\n");
+  write_file (t->dir, "etc/passwd", "root:x:0:0::/root:/bin/sh\n");
+  write_file (t->dir, "data", "0123456789");
+  link = g_build_filename (t->dir, "link", NULL);
+  g_assert_cmpint (symlink ("/tmp", link), ==, 0);
+  /* Later changes must land in a later tick of the timestamps' clock. */
+  g_usleep (30000);
+}
+
+static void
+tree_teardown (Tree *t, gconstpointer data)
+{
+  ferry_rm_rf (t->dir, NULL);
+  g_free (t->dir);
+}
+
+static FerryTreeState *
+take (Tree *t)
+{
+  g_autoptr (GError) error = NULL;
+  FerryTreeState *s = ferry_tree_state_take_full (t->dir, 0, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (s);
+  g_assert_true (ferry_tree_state_settled (s));
+  g_usleep (30000);
+  return s;
+}
+
+static void
+test_unchanged (Tree *t, gconstpointer data)
+{
+  g_autoptr (FerryTreeState) s = take (t);
+
+  /* . etc hostname passwd .. data link */
+  g_assert_cmpuint (ferry_tree_state_entries (s), ==, 7);
+  g_assert_true (ferry_tree_state_unchanged (s, t->dir));
+  g_assert_true (ferry_tree_state_unchanged (s, t->dir));
+}
+
+static void
+test_content (Tree *t, gconstpointer data)
+{
+  g_autoptr (FerryTreeState) s = take (t);
+  /* Same size, same mtime set back: the ctime still tells. */
+  g_autofree char *path = g_build_filename (t->dir, "data", NULL);
+  struct stat st;
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  write_file (t->dir, "data", "9876543210");
+  struct timespec times[2] = { st.st_atim, st.st_mtim };
+  g_assert_cmpint (utimensat (AT_FDCWD, path, times, 0), ==, 0);
+  g_assert_false (ferry_tree_state_unchanged (s, t->dir));
+}
+
+static void
+test_mode_owner (Tree *t, gconstpointer data)
+{
+  g_autoptr (FerryTreeState) s = take (t);
+  g_autofree char *path = g_build_filename (t->dir, "etc", "passwd", NULL);
+  g_assert_cmpint (chmod (path, 0600), ==, 0);
+  g_assert_false (ferry_tree_state_unchanged (s, t->dir));
+}
+
+static void
+test_added_removed_renamed (Tree *t, gconstpointer data)
+{
+  g_autofree char *a = g_build_filename (t->dir, "etc", "hostname", NULL);
+  g_autofree char *b = g_build_filename (t->dir, "etc", "hostname2", NULL);
+  {
+    g_autoptr (FerryTreeState) s = take (t);
+    write_file (t->dir, "etc/new", "");
+    g_assert_false (ferry_tree_state_unchanged (s, t->dir));
+  }
+  {
+    g_autoptr (FerryTreeState) s = take (t);
+    g_assert_cmpint (g_unlink (a), ==, 0);
+    g_assert_false (ferry_tree_state_unchanged (s, t->dir));
+  }
+  write_file (t->dir, "etc/hostname2", "x");
+  g_usleep (30000);
+  {
+    g_autoptr (FerryTreeState) s = take (t);
+    g_assert_cmpint (g_rename (b, a), ==, 0);
+    g_assert_false (ferry_tree_state_unchanged (s, t->dir));
+  }
+}
+
+/* A symlink is an entry, not a way out: what it points to is not walked. */
+static void
+test_symlink_not_followed (Tree *t, gconstpointer data)
+{
+  g_autofree char *outside = g_dir_make_tmp ("ferry-tree-outside-XXXXXX", NULL);
+  g_autofree char *link = g_build_filename (t->dir, "out", NULL);
+  g_assert_cmpint (symlink (outside, link), ==, 0);
+  g_usleep (30000);
+  {
+    g_autoptr (FerryTreeState) s = take (t);
+    write_file (outside, "file", "changed");
+    g_assert_true (ferry_tree_state_unchanged (s, t->dir));
+  }
+  ferry_rm_rf (outside, NULL);
+}
+
+/* Changes just before the state was taken: a coarse timestamp could hide a
+ * later one, so such a state never says "unchanged". */
+static void
+test_recent_is_unsettled (Tree *t, gconstpointer data)
+{
+  g_autoptr (FerryTreeState) s = NULL;
+  write_file (t->dir, "data", "fresh");
+  s = ferry_tree_state_take (t->dir, NULL);
+  g_assert_nonnull (s);
+  g_assert_false (ferry_tree_state_settled (s));
+  g_assert_false (ferry_tree_state_unchanged (s, t->dir));
+}
+
+static void
+test_missing_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_null (ferry_tree_state_take ("/nonexistent/ferry-tree", &error));
+  g_assert_nonnull (error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/tree-state/unchanged", Tree, NULL, tree_setup, test_unchanged, tree_teardown);
+  g_test_add ("/tree-state/content", Tree, NULL, tree_setup, test_content, tree_teardown);
+  g_test_add ("/tree-state/mode", Tree, NULL, tree_setup, test_mode_owner, tree_teardown);
+  g_test_add ("/tree-state/added-removed-renamed", Tree, NULL, tree_setup, test_added_removed_renamed, tree_teardown);
+  g_test_add ("/tree-state/symlink", Tree, NULL, tree_setup, test_symlink_not_followed, tree_teardown);
+  g_test_add ("/tree-state/recent", Tree, NULL, tree_setup, test_recent_is_unsettled, tree_teardown);
+  g_test_add_func ("/tree-state/missing", test_missing_dir);
+  return g_test_run ();
+}
