@@ -302,6 +302,7 @@ static const Figure known_figures[] = {
   { "migration_restore_ms", "Restore", "ms" },
   { "migration_total_ms", "Total", "ms" },
   { "migration_downtime_ms", "Downtime", "ms" },
+  { "migration_final_sync_bytes", "Final sync sent", "bytes" },
 };
 
 static const struct

@@ -590,10 +590,11 @@ restore (TargetData *t, GError **error)
 {
   gint64 t0 = g_get_monotonic_time (), t_running;
   g_autoptr (JsonObject) reply = json_object_new ();
+  g_autofree char *out = NULL;
 
   if (!finish_page_server (t, error))
     return FALSE;
-  if (!ferry_run_monitor (t->daemon, (const char *const *) t->restore_argv->pdata, NULL, error))
+  if (!ferry_run_monitor (t->daemon, (const char *const *) t->restore_argv->pdata, &out, error))
     {
       g_prefix_error (error, "restoring on the target: ");
       ferry_error_add_log (error, t->restore_log);
@@ -601,6 +602,14 @@ restore (TargetData *t, GError **error)
     }
   t->restored = TRUE;
   t_running = g_get_monotonic_time ();
+  /* "INIT MONITOR RESUMED": when CRIU let the tree run, a few ms to tens
+   * of ms before the monitor returned (its nics plugged, files written). */
+  {
+    g_auto (GStrv) f = g_strsplit (out != NULL ? g_strstrip (out) : "", " ", -1);
+    gint64 resumed = g_strv_length (f) == 3 ? g_ascii_strtoll (f[2], NULL, 10) : 0;
+    if (resumed > 0 && resumed <= t_running)
+      t_running = resumed;
+  }
   /* The source commits only when it reads "restored": gone already (its
    * ferryd died during our restore), it never will, and its held tree
    * runs on there. This copy must go, or both would run. */

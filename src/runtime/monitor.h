@@ -107,6 +107,9 @@ char **ferry_monitor_add_dev_node_keys (char **keys, gboolean restore);
 /* In the monitor: restores O's images into the cgroup made by
  * ferry_monitor_create_cgroup, the init becoming the monitor's child. */
 gboolean ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error);
+/* When CRIU was about to resume the restored tree (CLOCK_MONOTONIC, us;
+ * 0 before any restore): the end of a live move's downtime. */
+gint64 ferry_monitor_restore_resumed_at (void);
 
 /* nic.c: creates the veths of O->nics for the container of INIT_PID and
  * records them in the run directory; for a restore, CRIU's

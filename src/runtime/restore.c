@@ -108,6 +108,13 @@ fail:
 /* The restorer's side of its socket to the monitor (one restore per
  * process, libcriu's callbacks take no data). */
 static int restorer_sock = -1;
+static gint64 resumed_at;
+
+gint64
+ferry_monitor_restore_resumed_at (void)
+{
+  return resumed_at;
+}
 
 /* CRIU has restored the tree, stopped: from now on its mount calls are the
  * container's own. Waits for the monitor to know it. */
@@ -222,6 +229,7 @@ restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **err
       if (cm->cmsg_type == SCM_RIGHTS && *listener < 0)
         memcpy(listener, CMSG_DATA(cm), sizeof(int));
     if (buf[0] == 'E') {
+      resumed_at = g_get_monotonic_time ();
       mode = FERRY_MOUNT_NOTIFY_ENFORCING;
       send(sv[0], "a", 1, MSG_NOSIGNAL);
     }

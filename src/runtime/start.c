@@ -556,7 +556,9 @@ monitor_main (const FerryStartOptions *o, int report_fd)
   ferry_monitor_log ("%s runs, init PID %d", o->name, (int) c.init_pid);
   close (busy);
   {
-    g_autofree char *ok = g_strdup_printf ("OK %d %d\n", (int) c.init_pid, (int) getpid ());
+    /* The third number: when a restored tree was resumed (0: started). */
+    g_autofree char *ok = g_strdup_printf ("OK %d %d %" G_GINT64_FORMAT "\n", (int) c.init_pid, (int) getpid (),
+                                           ferry_monitor_restore_resumed_at ());
     report (report_fd, ok);
   }
   ferry_monitor_supervise(o->run_dir, o->log_dir, &c);
