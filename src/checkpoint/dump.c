@@ -303,6 +303,66 @@ fill_options (criu_opts *opts, const FerryDumpRequest *req, GError **error)
   return ok;
 }
 
+/* The checkpoint counts only once it is on disk (the syncfs of
+ * ferry_checkpoint_mark_complete). Left alone, the kernel starts writing
+ * CRIU's page images back only past its dirty thresholds (gigabytes here),
+ * so the whole image waited for that sync after the dump: 0.3-0.4 s of a
+ * 512 MiB stateful stop. Asking for writeback every 20 ms while CRIU still
+ * writes puts the disk to work during the dump (a stop: 0.94 -> 0.84 s). */
+typedef struct
+{
+  const char *dir;
+  GMutex lock;
+  GCond cond;
+  gboolean stop;
+} Writeback;
+
+static void
+start_writeback (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+
+  for (const char *e; d != NULL && (e = g_dir_read_name (d)) != NULL;)
+    if (g_str_has_prefix (e, "pages-"))
+      {
+        g_autofree char *path = g_build_filename (dir, e, NULL);
+        int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+          {
+            sync_file_range (fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+            close (fd);
+          }
+      }
+}
+
+static gpointer
+writeback_main (gpointer data)
+{
+  Writeback *w = data;
+
+  g_mutex_lock (&w->lock);
+  while (!w->stop)
+    {
+      g_cond_wait_until (&w->cond, &w->lock, g_get_monotonic_time () + 20 * G_TIME_SPAN_MILLISECOND);
+      if (!w->stop)
+        start_writeback (w->dir);
+    }
+  g_mutex_unlock (&w->lock);
+  return NULL;
+}
+
+static void
+writeback_stop (Writeback *w, GThread *thread)
+{
+  if (thread == NULL)
+    return;
+  g_mutex_lock (&w->lock);
+  w->stop = TRUE;
+  g_cond_signal (&w->cond);
+  g_mutex_unlock (&w->lock);
+  g_thread_join (thread);
+}
+
 gboolean
 ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error)
 {
@@ -343,7 +403,17 @@ ferry_checkpoint_dump (const FerryDumpRequest *req, GError **error)
   dump_ctx.aborted = FALSE;
   dump_ctx.froze = FALSE;
   g_clear_error (&dump_ctx.copy_error);
-  rc = criu_local_dump (opts);
+  {
+    /* Pages through a page server are written on the other side; a
+     * snapshot's tree runs on after the dump, and writeback during its
+     * freeze lengthened the freeze (bench/checkpoint: +50 ms at 512 MiB). */
+    Writeback wb = { .dir = req->images_dir };
+    GThread *writeback = req->page_server_address == NULL && !req->leave_running
+                           ? g_thread_new ("writeback", writeback_main, &wb)
+                           : NULL;
+    rc = criu_local_dump (opts);
+    writeback_stop (&wb, writeback);
+  }
   dump_ctx.req = NULL;
   /* CRIU leaves a cgroup it found frozen frozen: the tree runs on (or, killed,
    * dies) only once thawed. */

@@ -48,6 +48,7 @@ static const StatField stat_fields[] = {
   { "pages_compared", "pages compared", STAT_COUNT, NULL, NULL },
   { "pages_skipped_cow", "pages skipped (COW)", STAT_COUNT, NULL, NULL },
   { "pages_restored", "pages restored", STAT_PAGES, NULL, NULL },
+  { "sync_time", "sync to disk", STAT_TIME, NULL, NULL }, /* Ferry's, not CRIU's */
   { "total_time", "total", STAT_TIME, NULL, NULL },
 };
 
