@@ -189,6 +189,29 @@ out:
   return ok;
 }
 
+/* A cache file of root's in /run/ferry: KEY on its first line, the value
+ * remembered for it after. The value, or NULL unless the file holds KEY. */
+static char *
+cache_lookup (const char *file, const char *key)
+{
+  g_autofree char *text = NULL;
+  gsize n = strlen (key);
+
+  if (!g_file_get_contents (file, &text, NULL, NULL) || strncmp (text, key, n) != 0 || text[n] != '\n')
+    return NULL;
+  return g_strdup (text + n + 1);
+}
+
+static void
+cache_store (const char *file, const char *key, const char *value)
+{
+  g_autofree char *dir = g_path_get_dirname (file);
+  g_autofree char *text = g_strdup_printf ("%s\n%s\n", key, value);
+
+  if (ferry_mkdir_p (dir, 0755, NULL))
+    ferry_write_file_atomic (file, text, -1, 0644, NULL);
+}
+
 /* A passed `criu check` holds until the kernel or CRIU changes: remembered
  * per boot, CRIU binary and version (it costs ~70 ms, on every dump). */
 static char *
@@ -199,27 +222,25 @@ check_cache_key (const FerryCriuInfo *info)
 
   if (boot_id == NULL || stat (info->path, &st) < 0)
     return NULL;
-  return g_strdup_printf ("%s %s %d %lld\n", boot_id, info->path, info->version, (long long) st.st_mtime);
+  return g_strdup_printf ("%s %s %d %lld", boot_id, info->path, info->version, (long long) st.st_mtime);
 }
 
 static gboolean
 check_cached (const FerryCriuInfo *info)
 {
   g_autofree char *key = check_cache_key (info);
-  g_autofree char *cached = NULL;
+  g_autofree char *value = key != NULL ? cache_lookup (FERRY_CRIU_CHECK_CACHE, key) : NULL;
 
-  return key != NULL && g_file_get_contents (FERRY_CRIU_CHECK_CACHE, &cached, NULL, NULL)
-         && g_str_equal (key, cached);
+  return value != NULL;
 }
 
 static void
 remember_check (const FerryCriuInfo *info)
 {
   g_autofree char *key = check_cache_key (info);
-  g_autofree char *dir = g_path_get_dirname (FERRY_CRIU_CHECK_CACHE);
 
-  if (key != NULL && ferry_mkdir_p (dir, 0755, NULL))
-    ferry_write_file_atomic (FERRY_CRIU_CHECK_CACHE, key, -1, 0644, NULL);
+  if (key != NULL)
+    cache_store (FERRY_CRIU_CHECK_CACHE, key, "passed");
 }
 
 /* The version of the binary at PATH, as it is now (asking libcriu starts
@@ -240,26 +261,19 @@ static int
 cached_version (const char *path)
 {
   g_autofree char *key = version_cache_key (path);
-  g_autofree char *text = NULL;
-  const char *nl;
+  g_autofree char *value = key != NULL ? cache_lookup (FERRY_CRIU_VERSION_CACHE, key) : NULL;
 
-  if (key == NULL || !g_file_get_contents (FERRY_CRIU_VERSION_CACHE, &text, NULL, NULL)
-      || (nl = strchr (text, '\n')) == NULL || (gsize) (nl - text) != strlen (key) || strncmp (text, key, strlen (key)) != 0)
-    return 0;
-  return (int) g_ascii_strtoll (nl + 1, NULL, 10);
+  return value != NULL ? (int) g_ascii_strtoll (value, NULL, 10) : 0;
 }
 
 static void
 remember_version (const char *path, int version)
 {
   g_autofree char *key = version_cache_key (path);
-  g_autofree char *dir = g_path_get_dirname (FERRY_CRIU_VERSION_CACHE);
-  g_autofree char *text = NULL;
+  g_autofree char *value = g_strdup_printf ("%d", version);
 
-  if (key == NULL || !ferry_mkdir_p (dir, 0755, NULL))
-    return;
-  text = g_strdup_printf ("%s\n%d\n", key, version);
-  ferry_write_file_atomic (FERRY_CRIU_VERSION_CACHE, text, -1, 0644, NULL);
+  if (key != NULL)
+    cache_store (FERRY_CRIU_VERSION_CACHE, key, value);
 }
 
 gboolean

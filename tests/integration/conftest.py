@@ -440,33 +440,36 @@ def mounts_under(root):
     return out
 
 
-def networks_up(d):
-    """Whether a dnsmasq of D's networks still runs (its pid file names a live dnsmasq)."""
+def network_dnsmasqs(d):
+    """(bridge name, PID of its live dnsmasq or None) for each of D's networks: the PID in
+    the network's pid file, if that process is the dnsmasq with this pid file."""
     base = os.path.join(d.root, "networks")
     for name in os.listdir(base) if os.path.isdir(base) else []:
+        pid = None
         try:
             with open(os.path.join(base, name, "dnsmasq.pid")) as f:
-                pid = int(f.read().strip() or 0)
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                candidate = int(f.read().strip() or 0)
+            with open(f"/proc/{candidate}/cmdline", "rb") as f:
                 if f"--pid-file={base}/{name}/dnsmasq.pid".encode() in f.read().split(b"\0"):
-                    return True
+                    pid = candidate
         except (OSError, ValueError):
-            continue
-    return False
+            pass
+        yield name, pid
+
+
+def networks_up(d):
+    """Whether a dnsmasq of D's networks still runs."""
+    return any(pid is not None for _, pid in network_dnsmasqs(d))
 
 
 def stop_networks_by_hand(d):
-    """SIGKILL the dnsmasq of each of D's networks (checked by its pid file) and delete the bridge."""
-    base = os.path.join(d.root, "networks")
-    for name in os.listdir(base) if os.path.isdir(base) else []:
-        try:
-            with open(os.path.join(base, name, "dnsmasq.pid")) as f:
-                pid = int(f.read().strip() or 0)
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f"--pid-file={base}/{name}/dnsmasq.pid".encode() in f.read().split(b"\0"):
-                    os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+    """SIGKILL the dnsmasq of each of D's networks and delete the bridge."""
+    for name, pid in list(network_dnsmasqs(d)):
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         subprocess.run(["ip", "link", "del", name], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
 
 
