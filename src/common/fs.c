@@ -135,6 +135,23 @@ ferry_rm_rf (const char *path, GError **error)
   return TRUE;
 }
 
+void
+ferry_close_fds_but (int keep, int also)
+{
+  int lo = MIN (keep, also), hi = MAX (keep, also), from = 3;
+
+  for (int k = 0; k < 2; k++)
+    {
+      int fd = k == 0 ? lo : hi;
+      if (fd < from)
+        continue;
+      if (fd > from)
+        close_range ((unsigned) from, (unsigned) fd - 1, 0);
+      from = fd + 1;
+    }
+  close_range ((unsigned) from, ~0U, 0);
+}
+
 gboolean
 ferry_write_all (int fd, const void *data, gsize len)
 {

@@ -80,6 +80,9 @@ gboolean ferry_copy_tree (const char *from, const char *to, GError **error);
  * on failure (0: the fd took nothing). */
 gboolean ferry_write_all (int fd, const void *data, gsize len);
 
+/* Closes every fd above 2 but KEEP and ALSO (-1: none). */
+void ferry_close_fds_but (int keep, int also);
+
 /* Reads a small text file (proc, sysfs, cgroupfs) and strips the trailing
  * newline; NULL with errno set on failure. */
 char *ferry_read_small_file (const char *path);

@@ -221,7 +221,11 @@ start_arguments (FerryDaemon *d, FerryInstance *inst, const char *images, const 
       return NULL;
     }
   if (images != NULL)
-    add_args (argv, "--images", images, "--log", log, "--stats", stats, NULL);
+    {
+      add_args (argv, "--images", images, "--log", log, NULL);
+      if (stats != NULL)
+        add_args (argv, "--stats", stats, NULL);
+    }
   ferry_disk_devices_add_arguments (d, inst, argv);
   if ((v = g_hash_table_lookup (config, "limits.memory")) != NULL)
     {

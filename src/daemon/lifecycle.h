@@ -44,6 +44,10 @@ void ferry_instance_mark_stopped (FerryDaemon *d, FerryInstance *inst);
 
 /* Runs `ferry-monitor ARGS...`; on failure the error carries its stderr. */
 gboolean ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error);
+/* The same in two steps: started (FD3, unless -1, taken as its fd 3), then
+ * waited for (its stdout in *STDOUT_TEXT). */
+GSubprocess *ferry_spawn_monitor (FerryDaemon *d, const char *const *argv, int fd3, GError **error);
+gboolean ferry_monitor_finish (FerryDaemon *d, GSubprocess *proc, char **stdout_text, GError **error);
 
 /* Moves DIR aside (its name, a random suffix) and removes it in a thread: a
  * crash meanwhile leaves an aside the next start removes. */

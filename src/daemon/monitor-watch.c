@@ -27,22 +27,33 @@
 
 /* ---- running ferry-monitor ---- */
 
-gboolean
-ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error)
+GSubprocess *
+ferry_spawn_monitor (FerryDaemon *d, const char *const *argv, int fd3, GError **error)
 {
+  g_autoptr (GSubprocessLauncher) launcher
+      = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr (GPtrArray) full = g_ptr_array_new ();
-  g_autoptr (GSubprocess) proc = NULL;
-  g_autofree char *out = NULL, *err = NULL;
   g_autoptr (GError) local = NULL;
+  GSubprocess *proc;
 
   g_ptr_array_add (full, d->monitor_path);
   for (guint i = 0; argv[i] != NULL; i++)
     g_ptr_array_add (full, (gpointer) argv[i]);
   g_ptr_array_add (full, NULL);
+  if (fd3 >= 0)
+    g_subprocess_launcher_take_fd (launcher, fd3, 3);
+  if ((proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) full->pdata, &local)) == NULL)
+    g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Running %s: %s", d->monitor_path, local->message);
+  return proc;
+}
 
-  proc = g_subprocess_newv ((const char *const *) full->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &local);
-  if (proc == NULL || !g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &local))
+gboolean
+ferry_monitor_finish (FerryDaemon *d, GSubprocess *proc, char **stdout_text, GError **error)
+{
+  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (!g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &local))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Running %s: %s", d->monitor_path, local->message);
       return FALSE;
@@ -57,6 +68,14 @@ ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, 
   if (stdout_text != NULL)
     *stdout_text = g_steal_pointer (&out);
   return TRUE;
+}
+
+gboolean
+ferry_run_monitor (FerryDaemon *d, const char *const *argv, char **stdout_text, GError **error)
+{
+  g_autoptr (GSubprocess) proc = ferry_spawn_monitor (d, argv, -1, error);
+
+  return proc != NULL && ferry_monitor_finish (d, proc, stdout_text, error);
 }
 
 /* ---- watching containers stop on their own ---- */

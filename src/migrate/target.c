@@ -34,7 +34,7 @@ typedef struct
   FerryMigrationLink *link;
   char *name;
   char *inst_dir, *rootfs, *state_dir, *snapshots_dir, *run_dir, *marker;
-  char *restore_log, *pages_log, *rsync_log, *stats_file;
+  char *restore_log, *pages_log, *rsync_log;
   GPtrArray *restore_argv;
   /* For the source's idmap (restore_with_source_idmap): the instance's
    * expanded config and the other isolated ranges, read at start. */
@@ -57,12 +57,29 @@ typedef struct
   gboolean recorded; /* the instance's rows are in the database (record_received) */
   GError *record_error;
   JsonObject *figures;
+  /* The restoring monitor, started once the offer is accepted and held
+   * before CRIU until "restore" (start_held_restore): its preparation is
+   * out of the freeze. HOLD is our end of its --hold-fd. */
+  GSubprocess *held_restore;
+  int hold;
   /* page server */
   GSubprocess *page_server;
   GThread *page_pump;
   int page_fd;
   GError *page_error;
 } TargetData;
+
+/* A held restore called off: it undoes what it prepared and exits. */
+static void
+release_held_restore (TargetData *t)
+{
+  if (t->hold >= 0)
+    close (t->hold);
+  t->hold = -1;
+  if (t->held_restore != NULL)
+    g_subprocess_wait (t->held_restore, NULL, NULL);
+  g_clear_object (&t->held_restore);
+}
 
 static void
 target_data_free (TargetData *t)
@@ -78,9 +95,6 @@ target_data_free (TargetData *t)
   g_free (t->restore_log);
   g_free (t->pages_log);
   g_free (t->rsync_log);
-  if (t->stats_file)
-    unlink (t->stats_file);
-  g_free (t->stats_file);
   g_clear_pointer (&t->restore_argv, g_ptr_array_unref);
   g_clear_pointer (&t->config, g_hash_table_unref);
   g_clear_pointer (&t->devices, json_object_unref);
@@ -91,6 +105,7 @@ target_data_free (TargetData *t)
   g_free (t->recv_dir);
   if (t->figures)
     json_object_unref (t->figures);
+  release_held_restore (t);
   g_clear_object (&t->page_server);
   g_clear_error (&t->page_error);
   g_free (t);
@@ -585,16 +600,65 @@ unrecord_received (TargetData *t, FerryInstance *inst)
   t->recorded = FALSE;
 }
 
+/* The restoring monitor of a live move, started as soon as the offer is
+ * accepted: it makes the cgroup, the console, the idmapped rootfs and the
+ * nics' keys while the files come, then waits for "g" (restore) or EOF
+ * (the move failed; ferryd died). Not on btrfs, whose rootfs is a new
+ * subvolume after each pass; failing to start it only costs the
+ * preparation inside the freeze. */
+static void
+start_held_restore (TargetData *t)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  int sv[2];
+
+  if (!t->live || t->btrfs)
+    return;
+  if (!ferry_mkdir_p (t->state_dir, 0700, &error) || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      g_message ("Migration of %s: restoring without preparing first: %s", t->name,
+                 error != NULL ? error->message : g_strerror (errno));
+      return;
+    }
+  for (guint i = 0; i < t->restore_argv->len && g_ptr_array_index (t->restore_argv, i) != NULL; i++)
+    g_ptr_array_add (argv, g_ptr_array_index (t->restore_argv, i));
+  g_ptr_array_add (argv, "--hold-fd");
+  g_ptr_array_add (argv, "3");
+  g_ptr_array_add (argv, NULL);
+  t->held_restore = ferry_spawn_monitor (t->daemon, (const char *const *) argv->pdata, sv[1], &error);
+  if (t->held_restore == NULL)
+    {
+      g_message ("Migration of %s: restoring without preparing first: %s", t->name, error->message);
+      close (sv[0]);
+      return;
+    }
+  t->hold = sv[0];
+}
+
 static gboolean
 restore (TargetData *t, GError **error)
 {
   gint64 t0 = g_get_monotonic_time (), t_running;
   g_autoptr (JsonObject) reply = json_object_new ();
   g_autofree char *out = NULL;
+  gboolean ok;
 
   if (!finish_page_server (t, error))
     return FALSE;
-  if (!ferry_run_monitor (t->daemon, (const char *const *) t->restore_argv->pdata, &out, error))
+  if (t->held_restore != NULL)
+    {
+      g_autoptr (GSubprocess) proc = g_steal_pointer (&t->held_restore);
+      /* A monitor that already failed reads no go: its error says why. */
+      if (send (t->hold, "g", 1, MSG_NOSIGNAL) != 1)
+        g_debug ("The held restore of %s is gone: %s", t->name, g_strerror (errno));
+      close (t->hold);
+      t->hold = -1;
+      ok = ferry_monitor_finish (t->daemon, proc, &out, error);
+    }
+  else
+    ok = ferry_run_monitor (t->daemon, (const char *const *) t->restore_argv->pdata, &out, error);
+  if (!ok)
     {
       g_prefix_error (error, "restoring on the target: ");
       ferry_error_add_log (error, t->restore_log);
@@ -831,6 +895,7 @@ target_failed (TargetData *t, Step step, GError **error)
   if (step == STEP_FAILED)
     ferry_migration_send_error (t->link, *error);
   ferry_migration_link_shutdown (t->link);
+  release_held_restore (t);
   if (t->page_server != NULL)
     {
       g_autoptr (GError) pages = NULL;
@@ -862,7 +927,10 @@ target_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   Step step = accept_offer (t, cancellable, error);
 
   if (step == STEP_OK)
-    step = converse (t, cancellable, error);
+    {
+      start_held_restore (t);
+      step = converse (t, cancellable, error);
+    }
   if (step != STEP_OK)
     {
       target_failed (t, step, error);
@@ -965,6 +1033,7 @@ ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *s
   t->name = g_strdup (inst->row->name);
   t->live = live;
   t->page_fd = -1;
+  t->hold = -1;
   t->inst_dir = ferry_layout_instance_dir (d->layout, t->name);
   t->rootfs = ferry_layout_rootfs (d->layout, t->name);
   t->state_dir = ferry_layout_state_dir (d->layout, t->name);
@@ -979,7 +1048,6 @@ ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *s
   t->rsync_log = ferry_layout_criu_log (d->layout, t->name, "migrate_rsync");
   t->pages_log = ferry_layout_criu_log (d->layout, t->name, "migrate_pages");
   t->restore_log = ferry_layout_criu_log (d->layout, t->name, "migrate_restore");
-  t->stats_file = ferry_layout_stats_file (d->layout);
   if (g_file_test (t->inst_dir, G_FILE_TEST_EXISTS) || g_file_test (t->snapshots_dir, G_FILE_TEST_EXISTS))
     {
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_CONFLICT, "Files of an instance named %s are already here (%s)",
@@ -993,8 +1061,9 @@ ferry_migration_target_start (FerryDaemon *d, FerryInstance *inst, JsonObject *s
       t->devices = ferry_instance_expanded_devices (d, inst);
       t->taken = ferry_instance_taken_idmaps (d, inst);
     }
-  if (live && (t->restore_argv = ferry_instance_start_argv (d, inst, t->state_dir, t->restore_log, t->stats_file,
-                                                            error)) == NULL)
+  /* No --stats: a move's restore has its own figures. */
+  if (live && (t->restore_argv = ferry_instance_start_argv (d, inst, t->state_dir, t->restore_log, NULL, error))
+                  == NULL)
     {
       target_data_free (t);
       return NULL;

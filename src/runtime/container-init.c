@@ -2,6 +2,7 @@
 
 #include "runtime/disk-spec.h"
 #include "runtime/rootfs.h"
+#include "common/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,6 @@
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
-#include <linux/close_range.h>
 
 static void
 append (char *buf, size_t size, const char *s)
@@ -223,9 +223,7 @@ ferry_container_init_run (const FerryInitConfig *cfg)
   reset_signals ();
   /* Nothing of the monitor goes into the container: fds above 2 (except the
    * socket, close-on-exec) are closed now; 0-2 are replaced by the console. */
-  if (sock > 3)
-    close_range (3, sock - 1, 0);
-  close_range (sock + 1, ~0U, 0);
+  ferry_close_fds_but (sock, -1);
 
   if (receive_go (sock, cfg->userns, &tree, disks, cfg->ndisks) < 0)
     _exit (1); /* the monitor gave up */

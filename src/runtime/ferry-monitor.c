@@ -31,7 +31,7 @@ usage (void)
          "  ferry-monitor netcat --fd FD\n"
          "  ferry-monitor restore --name NAME --rootfs DIR --run-dir DIR --log-dir DIR --cgroup-parent PARENT\n"
          "                [--hostname H] [--limit-memory BYTES] [--limit-cpu SPEC] [--limit-processes N]\n"
-         "                --images DIR --log FILE [--stats FILE] [--tcp-established]\n"
+         "                --images DIR --log FILE [--stats FILE] [--tcp-established] [--hold-fd FD]\n"
          "  ferry-monitor device-attach --run-dir DIR --disk SPEC\n"
          "  ferry-monitor device-detach --run-dir DIR --name NAME\n"
          "  ferry-monitor check-criu [--json]\n"
@@ -84,6 +84,7 @@ cmd_start (int argc, char **argv, gboolean restore)
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &o.criu_log, "CRIU's log", "FILE" },
     { "stats", 0, 0, G_OPTION_ARG_FILENAME, &o.stats, "Write CRIU's restore statistics (JSON)", "FILE" },
     { "tcp-established", 0, 0, G_OPTION_ARG_NONE, &o.tcp_established, "Restore established TCP connections", NULL },
+    { "hold-fd", 0, 0, G_OPTION_ARG_INT, &o.hold_fd, "Prepare, then wait on this fd for \"g\" (migration)", "FD" },
     { NULL },
   };
   GOptionEntry entries[] = {

@@ -149,14 +149,34 @@ send_listener(int sock, int listener)
   return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1;
 }
 
+/* A held restore (--hold-fd): everything is ready but CRIU, which a
+ * live migration's target starts before the images are all there. "g"
+ * lets it run; EOF (ferryd gone, or the migration failed) calls it off. */
+static gboolean
+wait_for_go (int hold_fd, GError **error)
+{
+  char go = 0;
+  ssize_t n;
+
+  if (hold_fd <= 0)
+    return TRUE;
+  while ((n = read (hold_fd, &go, 1)) < 0 && errno == EINTR)
+    ;
+  close (hold_fd);
+  if (n == 1 && go == 'g')
+    return TRUE;
+  g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_FAILED, "The restore was called off before it began");
+  return FALSE;
+}
+
 /* The restorer, a child of the monitor: it stacks the mount notification
  * filter on itself, so that CRIU and every restored thread inherit it (a
  * filter cannot be given to another process), hands the listener to the
- * monitor and restores. The restored init, CRIU's CLONE_PARENT child of
- * ours, is the monitor's (a subreaper) once we exit. Reports "P<pid>" or
- * "F<message>". */
+ * monitor, waits for the go of a held restore and restores. The restored
+ * init, CRIU's CLONE_PARENT child of ours, is the monitor's (a subreaper)
+ * once we exit. Reports "P<pid>" or "F<message>". */
 static _Noreturn void
-restorer_main(int sock, FerryRestoreRequest *req)
+restorer_main(int sock, FerryRestoreRequest *req, int hold_fd)
 {
   g_autoptr(GError) error = NULL;
   gsize len;
@@ -174,12 +194,14 @@ restorer_main(int sock, FerryRestoreRequest *req)
     g_set_error(&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Passing the mount notifications to the monitor");
   else {
     close(listener);
-    req->inherited_filter = ferry_security_mount_notify_filter(&len);
-    req->inherited_filter_len = len * sizeof(struct sock_filter);
-    req->pre_resume = switch_to_enforcing;
-    FerryCriuWatchdog *watchdog = ferry_criu_watchdog_start();
-    pid = ferry_checkpoint_restore(req, &error);
-    ferry_criu_watchdog_stop(watchdog);
+    if (wait_for_go(hold_fd, &error)) {
+      req->inherited_filter = ferry_security_mount_notify_filter(&len);
+      req->inherited_filter_len = len * sizeof(struct sock_filter);
+      req->pre_resume = switch_to_enforcing;
+      FerryCriuWatchdog *watchdog = ferry_criu_watchdog_start();
+      pid = ferry_checkpoint_restore(req, &error);
+      ferry_criu_watchdog_stop(watchdog);
+    }
   }
   g_autofree char *report
       = pid > 0 ? g_strdup_printf("P%d", (int)pid) : g_strconcat("F", error->message, NULL);
@@ -191,7 +213,7 @@ restorer_main(int sock, FerryRestoreRequest *req)
  * mount calls meanwhile: all go on until CRIU is about to resume the tree.
  * Returns the init's PID (and its listener in *LISTENER), or 0. */
 static pid_t
-restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **error)
+restore_under_mount_notify(FerryRestoreRequest *req, int hold_fd, int *listener, GError **error)
 {
   FerryMountNotifyMode mode = FERRY_MOUNT_NOTIFY_RESTORING;
   g_autofree char *report = NULL;
@@ -206,9 +228,11 @@ restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **err
   }
   if ((restorer = fork()) == 0) {
     close(sv[0]);
-    restorer_main(sv[1], req);
+    restorer_main(sv[1], req, hold_fd);
   }
   close(sv[1]);
+  if (hold_fd > 0)
+    close(hold_fd);
   while (restorer > 0 && report == NULL) {
     struct pollfd fds[2] = { { .fd = sv[0], .events = POLLIN }, { .fd = *listener, .events = POLLIN } };
     if (poll(fds, *listener >= 0 ? 2 : 1, -1) < 0)
@@ -325,7 +349,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .namespaces_ready = ferry_monitor_make_cgroups,
     .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
   };
-  c->init_pid = restore_under_mount_notify(&req, &c->mount_listener, error);
+  c->init_pid = restore_under_mount_notify(&req, o->hold_fd, &c->mount_listener, error);
   ferry_disks_unstage (o->run_dir, disks);
   new_console_release_mount (&nc);
   if (c->init_pid <= 0)
@@ -392,6 +416,12 @@ ferry_monitor_restore (FerryStartOptions *o)
   if (o->init != NULL || o->env != NULL)
     {
       ferry_monitor_error ("--init and --env do not apply to a restore");
+      return 1;
+    }
+  /* Not for CRIU or the tree (the restorer reads it, then closes it). */
+  if (o->hold_fd != 0 && (o->hold_fd < 3 || fcntl (o->hold_fd, F_SETFD, FD_CLOEXEC) < 0))
+    {
+      ferry_monitor_error ("--hold-fd %d: %s", o->hold_fd, o->hold_fd < 3 ? "not a descriptor of its own" : g_strerror (errno));
       return 1;
     }
   rc = ferry_monitor_start (o);

@@ -26,7 +26,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/close_range.h>
 
 static const char *const init_env_base[] = {
   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -516,9 +515,7 @@ monitor_main (const FerryStartOptions *o, int report_fd)
   dup2 (log, 2);
   close (null);
   close (log);
-  if (report_fd > 3)
-    close_range (3, report_fd - 1, 0);
-  close_range (report_fd + 1, ~0U, 0);
+  ferry_close_fds_but (report_fd, o->hold_fd > 2 ? o->hold_fd : -1);
   prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   /* Until the outcome (running, with its PID files; or undone) is on disk. */
   int busy = ferry_rundir_lock_busy (o->run_dir, &error);

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from checkpoint_helpers import Workload, build_workload, hold_external_socket
-from conftest import FERRY, cmdline, descendants, wait_until
+from conftest import FERRY, cgroup_parent_dirs, cmdline, descendants, wait_until
 from test_network import TCP_CLIENT
 
 LAB_OPTIONS = {"hosts": 2, "client": True}
@@ -57,11 +57,31 @@ def wait_addresses(host, name):
     return host.ipv4(name), host.ipv6(name)
 
 
+def restore_monitors(host, name):
+    """PIDs of HOST's `ferry-monitor restore` processes for NAME (held ones too)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        argv = cmdline(entry) if entry.isdigit() else []
+        if "restore" in argv and "--name" in argv and argv[argv.index("--name") + 1:][:1] == [name] \
+                and host.cgroup_parent in argv:
+            pids.append(int(entry))
+    return pids
+
+
+def held_restore_of(host, name):
+    """The target's restoring monitor started early and waiting for the go (--hold-fd)."""
+    return [p for p in restore_monitors(host, name) if "--hold-fd" in cmdline(p)]
+
+
 def on_target_nothing_of(host, name):
-    """No instance, no files (logs may stay: they are what a user reads after a failure)."""
+    """No instance, no files (logs may stay: they are what a user reads after a failure),
+    no restoring monitor (a held one called off undoes what it prepared) and no cgroup."""
     assert name not in host.instance_names()
     for d in (os.path.join(host.root, "containers", name), os.path.join(host.root, "snapshots", name)):
         assert not os.path.exists(d), f"{d} left on the target"
+    wait_until(lambda: not restore_monitors(host, name), f"no restoring monitor of {name} left", bound=30)
+    for parent in cgroup_parent_dirs(host.cgroup_parent):
+        assert not os.path.exists(os.path.join(parent, name)), f"cgroup {parent}/{name} left on the target"
 
 
 def counter_start(host, name):
@@ -401,6 +421,7 @@ def test_target_daemon_killed_mid_transfer(lab, workload_binary):
     h1, h2 = lab.hosts
     w, pid = running_workload(h1, "f7", workload_binary, 256)
     mover = move_past_precopy(h1, "f7")
+    assert held_restore_of(h2, "f7"), "the target's restore was not held"
     h2.kill_daemon()
     out, err = mover.communicate(timeout=MOVE_TIMEOUT)
     assert mover.returncode == 1, out + err
@@ -419,7 +440,8 @@ def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
     w, pid = running_workload(h1, "f8", workload_binary, 64)
     target = h2.pid
     mover = h1.popen([FERRY, "move", "f8", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: any("restore" in argv and "--images" in argv for argv in (cmdline(p) for p, _ in descendants(target))),
+    # CRIU restoring (the monitor itself waits from the accept on, held).
+    wait_until(lambda: any("swrk" in cmdline(p) for p, _ in descendants(target)),
                "the target's restore", bound=MOVE_TIMEOUT, step=0.002)
     h1.kill_daemon()
     out, err = mover.communicate(timeout=MOVE_TIMEOUT)
@@ -434,6 +456,28 @@ def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
     h1.ferry("move", "f8", "h2:", timeout=MOVE_TIMEOUT)
     w.daemon = h2
     w.assert_pass(what="the retried move")
+
+
+@pytest.mark.lab(hosts=2, client=False)
+def test_source_daemon_killed_while_the_target_restore_waits(lab, workload_binary):
+    """The target starts its restoring monitor once it accepts the offer and holds it
+    before CRIU: the source's ferryd dying then (pre-copy or dump) leaves the source's tree
+    running, and the held monitor on the target undoes what it prepared (no process, no
+    cgroup, no files)."""
+    lab.remotes()
+    h1, h2 = lab.hosts
+    w, pid = running_workload(h1, "f10", workload_binary, 64)
+    mover = h1.popen([FERRY, "move", "f10", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: held_restore_of(h2, "f10"), "the target's held restore", bound=MOVE_TIMEOUT, step=0.002)
+    h1.kill_daemon()
+    out, err = mover.communicate(timeout=MOVE_TIMEOUT)
+    assert mover.returncode != 0, out + err
+    wait_until(lambda: "f10" not in h2.instance_names()
+               and not os.path.exists(os.path.join(h2.root, "containers", "f10")), "the target to drop its copy",
+               bound=MOVE_TIMEOUT)
+    on_target_nothing_of(h2, "f10")
+    h1.restart_daemon()
+    assert_untouched(h1, "f10", w, pid)
 
 
 @pytest.mark.lab(hosts=2, client=False)

@@ -1,6 +1,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -265,6 +267,45 @@ test_signal_names (void)
   g_assert_cmpint (ferry_signal_parse (NULL), ==, -1);
 }
 
+/* In a child: fds KEEP and ALSO stay (either may be -1), all others above 2 close. */
+static void
+check_close_fds_but (int n, int keep_i, int also_i)
+{
+  int fds[8];
+  pid_t pid;
+  int status;
+
+  g_assert_cmpint (n, <=, (int) G_N_ELEMENTS (fds));
+  for (int i = 0; i < n; i++)
+    g_assert_cmpint ((fds[i] = open ("/dev/null", O_RDONLY)), >, 2);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      int keep = keep_i >= 0 ? fds[keep_i] : -1, also = also_i >= 0 ? fds[also_i] : -1;
+      ferry_close_fds_but (keep, also);
+      for (int i = 0; i < n; i++)
+        if ((fcntl (fds[i], F_GETFD) >= 0) != (fds[i] == keep || fds[i] == also))
+          _exit (1);
+      _exit (fcntl (0, F_GETFD) >= 0 && fcntl (2, F_GETFD) >= 0 ? 0 : 2);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  for (int i = 0; i < n; i++)
+    close (fds[i]);
+}
+
+static void
+test_close_fds_but (void)
+{
+  check_close_fds_but (5, 2, -1); /* one kept in the middle */
+  check_close_fds_but (5, 3, 1);  /* two, given high first */
+  check_close_fds_but (5, 0, 4);  /* the lowest and the highest */
+  check_close_fds_but (4, 2, 2);  /* the same twice */
+  check_close_fds_but (4, -1, -1); /* none */
+}
+
 int
 main (int argc, char **argv)
 {
@@ -275,6 +316,7 @@ main (int argc, char **argv)
   g_test_add_func ("/common/json/guard", test_json_guard);
   g_test_add_func ("/common/time/rfc3339", test_rfc3339);
   g_test_add_func ("/common/fs/proc-starttime", test_proc_starttime);
+  g_test_add_func ("/common/fs/close-fds-but", test_close_fds_but);
   g_test_add_func ("/common/signals/parse", test_signal_names);
   g_test_add_func ("/common/fs/proc-status-mask", test_proc_status_mask);
   return g_test_run ();
