@@ -430,6 +430,19 @@ def test_target_daemon_killed_mid_transfer(lab, workload_binary):
     on_target_nothing_of(h2, "f7")
 
 
+def kill_source_when(h1, h2, name, ready, what):
+    """`ferry move NAME h2:` from H1, whose ferryd is killed as soon as READY() holds;
+    returns once the move failed and H2 dropped its copy."""
+    mover = h1.popen([FERRY, "move", name, "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(ready, what, bound=MOVE_TIMEOUT, step=0.002)
+    h1.kill_daemon()
+    out, err = mover.communicate(timeout=MOVE_TIMEOUT)
+    assert mover.returncode != 0, out + err
+    wait_until(lambda: name not in h2.instance_names()
+               and not os.path.exists(os.path.join(h2.root, "containers", name)), "the target to drop its copy",
+               bound=MOVE_TIMEOUT)
+
+
 @pytest.mark.lab(hosts=2, client=False)
 def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
     """The source's ferryd dies while the target restores: the source's held tree runs on
@@ -439,16 +452,9 @@ def test_source_daemon_killed_during_the_target_restore(lab, workload_binary):
     h1, h2 = lab.hosts
     w, pid = running_workload(h1, "f8", workload_binary, 64)
     target = h2.pid
-    mover = h1.popen([FERRY, "move", "f8", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # CRIU restoring (the monitor itself waits from the accept on, held).
-    wait_until(lambda: any("swrk" in cmdline(p) for p, _ in descendants(target)),
-               "the target's restore", bound=MOVE_TIMEOUT, step=0.002)
-    h1.kill_daemon()
-    out, err = mover.communicate(timeout=MOVE_TIMEOUT)
-    assert mover.returncode != 0, out + err
-    wait_until(lambda: "f8" not in h2.instance_names()
-               and not os.path.exists(os.path.join(h2.root, "containers", "f8")), "the target to drop its copy",
-               bound=MOVE_TIMEOUT)
+    kill_source_when(h1, h2, "f8", lambda: any("swrk" in cmdline(p) for p, _ in descendants(target)),
+                     "the target's restore")
     assert "went away during the restore" in h2.log_tail(40)
     h1.restart_daemon()
     assert_untouched(h1, "f8", w, pid)
@@ -467,14 +473,7 @@ def test_source_daemon_killed_while_the_target_restore_waits(lab, workload_binar
     lab.remotes()
     h1, h2 = lab.hosts
     w, pid = running_workload(h1, "f10", workload_binary, 64)
-    mover = h1.popen([FERRY, "move", "f10", "h2:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: held_restore_of(h2, "f10"), "the target's held restore", bound=MOVE_TIMEOUT, step=0.002)
-    h1.kill_daemon()
-    out, err = mover.communicate(timeout=MOVE_TIMEOUT)
-    assert mover.returncode != 0, out + err
-    wait_until(lambda: "f10" not in h2.instance_names()
-               and not os.path.exists(os.path.join(h2.root, "containers", "f10")), "the target to drop its copy",
-               bound=MOVE_TIMEOUT)
+    kill_source_when(h1, h2, "f10", lambda: held_restore_of(h2, "f10"), "the target's held restore")
     on_target_nothing_of(h2, "f10")
     h1.restart_daemon()
     assert_untouched(h1, "f10", w, pid)
