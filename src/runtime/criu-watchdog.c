@@ -11,7 +11,9 @@
 struct FerryCriuWatchdog
 {
   GThread *thread;
-  gint returned;
+  GMutex lock;
+  GCond cond; /* signalled when the call returned */
+  gboolean returned;
 };
 
 /* The children of this process: (pid, state, comm) from /proc. */
@@ -57,16 +59,32 @@ kill_live_child (pid_t pid, char state, const char *comm, gpointer data)
     }
 }
 
+/* Waits 100 ms, or less when the call returns meanwhile (its caller
+ * joins this thread: a plain sleep added up to 100 ms to every dump and
+ * restore); TRUE when it returned. */
+static gboolean
+returned_within_100ms (FerryCriuWatchdog *w)
+{
+  gint64 until = g_get_monotonic_time () + 100 * 1000;
+  gboolean returned;
+
+  g_mutex_lock (&w->lock);
+  while (!w->returned && g_cond_wait_until (&w->cond, &w->lock, until))
+    ;
+  returned = w->returned;
+  g_mutex_unlock (&w->lock);
+  return returned;
+}
+
 static gpointer
 watch (gpointer user_data)
 {
   FerryCriuWatchdog *w = user_data;
   gint64 dead_since = 0;
 
-  while (!g_atomic_int_get (&w->returned))
+  while (!returned_within_100ms (w))
     {
       gboolean dead = FALSE;
-      g_usleep (100 * 1000);
       for_each_child (note_dead_criu, &dead);
       if (!dead)
         dead_since = 0;
@@ -89,6 +107,8 @@ ferry_criu_watchdog_start (void)
   if (prctl (PR_SET_CHILD_SUBREAPER, 1) != 0)
     return NULL;
   w = g_new0 (FerryCriuWatchdog, 1);
+  g_mutex_init (&w->lock);
+  g_cond_init (&w->cond);
   w->thread = g_thread_new ("criu-watchdog", watch, w);
   return w;
 }
@@ -98,7 +118,12 @@ ferry_criu_watchdog_stop (FerryCriuWatchdog *w)
 {
   if (w == NULL)
     return;
-  g_atomic_int_set (&w->returned, 1);
+  g_mutex_lock (&w->lock);
+  w->returned = TRUE;
+  g_cond_signal (&w->cond);
+  g_mutex_unlock (&w->lock);
   g_thread_join (w->thread);
+  g_mutex_clear (&w->lock);
+  g_cond_clear (&w->cond);
   g_free (w);
 }
