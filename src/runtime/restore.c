@@ -149,9 +149,9 @@ send_listener(int sock, int listener)
   return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1;
 }
 
-/* A held restore (--hold-fd): everything is ready but CRIU, which a
- * live migration's target starts before the images are all there. "g"
- * lets it run; EOF (ferryd gone, or the migration failed) calls it off. */
+/* A held restore (--hold-fd): what needs no image is ready (a live
+ * migration's target starts it before the images are all there). "g"
+ * lets it go on; EOF (ferryd gone, or the migration failed) calls it off. */
 static gboolean
 wait_for_go (int hold_fd, GError **error)
 {
@@ -172,11 +172,11 @@ wait_for_go (int hold_fd, GError **error)
 /* The restorer, a child of the monitor: it stacks the mount notification
  * filter on itself, so that CRIU and every restored thread inherit it (a
  * filter cannot be given to another process), hands the listener to the
- * monitor, waits for the go of a held restore and restores. The restored
- * init, CRIU's CLONE_PARENT child of ours, is the monitor's (a subreaper)
- * once we exit. Reports "P<pid>" or "F<message>". */
+ * monitor and restores. The restored init, CRIU's CLONE_PARENT child of
+ * ours, is the monitor's (a subreaper) once we exit. Reports "P<pid>" or
+ * "F<message>". */
 static _Noreturn void
-restorer_main(int sock, FerryRestoreRequest *req, int hold_fd)
+restorer_main(int sock, FerryRestoreRequest *req)
 {
   g_autoptr(GError) error = NULL;
   gsize len;
@@ -194,14 +194,12 @@ restorer_main(int sock, FerryRestoreRequest *req, int hold_fd)
     g_set_error(&error, FERRY_ERROR, FERRY_ERROR_FAILED, "Passing the mount notifications to the monitor");
   else {
     close(listener);
-    if (wait_for_go(hold_fd, &error)) {
-      req->inherited_filter = ferry_security_mount_notify_filter(&len);
-      req->inherited_filter_len = len * sizeof(struct sock_filter);
-      req->pre_resume = switch_to_enforcing;
-      FerryCriuWatchdog *watchdog = ferry_criu_watchdog_start();
-      pid = ferry_checkpoint_restore(req, &error);
-      ferry_criu_watchdog_stop(watchdog);
-    }
+    req->inherited_filter = ferry_security_mount_notify_filter(&len);
+    req->inherited_filter_len = len * sizeof(struct sock_filter);
+    req->pre_resume = switch_to_enforcing;
+    FerryCriuWatchdog *watchdog = ferry_criu_watchdog_start();
+    pid = ferry_checkpoint_restore(req, &error);
+    ferry_criu_watchdog_stop(watchdog);
   }
   g_autofree char *report
       = pid > 0 ? g_strdup_printf("P%d", (int)pid) : g_strconcat("F", error->message, NULL);
@@ -213,7 +211,7 @@ restorer_main(int sock, FerryRestoreRequest *req, int hold_fd)
  * mount calls meanwhile: all go on until CRIU is about to resume the tree.
  * Returns the init's PID (and its listener in *LISTENER), or 0. */
 static pid_t
-restore_under_mount_notify(FerryRestoreRequest *req, int hold_fd, int *listener, GError **error)
+restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **error)
 {
   FerryMountNotifyMode mode = FERRY_MOUNT_NOTIFY_RESTORING;
   g_autofree char *report = NULL;
@@ -228,11 +226,9 @@ restore_under_mount_notify(FerryRestoreRequest *req, int hold_fd, int *listener,
   }
   if ((restorer = fork()) == 0) {
     close(sv[0]);
-    restorer_main(sv[1], req, hold_fd);
+    restorer_main(sv[1], req);
   }
   close(sv[1]);
-  if (hold_fd > 0)
-    close(hold_fd);
   while (restorer > 0 && report == NULL) {
     struct pollfd fds[2] = { { .fd = sv[0], .events = POLLIN }, { .fd = *listener, .events = POLLIN } };
     if (poll(fds, *listener >= 0 ? 2 : 1, -1) < 0)
@@ -325,6 +321,13 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
           return FALSE;
         }
     }
+  /* A held restore waits here: from now on, the images are read (the
+   * disks' record first). */
+  if (!wait_for_go (o->hold_fd, error))
+    {
+      new_console_clear (&nc);
+      return FALSE;
+    }
   /* Disk devices: bound again from the sources the instance has here. */
   g_autoptr (GPtrArray) disks = NULL;
   if ((nic_keys = ferry_disks_restore_keys (nic_keys, o, &disks, error)) == NULL)
@@ -349,7 +352,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .namespaces_ready = ferry_monitor_make_cgroups,
     .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
   };
-  c->init_pid = restore_under_mount_notify(&req, o->hold_fd, &c->mount_listener, error);
+  c->init_pid = restore_under_mount_notify(&req, &c->mount_listener, error);
   ferry_disks_unstage (o->run_dir, disks);
   new_console_release_mount (&nc);
   if (c->init_pid <= 0)

@@ -7,6 +7,10 @@ that it is tested without a Debian image (patches/criu/0003-0005, rootfs.c):
   (PrivateTmp=disconnected);
 - a process whose executable another process holds with O_PATH (PID 1 and
   systemd-executor).
+
+And what patches/criu/0010-0011 now do in CRIU instead of the ip tool and tar: a
+namespace's addresses, main-table routes (a gateway, a source, IPv6) and rules, and
+a /dev tree of directories, links and empty files (modes, owners, times, odd names).
 """
 
 import os
@@ -91,4 +95,48 @@ def test_executable_held_with_o_path_comes_back(daemon, tmp_path_factory):
     for when in snapshot_restore_and_stateful_stop(daemon, name, "op"):
         ps = daemon.lxc("exec", name, "--", "ps", "-o", "args").stdout
         assert "/attack opath-exec" in ps and "attack sleep" in ps, f"after the {when}:\n{ps}"
+    delete(daemon, name)
+
+
+def test_addresses_routes_and_rules_come_back(daemon):
+    name = launch(daemon, "iprules")
+    wait_until(lambda: "default via" in in_netns(daemon, name, "-4", "route"), "an IPv4 default route")
+    gw = in_netns(daemon, name, "-4", "route", "show", "default").split()[2]
+    for args in (("addr", "add", "192.0.2.5/24", "dev", "eth0"),
+                 ("addr", "add", "2001:db8::5/64", "dev", "eth0", "nodad"),
+                 ("route", "add", "198.51.100.0/24", "via", gw),
+                 ("route", "add", "203.0.113.0/24", "dev", "eth0", "src", "192.0.2.5"),
+                 ("-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8::1"),
+                 ("rule", "add", "from", "192.0.2.5", "table", "100", "pref", "100")):
+        in_netns(daemon, name, *args)
+
+    def state():
+        addrs = [" ".join(line.split()[1:4]) for line in in_netns(daemon, name, "-o", "addr").splitlines()]
+        # Only the main table's routes are kept (as `ip route save` did): not table 100's.
+        return (sorted(addrs), in_netns(daemon, name, "-4", "route"),
+                in_netns(daemon, name, "-6", "route", "show", "2001:db8:1::/64"), in_netns(daemon, name, "rule"))
+
+    before = state()
+    assert "100:\tfrom 192.0.2.5 lookup 100" in before[3], before[3]
+    for when in snapshot_restore_and_stateful_stop(daemon, name, "ip"):
+        assert state() == before, f"after the {when}"
+    delete(daemon, name)
+
+
+def test_dev_tree_comes_back(daemon):
+    name = launch(daemon, "devtree")
+    setup = """set -e
+mkdir -p "/dev/d d/sub"
+ln -s "../x y" "/dev/d d/l ink"
+touch "/dev/d d/sub/e"
+chown 5:7 "/dev/d d/sub/e"
+chmod 640 "/dev/d d/sub/e"
+chmod 1750 "/dev/d d"
+touch -d "2001-02-03 04:05:06" "/dev/d d/sub/e" "/dev/d d/sub"
+"""
+    daemon.lxc("exec", name, "--", "sh", "-c", setup)
+    look = 'cd "/dev/d d" && stat -c "%n %A %u %g %Y" . sub sub/e "l ink" && readlink "l ink"'
+    before = daemon.lxc("exec", name, "--", "sh", "-c", look).stdout
+    for when in snapshot_restore_and_stateful_stop(daemon, name, "dev"):
+        assert daemon.lxc("exec", name, "--", "sh", "-c", look).stdout == before, f"after the {when}"
     delete(daemon, name)
