@@ -58,8 +58,8 @@ typedef struct
   GError *record_error;
   JsonObject *figures;
   /* The restoring monitor, started once the offer is accepted and held
-   * before CRIU until "restore" (start_held_restore): its preparation is
-   * out of the freeze. HOLD is our end of its --hold-fd. */
+   * before it reads the images until "restore" (start_held_restore): its
+   * preparation is out of the freeze. HOLD is our end of its --hold-fd. */
   GSubprocess *held_restore;
   int hold;
   /* page server */

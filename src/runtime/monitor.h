@@ -20,9 +20,10 @@ typedef struct
   char *images, *criu_log, *stats;
   gboolean tcp_established;
   char *criu_path; /* set by ferry_monitor_restore after checking CRIU */
-  /* restore: the monitor prepares everything, then waits on this fd for
-   * "g" before CRIU starts (a live migration's target, started before the
-   * images are there); anything else or EOF calls it off. 0: no wait. */
+  /* restore: the monitor prepares what needs no image, then waits on this
+   * fd for "g" before it reads the images (a live migration's target,
+   * started before they are there); anything else or EOF calls it off.
+   * 0: no wait. */
   int hold_fd;
   /* Unprivileged: the user namespace's map (common/idmap.h); the rootfs,
    * owned by on-disk root, is mounted idmapped with it. NULL: privileged

@@ -421,7 +421,7 @@ ferry_monitor_restore (FerryStartOptions *o)
       ferry_monitor_error ("--init and --env do not apply to a restore");
       return 1;
     }
-  /* Not for CRIU or the tree (the restorer reads it, then closes it). */
+  /* Not for CRIU or the tree (the monitor reads it, then closes it). */
   if (o->hold_fd != 0 && (o->hold_fd < 3 || fcntl (o->hold_fd, F_SETFD, FD_CLOEXEC) < 0))
     {
       ferry_monitor_error ("--hold-fd %d: %s", o->hold_fd, o->hold_fd < 3 ? "not a descriptor of its own" : g_strerror (errno));
