@@ -112,6 +112,10 @@ typedef struct
    * cannot change while frozen, e.g. its cgroups, is recorded there). */
   void (*frozen) (gpointer data);
   gpointer frozen_data;
+  /* Called at post-dump when the dumped tree is to die (no leave_running;
+   * the hold, if any, said commit), just before CRIU kills it. */
+  void (*dying) (gpointer data);
+  gpointer dying_data;
 } FerryDumpRequest;
 
 /* Dumps the tree. On failure the tree runs on, thawed, the images dir is
@@ -164,6 +168,10 @@ typedef struct
    * no task has opened its files yet. Nonzero fails the restore. */
   int (*namespaces_ready) (gpointer data);
   gpointer namespaces_data;
+  /* CRIU's post-restore: every task and socket restored, the network still
+   * locked, nothing resumed. Nonzero fails the restore. */
+  int (*restored) (gpointer data);
+  gpointer restored_data;
 } FerryRestoreRequest;
 
 /* Restores the tree as a child of the calling process (which should be a

@@ -24,6 +24,8 @@ restore_notify(char *action, criu_notify_arg_t na)
     return restore_req->pre_resume();
   if (restore_req != NULL && restore_req->namespaces_ready != NULL && strcmp(action, "setup-namespaces") == 0)
     return restore_req->namespaces_ready(restore_req->namespaces_data);
+  if (restore_req != NULL && restore_req->restored != NULL && strcmp(action, "post-restore") == 0)
+    return restore_req->restored(restore_req->restored_data);
   return 0;
 }
 
@@ -62,7 +64,7 @@ fill_options (criu_opts *opts, const FerryRestoreRequest *req, GError **error)
       ok &= criu_local_add_inherit_fd (opts, req->console_slave, console_key) == 0;
       ok &= criu_local_add_ext_mount (opts, "console", req->console_path) == 0;
     }
-    if (req->pre_resume != NULL || req->namespaces_ready != NULL)
+    if (req->pre_resume != NULL || req->namespaces_ready != NULL || req->restored != NULL)
       criu_local_set_notify_cb(opts, restore_notify);
     if (!ok && error != NULL && *error == NULL)
       g_set_error(error, FERRY_ERROR, FERRY_ERROR_FAILED, "libcriu: cannot set the restore options");

@@ -88,7 +88,7 @@ ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error)
       ferry_link_delete (spec.host, NULL);
       /* Not on the bridge yet: between CRIU bringing eth0 up and restoring
        * its sockets and firewall lock, a peer's retransmission would be
-       * answered with a reset. ferry_monitor_plug_nics once restored. */
+       * answered with a reset. ferry_monitor_plug_nics at post-restore. */
       if (o->idmap == NULL)
         {
           g_ptr_array_add (keys, g_strdup_printf ("veth[%s]:%s", spec.name, spec.host));
@@ -111,23 +111,32 @@ ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error)
   return (char **) g_ptr_array_free (keys, FALSE);
 }
 
-char **
-ferry_monitor_nic_dump_keys (const char *run_dir)
+/* The host sides of the nics recorded in RUN_DIR (none without the record). */
+static GPtrArray *
+recorded_host_sides (const char *run_dir)
 {
   g_autofree char *path = g_build_filename (run_dir, NICS_FILE, NULL);
   g_autofree char *text = ferry_read_small_file (path);
+  g_auto (GStrv) lines = text != NULL ? g_strsplit (text, "\n", -1) : NULL;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+
+  for (char **l = lines; l != NULL && *l != NULL; l++)
+    {
+      g_auto (GStrv) f = g_strsplit (*l, " ", -1);
+      if (g_strv_length (f) == 3 && ferry_ifname_valid (f[1]))
+        g_ptr_array_add (names, g_strdup (f[1]));
+    }
+  return names;
+}
+
+char **
+ferry_monitor_nic_dump_keys (const char *run_dir)
+{
+  g_autoptr (GPtrArray) names = recorded_host_sides (run_dir);
   GPtrArray *keys = g_ptr_array_new_with_free_func (g_free);
 
-  if (text != NULL)
-    {
-      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
-      for (char **l = lines; *l != NULL; l++)
-        {
-          g_auto (GStrv) f = g_strsplit (*l, " ", -1);
-          if (g_strv_length (f) == 3 && ferry_ifname_valid (f[1]))
-            g_ptr_array_add (keys, g_strdup_printf ("veth[%s]", f[1]));
-        }
-    }
+  for (guint i = 0; i < names->len; i++)
+    g_ptr_array_add (keys, g_strdup_printf ("veth[%s]", (char *) g_ptr_array_index (names, i)));
   g_ptr_array_add (keys, NULL);
   return (char **) g_ptr_array_free (keys, FALSE);
 }
@@ -142,6 +151,19 @@ ferry_monitor_forget_nics (const FerryStartOptions *o)
       /* One end of a pair takes the other with it. */
       if (ferry_nic_spec_parse (*n, &spec, &parts, NULL))
         ferry_link_delete (spec.host, NULL);
+    }
+}
+
+void
+ferry_monitor_nics_down (gpointer run_dir)
+{
+  g_autoptr (GPtrArray) names = recorded_host_sides (run_dir);
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!ferry_link_set_down (g_ptr_array_index (names, i), &error))
+        ferry_monitor_log ("%s", error->message);
     }
 }
 

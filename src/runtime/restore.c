@@ -274,6 +274,22 @@ restore_under_mount_notify(FerryRestoreRequest *req, int *listener, GError **err
   return pid;
 }
 
+/* The nics join their bridges at CRIU's post-restore, the sockets restored
+ * and the network still locked: what the tree sends as it resumes (TCP's
+ * window probe as each socket leaves repair mode, the ARP for a peer) then
+ * reaches the peers. Plugged after the resume, it was lost, and a client
+ * waited for its next retransmission or ARP's one-second retry. */
+static int
+plug_nics_restored (gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ferry_monitor_plug_nics (data, &error))
+    return 0;
+  ferry_monitor_log ("plugging the nics: %s", error->message);
+  return 1;
+}
+
 gboolean
 ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, GError **error)
 {
@@ -351,6 +367,8 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
     .images_group = o->idmap != NULL ? (gid_t) ferry_idmap_to_host (o->idmap, FALSE, 0) : 0,
     .namespaces_ready = ferry_monitor_make_cgroups,
     .namespaces_data = &(FerryCgroupRecord){ .relpath = c->relpath, .images = o->images },
+    .restored = plug_nics_restored,
+    .restored_data = (gpointer) o,
   };
   c->init_pid = restore_under_mount_notify(&req, &c->mount_listener, error);
   ferry_disks_unstage (o->run_dir, disks);
@@ -365,7 +383,7 @@ ferry_monitor_restore_container (const FerryStartOptions *o, FerryContainer *c, 
   c->console = nc.master;
   nc.master = -1;
   new_console_clear (&nc);
-  if (!ferry_monitor_plug_nics (o, error) || !ferry_disks_attach_added (o, c->init_pid, disks, error)
+  if (!ferry_disks_attach_added (o, c->init_pid, disks, error)
       || !ferry_disks_record (o->run_dir, disks, error))
     {
       kill (c->init_pid, SIGKILL);

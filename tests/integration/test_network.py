@@ -8,7 +8,10 @@ the host by a veth pair and routed through the host (no Internet here)."""
 import ipaddress
 import os
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 import uuid
 
@@ -331,3 +334,79 @@ def test_tcp_survives_stateful_stop_start_and_snapshot_restore(daemon, outside):
         client.wait()
     daemon.api_ok("PUT", "/1.0/instances/t1/state", {"action": "stop", "force": True})
     daemon.api_ok("DELETE", "/1.0/instances/t1")
+
+
+class ArpWatch:
+    """The ARP requests a host bridge receives, with the kernel's receive times (SO_TIMESTAMPNS,
+    CLOCK_REALTIME): as (time, sender IPv4)."""
+
+    def __init__(self, bridge):
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+        self.sock.bind((bridge, 0x0806))
+        self.sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+        self.sock.settimeout(0.2)
+        self.seen = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                frame, cmsgs, _, _ = self.sock.recvmsg(2048, socket.CMSG_SPACE(16))
+            except socket.timeout:
+                continue
+            when = None
+            for level, kind, data in cmsgs:
+                if level == socket.SOL_SOCKET and kind == 35:
+                    sec, nsec = struct.unpack("qq", data[:16])
+                    when = sec + nsec / 1e9
+            # Ethernet (14) + ARP: opcode at 6, sender IPv4 at 14.
+            if when is not None and len(frame) >= 42 and frame[20:22] == b"\x00\x01":
+                self.seen.append((when, socket.inet_ntoa(frame[28:32])))
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def test_restored_tree_reaches_its_peers_as_it_resumes(daemon, outside):
+    """The restored tree's nic is on the bridge before the tree resumes: what it sends first (each
+    restored connection's window probe as it leaves TCP repair mode, and the ARP request that
+    resolves its next hop) reaches the peers at once. Plugged after the resume, that first ARP
+    request was lost and a peer waited about a second (ARP's retry, or its own TCP
+    retransmission) for the container. Seen on the bridge: the container's first ARP request
+    arrives before the start that restored it has answered."""
+    if not daemon.api_ok("GET", "/1.0")["environment"].get("criu_version"):
+        pytest.skip("CRIU not usable here")
+    daemon.launch("t2", start=False)
+    rcs = os.path.join(daemon.root, "containers", "t2", "rootfs", "etc", "init.d", "rcS")
+    with open(rcs, "a") as f:
+        f.write("nc -ll -p 6000 -e cat </dev/null >/dev/null 2>&1 &\n")
+    daemon.api_ok("PUT", "/1.0/instances/t2/state", {"action": "start", "timeout": -1})
+    ip = wait_ipv4(daemon, "t2")
+    time.sleep(0.5)
+    client = outside.popen(["/usr/bin/python3", "-c", TCP_CLIENT, ip, "6000"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    watch = None
+    try:
+        client.stdin.write("3\n")
+        client.stdin.flush()
+        assert client.stdout.readline().startswith("OK 3")
+        daemon.api_ok("PUT", "/1.0/instances/t2/state", {"action": "stop", "stateful": True, "timeout": -1})
+        watch = ArpWatch(default_network(daemon)["name"])
+        daemon.api_ok("PUT", "/1.0/instances/t2/state", {"action": "start", "stateful": True, "timeout": -1})
+        answered = time.time()
+        client.stdin.write("3\n")
+        client.stdin.flush()
+        assert client.stdout.readline().startswith("OK 6")
+        first = [t for t, sender in watch.seen if sender == ip]
+        assert first and first[0] < answered, (first, answered)
+    finally:
+        if watch is not None:
+            watch.close()
+        client.kill()
+        client.wait()
+    daemon.api_ok("PUT", "/1.0/instances/t2/state", {"action": "stop", "force": True})
+    daemon.api_ok("DELETE", "/1.0/instances/t2")
