@@ -102,13 +102,16 @@ dump_notify (char *action, criu_notify_arg_t na)
       dump_ctx.aborted = TRUE;
       return 1;
     }
-  if (req->rootfs_copy_src == NULL)
-    return 0;
-  if (req->rootfs_snapshot
-        ? !ferry_btrfs_snapshot (req->rootfs_copy_src, req->rootfs_copy_dst, TRUE, &dump_ctx.copy_error)
-        : !ferry_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
-    return 1;
-  dump_ctx.copied = TRUE;
+  if (req->rootfs_copy_src != NULL)
+    {
+      if (req->rootfs_snapshot
+            ? !ferry_btrfs_snapshot (req->rootfs_copy_src, req->rootfs_copy_dst, TRUE, &dump_ctx.copy_error)
+            : !ferry_copy_tree (req->rootfs_copy_src, req->rootfs_copy_dst, &dump_ctx.copy_error))
+        return 1;
+      dump_ctx.copied = TRUE;
+    }
+  if (!req->leave_running && req->dying != NULL)
+    req->dying (req->dying_data);
   return 0;
 }
 

@@ -104,6 +104,24 @@ ferry_link_plug (const char *name, const char *bridge, GError **error)
 }
 
 gboolean
+ferry_link_set_down (const char *name, GError **error)
+{
+  g_autoptr (NlSock) sk = route_socket (error);
+  g_autoptr (RtnlLink) link = NULL;
+  g_autoptr (RtnlLink) change = rtnl_link_alloc ();
+  int rc;
+
+  if (sk == NULL)
+    return FALSE;
+  if ((rc = rtnl_link_get_kernel (sk, 0, name, &link)) < 0)
+    return nl_fail (error, rc, "Looking up %s", name);
+  rtnl_link_unset_flags (change, IFF_UP);
+  if ((rc = rtnl_link_change (sk, link, change, 0)) < 0)
+    return nl_fail (error, rc, "Setting interface %s down", name);
+  return TRUE;
+}
+
+gboolean
 ferry_bridge_delete (const char *name, GError **error)
 {
   return ferry_link_delete (name, error);

@@ -113,6 +113,8 @@ gboolean ferry_link_delete (const char *name, GError **error);
  * kernel's RCU grace periods, tens of ms). Returns its new name, to delete
  * later, "" when there is no such interface, NULL on error. */
 char *ferry_link_retire (const char *name, GError **error);
+/* Sets interface NAME down (its veth peer loses its carrier). */
+gboolean ferry_link_set_down (const char *name, GError **error);
 /* Puts host-side interface NAME on BRIDGE and up. */
 gboolean ferry_link_plug (const char *name, const char *bridge, GError **error);
 

@@ -352,6 +352,8 @@ ferry_monitor_checkpoint (const FerryCheckpointOptions *o)
     .hold_fd = o->hold_fd,
     .frozen = ferry_monitor_record_cgroups,
     .frozen_data = &(FerryCgroupRecord){ .relpath = relpath, .images = o->images },
+    .dying = ferry_monitor_nics_down,
+    .dying_data = (gpointer) o->run_dir,
   };
   /* CRIU must not inherit the hold: its end of the socket closing is how
    * the daemon learns that this process died. */

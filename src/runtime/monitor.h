@@ -128,6 +128,11 @@ gboolean ferry_monitor_plug_nics (const FerryStartOptions *o, GError **error);
 /* After a failed restore: the host sides of O->nics (and the pairs the
  * monitor made for it) are deleted. */
 void ferry_monitor_forget_nics (const FerryStartOptions *o);
+/* The host sides of the nics in RUN_DIR down, for a dumped tree about to be
+ * killed: its network namespace outlives it a little, its firewall lock
+ * (CRIU's) gone before its interfaces, and would answer its peers with
+ * resets meanwhile (they wait for the restored tree, here or elsewhere). */
+void ferry_monitor_nics_down (gpointer run_dir);
 
 /* Runs the monitor loop until the init exits, then cleans up (exit-status,
  * cgroup, pid files) and exits. Takes C's relpath and descriptors. Exec
