@@ -3,8 +3,8 @@
  * nothing changed since the pre-copy began.
  *
  * Taken before the pre-copy reads the tree, the state lists every entry
- * (lstat, one file system, no symlink followed) with its inode change
- * time. Every change to an entry after that (data, size, mode, owner,
+ * (lstat, one file system, no symlink followed) by path with its inode
+ * change time. Every change to an entry after that (data, size, mode, owner,
  * xattrs, links, a rename; for a directory, an entry added or removed)
  * sets its ctime to the clock, which userspace cannot set back. So when
  * every recorded ctime is older than the moment the state was taken (with
@@ -24,6 +24,17 @@ FerryTreeState *ferry_tree_state_take (const char *dir, GError **error);
 /* TRUE when DIR is the same tree as STATE recorded; stops at the first
  * difference. */
 gboolean ferry_tree_state_unchanged (const FerryTreeState *state, const char *dir);
+/* What changed in DIR since STATE was taken, for a sync of just that:
+ * paths relative to DIR of the entries that changed or are new (an
+ * entry whose recorded ctime was as recent as the state counts as
+ * changed); a directory as "PATH/." ("." for DIR itself): one that changed
+ * had an entry added, removed or renamed, or its own attributes changed,
+ * and a sync compares its entries one by one and deletes those gone. An
+ * empty list: DIR is as the state saw it. *LINKED when a changed file has
+ * other hard links (a sync of it alone would part it from them). NULL,
+ * with *WHY, when an entry could not be read. */
+GPtrArray *ferry_tree_state_changes (const FerryTreeState *state, const char *dir, gboolean *linked,
+                                     const char **why);
 gboolean ferry_tree_state_settled (const FerryTreeState *state);
 guint ferry_tree_state_entries (const FerryTreeState *state);
 void ferry_tree_state_free (FerryTreeState *state);

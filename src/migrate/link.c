@@ -268,8 +268,6 @@ ferry_migration_recv (FerryMigrationLink *link, const char *type, GCancellable *
 
 /* ---- rsync over the fs channel ---- */
 
-/* What `rsync -aHAX --numeric-ids --sparse` asks of its server (rsync >= 3.2). */
-#define RSYNC_SERVER_FLAGS "-lHogDtpAXrSe.iLsfxCIvu"
 
 static char *
 tool_log_tail (const char *log)
@@ -371,8 +369,8 @@ fs_session (FerryMigrationLink *link, GPtrArray *argv, Join join, const char *lo
 }
 
 gboolean
-ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src, gboolean delete,
-                            const char *exclude, const char *log, guint64 *bytes, GError **error)
+ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src,
+                            const FerryRsyncOptions *o, const char *log, guint64 *bytes, GError **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
 
@@ -380,10 +378,20 @@ ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char
   g_ptr_array_add (argv, g_strdup ("-aHAX"));
   g_ptr_array_add (argv, g_strdup ("--numeric-ids"));
   g_ptr_array_add (argv, g_strdup ("--sparse"));
-  if (delete)
+  if (o->delete)
     g_ptr_array_add (argv, g_strdup ("--delete"));
-  if (exclude != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--exclude=%s", exclude));
+  if (o->exclude != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--exclude=%s", o->exclude));
+  if (o->files_from != NULL)
+    {
+      /* Just these paths, relative to SRC, no recursion: "D/." stands for
+       * D's entries (those gone are deleted). */
+      g_ptr_array_add (argv, g_strdup_printf ("--files-from=%s", o->files_from));
+      g_ptr_array_add (argv, g_strdup ("--from0"));
+      g_ptr_array_add (argv, g_strdup ("-d"));
+    }
+  if (o->every_file)
+    g_ptr_array_add (argv, g_strdup ("--ignore-times"));
   g_ptr_array_add (argv, g_strdup ("-e"));
   g_ptr_array_add (argv, g_strdup_printf ("%s netcat --fd 3", d->monitor_path));
   g_ptr_array_add (argv, g_strconcat (src, "/", NULL));
@@ -393,18 +401,28 @@ ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char
 }
 
 gboolean
-ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gboolean delete, const char *log,
-                               guint64 *bytes, GError **error)
+ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, const FerryRsyncOptions *o,
+                               const char *log, guint64 *bytes, GError **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  gboolean listed = o->files_from != NULL;
 
   if (!ferry_mkdir_p (dest, 0755, error))
     return FALSE;
   g_ptr_array_add (argv, g_strdup ("rsync"));
   g_ptr_array_add (argv, g_strdup ("--server"));
-  g_ptr_array_add (argv, g_strdup (RSYNC_SERVER_FLAGS));
-  if (delete)
+  /* What `rsync -aHAX --numeric-ids --sparse` asks of its server (rsync >=
+   * 3.2); with a list (`--files-from=LIST --from0 -d`), relative paths
+   * and no recursion; with --ignore-times, I. */
+  g_ptr_array_add (argv, g_strdup_printf ("-l%sHogDtpAX%s%sSe.%sLsfxCIvu", listed ? "d" : "",
+                                          listed ? "R" : "r", o->every_file ? "I" : "", listed ? "" : "i"));
+  if (listed)
+    g_ptr_array_add (argv, g_strdup ("--no-r"));
+  if (o->delete)
     g_ptr_array_add (argv, g_strdup ("--delete"));
+  /* Times to the nanosecond: a file rewritten in the same second at the
+   * same size is not the same file. */
+  g_ptr_array_add (argv, g_strdup ("--modify-window=-1"));
   g_ptr_array_add (argv, g_strdup ("--numeric-ids"));
   g_ptr_array_add (argv, g_strdup ("."));
   g_ptr_array_add (argv, g_strconcat (dest, "/", NULL));

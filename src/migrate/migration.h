@@ -46,11 +46,22 @@ JsonObject *ferry_migration_recv (FerryMigrationLink *link, const char *type, GC
 /* Tells the peer why this side failed (best effort). */
 void ferry_migration_send_error (FerryMigrationLink *link, const GError *error);
 
-/* One rsync session over the fs channel: SRC/ of this host (but EXCLUDE, an
- * rsync pattern, unless NULL) into the directory the receiver chose. */
-gboolean ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src, gboolean delete,
-                                     const char *exclude, const char *log, guint64 *bytes, GError **error);
-gboolean ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, gboolean delete,
+typedef struct
+{
+  gboolean delete;        /* what the sender does not have goes */
+  const char *exclude;    /* an rsync pattern, or NULL */
+  /* Only the paths this file lists (ferry_tree_state_changes's,
+   * NUL-terminated); the receiver just needs it non-NULL. */
+  const char *files_from;
+  gboolean every_file; /* --ignore-times: none skipped for its size and time */
+} FerryRsyncOptions;
+
+/* One rsync session over the fs channel: SRC/ of this host into the
+ * directory the receiver chose (DEST); both sides must agree on O. */
+gboolean ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char *src,
+                                     const FerryRsyncOptions *o, const char *log, guint64 *bytes,
+                                     GError **error);
+gboolean ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, const FerryRsyncOptions *o,
                                         const char *log, guint64 *bytes, GError **error);
 
 /* The regular files of directory SRC over the fs channel, in-process (the

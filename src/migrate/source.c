@@ -44,6 +44,8 @@ typedef struct
    * freeze, the final sync has nothing to send. */
   FerryTreeState *rootfs_state;
   guint64 final_sync_bytes; /* 0: skipped */
+  gint64 final_sync_entries; /* how many it listed; -1: the whole tree */
+  gboolean rootfs_changes;   /* the target takes a list of what changed */
   char *send_dir, *last_sent;
   guint passes;
   /* figures */
@@ -101,28 +103,44 @@ disk_usage (const char *path)
   return g_ascii_strtoll (out, NULL, 10);
 }
 
+static JsonObject *
+sync_message (const char *what)
+{
+  JsonObject *msg = json_object_new ();
+
+  json_object_set_string_member (msg, "type", "sync");
+  json_object_set_string_member (msg, "what", what);
+  return msg;
+}
+
 /* Tells the target what the next fs session carries: WHAT, and KEY=VALUE
  * (which snapshot, which volume) unless KEY is NULL. */
 static gboolean
 announce_sync (SourceData *s, const char *what, const char *key, const char *value, GError **error)
 {
-  g_autoptr (JsonObject) msg = json_object_new ();
+  g_autoptr (JsonObject) msg = sync_message (what);
 
-  json_object_set_string_member (msg, "type", "sync");
-  json_object_set_string_member (msg, "what", what);
   if (key != NULL)
     json_object_set_string_member (msg, key, value);
   return ferry_migration_send (s->link, msg, error);
 }
 
+/* An rsync session: the target is told WHAT, whether it is to take every
+ * file (O->every_file), and which of its files to take as stale whatever
+ * their size and time (STALE, paths relative to the rootfs, or NULL). */
 static gboolean
-send_rsync (SourceData *s, const char *what, const char *src, gboolean delete, const char *exclude, guint64 *bytes,
-            GError **error)
+send_rsync (SourceData *s, const char *what, const char *src, const FerryRsyncOptions *o, JsonArray *stale,
+            guint64 *bytes, GError **error)
 {
+  g_autoptr (JsonObject) msg = sync_message (what);
   g_autoptr (JsonObject) reply = NULL;
 
-  if (!announce_sync (s, what, NULL, NULL, error)
-      || !ferry_migration_rsync_send (s->daemon, s->link, src, delete, exclude, s->rsync_log, bytes, error))
+  if (o->every_file)
+    json_object_set_boolean_member (msg, "every_file", TRUE);
+  if (stale != NULL)
+    json_object_set_array_member (msg, "stale", json_array_ref (stale));
+  if (!ferry_migration_send (s->link, msg, error)
+      || !ferry_migration_rsync_send (s->daemon, s->link, src, o, s->rsync_log, bytes, error))
     return FALSE;
   reply = ferry_migration_recv (s->link, "synced", NULL, error);
   return reply != NULL;
@@ -153,7 +171,8 @@ send_snapshots_btrfs (SourceData *s, guint64 *bytes, GError **error)
 {
   JsonArray *arr = json_node_get_array (s->snapshots);
 
-  if (!send_rsync (s, "snapshots", s->snapshots_dir, TRUE, "/*/rootfs", bytes, error))
+  if (!send_rsync (s, "snapshots", s->snapshots_dir, &(FerryRsyncOptions){ .delete = TRUE, .exclude = "/*/rootfs" },
+                   NULL, bytes, error))
     return FALSE;
   for (guint i = 0; i < json_array_get_length (arr); i++)
     {
@@ -188,7 +207,7 @@ send_sync (SourceData *s, const char *what, const char *src, gboolean delete, gu
     return send_rootfs_btrfs (s, bytes, error);
   if (s->btrfs && g_str_equal (what, "snapshots"))
     return send_snapshots_btrfs (s, bytes, error);
-  return send_rsync (s, what, src, delete, NULL, bytes, error);
+  return send_rsync (s, what, src, &(FerryRsyncOptions){ .delete = delete }, NULL, bytes, error);
 }
 
 /* A regular file of at most FERRY_IMAGE_METADATA_MAX bytes (a symlink or
@@ -360,22 +379,110 @@ typedef struct
 static gboolean send_sync (SourceData *s, const char *what, const char *src, gboolean delete, guint64 *bytes,
                            GError **error);
 
-/* The rootfs while frozen: by rsync, unless nothing in it changed since
- * the pre-copy began (a walk of the tree, no process, no message). */
+/* At most this many stale files are named to the target (its copies then
+ * taken as stale whatever their size and time); past that, every file is
+ * checked by content. */
+#define STALE_MAX 65536
+#define STALE_BYTES_MAX (8 * 1024 * 1024)
+
+/* The files of CHANGES (not its directories, "D/." and "."), as a JSON
+ * array; NULL when there are too many to name. */
+static JsonArray *
+stale_files (GPtrArray *changes)
+{
+  g_autoptr (JsonArray) stale = json_array_new ();
+  gsize total = 0;
+
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const char *p = g_ptr_array_index (changes, i);
+      if (g_str_equal (p, ".") || g_str_has_suffix (p, "/."))
+        continue;
+      total += strlen (p) + 4;
+      if (json_array_get_length (stale) >= STALE_MAX || total > STALE_BYTES_MAX)
+        return NULL;
+      json_array_add_string_element (stale, p);
+    }
+  return g_steal_pointer (&stale);
+}
+
+/* CHANGES, NUL-terminated, to FILE (mode 0600). */
+static gboolean
+write_list (const char *file, GPtrArray *changes, GError **error)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const char *p = g_ptr_array_index (changes, i);
+      g_string_append_len (text, p, (gssize) strlen (p) + 1);
+    }
+  return ferry_write_file_atomic (file, text->str, (gssize) text->len, 0600, error);
+}
+
+/* The rootfs while frozen. With the state taken before the pre-copy read
+ * the tree, and a target that takes a list: what changed since (nothing
+ * at all when nothing did: a walk of the tree, no process, no message),
+ * as a list rsync sends, the target told which of its files are stale
+ * (rsync's quick check would keep a copy of the same size and time as a
+ * file rewritten within the same clock tick). The whole tree when a list
+ * cannot stand for the change (a changed file with other links, more
+ * than a quarter of the tree), still naming the stale files; every file
+ * by content when they cannot be named. */
 static gboolean
 final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
 {
   guint64 before = *bytes;
-  gboolean ok;
+  g_autoptr (GPtrArray) changes = NULL;
+  g_autoptr (JsonArray) stale = NULL;
+  g_autofree char *list = g_build_filename (s->run_dir, "final-sync.list", NULL);
+  FerryRsyncOptions all = { .delete = TRUE };
+  const char *why = "the tree's state was not taken";
+  gboolean linked = FALSE, ok;
+  guint max;
 
-  if (s->rootfs_state != NULL && ferry_tree_state_unchanged (s->rootfs_state, s->rootfs))
+  s->final_sync_entries = -1;
+  s->final_sync_bytes = 0;
+  /* btrfs: a stream of the difference from the pre-copy's snapshot. A
+   * target that takes no list: all of it, unless nothing changed. */
+  if (s->btrfs || (s->rootfs_state != NULL && !s->rootfs_changes))
+    {
+      if (!s->btrfs && ferry_tree_state_unchanged (s->rootfs_state, s->rootfs))
+        {
+          s->final_sync_entries = 0;
+          return TRUE;
+        }
+      ok = send_sync (s, "rootfs", s->rootfs, TRUE, bytes, error);
+      s->final_sync_bytes = *bytes - before;
+      return ok;
+    }
+  if (s->rootfs_state != NULL)
+    changes = ferry_tree_state_changes (s->rootfs_state, s->rootfs, &linked, &why);
+  if (changes != NULL && changes->len == 0)
     {
       g_debug ("Migration of %s: the rootfs is as the pre-copy sent it (%u entries)", s->name,
                ferry_tree_state_entries (s->rootfs_state));
-      s->final_sync_bytes = 0;
+      s->final_sync_entries = 0;
       return TRUE;
     }
-  ok = send_sync (s, "rootfs", s->rootfs, TRUE, bytes, error);
+  stale = changes != NULL ? stale_files (changes) : NULL;
+  /* Past a quarter of the tree a list saves rsync little of its walk. */
+  max = s->rootfs_state != NULL ? MAX (256, ferry_tree_state_entries (s->rootfs_state) / 4) : 0;
+  if (stale != NULL && !linked && changes->len <= max)
+    {
+      FerryRsyncOptions listed = { .delete = TRUE, .files_from = list };
+      s->final_sync_entries = changes->len;
+      ok = write_list (list, changes, error)
+           && send_rsync (s, "rootfs-changes", s->rootfs, &listed, stale, bytes, error);
+      unlink (list);
+    }
+  else
+    {
+      g_message ("Migration of %s: the whole rootfs goes again (%s)", s->name,
+                 changes == NULL ? why : linked ? "a changed file has other hard links" : "many changes");
+      all.every_file = stale == NULL;
+      ok = send_rsync (s, "rootfs", s->rootfs, &all, stale, bytes, error);
+    }
   s->final_sync_bytes = *bytes - before;
   return ok;
 }
@@ -560,6 +667,7 @@ sync_and_restore (SourceData *s, FerryOperation *op, LiveDump *ld, guint64 *fs_b
     return FALSE;
   t_synced = g_get_monotonic_time ();
   ferry_migration_set_figure (op, s->figures, "migration_final_sync_bytes", (gint64) s->final_sync_bytes);
+  ferry_migration_set_figure (op, s->figures, "migration_final_sync_entries", s->final_sync_entries);
   ferry_migration_set_figure (op, s->figures, "migration_images_sync_ms", (t_synced - ld->t_frozen) / 1000);
   if (ld->early.s == NULL)
     ferry_migration_set_figure (op, s->figures, "migration_final_sync_ms", (t_synced - ld->t_frozen) / 1000);
@@ -704,8 +812,10 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   s->btrfs = s->btrfs_offered && g_str_equal (json_object_get_string_member_with_default (accept, "fs", "rsync"), "btrfs");
   g_message ("Migration of %s: its files go by %s", s->name, s->btrfs ? "btrfs send" : "rsync");
 
-  if (!ferry_json_get_bool (accept, "state_files", &s->state_files, error))
+  if (!ferry_json_get_bool (accept, "state_files", &s->state_files, error)
+      || !ferry_json_get_bool (accept, "rootfs_changes", &s->rootfs_changes, error))
     goto fail;
+  s->rootfs_changes = s->rootfs_changes && !s->btrfs;
   {
     gboolean takes_metadata = FALSE;
     if (!ferry_json_get_bool (accept, "metadata", &takes_metadata, error))

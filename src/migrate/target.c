@@ -22,7 +22,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -514,6 +517,75 @@ check_snapshots_metadata (TargetData *t, GError **error)
 #define STATE_FILES_MAX 100000
 #define STATE_BYTES_MAX ((guint64) 16 << 30)
 
+/* At most this many stale files in one sync (the source names no more). */
+#define STALE_MAX 65536
+
+/* The files the source's final sync names as stale (MSG's "stale", paths
+ * relative to the rootfs): their copies here get the time 1.000000001, so
+ * that rsync takes each whatever its size and time (a file rewritten
+ * since the pre-copy, within the same clock tick, at the same size, would
+ * look the same). Each path is resolved beneath ROOTFS with no symlink
+ * and no way out; one not there as such is rsync's to make. */
+static gboolean
+mark_stale (const char *rootfs, JsonObject *msg, GError **error)
+{
+  static const struct timespec mark[2] = { { 1, 1 }, { 1, 1 } };
+  JsonArray *stale = NULL;
+  ferry_autofd int root = -1;
+
+  if (!ferry_json_get_array (msg, "stale", &stale, error))
+    return FALSE;
+  if (stale == NULL)
+    return TRUE;
+  if (json_array_get_length (stale) > STALE_MAX)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source named more than %d stale files", STALE_MAX);
+      return FALSE;
+    }
+  if ((root = open (rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    {
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Opening %s: %s", rootfs, g_strerror (errno));
+      return FALSE;
+    }
+  for (guint i = 0; i < json_array_get_length (stale); i++)
+    {
+      JsonNode *node = json_array_get_element (stale, i);
+      const char *path = JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+                             ? json_node_get_string (node)
+                             : NULL;
+      const char *slash = path != NULL ? strrchr (path, '/') : NULL;
+      const char *base = slash != NULL ? slash + 1 : path;
+      g_autofree char *dir = slash != NULL ? g_strndup (path, (gsize) (slash - path)) : g_strdup (".");
+      struct open_how how = {
+        .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+      };
+      ferry_autofd int parent = -1;
+
+      if (path == NULL || *path == '/' || *base == '\0' || g_str_equal (base, ".") || g_str_equal (base, "..")
+          || strlen (path) >= PATH_MAX)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source named a stale file that is no path");
+          return FALSE;
+        }
+      if ((parent = (int) syscall (SYS_openat2, root, *dir != '\0' ? dir : ".", &how, sizeof how)) < 0)
+        {
+          if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+            continue;
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Resolving %s in %s: %s", dir, rootfs,
+                       g_strerror (errno));
+          return FALSE;
+        }
+      if (utimensat (parent, base, mark, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+        {
+          g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Marking %s in %s stale: %s", path, rootfs,
+                       g_strerror (errno));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static gboolean
 receive (TargetData *t, JsonObject *msg, GError **error)
 {
@@ -526,15 +598,23 @@ receive (TargetData *t, JsonObject *msg, GError **error)
     return receive_rootfs_btrfs (t, msg, error);
   if (g_str_equal (what, "snapshot-rootfs") && t->btrfs)
     return receive_snapshot_btrfs (t, msg, error);
-  if (g_str_equal (what, "rootfs"))
-    return ferry_migration_rsync_receive (t->link, t->rootfs, TRUE, t->rsync_log, &bytes, error);
+  /* "rootfs-changes": the final sync of a live move, only what changed
+   * since the pre-copy. */
+  if (g_str_equal (what, "rootfs") || (g_str_equal (what, "rootfs-changes") && t->live))
+    {
+      FerryRsyncOptions o = { .delete = TRUE, .files_from = g_str_equal (what, "rootfs") ? NULL : "" };
+      return ferry_json_get_bool (msg, "every_file", &o.every_file, error) && mark_stale (t->rootfs, msg, error)
+             && ferry_migration_rsync_receive (t->link, t->rootfs, &o, t->rsync_log, &bytes, error);
+    }
   if (g_str_equal (what, "snapshots"))
-    return ferry_migration_rsync_receive (t->link, t->snapshots_dir, TRUE, t->rsync_log, &bytes, error)
+    return ferry_migration_rsync_receive (t->link, t->snapshots_dir, &(FerryRsyncOptions){ .delete = TRUE },
+                                          t->rsync_log, &bytes, error)
            && check_snapshots_metadata (t, error);
   if (g_str_equal (what, "metadata") && t->metadata && !t->metadata_received)
     return receive_metadata (t, msg, error);
   if (g_str_equal (what, "state") && t->live)
-    return ferry_migration_rsync_receive (t->link, t->state_dir, FALSE, t->rsync_log, &bytes, error);
+    return ferry_migration_rsync_receive (t->link, t->state_dir, &(FerryRsyncOptions){ 0 }, t->rsync_log, &bytes,
+                                          error);
   if (g_str_equal (what, "state-files") && t->live)
     return ferry_migration_files_receive (t->link, t->state_dir, STATE_FILES_MAX, STATE_BYTES_MAX, &bytes, error);
   g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source offered \"%s\", which this migration doesn't take",
@@ -821,6 +901,8 @@ accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
   /* The images come as files, without rsync (a source that does not know
    * this member sends them by rsync, still taken). */
   json_object_set_boolean_member (accept, "state_files", TRUE);
+  /* The final rootfs sync may list what changed ("rootfs-changes"). */
+  json_object_set_boolean_member (accept, "rootfs_changes", !t->btrfs);
   return ferry_migration_send (t->link, accept, error) ? STEP_OK : STEP_LINK_LOST;
 }
 

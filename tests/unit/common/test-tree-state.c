@@ -4,6 +4,7 @@
 #include "common/fs.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,17 @@ write_file (const char *dir, const char *name, const char *text)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
   g_assert_true (g_file_set_contents (path, text, -1, NULL));
+}
+
+/* In place: the same inode, its directory untouched. */
+static void
+overwrite_file (const char *dir, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  int fd = open (path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, text, strlen (text)), ==, (gssize) strlen (text));
+  close (fd);
 }
 
 static void
@@ -146,6 +158,92 @@ test_recent_is_unsettled (Tree *t, gconstpointer data)
   g_assert_false (ferry_tree_state_unchanged (s, t->dir));
 }
 
+static gint
+by_name (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+}
+
+/* The changes as one sorted, space-separated string ("" for none), with
+ * "(linked)" if a changed file has other links; "NULL: WHY" when they
+ * cannot be listed. */
+static char *
+changes (FerryTreeState *s, Tree *t)
+{
+  const char *why = NULL;
+  gboolean linked = FALSE;
+  g_autoptr (GPtrArray) list = ferry_tree_state_changes (s, t->dir, &linked, &why);
+
+  if (list == NULL)
+    return g_strconcat ("NULL: ", why, NULL);
+  if (linked)
+    g_ptr_array_add (list, g_strdup ("(linked)"));
+  g_ptr_array_sort (list, by_name);
+  g_ptr_array_add (list, NULL);
+  return g_strjoinv (" ", (char **) list->pdata);
+}
+
+/* What changed, by path: a file's content, a name added or removed (its
+ * directory, "D/."), a new directory and what is in it. */
+static void
+test_changes (Tree *t, gconstpointer data)
+{
+  g_autofree char *host = g_build_filename (t->dir, "etc", "hostname", NULL);
+  g_autofree char *dir = g_build_filename (t->dir, "var", NULL);
+  {
+    g_autoptr (FerryTreeState) s = take (t);
+    g_autofree char *none = changes (s, t);
+    g_assert_cmpstr (none, ==, "");
+    overwrite_file (t->dir, "data", "9876543210");
+    g_autofree char *one = changes (s, t);
+    g_assert_cmpstr (one, ==, "data");
+    write_file (t->dir, "etc/new", "");
+    g_assert_cmpint (g_unlink (host), ==, 0);
+    g_autofree char *three = changes (s, t);
+    g_assert_cmpstr (three, ==, "data etc/. etc/new");
+  }
+  {
+    g_autoptr (FerryTreeState) s = take (t);
+    g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+    write_file (t->dir, "var/log", "x");
+    g_autofree char *tree = changes (s, t);
+    g_assert_cmpstr (tree, ==, ". var/. var/log");
+  }
+}
+
+/* A changed file with another name cannot go alone. */
+static void
+test_changes_links (Tree *t, gconstpointer data)
+{
+  g_autofree char *a = g_build_filename (t->dir, "data", NULL);
+  g_autofree char *b = g_build_filename (t->dir, "data2", NULL);
+  g_assert_cmpint (link (a, b), ==, 0);
+  g_usleep (30000);
+  {
+    g_autoptr (FerryTreeState) s = take (t);
+    overwrite_file (t->dir, "etc/passwd", "root::0:0::/:/bin/sh\n");
+    g_autofree char *ok = changes (s, t);
+    g_assert_cmpstr (ok, ==, "etc/passwd");
+    g_assert_cmpint (chmod (a, 0600), ==, 0);
+    g_autofree char *linked = changes (s, t);
+    g_assert_cmpstr (linked, ==, "(linked) data data2 etc/passwd");
+  }
+}
+
+/* A state taken just after a write lists the file, unchanged since: a
+ * coarse timestamp could hide a change in the same tick. */
+static void
+test_changes_recent (Tree *t, gconstpointer data)
+{
+  g_autoptr (FerryTreeState) s = NULL;
+
+  overwrite_file (t->dir, "etc/hostname", "fresh");
+  s = ferry_tree_state_take (t->dir, NULL);
+  g_assert_nonnull (s);
+  g_autofree char *recent = changes (s, t);
+  g_assert_nonnull (strstr (recent, "etc/hostname"));
+}
+
 static void
 test_missing_dir (void)
 {
@@ -164,6 +262,9 @@ main (int argc, char **argv)
   g_test_add ("/tree-state/added-removed-renamed", Tree, NULL, tree_setup, test_added_removed_renamed, tree_teardown);
   g_test_add ("/tree-state/symlink", Tree, NULL, tree_setup, test_symlink_not_followed, tree_teardown);
   g_test_add ("/tree-state/recent", Tree, NULL, tree_setup, test_recent_is_unsettled, tree_teardown);
+  g_test_add ("/tree-state/changes", Tree, NULL, tree_setup, test_changes, tree_teardown);
+  g_test_add ("/tree-state/changes-links", Tree, NULL, tree_setup, test_changes_links, tree_teardown);
+  g_test_add ("/tree-state/changes-recent", Tree, NULL, tree_setup, test_changes_recent, tree_teardown);
   g_test_add_func ("/tree-state/missing", test_missing_dir);
   return g_test_run ();
 }
