@@ -81,44 +81,49 @@ ferry_link_delete (const char *name, GError **error)
   return TRUE;
 }
 
+/* Applies CHANGE to interface NAME; WHAT says what it does, for an error. */
+static gboolean
+link_change (struct nl_sock *sk, const char *name, struct rtnl_link *change, const char *what, GError **error)
+{
+  g_autoptr (RtnlLink) link = NULL;
+  int rc;
+
+  if ((rc = rtnl_link_get_kernel (sk, 0, name, &link)) < 0)
+    return nl_fail (error, rc, "Looking up %s", name);
+  if ((rc = rtnl_link_change (sk, link, change, 0)) < 0)
+    return nl_fail (error, rc, "%s", what);
+  return TRUE;
+}
+
 gboolean
 ferry_link_plug (const char *name, const char *bridge, GError **error)
 {
   g_autoptr (NlSock) sk = route_socket (error);
-  g_autoptr (RtnlLink) link = NULL;
   g_autoptr (RtnlLink) br = NULL;
   g_autoptr (RtnlLink) change = rtnl_link_alloc ();
+  g_autofree char *what = g_strdup_printf ("Plugging %s into %s", name, bridge);
   int rc;
 
   if (sk == NULL)
     return FALSE;
-  if ((rc = rtnl_link_get_kernel (sk, 0, name, &link)) < 0)
-    return nl_fail (error, rc, "Looking up %s", name);
   if ((rc = rtnl_link_get_kernel (sk, 0, bridge, &br)) < 0)
     return nl_fail (error, rc, "Looking up the bridge %s", bridge);
   rtnl_link_set_master (change, rtnl_link_get_ifindex (br));
   rtnl_link_set_flags (change, IFF_UP);
-  if ((rc = rtnl_link_change (sk, link, change, 0)) < 0)
-    return nl_fail (error, rc, "Plugging %s into %s", name, bridge);
-  return TRUE;
+  return link_change (sk, name, change, what, error);
 }
 
 gboolean
 ferry_link_set_down (const char *name, GError **error)
 {
   g_autoptr (NlSock) sk = route_socket (error);
-  g_autoptr (RtnlLink) link = NULL;
   g_autoptr (RtnlLink) change = rtnl_link_alloc ();
-  int rc;
+  g_autofree char *what = g_strdup_printf ("Setting interface %s down", name);
 
   if (sk == NULL)
     return FALSE;
-  if ((rc = rtnl_link_get_kernel (sk, 0, name, &link)) < 0)
-    return nl_fail (error, rc, "Looking up %s", name);
   rtnl_link_unset_flags (change, IFF_UP);
-  if ((rc = rtnl_link_change (sk, link, change, 0)) < 0)
-    return nl_fail (error, rc, "Setting interface %s down", name);
-  return TRUE;
+  return link_change (sk, name, change, what, error);
 }
 
 gboolean

@@ -285,20 +285,26 @@ for line in sys.stdin:
 """
 
 
-def test_tcp_survives_stateful_stop_start_and_snapshot_restore(daemon, outside):
+def echo_server_and_client(daemon, outside, name):
+    """Container NAME (skips the test without CRIU) running an echo server on port 6000 in
+    init's tree (started by rcS: CRIU dumps the init's tree only), and TCP_CLIENT on the
+    outside connected to it. Returns (its IPv4 address, the client's Popen)."""
     if not daemon.api_ok("GET", "/1.0")["environment"].get("criu_version"):
         pytest.skip("CRIU not usable here")
-    daemon.launch("t1", start=False)
-    # An echo server in init's tree (started by rcS: CRIU dumps the init's tree only).
-    rcs = os.path.join(daemon.root, "containers", "t1", "rootfs", "etc", "init.d", "rcS")
+    daemon.launch(name, start=False)
+    rcs = os.path.join(daemon.root, "containers", name, "rootfs", "etc", "init.d", "rcS")
     with open(rcs, "a") as f:
         f.write("nc -ll -p 6000 -e cat </dev/null >/dev/null 2>&1 &\n")
-    daemon.api_ok("PUT", "/1.0/instances/t1/state", {"action": "start", "timeout": -1})
-    ip = wait_ipv4(daemon, "t1")
-    hwaddr = daemon.api_ok("GET", "/1.0/instances/t1/state")["network"]["eth0"]["hwaddr"]
+    daemon.api_ok("PUT", f"/1.0/instances/{name}/state", {"action": "start", "timeout": -1})
+    ip = wait_ipv4(daemon, name)
     time.sleep(0.5)
-    client = outside.popen(["/usr/bin/python3", "-c", TCP_CLIENT, ip, "6000"],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return ip, outside.popen(["/usr/bin/python3", "-c", TCP_CLIENT, ip, "6000"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def test_tcp_survives_stateful_stop_start_and_snapshot_restore(daemon, outside):
+    ip, client = echo_server_and_client(daemon, outside, "t1")
+    hwaddr = daemon.api_ok("GET", "/1.0/instances/t1/state")["network"]["eth0"]["hwaddr"]
 
     def rounds(n):
         client.stdin.write(f"{n}\n")
@@ -378,17 +384,7 @@ def test_restored_tree_reaches_its_peers_as_it_resumes(daemon, outside):
     request was lost and a peer waited about a second (ARP's retry, or its own TCP
     retransmission) for the container. Seen on the bridge: the container's first ARP request
     arrives before the start that restored it has answered."""
-    if not daemon.api_ok("GET", "/1.0")["environment"].get("criu_version"):
-        pytest.skip("CRIU not usable here")
-    daemon.launch("t2", start=False)
-    rcs = os.path.join(daemon.root, "containers", "t2", "rootfs", "etc", "init.d", "rcS")
-    with open(rcs, "a") as f:
-        f.write("nc -ll -p 6000 -e cat </dev/null >/dev/null 2>&1 &\n")
-    daemon.api_ok("PUT", "/1.0/instances/t2/state", {"action": "start", "timeout": -1})
-    ip = wait_ipv4(daemon, "t2")
-    time.sleep(0.5)
-    client = outside.popen(["/usr/bin/python3", "-c", TCP_CLIENT, ip, "6000"],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    ip, client = echo_server_and_client(daemon, outside, "t2")
     watch = None
     try:
         client.stdin.write("3\n")
