@@ -576,7 +576,8 @@ while [ ! -e /churn-stop ]; do
   rm -rf /churn/d$((i-3))
   echo $i > /churn/counter
   chmod $((600 + i % 2 * 44)) /churn/counter
-  echo $i > /churn/done
+  echo $i > /churn/done.new
+  mv /churn/done.new /churn/done  # read by the test: never half-written
   sleep 0.02
 done
 """
@@ -604,10 +605,13 @@ def test_rootfs_changes_in_the_final_sync(hosts, linked):
     wait_until(lambda: h1.ferry("exec", "c1", "--", "cat", "/churn/done", check=False).stdout.strip() not in ("", "1"),
                "the churn to run")
     src, dst = h1, h2
-    for _ in range(2):
+    for move in range(2):
+        if move > 0:
+            # What the first move wrote on this host old enough too (busybox's links).
+            time.sleep(3)
         src.ferry("move", "c1", f"{dst.name}:", timeout=MOVE_TIMEOUT)
         entries = int(target_op_metadata(dst)["migration_final_sync_entries"])
-        assert entries == -1 if linked else entries > 0, target_op_metadata(dst)
+        assert entries == -1 if linked else entries > 0, (target_op_metadata(dst), src.log_tail(8))
         n = int(dst.ferry("exec", "c1", "--", "cat", "/churn/done").stdout)
         wait_until(lambda: int(dst.ferry("exec", "c1", "--", "cat", "/churn/done").stdout) > n + 3,
                    "the churn to go on after the move")
