@@ -19,32 +19,27 @@
 
 typedef struct
 {
-  dev_t dev;
-  ino_t ino;
-} InodeKey;
-
-typedef struct
-{
   int dst_root;
   FerryCopyFlags flags;
   GString *path;       /* relative path of the entry being copied, for messages and hard links */
-  GHashTable *inodes;  /* InodeKey of a multi-link source -> relative path of its first copy */
+  GHashTable *inodes;  /* FerryInodeKey of a multi-link source -> relative path of its first copy */
   gboolean no_reflink; /* FICLONE failed once: the file systems cannot share extents */
   gboolean no_cfr;     /* copy_file_range failed once: plain read/write */
 } TreeCopy;
 
-static guint
-inode_key_hash (gconstpointer p)
+/* The key of a file with more than one name: its inode. */
+guint
+ferry_inode_key_hash (gconstpointer p)
 {
-  const InodeKey *k = p;
+  const FerryInodeKey *k = p;
 
   return (guint) (k->ino ^ (k->ino >> 32) ^ k->dev);
 }
 
-static gboolean
-inode_key_equal (gconstpointer a, gconstpointer b)
+gboolean
+ferry_inode_key_equal (gconstpointer a, gconstpointer b)
 {
-  const InodeKey *x = a, *y = b;
+  const FerryInodeKey *x = a, *y = b;
 
   return x->ino == y->ino && x->dev == y->dev;
 }
@@ -274,7 +269,7 @@ static gboolean
 link_if_seen (TreeCopy *c, int dst_dir, const char *name, const struct stat *st, gboolean *linked,
               GError **error)
 {
-  InodeKey key = { .dev = st->st_dev, .ino = st->st_ino };
+  FerryInodeKey key = { .dev = st->st_dev, .ino = st->st_ino };
   const char *first, *slash;
   g_autofree char *first_dir = NULL;
   ferry_autofd int first_dir_fd = -1;
@@ -458,7 +453,7 @@ copy_dir_contents (TreeCopy *c, int src_dir, int dst_dir, GError **error)
 static gboolean
 copy_tree (int src_fd, int dst_fd, const struct stat *root_st, FerryCopyFlags flags, GError **error)
 {
-  g_autoptr (GHashTable) inodes = g_hash_table_new_full (inode_key_hash, inode_key_equal, g_free, g_free);
+  g_autoptr (GHashTable) inodes = g_hash_table_new_full (ferry_inode_key_hash, ferry_inode_key_equal, g_free, g_free);
   g_autoptr (GString) path = g_string_new (NULL);
   TreeCopy c = { .dst_root = dst_fd, .flags = flags, .path = path, .inodes = inodes };
 

@@ -76,6 +76,17 @@ gboolean ferry_copy_tree_at (int src_dirfd, int dst_dirfd, FerryCopyFlags flags,
  * (FERRY_ERROR_CONFLICT); a partial TO is removed on failure. */
 gboolean ferry_copy_tree (const char *from, const char *to, GError **error);
 
+/* A file by its inode (hard links: its names share it), as a hash table
+ * key (g_hash_table_new_full (ferry_inode_key_hash, ferry_inode_key_equal,
+ * g_free, ...)). */
+typedef struct
+{
+  dev_t dev;
+  ino_t ino;
+} FerryInodeKey;
+guint ferry_inode_key_hash (gconstpointer key);
+gboolean ferry_inode_key_equal (gconstpointer a, gconstpointer b);
+
 /* write() until all LEN bytes are out (EINTR retried); FALSE with errno set
  * on failure (0: the fd took nothing). */
 gboolean ferry_write_all (int fd, const void *data, gsize len);

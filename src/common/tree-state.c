@@ -34,11 +34,11 @@ typedef struct
   gint64 newest_ctime_ns;
   dev_t dev;
   GString *path; /* the entry's path relative to the tree */
-  /* Listing changes: against STATE, into CHANGES; LINKED if a changed
-   * file has other links; WHY if an entry could not be read. */
+  gboolean fine_times; /* a ctime with nanoseconds seen */
+  /* Listing changes: against STATE, into CHANGES; WHY if an entry could
+   * not be read. */
   const FerryTreeState *state;
   GPtrArray *changes;
-  gboolean linked;
   const char *why;
 } Walk;
 
@@ -80,8 +80,6 @@ list_change (Walk *w, guint64 d, gint64 ctime_ns, const struct stat *st)
   /* A ctime as recent as the state could hide a change in the same tick. */
   if (was != NULL && was->digest == d && was->ctime_ns < w->state->taken_ns)
     return TRUE;
-  if (!S_ISDIR (st->st_mode) && st->st_nlink > 1)
-    w->linked = TRUE;
   if (S_ISDIR (st->st_mode))
     g_ptr_array_add (w->changes, w->path->len > 0 ? g_strconcat (key, "/.", NULL) : g_strdup ("."));
   else
@@ -97,6 +95,7 @@ visit (Walk *w, const char *name, const struct stat *st)
   gint64 ctime_ns = (gint64) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 
   w->newest_ctime_ns = MAX (w->newest_ctime_ns, ctime_ns);
+  w->fine_times = w->fine_times || st->st_ctim.tv_nsec != 0;
   if (w->changes != NULL)
     return g_str_equal (name, "..") || list_change (w, d, ctime_ns, st);
   if (w->entries != NULL)
@@ -210,7 +209,7 @@ walk (Walk *w, const char *dir, GError **error)
 FerryTreeState *
 ferry_tree_state_take (const char *dir, GError **error)
 {
-  return ferry_tree_state_take_full (dir, FERRY_TREE_STATE_MARGIN_NS, error);
+  return ferry_tree_state_take_full (dir, -1, error);
 }
 
 FerryTreeState *
@@ -237,6 +236,11 @@ ferry_tree_state_take_full (const char *dir, gint64 margin_ns, GError **error)
   state = g_new0 (FerryTreeState, 1);
   state->entries = w.entries;
   state->paths = w.paths;
+  /* A file system whose times have nanoseconds stamps them from the
+   * kernel's coarse clock, at most a tick behind; else times may be whole
+   * seconds (or two). */
+  if (margin_ns < 0)
+    margin_ns = w.fine_times ? FERRY_TREE_STATE_FINE_MARGIN_NS : FERRY_TREE_STATE_MARGIN_NS;
   state->taken_ns = start_ns - margin_ns;
   /* Changed during the walk, or too close to it for a coarse timestamp
    * to tell a later change apart: never "unchanged". */
@@ -256,7 +260,7 @@ ferry_tree_state_unchanged (const FerryTreeState *state, const char *dir)
 }
 
 GPtrArray *
-ferry_tree_state_changes (const FerryTreeState *state, const char *dir, gboolean *linked, const char **why)
+ferry_tree_state_changes (const FerryTreeState *state, const char *dir, const char **why)
 {
   g_autoptr (GString) path = g_string_new (NULL);
   Walk w = {
@@ -270,10 +274,7 @@ ferry_tree_state_changes (const FerryTreeState *state, const char *dir, gboolean
   if (!walk (&w, dir, NULL))
     w.why = "the tree cannot be walked";
   if (w.why == NULL)
-    {
-      *linked = w.linked;
-      return w.changes;
-    }
+    return w.changes;
   *why = w.why;
   g_ptr_array_unref (w.changes);
   return NULL;

@@ -30,17 +30,19 @@ gboolean ferry_tree_state_unchanged (const FerryTreeState *state, const char *di
  * changed); a directory as "PATH/." ("." for DIR itself): one that changed
  * had an entry added, removed or renamed, or its own attributes changed,
  * and a sync compares its entries one by one and deletes those gone. An
- * empty list: DIR is as the state saw it. *LINKED when a changed file has
- * other hard links (a sync of it alone would part it from them). NULL,
- * with *WHY, when an entry could not be read. */
-GPtrArray *ferry_tree_state_changes (const FerryTreeState *state, const char *dir, gboolean *linked,
-                                     const char **why);
+ * empty list: DIR is as the state saw it. Every name of a changed file
+ * is listed (its names share its change time). NULL, with *WHY, when an
+ * entry could not be read. */
+GPtrArray *ferry_tree_state_changes (const FerryTreeState *state, const char *dir, const char **why);
 gboolean ferry_tree_state_settled (const FerryTreeState *state);
 guint ferry_tree_state_entries (const FerryTreeState *state);
 void ferry_tree_state_free (FerryTreeState *state);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryTreeState, ferry_tree_state_free)
 
-/* How recent a ctime makes a state unsettled (ns); _full takes another
- * margin (tests). */
+/* How recent a ctime makes a state unsettled (ns): on a file system whose
+ * times have nanoseconds (one ctime in the tree with some), ten ticks of
+ * the kernel's coarse clock at HZ=100; else two seconds. _full takes
+ * another margin (tests; -1: that choice). */
 #define FERRY_TREE_STATE_MARGIN_NS (2 * G_GINT64_CONSTANT (1000000000))
+#define FERRY_TREE_STATE_FINE_MARGIN_NS (100 * G_GINT64_CONSTANT (1000000))
 FerryTreeState *ferry_tree_state_take_full (const char *dir, gint64 margin_ns, GError **error);

@@ -9,8 +9,10 @@
  * receiver writes NAME (a plain file name) into the directory it chose,
  * creating it (never replacing what is there). */
 #include "migrate/migration.h"
+#include "migrate/changes.h"
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/json.h"
 
 #include <errno.h>
@@ -34,33 +36,11 @@ ferry_migration_file_name_ok (const char *name)
   return TRUE;
 }
 
+/* SIZE bytes of FD in binary messages. */
 static gboolean
-send_one (FerryWsConn *ch, int dir, const char *name, guint8 *buf, guint64 *bytes, GError **error)
+send_body (FerryWsConn *ch, int fd, const char *name, guint64 size, guint8 *buf, guint64 *bytes, GError **error)
 {
-  g_autoptr (JsonObject) head = json_object_new ();
-  g_autofree char *text = NULL;
-  struct stat st;
-  gboolean ok = TRUE;
-  guint64 left;
-  int fd = openat (dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      int saved = errno;
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Sending %s: %s", name,
-                   fd < 0 || saved != 0 ? g_strerror (saved) : "not a regular file");
-      if (fd >= 0)
-        close (fd);
-      return FALSE;
-    }
-  json_object_set_string_member (head, "name", name);
-  json_object_set_int_member (head, "size", st.st_size);
-  {
-    g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), head);
-    text = ferry_json_to_string (node, FALSE);
-  }
-  ok = ferry_ws_conn_send_text (ch, text, error);
-  for (left = (guint64) st.st_size; ok && left > 0;)
+  for (guint64 left = size; left > 0;)
     {
       ssize_t n = read (fd, buf, MIN (left, CHUNK));
       if (n < 0 && errno == EINTR)
@@ -69,15 +49,42 @@ send_one (FerryWsConn *ch, int dir, const char *name, guint8 *buf, guint64 *byte
         {
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Reading %s: %s", name,
                        n < 0 ? g_strerror (errno) : "it shrank while sent");
-          ok = FALSE;
-          break;
+          return FALSE;
         }
-      ok = ferry_ws_conn_send (ch, FERRY_WS_BINARY, buf, (gsize) n, error);
+      if (!ferry_ws_conn_send (ch, FERRY_WS_BINARY, buf, (gsize) n, error))
+        return FALSE;
       left -= (guint64) n;
       *bytes += (guint64) n;
     }
-  close (fd);
-  return ok;
+  return TRUE;
+}
+
+static gboolean
+send_head (FerryWsConn *ch, JsonObject *head, GError **error)
+{
+  g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), head);
+  g_autofree char *text = ferry_json_to_string (node, FALSE);
+
+  return ferry_ws_conn_send_text (ch, text, error);
+}
+
+static gboolean
+send_one (FerryWsConn *ch, int dir, const char *name, guint8 *buf, guint64 *bytes, GError **error)
+{
+  g_autoptr (JsonObject) head = json_object_new ();
+  ferry_autofd int fd = openat (dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      int saved = errno;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Sending %s: %s", name,
+                   fd < 0 || saved != 0 ? g_strerror (saved) : "not a regular file");
+      return FALSE;
+    }
+  json_object_set_string_member (head, "name", name);
+  json_object_set_int_member (head, "size", st.st_size);
+  return send_head (ch, head, error) && send_body (ch, fd, name, (guint64) st.st_size, buf, bytes, error);
 }
 
 gboolean
@@ -105,10 +112,25 @@ ferry_migration_files_send (FerryMigrationLink *link, const char *src, guint64 *
   return ferry_ws_conn_send_text (ch, "EOF", ok ? error : NULL) && ok;
 }
 
-/* The body of one file: SIZE bytes of binary messages into FD. */
+typedef gboolean (*BodySink) (gpointer sink, const guint8 *data, gsize len, const char *name, GError **error);
+
+/* FD: its next LEN bytes. */
 static gboolean
-receive_body (FerryWsConn *ch, int fd, const char *name, guint64 size, GByteArray *buf, guint64 *bytes,
-              GError **error)
+write_fd (gpointer sink, const guint8 *data, gsize len, const char *name, GError **error)
+{
+  if (!ferry_write_all (GPOINTER_TO_INT (sink), data, len))
+    {
+      int saved = errno != 0 ? errno : EIO;
+      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing %s: %s", name, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The body of one file: SIZE bytes of binary messages, each to SINK. */
+static gboolean
+receive_body (FerryWsConn *ch, BodySink write, gpointer sink, const char *name, guint64 size, GByteArray *buf,
+              guint64 *bytes, GError **error)
 {
   for (guint64 got = 0; got < size;)
     {
@@ -121,23 +143,18 @@ receive_body (FerryWsConn *ch, int fd, const char *name, guint64 size, GByteArra
                        name, size);
           return FALSE;
         }
-      for (guint off = 0; off < buf->len;)
-        {
-          ssize_t n = write (fd, buf->data + off, buf->len - off);
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n < 0)
-            {
-              int saved = errno;
-              g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Writing %s: %s", name, g_strerror (saved));
-              return FALSE;
-            }
-          off += (guint) n;
-        }
+      if (!write (sink, buf->data, buf->len, name, error))
+        return FALSE;
       got += buf->len;
       *bytes += buf->len;
     }
   return TRUE;
+}
+
+static gboolean
+is_eof (FerryWsKind kind, GByteArray *buf)
+{
+  return kind == FERRY_WS_TEXT && buf->len == 3 && memcmp (buf->data, "EOF", 3) == 0;
 }
 
 gboolean
@@ -167,7 +184,7 @@ ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint
 
       if (!ferry_ws_conn_recv (ch, &kind, buf, NULL, error))
         break;
-      if (kind == FERRY_WS_TEXT && buf->len == 3 && memcmp (buf->data, "EOF", 3) == 0)
+      if (is_eof (kind, buf))
         {
           close (dir);
           return TRUE;
@@ -196,11 +213,84 @@ ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating %s in %s: %s", name, dest, g_strerror (saved));
           break;
         }
-      ok = receive_body (ch, fd, name, (guint64) size, buf, bytes, error);
+      ok = receive_body (ch, write_fd, GINT_TO_POINTER (fd), name, (guint64) size, buf, bytes, error);
       close (fd);
       if (!ok)
         break;
     }
   close (dir);
   return FALSE;
+}
+
+/* --- a tree's changes (changes.h) ---------------------------------------------------- */
+
+gboolean
+ferry_migration_changes_send (FerryMigrationLink *link, const char *root, GPtrArray *changes, guint64 *bytes,
+                              GError **error)
+{
+  FerryWsConn *ch = ferry_migration_link_channel (link, FERRY_MIGRATION_FS);
+  g_autoptr (FerryChangesReader) r = ferry_changes_reader_new (root, error);
+  g_autofree guint8 *buf = g_malloc (CHUNK);
+  gboolean ok = r != NULL;
+
+  for (guint i = 0; ok && i < changes->len; i++)
+    {
+      const char *path = g_ptr_array_index (changes, i);
+      ferry_autofd int data = -1;
+      g_autoptr (GError) local = NULL;
+      g_autoptr (JsonObject) rec = ferry_changes_reader_record (r, path, &data, &local);
+      if (rec == NULL)
+        {
+          ok = local == NULL;
+          if (!ok)
+            g_propagate_error (error, g_steal_pointer (&local));
+          continue;
+        }
+      ok = send_head (ch, rec, error)
+           && (data < 0
+               || send_body (ch, data, path, (guint64) json_object_get_int_member (rec, "size"), buf, bytes, error));
+    }
+  /* The receiver waits for the end either way. */
+  return ferry_ws_conn_send_text (ch, "EOF", ok ? error : NULL) && ok;
+}
+
+static gboolean
+write_changes (gpointer sink, const guint8 *data, gsize len, const char *name, GError **error)
+{
+  return ferry_changes_writer_data (sink, data, len, error);
+}
+
+gboolean
+ferry_migration_changes_receive (FerryMigrationLink *link, const char *root, guint64 *bytes, GError **error)
+{
+  FerryWsConn *ch = ferry_migration_link_channel (link, FERRY_MIGRATION_FS);
+  g_autoptr (FerryChangesWriter) w = ferry_changes_writer_new (root, error);
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+
+  if (w == NULL)
+    return FALSE;
+  for (;;)
+    {
+      g_autoptr (JsonObject) rec = NULL;
+      FerryWsKind kind;
+      guint64 size = 0;
+
+      if (!ferry_ws_conn_recv (ch, &kind, buf, NULL, error))
+        return FALSE;
+      if (is_eof (kind, buf))
+        return ferry_changes_writer_finish (w, error);
+      if (kind != FERRY_WS_TEXT)
+        {
+          g_set_error_literal (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source sent data without its record");
+          return FALSE;
+        }
+      if ((rec = ferry_json_parse_object ((const char *) buf->data, buf->len, FALSE, error)) == NULL
+          || !ferry_changes_writer_apply (w, rec, &size, error))
+        return FALSE;
+      if (size > 0
+          && (!receive_body (ch, write_changes, w, json_object_get_string_member (rec, "path"), size, buf, bytes,
+                             error)
+              || !ferry_changes_writer_commit (w, error)))
+        return FALSE;
+    }
 }

@@ -382,14 +382,6 @@ ferry_migration_rsync_send (FerryDaemon *d, FerryMigrationLink *link, const char
     g_ptr_array_add (argv, g_strdup ("--delete"));
   if (o->exclude != NULL)
     g_ptr_array_add (argv, g_strdup_printf ("--exclude=%s", o->exclude));
-  if (o->files_from != NULL)
-    {
-      /* Just these paths, relative to SRC, no recursion: "D/." stands for
-       * D's entries (those gone are deleted). */
-      g_ptr_array_add (argv, g_strdup_printf ("--files-from=%s", o->files_from));
-      g_ptr_array_add (argv, g_strdup ("--from0"));
-      g_ptr_array_add (argv, g_strdup ("-d"));
-    }
   if (o->every_file)
     g_ptr_array_add (argv, g_strdup ("--ignore-times"));
   g_ptr_array_add (argv, g_strdup ("-e"));
@@ -405,19 +397,14 @@ ferry_migration_rsync_receive (FerryMigrationLink *link, const char *dest, const
                                const char *log, guint64 *bytes, GError **error)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  gboolean listed = o->files_from != NULL;
 
   if (!ferry_mkdir_p (dest, 0755, error))
     return FALSE;
   g_ptr_array_add (argv, g_strdup ("rsync"));
   g_ptr_array_add (argv, g_strdup ("--server"));
   /* What `rsync -aHAX --numeric-ids --sparse` asks of its server (rsync >=
-   * 3.2); with a list (`--files-from=LIST --from0 -d`), relative paths
-   * and no recursion; with --ignore-times, I. */
-  g_ptr_array_add (argv, g_strdup_printf ("-l%sHogDtpAX%s%sSe.%sLsfxCIvu", listed ? "d" : "",
-                                          listed ? "R" : "r", o->every_file ? "I" : "", listed ? "" : "i"));
-  if (listed)
-    g_ptr_array_add (argv, g_strdup ("--no-r"));
+   * 3.2); with --ignore-times, I. */
+  g_ptr_array_add (argv, g_strdup_printf ("-lHogDtpAXr%sSe.iLsfxCIvu", o->every_file ? "I" : ""));
   if (o->delete)
     g_ptr_array_add (argv, g_strdup ("--delete"));
   /* Times to the nanosecond: a file rewritten in the same second at the

@@ -50,10 +50,7 @@ typedef struct
 {
   gboolean delete;        /* what the sender does not have goes */
   const char *exclude;    /* an rsync pattern, or NULL */
-  /* Only the paths this file lists (ferry_tree_state_changes's,
-   * NUL-terminated); the receiver just needs it non-NULL. */
-  const char *files_from;
-  gboolean every_file; /* --ignore-times: none skipped for its size and time */
+  gboolean every_file;    /* --ignore-times: none skipped for its size and time */
 } FerryRsyncOptions;
 
 /* One rsync session over the fs channel: SRC/ of this host into the
@@ -73,6 +70,12 @@ gboolean ferry_migration_rsync_receive (FerryMigrationLink *link, const char *de
 gboolean ferry_migration_files_send (FerryMigrationLink *link, const char *src, guint64 *bytes, GError **error);
 gboolean ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint max_files, guint64 max_bytes,
                                         guint64 *bytes, GError **error);
+/* The entries of ROOT that CHANGES lists (ferry_tree_state_changes's
+ * paths) over the fs channel, in-process (changes.h), made again under
+ * the receiver's ROOT. */
+gboolean ferry_migration_changes_send (FerryMigrationLink *link, const char *root, GPtrArray *changes, guint64 *bytes,
+                                       GError **error);
+gboolean ferry_migration_changes_receive (FerryMigrationLink *link, const char *root, guint64 *bytes, GError **error);
 /* A name one file of a directory may have: no '/', not "." or "..", no
  * control character, 1-255 bytes. */
 gboolean ferry_migration_file_name_ok (const char *name);

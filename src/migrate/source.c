@@ -45,7 +45,7 @@ typedef struct
   FerryTreeState *rootfs_state;
   guint64 final_sync_bytes; /* 0: skipped */
   gint64 final_sync_entries; /* how many it listed; -1: the whole tree */
-  gboolean rootfs_changes;   /* the target takes a list of what changed */
+  gboolean tree_changes;     /* the target takes what changed as records (changes.h) */
   char *send_dir, *last_sent;
   guint passes;
   /* figures */
@@ -406,46 +406,32 @@ stale_files (GPtrArray *changes)
   return g_steal_pointer (&stale);
 }
 
-/* CHANGES, NUL-terminated, to FILE (mode 0600). */
-static gboolean
-write_list (const char *file, GPtrArray *changes, GError **error)
-{
-  g_autoptr (GString) text = g_string_new (NULL);
-
-  for (guint i = 0; i < changes->len; i++)
-    {
-      const char *p = g_ptr_array_index (changes, i);
-      g_string_append_len (text, p, (gssize) strlen (p) + 1);
-    }
-  return ferry_write_file_atomic (file, text->str, (gssize) text->len, 0600, error);
-}
-
 /* The rootfs while frozen. With the state taken before the pre-copy read
- * the tree, and a target that takes a list: what changed since (nothing
+ * the tree, and a target that takes records: what changed since (nothing
  * at all when nothing did: a walk of the tree, no process, no message),
- * as a list rsync sends, the target told which of its files are stale
- * (rsync's quick check would keep a copy of the same size and time as a
- * file rewritten within the same clock tick). The whole tree when a list
- * cannot stand for the change (a changed file with other links, more
- * than a quarter of the tree), still naming the stale files; every file
- * by content when they cannot be named. */
+ * each entry sent in-process (changes.h), no rsync session in the freeze.
+ * The whole tree by rsync when a list cannot stand for the change (more
+ * than a quarter of the tree), the target told which of its files are
+ * stale (rsync's quick check would keep a copy of the same size and time
+ * as a file rewritten within the same clock tick); every file by content
+ * when they cannot be named. */
 static gboolean
 final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
 {
   guint64 before = *bytes;
   g_autoptr (GPtrArray) changes = NULL;
   g_autoptr (JsonArray) stale = NULL;
-  g_autofree char *list = g_build_filename (s->run_dir, "final-sync.list", NULL);
+  g_autoptr (JsonObject) reply = NULL;
   FerryRsyncOptions all = { .delete = TRUE };
   const char *why = "the tree's state was not taken";
-  gboolean linked = FALSE, ok;
+  gboolean ok;
   guint max;
 
   s->final_sync_entries = -1;
   s->final_sync_bytes = 0;
   /* btrfs: a stream of the difference from the pre-copy's snapshot. A
-   * target that takes no list: all of it, unless nothing changed. */
-  if (s->btrfs || (s->rootfs_state != NULL && !s->rootfs_changes))
+   * target that takes no records: all of it, unless nothing changed. */
+  if (s->btrfs || (s->rootfs_state != NULL && !s->tree_changes))
     {
       if (!s->btrfs && ferry_tree_state_unchanged (s->rootfs_state, s->rootfs))
         {
@@ -457,7 +443,7 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
       return ok;
     }
   if (s->rootfs_state != NULL)
-    changes = ferry_tree_state_changes (s->rootfs_state, s->rootfs, &linked, &why);
+    changes = ferry_tree_state_changes (s->rootfs_state, s->rootfs, &why);
   if (changes != NULL && changes->len == 0)
     {
       g_debug ("Migration of %s: the rootfs is as the pre-copy sent it (%u entries)", s->name,
@@ -465,21 +451,20 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
       s->final_sync_entries = 0;
       return TRUE;
     }
-  stale = changes != NULL ? stale_files (changes) : NULL;
-  /* Past a quarter of the tree a list saves rsync little of its walk. */
+  /* Past a quarter of the tree, rsync's comparison of what it holds
+   * sends less than every listed file whole. */
   max = s->rootfs_state != NULL ? MAX (256, ferry_tree_state_entries (s->rootfs_state) / 4) : 0;
-  if (stale != NULL && !linked && changes->len <= max)
+  if (changes != NULL && changes->len <= max)
     {
-      FerryRsyncOptions listed = { .delete = TRUE, .files_from = list };
       s->final_sync_entries = changes->len;
-      ok = write_list (list, changes, error)
-           && send_rsync (s, "rootfs-changes", s->rootfs, &listed, stale, bytes, error);
-      unlink (list);
+      ok = announce_sync (s, "rootfs-changes", NULL, NULL, error)
+           && ferry_migration_changes_send (s->link, s->rootfs, changes, bytes, error)
+           && (reply = ferry_migration_recv (s->link, "synced", NULL, error)) != NULL;
     }
   else
     {
-      g_message ("Migration of %s: the whole rootfs goes again (%s)", s->name,
-                 changes == NULL ? why : linked ? "a changed file has other hard links" : "many changes");
+      g_message ("Migration of %s: the whole rootfs goes again (%s)", s->name, changes == NULL ? why : "many changes");
+      stale = changes != NULL ? stale_files (changes) : NULL;
       all.every_file = stale == NULL;
       ok = send_rsync (s, "rootfs", s->rootfs, &all, stale, bytes, error);
     }
@@ -813,9 +798,9 @@ source_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   g_message ("Migration of %s: its files go by %s", s->name, s->btrfs ? "btrfs send" : "rsync");
 
   if (!ferry_json_get_bool (accept, "state_files", &s->state_files, error)
-      || !ferry_json_get_bool (accept, "rootfs_changes", &s->rootfs_changes, error))
+      || !ferry_json_get_bool (accept, "tree_changes", &s->tree_changes, error))
     goto fail;
-  s->rootfs_changes = s->rootfs_changes && !s->btrfs;
+  s->tree_changes = s->tree_changes && !s->btrfs;
   {
     gboolean takes_metadata = FALSE;
     if (!ferry_json_get_bool (accept, "metadata", &takes_metadata, error))

@@ -598,14 +598,16 @@ receive (TargetData *t, JsonObject *msg, GError **error)
     return receive_rootfs_btrfs (t, msg, error);
   if (g_str_equal (what, "snapshot-rootfs") && t->btrfs)
     return receive_snapshot_btrfs (t, msg, error);
-  /* "rootfs-changes": the final sync of a live move, only what changed
-   * since the pre-copy. */
-  if (g_str_equal (what, "rootfs") || (g_str_equal (what, "rootfs-changes") && t->live))
+  if (g_str_equal (what, "rootfs"))
     {
-      FerryRsyncOptions o = { .delete = TRUE, .files_from = g_str_equal (what, "rootfs") ? NULL : "" };
+      FerryRsyncOptions o = { .delete = TRUE };
       return ferry_json_get_bool (msg, "every_file", &o.every_file, error) && mark_stale (t->rootfs, msg, error)
              && ferry_migration_rsync_receive (t->link, t->rootfs, &o, t->rsync_log, &bytes, error);
     }
+  /* The final sync of a live move, only what changed since the pre-copy,
+   * in records. */
+  if (g_str_equal (what, "rootfs-changes") && t->live && !t->btrfs)
+    return ferry_migration_changes_receive (t->link, t->rootfs, &bytes, error);
   if (g_str_equal (what, "snapshots"))
     return ferry_migration_rsync_receive (t->link, t->snapshots_dir, &(FerryRsyncOptions){ .delete = TRUE },
                                           t->rsync_log, &bytes, error)
@@ -901,8 +903,9 @@ accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
   /* The images come as files, without rsync (a source that does not know
    * this member sends them by rsync, still taken). */
   json_object_set_boolean_member (accept, "state_files", TRUE);
-  /* The final rootfs sync may list what changed ("rootfs-changes"). */
-  json_object_set_boolean_member (accept, "rootfs_changes", !t->btrfs);
+  /* The final rootfs sync may send what changed as records
+   * ("rootfs-changes", changes.h). */
+  json_object_set_boolean_member (accept, "tree_changes", !t->btrfs);
   return ferry_migration_send (t->link, accept, error) ? STEP_OK : STEP_LINK_LOST;
 }
 

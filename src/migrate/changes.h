@@ -1,0 +1,55 @@
+/* The final rootfs sync of a live move without rsync: the entries a tree
+ * state lists as changed (ferry_tree_state_changes) go as records, one per
+ * entry, and are made again under the target's rootfs. An rsync session
+ * for them cost ~100 ms of the freeze (two processes started, their
+ * handshake over the link, both walking the list) and slowed the dump
+ * running beside it.
+ *
+ * A record is a JSON object: "path" (relative to the tree, "." for its
+ * top), "type" (file, dir, symlink, char, block, fifo, socket, or link: a
+ * further name of a file sent before, "to" its path), "uid", "gid",
+ * "mode" (the permission and set-id bits), "atime" and "mtime" ([seconds,
+ * nanoseconds]), "xattrs" ({name: base64 value}, every one it has); a
+ * file's "size" (its data follows, that many bytes), a symlink's
+ * "target", a device's "rdev"; a directory's "entries", the names it holds
+ * (the receiver removes any other). As rsync -aHAX --numeric-ids --sparse:
+ * ids as numbers, holes kept, a hard link within the list kept, a file
+ * made anew (a link to it from outside the list is parted; the tree state
+ * lists every name of a changed inode, whose change time they share).
+ *
+ * Both sides resolve a path beneath the tree's top without following a
+ * symlink or crossing a mount; the receiver takes a record from a peer as
+ * untrusted: a path that is not a plain relative path, an entry that does
+ * not fit (a name under a file, a link to a directory) is an error. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+typedef struct FerryChangesReader FerryChangesReader;
+
+FerryChangesReader *ferry_changes_reader_new (const char *root, GError **error);
+/* The record of PATH, as ferry_tree_state_changes names it ("D/." for a
+ * directory). For a file with data, *DATA is an fd to read the record's
+ * "size" bytes from (the caller closes it), else -1. NULL without an error
+ * when the entry is gone. */
+JsonObject *ferry_changes_reader_record (FerryChangesReader *r, const char *path, int *data, GError **error);
+void ferry_changes_reader_free (FerryChangesReader *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryChangesReader, ferry_changes_reader_free)
+
+typedef struct FerryChangesWriter FerryChangesWriter;
+
+FerryChangesWriter *ferry_changes_writer_new (const char *root, GError **error);
+/* Makes RECORD's entry. *SIZE: the bytes of data to pass to _data before
+ * _commit (a file), else 0 and the entry is done. */
+gboolean ferry_changes_writer_apply (FerryChangesWriter *w, JsonObject *record, guint64 *size, GError **error);
+/* The next LEN bytes of the file's data (all-zero blocks left as holes). */
+gboolean ferry_changes_writer_data (FerryChangesWriter *w, const guint8 *data, gsize len, GError **error);
+/* The file's data complete: its size, owner, mode, xattrs and times. */
+gboolean ferry_changes_writer_commit (FerryChangesWriter *w, GError **error);
+/* After the last record: the times of the directories (every change in a
+ * directory sets its mtime), the records' or, for a directory only written
+ * into, those it had. */
+gboolean ferry_changes_writer_finish (FerryChangesWriter *w, GError **error);
+void ferry_changes_writer_free (FerryChangesWriter *w);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryChangesWriter, ferry_changes_writer_free)
