@@ -103,10 +103,6 @@ gboolean ferry_nic_spec_parse (const char *text, FerryNicSpec *spec, char ***par
 /* Creates the veth pair: host side on the bridge and up, the peer moved into
  * the network namespace NETNS_FD, renamed, with its MAC and up. */
 gboolean ferry_veth_create (const FerryNicSpec *spec, int netns_fd, GError **error);
-/* A veth pair left in the host's namespace, on no bridge, HOST up and PEER
- * down (for a restore that moves PEER into the container, CRIU's --external
- * netdev[]). */
-gboolean ferry_veth_create_unplugged (const char *host, const char *peer, GError **error);
 gboolean ferry_link_delete (const char *name, GError **error);
 /* Takes host-side interface NAME out of use at once: down (nothing goes
  * through any more) and renamed out of the way (deleting it waits for the

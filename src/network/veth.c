@@ -80,38 +80,6 @@ out:
 }
 
 gboolean
-ferry_veth_create_unplugged (const char *host, const char *peer_name, GError **error)
-{
-  struct nl_sock *sk = nl_socket_alloc ();
-  struct rtnl_link *veth = NULL, *peer;
-  int rc = -NLE_NOMEM;
-
-  if (sk != NULL && (rc = nl_connect (sk, NETLINK_ROUTE)) == 0 && (veth = rtnl_link_veth_alloc ()) != NULL)
-    {
-      peer = rtnl_link_veth_get_peer (veth);
-      rtnl_link_set_name (veth, host);
-      /* Up, so that the peer has carrier when CRIU restores nexthop
-       * objects on it (as patch 0004 does for the pairs CRIU makes);
-       * off any bridge, no traffic reaches it until it is plugged. */
-      rtnl_link_set_flags (veth, IFF_UP);
-      rtnl_link_set_name (peer, peer_name);
-      rc = rtnl_link_add (sk, veth, NLM_F_CREATE | NLM_F_EXCL);
-      rtnl_link_put (peer);
-    }
-  if (veth != NULL)
-    rtnl_link_put (veth);
-  if (sk != NULL)
-    nl_socket_free (sk);
-  if (rc < 0)
-    {
-      g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Creating the veth pair %s/%s: %s", host, peer_name,
-                   nl_geterror (rc));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-gboolean
 ferry_veth_create (const FerryNicSpec *spec, int netns_fd, GError **error)
 {
   struct nl_sock *sk = NULL;

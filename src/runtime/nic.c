@@ -88,24 +88,11 @@ ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error)
       ferry_link_delete (spec.host, NULL);
       /* Not on the bridge yet: between CRIU bringing eth0 up and restoring
        * its sockets and firewall lock, a peer's retransmission would be
-       * answered with a reset. ferry_monitor_plug_nics at post-restore. */
-      if (o->idmap == NULL)
-        {
-          g_ptr_array_add (keys, g_strdup_printf ("veth[%s]:%s", spec.name, spec.host));
-          continue;
-        }
-      /* In a user namespace CRIU would make the pair from the host's
-       * namespace with the container's interface index, which is some other
-       * interface's there: the pair is made here, CRIU moves the peer in
-       * (IFLA_NEW_IFINDEX keeps its index). */
-      g_autofree char *peer = g_strdup_printf ("%.14sp", spec.host);
-      ferry_link_delete (peer, NULL);
-      if (!ferry_veth_create_unplugged (spec.host, peer, error))
-        {
-          g_ptr_array_unref (keys);
-          return NULL;
-        }
-      g_ptr_array_add (keys, g_strdup_printf ("netdev[%s]:%s", spec.name, peer));
+       * answered with a reset. ferry_monitor_plug_nics at post-restore.
+       * CRIU makes the pair with eth0 in the container's namespace (in a
+       * user namespace through its usernsd: patches/criu/0012), the host
+       * side here. */
+      g_ptr_array_add (keys, g_strdup_printf ("veth[%s]:%s", spec.name, spec.host));
     }
   g_ptr_array_add (keys, NULL);
   return (char **) g_ptr_array_free (keys, FALSE);
