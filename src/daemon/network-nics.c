@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "network/network.h"
+#include "runtime/rundir.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -233,20 +234,18 @@ delete_links_main (gpointer data)
 void
 ferry_network_unplug (const char *run_dir)
 {
-  g_autofree char *path = g_build_filename (run_dir, "nics", NULL);
-  g_autofree char *text = ferry_read_small_file (path);
-  g_auto (GStrv) lines = text ? g_strsplit (text, "\n", -1) : NULL;
+  g_autoptr (GPtrArray) hosts = ferry_rundir_nic_host_sides (run_dir);
   GPtrArray *retired = g_ptr_array_new_with_free_func (g_free);
 
-  for (char **l = lines; l != NULL && *l != NULL; l++)
+  for (guint i = 0; i < hosts->len; i++)
     {
-      g_auto (GStrv) f = g_strsplit (*l, " ", -1);
+      const char *host = g_ptr_array_index (hosts, i);
       g_autoptr (GError) error = NULL;
       char *name;
-      if (g_strv_length (f) != 3 || !ferry_ifname_valid (f[1]))
+      if (!ferry_ifname_valid (host))
         continue;
-      if ((name = ferry_link_retire (f[1], &error)) == NULL)
-        g_warning ("Unplugging %s: %s", f[1], error->message);
+      if ((name = ferry_link_retire (host, &error)) == NULL)
+        g_warning ("Unplugging %s: %s", host, error->message);
       else if (*name == '\0')
         g_free (name);
       else

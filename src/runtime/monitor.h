@@ -125,8 +125,8 @@ char **ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **erro
 char **ferry_monitor_nic_dump_keys (const char *run_dir);
 /* After a restore: the host sides onto their bridges, up. */
 gboolean ferry_monitor_plug_nics (const FerryStartOptions *o, GError **error);
-/* After a failed restore: the host sides of O->nics (and the pairs the
- * monitor made for it) are deleted. */
+/* After a failed restore: the host sides of O->nics are deleted (each
+ * takes its pair's other end with it). */
 void ferry_monitor_forget_nics (const FerryStartOptions *o);
 /* The host sides of the nics in RUN_DIR down, for a dumped tree about to be
  * killed: its network namespace outlives it a little, its firewall lock

@@ -8,19 +8,18 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "network/network.h"
+#include "runtime/rundir.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
-#define NICS_FILE "nics"
-
 static gboolean
 record_nics (const char *run_dir, char **nics, GError **error)
 {
   g_autoptr (GString) s = g_string_new (NULL);
-  g_autofree char *path = g_build_filename (run_dir, NICS_FILE, NULL);
+  g_autofree char *path = g_build_filename (run_dir, FERRY_RUNDIR_NICS, NULL);
 
   for (char **n = nics; n != NULL && *n != NULL; n++)
     {
@@ -102,17 +101,11 @@ ferry_monitor_nic_restore_keys (const FerryStartOptions *o, GError **error)
 static GPtrArray *
 recorded_host_sides (const char *run_dir)
 {
-  g_autofree char *path = g_build_filename (run_dir, NICS_FILE, NULL);
-  g_autofree char *text = ferry_read_small_file (path);
-  g_auto (GStrv) lines = text != NULL ? g_strsplit (text, "\n", -1) : NULL;
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *names = ferry_rundir_nic_host_sides (run_dir);
 
-  for (char **l = lines; l != NULL && *l != NULL; l++)
-    {
-      g_auto (GStrv) f = g_strsplit (*l, " ", -1);
-      if (g_strv_length (f) == 3 && ferry_ifname_valid (f[1]))
-        g_ptr_array_add (names, g_strdup (f[1]));
-    }
+  for (guint i = names->len; i-- > 0;)
+    if (!ferry_ifname_valid (g_ptr_array_index (names, i)))
+      g_ptr_array_remove_index (names, i);
   return names;
 }
 

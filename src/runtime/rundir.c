@@ -111,3 +111,20 @@ ferry_rundir_wait_not_busy (const char *run_dir, int timeout_s)
   close (fd);
   return free_;
 }
+
+GPtrArray *
+ferry_rundir_nic_host_sides (const char *run_dir)
+{
+  g_autofree char *path = g_build_filename (run_dir, FERRY_RUNDIR_NICS, NULL);
+  g_autofree char *text = ferry_read_small_file (path);
+  g_auto (GStrv) lines = text != NULL ? g_strsplit (text, "\n", -1) : NULL;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+
+  for (char **l = lines; l != NULL && *l != NULL; l++)
+    {
+      g_auto (GStrv) f = g_strsplit (*l, " ", -1);
+      if (g_strv_length (f) == 3)
+        g_ptr_array_add (names, g_strdup (f[1]));
+    }
+  return names;
+}

@@ -21,3 +21,10 @@ int ferry_rundir_lock_busy (const char *run_dir, GError **error);
 /* Waits up to TIMEOUT_S seconds for nobody to hold the busy lock; FALSE if
  * someone still does. */
 gboolean ferry_rundir_wait_not_busy (const char *run_dir, int timeout_s);
+
+/* The nics of the container of RUN_DIR, as the monitor records them
+ * (runtime/nic.c: "NAME HOST BRIDGE" lines in FERRY_RUNDIR_NICS): the
+ * host-side interface names (unchecked: the caller tests each with
+ * ferry_ifname_valid), none without the record. */
+#define FERRY_RUNDIR_NICS "nics"
+GPtrArray *ferry_rundir_nic_host_sides (const char *run_dir);
