@@ -224,12 +224,40 @@ make_tree (const char *dir)
   g_assert_cmpint (symlink ("/usr/share/zoneinfo/UTC", ln), ==, 0);
 }
 
+/* The tree made and copied, its state taken; later changes in a later tick. */
+static FerryTreeState *
+made_copied_taken (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  FerryTreeState *state;
+
+  make_tree (f->src);
+  g_assert_true (ferry_copy_tree (f->src, f->dst, &error));
+  g_assert_no_error (error);
+  state = ferry_tree_state_take_full (f->src, 0, &error);
+  g_assert_nonnull (state);
+  g_usleep (30000);
+  return state;
+}
+
+/* CHANGES synced, then the copy is the tree. */
+static void
+assert_synced (Fixture *f, GPtrArray *changes)
+{
+  g_autofree char *want = NULL;
+  g_autofree char *got = NULL;
+
+  sync_changes (f, changes);
+  want = describe (f->src);
+  got = describe (f->dst);
+  g_assert_cmpstr (got, ==, want);
+}
+
 /* Every kind of change, the copy then compared with the tree. */
 static void
 test_round_trip (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (FerryTreeState) state = NULL;
+  g_autoptr (FerryTreeState) state = made_copied_taken (f);
   g_autoptr (GPtrArray) changes = NULL;
   g_autofree char *want = NULL;
   g_autofree char *got = NULL;
@@ -247,13 +275,6 @@ test_round_trip (Fixture *f, gconstpointer data)
   g_autofree char *var = at (f->src, "var");
   const char *why = NULL;
   int fd;
-
-  make_tree (f->src);
-  g_assert_true (ferry_copy_tree (f->src, f->dst, &error));
-  g_assert_no_error (error);
-  state = ferry_tree_state_take_full (f->src, 0, &error);
-  g_assert_nonnull (state);
-  g_usleep (30000); /* the changes in a later tick */
 
   /* The same size, in place: the copy's size and time could match. */
   overwrite (f->src, "var/lib/app/counter", "0018");
@@ -290,10 +311,9 @@ test_round_trip (Fixture *f, gconstpointer data)
 
   changes = ferry_tree_state_changes (state, f->src, &why);
   g_assert_nonnull (changes);
-  sync_changes (f, changes);
+  assert_synced (f, changes);
   want = describe (f->src);
   got = describe (f->dst);
-  g_assert_cmpstr (got, ==, want);
   g_assert_nonnull (strstr (want, "var/sparse mode=100600 uid=0 gid=0"));
   g_assert_nonnull (strstr (got, "size=4194304 sum=4199685 sparse"));
 }
@@ -302,25 +322,15 @@ test_round_trip (Fixture *f, gconstpointer data)
 static void
 test_directory_times_kept (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (FerryTreeState) state = NULL;
+  g_autoptr (FerryTreeState) state = made_copied_taken (f);
   g_autoptr (GPtrArray) changes = NULL;
-  g_autofree char *want = NULL;
-  g_autofree char *got = NULL;
   const char *why = NULL;
 
-  make_tree (f->src);
-  g_assert_true (ferry_copy_tree (f->src, f->dst, &error));
-  state = ferry_tree_state_take_full (f->src, 0, &error);
-  g_usleep (30000);
   overwrite (f->src, "etc/passwd", "root:y");
   changes = ferry_tree_state_changes (state, f->src, &why);
   g_assert_cmpuint (changes->len, ==, 1);
   g_assert_cmpstr (g_ptr_array_index (changes, 0), ==, "etc/passwd");
-  sync_changes (f, changes);
-  want = describe (f->src);
-  got = describe (f->dst);
-  g_assert_cmpstr (got, ==, want);
+  assert_synced (f, changes);
 }
 
 /* Records that name what is not a plain path in the tree, or that do not
