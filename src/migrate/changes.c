@@ -192,6 +192,39 @@ list_entries (JsonObject *rec, int fd, const char *path, GError **error)
   return TRUE;
 }
 
+gboolean
+ferry_changes_reader_dirs_fit (FerryChangesReader *r, GPtrArray *changes, gsize max_bytes)
+{
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const char *listed = g_ptr_array_index (changes, i);
+      g_autofree char *path = NULL;
+      int fd;
+      DIR *d;
+      gsize bytes = 0;
+
+      if (!g_str_equal (listed, ".") && !g_str_has_suffix (listed, "/."))
+        continue;
+      path = g_str_equal (listed, ".") ? g_strdup ("") : g_strndup (listed, strlen (listed) - 2);
+      if ((fd = open_beneath (r->root, path, O_RDONLY)) < 0)
+        continue;
+      if ((d = fdopendir (fd)) == NULL)
+        {
+          close (fd);
+          continue;
+        }
+      /* A name and its quotes and comma in the record's JSON (escapes
+       * aside: a bound, not a measure). */
+      for (struct dirent *e; bytes <= max_bytes && (e = readdir (d)) != NULL;)
+        if (!g_str_equal (e->d_name, ".") && !g_str_equal (e->d_name, ".."))
+          bytes += strlen (e->d_name) + 3;
+      closedir (d);
+      if (bytes > max_bytes)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 JsonObject *
 ferry_changes_reader_record (FerryChangesReader *r, const char *listed, int *data, GError **error)
 {

@@ -34,6 +34,11 @@ FerryChangesReader *ferry_changes_reader_new (const char *root, GError **error);
  * "size" bytes from (the caller closes it), else -1. NULL without an error
  * when the entry is gone. */
 JsonObject *ferry_changes_reader_record (FerryChangesReader *r, const char *path, int *data, GError **error);
+/* Whether every directory CHANGES lists ("D/.") has names that fit one
+ * record of at most MAX_BYTES (a channel's message): FALSE for one that
+ * does not (a spool of a million files), whose changes then go another
+ * way. An unreadable directory fits (its record will say why). */
+gboolean ferry_changes_reader_dirs_fit (FerryChangesReader *r, GPtrArray *changes, gsize max_bytes);
 void ferry_changes_reader_free (FerryChangesReader *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryChangesReader, ferry_changes_reader_free)
 

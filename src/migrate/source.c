@@ -3,6 +3,7 @@
  * until the target reports its restore; commit kills it here, anything else
  * lets it run on here untouched. See docs/migration.md. */
 #include "migrate/migration.h"
+#include "migrate/changes.h"
 
 #include "common/btrfs.h"
 #include "common/error.h"
@@ -406,6 +407,17 @@ stale_files (GPtrArray *changes)
   return g_steal_pointer (&stale);
 }
 
+/* Whether CHANGES can go as records: each changed directory's names in
+ * one message of the channel (half its maximum, the rest of the record
+ * and JSON's escapes). */
+static gboolean
+changes_fit (SourceData *s, GPtrArray *changes)
+{
+  g_autoptr (FerryChangesReader) r = ferry_changes_reader_new (s->rootfs, NULL);
+
+  return r != NULL && ferry_changes_reader_dirs_fit (r, changes, FERRY_WS_MAX_MESSAGE / 2);
+}
+
 /* The rootfs while frozen. With the state taken before the pre-copy read
  * the tree, and a target that takes records: what changed since (nothing
  * at all when nothing did: a walk of the tree, no process, no message),
@@ -454,7 +466,9 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
   /* Past a quarter of the tree, rsync's comparison of what it holds
    * sends less than every listed file whole. */
   max = s->rootfs_state != NULL ? MAX (256, ferry_tree_state_entries (s->rootfs_state) / 4) : 0;
-  if (changes != NULL && changes->len <= max)
+  if (changes != NULL && changes->len <= max && !changes_fit (s, changes))
+    why = "a changed directory holds more names than a record";
+  else if (changes != NULL && changes->len <= max)
     {
       s->final_sync_entries = changes->len;
       ok = announce_sync (s, "rootfs-changes", NULL, NULL, error)
@@ -463,7 +477,8 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
     }
   else
     {
-      g_message ("Migration of %s: the whole rootfs goes again (%s)", s->name, changes == NULL ? why : "many changes");
+      g_message ("Migration of %s: the whole rootfs goes again (%s)", s->name,
+                 changes == NULL || changes->len <= max ? why : "many changes");
       stale = changes != NULL ? stale_files (changes) : NULL;
       all.every_file = stale == NULL;
       ok = send_rsync (s, "rootfs", s->rootfs, &all, stale, bytes, error);

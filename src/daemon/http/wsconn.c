@@ -16,11 +16,10 @@
 #include <unistd.h>
 
 /* Frames we send carry at most SEND_CHUNK bytes; a peer's message (its
- * continuation frames summed) may be up to MAX_MESSAGE, read in pieces of
+ * continuation frames summed) may be up to FERRY_WS_MAX_MESSAGE, read in pieces of
  * at most SEND_CHUNK so that a declared length costs memory only as the
  * bytes arrive. */
 #define SEND_CHUNK (1024 * 1024)
-#define MAX_MESSAGE (16 * 1024 * 1024)
 /* The server's answer to the upgrade request, headers and blank line. */
 #define UPGRADE_ANSWER_MAX (16 * 1024)
 /* Masking keys drawn from the kernel per getrandom(2). */
@@ -53,7 +52,7 @@ ferry_ws_conn_new (GIOStream *stream, gboolean is_client)
   c->in = g_io_stream_get_input_stream (stream);
   c->out = g_io_stream_get_output_stream (stream);
   c->is_client = is_client;
-  c->max_message = MAX_MESSAGE;
+  c->max_message = FERRY_WS_MAX_MESSAGE;
   c->cancel = g_cancellable_new ();
   c->fd = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (stream), "ferry-socket-fd")) - 1;
   if (c->fd < 0 && G_IS_SOCKET_CONNECTION (stream))

@@ -40,9 +40,10 @@ gboolean ferry_ws_conn_send (FerryWsConn *c, FerryWsKind kind, const void *data,
 gboolean ferry_ws_conn_send_text (FerryWsConn *c, const char *text, GError **error);
 /* The next data message into BUF (replaced); answers pings. A close frame
  * or EOF is an error naming the peer as gone. A protocol violation, or a
- * message longer than the connection's maximum (16 MiB unless set), is an
- * error too: the peer is sent a close frame (1002, 1009) and the connection
- * is shut. */
+ * message longer than the connection's maximum (FERRY_WS_MAX_MESSAGE unless
+ * set), is an error too: the peer is sent a close frame (1002, 1009) and
+ * the connection is shut. */
+#define FERRY_WS_MAX_MESSAGE (16 * 1024 * 1024)
 gboolean ferry_ws_conn_recv (FerryWsConn *c, FerryWsKind *kind, GByteArray *buf, GCancellable *cancellable,
                              GError **error);
 

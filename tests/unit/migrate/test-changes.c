@@ -333,6 +333,34 @@ test_directory_times_kept (Fixture *f, gconstpointer data)
   assert_synced (f, changes);
 }
 
+/* A changed directory whose names would not fit one record is told apart
+ * (its changes go another way: the whole tree by rsync). */
+static void
+test_directory_too_big_for_a_record (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FerryChangesReader) r = NULL;
+  g_autoptr (GPtrArray) changes = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *spool = at (f->src, "spool");
+
+  g_assert_cmpint (g_mkdir (spool, 0755), ==, 0);
+  for (int i = 0; i < 100; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("spool/message-%03d", i);
+      put (f->src, name, "");
+    }
+  r = ferry_changes_reader_new (f->src, &error);
+  g_assert_no_error (error);
+  g_ptr_array_add (changes, g_strdup ("spool/message-007"));
+  g_assert_true (ferry_changes_reader_dirs_fit (r, changes, 100));
+  g_ptr_array_add (changes, g_strdup ("spool/."));
+  /* 100 names of 11 bytes, each with its quotes and comma: 1400 bytes. */
+  g_assert_true (ferry_changes_reader_dirs_fit (r, changes, 1400));
+  g_assert_false (ferry_changes_reader_dirs_fit (r, changes, 1399));
+  g_ptr_array_add (changes, g_strdup ("."));
+  g_assert_false (ferry_changes_reader_dirs_fit (r, changes, 1399));
+}
+
 /* Records that name what is not a plain path in the tree, or that do not
  * fit, are refused, and nothing outside the tree changes. */
 static void
@@ -421,6 +449,8 @@ main (int argc, char **argv)
     }
   g_test_add ("/changes/round-trip", Fixture, NULL, fixture_set_up, test_round_trip, fixture_tear_down);
   g_test_add ("/changes/directory-times", Fixture, NULL, fixture_set_up, test_directory_times_kept,
+              fixture_tear_down);
+  g_test_add ("/changes/directory-too-big", Fixture, NULL, fixture_set_up, test_directory_too_big_for_a_record,
               fixture_tear_down);
   g_test_add ("/changes/hostile", Fixture, NULL, fixture_set_up, test_hostile_records, fixture_tear_down);
   return g_test_run ();
