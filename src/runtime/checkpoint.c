@@ -207,10 +207,25 @@ dump_watched (FerryDumpRequest *req, GError **error)
   return ok;
 }
 
-/* The dump, tried again while it fails on a netlink socket with unread
- * messages at the freeze (systemd's daemons read their rtnetlink events
- * promptly; CRIU cannot dump a queue): a moment's state, and the tree runs
- * on after a failed dump. A dump into a page server cannot be repeated. */
+/* What a failed dump says when it met a queue in a moment's state: a
+ * netlink socket with unread messages (systemd's daemons read their
+ * rtnetlink events promptly; CRIU cannot dump such a queue), a unix
+ * socket's queued message with credentials or a pidfd attached (every
+ * message to journald or to systemd's notify socket, SO_PASSCRED,
+ * SO_PASSPIDFD: read at once; CRIU dumps only SCM_RIGHTS). */
+static const char *
+transient_queue (const GError *error)
+{
+  if (strstr (error->message, "The socket has data to read") != NULL)
+    return "a netlink socket had unread messages";
+  if (strstr (error->message, "Control messages in queue, not supported") != NULL)
+    return "a unix socket had a queued message with credentials";
+  return NULL;
+}
+
+/* The dump, tried again while it fails on a queue in a moment's state
+ * (transient_queue): the tree runs on after a failed dump. A dump into a
+ * page server cannot be repeated. */
 static gboolean
 dump_retrying (const FerryCheckpointOptions *o, FerryDumpRequest *req)
 {
@@ -218,13 +233,13 @@ dump_retrying (const FerryCheckpointOptions *o, FerryDumpRequest *req)
 
   for (int attempt = 1; !dump_watched (req, &error); attempt++)
     {
-      if (attempt >= DUMP_ATTEMPTS || o->page_server != NULL
-          || strstr (error->message, "The socket has data to read") == NULL)
+      const char *why = transient_queue (error);
+      if (attempt >= DUMP_ATTEMPTS || o->page_server != NULL || why == NULL)
         {
           ferry_monitor_error ("%s", error->message);
           return FALSE;
         }
-      ferry_monitor_log ("retrying the checkpoint: a netlink socket had unread messages");
+      ferry_monitor_log ("retrying the checkpoint: %s", why);
       g_clear_error (&error);
       g_usleep (100000 * attempt);
       /* The failed dump removed the images directory with what it held. */
