@@ -466,9 +466,11 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
   /* Past a quarter of the tree, rsync's comparison of what it holds
    * sends less than every listed file whole. */
   max = s->rootfs_state != NULL ? MAX (256, ferry_tree_state_entries (s->rootfs_state) / 4) : 0;
-  if (changes != NULL && changes->len <= max && !changes_fit (s, changes))
-    why = "a changed directory holds more names than a record";
-  else if (changes != NULL && changes->len <= max)
+  if (changes != NULL)
+    why = changes->len > max             ? "many changes"
+          : !changes_fit (s, changes)    ? "a changed directory holds more names than a record"
+                                         : NULL;
+  if (changes != NULL && why == NULL)
     {
       s->final_sync_entries = changes->len;
       ok = announce_sync (s, "rootfs-changes", NULL, NULL, error)
@@ -477,8 +479,7 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
     }
   else
     {
-      g_message ("Migration of %s: the whole rootfs goes again (%s)", s->name,
-                 changes == NULL || changes->len <= max ? why : "many changes");
+      g_message ("Migration of %s: the whole rootfs goes again (%s)", s->name, why);
       stale = changes != NULL ? stale_files (changes) : NULL;
       all.every_file = stale == NULL;
       ok = send_rsync (s, "rootfs", s->rootfs, &all, stale, bytes, error);
