@@ -25,10 +25,8 @@ fail (GError **error, int errsv, const char *what, const char *path)
   return FALSE;
 }
 
-/* Directory PATH ("" or "." for the top) of the tree at ROOT, beneath it,
- * no symlink followed, no mount crossed; FLAGS O_PATH or O_RDONLY. */
-static int
-open_beneath (int root, const char *path, int flags)
+int
+ferry_changes_open_dir (int root, const char *path, int flags)
 {
   struct open_how how = {
     .flags = (guint64) (flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
@@ -38,12 +36,19 @@ open_beneath (int root, const char *path, int flags)
   return (int) syscall (SYS_openat2, root, *path != '\0' ? path : ".", &how, sizeof how);
 }
 
-/* PATH split into its directory ("" for the top) and its last name. */
+/* PATH split into its directory ("" for the top) and its last name ("."
+ * for the top itself). */
 static void
 split_path (const char *path, char **dir, const char **name)
 {
   const char *slash = strrchr (path, '/');
 
+  if (g_str_equal (path, "."))
+    {
+      *dir = g_strdup ("");
+      *name = path;
+      return;
+    }
   *dir = slash != NULL ? g_strndup (path, (gsize) (slash - path)) : g_strdup ("");
   *name = slash != NULL ? slash + 1 : path;
 }
@@ -58,12 +63,66 @@ time_array (const struct timespec *ts)
   return a;
 }
 
+static gint
+by_name (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+}
+
+/* The names directory FD holds, sorted; NULL when it cannot be read
+ * (with an error naming PATH), or, with *TOO_MANY set and no error, when
+ * they come to more than MAX_BYTES in a record (a name, its quotes and
+ * comma in JSON, escapes aside: a bound, not a measure). */
+static GPtrArray *
+read_names (int fd, gsize max_bytes, gboolean *too_many, const char *path, GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int dup = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  DIR *d = dup >= 0 ? fdopendir (dup) : NULL;
+  struct dirent *e;
+  gsize bytes = 0;
+  int errsv;
+
+  *too_many = FALSE;
+  if (d == NULL)
+    {
+      errsv = errno;
+      if (dup >= 0)
+        close (dup);
+      fail (error, errsv, "Listing", path);
+      return NULL;
+    }
+  while ((errno = 0, e = readdir (d)) != NULL)
+    {
+      if (g_str_equal (e->d_name, ".") || g_str_equal (e->d_name, ".."))
+        continue;
+      bytes += strlen (e->d_name) + 3;
+      if (bytes > max_bytes)
+        {
+          closedir (d);
+          *too_many = TRUE;
+          return NULL;
+        }
+      g_ptr_array_add (names, g_strdup (e->d_name));
+    }
+  errsv = errno;
+  closedir (d);
+  if (errsv != 0)
+    {
+      fail (error, errsv, "Listing", path);
+      return NULL;
+    }
+  g_ptr_array_sort (names, by_name);
+  return g_steal_pointer (&names);
+}
+
 /* --- the source: records ---------------------------------------------------------- */
 
 struct FerryChangesReader
 {
   int root;
-  GHashTable *inodes; /* FerryInodeKey of a file with other links -> the path it was sent as */
+  GHashTable *inodes;   /* FerryInodeKey of a file with other links -> the path it was sent as */
+  GHashTable *listings; /* a listed directory's path -> its names, read by _dirs_fit */
 };
 
 FerryChangesReader *
@@ -80,6 +139,7 @@ ferry_changes_reader_new (const char *root, GError **error)
   r = g_new0 (FerryChangesReader, 1);
   r->root = fd;
   r->inodes = g_hash_table_new_full (ferry_inode_key_hash, ferry_inode_key_equal, g_free, g_free);
+  r->listings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
   return r;
 }
 
@@ -90,6 +150,7 @@ ferry_changes_reader_free (FerryChangesReader *r)
     return;
   close (r->root);
   g_hash_table_unref (r->inodes);
+  g_hash_table_unref (r->listings);
   g_free (r);
 }
 
@@ -151,41 +212,32 @@ type_name (mode_t mode)
     }
 }
 
-static gint
-by_name (gconstpointer a, gconstpointer b)
+/* A ferry_tree_state_changes path as the path of its entry ("D/." is
+ * directory "D", "." the top); *DIR, unless NULL, if it names a directory. */
+static char *
+listed_path (const char *listed, gboolean *dir)
 {
-  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+  gboolean is_dir = g_str_equal (listed, ".") || g_str_has_suffix (listed, "/.");
+
+  if (dir != NULL)
+    *dir = is_dir;
+  return is_dir && !g_str_equal (listed, ".") ? g_strndup (listed, strlen (listed) - 2) : g_strdup (listed);
 }
 
-/* A directory's names, sorted (the receiver removes any other). */
+/* A directory's names (the receiver removes any other): those _dirs_fit
+ * read, else read now. */
 static gboolean
-list_entries (JsonObject *rec, int fd, const char *path, GError **error)
+list_entries (FerryChangesReader *r, JsonObject *rec, int fd, const char *path, GError **error)
 {
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) names = NULL;
+  g_autofree char *key = NULL;
   JsonArray *entries = json_array_new ();
-  int dup = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-  DIR *d = dup >= 0 ? fdopendir (dup) : NULL;
-  struct dirent *e;
+  gboolean too_many;
 
   json_object_set_array_member (rec, "entries", entries);
-  if (d == NULL)
-    {
-      int errsv = errno;
-      if (dup >= 0)
-        close (dup);
-      return fail (error, errsv, "Listing", path);
-    }
-  while ((errno = 0, e = readdir (d)) != NULL)
-    if (!g_str_equal (e->d_name, ".") && !g_str_equal (e->d_name, ".."))
-      g_ptr_array_add (names, g_strdup (e->d_name));
-  if (errno != 0)
-    {
-      int errsv = errno;
-      closedir (d);
-      return fail (error, errsv, "Listing", path);
-    }
-  closedir (d);
-  g_ptr_array_sort (names, by_name);
+  if (!g_hash_table_steal_extended (r->listings, path, (gpointer *) &key, (gpointer *) &names)
+      && (names = read_names (fd, G_MAXSIZE, &too_many, path, error)) == NULL)
+    return FALSE;
   for (guint i = 0; i < names->len; i++)
     json_array_add_string_element (entries, g_ptr_array_index (names, i));
   return TRUE;
@@ -196,29 +248,16 @@ ferry_changes_reader_dirs_fit (FerryChangesReader *r, GPtrArray *changes, gsize 
 {
   for (guint i = 0; i < changes->len; i++)
     {
-      const char *listed = g_ptr_array_index (changes, i);
-      g_autofree char *path = NULL;
-      int fd;
-      DIR *d;
-      gsize bytes = 0;
+      gboolean dir, too_many;
+      g_autofree char *path = listed_path (g_ptr_array_index (changes, i), &dir);
+      ferry_autofd int fd = -1;
+      GPtrArray *names;
 
-      if (!g_str_equal (listed, ".") && !g_str_has_suffix (listed, "/."))
+      if (!dir || (fd = ferry_changes_open_dir (r->root, path, O_RDONLY)) < 0)
         continue;
-      path = g_str_equal (listed, ".") ? g_strdup ("") : g_strndup (listed, strlen (listed) - 2);
-      if ((fd = open_beneath (r->root, path, O_RDONLY)) < 0)
-        continue;
-      if ((d = fdopendir (fd)) == NULL)
-        {
-          close (fd);
-          continue;
-        }
-      /* A name and its quotes and comma in the record's JSON (escapes
-       * aside: a bound, not a measure). */
-      for (struct dirent *e; bytes <= max_bytes && (e = readdir (d)) != NULL;)
-        if (!g_str_equal (e->d_name, ".") && !g_str_equal (e->d_name, ".."))
-          bytes += strlen (e->d_name) + 3;
-      closedir (d);
-      if (bytes > max_bytes)
+      if ((names = read_names (fd, max_bytes, &too_many, path, NULL)) != NULL)
+        g_hash_table_replace (r->listings, g_steal_pointer (&path), names);
+      else if (too_many)
         return FALSE;
     }
   return TRUE;
@@ -236,17 +275,9 @@ ferry_changes_reader_record (FerryChangesReader *r, const char *listed, int *dat
   struct stat st;
 
   *data = -1;
-  path = g_str_equal (listed, ".") ? g_strdup (".")
-         : g_str_has_suffix (listed, "/.") ? g_strndup (listed, strlen (listed) - 2)
-                                            : g_strdup (listed);
-  if (g_str_equal (path, "."))
-    {
-      dir_path = g_strdup ("");
-      name = ".";
-    }
-  else
-    split_path (path, &dir_path, &name);
-  if ((dir = open_beneath (r->root, dir_path, O_PATH)) < 0 || fstatat (dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+  path = listed_path (listed, NULL);
+  split_path (path, &dir_path, &name);
+  if ((dir = ferry_changes_open_dir (r->root, dir_path, O_PATH)) < 0 || fstatat (dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     {
       /* Gone (the tree is frozen: removed by the host), or a directory
        * made something else: its own directory is in the list too. */
@@ -292,7 +323,7 @@ ferry_changes_reader_record (FerryChangesReader *r, const char *listed, int *dat
     }
   if (!read_xattrs (rec, fd, dir, name, path, error))
     return NULL;
-  if (S_ISDIR (st.st_mode) && !list_entries (rec, fd, path, error))
+  if (S_ISDIR (st.st_mode) && !list_entries (r, rec, fd, path, error))
     return NULL;
   if (S_ISLNK (st.st_mode))
     {
@@ -555,30 +586,20 @@ static gboolean remove_entry (FerryChangesWriter *w, int dir, const char *name, 
 static gboolean
 remove_entries (FerryChangesWriter *w, int fd, GHashTable *keep, const char *path, GError **error)
 {
-  g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
-  int dup = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-  DIR *d = dup >= 0 ? fdopendir (dup) : NULL;
-  struct dirent *e;
+  gboolean too_many;
+  g_autoptr (GPtrArray) names = read_names (fd, G_MAXSIZE, &too_many, path, error);
 
-  if (d == NULL)
+  for (guint i = 0; names != NULL && i < names->len; i++)
     {
-      int errsv = errno;
-      if (dup >= 0)
-        close (dup);
-      return fail (error, errsv, "Listing", path);
-    }
-  while ((e = readdir (d)) != NULL)
-    if (!g_str_equal (e->d_name, ".") && !g_str_equal (e->d_name, "..")
-        && (keep == NULL || !g_hash_table_contains (keep, e->d_name)))
-      g_ptr_array_add (gone, g_strdup (e->d_name));
-  closedir (d);
-  for (guint i = 0; i < gone->len; i++)
-    {
-      g_autofree char *sub = g_strconcat (path, "/", g_ptr_array_index (gone, i), NULL);
-      if (!remove_entry (w, fd, g_ptr_array_index (gone, i), sub, error))
+      const char *name = g_ptr_array_index (names, i);
+      g_autofree char *sub = NULL;
+      if (keep != NULL && g_hash_table_contains (keep, name))
+        continue;
+      sub = g_strconcat (path, "/", name, NULL);
+      if (!remove_entry (w, fd, name, sub, error))
         return FALSE;
     }
-  return TRUE;
+  return names != NULL;
 }
 
 /* NAME in DIR, a directory with all it holds (never below a mount). */
@@ -655,7 +676,7 @@ apply_link (FerryChangesWriter *w, JsonObject *rec, int dir, const char *name, c
   if (!ferry_json_get_string (rec, "to", &to, NULL) || !path_ok (to, FALSE))
     return invalid (error, path, "a link's other name");
   split_path (to, &to_dir_path, &to_name);
-  if ((to_dir = open_beneath (w->root, to_dir_path, O_PATH)) < 0 || fstatat (to_dir, to_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+  if ((to_dir = ferry_changes_open_dir (w->root, to_dir_path, O_PATH)) < 0 || fstatat (to_dir, to_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return fail (error, errno, "Looking at", to);
   if (!S_ISREG (st.st_mode))
     return invalid (error, path, "a link to what is not a file");
@@ -737,14 +758,8 @@ ferry_changes_writer_apply (FerryChangesWriter *w, JsonObject *rec, guint64 *siz
     return invalid (error, path, "a record without its path or type");
   if (!path_ok (path, g_str_equal (type, "dir")))
     return invalid (error, path, "a path that is not a relative path in the tree");
-  if (g_str_equal (path, "."))
-    {
-      dir_path = g_strdup ("");
-      name = ".";
-    }
-  else
-    split_path (path, &dir_path, &name);
-  if ((dir = open_beneath (w->root, dir_path, O_PATH)) < 0)
+  split_path (path, &dir_path, &name);
+  if ((dir = ferry_changes_open_dir (w->root, dir_path, O_PATH)) < 0)
     return fail (error, errno, "Opening the directory of", path);
   if (!keep_dir_times (w, dir, dir_path, path, error))
     return FALSE;
@@ -822,7 +837,7 @@ ferry_changes_writer_finish (FerryChangesWriter *w, GError **error)
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
       const DirTimes *t = value;
-      ferry_autofd int fd = open_beneath (w->root, key, O_RDONLY);
+      ferry_autofd int fd = ferry_changes_open_dir (w->root, key, O_RDONLY);
       /* A directory the records then removed has no times to keep. */
       if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
         continue;

@@ -26,6 +26,11 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+/* Directory PATH of the tree at ROOT ("" or "." for its top), resolved
+ * beneath it: no symlink or magic link followed, no mount crossed (openat2);
+ * FLAGS O_PATH or O_RDONLY. -1 with errno. */
+int ferry_changes_open_dir (int root, const char *path, int flags);
+
 typedef struct FerryChangesReader FerryChangesReader;
 
 FerryChangesReader *ferry_changes_reader_new (const char *root, GError **error);
@@ -37,7 +42,8 @@ JsonObject *ferry_changes_reader_record (FerryChangesReader *r, const char *path
 /* Whether every directory CHANGES lists ("D/.") has names that fit one
  * record of at most MAX_BYTES (a channel's message): FALSE for one that
  * does not (a spool of a million files), whose changes then go another
- * way. An unreadable directory fits (its record will say why). */
+ * way. An unreadable directory fits (its record will say why). The names
+ * read are kept for the records (read once, in the freeze). */
 gboolean ferry_changes_reader_dirs_fit (FerryChangesReader *r, GPtrArray *changes, gsize max_bytes);
 void ferry_changes_reader_free (FerryChangesReader *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryChangesReader, ferry_changes_reader_free)

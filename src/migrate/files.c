@@ -225,13 +225,12 @@ ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint
 /* --- a tree's changes (changes.h) ---------------------------------------------------- */
 
 gboolean
-ferry_migration_changes_send (FerryMigrationLink *link, const char *root, GPtrArray *changes, guint64 *bytes,
+ferry_migration_changes_send (FerryMigrationLink *link, FerryChangesReader *r, GPtrArray *changes, guint64 *bytes,
                               GError **error)
 {
   FerryWsConn *ch = ferry_migration_link_channel (link, FERRY_MIGRATION_FS);
-  g_autoptr (FerryChangesReader) r = ferry_changes_reader_new (root, error);
   g_autofree guint8 *buf = g_malloc (CHUNK);
-  gboolean ok = r != NULL;
+  gboolean ok = TRUE;
 
   for (guint i = 0; ok && i < changes->len; i++)
     {

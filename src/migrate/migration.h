@@ -10,6 +10,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/operations.h"
 #include "daemon/http/wsconn.h"
+#include "migrate/changes.h"
 #include "storage/driver.h"
 
 typedef enum
@@ -70,11 +71,11 @@ gboolean ferry_migration_rsync_receive (FerryMigrationLink *link, const char *de
 gboolean ferry_migration_files_send (FerryMigrationLink *link, const char *src, guint64 *bytes, GError **error);
 gboolean ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint max_files, guint64 max_bytes,
                                         guint64 *bytes, GError **error);
-/* The entries of ROOT that CHANGES lists (ferry_tree_state_changes's
- * paths) over the fs channel, in-process (changes.h), made again under
- * the receiver's ROOT. */
-gboolean ferry_migration_changes_send (FerryMigrationLink *link, const char *root, GPtrArray *changes, guint64 *bytes,
-                                       GError **error);
+/* The entries CHANGES lists (ferry_tree_state_changes's paths) of the
+ * tree R reads, over the fs channel, in-process (changes.h), made again
+ * under the receiver's ROOT. */
+gboolean ferry_migration_changes_send (FerryMigrationLink *link, FerryChangesReader *r, GPtrArray *changes,
+                                       guint64 *bytes, GError **error);
 gboolean ferry_migration_changes_receive (FerryMigrationLink *link, const char *root, guint64 *bytes, GError **error);
 /* A name one file of a directory may have: no '/', not "." or "..", no
  * control character, 1-255 bytes. */

@@ -407,17 +407,6 @@ stale_files (GPtrArray *changes)
   return g_steal_pointer (&stale);
 }
 
-/* Whether CHANGES can go as records: each changed directory's names in
- * one message of the channel (half its maximum, the rest of the record
- * and JSON's escapes). */
-static gboolean
-changes_fit (SourceData *s, GPtrArray *changes)
-{
-  g_autoptr (FerryChangesReader) r = ferry_changes_reader_new (s->rootfs, NULL);
-
-  return r != NULL && ferry_changes_reader_dirs_fit (r, changes, FERRY_WS_MAX_MESSAGE / 2);
-}
-
 /* The rootfs while frozen. With the state taken before the pre-copy read
  * the tree, and a target that takes records: what changed since (nothing
  * at all when nothing did: a walk of the tree, no process, no message),
@@ -434,6 +423,7 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
   g_autoptr (GPtrArray) changes = NULL;
   g_autoptr (JsonArray) stale = NULL;
   g_autoptr (JsonObject) reply = NULL;
+  g_autoptr (FerryChangesReader) reader = NULL;
   FerryRsyncOptions all = { .delete = TRUE };
   const char *why = "the tree's state was not taken";
   gboolean ok;
@@ -467,14 +457,21 @@ final_rootfs_sync (SourceData *s, guint64 *bytes, GError **error)
    * sends less than every listed file whole. */
   max = s->rootfs_state != NULL ? MAX (256, ferry_tree_state_entries (s->rootfs_state) / 4) : 0;
   if (changes != NULL)
-    why = changes->len > max             ? "many changes"
-          : !changes_fit (s, changes)    ? "a changed directory holds more names than a record"
-                                         : NULL;
-  if (changes != NULL && why == NULL)
+    {
+      /* Each changed directory's names in one message of the channel
+       * (half its maximum: the rest of the record, JSON's escapes). */
+      reader = ferry_changes_reader_new (s->rootfs, NULL);
+      why = changes->len > max ? "many changes"
+            : reader == NULL   ? "the rootfs cannot be opened"
+            : !ferry_changes_reader_dirs_fit (reader, changes, FERRY_WS_MAX_MESSAGE / 2)
+                ? "a changed directory holds more names than a record"
+                : NULL;
+    }
+  if (changes != NULL && reader != NULL && why == NULL)
     {
       s->final_sync_entries = changes->len;
       ok = announce_sync (s, "rootfs-changes", NULL, NULL, error)
-           && ferry_migration_changes_send (s->link, s->rootfs, changes, bytes, error)
+           && ferry_migration_changes_send (s->link, reader, changes, bytes, error)
            && (reply = ferry_migration_recv (s->link, "synced", NULL, error)) != NULL;
     }
   else

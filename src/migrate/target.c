@@ -16,6 +16,7 @@
 #include "common/timeutil.h"
 #include "common/idmap.h"
 #include "migrate/peer.h"
+#include "migrate/changes.h"
 #include "migrate/facts.h"
 #include "daemon/storage.h"
 #include "image/metadata.h"
@@ -23,9 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -556,10 +555,6 @@ mark_stale (const char *rootfs, JsonObject *msg, GError **error)
       const char *slash = path != NULL ? strrchr (path, '/') : NULL;
       const char *base = slash != NULL ? slash + 1 : path;
       g_autofree char *dir = slash != NULL ? g_strndup (path, (gsize) (slash - path)) : g_strdup (".");
-      struct open_how how = {
-        .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-      };
       ferry_autofd int parent = -1;
 
       if (path == NULL || *path == '/' || *base == '\0' || g_str_equal (base, ".") || g_str_equal (base, "..")
@@ -568,7 +563,7 @@ mark_stale (const char *rootfs, JsonObject *msg, GError **error)
           g_set_error (error, FERRY_ERROR, FERRY_ERROR_INVALID, "the source named a stale file that is no path");
           return FALSE;
         }
-      if ((parent = (int) syscall (SYS_openat2, root, *dir != '\0' ? dir : ".", &how, sizeof how)) < 0)
+      if ((parent = ferry_changes_open_dir (root, dir, O_PATH)) < 0)
         {
           if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
             continue;
