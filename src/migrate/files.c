@@ -9,7 +9,7 @@
  * receiver writes NAME (a plain file name) into the directory it chose,
  * creating it (never replacing what is there). */
 #include "migrate/migration.h"
-#include "migrate/changes.h"
+#include "common/tree-changes.h"
 
 #include "common/error.h"
 #include "common/fs.h"

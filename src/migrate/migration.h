@@ -10,7 +10,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/operations.h"
 #include "daemon/http/wsconn.h"
-#include "migrate/changes.h"
+#include "common/tree-changes.h"
 #include "storage/driver.h"
 
 typedef enum

@@ -3,7 +3,7 @@
  * until the target reports its restore; commit kills it here, anything else
  * lets it run on here untouched. See docs/migration.md. */
 #include "migrate/migration.h"
-#include "migrate/changes.h"
+#include "common/tree-changes.h"
 
 #include "common/btrfs.h"
 #include "common/error.h"

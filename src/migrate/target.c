@@ -16,7 +16,7 @@
 #include "common/timeutil.h"
 #include "common/idmap.h"
 #include "migrate/peer.h"
-#include "migrate/changes.h"
+#include "common/tree-changes.h"
 #include "migrate/facts.h"
 #include "daemon/storage.h"
 #include "image/metadata.h"

@@ -9,6 +9,7 @@ One ferryd for the module; each test makes its own containers.
 """
 
 import os
+import shutil
 import subprocess
 import tarfile
 import time
@@ -19,7 +20,7 @@ import checkpoint_helpers
 
 from conftest import LXC, cgroup_limit, wait_until
 from checkpoint_helpers import (
-    CR_TIMEOUT, Workload, api_error, build_workload, console, corrupt, criu_logs, delete,
+    CHURN, CR_TIMEOUT, Workload, api_error, build_workload, console, corrupt, criu_logs, delete,
     fail_detail, freezer_state, hold_external_socket, launch, logs_dir, processes_inside,
     repair, rootfs, services, snapshot_dir, snapshots_of, state_dir, status_of, tmpdir,
 )
@@ -403,6 +404,51 @@ def test_ten_snapshot_restore_cycles(daemon, workload_bin):
     # An older snapshot still restores after newer ones were taken and restored.
     daemon.lxc("restore", name, "c3", timeout=CR_TIMEOUT)
     w.assert_pass(3, what="restore of c3 after ten cycles")
+    delete(daemon, name)
+
+
+def test_snapshot_rootfs_is_the_freeze_instant(daemon, workload_bin):
+    """A stateful snapshot's rootfs copy is made before the freeze, and only what changed
+    since is copied in it (src/checkpoint/rootfs-copy.c). Files rewritten, made, renamed
+    and deleted every 20 ms (test_migration's churn), and a file written through a shared
+    mapping every millisecond (writes into a dirty page set no time on the file: the tree
+    state cannot see them, the copy takes every file the tree maps so), come back from each
+    restore as they were at the freeze: the churn finds what its last cycle left, the
+    mapping's writer finds in the file the count its memory holds."""
+    name = launch(daemon, "freezecopy")
+    root = rootfs(daemon, name)
+    os.makedirs(os.path.join(root, "cr", "m"))
+    shutil.copy2(workload_bin, os.path.join(root, "cr", "cr-state"))
+    with open(os.path.join(root, "churn.sh"), "w") as f:
+        f.write(CHURN)
+    daemon.lxc("exec", name, "--", "sh", "-c", "setsid sh /churn.sh listed </dev/null >/dev/null 2>&1 &")
+    daemon.lxc("exec", name, "--", "sh", "-c", "setsid /cr/cr-state mapped /cr/m </dev/null >/dev/null 2>&1 &")
+
+    def in_rootfs(path):
+        return os.path.join(rootfs(daemon, name), path)
+
+    def churn_done():
+        try:
+            with open(in_rootfs("churn/done")) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    wait_until(lambda: churn_done() > 2 and os.path.exists(in_rootfs("cr/m/ready")), "the churn and the writer")
+    # The mapped page dirty for a while: its writes set no time from here on.
+    time.sleep(0.5)
+    for k in range(1, 4):
+        daemon.lxc("snapshot", name, f"f{k}", "--stateful", timeout=CR_TIMEOUT)
+        daemon.lxc("restore", name, f"f{k}", timeout=CR_TIMEOUT)
+        open(in_rootfs(f"cr/m/go.{k}"), "w").close()
+        wait_until(lambda: os.path.exists(in_rootfs(f"cr/m/result.{k}")), f"the writer's round {k}")
+        with open(in_rootfs(f"cr/m/result.{k}")) as f:
+            result = f.read().strip()
+        assert result == f"PASS {k}", f"{result}\n{fail_detail(daemon, name)}"
+        n = churn_done()
+        wait_until(lambda: churn_done() > n + 3, "the churn to go on after the restore")
+        assert not os.path.exists(in_rootfs("churn-bad")), open(in_rootfs("churn-bad")).read()
+    daemon.lxc("exec", name, "--", "touch", "/churn-stop")
     delete(daemon, name)
 
 

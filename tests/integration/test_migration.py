@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from checkpoint_helpers import Workload, build_workload, hold_external_socket
+from checkpoint_helpers import CHURN, Workload, build_workload, hold_external_socket
 from conftest import FERRY, cgroup_parent_dirs, cmdline, descendants, wait_until
 from test_network import TCP_CLIENT
 
@@ -547,44 +547,6 @@ def test_rootfs_written_around_the_freeze_reaches_the_target(hosts):
         time.sleep(float(delay) + 0.5)
         assert dst.ferry("exec", "c1", "--", "cat", "/written").stdout.strip() == f"written-{delay}"
         src, dst = dst, src
-
-
-CHURN = r"""#!/bin/sh
-# Every cycle checks what the one before left, then changes the tree: a new
-# directory and file, a directory tree removed, a file rewritten in place and
-# its mode changed, a rename. A final sync that missed any of it (a stale
-# file, a directory not made or not deleted) is seen here on the target.
-mkdir -p /churn
-# "linked": also a file with two names, rewritten in place through one.
-[ "$1" != linked ] || { echo 0 > /churn/one; ln /churn/one /churn/two; }
-# "many": also 300 files rewritten in place, more than a list is for.
-[ "$1" != many ] || mkdir -p /churn/m
-i=0
-while [ ! -e /churn-stop ]; do
-  i=$((i+1))
-  if [ $i -gt 1 ]; then
-    p=$((i-1))
-    [ "$(cat /churn/d$p/v 2>/dev/null)" = "$p" ] || echo "cycle $i: d$p/v is $(cat /churn/d$p/v 2>&1)" >> /churn-bad
-    [ "$(cat /churn/counter)" = "$p" ] || echo "cycle $i: counter is $(cat /churn/counter)" >> /churn-bad
-    [ ! -e /churn/d$((i-4)) ] || echo "cycle $i: d$((i-4)) still there" >> /churn-bad
-    [ ! -e /churn/d$p/tmp ] || echo "cycle $i: d$p/tmp still there" >> /churn-bad
-    [ "$1" != linked ] || [ "$(cat /churn/two)" = "$p" ] || echo "cycle $i: two is $(cat /churn/two)" >> /churn-bad
-    [ "$1" != many ] || [ "$(cat /churn/m/300)" = "$p" ] || echo "cycle $i: m/300 is $(cat /churn/m/300)" >> /churn-bad
-  fi
-  [ "$1" != linked ] || echo $i > /churn/one
-  [ "$1" != many ] || for j in $(seq 300); do echo $i > /churn/m/$j; done
-  mkdir -p /churn/d$i/sub
-  echo $i > /churn/d$i/tmp
-  mv /churn/d$i/tmp /churn/d$i/v
-  echo deep > /churn/d$i/sub/f
-  rm -rf /churn/d$((i-3))
-  echo $i > /churn/counter
-  chmod $((600 + i % 2 * 44)) /churn/counter
-  echo $i > /churn/done.new
-  mv /churn/done.new /churn/done  # read by the test: never half-written
-  sleep 0.02
-done
-"""
 
 
 @pytest.mark.parametrize("variant", ["listed", "linked", "many"])

@@ -28,6 +28,17 @@
  *       container: something CRIU must refuse to dump), writes DIR/ready and
  *       sleeps.
  *
+ *   cr-state mapped DIR
+ *       Maps DIR/mapped (one page) shared and writable and writes a count
+ *       into it every millisecond, the count also in its memory: such
+ *       writes into a page already dirty set no time on the file, so a
+ *       rootfs copy brought up to date by what changed misses them. For
+ *       each round K (DIR/go.K) writes DIR/result.K: "PASS K" when the file
+ *       holds the count its memory holds (or the next: a freeze between
+ *       the write and the count) at every look since it started, else
+ *       "FAIL K: ..." (the first look after a restore is the one that
+ *       sees a stale file). Writes DIR/ready.
+ *
  *   cr-state prefault MIB    (on the host)
  *       Touches MIB MiB of fresh memory and exits, so that the VM's free
  *       memory is backed again before a timed step (see bench/checkpoint).
@@ -392,6 +403,52 @@ hold_socket_main (const char *path)
 }
 
 static int
+mapped_main (void)
+{
+  char path[300], text[64];
+  volatile char *page;
+  unsigned long count = 1;
+  long round = 1;
+  int fd;
+
+  path_in (path, sizeof path, "mapped", -1);
+  fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || ftruncate (fd, 4096) < 0)
+    return 1;
+  page = mmap (NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (page == MAP_FAILED)
+    return 1;
+  snprintf ((char *) page, 64, "%lu", count);
+  write_file ("ready", -1, "mapped\n");
+  snprintf (text, sizeof text, "PASS");
+  for (;;)
+    {
+      struct timespec ts = { 0, 1000 * 1000 };
+      unsigned long held = strtoul ((const char *) page, NULL, 10);
+
+      /* Checked each time: after a restore, the first look is the one that
+       * counts (the next write hides a stale file). */
+      if (held != count && held != count + 1 && strcmp (text, "PASS") == 0)
+        snprintf (text, sizeof text, "FAIL: the file held %lu, memory %lu", held, count);
+      if (exists ("go", round))
+        {
+          char line[128];
+
+          if (strcmp (text, "PASS") == 0)
+            snprintf (line, sizeof line, "PASS %ld\n", round);
+          else
+            snprintf (line, sizeof line, "FAIL %ld: %s\n", round, text + 6);
+          write_file ("result", round, line);
+          round++;
+        }
+      /* The file first: a freeze between the two leaves it one ahead. */
+      snprintf ((char *) page, 64, "%lu", count + 1);
+      count++;
+      nanosleep (&ts, NULL);
+    }
+}
+
+static int
 prefault_main (size_t mib)
 {
   size_t len = mib * 1024 * 1024;
@@ -411,7 +468,7 @@ main (int argc, char **argv)
     return prefault_main ((size_t) strtoul (argv[2], NULL, 10));
   if (argc < 3 || strlen (argv[2]) >= sizeof dir)
     {
-      fprintf (stderr, "usage: cr-state state DIR MIB | hold-socket DIR PATH | prefault MIB\n");
+      fprintf (stderr, "usage: cr-state state DIR MIB | hold-socket DIR PATH | mapped DIR | prefault MIB\n");
       return 2;
     }
   strcpy (dir, argv[2]);
@@ -419,5 +476,7 @@ main (int argc, char **argv)
     return state_main ((size_t) strtoul (argv[3], NULL, 10));
   if (strcmp (argv[1], "hold-socket") == 0 && argc > 3)
     return hold_socket_main (argv[3]);
+  if (strcmp (argv[1], "mapped") == 0)
+    return mapped_main ();
   return 2;
 }

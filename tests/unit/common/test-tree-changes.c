@@ -1,11 +1,12 @@
-/* The final sync's records (src/migrate/changes.c): a tree changed after a
+/* A tree's changes as records (src/common/tree-changes.c): a tree changed after a
  * copy of it was taken, its changes listed by a tree state, read as
- * records, passed as JSON text (as on the wire) and written into the copy,
+ * records, passed as JSON text (as on the wire) or copied in-process
+ * (ferry_changes_copy) and written into the copy,
  * leave the copy the same tree, entry by entry (type, owner, mode, times,
  * size, data, holes, xattrs, symlink targets, hard links, what was deleted);
  * and records a hostile source could send change nothing outside the tree
  * and are refused. */
-#include "migrate/changes.h"
+#include "common/tree-changes.h"
 
 #include "common/fs.h"
 #include "common/json.h"
@@ -26,6 +27,7 @@ typedef struct
   char *top;
   char *src;
   char *dst;
+  gboolean local; /* ferry_changes_copy, not records through JSON text */
 } Fixture;
 
 static char *
@@ -55,6 +57,7 @@ overwrite (const char *dir, const char *rel, const char *text)
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
+  f->local = data != NULL && strcmp (data, "local") == 0;
   f->top = g_dir_make_tmp ("ferry-changes-XXXXXX", NULL);
   g_assert_nonnull (f->top);
   f->src = at (f->top, "src");
@@ -248,8 +251,16 @@ assert_synced (Fixture *f, GPtrArray *changes)
 {
   g_autofree char *want = NULL;
   g_autofree char *got = NULL;
+  g_autoptr (GError) error = NULL;
 
-  sync_changes (f, changes);
+  if (f->local)
+    {
+      /* A snapshot's copy brought up to date (checkpoint/rootfs-copy.c). */
+      g_assert_true (ferry_changes_copy (f->src, f->dst, changes, &error));
+      g_assert_no_error (error);
+    }
+  else
+    sync_changes (f, changes);
   want = describe (f->src);
   got = describe (f->dst);
   g_assert_cmpstr (got, ==, want);
@@ -450,6 +461,7 @@ main (int argc, char **argv)
       return g_test_run ();
     }
   g_test_add ("/changes/round-trip", Fixture, NULL, fixture_set_up, test_round_trip, fixture_tear_down);
+  g_test_add ("/changes/round-trip-local", Fixture, "local", fixture_set_up, test_round_trip, fixture_tear_down);
   g_test_add ("/changes/directory-times", Fixture, NULL, fixture_set_up, test_directory_times_kept,
               fixture_tear_down);
   g_test_add ("/changes/directory-too-big", Fixture, NULL, fixture_set_up, test_directory_too_big_for_a_record,

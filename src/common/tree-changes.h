@@ -1,9 +1,10 @@
-/* The final rootfs sync of a live move without rsync: the entries a tree
- * state lists as changed (ferry_tree_state_changes) go as records, one per
- * entry, and are made again under the target's rootfs. An rsync session
- * for them cost ~100 ms of the freeze (two processes started, their
- * handshake over the link, both walking the list) and slowed the dump
- * running beside it.
+/* A copy of a tree brought up to date with the entries a tree state lists
+ * as changed (ferry_tree_state_changes), one record per entry, made again
+ * under the copy's top. A live move's final rootfs sync sends them over its
+ * fs channel (an rsync session for them cost ~100 ms of the freeze: two
+ * processes started, their handshake over the link, both walking the
+ * list); a stateful snapshot copies its rootfs before the freeze and only
+ * the changes in it (ferry_changes_copy).
  *
  * A record is a JSON object: "path" (relative to the tree, "." for its
  * top), "type" (file, dir, symlink, char, block, fifo, socket, or link: a
@@ -64,3 +65,8 @@ gboolean ferry_changes_writer_commit (FerryChangesWriter *w, GError **error);
 gboolean ferry_changes_writer_finish (FerryChangesWriter *w, GError **error);
 void ferry_changes_writer_free (FerryChangesWriter *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FerryChangesWriter, ferry_changes_writer_free)
+
+/* The entries of CHANGES (as ferry_tree_state_changes lists them) of the
+ * tree at SRC made again in its copy at DST, as the records would on a
+ * peer: DST is then SRC, entry by entry. */
+gboolean ferry_changes_copy (const char *src, const char *dst, GPtrArray *changes, GError **error);

@@ -1,4 +1,4 @@
-#include "migrate/changes.h"
+#include "common/tree-changes.h"
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -845,4 +845,51 @@ ferry_changes_writer_finish (FerryChangesWriter *w, GError **error)
         return fail (error, errno, "Setting the times of", *(char *) key != '\0' ? (char *) key : ".");
     }
   return TRUE;
+}
+
+gboolean
+ferry_changes_copy (const char *src, const char *dst, GPtrArray *changes, GError **error)
+{
+  g_autoptr (FerryChangesReader) r = ferry_changes_reader_new (src, error);
+  g_autoptr (FerryChangesWriter) w = r != NULL ? ferry_changes_writer_new (dst, error) : NULL;
+  g_autofree guint8 *buf = g_malloc (1 << 16);
+
+  if (w == NULL)
+    return FALSE;
+  for (guint i = 0; i < changes->len; i++)
+    {
+      GError *local = NULL;
+      ferry_autofd int data = -1;
+      g_autoptr (JsonObject) rec = ferry_changes_reader_record (r, g_ptr_array_index (changes, i), &data, &local);
+      guint64 size = 0;
+
+      if (local != NULL)
+        {
+          g_propagate_error (error, local);
+          return FALSE;
+        }
+      if (rec == NULL)
+        continue; /* gone */
+      if (!ferry_changes_writer_apply (w, rec, &size, error))
+        return FALSE;
+      if (data < 0)
+        continue;
+      for (guint64 left = size; left > 0;)
+        {
+          ssize_t n = read (data, buf, MIN (left, (guint64) (1 << 16)));
+          if (n <= 0)
+            {
+              g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Reading %s in %s: %s",
+                           (const char *) g_ptr_array_index (changes, i), src,
+                           n < 0 ? g_strerror (errno) : "it is shorter than it was");
+              return FALSE;
+            }
+          if (!ferry_changes_writer_data (w, buf, (gsize) n, error))
+            return FALSE;
+          left -= (guint64) n;
+        }
+      if (!ferry_changes_writer_commit (w, error))
+        return FALSE;
+    }
+  return ferry_changes_writer_finish (w, error);
 }
