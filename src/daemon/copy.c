@@ -4,6 +4,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/storage.h"
 #include "storage/layout.h"
+#include "checkpoint/rootfs-copy.h"
 #include "image/image.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -75,19 +76,38 @@ snapshot_row_dup (const FerryDbSnapshot *s)
   return c;
 }
 
-/* The source's rootfs, frozen while it is copied when it runs. */
+/* The source's rootfs, frozen while it is copied when it runs. The dir
+ * driver's copy is made before the freeze, and what changed since is
+ * copied in it (checkpoint/rootfs-copy.h): the freeze was the whole copy,
+ * seconds of a distribution's. */
 static gboolean
 copy_live_rootfs (CopyData *data, const char *to, GError **error)
 {
   g_autoptr (GError) thaw_error = NULL;
+  g_autofree char *tasks = NULL;
+  FerryRootfsCopy *before = NULL;
   gboolean ok;
 
+  if (data->run_dir != NULL && !data->pool->driver->instant_snapshots
+      && (tasks = ferry_runtime_freezer_dir (data->run_dir)) != NULL)
+    before = ferry_rootfs_copy_start (data->from_rootfs, to, tasks);
   if (data->run_dir != NULL && !ferry_runtime_freeze (data->run_dir, error))
     {
+      if (before != NULL)
+        {
+          ferry_rootfs_copy_cancel (before);
+          ferry_rm_rf (to, NULL);
+        }
       g_prefix_error (error, "Freezing %s to copy it: ", data->source);
       return FALSE;
     }
-  ok = ferry_copy_instance_rootfs (data->pool, data->from_rootfs, to, FALSE, error);
+  if (before == NULL)
+    ok = ferry_copy_instance_rootfs (data->pool, data->from_rootfs, to, FALSE, error);
+  else if (!(ok = ferry_rootfs_copy_finish (before, error)))
+    {
+      ferry_rm_rf (to, NULL);
+      g_prefix_error (error, "Copying the root file system %s: ", data->from_rootfs);
+    }
   ferry_test_crash_point ("copy-while-frozen");
   if (data->run_dir != NULL && !ferry_runtime_unfreeze (data->run_dir, &thaw_error))
     g_warning ("Thawing %s after copying it: %s", data->source, thaw_error->message);

@@ -330,8 +330,11 @@ wait_stopped (const char *run_dir)
 }
 
 /* A snapshot restore: the snapshot's rootfs is copied beside the instance's
- * (rootfs.incoming) while the instance is still being stopped, then put in
- * its place with two renames; the old one is removed in the background. */
+ * (rootfs.incoming) before the instance is stopped, then put in its place
+ * with two renames; the old one is removed in the background. The copy ran
+ * beside the stop: all of a distribution's copy was the instance's downtime
+ * (Debian 12's 530 MB: 5-7.5 s between the old tree's end and the restore
+ * on this VM's disk; busybox's ~15 ms hid behind the stop). */
 typedef struct
 {
   const char *from, *to;
@@ -339,16 +342,12 @@ typedef struct
   GError *error;
 } RootfsCopy;
 
-static gpointer
-copy_rootfs_main (gpointer user_data)
+static void
+copy_rootfs (RootfsCopy *c)
 {
-  RootfsCopy *c = user_data;
-
   if (ferry_rm_rf (c->to, &c->error))
     c->copy (c->from, c->to, &c->error);
-  return NULL;
 }
-
 
 static gboolean
 install_rootfs (LifecycleData *data, const char *incoming, GError **error)
@@ -748,29 +747,33 @@ restore_config (LifecycleData *data, GError **error)
   return TRUE;
 }
 
-/* The steps, in order: stop (while a snapshot's rootfs is copied beside
- * the instance's), the dump of a stateful stop, the rootfs swap of a
- * snapshot restore, discarding saved state, start or restore. */
+/* The steps, in order: a snapshot's rootfs copied beside the instance's,
+ * stop, the dump of a stateful stop, the rootfs swap of a snapshot
+ * restore, discarding saved state, start or restore. */
 static gboolean
 lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GError **error)
 {
   LifecycleData *data = user_data;
   g_autofree char *incoming = g_strconcat (data->rootfs, ".incoming", NULL);
   RootfsCopy copy = { .from = data->swap_from, .to = incoming, .copy = data->swap_copy };
-  GThread *copier = data->swap_from ? g_thread_new ("rootfs-copy", copy_rootfs_main, &copy) : NULL;
-  gboolean stopped;
 
+  if (data->swap_from != NULL)
+    copy_rootfs (&copy);
+  if (copy.error != NULL)
+    {
+      /* Nothing changed: the instance runs on (or stays stopped). */
+      g_propagate_error (error, g_steal_pointer (&copy.error));
+      ferry_rm_rf (incoming, NULL);
+      g_prefix_error (error, "Restoring the root file system of %s from snapshot %s: ", data->name, data->snapshot);
+      return FALSE;
+    }
   /* Restoring a stateful snapshot over a running instance: its TCP peers
    * must not see the old processes' sockets close. */
   if (data->stop_argv != NULL && data->start_is_restore)
     ferry_network_unplug (data->run_dir);
-  stopped = data->stop_argv == NULL
-            || ferry_run_monitor (data->daemon, (const char *const *) data->stop_argv->pdata, NULL, error);
-  if (copier != NULL)
-    g_thread_join (copier);
-  if (!stopped)
+  if (data->stop_argv != NULL
+      && !ferry_run_monitor (data->daemon, (const char *const *) data->stop_argv->pdata, NULL, error))
     {
-      g_clear_error (&copy.error);
       ferry_rm_rf (incoming, NULL);
       g_prefix_error (error, "Stopping %s: ", data->name);
       return FALSE;
@@ -779,13 +782,7 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
     ferry_test_crash_point ("restore-after-stop");
   if (data->checkpoint_argv != NULL && !save_state (data, error))
     return FALSE;
-  if (copy.error != NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&copy.error));
-      ferry_rm_rf (incoming, NULL);
-    }
-  if (data->swap_from != NULL && ((error && *error) || !mark_swap (data, error)
-                                  || !install_rootfs (data, incoming, error)))
+  if (data->swap_from != NULL && (!mark_swap (data, error) || !install_rootfs (data, incoming, error)))
     {
       g_autofree char *marker = ferry_instance_restore_marker (data->daemon, data->name);
       unlink (marker);

@@ -21,6 +21,9 @@ typedef struct
  * cannot be read. */
 gboolean ferry_runtime_read_state (const char *run_dir, FerryRuntimeState *out, GError **error);
 gboolean ferry_runtime_freeze (const char *run_dir, GError **error);
+/* The freezer cgroup directory of the container running from RUN_DIR (its
+ * tasks are in it and below), or NULL. */
+char *ferry_runtime_freezer_dir (const char *run_dir);
 gboolean ferry_runtime_unfreeze (const char *run_dir, GError **error);
 /* pidfd of the monitor (readable when it exits, i.e. the container stopped),
  * -1 if not running. The caller closes it. */

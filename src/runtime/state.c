@@ -84,6 +84,15 @@ ferry_runtime_freeze (const char *run_dir, GError **error)
   return set_frozen (run_dir, TRUE, error);
 }
 
+char *
+ferry_runtime_freezer_dir (const char *run_dir)
+{
+  g_autofree char *relpath = ferry_runtime_read_cgroup (run_dir);
+  const FerryCgroupManager *m = ferry_cgroup_manager_get ();
+
+  return relpath != NULL ? m->ops->freezer_dir (m, relpath) : NULL;
+}
+
 gboolean
 ferry_runtime_unfreeze (const char *run_dir, GError **error)
 {

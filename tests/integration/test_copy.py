@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from checkpoint_helpers import CR_TIMEOUT, Workload, freezer_state, launch, rootfs, snapshots_of, status_of
+from checkpoint_helpers import CHURN, CR_TIMEOUT, Workload, freezer_state, launch, rootfs, snapshots_of, status_of
 from conftest import cgroup_dir_of, wait_until
 from test_crash import assert_consistent, crash_during, ferry_bg, restart, running_workload, workload_bin  # noqa: F401
 
@@ -152,6 +152,40 @@ def test_copy_running_instance_is_consistent(daemon, workload_bin):
     assert freezer_state(d, "c1") == "FROZEN"
     d.lxc("start", "c1")
     w.assert_pass(what="a copy of a paused instance")
+    d.remove_all_instances()
+
+
+def test_copy_of_a_changing_instance_is_one_instant(daemon):
+    """The dir driver copies a running source before freezing it, and what changed since
+    in the freeze (src/checkpoint/rootfs-copy.c): each copy of a tree changed every 20 ms
+    (test_migration's churn) is the tree of one instant, as the cycles leave it: the
+    counter at the last cycle done or the next, that cycle's directory made, the one
+    three cycles older gone."""
+    d = daemon
+    d.remove_all_instances()
+    launch(d, "c1")
+    with open(os.path.join(rootfs(d, "c1"), "churn.sh"), "w") as f:
+        f.write(CHURN)
+    d.lxc("exec", "c1", "--", "sh", "-c", "setsid sh /churn.sh listed </dev/null >/dev/null 2>&1 &")
+
+    def read(name, path):
+        try:
+            with open(os.path.join(rootfs(d, name), path)) as f:
+                return f.read().strip()
+        except OSError as e:
+            return f"({e.strerror})"
+
+    wait_until(lambda: read("c1", "churn/done").isdigit() and int(read("c1", "churn/done")) > 4, "the churn")
+    for k in range(3):
+        d.lxc("copy", "c1", f"k{k}", timeout=CR_TIMEOUT)
+        done = int(read(f"k{k}", "churn/done"))
+        seen = {p: read(f"k{k}", p) for p in ("churn/counter", f"churn/d{done}/v", f"churn/d{done - 1}/v")}
+        assert seen["churn/counter"] in (str(done), str(done + 1)), (done, seen)
+        assert seen[f"churn/d{done}/v"] == str(done) and seen[f"churn/d{done - 1}/v"] == str(done - 1), (done, seen)
+        assert not os.path.exists(os.path.join(rootfs(d, f"k{k}"), f"churn/d{done - 3}")), done
+        assert not os.path.exists(os.path.join(rootfs(d, f"k{k}"), "churn-bad")), read(f"k{k}", "churn-bad")
+    assert freezer_state(d, "c1") == "THAWED"
+    d.lxc("exec", "c1", "--", "touch", "/churn-stop")
     d.remove_all_instances()
 
 
