@@ -372,14 +372,19 @@ writeback_main (gpointer data)
 }
 
 static void
-writeback_dumped (struct Writeback *w)
+writeback_tell (Writeback *w, gboolean *flag)
 {
-  if (w == NULL)
-    return;
   g_mutex_lock (&w->lock);
-  w->dumped = TRUE;
+  *flag = TRUE;
   g_cond_signal (&w->cond);
   g_mutex_unlock (&w->lock);
+}
+
+static void
+writeback_dumped (struct Writeback *w)
+{
+  if (w != NULL)
+    writeback_tell (w, &w->dumped);
 }
 
 static void
@@ -387,10 +392,7 @@ writeback_stop (Writeback *w, GThread *thread)
 {
   if (thread == NULL)
     return;
-  g_mutex_lock (&w->lock);
-  w->stop = TRUE;
-  g_cond_signal (&w->cond);
-  g_mutex_unlock (&w->lock);
+  writeback_tell (w, &w->stop);
   g_thread_join (thread);
 }
 
