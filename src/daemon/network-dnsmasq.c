@@ -92,7 +92,7 @@ dnsmasq_ensure (FerryDaemon *d, FerryNetwork *n, gboolean force_restart, GError 
       n->pidfd = -1;
     }
   ferry_dnsmasq_stop (dir);
-  ferry_network_write_hosts (d, n);
+  (void) ferry_network_write_hosts (d, n);
   pid = ferry_dnsmasq_start (&spec, error);
   if (pid <= 0)
     return FALSE;

@@ -40,4 +40,7 @@ void ferry_network_take_down (FerryDaemon *d, FerryNetwork *n);
  * one table; forwarding turned on (SYSCTL set to 1 unless it is). */
 gboolean ferry_networks_apply_firewall (FerryDaemon *d, GError **error);
 void ferry_networks_enable_forwarding (const char *sysctl);
-void ferry_network_write_hosts (FerryDaemon *d, FerryNetwork *n);
+/* The network's static leases (dnsmasq.hosts) from its instances' nics;
+ * FALSE when the file already said that (nothing written: dnsmasq need not
+ * reload). */
+gboolean ferry_network_write_hosts (FerryDaemon *d, FerryNetwork *n);

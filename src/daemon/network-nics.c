@@ -81,7 +81,7 @@ dev_get (JsonObject *dev, const char *key)
   return json_object_get_string_member_with_default (dev, key, NULL);
 }
 
-void
+gboolean
 ferry_network_write_hosts (FerryDaemon *d, FerryNetwork *n)
 {
   g_autofree char *dir = ferry_network_dir (d, n->name);
@@ -112,8 +112,14 @@ ferry_network_write_hosts (FerryDaemon *d, FerryNetwork *n)
         }
       g_list_free (nics);
     }
+  /* Every start and stop of an instance comes here: the same leases (a
+   * restart, a restore) cost two fsyncs and dnsmasq's reload. */
+  g_autofree char *before = NULL;
+  if (g_file_get_contents (path, &before, NULL, NULL) && strcmp (before, s->str) == 0)
+    return FALSE;
   if (!ferry_mkdir_p (dir, 0755, &error) || !ferry_write_file_atomic (path, s->str, -1, 0644, &error))
     g_warning ("Network %s: writing static leases: %s", n->name, error->message);
+  return TRUE;
 }
 
 gboolean
@@ -206,8 +212,8 @@ ferry_network_start_arguments (FerryDaemon *d, FerryInstance *inst, GPtrArray *a
       if (n == NULL)
         continue;
       g_autofree char *dir = ferry_network_dir (d, n->name);
-      ferry_network_write_hosts (d, n);
-      ferry_dnsmasq_reload (dir);
+      if (ferry_network_write_hosts (d, n))
+        ferry_dnsmasq_reload (dir);
     }
   ok = TRUE;
 
