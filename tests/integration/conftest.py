@@ -686,3 +686,23 @@ def module_lab(request):
     """One lab per test module; options in the module's LAB_OPTIONS dict."""
     from lab import lab_fixture
     yield from lab_fixture(request, dict(getattr(request.module, "LAB_OPTIONS", {})))
+
+
+def host_range():
+    """ferryd's rule (src/common/idmap-choice.c): root's entries when both files agree."""
+    entries = []
+    for path in ("/etc/subuid", "/etc/subgid"):
+        found = None
+        try:
+            with open(path) as f:
+                for line in f:
+                    fields = line.strip().split(":")
+                    if len(fields) == 3 and fields[0] == "root":
+                        found = (int(fields[1]), int(fields[2]))
+                        break
+        except OSError:
+            pass
+        entries.append(found)
+    if entries[0] is not None and entries[0] == entries[1]:
+        return entries[0]
+    return 1000000, 1000000000

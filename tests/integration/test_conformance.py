@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from conftest import host_range
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFORMANCE = os.path.join(os.path.dirname(HERE), "conformance")
 sys.path.insert(0, CONFORMANCE)
@@ -24,6 +26,8 @@ import differences  # noqa: E402
 import scenario  # noqa: E402
 
 GOLDEN = os.path.join(CONFORMANCE, "golden")
+# root:100000:10000001 in the recording host's /etc/subuid and /etc/subgid.
+GOLDEN_SUBIDS = '"Hostid":100000,"Nsid":0,"Maprange":10000001'
 ROUTES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src", "daemon", "api", "routes.c")
 
 
@@ -52,6 +56,11 @@ def run(daemon):
                 f.write(scenario.dump(rec) + "\n")
     gnames = {gctx["net"]: "{net}", gctx["fp"]: "{fp}", ctx.vars["certfp"]: "{certfp}"}
     fnames = ctx.names()
+    # volatile.idmap.*: the host's subordinate ids for root (/etc/subuid) as LXD chose its
+    # maps from them: those of the host LXD was recorded on, and this host's.
+    base, size = host_range()
+    gnames[GOLDEN_SUBIDS] = "{subids}"
+    fnames[f'"Hostid":{base},"Nsid":0,"Maprange":{size}'] = "{subids}"
     diffs, untrimmed = [], []
     for name, rec in records.items():
         if name not in golden:

@@ -13,27 +13,7 @@ import sqlite3
 import pytest
 
 from checkpoint_helpers import CR_TIMEOUT, console, delete, fail_detail, rootfs, status_of
-from conftest import wait_until
-
-
-def host_range():
-    """ferryd's rule (src/common/idmap-choice.c): root's entries when both files agree."""
-    entries = []
-    for path in ("/etc/subuid", "/etc/subgid"):
-        found = None
-        try:
-            with open(path) as f:
-                for line in f:
-                    fields = line.strip().split(":")
-                    if len(fields) == 3 and fields[0] == "root":
-                        found = (int(fields[1]), int(fields[2]))
-                        break
-        except OSError:
-            pass
-        entries.append(found)
-    if entries[0] is not None and entries[0] == entries[1]:
-        return entries[0]
-    return 1000000, 1000000000
+from conftest import host_range, wait_until
 
 
 def host_ids(pid):
@@ -237,6 +217,7 @@ def test_raw_idmap(daemon):
 
 def test_bad_idmap_config_changes_nothing(daemon):
     name = "badmap"
+    inside = f"both {host_range()[0] + 5} 5"  # a host id of the container's own range
     daemon.lxc("init", "busybox", name)
     try:
         before = daemon.api_ok("GET", f"/1.0/instances/{name}")["config"]
@@ -245,7 +226,7 @@ def test_bad_idmap_config_changes_nothing(daemon):
                                  ("security.idmap.isolated", "maybe", "security.idmap.isolated"),
                                  ("raw.idmap", "garbage", "Invalid raw.idmap line"),
                                  ("raw.idmap", "both 1-2 1-3", "different sizes"),
-                                 ("raw.idmap", "both 100005 5", "in the range of the container's subids"),
+                                 ("raw.idmap", inside, "in the range of the container's subids"),
                                  ("security.privileged", "sometimes", "security.privileged")):
             cp = daemon.lxc("config", "set", name, key, value, check=False)
             assert cp.returncode != 0 and text in cp.stderr, (key, value, cp.stderr)
@@ -256,7 +237,7 @@ def test_bad_idmap_config_changes_nothing(daemon):
         network = whole["expanded_devices"]["eth0"]["network"]
         status, env = daemon.api("PATCH", f"/1.0/instances/{name}", {
             "description": "changed", "ephemeral": True,
-            "config": {"raw.idmap": "both 100005 5"},
+            "config": {"raw.idmap": inside},
             "devices": {"extra": {"type": "nic", "network": network, "name": "eth9"}}})
         assert status == 400 and "in the range of the container's subids" in env["error"], (status, env)
         after = daemon.api_ok("GET", f"/1.0/instances/{name}")
