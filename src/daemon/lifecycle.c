@@ -330,23 +330,15 @@ wait_stopped (const char *run_dir)
 }
 
 /* A snapshot restore: the snapshot's rootfs is copied beside the instance's
- * (rootfs.incoming) before the instance is stopped, then put in its place
- * with two renames; the old one is removed in the background. The copy ran
- * beside the stop: all of a distribution's copy was the instance's downtime
+ * (INCOMING) before the instance is stopped, then put in its place with two
+ * renames; the old one is removed in the background. The copy ran beside
+ * the stop: all of a distribution's copy was the instance's downtime
  * (Debian 12's 530 MB: 5-7.5 s between the old tree's end and the restore
  * on this VM's disk; busybox's ~15 ms hid behind the stop). */
-typedef struct
+static gboolean
+copy_rootfs (LifecycleData *data, const char *incoming, GError **error)
 {
-  const char *from, *to;
-  gboolean (*copy) (const char *from, const char *to, GError **error);
-  GError *error;
-} RootfsCopy;
-
-static void
-copy_rootfs (RootfsCopy *c)
-{
-  if (ferry_rm_rf (c->to, &c->error))
-    c->copy (c->from, c->to, &c->error);
+  return ferry_rm_rf (incoming, error) && data->swap_copy (data->swap_from, incoming, error);
 }
 
 static gboolean
@@ -755,14 +747,10 @@ lifecycle_work (FerryOperation *op, gpointer user_data, GCancellable *cancellabl
 {
   LifecycleData *data = user_data;
   g_autofree char *incoming = g_strconcat (data->rootfs, ".incoming", NULL);
-  RootfsCopy copy = { .from = data->swap_from, .to = incoming, .copy = data->swap_copy };
 
-  if (data->swap_from != NULL)
-    copy_rootfs (&copy);
-  if (copy.error != NULL)
+  if (data->swap_from != NULL && !copy_rootfs (data, incoming, error))
     {
       /* Nothing changed: the instance runs on (or stays stopped). */
-      g_propagate_error (error, g_steal_pointer (&copy.error));
       ferry_rm_rf (incoming, NULL);
       g_prefix_error (error, "Restoring the root file system of %s from snapshot %s: ", data->name, data->snapshot);
       return FALSE;
