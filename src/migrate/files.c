@@ -222,7 +222,7 @@ ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint
   return FALSE;
 }
 
-/* --- a tree's changes (changes.h) ---------------------------------------------------- */
+/* --- a tree's changes (common/tree-changes.h) ------------------------------------------ */
 
 gboolean
 ferry_migration_changes_send (FerryMigrationLink *link, FerryChangesReader *r, GPtrArray *changes, guint64 *bytes,

@@ -72,7 +72,7 @@ gboolean ferry_migration_files_send (FerryMigrationLink *link, const char *src, 
 gboolean ferry_migration_files_receive (FerryMigrationLink *link, const char *dest, guint max_files, guint64 max_bytes,
                                         guint64 *bytes, GError **error);
 /* The entries CHANGES lists (ferry_tree_state_changes's paths) of the
- * tree R reads, over the fs channel, in-process (changes.h), made again
+ * tree R reads, over the fs channel, in-process (common/tree-changes.h), made again
  * under the receiver's ROOT. */
 gboolean ferry_migration_changes_send (FerryMigrationLink *link, FerryChangesReader *r, GPtrArray *changes,
                                        guint64 *bytes, GError **error);

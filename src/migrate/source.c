@@ -46,7 +46,7 @@ typedef struct
   FerryTreeState *rootfs_state;
   guint64 final_sync_bytes; /* 0: skipped */
   gint64 final_sync_entries; /* how many it listed; -1: the whole tree */
-  gboolean tree_changes;     /* the target takes what changed as records (changes.h) */
+  gboolean tree_changes;     /* the target takes what changed as records (common/tree-changes.h) */
   char *send_dir, *last_sent;
   guint passes;
   /* figures */
@@ -410,7 +410,7 @@ stale_files (GPtrArray *changes)
 /* The rootfs while frozen. With the state taken before the pre-copy read
  * the tree, and a target that takes records: what changed since (nothing
  * at all when nothing did: a walk of the tree, no process, no message),
- * each entry sent in-process (changes.h), no rsync session in the freeze.
+ * each entry sent in-process (common/tree-changes.h), no rsync session in the freeze.
  * The whole tree by rsync when a list cannot stand for the change (more
  * than a quarter of the tree), the target told which of its files are
  * stale (rsync's quick check would keep a copy of the same size and time

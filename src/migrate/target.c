@@ -899,7 +899,7 @@ accept_offer (TargetData *t, GCancellable *cancellable, GError **error)
    * this member sends them by rsync, still taken). */
   json_object_set_boolean_member (accept, "state_files", TRUE);
   /* The final rootfs sync may send what changed as records
-   * ("rootfs-changes", changes.h). */
+   * ("rootfs-changes", common/tree-changes.h). */
   json_object_set_boolean_member (accept, "tree_changes", !t->btrfs);
   return ferry_migration_send (t->link, accept, error) ? STEP_OK : STEP_LINK_LOST;
 }
