@@ -25,6 +25,7 @@ typedef struct
   GHashTable *inodes;  /* FerryInodeKey of a multi-link source -> relative path of its first copy */
   gboolean no_reflink; /* FICLONE failed once: the file systems cannot share extents */
   gboolean no_cfr;     /* copy_file_range failed once: plain read/write */
+  gboolean swapped;    /* the entry is of another kind than when looked at: look again */
 } TreeCopy;
 
 /* The key of a file with more than one name: its inode. */
@@ -51,6 +52,27 @@ copy_error (GError **error, int errsv, const char *what, const char *rel)
   g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "%s %s: %s", what, *rel != '\0' ? rel : ".",
                g_strerror (errsv));
   return FALSE;
+}
+
+/* A name listed in a live tree that is gone when looked at, opened or read
+ * (a file written aside and renamed over, a directory removed): skipped, as
+ * rsync's "file has vanished". A stable source has no such entry. */
+static gboolean
+vanished (const TreeCopy *c, int errsv)
+{
+  return errsv == ENOENT && !(c->flags & FERRY_COPY_STABLE_SOURCE);
+}
+
+/* A name of a live tree replaced by another kind of entry since it was
+ * looked at (ln -sf over a file): sets c->swapped for the entry to be looked
+ * at again. */
+static gboolean
+swapped (TreeCopy *c)
+{
+  if (c->flags & FERRY_COPY_STABLE_SOURCE)
+    return FALSE;
+  c->swapped = TRUE;
+  return TRUE;
 }
 
 /* Bytes [off, end) of src to the same offsets of dst; *reached is where the
@@ -174,7 +196,8 @@ copy_xattrs (TreeCopy *c, int src_fd, int dst_fd, int src_dir, int dst_dir, cons
     }
   len = src_fd >= 0 ? flistxattr (src_fd, NULL, 0) : llistxattr (src_path, NULL, 0);
   if (len < 0)
-    return lenient || xattr_unsupported (errno) || copy_error (error, errno, "Listing the xattrs of", rel);
+    return lenient || xattr_unsupported (errno) || (src_fd < 0 && vanished (c, errno))
+           || copy_error (error, errno, "Listing the xattrs of", rel);
   if (len == 0)
     return TRUE;
   names = g_malloc ((gsize) len);
@@ -305,10 +328,14 @@ copy_file (TreeCopy *c, int src_dir, int dst_dir, const char *name, GError **err
 
   /* O_NONBLOCK: a fifo swapped in since it was looked at must not hang us. */
   src = openat (src_dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (src < 0 && (vanished (c, errno) || (errno == ELOOP && swapped (c))))
+    return TRUE;
   if (src < 0 || fstat (src, &st) < 0)
     return copy_error (error, errno, "Opening", rel);
   if (!S_ISREG (st.st_mode))
     {
+      if (swapped (c))
+        return TRUE;
       g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Copying %s: it changed while copied", rel);
       return FALSE;
     }
@@ -330,14 +357,16 @@ copy_symlink (TreeCopy *c, int src_dir, int dst_dir, const char *name, const str
   gboolean linked;
   ssize_t n;
 
+  /* Read first: a vanished link must not be the first name of its inode. */
+  n = readlinkat (src_dir, name, target, sizeof target - 1);
+  if (n < 0)
+    return vanished (c, errno) || (errno == EINVAL && swapped (c))
+           || copy_error (error, errno, "Reading the symlink", rel);
+  target[n] = '\0';
   if (!link_if_seen (c, dst_dir, name, st, &linked, error))
     return FALSE;
   if (linked)
     return TRUE;
-  n = readlinkat (src_dir, name, target, sizeof target - 1);
-  if (n < 0)
-    return copy_error (error, errno, "Reading the symlink", rel);
-  target[n] = '\0';
   if (symlinkat (target, dst_dir, name) < 0)
     return copy_error (error, errno, "Creating the symlink", rel);
   return copy_metadata (c, -1, -1, src_dir, dst_dir, name, st, error);
@@ -378,6 +407,8 @@ copy_dir (TreeCopy *c, int src_dir, int dst_dir, const char *name, GError **erro
   struct stat st;
 
   src = openat (src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (src < 0 && (vanished (c, errno) || (errno == ENOTDIR && swapped (c))))
+    return TRUE;
   if (src < 0 || fstat (src, &st) < 0)
     return copy_error (error, errno, "Opening the directory", rel);
   if (mkdirat (dst_dir, name, 0700) < 0)
@@ -417,6 +448,34 @@ list_dir (TreeCopy *c, int dir, GError **error)
   return g_steal_pointer (&names);
 }
 
+/* The entry NAME of src_dir, looked at again (three times at most) while it
+ * keeps changing kind under us. */
+static gboolean
+copy_entry (TreeCopy *c, int src_dir, int dst_dir, const char *name, GError **error)
+{
+  for (int look = 0; look < 3; look++)
+    {
+      struct stat st;
+      gboolean ok;
+
+      c->swapped = FALSE;
+      if (fstatat (src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return vanished (c, errno) || copy_error (error, errno, "Inspecting", c->path->str);
+      if (S_ISDIR (st.st_mode))
+        ok = copy_dir (c, src_dir, dst_dir, name, error);
+      else if (S_ISREG (st.st_mode))
+        ok = copy_file (c, src_dir, dst_dir, name, error);
+      else if (S_ISLNK (st.st_mode))
+        ok = copy_symlink (c, src_dir, dst_dir, name, &st, error);
+      else
+        ok = copy_node (c, src_dir, dst_dir, name, &st, error);
+      if (!ok || !c->swapped)
+        return ok;
+    }
+  g_set_error (error, FERRY_ERROR, FERRY_ERROR_FAILED, "Copying %s: it changed while copied", c->path->str);
+  return FALSE;
+}
+
 static gboolean
 copy_dir_contents (TreeCopy *c, int src_dir, int dst_dir, GError **error)
 {
@@ -427,22 +486,12 @@ copy_dir_contents (TreeCopy *c, int src_dir, int dst_dir, GError **error)
   for (guint i = 0; ok && i < names->len; i++)
     {
       const char *name = g_ptr_array_index (names, i);
-      struct stat st;
 
       g_string_truncate (c->path, path_len);
       if (path_len > 0)
         g_string_append_c (c->path, '/');
       g_string_append (c->path, name);
-      if (fstatat (src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        ok = copy_error (error, errno, "Inspecting", c->path->str);
-      else if (S_ISDIR (st.st_mode))
-        ok = copy_dir (c, src_dir, dst_dir, name, error);
-      else if (S_ISREG (st.st_mode))
-        ok = copy_file (c, src_dir, dst_dir, name, error);
-      else if (S_ISLNK (st.st_mode))
-        ok = copy_symlink (c, src_dir, dst_dir, name, &st, error);
-      else
-        ok = copy_node (c, src_dir, dst_dir, name, &st, error);
+      ok = copy_entry (c, src_dir, dst_dir, name, error);
     }
   g_string_truncate (c->path, path_len);
   return ok;

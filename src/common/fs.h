@@ -58,7 +58,8 @@ typedef enum
   FERRY_COPY_XATTRS_BEST_EFFORT = 1 << 2,
   /* The source must not change: a file whose size differs from what it had
    * when it was looked at fails the copy (an image cache). Else a live tree
-   * is copied as found (a running container's rootfs). */
+   * is copied as found (a running container's rootfs): an entry gone when
+   * looked at is skipped, one that changed kind is looked at again. */
   FERRY_COPY_STABLE_SOURCE = 1 << 3,
 } FerryCopyFlags;
 

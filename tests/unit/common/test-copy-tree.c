@@ -3,6 +3,7 @@
  * device nodes need root; those checks are skipped otherwise. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -576,6 +577,87 @@ test_source_changes_size (Fixture *f, gconstpointer data)
   g_assert_cmpint (umount2 (mounted, MNT_DETACH), ==, 0);
 }
 
+/* What a running container does while its rootfs is copied (a stateless
+ * snapshot, the copy a stateful snapshot takes before its freeze): files
+ * written aside and renamed over, directories, symlinks and fifos made and
+ * removed, a name that is a file then a symlink (ln -sf). A name listed and
+ * gone before it is looked at is skipped, as rsync's "file has vanished"
+ * (LXD's copy ignores it too), one of another kind is looked at again: every
+ * copy of the churning tree succeeds and holds the entries that stayed. */
+typedef struct
+{
+  char *src;
+  gint stop;
+  guint rounds;
+} Churn;
+
+static gpointer
+churn_thread (gpointer data)
+{
+  Churn *ch = data;
+  g_autofree char *tmp = g_build_filename (ch->src, "counter.new", NULL);
+  g_autofree char *counter = g_build_filename (ch->src, "counter", NULL);
+  g_autofree char *dir = g_build_filename (ch->src, "dir", NULL);
+  g_autofree char *inside = g_build_filename (ch->src, "dir", "inside", NULL);
+  g_autofree char *link = g_build_filename (ch->src, "link", NULL);
+  g_autofree char *fifo = g_build_filename (ch->src, "fifo", NULL);
+  g_autofree char *swap = g_build_filename (ch->src, "swap", NULL);
+  g_autofree char *swap_new = g_build_filename (ch->src, "swap.new", NULL);
+
+  while (!g_atomic_int_get (&ch->stop))
+    {
+      g_autofree char *n = g_strdup_printf ("%u\n", ch->rounds++);
+
+      g_assert_true (g_file_set_contents_full (tmp, n, -1, G_FILE_SET_CONTENTS_NONE, 0644, NULL));
+      g_assert_cmpint (rename (tmp, counter), ==, 0);
+      g_assert_cmpint (mkdir (dir, 0755), ==, 0);
+      g_assert_true (g_file_set_contents_full (inside, n, -1, G_FILE_SET_CONTENTS_NONE, 0644, NULL));
+      g_assert_cmpint (symlink ("counter", link), ==, 0);
+      g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+      g_assert_cmpint (unlink (fifo), ==, 0);
+      g_assert_cmpint (unlink (link), ==, 0);
+      g_assert_cmpint (unlink (inside), ==, 0);
+      g_assert_cmpint (rmdir (dir), ==, 0);
+      if (ch->rounds % 2 == 0)
+        g_assert_cmpint (symlink ("counter", swap_new), ==, 0);
+      else
+        g_assert_true (g_file_set_contents_full (swap_new, n, -1, G_FILE_SET_CONTENTS_NONE, 0644, NULL));
+      g_assert_cmpint (rename (swap_new, swap), ==, 0);
+    }
+  return NULL;
+}
+
+static void
+test_live_tree_entries_vanish (Fixture *f, gconstpointer data)
+{
+  Churn ch = { .src = f->src };
+  g_autoptr (GThread) thread = NULL;
+  guint copies = 0;
+
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("file-%03u", i);
+      put (f, name, name, 0644);
+    }
+  put (f, "counter", "start\n", 0644);
+  thread = g_thread_new ("churn", churn_thread, &ch);
+  for (; copies < 300; copies++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *kept = dst_path (f, "file-199");
+      g_autofree char *counter = dst_path (f, "counter");
+
+      if (!copy_at (f, FERRY_COPY_FIFOS, &error))
+        g_error ("copy %u of the churning tree (churn round %u): %s", copies, ch.rounds, error->message);
+      g_assert_true (g_file_test (kept, G_FILE_TEST_IS_REGULAR));
+      g_assert_true (g_file_test (counter, G_FILE_TEST_IS_REGULAR));
+      g_assert_true (ferry_rm_rf (f->dst, NULL));
+    }
+  g_atomic_int_set (&ch.stop, 1);
+  g_thread_join (g_steal_pointer (&thread));
+  g_test_message ("%u copies beside %u churn rounds", copies, ch.rounds);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -596,6 +678,7 @@ main (int argc, char **argv)
   ADD ("error-entry-in-the-way", test_error_entry_in_the_way);
   ADD ("error-no-space", test_error_no_space);
   ADD ("source-changes-size", test_source_changes_size);
+  ADD ("live-tree-entries-vanish", test_live_tree_entries_vanish);
 #undef ADD
   return g_test_run ();
 }
