@@ -76,41 +76,38 @@ snapshot_row_dup (const FerryDbSnapshot *s)
   return c;
 }
 
-/* The source's rootfs, frozen while it is copied when it runs. The dir
- * driver's copy is made before the freeze, and what changed since is
- * copied in it (checkpoint/rootfs-copy.h): the freeze was the whole copy,
- * seconds of a distribution's. */
-static gboolean
-copy_live_rootfs (CopyData *data, const char *to, GError **error)
+gboolean
+ferry_copy_rootfs_frozen (FerryStoragePool *pool, const char *name, const char *run_dir, const char *from,
+                          const char *to, gboolean snapshot, const char *crash_point, GError **error)
 {
   g_autoptr (GError) thaw_error = NULL;
   g_autofree char *tasks = NULL;
   FerryRootfsCopy *before = NULL;
   gboolean ok;
 
-  if (data->run_dir != NULL && !data->pool->driver->instant_snapshots
-      && (tasks = ferry_runtime_freezer_dir (data->run_dir)) != NULL)
-    before = ferry_rootfs_copy_start (data->from_rootfs, to, tasks);
-  if (data->run_dir != NULL && !ferry_runtime_freeze (data->run_dir, error))
+  if (run_dir != NULL && !pool->driver->instant_snapshots && (tasks = ferry_runtime_freezer_dir (run_dir)) != NULL)
+    before = ferry_rootfs_copy_start (from, to, tasks);
+  if (run_dir != NULL && !ferry_runtime_freeze (run_dir, error))
     {
       if (before != NULL)
         {
           ferry_rootfs_copy_cancel (before);
           ferry_rm_rf (to, NULL);
         }
-      g_prefix_error (error, "Freezing %s to copy it: ", data->source);
+      g_prefix_error (error, "Freezing %s to copy it: ", name);
       return FALSE;
     }
   if (before == NULL)
-    ok = ferry_copy_instance_rootfs (data->pool, data->from_rootfs, to, FALSE, error);
+    ok = ferry_copy_instance_rootfs (pool, from, to, snapshot, error);
   else if (!(ok = ferry_rootfs_copy_finish (before, error)))
     {
       ferry_rm_rf (to, NULL);
-      g_prefix_error (error, "Copying the root file system %s: ", data->from_rootfs);
+      g_prefix_error (error, "Copying the root file system %s: ", from);
     }
-  ferry_test_crash_point ("copy-while-frozen");
-  if (data->run_dir != NULL && !ferry_runtime_unfreeze (data->run_dir, &thaw_error))
-    g_warning ("Thawing %s after copying it: %s", data->source, thaw_error->message);
+  if (run_dir != NULL)
+    ferry_test_crash_point (crash_point);
+  if (run_dir != NULL && !ferry_runtime_unfreeze (run_dir, &thaw_error))
+    g_warning ("Thawing %s after copying it: %s", name, thaw_error->message);
   return ok;
 }
 
@@ -147,7 +144,9 @@ copy_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, GE
   g_autofree char *snaps_dir = ferry_layout_snapshots_dir (l, data->name);
 
   if (!ferry_storage_prepare_instance (data->daemon, data->pool, data->name, error)
-      || !ferry_layout_make_instance_dir (instance_dir, error) || !copy_live_rootfs (data, rootfs, error))
+      || !ferry_layout_make_instance_dir (instance_dir, error)
+      || !ferry_copy_rootfs_frozen (data->pool, data->source, data->run_dir, data->from_rootfs, rootfs, FALSE,
+                                    "copy-while-frozen", error))
     return FALSE;
   /* The image metadata and templates beside the rootfs go with it (a
    * snapshot taken before Ferry kept them: the instance's). */
@@ -253,10 +252,8 @@ snapshots_to_copy (FerryDaemon *d, FerryInstance *src, gboolean with_snapshots, 
   return rows;
 }
 
-/* SRC's run directory when it runs and the copy must freeze it (not when
- * it is frozen already: it stays as its user left it). */
-static char *
-run_dir_to_freeze (FerryDaemon *d, FerryInstance *src)
+char *
+ferry_copy_run_dir_to_freeze (FerryDaemon *d, FerryInstance *src)
 {
   g_autofree char *run_dir = ferry_layout_run_dir (d->layout, src->row->name);
   FerryRuntimeState st = { 0 };
@@ -293,7 +290,7 @@ ferry_instance_copy (FerryDaemon *d, FerryInstance *src, const char *snapshot, F
   else
     {
       data->from_rootfs = ferry_layout_rootfs (d->layout, src->row->name);
-      data->run_dir = run_dir_to_freeze (d, src);
+      data->run_dir = ferry_copy_run_dir_to_freeze (d, src);
     }
   op = ferry_operation_new (d, FERRY_OP_CLASS_TASK, "Creating instance");
   if (!ferry_instance_claim (src, op, "copy", error))
@@ -320,7 +317,7 @@ ferry_instance_copy (FerryDaemon *d, FerryInstance *src, const char *snapshot, F
 }
 
 void
-ferry_copy_recover_frozen (FerryDaemon *d, FerryInstance *src)
+ferry_copy_recover_frozen (FerryDaemon *d, FerryInstance *src, const char *what)
 {
   g_autofree char *run_dir = ferry_layout_run_dir (d->layout, src->row->name);
   g_autoptr (GError) error = NULL;
@@ -328,7 +325,7 @@ ferry_copy_recover_frozen (FerryDaemon *d, FerryInstance *src)
 
   if (!ferry_runtime_read_state (run_dir, &st, NULL) || !st.running || !st.frozen)
     return;
-  g_message ("Thawing %s, frozen by a copy that the previous ferryd started", src->row->name);
+  g_message ("Thawing %s, frozen by a %s that the previous ferryd started", src->row->name, what);
   if (!ferry_runtime_unfreeze (run_dir, &error))
     g_warning ("Thawing %s: %s", src->row->name, error->message);
 }

@@ -30,6 +30,21 @@ FerryOperation *ferry_instance_copy (FerryDaemon *d, FerryInstance *src, const c
 gboolean ferry_copy_instance_rootfs (FerryStoragePool *pool, const char *from, const char *to, gboolean snapshot,
                                      GError **error);
 
-/* Recovery of a copy that froze RUNNING SRC and never thawed it (ferryd
- * killed meanwhile): thaws it. */
-void ferry_copy_recover_frozen (FerryDaemon *d, FerryInstance *src);
+/* FROM, the rootfs of instance NAME, copied into TO as one instant of it
+ * (ferry_copy_instance_rootfs; SNAPSHOT as there). RUN_DIR, the instance's
+ * when it runs and the copy must freeze it, else NULL: then it is frozen
+ * while it is copied (as LXD freezes a running container for its dir
+ * driver's copies), and the dir driver's copy is made before the freeze and
+ * only what changed since in it (checkpoint/rootfs-copy.h): the freeze was
+ * the whole copy, seconds of a distribution's. CRASH_POINT is the test hook
+ * in the freeze. */
+gboolean ferry_copy_rootfs_frozen (FerryStoragePool *pool, const char *name, const char *run_dir, const char *from,
+                                   const char *to, gboolean snapshot, const char *crash_point, GError **error);
+
+/* SRC's run directory when it runs and a copy of its rootfs must freeze it
+ * (not when it is frozen already: it stays as its user left it), else NULL. */
+char *ferry_copy_run_dir_to_freeze (FerryDaemon *d, FerryInstance *src);
+
+/* Recovery of a copy or snapshot (WHAT, for the log) that froze running SRC
+ * and never thawed it (ferryd killed meanwhile): thaws it. */
+void ferry_copy_recover_frozen (FerryDaemon *d, FerryInstance *src, const char *what);

@@ -264,12 +264,17 @@ settle_intents (FerryDaemon *d)
         recover_stateful_stop (d, inst);
       else if (g_str_equal (it->op, "snapshot"))
         recover_snapshot (d, inst, arg);
+      else if (g_str_equal (it->op, "snapshot-frozen"))
+        {
+          recover_snapshot (d, inst, arg);
+          ferry_copy_recover_frozen (d, inst, "snapshot");
+        }
       else if (g_str_equal (it->op, "start-state"))
         recover_start_from_state (d, inst);
       else if (g_str_equal (it->op, "restore") && arg != NULL)
         recover_restore (d, inst, arg);
       else if (g_str_equal (it->op, "copy-frozen"))
-        ferry_copy_recover_frozen (d, inst);
+        ferry_copy_recover_frozen (d, inst, "copy");
       else if (g_str_equal (it->op, "copy"))
         ; /* the copy's directories without a row are swept as orphans below */
       else

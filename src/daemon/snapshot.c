@@ -2,6 +2,7 @@
  * one code path for the API (api/snapshots.c) and the scheduler
  * (snapshot-schedule.c). See snapshot.h. */
 #include "daemon/snapshot.h"
+#include "daemon/copy.h"
 #include "daemon/lifecycle.h"
 #include "daemon/intent.h"
 #include "daemon/storage.h"
@@ -27,11 +28,11 @@ typedef struct
   char *snapshot;
   char *new_name;
   char *rootfs;       /* the instance's */
-  const FerryStorageDriver *driver; /* of the instance's pool */
+  FerryStoragePool *pool;     /* the instance's (pools outlive ferryd's operations) */
   char *snap_dir;
   char *new_snap_dir;
   GPtrArray *checkpoint_argv; /* stateful: ferry-monitor checkpoint ... */
-  char *run_dir;              /* stateful: the instance's */
+  char *run_dir;              /* the instance's: stateful, or running and frozen for the copy */
   gboolean was_frozen;        /* stateful: frozen by its user before */
   char *stats_file;
   char *log;
@@ -84,8 +85,11 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
 
   /* As LXD's snapshot of the whole volume: the image metadata.yaml and
    * templates/ beside the rootfs are the snapshot's too. */
+  /* A running instance is frozen for its copy: the snapshot is one instant
+   * of its files, as LXD's of a running container on its dir driver. */
   if (data->checkpoint_argv == NULL)
-    ok = data->driver->snapshot_volume (data->rootfs, snap_rootfs, error)
+    ok = ferry_copy_rootfs_frozen (data->pool, data->instance, data->run_dir, data->rootfs, snap_rootfs, TRUE,
+                                   "snapshot-while-frozen", error)
          && ferry_image_copy_metadata (instance_dir, data->snap_dir, error) && ferry_syncfs (data->snap_dir, error);
   else
     {
@@ -177,7 +181,7 @@ add_checkpoint_argv (FerryDaemon *d, FerryInstance *inst, SnapshotData *data, GE
   data->checkpoint_argv = g_ptr_array_new_with_free_func (g_free);
   const char *args[] = { "checkpoint", "--run-dir", run_dir, "--images", images, "--log", data->log,
                          "--leave-running",
-                         data->driver->instant_snapshots ? "--rootfs-snapshot" : "--rootfs-copy", data->rootfs,
+                         data->pool->driver->instant_snapshots ? "--rootfs-snapshot" : "--rootfs-copy", data->rootfs,
                          snap_rootfs, "--stats",
                          data->stats_file, NULL };
   for (int i = 0; args[i] != NULL; i++)
@@ -199,7 +203,7 @@ prepare_snapshot (FerryDaemon *d, FerryInstance *inst, const char *name, gboolea
   data->snapshot = g_strdup (name);
   data->stateful = stateful;
   data->rootfs = ferry_layout_rootfs (d->layout, inst->row->name);
-  data->driver = ferry_storage_pool_of_instance (d, inst->row->name)->driver;
+  data->pool = ferry_storage_pool_of_instance (d, inst->row->name);
   data->snap_dir = ferry_layout_snapshot_dir (d->layout, inst->row->name, name);
   data->expires_at = expires_at;
   ferry_rm_rf (data->snap_dir, NULL); /* a leftover of a crash, never a known snapshot */
@@ -208,6 +212,8 @@ prepare_snapshot (FerryDaemon *d, FerryInstance *inst, const char *name, gboolea
       snapshot_data_free (data);
       return NULL;
     }
+  if (!stateful)
+    data->run_dir = ferry_copy_run_dir_to_freeze (d, inst);
   if (stateful && !add_checkpoint_argv (d, inst, data, error))
     {
       ferry_rm_rf (data->snap_dir, NULL);
@@ -368,7 +374,12 @@ ferry_snapshot_create (FerryDaemon *d, FerryInstance *inst, const char *name, gb
     }
   if ((data = prepare_snapshot (d, inst, name, stateful, expires_at, error)) == NULL)
     return NULL;
-  if ((data->intent = ferry_intent_begin (d, inst->row->name, "snapshot", name, error)) == 0)
+  /* A ferryd killed while the instance is frozen for the copy thaws it at
+   * its next start. */
+  if ((data->intent = ferry_intent_begin (d, inst->row->name, !stateful && data->run_dir != NULL ? "snapshot-frozen"
+                                                                                                 : "snapshot",
+                                          name, error))
+      == 0)
     {
       ferry_rm_rf (data->snap_dir, NULL);
       snapshot_data_free (data);

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from checkpoint_helpers import CHURN, CR_TIMEOUT, Workload, freezer_state, launch, rootfs, snapshots_of, status_of
+from checkpoint_helpers import (CHURN, CR_TIMEOUT, Workload, freezer_state, launch, rootfs, snapshot_dir,
+                                snapshots_of, status_of)
 from conftest import cgroup_dir_of, wait_until
 from test_crash import assert_consistent, crash_during, ferry_bg, restart, running_workload, workload_bin  # noqa: F401
 
@@ -155,35 +156,46 @@ def test_copy_running_instance_is_consistent(daemon, workload_bin):
     d.remove_all_instances()
 
 
-def test_copy_of_a_changing_instance_is_one_instant(daemon):
+@pytest.mark.parametrize("verb", ["copy", "snapshot"])
+def test_copy_of_a_changing_instance_is_one_instant(daemon, verb):
     """The dir driver copies a running source before freezing it, and what changed since
-    in the freeze (src/checkpoint/rootfs-copy.c): each copy of a tree changed every 20 ms
-    (test_migration's churn) is the tree of one instant, as the cycles leave it: the
-    counter at the last cycle done or the next, that cycle's directory made, the one
-    three cycles older gone."""
+    in the freeze (src/checkpoint/rootfs-copy.c), for a copy and for a stateless snapshot
+    (as LXD freezes a running container for either): each copy of a tree changed every
+    20 ms (test_migration's churn) is the tree of one instant, as the cycles leave it: the
+    counter at the last cycle done or the next, that cycle's directory made, the one three
+    cycles older gone. (A snapshot copied it live, and failed at a file renamed away
+    between its listing and its look: "Inspecting tmp/counter.new: No such file".)"""
     d = daemon
     d.remove_all_instances()
     launch(d, "c1")
     with open(os.path.join(rootfs(d, "c1"), "churn.sh"), "w") as f:
         f.write(CHURN)
+    # Files among the churn's, so that a copy of them all spans its cycles.
+    os.makedirs(os.path.join(rootfs(d, "c1"), "churn", "ballast"))
+    for i in range(3000):
+        with open(os.path.join(rootfs(d, "c1"), "churn", "ballast", str(i)), "w") as f:
+            f.write(str(i))
     d.lxc("exec", "c1", "--", "sh", "-c", "setsid sh /churn.sh listed </dev/null >/dev/null 2>&1 &")
 
-    def read(name, path):
+    def top(k):  # c1's rootfs, or its copy's, or its snapshot's
+        return rootfs(d, k) if verb == "copy" or k == "c1" else os.path.join(snapshot_dir(d, "c1", k), "rootfs")
+
+    def read(k, path):
         try:
-            with open(os.path.join(rootfs(d, name), path)) as f:
+            with open(os.path.join(top(k), path)) as f:
                 return f.read().strip()
         except OSError as e:
             return f"({e.strerror})"
 
     wait_until(lambda: read("c1", "churn/done").isdigit() and int(read("c1", "churn/done")) > 4, "the churn")
-    for k in range(3):
-        d.lxc("copy", "c1", f"k{k}", timeout=CR_TIMEOUT)
-        done = int(read(f"k{k}", "churn/done"))
-        seen = {p: read(f"k{k}", p) for p in ("churn/counter", f"churn/d{done}/v", f"churn/d{done - 1}/v")}
+    for k in ("k0", "k1", "k2"):
+        d.lxc(*(["copy", "c1", k] if verb == "copy" else ["snapshot", "c1", k]), timeout=CR_TIMEOUT)
+        done = int(read(k, "churn/done"))
+        seen = {p: read(k, p) for p in ("churn/counter", f"churn/d{done}/v", f"churn/d{done - 1}/v")}
         assert seen["churn/counter"] in (str(done), str(done + 1)), (done, seen)
         assert seen[f"churn/d{done}/v"] == str(done) and seen[f"churn/d{done - 1}/v"] == str(done - 1), (done, seen)
-        assert not os.path.exists(os.path.join(rootfs(d, f"k{k}"), f"churn/d{done - 3}")), done
-        assert not os.path.exists(os.path.join(rootfs(d, f"k{k}"), "churn-bad")), read(f"k{k}", "churn-bad")
+        assert not os.path.exists(os.path.join(top(k), f"churn/d{done - 3}")), done
+        assert not os.path.exists(os.path.join(top(k), "churn-bad")), read(k, "churn-bad")
     assert freezer_state(d, "c1") == "THAWED"
     d.lxc("exec", "c1", "--", "touch", "/churn-stop")
     d.remove_all_instances()
@@ -229,13 +241,15 @@ def test_copy_isolated_gets_its_own_idmap(daemon):
 
 # --- ferryd killed in the middle (docs/durability.md) -----------------------
 
-def test_copy_killed_while_source_frozen(own_daemon):
-    """Killed with the source frozen: the next ferryd thaws it, and there is no copy."""
+@pytest.mark.parametrize("verb", ["copy", "snapshot"])
+def test_copy_killed_while_source_frozen(own_daemon, verb):
+    """Killed with the source frozen: the next ferryd thaws it, and there is no copy (no
+    snapshot)."""
     d = own_daemon
     launch(d, "c1", client="ferry")
-    restart(d, "copy-while-frozen")
-    cp = d.ferry("copy", "c1", "c2", check=False, timeout=CR_TIMEOUT)
-    wait_until(lambda: not d.alive(), "ferryd to die at copy-while-frozen")
+    restart(d, f"{verb}-while-frozen")
+    cp = d.ferry(verb, "c1", "c2", check=False, timeout=CR_TIMEOUT)
+    wait_until(lambda: not d.alive(), f"ferryd to die at {verb}-while-frozen")
     assert d.proc.returncode == -signal.SIGKILL and cp.returncode != 0, cp.stderr
     d.stopped_by_test = True
     with open(os.path.join(d.root, "run", "c1", "init.pid")) as f:
@@ -246,6 +260,12 @@ def test_copy_killed_while_source_frozen(own_daemon):
     assert status_of(d, "c1")[0] == "Running"
     assert freezer_state(d, "c1") == "THAWED"
     assert_consistent(d)
+    if verb == "snapshot":
+        assert snapshots_of(d, "c1") == {}
+        assert not os.path.exists(snapshot_dir(d, "c1", "c2"))
+        d.ferry("snapshot", "c1", "c2", timeout=CR_TIMEOUT)
+        assert freezer_state(d, "c1") == "THAWED"
+        return
     d.ferry("copy", "c1", "c2", timeout=CR_TIMEOUT)
     d.ferry("start", "c2", timeout=CR_TIMEOUT)
 
