@@ -101,6 +101,10 @@ def test_executable_held_with_o_path_comes_back(daemon, tmp_path_factory):
 def test_addresses_routes_and_rules_come_back(daemon):
     name = launch(daemon, "iprules")
     wait_until(lambda: "default via" in in_netns(daemon, name, "-4", "route"), "an IPv4 default route")
+    # And the network's SLAAC address: one the router's advertisement brings after the
+    # state below is taken is no difference the restore made (CI met it once).
+    wait_until(lambda: "scope global dynamic" in in_netns(daemon, name, "-6", "addr", "show", "dev", "eth0"),
+               "a SLAAC address")
     gw = in_netns(daemon, name, "-4", "route", "show", "default").split()[2]
     for args in (("addr", "add", "192.0.2.5/24", "dev", "eth0"),
                  ("addr", "add", "2001:db8::5/64", "dev", "eth0", "nodad"),
