@@ -374,11 +374,10 @@ restore_metadata (LifecycleData *data, GError **error)
   g_autofree char *snap_dir = g_path_get_dirname (data->swap_from);
   g_autofree char *inst_dir = g_path_get_dirname (data->rootfs);
   g_autofree char *snap_md = g_build_filename (snap_dir, "metadata.yaml", NULL);
-  g_autofree char *templates = g_build_filename (inst_dir, "templates", NULL);
 
   if (!g_file_test (snap_md, G_FILE_TEST_IS_REGULAR))
     return TRUE;
-  if (!ferry_rm_rf (templates, error) || !ferry_image_copy_metadata (snap_dir, inst_dir, error))
+  if (!ferry_image_copy_metadata (snap_dir, inst_dir, error))
     {
       g_prefix_error (error, "Restoring the metadata of %s from snapshot %s: ", data->name, data->snapshot);
       return FALSE;

@@ -97,5 +97,7 @@ gboolean ferry_image_unpack_metadata (const char *images_dir, const char *finger
                                       GError **error);
 
 /* Copies FROM_DIR's metadata.yaml and templates/ files (if any) into
- * TO_DIR, as a copy of an instance carries them. */
+ * TO_DIR, as a copy of an instance carries them; a template of TO_DIR that
+ * FROM_DIR has not is removed (a restore), a file already the same is left
+ * as it is. */
 gboolean ferry_image_copy_metadata (const char *from_dir, const char *to_dir, GError **error);

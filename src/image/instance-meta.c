@@ -120,6 +120,27 @@ metadata_cache (const char *images_dir, const char *fingerprint, GError **error)
   return g_steal_pointer (&cache);
 }
 
+/* Whether TO is already a regular file 0644 holding DATA (a restore from a
+ * snapshot of the same image): then it is not written again, and a restore
+ * does not pay a durable rewrite (an fsync) per file. */
+static gboolean
+same_file (const char *to, const GString *data)
+{
+  ferry_autofd int fd = open (to, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  g_autofree char *now = NULL;
+  gsize got = 0;
+  struct stat st;
+  ssize_t n;
+
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || (st.st_mode & 07777) != 0644
+      || (gsize) st.st_size != data->len)
+    return FALSE;
+  now = g_malloc (data->len + 1);
+  while (got < data->len && ((n = read (fd, now + got, data->len - got)) > 0 || (n < 0 && errno == EINTR)))
+    got += n > 0 ? (gsize) n : 0;
+  return got == data->len && memcmp (now, data->str, data->len) == 0;
+}
+
 static gboolean
 copy_file (const char *from, const char *to, GError **error)
 {
@@ -141,7 +162,32 @@ copy_file (const char *from, const char *to, GError **error)
     }
   if (n < 0)
     return ferry_image_errno_error (error, errno, "Reading %s", from);
+  if (same_file (to, data))
+    return TRUE;
   return ferry_write_file_atomic (to, data->str, (gssize) data->len, 0644, error);
+}
+
+/* The names of templates/ in TO_DIR that FROM_DIR's has not: removed (all
+ * of it when FROM_DIR has none). */
+static gboolean
+remove_other_templates (const char *from_tpl, const char *to_tpl, GError **error)
+{
+  g_autoptr (GDir) dir = NULL;
+  const char *name;
+
+  if (!g_file_test (from_tpl, G_FILE_TEST_IS_DIR))
+    return ferry_rm_rf (to_tpl, error);
+  dir = g_dir_open (to_tpl, 0, NULL);
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *from = g_build_filename (from_tpl, name, NULL);
+      g_autofree char *to = g_build_filename (to_tpl, name, NULL);
+      if ((!ferry_image_template_name_valid (name) || !g_file_test (from, G_FILE_TEST_IS_REGULAR))
+          && !ferry_rm_rf (to, error))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 gboolean
@@ -154,7 +200,7 @@ ferry_image_copy_metadata (const char *from_dir, const char *to_dir, GError **er
   g_autoptr (GDir) dir = NULL;
   const char *name;
 
-  if (!copy_file (from_md, to_md, error))
+  if (!copy_file (from_md, to_md, error) || !remove_other_templates (from_tpl, to_tpl, error))
     return FALSE;
   dir = g_dir_open (from_tpl, 0, NULL);
   if (dir == NULL)
