@@ -274,6 +274,27 @@ def hold_external_socket(daemon, name, binary):
     return listener, pid
 
 
+def start_queued_creds(daemon, name, binary):
+    """`cr-state creds /cr/q` in NAME: a unix socket with SO_PASSCRED (and SO_PASSPIDFD)
+    holding a message from a child (uid and gid 1000), as journald's sockets and systemd's
+    notify socket hold them at a dump now and then."""
+    q = os.path.join(rootfs(daemon, name), "cr", "q")
+    os.makedirs(q)
+    shutil.copy2(binary, os.path.join(rootfs(daemon, name), "cr", "cr-state"))
+    daemon.ferry("exec", name, "--", "sh", "-c", "setsid /cr/cr-state creds /cr/q </dev/null >/dev/null 2>&1 &")
+    wait_until(lambda: os.path.exists(os.path.join(q, "ready")), "the queued message with credentials")
+
+
+def assert_queued_creds(daemon, name, k, what):
+    """Round K of `cr-state creds`: the message still queued, naming its sender."""
+    q = os.path.join(rootfs(daemon, name), "cr", "q")
+    open(os.path.join(q, f"go.{k}"), "w").close()
+    wait_until(lambda: os.path.exists(os.path.join(q, f"result.{k}")), f"round {k} of the queued credentials")
+    with open(os.path.join(q, f"result.{k}")) as f:
+        result = f.read().strip()
+    assert result == f"PASS {k}", f"{what}: {result}"
+
+
 def corrupt(path):
     """Overwrites bytes of a CRIU image (keeping a copy to repair it)."""
     backup = path + ".test-backup"

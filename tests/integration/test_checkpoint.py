@@ -20,9 +20,9 @@ import checkpoint_helpers
 
 from conftest import LXC, cgroup_limit, wait_until
 from checkpoint_helpers import (
-    CHURN, CR_TIMEOUT, Workload, api_error, build_workload, console, corrupt, criu_logs, delete,
-    fail_detail, freezer_state, hold_external_socket, launch, logs_dir, processes_inside,
-    repair, rootfs, services, snapshot_dir, snapshots_of, state_dir, status_of, tmpdir,
+    CHURN, CR_TIMEOUT, Workload, api_error, assert_queued_creds, build_workload, console, corrupt, criu_logs,
+    delete, fail_detail, freezer_state, hold_external_socket, launch, logs_dir, processes_inside,
+    repair, rootfs, services, snapshot_dir, snapshots_of, start_queued_creds, state_dir, status_of, tmpdir,
 )
 
 # The image files every CRIU dump of a container writes (besides per-PID ones).
@@ -449,6 +449,27 @@ def test_snapshot_rootfs_is_the_freeze_instant(daemon, workload_bin):
         wait_until(lambda: churn_done() > n + 3, "the churn to go on after the restore")
         assert not os.path.exists(in_rootfs("churn-bad")), open(in_rootfs("churn-bad")).read()
     daemon.lxc("exec", name, "--", "touch", "/churn-stop")
+    delete(daemon, name)
+
+
+def test_queued_message_with_credentials(daemon, workload_bin):
+    """A message queued on a unix socket whose owner set SO_PASSCRED (journald's sockets,
+    systemd's notify socket; SO_PASSPIDFD too on this kernel) goes through every dump with
+    its sender's credentials (patches/criu/0014): CRIU refused such a dump ("Control
+    messages in queue, not supported"), so a Debian container's snapshot, stop or move
+    failed whenever one was queued at the freeze. It comes back from a restore and from a
+    stateful stop and start naming its sender as the container sees it: its pid, uid and
+    gid 1000."""
+    name = launch(daemon, "credq")
+    start_queued_creds(daemon, name, workload_bin)
+    assert_queued_creds(daemon, name, 1, "before any dump")
+    daemon.lxc("snapshot", name, "q1", "--stateful", timeout=CR_TIMEOUT)
+    assert_queued_creds(daemon, name, 2, "after a stateful snapshot")
+    daemon.lxc("restore", name, "q1", timeout=CR_TIMEOUT)
+    assert_queued_creds(daemon, name, 2, "after the snapshot's restore")  # the rootfs has no go.2 again
+    daemon.lxc("stop", name, "--stateful", timeout=CR_TIMEOUT)
+    daemon.lxc("start", name, timeout=CR_TIMEOUT)
+    assert_queued_creds(daemon, name, 3, "after a stateful stop and start")
     delete(daemon, name)
 
 

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from checkpoint_helpers import CHURN, Workload, build_workload, hold_external_socket
+from checkpoint_helpers import (CHURN, Workload, assert_queued_creds, build_workload, hold_external_socket,
+                                start_queued_creds)
 from conftest import FERRY, cgroup_parent_dirs, cmdline, descendants, wait_until
 from test_network import TCP_CLIENT
 
@@ -273,6 +274,18 @@ def test_twenty_moves_back_and_forth(hosts, workload_binary):
         w.assert_pass(what=f"move {i + 1} to {there.name}")
         w.assert_alive_inside()
         here, there = there, here
+
+
+def test_live_move_carries_a_queued_message_with_credentials(hosts, workload_binary):
+    """A live move's dump meets a message queued with its sender's credentials (as
+    journald's and systemd's notify sockets hold them): the move carries it, naming its
+    sender on the target as on the source (patches/criu/0014; the move failed)."""
+    h1, h2 = hosts
+    h1.launch("q1")
+    start_queued_creds(h1, "q1", workload_binary)
+    assert_queued_creds(h1, "q1", 1, "before the move")
+    h1.ferry("move", "q1", f"{h2.name}:", timeout=MOVE_TIMEOUT)
+    assert_queued_creds(h2, "q1", 2, "after a live move")
 
 
 def test_live_move_push_mode(hosts, workload_binary):

@@ -39,6 +39,16 @@
  *       "FAIL K: ..." (the first look after a restore is the one that
  *       sees a stale file). Writes DIR/ready.
  *
+ *   cr-state creds DIR
+ *       A unix datagram socketpair whose receiving end has SO_PASSCRED
+ *       (and SO_PASSPIDFD where the kernel has it), as journald's sockets
+ *       and systemd's notify socket, holding a message from a child (uid
+ *       and gid 1000) that stays queued: every dump meets it. Writes
+ *       DIR/ready: "CHILD\n". For each round K (DIR/go.K) peeks the
+ *       message and writes DIR/result.K: "PASS K" when it is whole and its
+ *       credentials name the child (pid, uid, gid; a pidfd, when one
+ *       comes, the child's), else "FAIL K: what".
+ *
  *   cr-state prefault MIB    (on the host)
  *       Touches MIB MiB of fresh memory and exits, so that the VM's free
  *       memory is backed again before a timed step (see bench/checkpoint).
@@ -50,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -447,6 +458,126 @@ mapped_main (void)
     }
 }
 
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+#define CREDS_MSG "a message with its sender's credentials"
+#define CREDS_ID 1000
+
+/* The pid a pidfd refers to, from its fdinfo; -1 if none. */
+static long
+pidfd_pid (int fd)
+{
+  char path[64], buf[512], *p;
+  ssize_t n;
+  int info;
+
+  snprintf (path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  info = open (path, O_RDONLY | O_CLOEXEC);
+  if (info < 0)
+    return -1;
+  n = read (info, buf, sizeof buf - 1);
+  close (info);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  p = strstr (buf, "\nPid:");
+  return p != NULL ? strtol (p + 5, NULL, 10) : -1;
+}
+
+/* The queued message peeked, checked against what the child sent. */
+static void
+check_creds (int sock, pid_t child, char *failure, size_t size)
+{
+  char data[128], control[256];
+  struct iovec iov = { data, sizeof data };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+  struct cmsghdr *ch;
+  ssize_t n = recvmsg (sock, &mh, MSG_PEEK | MSG_DONTWAIT);
+  int creds = 0;
+
+  failure[0] = '\0';
+  if (n != (ssize_t) strlen (CREDS_MSG) || memcmp (data, CREDS_MSG, (size_t) n) != 0)
+    {
+      snprintf (failure, size, "the queued message is %zd bytes: %s", n, n < 0 ? strerror (errno) : "not the one sent");
+      return;
+    }
+  for (ch = CMSG_FIRSTHDR (&mh); ch != NULL; ch = CMSG_NXTHDR (&mh, ch))
+    if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_CREDENTIALS)
+      {
+        struct ucred uc;
+
+        memcpy (&uc, CMSG_DATA (ch), sizeof uc);
+        creds = 1;
+        if (uc.pid != child || uc.uid != CREDS_ID || uc.gid != CREDS_ID)
+          snprintf (failure, size, "credentials pid %d uid %u gid %u, not the child's (%d, %d)", (int) uc.pid,
+                    (unsigned) uc.uid, (unsigned) uc.gid, (int) child, CREDS_ID);
+      }
+    else if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_PIDFD)
+      {
+        int fd;
+        long pid;
+
+        memcpy (&fd, CMSG_DATA (ch), sizeof fd);
+        pid = pidfd_pid (fd);
+        close (fd);
+        if (pid != child && failure[0] == '\0')
+          snprintf (failure, size, "the pidfd names %ld, not the child %d", pid, (int) child);
+      }
+  if (!creds && failure[0] == '\0')
+    snprintf (failure, size, "no credentials with the message");
+}
+
+static int
+creds_main (void)
+{
+  int one = 1, sv[2];
+  char line[300], failure[200];
+  pid_t child;
+  long round = 1;
+
+  if (socketpair (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0
+      || setsockopt (sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+    return 1;
+  (void) setsockopt (sv[0], SOL_SOCKET, SO_PASSPIDFD, &one, sizeof one); /* Linux >= 6.5 */
+  child = fork ();
+  if (child < 0)
+    return 1;
+  if (child == 0)
+    {
+      close (sv[0]);
+      if (setgroups (0, NULL) < 0 || setgid (CREDS_ID) < 0 || setuid (CREDS_ID) < 0
+          || send (sv[1], CREDS_MSG, strlen (CREDS_MSG), 0) < 0)
+        _exit (1);
+      for (;;)
+        pause ();
+    }
+  close (sv[1]);
+  /* Sent once the child has sent it. */
+  for (int i = 0; i < 500; i++)
+    {
+      char peek;
+      if (recv (sv[0], &peek, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+        break;
+      nap ();
+    }
+  snprintf (line, sizeof line, "%d\n", (int) child);
+  write_file ("ready", -1, line);
+  for (;; round++)
+    {
+      wait_for ("go", round);
+      check_creds (sv[0], child, failure, sizeof failure);
+      if (failure[0] == '\0')
+        snprintf (line, sizeof line, "PASS %ld\n", round);
+      else
+        snprintf (line, sizeof line, "FAIL %ld: %s\n", round, failure);
+      write_file ("result", round, line);
+    }
+}
+
 static int
 prefault_main (size_t mib)
 {
@@ -467,7 +598,7 @@ main (int argc, char **argv)
     return prefault_main ((size_t) strtoul (argv[2], NULL, 10));
   if (argc < 3 || strlen (argv[2]) >= sizeof dir)
     {
-      fprintf (stderr, "usage: cr-state state DIR MIB | hold-socket DIR PATH | mapped DIR | prefault MIB\n");
+      fprintf (stderr, "usage: cr-state state DIR MIB | hold-socket DIR PATH | mapped DIR | creds DIR | prefault MIB\n");
       return 2;
     }
   strcpy (dir, argv[2]);
@@ -477,5 +608,7 @@ main (int argc, char **argv)
     return hold_socket_main (argv[3]);
   if (strcmp (argv[1], "mapped") == 0)
     return mapped_main ();
+  if (strcmp (argv[1], "creds") == 0)
+    return creds_main ();
   return 2;
 }
