@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -142,20 +143,43 @@ def test_dhcp_slaac_dns_ping(daemon):
         daemon.api_ok("DELETE", f"/1.0/instances/{n}")
 
 
+NAT_LISTENER = """
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7777))
+s.listen(1)
+print("listening", flush=True)
+c, peer = s.accept()
+c.settimeout(10)
+data = b""
+while True:
+    chunk = c.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode(errors="replace"), peer[0], flush=True)
+"""
+
+
 def test_nat_to_outside(daemon, outside):
     daemon.launch("nat1")
     wait_ipv4(daemon, "nat1")
-    srv = outside.popen(["busybox", "nc", "-l", "-p", "7777"], stdout=subprocess.PIPE, text=True)
+    # The listener says when it listens (not a 0.3 s sleep) and what it read from whom:
+    # CI once got an empty output from `busybox nc -l` after the container's nc had
+    # connected and exited 0 (not reproduced; its stdin was inherited).
+    srv = outside.popen([sys.executable, "-c", NAT_LISTENER], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        text=True)
     try:
-        time.sleep(0.3)
+        assert srv.stdout.readline().strip() == "listening"
         container_exec(daemon, "nat1", "sh", "-c", f"echo hello-from-nat | nc -w 3 {outside.ip} 7777")
         out, _ = srv.communicate(timeout=10)
         assert "hello-from-nat" in out
+        assert out.split()[-1] == outside.host_ip, out  # masqueraded: the host's address, not the container's
     finally:
         if srv.poll() is None:
             srv.kill()
             srv.wait()
-    # Masqueraded: the outside saw the host's address, not the container's.
     container_exec(daemon, "nat1", "ping", "-c1", "-W5", outside.ip)
     daemon.api_ok("PUT", "/1.0/instances/nat1/state", {"action": "stop", "force": True})
     daemon.api_ok("DELETE", "/1.0/instances/nat1")
