@@ -104,9 +104,10 @@ ferry_copy_rootfs_frozen (FerryStoragePool *pool, const char *name, const char *
       ferry_rm_rf (to, NULL);
       g_prefix_error (error, "Copying the root file system %s: ", from);
     }
-  if (run_dir != NULL)
-    ferry_test_crash_point (crash_point);
-  if (run_dir != NULL && !ferry_runtime_unfreeze (run_dir, &thaw_error))
+  if (run_dir == NULL)
+    return ok;
+  ferry_test_crash_point (crash_point);
+  if (!ferry_runtime_unfreeze (run_dir, &thaw_error))
     g_warning ("Thawing %s after copying it: %s", name, thaw_error->message);
   return ok;
 }

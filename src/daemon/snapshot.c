@@ -84,9 +84,9 @@ create_work (FerryOperation *op, gpointer user_data, GCancellable *cancellable, 
   gboolean ok;
 
   /* As LXD's snapshot of the whole volume: the image metadata.yaml and
-   * templates/ beside the rootfs are the snapshot's too. */
-  /* A running instance is frozen for its copy: the snapshot is one instant
-   * of its files, as LXD's of a running container on its dir driver. */
+   * templates/ beside the rootfs are the snapshot's too. A running instance
+   * is frozen for its copy: the snapshot is one instant of its files, as
+   * LXD's of a running container on its dir driver. */
   if (data->checkpoint_argv == NULL)
     ok = ferry_copy_rootfs_frozen (data->pool, data->instance, data->run_dir, data->rootfs, snap_rootfs, TRUE,
                                    "snapshot-while-frozen", error)

@@ -120,49 +120,50 @@ metadata_cache (const char *images_dir, const char *fingerprint, GError **error)
   return g_steal_pointer (&cache);
 }
 
-/* Whether TO is already a regular file 0644 holding DATA (a restore from a
- * snapshot of the same image): then it is not written again, and a restore
- * does not pay a durable rewrite (an fsync) per file. */
+/* PATH's bytes (at most FERRY_IMAGE_METADATA_MAX), not following a
+ * symlink, and its mode: *DATA NULL when there is no regular file there. */
 static gboolean
-same_file (const char *to, const GString *data)
+read_regular (const char *path, GString **data, mode_t *mode, GError **error)
 {
-  ferry_autofd int fd = open (to, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  g_autofree char *now = NULL;
-  gsize got = 0;
-  struct stat st;
-  ssize_t n;
-
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || (st.st_mode & 07777) != 0644
-      || (gsize) st.st_size != data->len)
-    return FALSE;
-  now = g_malloc (data->len + 1);
-  while (got < data->len && ((n = read (fd, now + got, data->len - got)) > 0 || (n < 0 && errno == EINTR)))
-    got += n > 0 ? (gsize) n : 0;
-  return got == data->len && memcmp (now, data->str, data->len) == 0;
-}
-
-static gboolean
-copy_file (const char *from, const char *to, GError **error)
-{
-  ferry_autofd int fd = open (from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  g_autoptr (GString) data = g_string_new (NULL);
+  ferry_autofd int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  g_autoptr (GString) bytes = g_string_new (NULL);
   struct stat st;
   char buf[64 * 1024];
   ssize_t n;
 
+  *data = NULL;
   if (fd < 0)
-    return errno == ENOENT ? TRUE : ferry_image_errno_error (error, errno, "Opening %s", from);
+    return errno == ENOENT ? TRUE : ferry_image_errno_error (error, errno, "Opening %s", path);
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
     return TRUE;
   while ((n = read (fd, buf, sizeof buf)) > 0)
     {
-      g_string_append_len (data, buf, n);
-      if (data->len > FERRY_IMAGE_METADATA_MAX)
-        return ferry_image_errno_error (error, EFBIG, "Reading %s", from);
+      g_string_append_len (bytes, buf, n);
+      if (bytes->len > FERRY_IMAGE_METADATA_MAX)
+        return ferry_image_errno_error (error, EFBIG, "Reading %s", path);
     }
   if (n < 0)
-    return ferry_image_errno_error (error, errno, "Reading %s", from);
-  if (same_file (to, data))
+    return ferry_image_errno_error (error, errno, "Reading %s", path);
+  *mode = st.st_mode & 07777;
+  *data = g_steal_pointer (&bytes);
+  return TRUE;
+}
+
+/* FROM's bytes into TO, written (durably) unless TO already holds them with
+ * mode 0644: a restore from a snapshot of the same image then pays no
+ * rewrite (an fsync) per file. */
+static gboolean
+copy_file (const char *from, const char *to, GError **error)
+{
+  g_autoptr (GString) data = NULL;
+  g_autoptr (GString) now = NULL;
+  mode_t mode = 0, now_mode = 0;
+
+  if (!read_regular (from, &data, &mode, error))
+    return FALSE;
+  if (data == NULL)
+    return TRUE;
+  if (read_regular (to, &now, &now_mode, NULL) && now != NULL && now_mode == 0644 && g_string_equal (now, data))
     return TRUE;
   return ferry_write_file_atomic (to, data->str, (gssize) data->len, 0644, error);
 }
@@ -178,7 +179,6 @@ remove_other_templates (const char *from_tpl, const char *to_tpl, GError **error
   if (!g_file_test (from_tpl, G_FILE_TEST_IS_DIR))
     return ferry_rm_rf (to_tpl, error);
   dir = g_dir_open (to_tpl, 0, NULL);
-
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
       g_autofree char *from = g_build_filename (from_tpl, name, NULL);
